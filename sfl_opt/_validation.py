@@ -1,0 +1,116 @@
+"""Small checkers shared by every validation function in the package.
+
+Each checker takes the field's name first so that the error names it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .errors import ValidationError
+
+
+def _to_float_array(name: str, value: Any) -> np.ndarray:
+    try:
+        arr = np.array(value, dtype=float)
+    except (TypeError, ValueError):
+        raise ValidationError(name, "an array of real numbers", value) from None
+    return arr
+
+
+def float_array(
+    name: str,
+    value: Any,
+    *,
+    shape: Sequence[int] | None = None,
+    ndim: int | None = None,
+    positive: bool = False,
+    nonnegative: bool = False,
+    allow_inf: bool = False,
+) -> np.ndarray:
+    """Return ``value`` as a read-only float array after checking it.
+
+    ``shape`` entries may be ``-1`` for "any length".
+    """
+    arr = _to_float_array(name, value)
+    if ndim is not None and arr.ndim != ndim:
+        raise ValidationError(name, f"a {ndim}-d array", f"shape {arr.shape}")
+    if shape is not None:
+        if arr.ndim != len(shape) or any(s != -1 and s != a for s, a in zip(shape, arr.shape)):
+            want = "(" + ", ".join("any" if s == -1 else str(s) for s in shape) + ")"
+            raise ValidationError(name, f"shape {want}", f"shape {arr.shape}")
+    if arr.size == 0:
+        raise ValidationError(name, "a non-empty array", value)
+    if np.isnan(arr).any():
+        raise ValidationError(name, "no NaN values", value)
+    if not allow_inf and not np.isfinite(arr).all():
+        raise ValidationError(name, "finite values", value)
+    if positive and not (arr > 0).all():
+        raise ValidationError(name, "values > 0", value)
+    if nonnegative and not (arr >= 0).all():
+        raise ValidationError(name, "values >= 0", value)
+    arr = np.ascontiguousarray(arr)
+    arr.setflags(write=False)
+    return arr
+
+
+def scalar(
+    name: str,
+    value: Any,
+    *,
+    positive: bool = False,
+    nonnegative: bool = False,
+    allow_inf: bool = False,
+) -> float:
+    """Return ``value`` as a float after checking sign and finiteness."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValidationError(name, "a real number", value)
+    x = float(value)
+    if math.isnan(x):
+        raise ValidationError(name, "a number, not NaN", value)
+    if not allow_inf and math.isinf(x):
+        raise ValidationError(name, "a finite number", value)
+    if positive and not x > 0:
+        raise ValidationError(name, "a number > 0" + (" (inf allowed)" if allow_inf else ""), value)
+    if nonnegative and not x >= 0:
+        raise ValidationError(name, "a number >= 0", value)
+    return x
+
+
+def positive_int(name: str, value: Any) -> int:
+    """Return ``value`` as an int >= 1 (integral floats are accepted)."""
+    if isinstance(value, bool):
+        raise ValidationError(name, "a positive integer", value)
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        value = int(value)
+    if not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValidationError(name, "a positive integer", value)
+    return int(value)
+
+
+def int_array(name: str, value: Any, *, ndim: int = 1, unique: bool = False) -> np.ndarray:
+    """Return ``value`` as a read-only int64 array of integral values."""
+    arr = _to_float_array(name, value)
+    if arr.ndim != ndim:
+        raise ValidationError(name, f"a {ndim}-d array of integers", f"shape {arr.shape}")
+    if arr.size == 0:
+        raise ValidationError(name, "a non-empty array of integers", value)
+    if not np.isfinite(arr).all() or not (arr == np.round(arr)).all():
+        raise ValidationError(name, "integer values", value)
+    out = arr.astype(np.int64)
+    if unique and len(np.unique(out)) != len(out):
+        raise ValidationError(name, "distinct values", value)
+    out = np.ascontiguousarray(out)
+    out.setflags(write=False)
+    return out
+
+
+def choice(name: str, value: Any, allowed: Sequence[str]) -> str:
+    """Check that ``value`` is one of ``allowed`` strings."""
+    if value not in allowed:
+        raise ValidationError(name, "one of " + ", ".join(repr(a) for a in allowed), value)
+    return str(value)

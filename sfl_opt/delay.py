@@ -1,0 +1,203 @@
+"""The delay model of SPEC §2, computed exactly (``evaluate``) and per (split, rank) pair.
+
+Units: seconds, bits, bit/s, FLOP, FLOP/s, W, W/Hz.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from . import _validation as v
+from .errors import InfeasiblePointError, ValidationError
+from .problem import Problem
+
+#: Relative tolerance on power caps when checking a point (floating-point slack).
+POWER_RTOL = 1e-9
+
+
+@dataclass(frozen=True)
+class PairTable:
+    """Split/rank dependent quantities for every candidate pair (P = splits x ranks).
+
+    Pair ``i`` is ``(splits[i // R], ranks[i % R])``. Per-sample workloads are
+    multiplied by the batch here. Units: FLOP, bits, rounds.
+    """
+
+    split: np.ndarray      # (P,) split point l
+    rank: np.ndarray       # (P,) LoRA rank r
+    rounds: np.ndarray     # (P,) rounds(r)
+    w_client_fwd: np.ndarray  # (P,) b * WcF, FLOP
+    w_client_bwd: np.ndarray  # (P,) b * WcB, FLOP
+    w_server: np.ndarray      # (P,) K * b * Ws, FLOP
+    s_up: np.ndarray          # (P,) bits uplinked per client per iteration
+    s_dn: np.ndarray          # (P,) bits downlinked per client per iteration
+    s_ad: np.ndarray          # (P,) adapter bits per client per round
+
+    def __len__(self) -> int:
+        return int(self.split.shape[0])
+
+
+def pair_table(problem: Problem) -> PairTable:
+    """Workload terms of SPEC §2 for every (split, rank) candidate, vectorised."""
+    w = problem.workload
+    b = float(problem.batch)
+    sp = np.repeat(problem.splits, problem.ranks.size)
+    rk = np.tile(problem.ranks, problem.splits.size).astype(float)
+    rounds = np.tile(problem.rounds, problem.splits.size)
+    cf = np.concatenate([[0.0], np.cumsum(w.fwd)])
+    cb = np.concatenate([[0.0], np.cumsum(w.bwd)])
+    cfr = np.concatenate([[0.0], np.cumsum(w.fwd_rank)])
+    cbr = np.concatenate([[0.0], np.cumsum(w.bwd_rank)])
+    cl = np.concatenate([[0.0], np.cumsum(w.lora_params)])
+    L = w.layers
+    wcf = w.embed_fwd + cf[sp] + rk * cfr[sp]
+    wcb = w.embed_bwd + cb[sp] + rk * cbr[sp]
+    ws = (w.head_fwd + w.head_bwd + (cf[L] - cf[sp]) + (cb[L] - cb[sp])
+          + rk * ((cfr[L] - cfr[sp]) + (cbr[L] - cbr[sp])))
+    act = w.act_bits[sp - 1]
+    return PairTable(
+        split=sp.astype(np.int64),
+        rank=rk.astype(np.int64),
+        rounds=rounds,
+        w_client_fwd=b * wcf,
+        w_client_bwd=b * wcb,
+        w_server=problem.K * b * ws,
+        s_up=b * (act + w.label_bits),
+        s_dn=b * act,
+        s_ad=rk * w.param_bits * cl[sp],
+    )
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    """Every term of the delay model for one point (seconds unless stated).
+
+    Per-client arrays have shape (K,). ``total`` is the objective T_total.
+    """
+
+    split: int
+    rank: int
+    rounds: float                # rounds(r), count
+    client_fwd: np.ndarray       # TcF_k
+    uplink: np.ndarray           # S_up / Rs_k
+    server: float                # Ts
+    downlink: np.ndarray         # S_dn / rate_down[k]
+    client_bwd: np.ndarray       # TcB_k
+    fed_upload: np.ndarray       # S_ad / Rf_k
+    broadcast: float             # S_ad / rate_bcast
+    rate_s: np.ndarray           # Rs_k, bit/s
+    rate_f: np.ndarray           # Rf_k, bit/s
+    power_s: np.ndarray          # client transmit power on the s-link, W
+    power_f: np.ndarray          # client transmit power on the f-link, W
+    t_up_stage: float            # max_k (TcF_k + S_up/Rs_k)
+    t_down_stage: float          # max_k (S_dn/rate_down_k + TcB_k)
+    t_iter: float                # T_iter
+    t_fed: float                 # max_k S_ad/Rf_k
+    t_round: float               # T_round
+    total: float                 # T_total
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly dict (arrays as lists)."""
+        return {k: (x.tolist() if isinstance(x, np.ndarray) else x)
+                for k, x in asdict(self).items()}
+
+
+def link_rates(gain: np.ndarray, bw: np.ndarray, assign: np.ndarray, psd: np.ndarray,
+               noise_psd: float, k: int) -> np.ndarray:
+    """Per-client rate (bit/s): sum over its subchannels of bw log2(1 + psd gain / N0)."""
+    m = np.arange(assign.size)
+    per_sub = bw * np.log2(1.0 + psd * gain[assign, m] / noise_psd)
+    return np.bincount(assign, weights=per_sub, minlength=k)
+
+
+def client_power(bw: np.ndarray, assign: np.ndarray, psd: np.ndarray, k: int) -> np.ndarray:
+    """Per-client transmit power (W) = sum of psd * bw over its subchannels."""
+    return np.bincount(assign, weights=psd * bw, minlength=k)
+
+
+def check_link(problem: Problem, name: str, assign: Any, psd: Any, n_sub: int,
+               p_total: float) -> tuple[np.ndarray, np.ndarray]:
+    """Validate one link's assignment and psd; raise InfeasiblePointError on a broken constraint."""
+    a = v.int_array(f"assign_{name}", assign)
+    if a.shape != (n_sub,):
+        raise ValidationError(f"assign_{name}", f"shape ({n_sub},)", f"shape {a.shape}")
+    if a.min() < 0 or a.max() >= problem.K:
+        raise ValidationError(f"assign_{name}", f"client indices in 0..{problem.K - 1}",
+                              a.tolist())
+    counts = np.bincount(a, minlength=problem.K)
+    if (counts == 0).any():
+        raise InfeasiblePointError(
+            f"assign_{name}: every client needs at least one subchannel; clients "
+            f"{np.flatnonzero(counts == 0).tolist()} have none")
+    p = v.float_array(f"psd_{name}", psd, shape=(n_sub,), nonnegative=True)
+    bw = problem.bw_s if name == "s" else problem.bw_f
+    power = client_power(bw, a, p, problem.K)
+    over = power > problem.p_max * (1 + POWER_RTOL)
+    if over.any():
+        i = int(np.flatnonzero(over)[0])
+        raise InfeasiblePointError(
+            f"psd_{name}: client {i} transmits {power[i]:.6g} W over its cap p_max={problem.p_max[i]:.6g} W")
+    if power.sum() > p_total * (1 + POWER_RTOL):
+        raise InfeasiblePointError(
+            f"psd_{name}: total power {power.sum():.6g} W exceeds p_total_{name}={p_total:.6g} W")
+    return a, p
+
+
+def evaluate(problem: Problem, split: int, rank: int, assign_s: Any, psd_s: Any,
+             assign_f: Any, psd_f: Any) -> Breakdown:
+    """Every delay term of SPEC §2 for one point, exactly.
+
+    ``assign_*`` give the client index of each subchannel, ``psd_*`` its power spectral
+    density (W/Hz). Raises :class:`~sfl_opt.errors.InfeasiblePointError` (a
+    ``ValueError``) when a client has no subchannel, a power cap is exceeded (beyond a
+    relative ``POWER_RTOL``), or a client's rate is zero; ``ValidationError`` when the
+    split or rank is not a candidate of the problem.
+    """
+    split = _candidate("split", split, problem.splits)
+    rank = _candidate("rank", rank, problem.ranks)
+    a_s, p_s = check_link(problem, "s", assign_s, psd_s, problem.M, problem.p_total_s)
+    a_f, p_f = check_link(problem, "f", assign_f, psd_f, problem.N, problem.p_total_f)
+    k = problem.K
+    rs = link_rates(problem.gain_s, problem.bw_s, a_s, p_s, problem.noise_psd, k)
+    rf = link_rates(problem.gain_f, problem.bw_f, a_f, p_f, problem.noise_psd, k)
+    for name, r in (("s", rs), ("f", rf)):
+        if (r <= 0).any():
+            i = int(np.flatnonzero(r <= 0)[0])
+            raise InfeasiblePointError(f"psd_{name}: client {i} has zero rate (no power on its "
+                                       "subchannels), its delay would be infinite")
+    ri = int(np.flatnonzero(problem.ranks == rank)[0])
+    si = int(np.flatnonzero(problem.splits == split)[0])
+    tab = pair_table(problem)
+    i = si * problem.ranks.size + ri
+    tcf = tab.w_client_fwd[i] / problem.client_flops
+    tcb = tab.w_client_bwd[i] / problem.client_flops
+    ts = float(tab.w_server[i] / problem.server_flops)
+    up = tab.s_up[i] / rs
+    dn = tab.s_dn[i] / problem.rate_down
+    fed = tab.s_ad[i] / rf
+    bc = float(tab.s_ad[i] / problem.rate_bcast)
+    t_up = float(np.max(tcf + up))
+    t_dn = float(np.max(dn + tcb))
+    t_iter = t_up + ts + t_dn
+    t_fed = float(np.max(fed))
+    t_round = problem.local_iters * t_iter + t_fed + bc
+    rounds = float(tab.rounds[i])
+    return Breakdown(
+        split=split, rank=rank, rounds=rounds, client_fwd=tcf, uplink=up, server=ts,
+        downlink=dn, client_bwd=tcb, fed_upload=fed, broadcast=bc, rate_s=rs, rate_f=rf,
+        power_s=client_power(problem.bw_s, a_s, p_s, k),
+        power_f=client_power(problem.bw_f, a_f, p_f, k),
+        t_up_stage=t_up, t_down_stage=t_dn, t_iter=t_iter, t_fed=t_fed, t_round=t_round,
+        total=rounds * t_round,
+    )
+
+
+def _candidate(name: str, value: Any, allowed: np.ndarray) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValidationError(name, "an integer", value)
+    if int(value) not in set(allowed.tolist()):
+        raise ValidationError(name, f"one of the problem's candidates {allowed.tolist()}", value)
+    return int(value)

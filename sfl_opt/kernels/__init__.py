@@ -1,0 +1,23 @@
+"""Numba kernels (``@njit(cache=True)``); each also runs as plain Python under
+``NUMBA_DISABLE_JIT=1``.
+
+- :mod:`.waterfill`: minimum power for a rate / maximum rate for a power, one client;
+- :mod:`.power`: exact power control for a fixed assignment (bisection on the deadline);
+- :mod:`.greedy`: straggler-first greedy subchannel allocation;
+- :mod:`.refine`: move/swap local search re-scored with exact power;
+- :mod:`.search`: exhaustive (split, rank) search for a fixed assignment;
+- :mod:`.bounds`: cheap lower bounds on a link's stage delay.
+"""
+
+from .bounds import link_rate_bounds, stage_lower_bound
+from .greedy import greedy_assign
+from .power import client_needs, gather_clients, power_control
+from .refine import refine_assign
+from .search import compose_total, search_pairs
+from .waterfill import max_rate_for_power, min_power_for_rate, normalise, psd_at_level
+
+__all__ = [
+    "client_needs", "compose_total", "gather_clients", "greedy_assign", "link_rate_bounds",
+    "max_rate_for_power", "min_power_for_rate", "normalise", "power_control", "psd_at_level",
+    "refine_assign", "search_pairs", "stage_lower_bound",
+]

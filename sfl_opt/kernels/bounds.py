@@ -1,0 +1,76 @@
+"""Cheap lower bounds on the s-link stage, valid for every assignment and power.
+
+For deadline t client k needs rate S/(t - c_k). Two relaxations bound it from below:
+
+1. client k alone with every subchannel at p_max[k]: ``t >= c_k + S / Rall_k``;
+2. the sum of the needed rates cannot exceed the largest sum rate of the link, reached
+   by giving each subchannel to its best client and water-filling the power
+   ``min(p_total, sum p_max)`` over all of them: ``sum_k S / (t - c_k) <= Rsum``.
+
+The bound is the least t meeting both (bisection on the second). Units: s, bits, bit/s.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._jit import kernel
+from .waterfill import max_rate_for_power
+
+
+@kernel
+def link_rate_bounds(la, inva, bw, pmax, ptot):
+    """``(Rall (K,), Rsum)``: per-client rate with all subchannels, and the link's sum rate."""
+    K, M = la.shape
+    active = np.empty(M, dtype=np.bool_)
+    rall = np.empty(K)
+    for k in range(K):
+        rall[k], _ = max_rate_for_power(la[k], inva[k], bw, M, pmax[k], active)
+    best_la = np.empty(M)
+    best_inv = np.empty(M)
+    for m in range(M):
+        kb = 0
+        for k in range(1, K):
+            if la[k, m] > la[kb, m]:
+                kb = k
+        best_la[m] = la[kb, m]
+        best_inv[m] = inva[kb, m]
+    budget = min(ptot, pmax.sum())
+    rsum, _ = max_rate_for_power(best_la, best_inv, bw, M, budget, active)
+    return rall, rsum
+
+
+@kernel
+def stage_lower_bound(c, S, rall, rsum, rtol):
+    """Least t (s) with ``t >= c_k + S/rall_k`` for all k and ``sum_k S/(t-c_k) <= rsum``."""
+    K = c.shape[0]
+    lo = -math.inf
+    for k in range(K):
+        x = c[k] + S / rall[k]
+        if x > lo:
+            lo = x
+    need = 0.0
+    for k in range(K):
+        need += S / (lo - c[k])
+    if need <= rsum:
+        return lo
+    hi = lo
+    for k in range(K):
+        x = c[k] + K * S / rsum
+        if x > hi:
+            hi = x
+    # at hi every term is <= rsum / K, so the sum fits
+    for _ in range(200):
+        if hi - lo <= rtol * hi:
+            break
+        mid = 0.5 * (lo + hi)
+        need = 0.0
+        for k in range(K):
+            need += S / (mid - c[k])
+        if need <= rsum:
+            hi = mid
+        else:
+            lo = mid
+    return lo

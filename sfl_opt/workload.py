@@ -1,0 +1,172 @@
+"""Per-sample computation and communication workload of a split transformer (SPEC §2).
+
+Units: FLOP per sample for compute, bits per sample for activations and labels,
+parameters per unit of LoRA rank for adapters, bits per adapter value.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import numpy as np
+
+from . import _validation as v
+from .errors import ValidationError
+
+ARRAY_FIELDS = ("fwd", "bwd", "fwd_rank", "bwd_rank", "act_bits", "lora_params")
+SCALAR_FIELDS = ("embed_fwd", "embed_bwd", "head_fwd", "head_bwd", "label_bits", "param_bits")
+
+
+@dataclass(frozen=True, eq=False)
+class Workload:
+    """Workload of an L-block transformer, per sample.
+
+    Arrays have one entry per block j = 1..L (index j-1):
+
+    - ``fwd[j]``, ``bwd[j]``: base forward / backward FLOPs of block j;
+    - ``fwd_rank[j]``, ``bwd_rank[j]``: extra FLOPs of block j's adapters per unit of rank;
+    - ``act_bits[j]``: bits of block j's output activation (what crosses a cut after j);
+    - ``lora_params[j]``: adapter parameters of block j per unit of rank.
+
+    Scalars: ``embed_fwd``, ``embed_bwd``, ``head_fwd``, ``head_bwd`` (FLOPs),
+    ``label_bits`` (bits per sample sent with the activations), ``param_bits``
+    (bits per adapter value). ``source`` says where the numbers come from.
+    """
+
+    fwd: np.ndarray
+    bwd: np.ndarray
+    fwd_rank: np.ndarray
+    bwd_rank: np.ndarray
+    act_bits: np.ndarray
+    lora_params: np.ndarray
+    embed_fwd: float = 0.0
+    embed_bwd: float = 0.0
+    head_fwd: float = 0.0
+    head_bwd: float = 0.0
+    label_bits: float = 0.0
+    param_bits: float = 32.0
+    source: str = field(default="custom")
+
+    def __post_init__(self) -> None:
+        validate_workload(self)
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def layers(self) -> int:
+        """Number of transformer blocks L."""
+        return int(self.fwd.shape[0])
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-Python representation (lists and floats) for JSON."""
+        out: dict[str, Any] = {name: getattr(self, name).tolist() for name in ARRAY_FIELDS}
+        out.update({name: float(getattr(self, name)) for name in SCALAR_FIELDS})
+        out["source"] = self.source
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Workload:
+        """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        if not isinstance(data, dict):
+            raise ValidationError("workload", "a mapping of workload fields", data)
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValidationError("workload", f"only the fields {sorted(known)}", unknown)
+        return cls(**data)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Workload):
+            return NotImplemented
+        return all(np.array_equal(getattr(self, n), getattr(other, n)) for n in ARRAY_FIELDS) and all(
+            getattr(self, n) == getattr(other, n) for n in SCALAR_FIELDS + ("source",)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    # ----------------------------------------------------------- constructors
+    @classmethod
+    def gpt2(
+        cls,
+        layers: int = 12,
+        hidden: int = 768,
+        seq: int = 512,
+        *,
+        vocab: int = 50257,
+        ffn: int | None = None,
+        act_bits: int = 16,
+        param_bits: int = 32,
+        lora_targets: int = 2,
+    ) -> Workload:
+        """Analytic workload of a GPT-2-style decoder (per sample of ``seq`` tokens).
+
+        Counts 2 FLOPs per multiply-add of the matrix products only (as
+        ``torch.utils.flop_counter`` does); element-wise work is neglected.
+
+        Per block (d = ``hidden``, s = ``seq``, f = ``ffn`` = 4d by default):
+
+        - forward: linear layers ``s(4d^2 + 2df)`` MACs (QKV, output projection,
+          MLP) and attention ``2 s^2 d`` MACs (scores and weighted values);
+        - backward with frozen base weights: the linear layers need only the
+          input gradient (1x their forward), the attention products need the
+          gradients of both operands (2x);
+        - LoRA on ``lora_targets`` d x d projections (query and value): per unit
+          rank ``2 s d`` MACs forward per target, 2x that backward (weight and
+          input gradients); ``2d`` parameters per target;
+        - head: the tied LM head ``s d V`` MACs forward and the same backward
+          (input gradient only); the embedding is a lookup (``s d`` additions
+          for the positions forward, nothing backward as it is frozen);
+        - activations ``s d`` values of ``act_bits`` bits; labels ``s`` token ids
+          of ``ceil(log2 V)`` bits.
+        """
+        for name, val in (("layers", layers), ("hidden", hidden), ("seq", seq), ("vocab", vocab),
+                          ("act_bits", act_bits), ("param_bits", param_bits),
+                          ("lora_targets", lora_targets)):
+            v.positive_int(name, val)
+        if layers < 2:
+            raise ValidationError("layers", "at least 2 blocks (a split needs both sides)", layers)
+        f = 4 * hidden if ffn is None else v.positive_int("ffn", ffn)
+        d, s = float(hidden), float(seq)
+        linear_macs = s * (4 * d * d + 2 * d * f)
+        attn_macs = 2 * s * s * d
+        fwd = 2.0 * (linear_macs + attn_macs)
+        bwd = 2.0 * (linear_macs + 2.0 * attn_macs)
+        fwd_rank = 2.0 * lora_targets * 2 * s * d
+        bwd_rank = 2.0 * fwd_rank
+        ones = np.ones(layers)
+        return cls(
+            fwd=fwd * ones,
+            bwd=bwd * ones,
+            fwd_rank=fwd_rank * ones,
+            bwd_rank=bwd_rank * ones,
+            act_bits=s * d * act_bits * ones,
+            lora_params=2.0 * lora_targets * d * ones,
+            embed_fwd=s * d,
+            embed_bwd=0.0,
+            head_fwd=2.0 * s * d * vocab,
+            head_bwd=2.0 * s * d * vocab,
+            label_bits=s * math.ceil(math.log2(vocab)),
+            param_bits=float(param_bits),
+            source=f"analytic gpt2(layers={layers}, hidden={hidden}, seq={seq}, vocab={vocab})",
+        )
+
+
+def validate_workload(w: Workload) -> None:
+    """Validate and normalise a :class:`Workload` in place (frozen: via object.__setattr__)."""
+    first = v.float_array("workload.fwd", w.fwd, ndim=1, nonnegative=True)
+    n = first.shape[0]
+    if n < 2:
+        raise ValidationError("workload.fwd", "at least 2 blocks", f"{n}")
+    for name in ARRAY_FIELDS:
+        positive = name in ("act_bits", "lora_params")
+        arr = v.float_array(f"workload.{name}", getattr(w, name), shape=(n,),
+                            positive=positive, nonnegative=not positive)
+        object.__setattr__(w, name, arr)
+    for name in SCALAR_FIELDS:
+        positive = name == "param_bits"
+        val = v.scalar(f"workload.{name}", getattr(w, name), positive=positive,
+                       nonnegative=not positive)
+        object.__setattr__(w, name, val)
+    if not isinstance(w.source, str):
+        raise ValidationError("workload.source", "a string", w.source)

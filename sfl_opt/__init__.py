@@ -6,11 +6,14 @@
 
 from .delay import Breakdown, evaluate
 from .errors import BackendError, InfeasiblePointError, SflOptError, ValidationError
+from .power import available_backends
 from .problem import Problem
+from .result import SolveResult
+from .solve import solve
 from .workload import Workload
 
 __all__ = [
     "BackendError", "Breakdown", "InfeasiblePointError", "Problem", "SflOptError",
-    "ValidationError", "Workload", "evaluate",
+    "SolveResult", "ValidationError", "Workload", "available_backends", "evaluate", "solve",
 ]
 __version__ = "0.1.0"

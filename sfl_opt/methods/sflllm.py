@@ -1,0 +1,166 @@
+"""The SflLLM algorithm (seed 000), in two search modes.
+
+``bcd`` — the paper's alternation: (a) greedy subchannel allocation for the current
+(split, rank), (b) power control, (c) exhaustive search over (split, rank) with the
+allocation held and the power re-optimised exactly for every pair; repeat until the
+objective stops improving, keeping the best point seen.
+
+``nested`` (default) — re-optimise allocation and power for every (split, rank): greedy
++ exact power for every pair, then local-search refinement of the pairs in order of
+their greedy delay, skipping a pair whose lower bound (``kernels.bounds``) already
+exceeds the best delay found (such a pair cannot win). The f-link allocation does not
+depend on (split, rank) and is solved once.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .common import (
+    Context,
+    LinkPoint,
+    Options,
+    backend_power,
+    finish,
+    greedy_link,
+    search_fixed,
+    stage_lower_bounds,
+)
+
+
+def solve_f_link(ctx: Context, opts: Options) -> LinkPoint:
+    """The f-link: maximise the least client rate once (c = 0, S = 1 bit)."""
+    return greedy_link(ctx, "f", None, opts.refine, opts.max_moves)
+
+
+def _apply_backend(ctx: Context, opts: Options, p: int, s: LinkPoint, f: LinkPoint,
+                   info: dict) -> tuple[LinkPoint, LinkPoint, str]:
+    """Re-solve the final power steps with a non-native backend; keep the native point
+    if the backend fails or is worse, and say so."""
+    if opts.power_name == "native":
+        return s, f, "converged"
+    termination = "converged"
+    out = []
+    for link, point, pair in (("s", s, p), ("f", f, None)):
+        bp, sol = backend_power(ctx, link, point.assign, pair, opts.power)
+        info[f"power_{link}"] = {"status": sol.status, "termination": sol.termination,
+                                 "iterations": sol.iterations, "solve_time": sol.solve_time,
+                                 "violation": sol.violation, "t": sol.t, "native_t": point.t,
+                                 **sol.info}
+        if sol.status in ("optimal", "feasible") and np.isfinite(sol.t):
+            out.append(bp)
+        else:
+            termination = "solver_error"
+            out.append(point)
+    return out[0], out[1], termination
+
+
+def solve_sflllm(ctx: Context, opts: Options, method: str = "sflllm") -> object:
+    if opts.mode == "bcd":
+        return _solve_bcd(ctx, opts, method)
+    return _solve_nested(ctx, opts, method)
+
+
+def _solve_nested(ctx: Context, opts: Options, method: str):
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    f = solve_f_link(ctx, opts)
+    timings["f_link"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    P = ctx.P
+    points: list[LinkPoint] = [greedy_link(ctx, "s", p, False) for p in range(P)]
+    t_s = np.array([pt.t for pt in points])
+    grid = ctx.total(np.arange(P), t_s, f.t)
+    timings["greedy"] = time.perf_counter() - t0
+    history = [float(grid.min())]
+    termination = "converged"
+    refined = pruned = 0
+    if opts.refine:
+        t0 = time.perf_counter()
+        lb = ctx.total(np.arange(P), stage_lower_bounds(ctx), f.t)
+        timings["bounds"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for p in np.argsort(grid, kind="stable"):
+            if opts.prune and lb[p] >= grid.min():
+                pruned += 1
+                continue
+            if opts.time_limit is not None and ctx.elapsed() > opts.time_limit:
+                termination = "time_limit"
+                break
+            pt = greedy_link(ctx, "s", int(p), True, opts.max_moves)
+            refined += 1
+            if pt.t < points[p].t:
+                points[p] = pt
+                grid[p] = ctx.total(p, pt.t, f.t)
+            history.append(float(grid.min()))
+        timings["refine"] = time.perf_counter() - t0
+    best = int(np.argmin(grid))
+    info = {"pairs": P, "refined": refined, "pruned": pruned, "moves": points[best].moves,
+            "f_moves": f.moves}
+    t0 = time.perf_counter()
+    s, f2, term2 = _apply_backend(ctx, opts, best, points[best], f, info)
+    timings["power_backend"] = time.perf_counter() - t0
+    if term2 != "converged":
+        termination = term2
+    return finish(ctx, method=method, opts=opts, p=best, s=s, f=f2, status="feasible",
+                  termination=termination, iterations=len(history), history=history,
+                  timings=timings, grid=grid, info=info)
+
+
+def _solve_bcd(ctx: Context, opts: Options, method: str):
+    timings = {"f_link": 0.0, "allocation": 0.0, "power": 0.0, "search": 0.0}
+    t0 = time.perf_counter()
+    f = solve_f_link(ctx, opts)
+    timings["f_link"] = time.perf_counter() - t0
+    P = ctx.P
+    # start from the pair with the least lower bound
+    p = int(np.argmin(ctx.total(np.arange(P), stage_lower_bounds(ctx), f.t)))
+    best_total = np.inf
+    best: tuple[int, LinkPoint] | None = None
+    grid = None
+    history: list[float] = []
+    termination = "iteration_limit"
+    power_calls = 0
+    for _ in range(opts.max_iter):
+        if opts.time_limit is not None and ctx.elapsed() > opts.time_limit and best is not None:
+            termination = "time_limit"
+            break
+        t0 = time.perf_counter()
+        s = greedy_link(ctx, "s", p, opts.refine, opts.max_moves)  # (a) (+ native power)
+        timings["allocation"] += time.perf_counter() - t0
+        if opts.power_name != "native":  # (b) with the chosen backend
+            t0 = time.perf_counter()
+            bp, sol = backend_power(ctx, "s", s.assign, p, opts.power)
+            power_calls += 1
+            if sol.status in ("optimal", "feasible"):
+                s = bp
+            timings["power"] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        totals, _ = search_fixed(ctx, s.assign, f.t)  # (c)
+        timings["search"] += time.perf_counter() - t0
+        q = int(np.argmin(totals))
+        history.append(float(totals[q]))
+        if totals[q] < best_total * (1 - 1e-12):
+            best_total = float(totals[q])
+            best = (q, s)
+            grid = totals
+            p = q
+        else:
+            termination = "converged"
+            break
+    assert best is not None
+    q, s = best
+    # the point of pair q with the held allocation, power re-solved exactly
+    from .common import exact_power
+
+    s = exact_power(ctx, "s", s.assign, q)
+    info = {"pairs": P, "power_calls": power_calls}
+    s, f2, term2 = _apply_backend(ctx, opts, q, s, f, info)
+    if term2 != "converged":
+        termination = term2
+    return finish(ctx, method=method, opts=opts, p=q, s=s, f=f2, status="feasible",
+                  termination=termination, iterations=len(history), history=history,
+                  timings=timings, grid=grid, info=info)

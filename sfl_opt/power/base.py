@@ -1,0 +1,105 @@
+"""The power-control subproblem shared by every backend, and its result type.
+
+For one link and a fixed subchannel assignment: minimise the deadline t (s) over psd >= 0
+(W/Hz) subject to ``c_k + S / R_k <= t`` for every client k, per-client power
+``sum_{m in k} psd_m bw_m <= p_max[k]`` and total power ``<= p_total`` (W), with
+``R_k = sum_{m in k} bw_m log2(1 + psd_m gain_km / noise_psd)`` (bit/s).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+#: Result statuses: how good the answer is (kept apart from why the solver stopped).
+OPTIMAL = "optimal"
+FEASIBLE = "feasible"
+INFEASIBLE = "infeasible"
+ERROR = "error"
+
+
+@dataclass(frozen=True, eq=False)
+class PowerSubproblem:
+    """One link's power-control problem for a fixed assignment (SI units).
+
+    ``gain (K, M)`` linear gains, ``bw (M,)`` Hz, ``assign (M,)`` client per subchannel,
+    ``c (K,)`` s, ``S`` bits, ``p_max (K,)`` W, ``p_total`` W (inf allowed),
+    ``noise_psd`` W/Hz.
+    """
+
+    gain: np.ndarray
+    bw: np.ndarray
+    assign: np.ndarray
+    c: np.ndarray
+    S: float
+    p_max: np.ndarray
+    p_total: float
+    noise_psd: float
+
+    @property
+    def K(self) -> int:
+        return int(self.gain.shape[0])
+
+    @property
+    def M(self) -> int:
+        return int(self.gain.shape[1])
+
+    def deadline_of(self, psd: np.ndarray) -> float:
+        """The objective ``max_k (c_k + S / R_k)`` (s) at ``psd``."""
+        m = np.arange(self.M)
+        per = self.bw * np.log2(1.0 + psd * self.gain[self.assign, m] / self.noise_psd)
+        rate = np.bincount(self.assign, weights=per, minlength=self.K)
+        with np.errstate(divide="ignore"):
+            return float(np.max(self.c + self.S / rate))
+
+    def violation(self, psd: np.ndarray) -> float:
+        """Largest relative excess over a power cap (0 when every cap holds)."""
+        power = np.bincount(self.assign, weights=psd * self.bw, minlength=self.K)
+        v = float(np.max(power / self.p_max - 1.0))
+        if np.isfinite(self.p_total):
+            v = max(v, float(power.sum() / self.p_total - 1.0))
+        return max(v, 0.0, float(np.max(-psd, initial=0.0)))
+
+
+@dataclass
+class PowerSolution:
+    """A backend's answer. ``status`` says how good it is (optimal / feasible /
+    infeasible / error); ``termination`` says why the backend stopped (converged,
+    iteration_limit, time_limit, numerical_error, ...). ``t`` is the deadline (s) that
+    ``psd`` achieves, recomputed from psd; ``bound`` a lower bound on the optimum when
+    the backend has one."""
+
+    t: float
+    psd: np.ndarray
+    status: str
+    termination: str
+    iterations: int = 0
+    solve_time: float = 0.0
+    bound: float | None = None
+    violation: float = 0.0
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class PowerBackend:
+    """Base class of power backends. Subclasses set ``name``, ``description``,
+    ``requires`` (importable module names) and ``capabilities``, and implement
+    :meth:`solve`."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    requires: ClassVar[tuple[str, ...]] = ()
+    #: Capability flags, e.g. "exact" (certified optimum), "parametric" (re-solves
+    #: without recompiling), "bound" (reports a lower bound), "jit" (Numba).
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def available(cls) -> bool:
+        """True when every module in ``requires`` can be imported."""
+        import importlib.util
+
+        return all(importlib.util.find_spec(mod) is not None for mod in cls.requires)
+
+    def solve(self, sub: PowerSubproblem) -> PowerSolution:  # pragma: no cover - abstract
+        raise NotImplementedError

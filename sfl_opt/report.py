@@ -1,0 +1,66 @@
+"""Readable text reports of a solution (used by the CLI)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .problem import Problem
+from .result import SolveResult
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds:,.1f} s ({seconds / 3600:.2f} h)"
+    return f"{seconds:,.3f} s"
+
+
+def rounds_note(problem: Problem) -> str:
+    """How the rounds table was obtained, flagged when it is illustrative."""
+    if problem.rounds_source == "illustrative":
+        return "illustrative table (not measured; see docs/model.md)"
+    return problem.rounds_source
+
+
+def format_report(problem: Problem, res: SolveResult) -> str:
+    """A multi-line report: choice, status, per-client rates and delays, breakdown."""
+    bd = res.breakdown
+    lines = []
+    lines.append(f"sfl-opt solution — method {res.method}, power backend {res.power}"
+                 + (f", mode {res.mode}" if res.mode else ""))
+    lines.append(f"scenario: K={problem.K} clients, M={problem.M} s-link / N={problem.N} f-link "
+                 f"subchannels, L={problem.L} blocks, batch {problem.batch}, "
+                 f"I={problem.local_iters} local iterations")
+    lines.append(f"rounds(r): {rounds_note(problem)}")
+    lines.append("")
+    lines.append(f"status: {res.status} (termination: {res.termination}), "
+                 f"{res.iterations} iteration(s), solve time {res.timings.get('total', 0) * 1e3:.1f} ms")
+    if res.lower_bound is not None:
+        lines.append(f"lower bound: {_duration(res.lower_bound)}, optimality gap {res.gap:.2%}")
+    lines.append(f"split point: l = {res.split} (clients run the embedding and blocks 1..{res.split};"
+                 f" the main server blocks {res.split + 1}..{problem.L} and the head)")
+    lines.append(f"LoRA rank: r = {res.rank}, rounds(r) = {bd.rounds:g}")
+    lines.append(f"total training delay T_total = {_duration(res.delay)}")
+    lines.append("")
+    cnt_s = np.bincount(res.assign_s, minlength=problem.K)
+    cnt_f = np.bincount(res.assign_f, minlength=problem.K)
+    hdr = (f"{'client':>6} {'subch s':>7} {'P_s [W]':>8} {'R_s [Mb/s]':>10} {'TcF [s]':>8} "
+           f"{'up [s]':>8} {'down [s]':>8} {'TcB [s]':>8} {'subch f':>7} {'R_f [Mb/s]':>10} "
+           f"{'fed [s]':>8}")
+    lines.append(hdr)
+    lines.append("-" * len(hdr))
+    for k in range(problem.K):
+        lines.append(
+            f"{k:>6} {cnt_s[k]:>7} {bd.power_s[k]:>8.4f} {bd.rate_s[k] / 1e6:>10.3f} "
+            f"{bd.client_fwd[k]:>8.4f} {bd.uplink[k]:>8.4f} {bd.downlink[k]:>8.4f} "
+            f"{bd.client_bwd[k]:>8.4f} {cnt_f[k]:>7} {bd.rate_f[k] / 1e6:>10.3f} "
+            f"{bd.fed_upload[k]:>8.4f}")
+    lines.append("")
+    lines.append("delay breakdown (s):")
+    lines.append(f"  per iteration T_iter = {bd.t_iter:.4f} = client fwd + uplink {bd.t_up_stage:.4f}"
+                 f" + server {bd.server:.4f} + downlink + client bwd {bd.t_down_stage:.4f}")
+    lines.append(f"  per round T_round = I*T_iter {problem.local_iters * bd.t_iter:.4f} + "
+                 f"adapter upload {bd.t_fed:.4f} + broadcast {bd.broadcast:.4f} = {bd.t_round:.4f}")
+    lines.append(f"  total = rounds {bd.rounds:g} x T_round = {bd.total:.1f}")
+    lines.append(f"  power used: s-link {bd.power_s.sum():.4f} W of {problem.p_total_s:g} W, "
+                 f"f-link {bd.power_f.sum():.4f} W of {problem.p_total_f:g} W")
+    return "\n".join(lines)

@@ -39,3 +39,9 @@ register_method("sflllm", solve_sflllm,
                 "SflLLM: greedy allocation + exact power + (split, rank) search")
 
 __all__ = ["METHODS", "Context", "MethodSpec", "Options", "register_method"]
+
+# baselines (SPEC §3): ablations of SflLLM, see .baselines
+from .baselines import BASELINES  # noqa: E402
+
+for _name, (_fn, _desc, _random, _options) in BASELINES.items():
+    register_method(_name, _fn, _desc, random=_random, options=_options)

@@ -57,13 +57,22 @@ def _apply_backend(ctx: Context, opts: Options, p: int, s: LinkPoint, f: LinkPoi
     return out[0], out[1], termination
 
 
-def solve_sflllm(ctx: Context, opts: Options, method: str = "sflllm") -> object:
+def solve_sflllm(ctx: Context, opts: Options, method: str = "sflllm",
+                 pairs: np.ndarray | None = None) -> object:
+    """SflLLM in ``opts.mode``; ``pairs`` (pair indices of ``ctx.tab``) restricts the
+    (split, rank) search to those candidates (used by the split/rank baselines)."""
     if opts.mode == "bcd":
-        return _solve_bcd(ctx, opts, method)
-    return _solve_nested(ctx, opts, method)
+        return _solve_bcd(ctx, opts, method, pairs)
+    return _solve_nested(ctx, opts, method, pairs)
 
 
-def _solve_nested(ctx: Context, opts: Options, method: str):
+def _allowed(ctx: Context, pairs: np.ndarray | None) -> np.ndarray:
+    if pairs is None:
+        return np.arange(ctx.P)
+    return np.unique(np.asarray(pairs, dtype=np.int64))
+
+
+def _solve_nested(ctx: Context, opts: Options, method: str, pairs: np.ndarray | None = None):
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     f = solve_f_link(ctx, opts)
@@ -71,9 +80,13 @@ def _solve_nested(ctx: Context, opts: Options, method: str):
 
     t0 = time.perf_counter()
     P = ctx.P
-    points: list[LinkPoint] = [greedy_link(ctx, "s", p, False) for p in range(P)]
-    t_s = np.array([pt.t for pt in points])
-    grid = ctx.total(np.arange(P), t_s, f.t)
+    idx = _allowed(ctx, pairs)
+    points: list[LinkPoint | None] = [None] * P
+    for p in idx:
+        points[p] = greedy_link(ctx, "s", int(p), False)
+    t_s = np.array([points[p].t for p in idx])
+    grid = np.full(P, np.inf)
+    grid[idx] = ctx.total(idx, t_s, f.t)
     timings["greedy"] = time.perf_counter() - t0
     history = [float(grid.min())]
     termination = "converged"
@@ -83,7 +96,7 @@ def _solve_nested(ctx: Context, opts: Options, method: str):
         lb = ctx.total(np.arange(P), stage_lower_bounds(ctx), f.t)
         timings["bounds"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        for p in np.argsort(grid, kind="stable"):
+        for p in idx[np.argsort(grid[idx], kind="stable")]:
             if opts.prune and lb[p] >= grid.min():
                 pruned += 1
                 continue
@@ -110,14 +123,18 @@ def _solve_nested(ctx: Context, opts: Options, method: str):
                   timings=timings, grid=grid, info=info)
 
 
-def _solve_bcd(ctx: Context, opts: Options, method: str):
+def _solve_bcd(ctx: Context, opts: Options, method: str, pairs: np.ndarray | None = None):
     timings = {"f_link": 0.0, "allocation": 0.0, "power": 0.0, "search": 0.0}
     t0 = time.perf_counter()
     f = solve_f_link(ctx, opts)
     timings["f_link"] = time.perf_counter() - t0
     P = ctx.P
     # start from the pair with the least lower bound
-    p = int(np.argmin(ctx.total(np.arange(P), stage_lower_bounds(ctx), f.t)))
+    idx = _allowed(ctx, pairs)
+    masked = np.full(P, np.inf)
+    lbs = ctx.total(np.arange(P), stage_lower_bounds(ctx), f.t)
+    masked[idx] = lbs[idx]
+    p = int(np.argmin(masked))
     best_total = np.inf
     best: tuple[int, LinkPoint] | None = None
     grid = None
@@ -140,6 +157,8 @@ def _solve_bcd(ctx: Context, opts: Options, method: str):
             timings["power"] += time.perf_counter() - t0
         t0 = time.perf_counter()
         totals, _ = search_fixed(ctx, s.assign, f.t)  # (c)
+        if pairs is not None:
+            totals = np.where(np.isin(np.arange(P), idx), totals, np.inf)
         timings["search"] += time.perf_counter() - t0
         q = int(np.argmin(totals))
         history.append(float(totals[q]))

@@ -1,0 +1,212 @@
+"""Baselines of SPEC §3: ablations of the SflLLM method, one decision at a time.
+
+Each baseline replaces one or more of the four decisions — subchannel assignment,
+power control, split point, LoRA rank — by a naive choice and optimises the rest as
+the default method (:mod:`.sflllm`) does:
+
+- ``random_subchannels``: a random assignment on both links (every client at least one
+  subchannel per link), held; exact power and the exhaustive (split, rank) search;
+- ``equal_power``: greedy (+ local search) assignment per (split, rank) pair, but every
+  subchannel of a link gets the same psd, the largest within each client's cap and the
+  link's total cap; the best pair under that power is kept;
+- ``random_split``: a random split point, then SflLLM over the ranks;
+- ``fixed_rank``: the rank given by the ``rank`` option (default: the median
+  candidate), then SflLLM over the splits;
+- ``random_rank``: a random rank, then SflLLM over the splits;
+- ``fully_random``: random split, rank and assignment on both links, equal power.
+
+Random baselines draw from ``opts.rng()`` (seeded by ``solve(..., seed=)``) in a fixed
+order, so the same seed gives the same answer. Units: s, bits, W, W/Hz, Hz.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..delay import link_rates
+from ..errors import ValidationError
+from ..result import SolveResult
+from .common import Context, LinkPoint, Options, exact_power, finish, greedy_link, search_fixed
+from .sflllm import solve_f_link, solve_sflllm
+
+# ---------------------------------------------------------------- building blocks
+
+
+def random_assignment(rng: np.random.Generator, n_sub: int, clients: int) -> np.ndarray:
+    """(n_sub,) client per subchannel, uniformly random with every client served.
+
+    A random permutation of the subchannels gives the first ``clients`` of them one to
+    each client (in random order); every other subchannel goes to a uniformly random
+    client. Needs ``clients <= n_sub``.
+    """
+    if clients > n_sub:
+        raise ValidationError("clients", f"at most {n_sub} clients (one subchannel each)",
+                              clients)
+    order = rng.permutation(n_sub)
+    assign = np.empty(n_sub, dtype=np.int64)
+    assign[order[:clients]] = rng.permutation(clients)
+    assign[order[clients:]] = rng.integers(0, clients, size=n_sub - clients)
+    return assign
+
+
+def equal_psd(bw: np.ndarray, assign: np.ndarray, p_max: np.ndarray, p_total: float) -> float:
+    """The one psd (W/Hz) used on every subchannel of a link under equal power.
+
+    ``min(p_total / sum(bw), min_k p_max[k] / B_k)`` with ``B_k`` the bandwidth (Hz)
+    held by client k: the largest common psd within every client's cap and the total.
+    """
+    held = np.bincount(assign, weights=bw, minlength=p_max.size)
+    per_client = np.min(p_max[held > 0] / held[held > 0])
+    return float(min(p_total / float(np.sum(bw)), per_client))
+
+
+def equal_power_link(ctx: Context, link: str, assign: np.ndarray, p: int | None) -> LinkPoint:
+    """Equal-psd power on a fixed assignment; ``t`` as in :class:`LinkPoint` (the s-link
+    stage max_k (TcF_k + S_up/Rs_k) in s for pair p, or the f-link max_k 1/Rf_k in s/bit),
+    computed with the rates of the delay model (:func:`sfl_opt.delay.link_rates`)."""
+    pr = ctx.problem
+    if link == "s":
+        gain, bw, ptot = pr.gain_s, pr.bw_s, pr.p_total_s
+    else:
+        gain, bw, ptot = pr.gain_f, pr.bw_f, pr.p_total_f
+    assign = np.asarray(assign, dtype=np.int64)
+    psd = np.full(bw.size, equal_psd(bw, assign, pr.p_max, ptot))
+    rates = link_rates(gain, bw, assign, psd, pr.noise_psd, pr.K)
+    if link == "s":
+        assert p is not None
+        t = float(np.max(ctx.c(p) + ctx.tab.s_up[p] / rates))
+    else:
+        t = float(np.max(1.0 / rates))
+    return LinkPoint(assign, psd, t)
+
+
+def _pair_indices(ctx: Context, *, split: int | None = None,
+                  rank: int | None = None) -> np.ndarray:
+    """Indices of the pairs with the given split and/or rank."""
+    keep = np.ones(ctx.P, dtype=bool)
+    if split is not None:
+        keep &= ctx.tab.split == split
+    if rank is not None:
+        keep &= ctx.tab.rank == rank
+    return np.flatnonzero(keep)
+
+
+def _tag(res: SolveResult, **info: object) -> SolveResult:
+    res.info.update(info)
+    return res
+
+
+# ---------------------------------------------------------------------- baselines
+
+
+def solve_random_subchannels(ctx: Context, opts: Options, method: str) -> SolveResult:
+    """Random assignment on both links, held; exact power; exhaustive (split, rank)."""
+    pr = ctx.problem
+    rng = opts.rng()
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    assign_s = random_assignment(rng, pr.M, pr.K)
+    assign_f = random_assignment(rng, pr.N, pr.K)
+    f = exact_power(ctx, "f", assign_f, None)
+    timings["f_link"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    totals, _ = search_fixed(ctx, assign_s, f.t)
+    p = int(np.argmin(totals))
+    s = exact_power(ctx, "s", assign_s, p)
+    timings["search"] = time.perf_counter() - t0
+    return finish(ctx, method=method, opts=opts, p=p, s=s, f=f, status="feasible",
+                  termination="enumerated", iterations=1, history=[float(totals[p])],
+                  timings=timings, grid=totals, info={"pairs": ctx.P, "seed": opts.seed})
+
+
+def solve_equal_power(ctx: Context, opts: Options, method: str) -> SolveResult:
+    """Greedy (+ refine) assignment per pair, equal psd on each link, best pair."""
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    f = equal_power_link(ctx, "f", solve_f_link(ctx, opts).assign, None)
+    timings["f_link"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    points = []
+    for p in range(ctx.P):
+        assign = greedy_link(ctx, "s", p, opts.refine, opts.max_moves).assign
+        points.append(equal_power_link(ctx, "s", assign, p))
+    t_s = np.array([pt.t for pt in points])
+    grid = ctx.total(np.arange(ctx.P), t_s, f.t)
+    timings["search"] = time.perf_counter() - t0
+    p = int(np.argmin(grid))
+    return finish(ctx, method=method, opts=opts, p=p, s=points[p], f=f, status="feasible",
+                  termination="enumerated", iterations=1, history=[float(grid[p])],
+                  timings=timings, grid=grid, info={"pairs": ctx.P})
+
+
+def solve_random_split(ctx: Context, opts: Options, method: str) -> SolveResult:
+    """A uniformly random split point; SflLLM over the ranks."""
+    split = int(opts.rng().choice(ctx.problem.splits))
+    res = solve_sflllm(ctx, opts, method, pairs=_pair_indices(ctx, split=split))
+    return _tag(res, fixed_split=split, seed=opts.seed)
+
+
+def median_rank(ranks: np.ndarray) -> int:
+    """The median candidate rank (the lower one of the two middle ranks for an even count)."""
+    r = np.sort(np.asarray(ranks))
+    return int(r[(r.size - 1) // 2])
+
+
+def solve_fixed_rank(ctx: Context, opts: Options, method: str) -> SolveResult:
+    """The rank of option ``rank`` (default: the median candidate); SflLLM over the splits."""
+    ranks = ctx.problem.ranks
+    rank = opts.extra.get("rank")
+    if rank is None:
+        rank = median_rank(ranks)
+    elif (isinstance(rank, bool) or not isinstance(rank, (int, np.integer))
+          or int(rank) not in ranks.tolist()):
+        raise ValidationError("rank", f"one of the candidate ranks {ranks.tolist()}", rank)
+    rank = int(rank)
+    res = solve_sflllm(ctx, opts, method, pairs=_pair_indices(ctx, rank=rank))
+    return _tag(res, fixed_rank=rank)
+
+
+def solve_random_rank(ctx: Context, opts: Options, method: str) -> SolveResult:
+    """A uniformly random rank; SflLLM over the splits."""
+    rank = int(opts.rng().choice(ctx.problem.ranks))
+    res = solve_sflllm(ctx, opts, method, pairs=_pair_indices(ctx, rank=rank))
+    return _tag(res, fixed_rank=rank, seed=opts.seed)
+
+
+def solve_fully_random(ctx: Context, opts: Options, method: str) -> SolveResult:
+    """Random split, rank and assignments (drawn in that order), equal power."""
+    pr = ctx.problem
+    rng = opts.rng()
+    t0 = time.perf_counter()
+    split = int(rng.choice(pr.splits))
+    rank = int(rng.choice(pr.ranks))
+    assign_s = random_assignment(rng, pr.M, pr.K)
+    assign_f = random_assignment(rng, pr.N, pr.K)
+    p = int(_pair_indices(ctx, split=split, rank=rank)[0])
+    s = equal_power_link(ctx, "s", assign_s, p)
+    f = equal_power_link(ctx, "f", assign_f, None)
+    t = float(ctx.total(p, s.t, f.t))
+    return finish(ctx, method=method, opts=opts, p=p, s=s, f=f, status="feasible",
+                  termination="enumerated", iterations=1, history=[t],
+                  timings={"draw": time.perf_counter() - t0}, info={"seed": opts.seed})
+
+
+#: name -> (function, description, random, options); registered in ``methods/__init__``
+BASELINES = {
+    "random_subchannels": (solve_random_subchannels,
+                           "baseline: random subchannels, exact power, (split, rank) search",
+                           True, ()),
+    "equal_power": (solve_equal_power,
+                    "baseline: greedy subchannels, equal psd, (split, rank) search",
+                    False, ()),
+    "random_split": (solve_random_split,
+                     "baseline: random split, SflLLM for the rest", True, ()),
+    "fixed_rank": (solve_fixed_rank,
+                   "baseline: rank given by option 'rank' (default median), SflLLM for the rest",
+                   False, ("rank",)),
+    "random_rank": (solve_random_rank, "baseline: random rank, SflLLM for the rest", True, ()),
+    "fully_random": (solve_fully_random,
+                     "baseline: random subchannels, split and rank; equal power", True, ()),
+}

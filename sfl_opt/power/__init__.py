@@ -17,6 +17,8 @@ from .base import PowerBackend, PowerSolution, PowerSubproblem
 #: name -> "module:Class" (module relative to this package)
 _REGISTRY: dict[str, str] = {
     "native": ".native:NativeBackend",
+    "cvxpy": ".cvxpy_backend:CvxpyBackend",
+    "pyomo": ".pyomo_backend:PyomoBackend",
 }
 
 

@@ -1,0 +1,192 @@
+"""The ``cvxpy`` power backend: the convex program with auxiliary rate variables.
+
+For one link and a fixed assignment (see :mod:`.base`)::
+
+    min t  s.t.  c_k + inv_pos(rho_k) <= t,    rho_k <= sum_{m in k} w_m (s_m + log a_m),
+                 s_m <= log(x_m + 1/a_m),  x >= 0,  sum_{m in k} x_m <= pmax_k,  sum x <= ptot
+
+in scaled units so that the solver sees numbers near 1: ``x_m`` is the power on
+subchannel m in units of ``p_scale = max p_max`` (so ``psd_m = x_m p_scale / bw_m``,
+W/Hz), ``a_m = p_scale gain_m / (bw_m noise_psd)`` (SNR per unit x), ``s_m`` nat/s/Hz,
+``w_m = bw_m / (r_unit ln 2)`` so that ``rho_k`` is in units of ``r_unit = S / t_ref``
+(bit/s; ``t_ref`` is the deadline of a feasible reference point, s), and ``c``, ``t``
+are in units of ``t_ref``: every number is O(1) (the constraint tolerances of the
+conic solver are absolute).
+
+The program is built once per (K, M) with :class:`cvxpy.Parameter` for everything that
+changes (gains of the owners, the (K, M) 0/1 assignment incidence scaled by ``w``,
+c, caps), so that it is DPP and re-solves skip compilation. The returned psd is
+repaired onto the caps when the solver overshoots them by its tolerance, and ``t`` is
+recomputed from it (``PowerSubproblem.deadline_of``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+
+from .base import ERROR, FEASIBLE, OPTIMAL, PowerBackend, PowerSolution, PowerSubproblem
+
+
+def reference_point(sub: PowerSubproblem) -> tuple[np.ndarray, float]:
+    """A feasible psd (W/Hz) and its deadline (s): each client spreads
+    ``min(p_max_k, p_total / K)`` over its subchannels in proportion to bandwidth."""
+    K = sub.K
+    q = np.minimum(sub.p_max, sub.p_total / K if math.isfinite(sub.p_total) else np.inf)
+    bw_k = np.bincount(sub.assign, weights=sub.bw, minlength=K)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        psd = np.where(bw_k[sub.assign] > 0, q[sub.assign] / bw_k[sub.assign], 0.0)
+    return psd, sub.deadline_of(psd)
+
+
+def repair_caps(sub: PowerSubproblem, psd: np.ndarray) -> np.ndarray:
+    """Clip psd at 0 and scale it down onto the per-client and total power caps."""
+    psd = np.maximum(np.asarray(psd, float), 0.0)
+    power = np.bincount(sub.assign, weights=psd * sub.bw, minlength=sub.K)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f = np.where(power > sub.p_max, sub.p_max / power, 1.0)
+    psd = psd * f[sub.assign]
+    tot = float(np.sum(psd * sub.bw))
+    if math.isfinite(sub.p_total) and tot > sub.p_total:
+        psd = psd * (sub.p_total / tot)
+    # a last rounding step: the caps must hold in floating point
+    for _ in range(3):
+        if sub.violation(psd) <= 0.0:
+            break
+        psd = psd * (1.0 - 1e-15)
+    return psd
+
+
+class _Compiled:
+    """One DPP program for a (K, M) shape."""
+
+    def __init__(self, K: int, M: int) -> None:
+        import cvxpy as cp
+
+        self.x = cp.Variable(M, nonneg=True)
+        self.s = cp.Variable(M)                        # log(x + 1/a) = log(1 + a x) - log a
+        self.rho = cp.Variable(K, nonneg=True)
+        self.t = cp.Variable()
+        self.inva = cp.Parameter(M, nonneg=True)       # 1 / (SNR per unit x), owner's gain
+        self.off = cp.Parameter(K)                     # sum_{m in k} w_m log(a_m), rate units
+        self.B = cp.Parameter((K, M), nonneg=True)     # incidence * w (rate units per nat/s/Hz)
+        self.A = cp.Parameter((K, M), nonneg=True)     # incidence 0/1
+        self.c = cp.Parameter(K)                       # c / t_ref
+        self.pmax = cp.Parameter(K, nonneg=True)       # p_max / p_scale
+        self.ptot = cp.Parameter(nonneg=True)          # min(p_total, sum p_max) / p_scale
+        cons = [
+            self.c + cp.inv_pos(self.rho) <= self.t,
+            self.rho <= self.B @ self.s + self.off,
+            self.s <= cp.log(self.x + self.inva),
+            self.A @ self.x <= self.pmax,
+            cp.sum(self.x) <= self.ptot,
+        ]
+        self.problem = cp.Problem(cp.Minimize(self.t), cons)
+        if not self.problem.is_dpp():  # pragma: no cover - a programming error
+            raise RuntimeError("cvxpy power program is not DPP")
+        self.solves = 0
+
+
+class CvxpyBackend(PowerBackend):
+    """Exponential-cone program solved by cvxpy (Clarabel by default).
+
+    ``solver`` is any installed cvxpy conic solver that handles the exponential cone
+    (``"CLARABEL"``, ``"SCS"``, ...); ``solver_options`` are passed to it. Compiled
+    programs are cached per (K, M) in the instance, so re-solves of the same shape
+    reuse the DPP compilation.
+    """
+
+    name = "cvxpy"
+    description = "convex program (exponential cone) via cvxpy; Clarabel by default; DPP"
+    requires = ("cvxpy",)
+    capabilities = frozenset({"parametric", "conic"})
+
+    def __init__(self, solver: str = "CLARABEL", **solver_options: Any) -> None:
+        import cvxpy as cp
+
+        if solver.upper() not in cp.installed_solvers():
+            from ..errors import BackendError
+
+            raise BackendError(f"cvxpy: solver {solver!r} is not installed; installed: "
+                               f"{', '.join(cp.installed_solvers())}")
+        self.solver = solver.upper()
+        self.solver_options = dict(solver_options)
+        self._cache: dict[tuple[int, int], _Compiled] = {}
+
+    def _compiled(self, K: int, M: int) -> _Compiled:
+        key = (K, M)
+        if key not in self._cache:
+            self._cache[key] = _Compiled(K, M)
+        return self._cache[key]
+
+    def solve(self, sub: PowerSubproblem) -> PowerSolution:
+        import cvxpy as cp
+
+        t0 = time.perf_counter()
+        K, M = sub.K, sub.M
+        counts = np.bincount(sub.assign, minlength=K)
+        if np.any(counts == 0):
+            return PowerSolution(np.inf, np.zeros(M), ERROR, "no_subchannel",
+                                 solve_time=time.perf_counter() - t0)
+        prog = self._compiled(K, M)
+        m = np.arange(M)
+        p_scale = float(np.max(sub.p_max))
+        psd_ref, t_ref = reference_point(sub)
+        gain = sub.gain[sub.assign, m]
+        inc = np.zeros((K, M))
+        inc[sub.assign, m] = 1.0
+        a = p_scale * gain / (sub.bw * sub.noise_psd)
+        prog.inva.value = 1.0 / a
+        prog.A.value = inc
+        r_unit = sub.S / t_ref  # bit/s: the rate that sends S bits in t_ref
+        prog.B.value = inc * (sub.bw / (r_unit * math.log(2.0)))[None, :]
+        prog.off.value = prog.B.value @ np.log(a)
+        prog.c.value = np.asarray(sub.c, float) / t_ref
+        prog.pmax.value = np.asarray(sub.p_max, float) / p_scale
+        ptot = min(sub.p_total, float(np.sum(sub.p_max)))
+        prog.ptot.value = ptot / p_scale
+        termination = "converged"
+        try:
+            prog.problem.solve(solver=self.solver, **self.solver_options)
+            status = prog.problem.status
+        except cp.error.SolverError as exc:
+            status, termination = "solver_error", f"numerical_error: {exc}"
+        prog.solves += 1
+        elapsed = time.perf_counter() - t0
+        info: dict[str, Any] = {"solver": self.solver, "solver_status": status,
+                                "t_ref": t_ref, "compiled_shapes": len(self._cache)}
+        stats = prog.problem.solver_stats
+        iters = int(getattr(stats, "num_iters", 0) or 0) if stats is not None else 0
+        if status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE, cp.UNBOUNDED,
+                      cp.UNBOUNDED_INACCURATE):
+            # the problem always has a feasible point: this is a numerical failure
+            return PowerSolution(sub.deadline_of(psd_ref), psd_ref, FEASIBLE,
+                                 "numerical_error", iters, elapsed,
+                                 violation=sub.violation(psd_ref), info=info)
+        if prog.x.value is None or status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
+            if termination == "converged":
+                termination = f"numerical_error: {status}"
+            return PowerSolution(sub.deadline_of(psd_ref), psd_ref, FEASIBLE, termination,
+                                 iters, elapsed, violation=sub.violation(psd_ref), info=info)
+        raw = np.asarray(prog.x.value, float) * p_scale / sub.bw
+        info["raw_violation"] = sub.violation(np.maximum(raw, 0.0))
+        psd = repair_caps(sub, raw)
+        t = sub.deadline_of(psd)
+        info["solver_t"] = float(prog.t.value) * t_ref
+        if not math.isfinite(t):
+            return PowerSolution(sub.deadline_of(psd_ref), psd_ref, FEASIBLE,
+                                 "numerical_error", iters, elapsed,
+                                 violation=sub.violation(psd_ref), info=info)
+        if t > sub.deadline_of(psd_ref):  # never return worse than the trivial point
+            psd, t = psd_ref, sub.deadline_of(psd_ref)
+        good = OPTIMAL if status == cp.OPTIMAL else FEASIBLE
+        if status != cp.OPTIMAL:
+            termination = "inaccurate"
+        return PowerSolution(t, psd, good, termination, iters, elapsed,
+                             violation=sub.violation(psd), info=info)
+
+
+__all__ = ["CvxpyBackend", "reference_point", "repair_caps"]

@@ -1,0 +1,10 @@
+"""Exact subchannel assignment and optimality bounds.
+
+- :mod:`.exact`: ``solve_exact`` — certified optimum of small instances by
+  outer-approximation MILPs (Pyomo + HiGHS) inside a bisection on the deadline
+  (``solve(..., assign="exact")``);
+- :mod:`.bound`: ``lower_bound`` — a convex relaxation (time-shared subchannels) giving
+  a lower bound on T_total for any instance (``solve(..., bound=True)``).
+
+Both import their optional dependencies (pyomo, cvxpy) only when used.
+"""

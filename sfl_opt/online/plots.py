@@ -1,0 +1,156 @@
+"""Figures of the online scheduler (matplotlib, Agg backend), each saved as PNG and PDF
+with the CSV of the plotted numbers next to it:
+
+- ``online_energy``: running time-average energy of each device over its budget,
+  ``lyapunov`` against ``all``;
+- ``online_tradeoff``: time-average penalty Ψ, participants and mean virtual queue
+  against V (the O(1/V), O(V) trade-off), with the baselines for reference;
+- ``online_queues``: device-average virtual queue over the rounds for each V.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .problem import OnlineProblem  # noqa: E402
+from .simulate import POLICIES, Trace, simulate, summarize  # noqa: E402
+
+
+def _save(fig: plt.Figure, outdir: Path, name: str) -> list[Path]:
+    paths = []
+    for ext in ("png", "pdf"):
+        path = outdir / f"{name}.{ext}"
+        fig.savefig(path, dpi=150, bbox_inches="tight")
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[object]]) -> Path:
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+def energy_figure(traces: dict[str, Trace], outdir: Path) -> list[Path]:
+    """Running average energy / budget per device for each trace (one panel each)."""
+    names = list(traces)
+    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.6), sharey=True,
+                             squeeze=False)
+    rows: list[list[object]] = []
+    T = next(iter(traces.values())).rounds
+    ratios = {n: traces[n].running_energy / traces[n].budget for n in names}
+    for t in range(T):
+        rows.append([t + 1] + [f"{x:.6g}" for n in names for x in ratios[n][t]])
+    K = ratios[names[0]].shape[1]
+    header = ["round"] + [f"{n}_dev{k}" for n in names for k in range(K)]
+    x = np.arange(1, T + 1)
+    for ax, name in zip(axes[0], names, strict=True):
+        r = ratios[name]
+        ax.plot(x, r, lw=0.7, alpha=0.7)
+        ax.axhline(1.0, color="k", lw=1.2, label="budget")
+        ax.axhline(1.05, color="k", lw=0.8, ls="--", label="budget + 5%")
+        tr = traces[name]
+        title = f"{name}" + (f" (V = {tr.V:g})" if name == "lyapunov" else "")
+        ax.set_title(title)
+        ax.set_xlabel("round t")
+        ax.set_xscale("log")
+        ax.set_ylim(0, max(2.0, float(np.nanmax(r[T // 10:])) * 1.1))
+    axes[0][0].set_ylabel("running avg energy / budget")
+    axes[0][0].legend(loc="upper right", fontsize=8)
+    fig.suptitle("Time-average energy of every device against its budget")
+    paths = _save(fig, outdir, "online_energy")
+    paths.append(_write_csv(outdir / "online_energy.csv", header, rows))
+    return paths
+
+
+def tradeoff_figure(sweep: list[Trace], baselines: dict[str, Trace], outdir: Path
+                    ) -> list[Path]:
+    """Penalty, participation and queue size against V."""
+    pts = [summarize(t) for t in sweep]
+    Vs = np.array([p.V for p in pts])
+    pen = np.array([p.penalty for p in pts])
+    part = np.array([p.participation for p in pts])
+    que = np.array([p.mean_queue for p in pts])
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+    axes[0].loglog(Vs, pen, "o-", label="lyapunov")
+    for i, (name, tr) in enumerate(baselines.items()):
+        axes[0].axhline(tr.mean_penalty, lw=0.8, ls="--", label=name, color=f"C{i + 1}")
+    axes[0].set_xlabel("V")
+    axes[0].set_ylabel("time-average penalty Ψ(N_t)")
+    axes[0].legend(fontsize=7)
+    axes[1].semilogx(Vs, part, "o-")
+    axes[1].set_xlabel("V")
+    axes[1].set_ylabel("mean participants N_t")
+    axes[2].loglog(Vs, que, "o-", label="mean queue")
+    ref = que[len(que) // 2] * Vs / Vs[len(Vs) // 2]
+    axes[2].loglog(Vs, ref, "k:", label="∝ V")
+    axes[2].set_xlabel("V")
+    axes[2].set_ylabel("mean virtual queue Q (J)")
+    axes[2].legend(fontsize=8)
+    fig.suptitle("Drift-plus-penalty trade-off: penalty O(1/V), queues O(V)")
+    paths = _save(fig, outdir, "online_tradeoff")
+    header = ["policy", "V", "penalty", "weighted_penalty", "participation", "mean_queue",
+              "max_budget_ratio"]
+    rows: list[list[object]] = [["lyapunov", p.V, p.penalty, p.weighted_penalty, p.participation,
+                                 p.mean_queue, p.max_budget_ratio] for p in pts]
+    for name, tr in baselines.items():
+        s = summarize(tr)
+        rows.append([name, "", s.penalty, s.weighted_penalty, s.participation, s.mean_queue,
+                     s.max_budget_ratio])
+    paths.append(_write_csv(outdir / "online_tradeoff.csv", header, rows))
+    return paths
+
+
+def queues_figure(sweep: list[Trace], outdir: Path) -> list[Path]:
+    """Device-average virtual queue over the rounds for each V."""
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    T = sweep[0].rounds
+    x = np.arange(1, T + 1)
+    cols = []
+    for tr in sweep:
+        mq = tr.queues.mean(axis=1)
+        cols.append(mq)
+        ax.plot(x, mq, lw=1, label=f"V = {tr.V:g}")
+    ax.set_yscale("symlog", linthresh=1e-2)
+    ax.set_xlabel("round t")
+    ax.set_ylabel("mean virtual queue Q(t) (J)")
+    ax.legend(fontsize=8)
+    ax.set_title("Virtual energy queues (lyapunov)")
+    paths = _save(fig, outdir, "online_queues")
+    header = ["round"] + [f"V={tr.V:g}" for tr in sweep]
+    rows = [[t + 1] + [f"{c[t]:.6g}" for c in cols] for t in range(T)]
+    paths.append(_write_csv(outdir / "online_queues.csv", header, rows))
+    return paths
+
+
+def make_figures(problem: OnlineProblem, Vs: Sequence[float], rounds: int, seed: int,
+                 outdir: str | Path, V_energy: float | None = None,
+                 progress: bool | None = None) -> list[Path]:
+    """Run the sweep and the baselines and write the three figures (+ CSVs) to
+    ``outdir``. ``V_energy`` (default: the middle of ``Vs``) is the V of the energy
+    figure. Returns the written paths."""
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    sweep = [simulate(problem, "lyapunov", float(V), rounds, seed, progress=progress)
+             for V in Vs]
+    baselines = {name: simulate(problem, name, 0.0, rounds, seed, progress=progress)
+                 for name in POLICIES if name != "lyapunov"}
+    if V_energy is None:
+        lyap = sweep[len(sweep) // 2]
+    else:
+        lyap = simulate(problem, "lyapunov", float(V_energy), rounds, seed, progress=progress)
+    paths = energy_figure({"lyapunov": lyap, "all": baselines["all"]}, out)
+    paths += tradeoff_figure(sweep, baselines, out)
+    paths += queues_figure(sweep, out)
+    return paths

@@ -1,0 +1,411 @@
+"""The online split federated LoRA system of seed 001 (SPEC §4): devices, payloads,
+deadline, energy budgets and the convergence-bound penalty.
+
+Units are SI: metres, W, Hz, W/Hz, bits, FLOP, FLOP/s, s, J.
+
+Split (seed 001): each device keeps the (frozen) embedding and the trainable task
+head; the edge server runs the LoRA-adapted encoder (all L blocks). One round =
+``local_iters`` iterations, each on a batch of ``batch`` samples:
+
+1. device: embedding forward, **uplink** the embeddings (``act_bits[0]`` bits a sample);
+2. server: encoder forward, **downlink** the encoder outputs (``act_bits[L-1]``);
+3. device: head forward + backward, **uplink** the gradient w.r.t. the encoder output
+   (``act_bits[L-1]`` bits a sample);
+4. server: encoder backward, LoRA update.
+
+After the iterations the device **uplinks** its head (``head_params`` values of
+``param_bits`` bits) for FedAvg aggregation. Uplink bits per round::
+
+    bits_up   = local_iters * batch * (act_bits[0] + act_bits[L-1]) + head_params * param_bits
+    bits_down = local_iters * batch * act_bits[L-1]
+
+The convergence bound and the penalty Ψ(N) are documented in ``docs/online.md`` and
+in :meth:`OnlineProblem.psi`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from .. import _validation as v
+from .. import channel
+from ..errors import ValidationError
+from ..workload import Workload
+
+_LN2 = math.log(2.0)
+
+
+@dataclass(frozen=True)
+class RoundModel:
+    """Everything the per-round solver needs for one channel draw (arrays of shape (K,)).
+
+    - ``snr_bw``: a_k = p_k g_k / N0 in Hz, so that r_k(b) = b log2(1 + a_k / b) bit/s;
+    - ``fixed_time``: compute (device + server) plus downlink time, s;
+    - ``bits``: uplink bits per round; ``power``: transmit power, W;
+    - ``compute_energy``: device compute energy per round, J;
+    - ``b_min``: minimum uplink bandwidth (Hz) meeting the deadline; ``inf`` when the
+      deadline cannot be met even with unlimited bandwidth or b_min exceeds B.
+    """
+
+    snr_bw: np.ndarray
+    fixed_time: np.ndarray
+    bits: np.ndarray
+    power: np.ndarray
+    compute_energy: np.ndarray
+    b_min: np.ndarray
+
+    @property
+    def feasible(self) -> np.ndarray:
+        """(K,) bool: devices that can meet the deadline this round."""
+        return np.isfinite(self.b_min)
+
+    def rate(self, bandwidth: np.ndarray) -> np.ndarray:
+        """Uplink rates (bit/s) at ``bandwidth`` Hz (0 where the bandwidth is 0)."""
+        b = np.asarray(bandwidth, dtype=float)
+        out = np.zeros_like(b)
+        pos = b > 0
+        # shannon_rate(bw, power, gain, noise) with power*gain/noise folded into snr_bw
+        out[pos] = channel.shannon_rate(b[pos], self.snr_bw[pos], 1.0, 1.0)
+        return out
+
+    def energy(self, bandwidth: np.ndarray) -> np.ndarray:
+        """Per-round energy (J) of each device if scheduled with ``bandwidth`` Hz
+        (``inf`` where the bandwidth is 0)."""
+        r = self.rate(bandwidth)
+        with np.errstate(divide="ignore"):
+            return self.compute_energy + self.power * self.bits / r
+
+    def latency(self, bandwidth: np.ndarray) -> np.ndarray:
+        """Per-round latency (s) of each device if scheduled with ``bandwidth`` Hz."""
+        r = self.rate(bandwidth)
+        with np.errstate(divide="ignore"):
+            return self.fixed_time + self.bits / r
+
+
+@dataclass(frozen=True, eq=False)
+class OnlineProblem:
+    """The online device-scheduling and bandwidth-allocation problem (SPEC §4, seed 001).
+
+    Device fields, shape (K,) unless stated:
+
+    - ``positions (K, 2)``: device coordinates, m (the base station is at the origin);
+    - ``shadowing_db``: log-normal shadowing of each device, dB (fixed over rounds);
+    - ``power``: uplink transmit power, W;
+    - ``flops``: device compute speed, FLOP/s;
+    - ``kappa``: energy coefficient, J·s²/FLOP³ — device compute energy per round is
+      ``kappa * W_dev * flops**2`` (the CMOS model E = κ·cycles·f²);
+    - ``energy_budget``: long-term average energy budget, J per round.
+
+    System fields: ``bandwidth`` B, total uplink bandwidth, Hz; ``noise_psd``, W/Hz;
+    ``deadline``, per-round latency limit of a scheduled device, s; ``server_flops``,
+    FLOP/s the edge server devotes to each device's stream; ``downlink_power`` W and
+    ``downlink_bandwidth`` Hz of the base station, shared equally by the K devices
+    (``downlink_bandwidth = inf`` neglects the downlink time).
+
+    Learning fields: ``workload`` (per-sample :class:`~sfl_opt.workload.Workload`),
+    ``batch`` b, ``local_iters`` I, LoRA ``rank``, ``head_params`` (trainable values of
+    the task head), and the constants of the convergence bound (see :meth:`psi`):
+    ``smoothness`` L (1/loss unit), ``pl_constant`` μ, ``learning_rate`` η,
+    ``grad_variance`` σ² (per sample), ``dissimilarity`` δ² (non-IID gradient
+    dissimilarity), ``initial_gap`` Δ0 = F(w0) − F* (loss units).
+    """
+
+    positions: np.ndarray
+    shadowing_db: np.ndarray
+    power: np.ndarray
+    flops: np.ndarray
+    kappa: np.ndarray
+    energy_budget: np.ndarray
+    bandwidth: float
+    noise_psd: float
+    deadline: float
+    server_flops: float
+    downlink_power: float
+    downlink_bandwidth: float
+    workload: Workload
+    batch: int
+    local_iters: int
+    rank: int
+    head_params: float
+    smoothness: float
+    pl_constant: float
+    learning_rate: float
+    grad_variance: float
+    dissimilarity: float
+    initial_gap: float
+
+    def __post_init__(self) -> None:
+        validate_online_problem(self)
+
+    # ------------------------------------------------------------ dimensions
+    @property
+    def K(self) -> int:
+        """Number of devices."""
+        return int(self.positions.shape[0])
+
+    @property
+    def distances(self) -> np.ndarray:
+        """(K,) device-to-base-station distances, m."""
+        return np.hypot(self.positions[:, 0], self.positions[:, 1])
+
+    @property
+    def mean_gain(self) -> np.ndarray:
+        """(K,) large-scale gain (path loss and shadowing), linear; E[g_k^t] of a round."""
+        return channel.large_scale_gain(self.distances, self.shadowing_db)
+
+    # -------------------------------------------------------------- payloads
+    @property
+    def bits_up(self) -> float:
+        """Uplink bits per round of a scheduled device: embeddings and head gradients
+        for every iteration, plus the head for aggregation."""
+        w = self.workload
+        per_iter = self.batch * (w.act_bits[0] + w.act_bits[-1])
+        return float(self.local_iters * per_iter + self.head_params * w.param_bits)
+
+    @property
+    def bits_down(self) -> float:
+        """Downlink bits per round (encoder outputs), bits."""
+        return float(self.local_iters * self.batch * self.workload.act_bits[-1])
+
+    @property
+    def device_flop(self) -> float:
+        """Device FLOPs per round: embedding forward, head forward and backward."""
+        w = self.workload
+        return float(self.local_iters * self.batch * (w.embed_fwd + w.head_fwd + w.head_bwd))
+
+    @property
+    def server_flop(self) -> float:
+        """Server FLOPs per round and device: the LoRA encoder forward and backward."""
+        w = self.workload
+        per_sample = float(np.sum(w.fwd + w.bwd + self.rank * (w.fwd_rank + w.bwd_rank)))
+        return float(self.local_iters * self.batch * per_sample)
+
+    @property
+    def compute_time(self) -> np.ndarray:
+        """(K,) device plus server compute time per round, s."""
+        return self.device_flop / self.flops + self.server_flop / self.server_flops
+
+    @property
+    def compute_energy(self) -> np.ndarray:
+        """(K,) device compute energy per round, J."""
+        return self.kappa * self.device_flop * self.flops**2
+
+    # ------------------------------------------------------ convergence bound
+    @property
+    def contraction(self) -> float:
+        """ρ = 1 − μη, the per-round contraction factor of the bound."""
+        return 1.0 - self.pl_constant * self.learning_rate
+
+    def psi(self, n: int | np.ndarray) -> np.ndarray:
+        """Convergence penalty Ψ(N) (loss units) of a round with N participants.
+
+        From the one-round bound under L-smoothness, the PL condition and uniform
+        sampling of N of K devices without replacement::
+
+            E[F(w_{t+1})] − F* ≤ ρ (E[F(w_t)] − F*) + Ψ(N_t),   ρ = 1 − μη,
+            Ψ(N) = (L η² / 2) · ( σ² / (b N) + δ² (K − N) / (N (K − 1)) ),   N ≥ 1,
+            Ψ(0) = μ η Δ0     (an idle round forfeits the contraction μη·gap ≤ μη·Δ0).
+
+        Ψ is decreasing in N; validation requires Ψ(0) ≥ Ψ(1).
+        """
+        n_arr = np.asarray(n, dtype=float)
+        if (n_arr < 0).any() or (n_arr > self.K).any() or (n_arr != np.round(n_arr)).any():
+            raise ValidationError("n", f"participant counts in 0..{self.K}", n)
+        return _psi(n_arr, self.K, self.batch, self.smoothness, self.pl_constant,
+                    self.learning_rate, self.grad_variance, self.dissimilarity,
+                    self.initial_gap)
+
+    @property
+    def psi_table(self) -> np.ndarray:
+        """(K+1,) Ψ(0..K)."""
+        return self.psi(np.arange(self.K + 1))
+
+    def weights(self, rounds: int) -> np.ndarray:
+        """(rounds,) round weights w_t = ρ^(T−1−t) of the bound after T = ``rounds``
+        rounds: gap_T ≤ ρ^T Δ0 + Σ_t w_t Ψ(N_t). The last round has weight 1."""
+        t = np.arange(v.positive_int("rounds", rounds))
+        return self.contraction ** (rounds - 1 - t)
+
+    def bound(self, counts: np.ndarray) -> float:
+        """The convergence bound ρ^T Δ0 + Σ_t w_t Ψ(N_t) after the rounds with
+        participant counts ``counts`` (loss units)."""
+        c = np.asarray(counts)
+        T = int(c.size)
+        if T == 0:
+            return float(self.initial_gap)
+        return float(self.contraction**T * self.initial_gap
+                     + np.sum(self.weights(T) * self.psi(c)))
+
+    # ---------------------------------------------------------------- rounds
+    def draw_gains(self, rng: np.random.Generator) -> np.ndarray:
+        """(K,) channel gains of one round: large-scale gain times Rayleigh block fading
+        (|h|² ~ Exp(1), independent across devices and rounds)."""
+        return self.mean_gain * rng.exponential(1.0, size=self.K)
+
+    def downlink_rate(self, gains: np.ndarray) -> np.ndarray:
+        """(K,) downlink rates (bit/s): the base station shares its power and band
+        equally among the K devices (``inf`` if ``downlink_bandwidth`` is inf)."""
+        if math.isinf(self.downlink_bandwidth):
+            return np.full(self.K, np.inf)
+        return channel.downlink_rates(gains, self.downlink_power, self.downlink_bandwidth,
+                                      self.noise_psd)
+
+    def round_model(self, gains: np.ndarray) -> RoundModel:
+        """The per-round quantities for channel gains ``gains`` (K,) (linear)."""
+        from .bandwidth import min_bandwidth
+
+        g = v.float_array("gains", gains, shape=(self.K,), positive=True)
+        snr_bw = self.power * g / self.noise_psd
+        fixed = self.compute_time + self.bits_down / self.downlink_rate(g)
+        bits = np.full(self.K, self.bits_up)
+        b_min = min_bandwidth(bits, self.deadline - fixed, snr_bw)
+        b_min = np.where(b_min <= self.bandwidth, b_min, np.inf)
+        return RoundModel(snr_bw=snr_bw, fixed_time=fixed, bits=bits, power=self.power,
+                          compute_energy=self.compute_energy, b_min=b_min)
+
+    # ---------------------------------------------------------------- copies
+    def replace(self, **changes: Any) -> OnlineProblem:
+        """A validated copy with some fields changed."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        unknown = sorted(set(changes) - set(data))
+        if unknown:
+            raise ValidationError("replace", f"field names of OnlineProblem {sorted(data)}",
+                                  unknown)
+        data.update(changes)
+        return OnlineProblem(**data)
+
+    # ---------------------------------------------------------- the default
+    @classmethod
+    def default(
+        cls,
+        seed: int = 0,
+        devices: int = 20,
+        *,
+        bandwidth: float = 20e6,
+        power: float = 0.2,
+        flops: tuple[float, float] = (0.2e12, 1.0e12),
+        kappa: float = 5e-36,
+        energy_budget: float = 0.15,
+        deadline: float = 3.0,
+        server_flops: float = 50e12,
+        downlink_power: float = 10.0,
+        downlink_bandwidth: float = 20e6,
+        layers: int = 12,
+        hidden: int = 768,
+        seq: int = 128,
+        classes: int = 2,
+        batch: int = 4,
+        local_iters: int = 1,
+        rank: int = 8,
+        r_min: float = 50.0,
+        r_max: float = 500.0,
+        shadowing_db: float = 8.0,
+        smoothness: float = 1.0,
+        pl_constant: float = 0.01,
+        learning_rate: float = 0.1,
+        grad_variance: float = 4.0,
+        dissimilarity: float = 1.0,
+        initial_gap: float = 20.0,
+    ) -> OnlineProblem:
+        """The default scenario, drawn with ``seed``: ``devices`` devices uniform over
+        the ring ``r_min``..``r_max`` m, 3GPP path loss with ``shadowing_db`` dB
+        log-normal shadowing, -174 dBm/Hz noise, B = ``bandwidth`` Hz, ``power`` W,
+        compute uniform in ``flops`` FLOP/s, GPT-2 small encoder (``layers``,
+        ``hidden``, sequence ``seq``) with a ``classes``-way token-classification head
+        (``hidden*classes + classes`` parameters), 16-bit activations, 32-bit head
+        values. Every keyword is an override.
+        """
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValidationError("seed", "an integer >= 0", seed)
+        k = v.positive_int("devices", devices)
+        lo, hi = (v.scalar("flops", x, positive=True) for x in flops)
+        if hi < lo:
+            raise ValidationError("flops", "a (low, high) range with low <= high", flops)
+        v.positive_int("classes", classes)
+        rng = np.random.default_rng(seed)
+        positions = channel.ring_positions(rng, k, r_min, r_max)
+        shadow = rng.normal(0.0, shadowing_db, size=k)
+        dev_flops = rng.uniform(lo, hi, size=k)
+        workload = Workload.gpt2(layers=layers, hidden=hidden, seq=seq, vocab=classes)
+        return cls(
+            positions=positions,
+            shadowing_db=shadow,
+            power=np.full(k, float(power)),
+            flops=dev_flops,
+            kappa=np.full(k, float(kappa)),
+            energy_budget=np.full(k, float(energy_budget)),
+            bandwidth=float(bandwidth),
+            noise_psd=channel.noise_psd(),
+            deadline=float(deadline),
+            server_flops=float(server_flops),
+            downlink_power=float(downlink_power),
+            downlink_bandwidth=float(downlink_bandwidth),
+            workload=workload,
+            batch=batch,
+            local_iters=local_iters,
+            rank=rank,
+            head_params=float(hidden * classes + classes),
+            smoothness=smoothness,
+            pl_constant=pl_constant,
+            learning_rate=learning_rate,
+            grad_variance=grad_variance,
+            dissimilarity=dissimilarity,
+            initial_gap=initial_gap,
+        )
+
+
+def _psi(n: np.ndarray, K: int, batch: int, L: float, mu: float, eta: float,
+         sigma2: float, delta2: float, gap0: float) -> np.ndarray:
+    n = np.asarray(n, dtype=float)
+    safe = np.maximum(n, 1.0)
+    het = delta2 * (K - safe) / (safe * (K - 1)) if K > 1 else np.zeros_like(safe)
+    active = 0.5 * L * eta**2 * (sigma2 / (batch * safe) + het)
+    return np.where(n >= 1, active, mu * eta * gap0)
+
+
+def validate_online_problem(p: OnlineProblem) -> None:
+    """Check every field of ``p`` and store normalised read-only arrays.
+
+    Raises :class:`~sfl_opt.errors.ValidationError` (a ``ValueError``) naming the field.
+    """
+    set_ = object.__setattr__
+    pos = v.float_array("positions", p.positions, ndim=2)
+    if pos.shape[1] != 2:
+        raise ValidationError("positions", "shape (K, 2)", f"shape {pos.shape}")
+    k = pos.shape[0]
+    if not (np.hypot(pos[:, 0], pos[:, 1]) > 0).all():
+        raise ValidationError("positions", "devices away from the base station (distance > 0)",
+                              pos.tolist())
+    set_(p, "positions", pos)
+    set_(p, "shadowing_db", v.float_array("shadowing_db", p.shadowing_db, shape=(k,)))
+    for name in ("power", "flops", "energy_budget"):
+        set_(p, name, v.float_array(name, getattr(p, name), shape=(k,), positive=True))
+    set_(p, "kappa", v.float_array("kappa", p.kappa, shape=(k,), nonnegative=True))
+    for name in ("bandwidth", "noise_psd", "deadline", "server_flops", "downlink_power"):
+        set_(p, name, v.scalar(name, getattr(p, name), positive=True))
+    set_(p, "downlink_bandwidth", v.scalar("downlink_bandwidth", p.downlink_bandwidth,
+                                           positive=True, allow_inf=True))
+    if not isinstance(p.workload, Workload):
+        raise ValidationError("workload", "a sfl_opt.Workload", type(p.workload).__name__)
+    for name in ("batch", "local_iters", "rank"):
+        set_(p, name, v.positive_int(name, getattr(p, name)))
+    set_(p, "head_params", v.scalar("head_params", p.head_params, nonnegative=True))
+    for name in ("smoothness", "pl_constant", "learning_rate", "initial_gap"):
+        set_(p, name, v.scalar(name, getattr(p, name), positive=True))
+    for name in ("grad_variance", "dissimilarity"):
+        set_(p, name, v.scalar(name, getattr(p, name), nonnegative=True))
+    if not p.learning_rate * p.smoothness <= 1.0:
+        raise ValidationError("learning_rate", f"η <= 1/L = {1.0 / p.smoothness:g}",
+                              p.learning_rate)
+    if not p.pl_constant <= p.smoothness:
+        raise ValidationError("pl_constant", f"μ <= L = {p.smoothness:g}", p.pl_constant)
+    psi01 = _psi(np.array([0.0, 1.0]), k, p.batch, p.smoothness, p.pl_constant,
+                 p.learning_rate, p.grad_variance, p.dissimilarity, p.initial_gap)
+    if psi01[0] < psi01[1]:
+        raise ValidationError(
+            "initial_gap", f"Ψ(0) = μηΔ0 >= Ψ(1) = {psi01[1]:.4g}, i.e. Δ0 >= "
+            f"{psi01[1] / (p.pl_constant * p.learning_rate):.4g}", p.initial_gap)

@@ -1,0 +1,261 @@
+"""Long-run simulation of the online system under a scheduling policy (SPEC §4).
+
+Every round t: draw block-fading gains, let the policy choose the set and bandwidths,
+charge each scheduled device its energy, update the virtual queues
+Q_k(t+1) = max(Q_k(t) + a_k E_k − Ē_k, 0) (for every policy, so the traces compare).
+
+Policies (all respect the deadline: a device is only scheduled with b_k ≥ b_k^min):
+
+- ``lyapunov``: :func:`~.schedule.solve_round` on V·w_t·Ψ(N) + Σ Q_k a_k E_k;
+- ``all``: every device that meets the deadline with an equal share of B (devices
+  that cannot are dropped and the share recomputed), bandwidth B/N each;
+- ``random``: each deadline-feasible device with probability ``random_fraction``,
+  then dropped in random order until Σ b^min ≤ B;
+- ``best_channel``: the ``count`` devices (default ⌈K/2⌉) of largest gain, while
+  Σ b^min ≤ B;
+- ``myopic``: the largest set whose per-round energy stays within each device's
+  budget E_k ≤ Ē_k (and the deadline): devices by increasing bandwidth need.
+
+``random``, ``best_channel`` and ``myopic`` split the bandwidth exactly to minimise
+the total energy Σ E_k of their set (unit weights).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm import tqdm
+
+from .. import _validation as v
+from ..errors import ValidationError
+from .bandwidth import min_bandwidth, split_bandwidth
+from .problem import OnlineProblem, RoundModel
+from .schedule import RoundDecision, make_decision, solve_round_model
+
+POLICIES = ("lyapunov", "all", "random", "best_channel", "myopic")
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Per-round traces of one simulation (T rounds, K devices).
+
+    ``scheduled (T, K)`` bool; ``bandwidth (T, K)`` Hz; ``energy (T, K)`` J;
+    ``latency (T, K)`` s (0 when not scheduled); ``penalty (T,)`` Ψ(N_t) (loss units);
+    ``weights (T,)`` w_t; ``queues (T, K)`` Q_k(t+1) after round t's update (J);
+    ``objective (T,)`` the round's drift-plus-penalty objective (J²);
+    ``budget (K,)`` Ē_k J per round; and the run's ``policy``, ``V``, ``seed``.
+    """
+
+    policy: str
+    V: float
+    seed: int
+    scheduled: np.ndarray
+    bandwidth: np.ndarray
+    energy: np.ndarray
+    latency: np.ndarray
+    penalty: np.ndarray
+    weights: np.ndarray
+    queues: np.ndarray
+    objective: np.ndarray
+    budget: np.ndarray
+    deadline: float
+
+    @property
+    def rounds(self) -> int:
+        return int(self.penalty.shape[0])
+
+    @property
+    def participation(self) -> np.ndarray:
+        """(T,) number of scheduled devices N_t."""
+        return self.scheduled.sum(axis=1)
+
+    @property
+    def average_energy(self) -> np.ndarray:
+        """(K,) time-average energy per round, J."""
+        return self.energy.mean(axis=0)
+
+    @property
+    def running_energy(self) -> np.ndarray:
+        """(T, K) running time-average energy, J per round."""
+        return np.cumsum(self.energy, axis=0) / np.arange(1, self.rounds + 1)[:, None]
+
+    @property
+    def mean_penalty(self) -> float:
+        """Time-average Ψ(N_t)."""
+        return float(self.penalty.mean())
+
+    @property
+    def weighted_penalty(self) -> float:
+        """Σ_t w_t Ψ(N_t), the penalty part of the convergence bound."""
+        return float(np.sum(self.weights * self.penalty))
+
+    @property
+    def mean_queue(self) -> float:
+        """Time- and device-average virtual queue, J."""
+        return float(self.queues.mean())
+
+    @property
+    def budget_ratio(self) -> np.ndarray:
+        """(K,) time-average energy over budget."""
+        return self.average_energy / self.budget
+
+    @property
+    def deadline_violations(self) -> int:
+        """Scheduled device-rounds whose latency exceeds the deadline (should be 0)."""
+        return int(np.sum(self.latency > self.deadline * (1 + 1e-9)))
+
+
+def _equal_share(problem: OnlineProblem, model: RoundModel) -> tuple[np.ndarray, np.ndarray]:
+    sched = model.feasible.copy()
+    while sched.any():
+        share = problem.bandwidth / sched.sum()
+        keep = sched & (model.b_min <= share * (1 + 1e-12))
+        if keep.sum() == sched.sum():
+            break
+        sched = keep
+    bw = np.where(sched, problem.bandwidth / max(int(sched.sum()), 1), 0.0)
+    return sched, bw
+
+
+def _fill(order: np.ndarray, need: np.ndarray, total: float, limit: int) -> np.ndarray:
+    """Take devices in ``order`` while their bandwidth needs fit in ``total``."""
+    sched = np.zeros(need.size, dtype=bool)
+    used = 0.0
+    for k in order:
+        if sched.sum() >= limit:
+            break
+        if np.isfinite(need[k]) and used + need[k] <= total * (1 + 1e-12):
+            sched[k] = True
+            used += need[k]
+    return sched
+
+
+def _min_energy_split(problem: OnlineProblem, model: RoundModel, sched: np.ndarray,
+                      need: np.ndarray) -> np.ndarray:
+    bw = np.zeros(problem.K)
+    if sched.any():
+        idx = np.flatnonzero(sched)
+        res = split_bandwidth(np.ones(idx.size), model.snr_bw[idx], model.bits[idx],
+                              model.power[idx], need[idx], problem.bandwidth)
+        bw[idx] = res.bandwidth
+    return bw
+
+
+def baseline_round(problem: OnlineProblem, model: RoundModel, policy: str,
+                   rng: np.random.Generator, *, random_fraction: float = 0.5,
+                   count: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(scheduled, bandwidth) of a baseline ``policy`` for one round."""
+    K = problem.K
+    need = model.b_min
+    if policy == "all":
+        return _equal_share(problem, model)
+    if policy == "random":
+        pick = model.feasible & (rng.uniform(size=K) < random_fraction)
+        sched = _fill(rng.permutation(np.flatnonzero(pick)), need, problem.bandwidth, K)
+    elif policy == "best_channel":
+        limit = math.ceil(K / 2) if count is None else count
+        order = np.argsort(-model.snr_bw / problem.power)
+        sched = _fill(order, need, problem.bandwidth, limit)
+    elif policy == "myopic":
+        spend = (problem.energy_budget - model.compute_energy) / model.power
+        need_e = min_bandwidth(model.bits, spend, model.snr_bw)
+        need = np.maximum(need, need_e)
+        need = np.where(need <= problem.bandwidth, need, np.inf)
+        sched = _fill(np.argsort(need, kind="stable"), need, problem.bandwidth, K)
+    else:
+        raise ValidationError("policy", "one of " + ", ".join(POLICIES), policy)
+    return sched, _min_energy_split(problem, model, sched, need)
+
+
+def simulate(problem: OnlineProblem, policy: str = "lyapunov", V: float = 1e4,
+             rounds: int = 1000, seed: int = 0, *, progress: bool | None = None,
+             exact: bool = False, random_fraction: float = 0.5,
+             count: int | None = None) -> Trace:
+    """Run ``rounds`` rounds of ``policy`` (one of :data:`POLICIES`) with penalty weight
+    ``V`` (J² per loss unit; used by ``lyapunov``) from all-zero queues.
+
+    The channel draws depend only on ``seed`` (every policy sees the same channels);
+    the same arguments give the same trace. ``progress`` shows a tqdm bar (default:
+    when ``rounds >= 2000`` and stderr is a terminal). ``exact`` makes ``lyapunov``
+    enumerate the sets (K ≤ 16).
+    """
+    v.choice("policy", policy, POLICIES)
+    V = v.scalar("V", V, nonnegative=True)
+    T = v.positive_int("rounds", rounds)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValidationError("seed", "an integer >= 0", seed)
+    random_fraction = v.scalar("random_fraction", random_fraction, positive=True)
+    if random_fraction > 1:
+        raise ValidationError("random_fraction", "a probability in (0, 1]", random_fraction)
+    if count is not None:
+        count = v.positive_int("count", count)
+    if progress is None:
+        progress = T >= 2000 and sys.stderr.isatty()
+    ch_seq, pol_seq = np.random.SeedSequence(int(seed)).spawn(2)
+    ch_rng = np.random.default_rng(ch_seq)
+    pol_rng = np.random.default_rng(pol_seq)
+    K = problem.K
+    weights = problem.weights(T)
+    out = {name: np.zeros((T, K)) for name in ("bandwidth", "energy", "latency", "queues")}
+    scheduled = np.zeros((T, K), dtype=bool)
+    penalty = np.zeros(T)
+    objective = np.zeros(T)
+    q = np.zeros(K)
+    budget = problem.energy_budget
+    for t in tqdm(range(T), disable=not progress, desc=f"online {policy}", unit="round"):
+        model = problem.round_model(problem.draw_gains(ch_rng))
+        if policy == "lyapunov":
+            dec: RoundDecision = solve_round_model(problem, model, q, V, float(weights[t]),
+                                                   exact=exact)
+        else:
+            sched, bw = baseline_round(problem, model, policy, pol_rng,
+                                       random_fraction=random_fraction, count=count)
+            dec = make_decision(problem, model, sched, bw, q, V, float(weights[t]),
+                                method=policy)
+        scheduled[t] = dec.scheduled
+        out["bandwidth"][t] = dec.bandwidth
+        out["energy"][t] = dec.energy
+        out["latency"][t] = dec.latency
+        penalty[t] = dec.psi
+        objective[t] = dec.objective
+        q = np.maximum(q + dec.energy - budget, 0.0)
+        out["queues"][t] = q
+    arrays = dict(out, scheduled=scheduled, penalty=penalty, weights=weights,
+                  objective=objective)
+    for arr in arrays.values():
+        arr.setflags(write=False)
+    return Trace(policy=policy, V=V, seed=int(seed), budget=budget,
+                 deadline=problem.deadline, **arrays)
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """Summary of one ``lyapunov`` run at penalty weight ``V``: time-average Ψ
+    (``penalty``), weighted penalty Σ w_t Ψ, mean participants, mean queue (J), worst
+    energy-to-budget ratio over devices."""
+
+    V: float
+    penalty: float
+    weighted_penalty: float
+    participation: float
+    mean_queue: float
+    max_budget_ratio: float
+
+
+def summarize(trace: Trace) -> SweepPoint:
+    """The :class:`SweepPoint` of a trace."""
+    return SweepPoint(V=trace.V, penalty=trace.mean_penalty,
+                      weighted_penalty=trace.weighted_penalty,
+                      participation=float(trace.participation.mean()),
+                      mean_queue=trace.mean_queue,
+                      max_budget_ratio=float(trace.budget_ratio.max()))
+
+
+def sweep_v(problem: OnlineProblem, Vs: list[float] | np.ndarray, rounds: int, seed: int = 0,
+            *, progress: bool | None = None) -> list[Trace]:
+    """``lyapunov`` traces for each V in ``Vs`` (same channels for all)."""
+    return [simulate(problem, "lyapunov", float(V), rounds, seed, progress=progress)
+            for V in Vs]

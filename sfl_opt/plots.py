@@ -1,0 +1,318 @@
+"""The paper's figures (matplotlib, Agg): every figure is saved as PNG and PDF with the
+CSV of exactly what it draws beside it (same stem).
+
+- :func:`plot_sweep` — total delay versus a swept parameter, every method, mean and
+  spread (± one standard deviation) over seeds;
+- :func:`plot_comparison` — mean total delay of every method on the default scenario;
+- :func:`plot_reduction` — SflLLM's delay reduction against each baseline;
+- :func:`plot_heatmap` — best delay over the (split, rank) grid;
+- :func:`plot_convergence` — objective per outer iteration (bcd) and best-so-far over
+  the nested search's refinements.
+
+Delays are drawn in hours (the CSV columns keep seconds). Figures are sized for one
+column of a two-column paper (3.5 in wide) and readable at that size.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
+
+from .sweep import PARAMS, SweepTable  # noqa: E402
+
+#: seconds per hour (delays are drawn in hours)
+HOUR = 3600.0
+#: one column of a two-column paper, inches
+COLUMN_WIDTH = 3.5
+
+#: display name, colour, marker of each method (same everywhere)
+METHOD_STYLE: dict[str, tuple[str, str, str]] = {
+    "sflllm": ("SflLLM (proposed)", "#000000", "o"),
+    "random_subchannels": ("Random subchannels", "#1f77b4", "s"),
+    "equal_power": ("Equal power", "#ff7f0e", "^"),
+    "random_split": ("Random split", "#2ca02c", "v"),
+    "fixed_rank": ("Fixed rank", "#d62728", "D"),
+    "random_rank": ("Random rank", "#9467bd", "P"),
+    "fully_random": ("Fully random", "#8c564b", "X"),
+}
+
+_RC = {
+    "font.size": 8, "axes.labelsize": 8, "axes.titlesize": 8, "legend.fontsize": 6.5,
+    "xtick.labelsize": 7, "ytick.labelsize": 7, "lines.linewidth": 1.2, "lines.markersize": 4,
+    "axes.grid": True, "grid.alpha": 0.3, "grid.linewidth": 0.5, "legend.frameon": False,
+    "savefig.dpi": 300, "savefig.bbox": "tight", "savefig.pad_inches": 0.02,
+    "pdf.fonttype": 42, "ps.fonttype": 42, "figure.dpi": 100,
+}
+
+
+def ordered(methods: Iterable[str]) -> list[str]:
+    """Methods in the figures' order: SflLLM, then the baselines of :data:`METHOD_STYLE`,
+    then any other method alphabetically."""
+    known = list(METHOD_STYLE)
+    return sorted(set(methods), key=lambda m: (known.index(m) if m in known else len(known), m))
+
+
+def method_style(method: str) -> tuple[str, str, str]:
+    """(label, colour, marker) of a method; unknown methods get a grey fallback."""
+    return METHOD_STYLE.get(method, (method, "#7f7f7f", "."))
+
+
+@contextmanager
+def paper_style():
+    """Temporarily apply the figures' rcParams."""
+    with plt.rc_context(_RC):
+        yield
+
+
+def save(fig: Any, stem: str | Path, header: Sequence[str],
+         rows: Iterable[Sequence[Any]]) -> list[Path]:
+    """Save ``fig`` as ``stem.png`` and ``stem.pdf`` and its data as ``stem.csv``."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ext in ("png", "pdf"):
+        p = stem.with_suffix(f".{ext}")
+        fig.savefig(p, metadata={"CreationDate": None} if ext == "pdf" else None)
+        paths.append(p)
+    plt.close(fig)
+    p = stem.with_suffix(".csv")
+    with p.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        for r in rows:
+            w.writerow([repr(float(x)) if isinstance(x, (float, np.floating)) else x for x in r])
+    paths.append(p)
+    return paths
+
+
+# ----------------------------------------------------------------------- summaries
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Mean, sample-free standard deviation (ddof=0) and count of a set of numbers."""
+
+    mean: float
+    std: float
+    n: int
+
+    @classmethod
+    def of(cls, xs: Iterable[float]) -> Summary:
+        a = np.asarray(list(xs), dtype=float)
+        return cls(float(a.mean()), float(a.std()), int(a.size))
+
+
+def summarise_sweep(table: SweepTable) -> list[tuple[str, float, str, Summary]]:
+    """(param, value, method, delay summary over seeds) per grid point and method."""
+    out = []
+    for value in table.values():
+        for method in table.methods():
+            rows = table.select(value=value, method=method)
+            if rows:
+                out.append((rows[0].param, value, method, Summary.of(r.delay for r in rows)))
+    return out
+
+
+def reductions(table: SweepTable, reference: str = "sflllm") -> dict[str, np.ndarray]:
+    """Per-seed relative reduction ``1 - delay(reference) / delay(baseline)`` of the
+    reference method against every other method of ``table`` (rows matched by value
+    and seed)."""
+    ref = {(r.value, r.seed): r.delay for r in table.select(method=reference)}
+    out: dict[str, np.ndarray] = {}
+    for m in table.methods():
+        if m == reference:
+            continue
+        rows = [r for r in table.select(method=m) if (r.value, r.seed) in ref]
+        out[m] = np.array([1.0 - ref[(r.value, r.seed)] / r.delay for r in rows])
+    return out
+
+
+# ------------------------------------------------------------------------- figures
+
+
+def plot_sweep(table: SweepTable, stem: str | Path, *, default: float | None = None,
+               logx: bool = False, logy: bool = False) -> list[Path]:
+    """Total delay (h) versus the swept parameter: mean line, ± std band, every method.
+
+    CSV columns: param, value (SI), method, mean_delay_s, std_delay_s, n_seeds.
+    """
+    data = summarise_sweep(table)
+    param = table.rows[0].param
+    label, scale, _ = PARAMS[param]
+    with paper_style():
+        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.5))
+        for method in ordered(table.methods()):
+            pts = [(v, s) for _, v, m, s in data if m == method]
+            x = np.array([v for v, _ in pts]) * scale
+            mu = np.array([s.mean for _, s in pts]) / HOUR
+            sd = np.array([s.std for _, s in pts]) / HOUR
+            name, color, marker = method_style(method)
+            ax.plot(x, mu, marker=marker, color=color, label=name,
+                    zorder=3 if method == "sflllm" else 2)
+            low = np.maximum(mu - sd, mu * 0.05) if logy else mu - sd
+            ax.fill_between(x, low, mu + sd, color=color, alpha=0.12, linewidth=0)
+        if default is not None:
+            ax.axvline(default * scale, color="0.5", linestyle=":", linewidth=0.8)
+        ax.set_xlabel(label)
+        ax.set_ylabel("total training delay (h)")
+        if logx:
+            ax.set_xscale("log")
+            ax.set_xticks(x, [f"{v:g}" for v in x])
+            ax.minorticks_off()
+        if logy:
+            ax.set_yscale("log")
+            ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.yaxis.set_minor_formatter(NullFormatter())
+        n = max(s.n for *_, s in data)
+        ax.legend(ncol=3, loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize=6,
+                  title=f"mean ± std over {n} seeds", title_fontsize=6, columnspacing=0.8,
+                  handlelength=1.8)
+        rows = [(p, v, m, s.mean, s.std, s.n) for p, v, m, s in data]
+        return save(fig, stem, ("param", "value", "method", "mean_delay_s", "std_delay_s",
+                                "n_seeds"), rows)
+
+
+def plot_comparison(table: SweepTable, stem: str | Path,
+                    reference: str = "sflllm") -> list[Path]:
+    """Mean total delay (h, ± std error bars) of every method on one scenario, annotated
+    with the reference's mean reduction against each.
+
+    CSV columns: method, mean_delay_s, std_delay_s, n_seeds, mean_reduction, std_reduction.
+    """
+    methods = ordered(table.methods())
+    if reference in methods:
+        methods = [reference] + [m for m in methods if m != reference]
+    red = reductions(table, reference)
+    summ = {m: Summary.of(r.delay for r in table.select(method=m)) for m in methods}
+    with paper_style():
+        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.4))
+        y = np.arange(len(methods))[::-1]
+        for yi, m in zip(y, methods, strict=True):
+            name, color, _ = method_style(m)
+            s = summ[m]
+            ax.barh(yi, s.mean / HOUR, xerr=s.std / HOUR, color=color, alpha=0.85, height=0.65,
+                    error_kw={"elinewidth": 0.8, "capsize": 2})
+            if m in red:
+                ax.text((s.mean + s.std) / HOUR, yi, f"  −{100 * red[m].mean():.0f}%",
+                        va="center", ha="left", fontsize=6.5)
+        ax.set_yticks(y, [method_style(m)[0] for m in methods])
+        ax.set_xlabel("total training delay (h)")
+        ax.grid(axis="y", visible=False)
+        ax.set_xlim(0, max((s.mean + s.std) / HOUR for s in summ.values()) * 1.22)
+        n = max(s.n for s in summ.values())
+        ax.set_title(f"default scenario, mean ± std over {n} seeds; labels: SflLLM's reduction",
+                     loc="right", fontsize=6, color="0.3")
+        rows = [(m, summ[m].mean, summ[m].std, summ[m].n,
+                 float(red[m].mean()) if m in red else 0.0,
+                 float(red[m].std()) if m in red else 0.0) for m in methods]
+        return save(fig, stem, ("method", "mean_delay_s", "std_delay_s", "n_seeds",
+                                "mean_reduction", "std_reduction"), rows)
+
+
+def plot_reduction(table: SweepTable, stem: str | Path,
+                   reference: str = "sflllm") -> list[Path]:
+    """Bar chart of the reference's delay reduction (%) against each baseline
+    (mean ± std over seeds).
+
+    CSV columns: baseline, mean_reduction, std_reduction, n_seeds (fractions, not %).
+    """
+    red = reductions(table, reference)
+    names = sorted(red, key=lambda m: red[m].mean())
+    with paper_style():
+        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.3))
+        x = np.arange(len(names))
+        for xi, m in zip(x, names, strict=True):
+            _, color, _ = method_style(m)
+            mu, sd = 100 * red[m].mean(), 100 * red[m].std()
+            ax.bar(xi, mu, yerr=sd, color=color, alpha=0.85, width=0.65,
+                   error_kw={"elinewidth": 0.8, "capsize": 2})
+            ax.text(xi, mu + sd + 1.0, f"{mu:.1f}", ha="center", va="bottom", fontsize=6.5)
+        ax.set_xticks(x, [method_style(m)[0].replace(" ", "\n", 1) for m in names],
+                      fontsize=6.5)
+        ax.set_ylabel(f"delay reduction of {method_style(reference)[0].split(' ')[0]} (%)")
+        ax.set_ylim(0, max(100 * (red[m].mean() + red[m].std()) for m in names) * 1.15 + 2)
+        ax.grid(axis="x", visible=False)
+        rows = [(m, float(red[m].mean()), float(red[m].std()), int(red[m].size)) for m in names]
+        return save(fig, stem, ("baseline", "mean_reduction", "std_reduction", "n_seeds"), rows)
+
+
+def plot_heatmap(grid: np.ndarray, splits: Sequence[int], ranks: Sequence[int],
+                 stem: str | Path, title: str = "") -> list[Path]:
+    """Best total delay (h) over the (split, rank) grid; the minimum
+    is starred. ``grid`` is (len(splits), len(ranks)) in seconds (``SolveResult.grid``).
+
+    CSV columns: split, rank, delay_s.
+    """
+    grid = np.asarray(grid, dtype=float)
+    if grid.shape != (len(splits), len(ranks)):
+        raise ValueError(f"grid: expected shape ({len(splits)}, {len(ranks)}), "
+                         f"got {grid.shape}")
+    h = grid / HOUR
+    with paper_style():
+        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.6))
+        finite = h[np.isfinite(h)]
+        im = ax.imshow(h.T, origin="lower", aspect="auto", cmap="viridis",
+                       vmin=finite.min(), vmax=finite.max())
+        i, j = np.unravel_index(int(np.argmin(grid)), grid.shape)
+        ax.plot(i, j, marker="*", color="white", markersize=9, markeredgecolor="black",
+                markeredgewidth=0.5, linestyle="none", label="minimum")
+        ax.set_xticks(range(len(splits)), [str(s) for s in splits])
+        ax.set_yticks(range(len(ranks)), [str(r) for r in ranks])
+        ax.set_xlabel("split point ℓ (blocks on the client)")
+        ax.set_ylabel("LoRA rank r")
+        ax.grid(False)
+        cb = fig.colorbar(im, ax=ax, pad=0.02)
+        cb.set_label("total training delay (h)")
+        if title:
+            ax.set_title(title, loc="right", fontsize=6.5, color="0.3")
+        ax.legend(loc="upper right", fontsize=6.5, handletextpad=0.2, borderpad=0.2)
+        rows = [(int(s), int(r), float(grid[a, b])) for a, s in enumerate(splits)
+                for b, r in enumerate(ranks)]
+        return save(fig, stem, ("split", "rank", "delay_s"), rows)
+
+
+def plot_convergence(histories: dict[str, dict[int, Sequence[float]]],
+                     stem: str | Path) -> list[Path]:
+    """Objective (h) per iteration: one panel per mode (``"bcd"``: the outer loop's
+    objective after each alternation; ``"nested"``: the best delay found after each
+    refined (split, rank) pair), one line per scenario seed.
+
+    ``histories[mode][seed]`` is ``SolveResult.history`` (s).
+    CSV columns: mode, seed, iteration, objective_s.
+    """
+    modes = list(histories)
+    xlabels = {"bcd": "outer iteration (allocation, power, split/rank search)",
+               "nested": "refined (split, rank) pairs"}
+    titles = {"bcd": "bcd (the paper's alternation)", "nested": "nested search"}
+    cmap = plt.get_cmap("viridis")
+    rows = []
+    with paper_style():
+        fig, axes = plt.subplots(1, len(modes), figsize=(COLUMN_WIDTH * 2, 2.3), squeeze=False)
+        for ax, mode in zip(axes[0], modes, strict=True):
+            seeds = sorted(histories[mode])
+            for n, seed in enumerate(seeds):
+                hist = np.asarray(histories[mode][seed], dtype=float)
+                it = np.arange(1, hist.size + 1)
+                ax.plot(it, hist / HOUR, marker="o", markersize=3,
+                        color=cmap(n / max(1, len(seeds) - 1) * 0.9), label=f"seed {seed}")
+                rows += [(mode, seed, int(i), float(v)) for i, v in zip(it, hist, strict=True)]
+            ax.set_xlabel(xlabels.get(mode, "iteration"))
+            ax.set_ylabel("total training delay (h)")
+            ax.set_title(titles.get(mode, mode), loc="left", fontsize=7)
+            ax.xaxis.get_major_locator().set_params(integer=True)
+        axes[0][-1].legend(ncol=2, loc="upper right")
+        fig.tight_layout()
+        return save(fig, stem, ("mode", "seed", "iteration", "objective_s"), rows)

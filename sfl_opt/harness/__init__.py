@@ -1,0 +1,33 @@
+"""PyTorch harness: split LoRA training of a GPT-2-architecture model, profiler, rounds.
+
+Needs the ``[harness]`` extra (``pip install sfl-opt[harness]``: torch, transformers,
+peft). Importing this package does not import torch; the submodules ``model``,
+``data``, ``train``, ``profiler``, ``rounds`` do (``data`` needs numpy only), and
+:func:`require_torch` raises a clear ``ImportError`` when the extra is missing.
+``cli.register`` adds the ``profile`` and ``measure-rounds`` subcommands.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+_NEEDED = ("torch", "transformers", "peft")
+
+
+def require_torch() -> None:
+    """Raise ``ImportError`` naming the missing packages unless the [harness] extra is there."""
+    missing = [m for m in _NEEDED if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ImportError(
+            f"sfl_opt.harness needs {', '.join(missing)}: pip install 'sfl-opt[harness]' "
+            "(with the CPU build of torch, e.g. torch==2.13.0)")
+
+
+def __getattr__(name: str):  # lazy submodules: sfl_opt.harness.model etc.
+    if name in ("model", "train", "profiler", "rounds"):
+        require_torch()
+        return importlib.import_module(f"{__name__}.{name}")
+    if name in ("data", "cli"):
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -84,10 +84,10 @@ def compare(seeds: int | Iterable[int] = 10, methods: Sequence[str] | None = Non
 def compare_rows(table: SweepTable, reference: str = REFERENCE) -> list[dict[str, Any]]:
     """Per method: mean and std (ddof=0) of the delay (s) and of the reference's relative
     reduction against it (``1 - d_ref / d``, matched by seed), the reference first."""
-    from .plots import Summary, reductions
+    from .plots import Summary, ordered, reductions
 
     red = reductions(table, reference)
-    methods = table.methods()
+    methods = ordered(table.methods())
     if reference in methods:
         methods = [reference] + [m for m in methods if m != reference]
     out = []
@@ -104,10 +104,12 @@ def compare_rows(table: SweepTable, reference: str = REFERENCE) -> list[dict[str
 
 def format_compare(table: SweepTable, reference: str = REFERENCE) -> str:
     """The comparison as a text table: delay mean ± std and the reference's reduction."""
+    from .report import rounds_note
+
     rows = compare_rows(table, reference)
     n = rows[0]["n"] if rows else 0
     lines = [f"{reference} vs the baselines: default scenario, {n} seeds (scenario seed = "
-             "method seed); rounds(r) from the illustrative table",
+             f"method seed); rounds(r): {rounds_note(Problem.default(0))}",
              "",
              f"{'method':<20} {'T_total mean ± std [h]':>24} "
              f"{'reduction by ' + reference + ' (mean ± std)':>32} {'seeds worse':>12}",

@@ -1,0 +1,156 @@
+"""Figures: files written and non-empty, and each CSV holds exactly what is drawn
+(checked against independent computations from the runs)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sfl_opt import Problem, solve
+from sfl_opt.cli import main
+from sfl_opt.experiments import compare, compare_rows, format_compare, make_figures
+from sfl_opt.plots import (
+    plot_comparison,
+    plot_convergence,
+    plot_heatmap,
+    plot_reduction,
+    plot_sweep,
+)
+from sfl_opt.sweep import SweepTable, sweep
+
+METHODS = ["fully_random", "sflllm", "equal_power"]
+
+
+@pytest.fixture(scope="module")
+def table() -> SweepTable:
+    return sweep("p_max", [0.1, 0.2], METHODS, seeds=[0, 1, 2], executor="serial",
+                 progress=False)
+
+
+@pytest.fixture(scope="module")
+def default_table() -> SweepTable:
+    return compare([0, 1, 2], METHODS, executor="serial", progress=False)
+
+
+def _read(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _check_files(paths: list[Path], stem: Path) -> None:
+    assert sorted(p.name for p in paths) == sorted(stem.name + e for e in (".png", ".pdf",
+                                                                           ".csv"))
+    assert stem.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert stem.with_suffix(".pdf").read_bytes()[:5] == b"%PDF-"
+    for p in paths:
+        assert p.stat().st_size > 100
+
+
+def test_sweep_figure_csv_is_the_mean_and_std(table: SweepTable, tmp_path: Path) -> None:
+    stem = tmp_path / "delay_vs_p_max"
+    paths = plot_sweep(table, stem, default=0.2, logx=True, logy=True)
+    _check_files(paths, stem)
+    rows = _read(stem.with_suffix(".csv"))
+    assert len(rows) == 2 * len(METHODS)
+    for r in rows:
+        delays = [x.delay for x in table.rows
+                  if x.value == float(r["value"]) and x.method == r["method"]]
+        assert len(delays) == int(r["n_seeds"]) == 3
+        assert float(r["mean_delay_s"]) == pytest.approx(sum(delays) / 3, rel=1e-12)
+        mu = sum(delays) / 3
+        sd = (sum((d - mu) ** 2 for d in delays) / 3) ** 0.5
+        assert float(r["std_delay_s"]) == pytest.approx(sd, rel=1e-9, abs=1e-9)
+
+
+def test_reduction_and_comparison_csv(default_table: SweepTable, tmp_path: Path) -> None:
+    by = {(r.method, r.seed): r.delay for r in default_table.rows}
+    stem = tmp_path / "reduction"
+    _check_files(plot_reduction(default_table, stem), stem)
+    rows = {r["baseline"]: r for r in _read(stem.with_suffix(".csv"))}
+    assert set(rows) == {"fully_random", "equal_power"}
+    for m, r in rows.items():
+        red = [1 - by[("sflllm", s)] / by[(m, s)] for s in range(3)]
+        assert float(r["mean_reduction"]) == pytest.approx(np.mean(red), rel=1e-12)
+        assert float(r["std_reduction"]) == pytest.approx(np.std(red), rel=1e-9, abs=1e-12)
+        assert float(r["mean_reduction"]) >= 0  # SflLLM never loses on these seeds
+    stem = tmp_path / "comparison"
+    _check_files(plot_comparison(default_table, stem), stem)
+    rows = _read(stem.with_suffix(".csv"))
+    assert [r["method"] for r in rows] == ["sflllm", "equal_power", "fully_random"]
+    for r in rows:
+        d = [by[(r["method"], s)] for s in range(3)]
+        assert float(r["mean_delay_s"]) == pytest.approx(np.mean(d), rel=1e-12)
+
+
+def test_compare_table_text(default_table: SweepTable) -> None:
+    text = format_compare(default_table)
+    assert text.splitlines()[0].startswith("sflllm vs the baselines: default scenario, 3 seeds")
+    rows = compare_rows(default_table)
+    assert rows[0]["method"] == "sflllm" and rows[0]["red_mean"] is None
+    fr = next(r for r in rows if r["method"] == "fully_random")
+    assert f"{100 * fr['red_mean']:6.1f}%" in text
+    assert fr["worse"] == 0
+
+
+def test_heatmap_csv_is_the_grid(tmp_path: Path) -> None:
+    p = Problem.default(0, clients=3, subchannels=6, ranks=(2, 4, 8))
+    res = solve(p, seed=0, prune=False)
+    stem = tmp_path / "heat"
+    _check_files(plot_heatmap(res.grid, p.splits.tolist(), p.ranks.tolist(), stem), stem)
+    rows = _read(stem.with_suffix(".csv"))
+    assert len(rows) == p.splits.size * p.ranks.size
+    for r in rows:
+        i = list(p.splits).index(int(r["split"]))
+        j = list(p.ranks).index(int(r["rank"]))
+        assert float(r["delay_s"]) == res.grid[i, j]
+    best = min(rows, key=lambda r: float(r["delay_s"]))
+    assert (int(best["split"]), int(best["rank"])) == (res.split, res.rank)
+    with pytest.raises(ValueError, match="^grid"):
+        plot_heatmap(res.grid[:, :2], p.splits.tolist(), p.ranks.tolist(), stem)
+
+
+def test_convergence_csv_is_the_history(tmp_path: Path) -> None:
+    hist = {"bcd": {0: [3.0, 2.0, 2.0]}, "nested": {0: [5.0, 4.0], 1: [6.0]}}
+    stem = tmp_path / "conv"
+    _check_files(plot_convergence(hist, stem), stem)
+    rows = _read(stem.with_suffix(".csv"))
+    got = {(r["mode"], int(r["seed"]), int(r["iteration"])): float(r["objective_s"])
+           for r in rows}
+    assert got == {("bcd", 0, 1): 3.0, ("bcd", 0, 2): 2.0, ("bcd", 0, 3): 2.0,
+                   ("nested", 0, 1): 5.0, ("nested", 0, 2): 4.0, ("nested", 1, 1): 6.0}
+
+
+def test_make_figures_quick(tmp_path: Path) -> None:
+    paths = make_figures(tmp_path, quick=True, seeds=1, executor="serial", progress=False,
+                         params=["clients"])
+    names = {p.name for p in paths}
+    for stem in ("comparison", "reduction", "delay_vs_clients", "heatmap_split_rank",
+                 "convergence"):
+        for ext in ("png", "pdf", "csv"):
+            assert f"{stem}.{ext}" in names
+            assert (tmp_path / f"{stem}.{ext}").stat().st_size > 100
+    runs = SweepTable.from_csv(tmp_path / "sweep_clients_runs.csv")
+    assert runs.values() == [2.0, 5.0, 16.0] and len(runs) == 3 * 7
+    with pytest.raises(ValueError, match="^params"):
+        make_figures(tmp_path, quick=True, seeds=1, executor="serial", params=["batch"])
+
+
+def test_cli_compare_and_sweep(tmp_path: Path, capsys) -> None:
+    assert main(["compare", "--seeds", "1", "--serial", "--quiet",
+                 "--methods", "sflllm", "fully_random", "--csv", str(tmp_path / "c.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "fully_random" in out and "reduction by sflllm" in out
+    assert len(SweepTable.from_csv(tmp_path / "c.csv")) == 2
+    out_csv = tmp_path / "s.csv"
+    assert main(["sweep", "clients", "--values", "2", "3", "--seeds", "1", "--methods",
+                 "sflllm", "--serial", "--quiet", "--out", str(out_csv)]) == 0
+    t = SweepTable.from_csv(out_csv)
+    assert [(r.value, r.method) for r in t.rows] == [(2.0, "sflllm"), (3.0, "sflllm")]
+    assert t.rows[0].delay == solve(Problem.default(0, clients=2), seed=0).delay
+    # bad grid value: a clear error naming the field, exit status 2
+    assert main(["sweep", "clients", "--values", "2.5", "--serial", "--quiet",
+                 "--out", str(out_csv)]) == 2
+    assert "values" in capsys.readouterr().err

@@ -8,7 +8,7 @@ from typing import Any
 from . import _validation as v
 from .errors import BackendError, ValidationError
 from .methods import METHODS, Options
-from .methods.common import prepare
+from .methods.common import auto_kicks, prepare
 from .power import PowerBackend, get_backend
 from .problem import Problem
 from .result import SolveResult
@@ -19,7 +19,7 @@ ASSIGN = ("heuristic", "exact")
 
 def _check_solve_args(problem: Any, method: Any, power: Any, seed: Any, mode: Any, refine: Any,
                       bound: Any, assign: Any, max_iter: Any, time_limit: Any,
-                      max_moves: Any, prune: Any) -> None:
+                      max_moves: Any, prune: Any, kicks: Any) -> None:
     """Validate every argument of :func:`solve`; errors name the argument."""
     if not isinstance(problem, Problem):
         raise ValidationError("problem", "a sfl_opt.Problem", type(problem).__name__)
@@ -39,6 +39,8 @@ def _check_solve_args(problem: Any, method: Any, power: Any, seed: Any, mode: An
     v.positive_int("max_moves", max_moves)
     if time_limit is not None:
         v.scalar("time_limit", time_limit, positive=True)
+    if kicks is not None and (isinstance(kicks, bool) or not isinstance(kicks, int) or kicks < 0):
+        raise ValidationError("kicks", "None or an integer >= 0", kicks)
 
 
 def solve(
@@ -54,6 +56,7 @@ def solve(
     max_iter: int = 20,
     max_moves: int = 10_000,
     prune: bool = True,
+    kicks: int | None = None,
     time_limit: float | None = None,
     **options: Any,
 ) -> SolveResult:
@@ -81,6 +84,10 @@ def solve(
         outer iterations (bcd) and local-search moves per link.
     prune:
         skip (split, rank) pairs whose lower bound exceeds the best delay found.
+    kicks:
+        iterated-local-search restarts per link and pair (``None``: automatic, many on
+        small links and none on large ones; 0 disables). Their random numbers derive
+        from ``seed`` (0 when None), so the answer is deterministic.
     time_limit:
         seconds; on expiry the best point so far is returned with
         ``termination="time_limit"``.
@@ -94,7 +101,7 @@ def solve(
         ``delay`` equals ``evaluate(problem, ...)`` of the returned point.
     """
     _check_solve_args(problem, method, power, seed, mode, refine, bound, assign, max_iter,
-                      time_limit, max_moves, prune)
+                      time_limit, max_moves, prune, kicks)
     power_options = options.pop("power_options", {}) or {}
     if not isinstance(power_options, dict):
         raise ValidationError("power_options", "a dict of backend options", power_options)
@@ -104,9 +111,11 @@ def solve(
         raise ValidationError("options", f"options of method {method!r}: "
                               f"{', '.join(allowed) or 'none'}", unknown)
     backend = get_backend(power, **power_options)
+    if kicks is None:
+        kicks = auto_kicks(problem.K, max(problem.M, problem.N))
     opts = Options(power=backend, power_name=backend.name, mode=mode, refine=refine,
-                   max_iter=max_iter, max_moves=max_moves, prune=prune, time_limit=time_limit,
-                   seed=seed, extra=options)
+                   max_iter=max_iter, max_moves=max_moves, prune=prune, kicks=kicks,
+                   time_limit=time_limit, seed=seed, extra=options)
     ctx = prepare(problem)
     if assign == "exact":
         exact = importlib.import_module(".assign.exact", __package__)

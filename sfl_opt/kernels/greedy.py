@@ -6,6 +6,10 @@ one subchannel: repeatedly, among clients without one, the client whose delay wi
 best free subchannel would be largest takes that subchannel. Then each remaining
 subchannel goes to the client with the largest current delay, which takes its best free
 subchannel (largest gain). Units: s, bits, W, Hz.
+
+Each client's subchannels are visited in its own order of decreasing gain (``order``,
+computed once per link), so finding a client's best free subchannel is amortised O(1)
+and the whole allocation costs O(K M + M * n) for n subchannels per client.
 """
 
 from __future__ import annotations
@@ -19,71 +23,79 @@ from .waterfill import max_rate_for_power
 
 
 @kernel
-def _client_delay(la, inva, bw, assign, k, c_k, S, budget, buf_la, buf_inv, buf_bw, active):
-    n = 0
-    for m in range(assign.shape[0]):
-        if assign[m] == k:
-            buf_la[n] = la[k, m]
-            buf_inv[n] = inva[k, m]
-            buf_bw[n] = bw[m]
-            n += 1
-    if n == 0:
-        return math.inf
-    r, _ = max_rate_for_power(buf_la, buf_inv, buf_bw, n, budget, active)
-    return c_k + S / r
+def gain_order(la):
+    """(K, M) subchannel indices of each client by decreasing gain."""
+    K, M = la.shape
+    order = np.empty((K, M), dtype=np.int64)
+    for k in range(K):
+        order[k] = np.argsort(-la[k])
+    return order
 
 
 @kernel
-def greedy_assign(la, inva, bw, c, S, pmax, ptot):
-    """Assignment (M,) of subchannels to clients; needs K <= M."""
+def _best_free(order, ptr, assign, k):
+    """Advance client k's pointer past taken subchannels; return its best free one."""
+    M = assign.shape[0]
+    while ptr[k] < M and assign[order[k, ptr[k]]] >= 0:
+        ptr[k] += 1
+    return order[k, ptr[k]] if ptr[k] < M else -1
+
+
+@kernel
+def greedy_assign(la, inva, bw, c, S, pmax, ptot, order):
+    """Assignment (M,) of subchannels to clients; needs K <= M. ``order`` is
+    ``gain_order(la)``."""
     K, M = la.shape
     assign = -np.ones(M, dtype=np.int64)
     budget = np.empty(K)
     for k in range(K):
         budget[k] = min(pmax[k], ptot / K)
-    has = np.zeros(K, dtype=np.bool_)
-    buf_la = np.empty(M)
-    buf_inv = np.empty(M)
-    buf_bw = np.empty(M)
+    ptr = np.zeros(K, dtype=np.int64)
+    # per-client member values, contiguous blocks of length M (only n_k used)
+    mla = np.empty((K, M))
+    minv = np.empty((K, M))
+    mbw = np.empty((K, M))
+    cnt = np.zeros(K, dtype=np.int64)
     active = np.empty(M, dtype=np.bool_)
+    delay = np.full(K, math.inf)
     # phase 1: one subchannel each, the worst-off client first
     for _ in range(K):
         worst_k = -1
         worst_m = -1
         worst_val = -math.inf
         for k in range(K):
-            if has[k]:
+            if cnt[k] > 0:
                 continue
-            best_m = -1
-            for m in range(M):
-                if assign[m] < 0 and (best_m < 0 or la[k, m] > la[k, best_m]):
-                    best_m = m
-            buf_la[0] = la[k, best_m]
-            buf_inv[0] = inva[k, best_m]
-            buf_bw[0] = bw[best_m]
-            r, _ = max_rate_for_power(buf_la, buf_inv, buf_bw, 1, budget[k], active)
+            m = _best_free(order, ptr, assign, k)
+            mla[k, 0] = la[k, m]
+            minv[k, 0] = inva[k, m]
+            mbw[k, 0] = bw[m]
+            r, _ = max_rate_for_power(mla[k], minv[k], mbw[k], 1, budget[k], active)
             val = c[k] + S / r
             if val > worst_val:
                 worst_val = val
                 worst_k = k
-                worst_m = best_m
-        assign[worst_m] = worst_k
-        has[worst_k] = True
+                worst_m = m
+        k = worst_k
+        assign[worst_m] = k
+        mla[k, 0] = la[k, worst_m]
+        minv[k, 0] = inva[k, worst_m]
+        mbw[k, 0] = bw[worst_m]
+        cnt[k] = 1
+        delay[k] = worst_val
     # phase 2: each free subchannel to the current straggler
-    delay = np.empty(K)
-    for k in range(K):
-        delay[k] = _client_delay(la, inva, bw, assign, k, c[k], S, budget[k], buf_la, buf_inv,
-                                 buf_bw, active)
     for _ in range(M - K):
         k = 0
         for j in range(1, K):
             if delay[j] > delay[k]:
                 k = j
-        best_m = -1
-        for m in range(M):
-            if assign[m] < 0 and (best_m < 0 or la[k, m] > la[k, best_m]):
-                best_m = m
-        assign[best_m] = k
-        delay[k] = _client_delay(la, inva, bw, assign, k, c[k], S, budget[k], buf_la, buf_inv,
-                                 buf_bw, active)
+        m = _best_free(order, ptr, assign, k)
+        assign[m] = k
+        n = cnt[k]
+        mla[k, n] = la[k, m]
+        minv[k, n] = inva[k, m]
+        mbw[k, n] = bw[m]
+        cnt[k] = n + 1
+        r, _ = max_rate_for_power(mla[k], minv[k], mbw[k], n + 1, budget[k], active)
+        delay[k] = c[k] + S / r
     return assign

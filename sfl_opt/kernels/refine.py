@@ -6,8 +6,18 @@ assignment, let ``phi = max(max_k P_k(t) / p_max[k], sum_k P_k(t) / p_total)`` w
 the least power client k needs (phi = 1 at the optimum: some cap is tight). A move
 lowers the optimal deadline iff it makes every cap slack at t, i.e. its phi < 1, and
 only the two clients it touches change their P_k, so each candidate costs two small
-water-fillings. The best candidate (least phi) is applied, t is re-solved exactly, and
-the search repeats until no candidate has phi < 1 - ``tol`` or ``max_moves`` is reached.
+water-fillings.
+
+The scan is first-improvement and cyclic: subchannels are visited in turn from where the
+last accepted move left off; for a subchannel the best of its moves is applied if it
+improves, t is re-solved exactly, and the scan goes on. When no move improves, swaps are
+scanned the same way. The search stops when no move or swap has phi < 1 - ``tol`` or
+after ``max_moves`` accepted changes.
+
+``perturb_search`` wraps it in an iterated local search: from the best assignment so far
+it reassigns a few random subchannels (random numbers are passed in, so the kernel is
+deterministic in both compiled and pure-Python form), re-runs the local search and keeps
+the result if it is better.
 """
 
 from __future__ import annotations
@@ -57,10 +67,10 @@ def _max_excluding(ratio, top, i, j):
 
 @kernel
 def refine_assign(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol):
-    """Improve ``assign0`` by best-improvement move/swap local search.
+    """Improve ``assign0`` by cyclic first-improvement move/swap local search.
 
-    Returns ``(assign, t, psd, moves)`` with t and psd from exact power control of the
-    final assignment.
+    Returns ``(assign, t, psd, moves)`` with t (s) and psd (W/Hz) from exact power
+    control of the final assignment.
     """
     K, M = la.shape
     assign = assign0.copy()
@@ -73,7 +83,10 @@ def refine_assign(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol)
     rate = np.empty(K)
     top = -np.ones(3, dtype=np.int64)
     moves = 0
+    pos_move = 0
+    pos_swap = 0
     t, psd, status, _ = power_control(la, inva, bw, assign, c, S, pmax, ptot, rtol)
+    threshold = 1.0 - tol
     while moves < max_moves:
         start, idx = gather_clients(assign, K)
         total = 0.0
@@ -83,7 +96,6 @@ def refine_assign(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol)
                                     rate[k], buf_la, buf_inv, buf_bw, active)
             ratio[k] = need[k] / pmax[k]
             total += need[k]
-        # indices of the three largest ratios
         for q in range(3):
             top[q] = -1
         for k in range(K):
@@ -97,59 +109,136 @@ def refine_assign(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol)
                 top[1] = k
             elif top[2] < 0 or x > ratio[top[2]]:
                 top[2] = k
-        best_phi = 1.0 - tol
-        best_kind = 0
+        total_tight = ptot < math.inf and total / ptot >= threshold
+        kind = 0
         best_m = -1
         best_x = -1
-        for m in range(M):
+        # ---- moves: subchannel m from its owner i to the best other client j
+        for step in range(M):
+            m = (pos_move + step) % M
             i = assign[m]
             if start[i + 1] - start[i] < 2:
                 continue
             new_i = _need_without(la, inva, bw, idx, start[i], start[i + 1], i, m, -1,
                                   rate[i], buf_la, buf_inv, buf_bw, active)
+            if new_i / pmax[i] >= threshold:
+                continue
+            best_phi = threshold
             for j in range(K):
                 if j == i:
                     continue
+                base = _max_excluding(ratio, top, i, j)
+                if base >= best_phi:
+                    continue
+                if not total_tight and ratio[j] < threshold and ratio[i] < threshold \
+                        and base >= threshold:
+                    continue
                 new_j = _need_without(la, inva, bw, idx, start[j], start[j + 1], j, -1, m,
                                       rate[j], buf_la, buf_inv, buf_bw, active)
-                phi = max(_max_excluding(ratio, top, i, j), new_i / pmax[i], new_j / pmax[j])
+                phi = max(base, new_i / pmax[i], new_j / pmax[j])
                 if ptot < math.inf:
                     phi = max(phi, (total - need[i] - need[j] + new_i + new_j) / ptot)
                 if phi < best_phi:
                     best_phi = phi
-                    best_kind = 1
+                    kind = 1
                     best_m = m
                     best_x = j
-        for m in range(M):
-            i = assign[m]
-            for m2 in range(m + 1, M):
-                j = assign[m2]
-                if j == i:
-                    continue
-                new_i = _need_without(la, inva, bw, idx, start[i], start[i + 1], i, m, m2,
-                                      rate[i], buf_la, buf_inv, buf_bw, active)
-                if new_i / pmax[i] >= best_phi:
-                    continue
-                new_j = _need_without(la, inva, bw, idx, start[j], start[j + 1], j, m2, m,
-                                      rate[j], buf_la, buf_inv, buf_bw, active)
-                phi = max(_max_excluding(ratio, top, i, j), new_i / pmax[i], new_j / pmax[j])
-                if ptot < math.inf:
-                    phi = max(phi, (total - need[i] - need[j] + new_i + new_j) / ptot)
-                if phi < best_phi:
-                    best_phi = phi
-                    best_kind = 2
-                    best_m = m
-                    best_x = m2
-        if best_kind == 0:
+            if kind != 0:
+                pos_move = m + 1
+                break
+        # ---- swaps, only when no move improves
+        if kind == 0:
+            for step in range(M):
+                m = (pos_swap + step) % M
+                i = assign[m]
+                best_phi = threshold
+                for m2 in range(M):
+                    j = assign[m2]
+                    if j == i or m2 == m:
+                        continue
+                    if bw[m] == bw[m2] and la[i, m2] <= la[i, m] and la[j, m] <= la[j, m2]:
+                        continue  # neither client gets a better subchannel
+                    base = _max_excluding(ratio, top, i, j)
+                    if base >= best_phi:
+                        continue
+                    new_i = _need_without(la, inva, bw, idx, start[i], start[i + 1], i, m, m2,
+                                          rate[i], buf_la, buf_inv, buf_bw, active)
+                    if new_i / pmax[i] >= best_phi:
+                        continue
+                    new_j = _need_without(la, inva, bw, idx, start[j], start[j + 1], j, m2, m,
+                                          rate[j], buf_la, buf_inv, buf_bw, active)
+                    phi = max(base, new_i / pmax[i], new_j / pmax[j])
+                    if ptot < math.inf:
+                        phi = max(phi, (total - need[i] - need[j] + new_i + new_j) / ptot)
+                    if phi < best_phi:
+                        best_phi = phi
+                        kind = 2
+                        best_m = m
+                        best_x = m2
+                if kind != 0:
+                    pos_swap = m + 1
+                    break
+        if kind == 0:
             break
-        if best_kind == 1:
+        if kind == 1:
             assign[best_m] = best_x
         else:
             i = assign[best_m]
             assign[best_m] = assign[best_x]
             assign[best_x] = i
         moves += 1
-        t_new, psd_new, status, _ = power_control(la, inva, bw, assign, c, S, pmax, ptot, rtol)
-        t = t_new
-        psd = psd_new
+        t, psd, status, _ = power_control(la, inva, bw, assign, c, S, pmax, ptot, rtol)
     return assign, t, psd, moves
+
+
+@kernel
+def perturb_search(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol, rand):
+    """Iterated local search from ``assign0``.
+
+    ``rand`` (kicks, 2 * size) holds uniform numbers in [0, 1): row q drives kick q,
+    which moves ``size`` random subchannels each to a random other client, chosen by its
+    rank in gain on that subchannel (a giver keeps at least one), before the local
+    search. Returns ``(assign, t, psd, moves)`` of the best
+    assignment found.
+    """
+    K, M = la.shape
+    best, t_best, psd_best, moves = refine_assign(la, inva, bw, assign0, c, S, pmax, ptot,
+                                                  rtol, max_moves, tol)
+    count = np.empty(K, dtype=np.int64)
+    for q in range(rand.shape[0]):
+        a = best.copy()
+        for k in range(K):
+            count[k] = 0
+        for m in range(M):
+            count[a[m]] += 1
+        size = rand.shape[1] // 2
+        for e in range(size):
+            m = int(rand[q, 2 * e] * M) % M
+            i = a[m]
+            if count[i] < 2:
+                continue
+            # the r-th best other client on subchannel m (by gain, so that relabelling
+            # the clients relabels the answer)
+            r = int(rand[q, 2 * e + 1] * (K - 1)) % (K - 1)
+            j = -1
+            for _ in range(r + 1):
+                nxt = -1
+                for k in range(K):
+                    if k == i:
+                        continue
+                    if j >= 0 and (la[k, m] > la[j, m] or (la[k, m] == la[j, m] and k <= j)):
+                        continue  # already passed over
+                    if nxt < 0 or la[k, m] > la[nxt, m]:
+                        nxt = k
+                j = nxt
+            a[m] = j
+            count[i] -= 1
+            count[j] += 1
+        a2, t2, psd2, mv = refine_assign(la, inva, bw, a, c, S, pmax, ptot, rtol, max_moves,
+                                         tol)
+        moves += mv
+        if t2 < t_best * (1.0 - tol):
+            best = a2
+            t_best = t2
+            psd_best = psd2
+    return best, t_best, psd_best, moves

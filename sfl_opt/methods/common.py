@@ -37,6 +37,7 @@ class Options:
     max_iter: int = 20
     max_moves: int = 10_000
     prune: bool = True
+    kicks: int = 0
     time_limit: float | None = None
     seed: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -57,6 +58,8 @@ class Context:
     la_f: np.ndarray
     inva_f: np.ndarray
     fixed_iter: np.ndarray  # (P,) Ts + max_k (S_dn/rate_down_k + TcB_k), s
+    order_s: np.ndarray  # (K, M) s-link subchannels of each client by decreasing gain
+    order_f: np.ndarray  # (K, N) likewise on the f-link
     started: float = field(default_factory=time.perf_counter)
 
     @property
@@ -94,7 +97,8 @@ def prepare(problem: Problem) -> Context:
     tcb = tab.w_client_bwd[:, None] / problem.client_flops[None, :]
     dn = tab.s_dn[:, None] / problem.rate_down[None, :]
     fixed_iter = tab.w_server / problem.server_flops + np.max(dn + tcb, axis=1)
-    return Context(problem, tab, la_s, inva_s, la_f, inva_f, fixed_iter)
+    return Context(problem, tab, la_s, inva_s, la_f, inva_f, fixed_iter,
+                   kn.gain_order(la_s), kn.gain_order(la_f))
 
 
 @dataclass
@@ -136,24 +140,46 @@ def exact_power(ctx: Context, link: str, assign: np.ndarray, p: int | None) -> L
     return LinkPoint(np.asarray(assign, np.int64), psd, float(t))
 
 
+def auto_kicks(K: int, M: int) -> int:
+    """Default number of iterated-local-search kicks: many on small links, none on large."""
+    return int(min(30, 1000 // (K * M)))
+
+
+def kick_numbers(seed: int | None, link: str, p: int | None, kicks: int,
+                 size: int = 3) -> np.ndarray:
+    """Uniform numbers (kicks, 2 * size) for the kicks of one link and pair, derived from
+    ``seed`` (0 when None) so that the same seed gives the same answer."""
+    key = [0 if seed is None else int(seed), 0 if link == "s" else 1, -1 if p is None else p]
+    return np.random.default_rng([k + 1 for k in key]).random((kicks, 2 * size))
+
+
 def greedy_link(ctx: Context, link: str, p: int | None, refine: bool,
-                max_moves: int = 10_000) -> LinkPoint:
-    """Straggler-first greedy allocation, optionally refined by local search, exact power."""
+                max_moves: int = 10_000, kicks: int = 0, seed: int | None = None) -> LinkPoint:
+    """Straggler-first greedy allocation, optionally refined by local search (with
+    ``kicks`` iterated-local-search restarts), exact power."""
     la, inva, bw, pmax, ptot = link_arrays(ctx, link)
     c, S = link_demand(ctx, link, p)
-    assign = kn.greedy_assign(la, inva, bw, c, S, pmax, ptot)
+    order = ctx.order_s if link == "s" else ctx.order_f
+    assign = kn.greedy_assign(la, inva, bw, c, S, pmax, ptot, order)
     if not refine:
         return exact_power(ctx, link, assign, p)
-    return refine_link(ctx, link, assign, p, max_moves)
+    return refine_link(ctx, link, assign, p, max_moves, kicks, seed)
 
 
 def refine_link(ctx: Context, link: str, assign: np.ndarray, p: int | None,
-                max_moves: int = 10_000) -> LinkPoint:
-    """Move/swap local search from ``assign``, re-scored with exact power."""
+                max_moves: int = 10_000, kicks: int = 0, seed: int | None = None) -> LinkPoint:
+    """Move/swap local search from ``assign`` (plus ``kicks`` perturbation restarts),
+    re-scored with exact power."""
     la, inva, bw, pmax, ptot = link_arrays(ctx, link)
     c, S = link_demand(ctx, link, p)
-    a, t, psd, moves = kn.refine_assign(la, inva, bw, np.ascontiguousarray(assign, np.int64), c,
-                                        S, pmax, ptot, RTOL, max_moves, MOVE_TOL)
+    a0 = np.ascontiguousarray(assign, np.int64)
+    if kicks > 0 and ctx.problem.K > 1:
+        rand = kick_numbers(seed, link, p, kicks)
+        a, t, psd, moves = kn.perturb_search(la, inva, bw, a0, c, S, pmax, ptot, RTOL, max_moves,
+                                             MOVE_TOL, rand)
+    else:
+        a, t, psd, moves = kn.refine_assign(la, inva, bw, a0, c, S, pmax, ptot, RTOL, max_moves,
+                                            MOVE_TOL)
     return LinkPoint(a, psd, float(t), int(moves))
 
 

@@ -25,14 +25,19 @@ from .common import (
     backend_power,
     finish,
     greedy_link,
+    refine_link,
     search_fixed,
     stage_lower_bounds,
 )
 
+#: iterated local search (kicks) runs on the pairs within this fraction of the best delay
+#: after plain local search; kicks rarely gain more (see docs/model.md)
+KICK_WINDOW = 0.05
+
 
 def solve_f_link(ctx: Context, opts: Options) -> LinkPoint:
     """The f-link: maximise the least client rate once (c = 0, S = 1 bit)."""
-    return greedy_link(ctx, "f", None, opts.refine, opts.max_moves)
+    return greedy_link(ctx, "f", None, opts.refine, opts.max_moves, opts.kicks, opts.seed)
 
 
 def _apply_backend(ctx: Context, opts: Options, p: int, s: LinkPoint, f: LinkPoint,
@@ -96,19 +101,25 @@ def _solve_nested(ctx: Context, opts: Options, method: str, pairs: np.ndarray | 
         lb = ctx.total(np.arange(P), stage_lower_bounds(ctx), f.t)
         timings["bounds"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        for p in idx[np.argsort(grid[idx], kind="stable")]:
-            if opts.prune and lb[p] >= grid.min():
-                pruned += 1
-                continue
-            if opts.time_limit is not None and ctx.elapsed() > opts.time_limit:
-                termination = "time_limit"
-                break
-            pt = greedy_link(ctx, "s", int(p), True, opts.max_moves)
-            refined += 1
-            if pt.t < points[p].t:
-                points[p] = pt
-                grid[p] = ctx.total(p, pt.t, f.t)
-            history.append(float(grid.min()))
+        # pass 1: local search from the greedy point; pass 2: iterated local search
+        # (kicks) on the pairs that can still win after pass 1
+        for kicks in ((0, opts.kicks) if opts.kicks > 0 else (0,)):
+            for p in idx[np.argsort(grid[idx], kind="stable")]:
+                if opts.prune and lb[p] >= grid.min():
+                    pruned += 1
+                    continue
+                if kicks and grid[p] > grid.min() * (1 + KICK_WINDOW):
+                    continue  # kicks are spent only on pairs close to the best
+                if opts.time_limit is not None and ctx.elapsed() > opts.time_limit:
+                    termination = "time_limit"
+                    break
+                pt = refine_link(ctx, "s", points[p].assign, int(p), opts.max_moves, kicks,
+                                 opts.seed)
+                refined += 1
+                if pt.t < points[p].t:
+                    points[p] = pt
+                    grid[p] = ctx.total(p, pt.t, f.t)
+                history.append(float(grid.min()))
         timings["refine"] = time.perf_counter() - t0
     best = int(np.argmin(grid))
     info = {"pairs": P, "refined": refined, "pruned": pruned, "moves": points[best].moves,
@@ -146,7 +157,8 @@ def _solve_bcd(ctx: Context, opts: Options, method: str, pairs: np.ndarray | Non
             termination = "time_limit"
             break
         t0 = time.perf_counter()
-        s = greedy_link(ctx, "s", p, opts.refine, opts.max_moves)  # (a) (+ native power)
+        s = greedy_link(ctx, "s", p, opts.refine, opts.max_moves, opts.kicks,
+                        opts.seed)  # (a) (+ native power)
         timings["allocation"] += time.perf_counter() - t0
         if opts.power_name != "native":  # (b) with the chosen backend
             t0 = time.perf_counter()

@@ -1,0 +1,8 @@
+"""Benchmarks share the tests' helpers (oracle) on sys.path."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))

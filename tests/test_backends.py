@@ -1,0 +1,232 @@
+"""Power backends: registry, lazy imports, agreement native / cvxpy / pyomo, failures."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sfl_opt import BackendError, Problem, evaluate, solve
+from sfl_opt.methods.common import greedy_link, prepare
+from sfl_opt.power import (
+    _REGISTRY,
+    available_backends,
+    backend_class,
+    get_backend,
+    registered_backends,
+)
+from sfl_opt.power.base import PowerSubproblem
+
+RTOL = 1e-4
+BACKENDS = ("native", "cvxpy", "pyomo")
+
+
+@pytest.fixture(scope="module")
+def backends():
+    return {name: get_backend(name) for name in BACKENDS}
+
+
+def subproblems(seed: int, pairs=(0, 23, 54)):
+    """s-link subproblems of the default scenario at refined greedy assignments, and the
+    f-link one."""
+    pr = Problem.default(seed=seed)
+    ctx = prepare(pr)
+    out = []
+    for p in pairs:
+        pt = greedy_link(ctx, "s", p, True)
+        out.append(PowerSubproblem(pr.gain_s, pr.bw_s, pt.assign, ctx.c(p),
+                                   float(ctx.tab.s_up[p]), pr.p_max, pr.p_total_s,
+                                   pr.noise_psd))
+    f = greedy_link(ctx, "f", None, True)
+    out.append(PowerSubproblem(pr.gain_f, pr.bw_f, f.assign, np.zeros(pr.K), 1.0, pr.p_max,
+                               pr.p_total_f, pr.noise_psd))
+    return out
+
+
+def check_solution(sub: PowerSubproblem, sol) -> None:
+    """The answer is a valid point and its t is the deadline its psd achieves."""
+    assert sol.psd.shape == (sub.M,)
+    assert np.all(sol.psd >= 0)
+    power = np.bincount(sub.assign, weights=sol.psd * sub.bw, minlength=sub.K)
+    assert np.all(power <= sub.p_max * (1 + 1e-9))
+    if math.isfinite(sub.p_total):
+        assert power.sum() <= sub.p_total * (1 + 1e-9)
+    # independent recomputation of max_k (c_k + S / R_k)
+    rate = np.zeros(sub.K)
+    for m in range(sub.M):
+        k = sub.assign[m]
+        rate[k] += sub.bw[m] * np.log2(1 + sol.psd[m] * sub.gain[k, m] / sub.noise_psd)
+    assert sol.t == pytest.approx(np.max(sub.c + sub.S / rate), rel=1e-12)
+
+
+# -- registry ----------------------------------------------------------------------------
+
+def test_registry_lists_three_installed_backends():
+    assert set(BACKENDS) <= set(registered_backends())
+    assert set(BACKENDS) <= set(available_backends())
+    for name in BACKENDS:
+        cls = backend_class(name)
+        assert cls.name == name and cls.available()
+        assert isinstance(cls.capabilities, frozenset) and cls.capabilities
+    assert "exact" in backend_class("native").capabilities
+    assert "parametric" in backend_class("cvxpy").capabilities
+    assert "outer_approximation" in backend_class("pyomo").capabilities
+
+
+def test_unknown_backend_error_lists_installed():
+    with pytest.raises(BackendError) as exc:
+        get_backend("gurobi_magic")
+    for name in BACKENDS:
+        assert name in str(exc.value)
+    with pytest.raises(BackendError, match="installed: .*cvxpy"):
+        solve(Problem.default(seed=0, clients=2, subchannels=3), power="nope")
+
+
+def test_missing_backend_error_lists_installed(monkeypatch):
+    monkeypatch.setitem(_REGISTRY, "ghost", "sfl_opt_no_such_module_xyz:Ghost")
+    assert "ghost" in registered_backends()
+    assert "ghost" not in available_backends()
+    with pytest.raises(BackendError, match="not installed.*installed: .*native"):
+        get_backend("ghost")
+
+
+def test_unknown_cvxpy_solver_is_a_clear_error():
+    with pytest.raises(BackendError, match="installed: .*CLARABEL"):
+        get_backend("cvxpy", solver="NO_SUCH_SOLVER")
+
+
+def test_optional_dependencies_imported_lazily():
+    code = ("import sys, sfl_opt; from sfl_opt import solve, Problem; "
+            "import sfl_opt.power, sfl_opt.assign; "
+            "bad = [m for m in ('cvxpy', 'pyomo', 'highspy', 'clarabel') if m in sys.modules]; "
+            "print(bad); assert not bad, bad")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr + res.stdout
+
+
+# -- agreement ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_backends_agree_on_default_scenario(seed, backends):
+    for sub in subproblems(seed):
+        sols = {name: b.solve(sub) for name, b in backends.items()}
+        for name, sol in sols.items():
+            assert sol.status == "optimal", (name, sol.termination)
+            check_solution(sub, sol)
+            assert sol.violation <= 1e-9
+        ref = sols["native"].t
+        for name in ("cvxpy", "pyomo"):
+            assert abs(sols[name].t - ref) <= RTOL * ref, (name, sols[name].t, ref)
+            # the native answer is optimal: no backend may beat it beyond round-off
+            assert sols[name].t >= ref * (1 - 1e-9)
+        # the pyomo LP bound is a valid lower bound, and close
+        assert sols["pyomo"].bound <= ref * (1 + 1e-9)
+        assert sols["pyomo"].bound >= ref * (1 - RTOL)
+        info = sols["pyomo"].info
+        assert info["oa_violation"] <= 1e-6 and sols["pyomo"].iterations >= 1
+
+
+@st.composite
+def random_subproblem(draw):
+    K = draw(st.integers(1, 4))
+    M = draw(st.integers(K, 8))
+    seed = draw(st.integers(0, 2**31 - 1))
+    rng = np.random.default_rng(seed)
+    gain = 10 ** rng.uniform(-13, -7, size=(K, M))
+    bw = rng.uniform(0.2e6, 2e6, size=M)
+    assign = np.concatenate([rng.permutation(K), rng.integers(0, K, M - K)])
+    rng.shuffle(assign)
+    c = rng.uniform(0, 2.0, size=K)
+    S = float(10 ** rng.uniform(5, 8))
+    p_max = rng.uniform(0.05, 0.5, size=K)
+    p_total = draw(st.sampled_from([math.inf, 0.5, 0.2])) * (K / 3)
+    return PowerSubproblem(gain, bw, assign.astype(np.int64), c, S, p_max, p_total, 4e-21)
+
+
+@settings(max_examples=25, deadline=None)
+@given(sub=random_subproblem())
+def test_backends_agree_on_random_instances(sub):
+    nat = get_backend("native").solve(sub)
+    cvx = _CVX.solve(sub)
+    pyo = _PYO.solve(sub)
+    for sol in (nat, cvx, pyo):
+        assert sol.status == "optimal", sol.termination
+        check_solution(sub, sol)
+    assert abs(cvx.t - nat.t) <= RTOL * nat.t
+    assert abs(pyo.t - nat.t) <= RTOL * nat.t
+    assert pyo.bound <= nat.t * (1 + 1e-9)
+
+
+_CVX = get_backend("cvxpy")
+_PYO = get_backend("pyomo")
+
+
+def test_cvxpy_reuses_compiled_program():
+    b = get_backend("cvxpy")
+    subs = subproblems(0)
+    for sub in subs:
+        b.solve(sub)
+    # one compiled program per (K, M) shape, reused by the re-solves
+    assert len(b._cache) == 1
+    (prog,) = b._cache.values()
+    assert prog.solves == len(subs) and prog.problem.is_dpp()
+
+
+@pytest.mark.parametrize("power", ["cvxpy", "pyomo"])
+def test_solve_with_backend_matches_native(power):
+    pr = Problem.default(seed=3)
+    ref = solve(pr)
+    res = solve(pr, power=power)
+    assert res.power == power
+    assert res.termination == "converged"
+    assert abs(res.delay - ref.delay) <= RTOL * ref.delay
+    bd = evaluate(pr, res.split, res.rank, res.assign_s, res.psd_s, res.assign_f, res.psd_f)
+    assert bd.total == pytest.approx(res.delay, rel=1e-12)
+    assert res.info["power_s"]["status"] == "optimal"
+
+
+# -- failures come back as a status --------------------------------------------------------
+
+def test_pyomo_iteration_limit_is_reported_with_a_feasible_point():
+    sub = subproblems(0, pairs=(5,))[0]
+    nat = get_backend("native").solve(sub)
+    sol = get_backend("pyomo", max_iter=1).solve(sub)
+    assert sol.status == "feasible" and sol.termination == "iteration_limit"
+    check_solution(sub, sol)
+    assert sol.t >= nat.t * (1 - 1e-12)
+    assert sol.bound <= nat.t
+    assert sol.info["oa_violation"] > 1e-9
+
+
+def test_pyomo_time_limit_is_reported():
+    sub = subproblems(0, pairs=(5,))[0]
+    sol = get_backend("pyomo", time_limit=1e-9).solve(sub)
+    assert sol.status == "feasible" and sol.termination == "time_limit"
+    check_solution(sub, sol)
+
+
+@pytest.mark.filterwarnings("ignore:Solution may be inaccurate")
+def test_cvxpy_solver_trouble_is_reported_with_a_feasible_point():
+    sub = subproblems(0, pairs=(5,))[0]
+    nat = get_backend("native").solve(sub)
+    sol = get_backend("cvxpy", solver="SCS", max_iters=3).solve(sub)
+    assert sol.status in ("feasible", "optimal")
+    if sol.status == "feasible":
+        assert sol.termination != "converged"
+    check_solution(sub, sol)
+    assert sol.t >= nat.t * (1 - 1e-9)
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_client_without_subchannel_is_an_error_status(name, backends):
+    sub = subproblems(0, pairs=(0,))[0]
+    bad = PowerSubproblem(sub.gain, sub.bw, np.zeros(sub.M, np.int64), sub.c, sub.S,
+                          sub.p_max, sub.p_total, sub.noise_psd)
+    sol = backends[name].solve(bad)
+    assert sol.status == "error" and sol.t == math.inf

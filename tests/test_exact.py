@@ -1,0 +1,77 @@
+"""Exact assignment (``assign="exact"``) against the enumeration oracle."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from oracle import best_link, enumerate_optimum, small_problem
+
+from sfl_opt import evaluate, solve
+from sfl_opt.assign.exact import RTOL, LinkMILP, exact_link
+from sfl_opt.methods.common import exact_power, link_arrays, link_demand, prepare
+
+
+def check_certified(pr, res, oracle) -> None:
+    assert res.status == "optimal" and res.termination == "converged"
+    # a valid point whose delay is the oracle optimum to the certificate's tolerance
+    bd = evaluate(pr, res.split, res.rank, res.assign_s, res.psd_s, res.assign_f, res.psd_f)
+    assert bd.total == pytest.approx(res.delay, rel=1e-12)
+    assert res.delay >= oracle.delay * (1 - 1e-9)
+    assert res.delay <= oracle.delay * (1 + RTOL)
+    # the certified bound is below the true optimum and within the tolerance of it
+    assert res.lower_bound <= oracle.delay * (1 + 1e-12)
+    assert res.lower_bound >= oracle.delay * (1 - 3 * RTOL)
+    assert res.gap <= 3 * RTOL
+
+
+@pytest.mark.parametrize("seed,p_total", [(0, 0.6), (1, 0.3), (2, math.inf), (3, 0.6),
+                                          (4, 0.2), (5, 0.45)])
+def test_exact_equals_oracle_small(seed, p_total):
+    pr = small_problem(seed, K=3, M=5, N=4, p_total=p_total)
+    oracle = enumerate_optimum(pr)
+    res = solve(pr, assign="exact")
+    check_certified(pr, res, oracle)
+    assert res.info["assign"] == "exact"
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_exact_link_from_a_poor_incumbent(seed):
+    """The MILP oracle has to do the work: start every pair from a random assignment."""
+    K, M = 3, 6
+    pr = small_problem(seed, K=K, M=M, N=4, p_total=[0.6, 0.25, math.inf, 0.4][seed])
+    ctx = prepare(pr)
+    rng = np.random.default_rng(100 + seed)
+    milp = LinkMILP(ctx, "s")
+    for p in rng.choice(ctx.P, 2, replace=False):
+        p = int(p)
+        la, inva, bw, pmax, ptot = link_arrays(ctx, "s")
+        c, S = link_demand(ctx, "s", p)
+        t_opt, _, _ = best_link(la, inva, bw, c, S, pmax, ptot, K)
+        a0 = np.concatenate([np.arange(K), rng.integers(0, K, M - K)])
+        pt, lo, _ = exact_link(milp, p, exact_power(ctx, "s", a0, p), 0.0, RTOL)
+        assert pt.t <= t_opt * (1 + RTOL)
+        assert lo <= t_opt * (1 + 1e-12)
+        assert pt.t - lo <= RTOL * pt.t * (1 + 1e-9)
+    assert milp.stats.milps >= 2
+
+
+def test_exact_time_limit_returns_best_point():
+    pr = small_problem(7, K=3, M=6, N=4)
+    res = solve(pr, assign="exact", time_limit=1e-6)
+    assert res.status == "feasible" and res.termination == "time_limit"
+    bd = evaluate(pr, res.split, res.rank, res.assign_s, res.psd_s, res.assign_f, res.psd_f)
+    assert bd.total == pytest.approx(res.delay, rel=1e-12)
+    assert res.lower_bound is not None and res.lower_bound <= res.delay
+    heur = solve(pr)
+    assert res.delay <= heur.delay * (1 + 1e-12)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1])
+def test_exact_certifies_k4_m8(seed):
+    pr = small_problem(seed, K=4, M=8, N=6)
+    oracle = enumerate_optimum(pr)
+    res = solve(pr, assign="exact")
+    check_certified(pr, res, oracle)

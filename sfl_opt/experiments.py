@@ -32,9 +32,12 @@ BASELINES = ("random_subchannels", "equal_power", "random_split", "fixed_rank", 
              "fully_random")
 
 _SIG = inspect.signature(Problem.default).parameters
+#: values of the defaults that ``Problem.default`` leaves as None (GPT-2 small)
+_IMPLICIT = {"client_flops": CLIENT_FLOPS_MEAN, "seq": 512}
 #: value of each swept parameter in the default scenario (SI units)
 DEFAULTS: dict[str, float] = {
-    name: (CLIENT_FLOPS_MEAN if name == "client_flops" else _SIG[name].default)
+    name: (_IMPLICIT[name] if name == "client_flops" or _SIG[name].default is None
+           else _SIG[name].default)
     for name in PARAMS
 }
 

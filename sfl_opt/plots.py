@@ -102,16 +102,20 @@ def save(fig: Any, stem: str | Path, header: Sequence[str],
 
 @dataclass(frozen=True)
 class Summary:
-    """Mean, sample-free standard deviation (ddof=0) and count of a set of numbers."""
+    """Mean, population standard deviation (ddof=0), quartiles (linear interpolation)
+    and count of a set of numbers."""
 
     mean: float
     std: float
     n: int
+    q25: float = float("nan")
+    q75: float = float("nan")
 
     @classmethod
     def of(cls, xs: Iterable[float]) -> Summary:
         a = np.asarray(list(xs), dtype=float)
-        return cls(float(a.mean()), float(a.std()), int(a.size))
+        q25, q75 = np.percentile(a, [25.0, 75.0])
+        return cls(float(a.mean()), float(a.std()), int(a.size), float(q25), float(q75))
 
 
 def summarise_sweep(table: SweepTable) -> list[tuple[str, float, str, Summary]]:
@@ -144,9 +148,12 @@ def reductions(table: SweepTable, reference: str = "sflllm") -> dict[str, np.nda
 
 def plot_sweep(table: SweepTable, stem: str | Path, *, default: float | None = None,
                logx: bool = False, logy: bool = False) -> list[Path]:
-    """Total delay (h) versus the swept parameter: mean line, ± std band, every method.
+    """Total delay (h) versus the swept parameter, every method: the mean over seeds
+    (line) and the spread over seeds as the band between the 25th and 75th percentiles
+    (the seeds are different scenarios, so the spread is mostly the scenarios').
 
-    CSV columns: param, value (SI), method, mean_delay_s, std_delay_s, n_seeds.
+    CSV columns: param, value (SI), method, mean_delay_s, std_delay_s, q25_delay_s,
+    q75_delay_s, n_seeds.
     """
     data = summarise_sweep(table)
     param = table.rows[0].param
@@ -157,12 +164,12 @@ def plot_sweep(table: SweepTable, stem: str | Path, *, default: float | None = N
             pts = [(v, s) for _, v, m, s in data if m == method]
             x = np.array([v for v, _ in pts]) * scale
             mu = np.array([s.mean for _, s in pts]) / HOUR
-            sd = np.array([s.std for _, s in pts]) / HOUR
+            lo = np.array([s.q25 for _, s in pts]) / HOUR
+            hi = np.array([s.q75 for _, s in pts]) / HOUR
             name, color, marker = method_style(method)
             ax.plot(x, mu, marker=marker, color=color, label=name,
                     zorder=3 if method == "sflllm" else 2)
-            low = np.maximum(mu - sd, mu * 0.05) if logy else mu - sd
-            ax.fill_between(x, low, mu + sd, color=color, alpha=0.12, linewidth=0)
+            ax.fill_between(x, lo, hi, color=color, alpha=0.12, linewidth=0)
         if default is not None:
             ax.axvline(default * scale, color="0.5", linestyle=":", linewidth=0.8)
         ax.set_xlabel(label)
@@ -178,11 +185,12 @@ def plot_sweep(table: SweepTable, stem: str | Path, *, default: float | None = N
             ax.yaxis.set_minor_formatter(NullFormatter())
         n = max(s.n for *_, s in data)
         ax.legend(ncol=3, loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize=6,
-                  title=f"mean ± std over {n} seeds", title_fontsize=6, columnspacing=0.8,
+                  title=f"mean (line) and 25–75 % range (band) over {n} seeds",
+                  title_fontsize=6, columnspacing=0.8,
                   handlelength=1.8)
-        rows = [(p, v, m, s.mean, s.std, s.n) for p, v, m, s in data]
+        rows = [(p, v, m, s.mean, s.std, s.q25, s.q75, s.n) for p, v, m, s in data]
         return save(fig, stem, ("param", "value", "method", "mean_delay_s", "std_delay_s",
-                                "n_seeds"), rows)
+                                "q25_delay_s", "q75_delay_s", "n_seeds"), rows)
 
 
 def plot_comparison(table: SweepTable, stem: str | Path,

@@ -63,6 +63,10 @@ def test_sweep_figure_csv_is_the_mean_and_std(table: SweepTable, tmp_path: Path)
         mu = sum(delays) / 3
         sd = (sum((d - mu) ** 2 for d in delays) / 3) ** 0.5
         assert float(r["std_delay_s"]) == pytest.approx(sd, rel=1e-9, abs=1e-9)
+        lo, hi = sorted(delays)[0], sorted(delays)[2]  # 3 seeds: quartiles interpolate
+        med = sorted(delays)[1]
+        assert float(r["q25_delay_s"]) == pytest.approx((lo + med) / 2, rel=1e-12)
+        assert float(r["q75_delay_s"]) == pytest.approx((med + hi) / 2, rel=1e-12)
 
 
 def test_reduction_and_comparison_csv(default_table: SweepTable, tmp_path: Path) -> None:

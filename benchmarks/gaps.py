@@ -1,0 +1,112 @@
+"""Optimality gaps of the heuristic (greedy + refinement), as distributions.
+
+Run: ``.venv/bin/python benchmarks/gaps.py [--small 20] [--default 20] [--json out.json]``
+
+1. small instances (``tests/oracle.small_problem``): the heuristic ``solve(p)`` against
+   the certified optimum ``solve(p, assign="exact")``, also without refinement
+   (``refine=False``), and the tightness of the lower bound against the optimum;
+2. the default scenario (``Problem.default(seed)``): the heuristic against the
+   time-sharing lower bound ``solve(p, bound=True)`` (an upper bound on its true gap).
+
+Gaps are relative: (heuristic - optimum) / optimum, (heuristic - bound) / heuristic,
+(optimum - bound) / optimum.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from oracle import small_problem  # noqa: E402
+
+from sfl_opt import Problem, solve  # noqa: E402
+from sfl_opt.assign.bound import lower_bound  # noqa: E402
+
+SIZES = ((3, 6, 4), (4, 8, 6))  # (K, M, N)
+
+
+def describe(x: list[float]) -> dict[str, float]:
+    a = np.asarray(x, float)
+    return {"n": int(a.size), "mean": float(a.mean()), "median": float(np.median(a)),
+            "p90": float(np.quantile(a, 0.9)), "max": float(a.max()),
+            "zero_frac": float(np.mean(a <= 1e-9))}
+
+
+def fmt(name: str, d: dict[str, float]) -> str:
+    return (f"{name:44s} n={d['n']:3d}  mean={d['mean']:.3%}  median={d['median']:.3%}  "
+            f"p90={d['p90']:.3%}  max={d['max']:.3%}  (zero: {d['zero_frac']:.0%})")
+
+
+def small_gaps(n: int, sizes=SIZES) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for K, M, N in sizes:
+        heur, greedy, bound, times = [], [], [], []
+        for seed in range(n):
+            pr = small_problem(1000 + seed, K=K, M=M, N=N,
+                               p_total=[0.6, 0.3, 0.45, float("inf")][seed % 4])
+            t0 = time.perf_counter()
+            ex = solve(pr, assign="exact")
+            times.append(time.perf_counter() - t0)
+            if ex.status != "optimal":
+                print(f"  seed {seed}: exact {ex.status} ({ex.termination}); skipped")
+                continue
+            opt = ex.delay
+            heur.append((solve(pr).delay - opt) / opt)
+            greedy.append((solve(pr, refine=False).delay - opt) / opt)
+            bound.append((opt - lower_bound(pr)) / opt)
+        key = f"K={K},M={M},N={N}"
+        out[key] = {"heuristic_vs_exact": describe(heur),
+                    "greedy_only_vs_exact": describe(greedy),
+                    "bound_vs_exact": describe(bound),
+                    "exact_time_s": describe(times)}
+    return out
+
+
+def default_gaps(n: int) -> dict[str, object]:
+    gaps, times = [], []
+    for seed in range(n):
+        pr = Problem.default(seed=seed)
+        t0 = time.perf_counter()
+        res = solve(pr, bound=True)
+        times.append(time.perf_counter() - t0)
+        gaps.append(res.gap)
+    return {"heuristic_vs_bound": describe(gaps), "solve_with_bound_time_s": describe(times)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--small", type=int, default=20, help="instances per small size")
+    ap.add_argument("--default", type=int, default=20, help="default-scenario seeds")
+    ap.add_argument("--json", type=Path, default=None, help="also write the numbers here")
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    small = small_gaps(args.small)
+    print("Small instances (certified optimum by assign='exact'):")
+    for key, d in small.items():
+        print(f" {key}")
+        for name, stats in d.items():
+            if name.endswith("time_s"):
+                print(f"   {'exact solve time':44s} median={stats['median']:.2f} s  "
+                      f"max={stats['max']:.2f} s")
+            else:
+                print("   " + fmt(name, stats))
+    dflt = default_gaps(args.default)
+    print(f"Default scenario (K=5, M=N=20, 55 pairs), seeds 0..{args.default - 1}:")
+    print("   " + fmt("heuristic_vs_bound (upper bound on the gap)", dflt["heuristic_vs_bound"]))
+    tt = dflt["solve_with_bound_time_s"]
+    print(f"   {'solve(bound=True) time':44s} median={tt['median']:.2f} s  max={tt['max']:.2f} s")
+    print(f"total {time.perf_counter() - t0:.1f} s")
+    if args.json:
+        args.json.write_text(json.dumps({"small": small, "default": dflt}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -75,7 +75,7 @@ def small_problem(seed: int, K: int = 3, M: int = 5, N: int = 4, L: int = 4,
     """A random small instance in the style of the default scenario."""
     rng = np.random.default_rng(seed)
     base = Problem.default(seed=seed, clients=K, subchannels=M, subchannels_f=N, layers=L,
-                           hidden=256, seq=128, ranks=ranks, p_total=p_total)
+                           hidden=256, seq=128, ranks=ranks, p_total=p_total, profile=None)
     # vary compute and rounds a little more so that different pairs can win
     return base.replace(client_flops=rng.uniform(0.05e12, 1e12, size=K),
                         rounds=np.sort(rng.uniform(100, 300, size=len(ranks)))[::-1].copy())

@@ -8,8 +8,10 @@ For a given t, client k needs ``S / (t - c_k)`` bit/s; its least power P_k(t) is
 water-filling over its own subchannels and decreases strictly in t. So t is feasible iff
 ``P_k(t) <= p_max[k]`` for all k and ``sum_k P_k(t) <= p_total``, and the optimum is the
 smallest feasible t: ``t_lo = max_k (c_k + S / Rmax_k)`` if the total cap holds there
-(Rmax_k is client k's rate at p_max[k]), else the root of ``sum_k P_k(t) = p_total``,
-found by bisection. Units: s, bits, W, W/Hz, Hz.
+(Rmax_k is client k's rate at p_max[k]), else the root of ``sum_k P_k(t) = p_total``.
+The total need is convex and decreasing in t, so Newton's method from ``t_lo`` converges
+monotonically from the infeasible side; the answer is certified by checking feasibility
+at ``t (1 + rtol/2)``, with bisection as the fall-back. Units: s, bits, W, W/Hz, Hz.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 from ._jit import kernel
 from .waterfill import max_rate_for_power, min_power_for_rate
 
+LN2 = math.log(2.0)
 STATUS_OK = 0
 STATUS_NO_SUBCHANNEL = 1
 
@@ -62,14 +65,20 @@ def _segments(la, inva, bw, assign, K):
 
 @kernel
 def _total_need(start, sla, sinv, sbw, c, S, t, active):
+    """``(sum_k P_k(t), -d/dt sum_k P_k(t))``: total least power (W) and its slope.
+
+    With water level w_k, dP_k/dR_k = w_k ln 2 and dR_k/dt = -S / (t - c_k)^2.
+    """
     K = c.shape[0]
     total = 0.0
+    slope = 0.0
     for k in range(K):
         a, b = start[k], start[k + 1]
-        p, _ = min_power_for_rate(sla[a:b], sinv[a:b], sbw[a:b], b - a, S / (t - c[k]),
-                                  active)
+        d = t - c[k]
+        p, w = min_power_for_rate(sla[a:b], sinv[a:b], sbw[a:b], b - a, S / d, active)
         total += p
-    return total
+        slope += LN2 * w * S / (d * d)
+    return total, slope
 
 
 @kernel
@@ -100,7 +109,8 @@ def power_control(la, inva, bw, assign, c, S, pmax, ptot, rtol):
             t_lo = tk
     iters = 0
     t = t_lo
-    if _total_need(start, sla, sinv, sbw, c, S, t_lo, active) > ptot:
+    need_lo, slope_lo = _total_need(start, sla, sinv, sbw, c, S, t_lo, active)
+    if need_lo > ptot:
         # an upper end: every client at min(p_max, p_total/K) is feasible
         t_hi = -math.inf
         for k in range(K):
@@ -110,9 +120,30 @@ def power_control(la, inva, bw, assign, c, S, pmax, ptot, rtol):
             tk = c[k] + S / r
             if tk > t_hi:
                 t_hi = tk
-        while t_hi - t_lo > rtol * t_hi and iters < 200:
+        # Newton from the left: the total need is convex and decreasing in t, so each
+        # tangent step stays on the infeasible side and converges monotonically.
+        while iters < 100:
+            iters += 1
+            x = t_lo + (need_lo - ptot) / slope_lo
+            if not x < t_hi:
+                break
+            if x - t_lo <= 0.25 * rtol * x:
+                t_lo = x
+                break
+            need_x, slope_x = _total_need(start, sla, sinv, sbw, c, S, x, active)
+            if need_x <= ptot:  # landed on the root itself (rounding)
+                t_hi = x
+                break
+            t_lo = x
+            need_lo = need_x
+            slope_lo = slope_x
+        # certify a feasible end within rtol of t_lo; bisection as the fall-back
+        x = t_lo * (1.0 + 0.5 * rtol)
+        if x < t_hi and _total_need(start, sla, sinv, sbw, c, S, x, active)[0] <= ptot:
+            t_hi = x
+        while t_hi - t_lo > rtol * t_hi and iters < 300:
             mid = 0.5 * (t_lo + t_hi)
-            if _total_need(start, sla, sinv, sbw, c, S, mid, active) <= ptot:
+            if _total_need(start, sla, sinv, sbw, c, S, mid, active)[0] <= ptot:
                 t_hi = mid
             else:
                 t_lo = mid

@@ -10,9 +10,14 @@ water-fillings.
 
 The scan is first-improvement and cyclic: subchannels are visited in turn from where the
 last accepted move left off; for a subchannel the best of its moves is applied if it
-improves, t is re-solved exactly, and the scan goes on. When no move improves, swaps are
-scanned the same way. The search stops when no move or swap has phi < 1 - ``tol`` or
-after ``max_moves`` accepted changes.
+lowers phi (at the same t) by more than ``tol``, and the scan goes on. When no move
+improves, swaps are scanned the same way. While the total cap binds, t is
+re-solved only when neither improves any more (if any change was applied since it was
+last solved, phi returns to 1 and the search continues); while a client's own cap binds,
+t is re-solved after every change (cheap: no root search). The search stops when nothing
+improves at a freshly solved t, or after ``max_moves`` accepted changes.
+Candidates are skipped without computing when they cannot help: a client that would
+leave a received subchannel unused at its current water level gains nothing from it.
 
 ``perturb_search`` wraps it in an iterated local search: from the best assignment so far
 it reassigns a few random subchannels (random numbers are passed in, so the kernel is
@@ -57,6 +62,19 @@ def _need_without(la, inva, bw, idx, a, b, k, skip, add, rate, buf_la, buf_inv, 
 
 
 @kernel
+def _need_and_level(la, inva, bw, idx, a, b, k, rate, buf_la, buf_inv, buf_bw, active):
+    """Least power of client k for ``rate`` with its set idx[a:b], and its water level."""
+    n = 0
+    for q in range(a, b):
+        m = idx[q]
+        buf_la[n] = la[k, m]
+        buf_inv[n] = inva[k, m]
+        buf_bw[n] = bw[m]
+        n += 1
+    return min_power_for_rate(buf_la, buf_inv, buf_bw, n, rate, active)
+
+
+@kernel
 def _max_excluding(ratio, top, i, j):
     for q in range(top.shape[0]):
         k = top[q]
@@ -79,6 +97,7 @@ def refine_assign(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol)
     buf_bw = np.empty(M + 1)
     active = np.empty(M + 1, dtype=np.bool_)
     need = np.empty(K)
+    level = np.empty(K)
     ratio = np.empty(K)
     rate = np.empty(K)
     top = -np.ones(3, dtype=np.int64)
@@ -86,14 +105,14 @@ def refine_assign(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol)
     pos_move = 0
     pos_swap = 0
     t, psd, status, _ = power_control(la, inva, bw, assign, c, S, pmax, ptot, rtol)
-    threshold = 1.0 - tol
+    stale = False  # moves applied since t was last re-solved
     while moves < max_moves:
         start, idx = gather_clients(assign, K)
         total = 0.0
         for k in range(K):
             rate[k] = S / (t - c[k])
-            need[k] = _need_without(la, inva, bw, idx, start[k], start[k + 1], k, -1, -1,
-                                    rate[k], buf_la, buf_inv, buf_bw, active)
+            need[k], level[k] = _need_and_level(la, inva, bw, idx, start[k], start[k + 1], k,
+                                                rate[k], buf_la, buf_inv, buf_bw, active)
             ratio[k] = need[k] / pmax[k]
             total += need[k]
         for q in range(3):
@@ -109,7 +128,10 @@ def refine_assign(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol)
                 top[1] = k
             elif top[2] < 0 or x > ratio[top[2]]:
                 top[2] = k
-        total_tight = ptot < math.inf and total / ptot >= threshold
+        phi_cur = ratio[top[0]]
+        if ptot < math.inf and total / ptot > phi_cur:
+            phi_cur = total / ptot
+        threshold = phi_cur - tol
         kind = 0
         best_m = -1
         best_x = -1
@@ -130,9 +152,8 @@ def refine_assign(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol)
                 base = _max_excluding(ratio, top, i, j)
                 if base >= best_phi:
                     continue
-                if not total_tight and ratio[j] < threshold and ratio[i] < threshold \
-                        and base >= threshold:
-                    continue
+                if inva[j, m] >= level[j]:
+                    continue  # m would stay unused by j at its current level: no gain
                 new_j = _need_without(la, inva, bw, idx, start[j], start[j + 1], j, -1, m,
                                       rate[j], buf_la, buf_inv, buf_bw, active)
                 phi = max(base, new_i / pmax[i], new_j / pmax[j])
@@ -158,6 +179,8 @@ def refine_assign(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol)
                         continue
                     if bw[m] == bw[m2] and la[i, m2] <= la[i, m] and la[j, m] <= la[j, m2]:
                         continue  # neither client gets a better subchannel
+                    if inva[i, m2] >= level[i] and inva[j, m] >= level[j]:
+                        continue  # neither would use what it receives: no gain
                     base = _max_excluding(ratio, top, i, j)
                     if base >= best_phi:
                         continue
@@ -179,7 +202,12 @@ def refine_assign(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol)
                     pos_swap = m + 1
                     break
         if kind == 0:
-            break
+            if not stale:
+                break
+            # the caps are slack at t: re-solve the deadline exactly and go on
+            t, psd, status, _ = power_control(la, inva, bw, assign, c, S, pmax, ptot, rtol)
+            stale = False
+            continue
         if kind == 1:
             assign[best_m] = best_x
         else:
@@ -187,6 +215,12 @@ def refine_assign(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol)
             assign[best_m] = assign[best_x]
             assign[best_x] = i
         moves += 1
+        if ptot < math.inf and total / ptot >= ratio[top[0]]:
+            stale = True  # the total cap binds: re-solving t costs a root search, defer it
+        else:  # a client's own cap binds: re-solving t is cheap and keeps pruning sharp
+            t, psd, status, _ = power_control(la, inva, bw, assign, c, S, pmax, ptot, rtol)
+            stale = False
+    if stale:
         t, psd, status, _ = power_control(la, inva, bw, assign, c, S, pmax, ptot, rtol)
     return assign, t, psd, moves
 

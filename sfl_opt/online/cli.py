@@ -56,11 +56,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def _row(name: str, tr) -> str:
     s = summarize(tr)
-    return (f"{name:<13}{s.penalty:>11.3e}{s.weighted_penalty:>11.4f}{s.participation:>8.2f}"
+    return (f"{name:<16}{s.penalty:>11.3e}{s.weighted_penalty:>11.4f}{s.participation:>8.2f}"
             f"{s.mean_queue:>10.3f}{s.max_budget_ratio:>10.3f}{tr.deadline_violations:>6d}")
 
 
-_HEADER = (f"{'policy':<13}{'mean Ψ':>11}{'Σ w_t Ψ':>11}{'N_t':>8}{'mean Q':>10}"
+_HEADER = (f"{'policy':<16}{'mean Ψ':>11}{'Σ w_t Ψ':>11}{'N_t':>8}{'mean Q':>10}"
            f"{'E/budget':>10}{'late':>6}")
 
 
@@ -86,9 +86,9 @@ def run(args: argparse.Namespace) -> int:
         for name in policies:
             tr = simulate(problem, name, args.V, args.rounds, args.seed, progress=progress)
             label = f"{name}" + (f" V={args.V:g}" if name == "lyapunov" else "")
-            print(_row(label[:13], tr))
+            print(_row(label[:16], tr))
         if args.sweep:
-            print(f"\nV sweep (lyapunov)\n{'V':<13}" + _HEADER[13:])
+            print(f"\nV sweep (lyapunov)\n{'V':<16}" + _HEADER[16:])
             for V in args.sweep:
                 tr = simulate(problem, "lyapunov", V, args.rounds, args.seed, progress=progress)
                 print(_row(f"{V:g}", tr))

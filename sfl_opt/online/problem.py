@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -219,10 +220,12 @@ class OnlineProblem:
                     self.learning_rate, self.grad_variance, self.dissimilarity,
                     self.initial_gap)
 
-    @property
+    @cached_property
     def psi_table(self) -> np.ndarray:
-        """(K+1,) Ψ(0..K)."""
-        return self.psi(np.arange(self.K + 1))
+        """(K+1,) Ψ(0..K) (read-only)."""
+        table = self.psi(np.arange(self.K + 1))
+        table.setflags(write=False)
+        return table
 
     def weights(self, rounds: int) -> np.ndarray:
         """(rounds,) round weights w_t = ρ^(T−1−t) of the bound after T = ``rounds``

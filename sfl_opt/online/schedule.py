@@ -224,74 +224,115 @@ def _enumerate(q, a, s, p, e, bmin, total, vwpsi, best_mask):
 
 
 # ------------------------------------------------------------------ solvers
-def _local_search(mask: np.ndarray, cost: float, price: float, bw: np.ndarray,
-                  args: tuple, width: int = 3, max_iter: int = 1000
-                  ) -> tuple[np.ndarray, float, float, np.ndarray]:
-    q, a, s, p, e, bmin, total, vwpsi = args
+@kernel
+def _efficient_kernel(q, a, s, p, e, bmin, total, vwpsi, width, max_iter, out_mask, out_b):
+    """Lagrangian scan, then local search with exact re-solves (see the module doc).
+    Writes the set and split; returns (cost, price)."""
     n = q.size
-    phi = np.empty(n)
-    bresp = np.empty(n)
-    trial_b = np.empty(n)
-    logc, ub, ulo, uhi, mlo, mhi, uw = (np.zeros(n) for _ in range(7))
-    _prepare(q, a, s, p, bmin, total, logc, ub, ulo, uhi, mlo, mhi, uw)
-    for _ in range(max_iter):
-        # first-order costs at the current exact price λ
-        ell = math.log(price) if price > 0 else -700.0
-        _phi_at(ell, q, a, s, p, e, bmin, ub, logc, ulo, uhi, mlo, mhi, uw, bresp, phi)
-        members = np.flatnonzero(mask)
-        others = np.flatnonzero(~mask)
-        en_in = energy_kernel(a[members], s[members], p[members], e[members], bw[members])
-        phi_in = q[members] * en_in + price * bw[members]
-        moves: list[tuple[int, int]] = []
-        if others.size:
-            add = others[np.argsort(phi[others])[:width]]
-            moves += [(-1, int(k)) for k in add]
-        if members.size:
-            drop = members[np.argsort(-phi_in)[:width]]
-            moves += [(int(j), -1) for j in drop]
-            if others.size:
-                moves += [(int(j), int(k)) for j in drop for k in add]
-        best_move = None
-        best_val = cost * (1.0 - 1e-12) - 1e-300
-        best_price = price
-        best_b = None
-        for j, k in moves:
-            trial = mask.copy()
-            if j >= 0:
-                trial[j] = False
-            if k >= 0:
-                trial[k] = True
-            val, pr = _set_cost(trial, q, a, s, p, e, bmin, total, vwpsi, trial_b)
-            if val < best_val:
-                best_val, best_move, best_price, best_b = val, trial, pr, trial_b.copy()
-        if best_move is None:
-            break
-        mask, cost, price, bw = best_move, best_val, best_price, best_b
-    return mask, cost, price, bw
-
-
-def _efficient(args: tuple) -> tuple[np.ndarray, float, float, np.ndarray]:
-    q, a, s, p, e, bmin, total, vwpsi = args
-    n = q.size
-    mask_lo = np.zeros(n, dtype=bool)
-    mask_hi = np.zeros(n, dtype=bool)
+    mask_lo = np.zeros(n, dtype=np.bool_)
+    mask_hi = np.zeros(n, dtype=np.bool_)
     phi = np.empty(n)
     _dual_scan(q, a, s, p, e, bmin, total, vwpsi, mask_lo, mask_hi, phi)
     order = np.argsort(phi)
-    cands = [mask_lo, mask_hi]
-    n_hi = int(mask_hi.sum())
-    for size in (n_hi - 1, n_hi + 1, n_hi + 2):
-        if 0 <= size <= n:
-            c = np.zeros(n, dtype=bool)
-            c[order[:size]] = True
-            cands.append(c)
-    best = (np.zeros(n, dtype=bool), math.inf, 0.0, np.zeros(n))
-    b = np.empty(n)
-    for c in cands:
-        val, pr = _set_cost(c, q, a, s, p, e, bmin, total, vwpsi, b)
-        if val < best[1]:
-            best = (c.copy(), val, pr, b.copy())
-    return _local_search(*best, args)
+    n_hi = 0
+    for k in range(n):
+        if mask_hi[k]:
+            n_hi += 1
+    best_mask = np.zeros(n, dtype=np.bool_)
+    best_b = np.zeros(n)
+    best = vwpsi[0]
+    price = 0.0
+    trial = np.zeros(n, dtype=np.bool_)
+    tb = np.zeros(n)
+    for cand in range(5):
+        if cand == 0:
+            trial[:] = mask_lo
+        elif cand == 1:
+            trial[:] = mask_hi
+        else:
+            size = n_hi + cand - 3  # n_hi - 1, n_hi + 1, n_hi + 2
+            if size < 0 or size > n or size == n_hi:
+                continue
+            trial[:] = False
+            for i in range(size):
+                trial[order[i]] = True
+        val, pr = _set_cost(trial, q, a, s, p, e, bmin, total, vwpsi, tb)
+        if val < best:
+            best = val
+            price = pr
+            best_mask[:] = trial
+            best_b[:] = tb
+    # local search: additions, removals and swaps ranked at the current exact price
+    logc = np.zeros(n)
+    ub = np.zeros(n)
+    ulo = np.zeros(n)
+    uhi = np.zeros(n)
+    mlo = np.zeros(n)
+    mhi = np.zeros(n)
+    uw = np.zeros(n)
+    _prepare(q, a, s, p, bmin, total, logc, ub, ulo, uhi, mlo, mhi, uw)
+    bresp = np.empty(n)
+    key = np.empty(n)
+    mv_b = np.zeros(n)
+    for _ in range(max_iter):
+        ell = math.log(price) if price > 0.0 else -700.0
+        _phi_at(ell, q, a, s, p, e, bmin, ub, logc, ulo, uhi, mlo, mhi, uw, bresp, phi)
+        en = energy_kernel(a, s, p, e, np.maximum(best_b, 1e-300))
+        for k in range(n):
+            if best_mask[k]:
+                key[k] = -(q[k] * en[k] + price * best_b[k])  # drop the costliest first
+            else:
+                key[k] = phi[k]  # add the cheapest first
+        srt = np.argsort(key)
+        adds = np.full(width, -1)
+        drops = np.full(width, -1)
+        na = 0
+        nd = 0
+        for i in range(n):
+            k = srt[i]
+            if best_mask[k]:
+                if nd < width:
+                    drops[nd] = k
+                    nd += 1
+            elif na < width:
+                adds[na] = k
+                na += 1
+        move_val = best * (1.0 - 1e-12)
+        move_j = -2
+        move_k = -2
+        move_price = price
+        for j_i in range(-1, nd):
+            for k_i in range(-1, na):
+                if j_i < 0 and k_i < 0:
+                    continue
+                trial[:] = best_mask
+                if j_i >= 0:
+                    trial[drops[j_i]] = False
+                if k_i >= 0:
+                    trial[adds[k_i]] = True
+                val, pr = _set_cost(trial, q, a, s, p, e, bmin, total, vwpsi, tb)
+                if val < move_val:
+                    move_val = val
+                    move_price = pr
+                    move_j = j_i
+                    move_k = k_i
+                    mv_b[:] = tb
+        if move_j == -2:
+            break
+        if move_j >= 0:
+            best_mask[drops[move_j]] = False
+        if move_k >= 0:
+            best_mask[adds[move_k]] = True
+        best = move_val
+        price = move_price
+        best_b[:] = mv_b
+    out_mask[:] = best_mask
+    out_b[:] = best_b
+    return best, price
+
+
+#: Candidates of each kind (additions, removals) tried per local-search step.
+SEARCH_WIDTH = 3
 
 
 def solve_round(problem: OnlineProblem, gains: np.ndarray, queues: np.ndarray, V: float,
@@ -335,7 +376,9 @@ def solve_round_model(problem: OnlineProblem, model: RoundModel, queues: np.ndar
         bw = np.empty(n)
         _, price = _set_cost(mask, *args, bw)
     else:
-        mask, _, price, bw = _efficient(args)
+        mask = np.zeros(n, dtype=bool)
+        bw = np.zeros(n)
+        _, price = _efficient_kernel(*args, SEARCH_WIDTH, 10 * n + 10, mask, bw)
     scheduled = np.zeros(K, dtype=bool)
     scheduled[feas[mask]] = True
     bandwidth = np.zeros(K)

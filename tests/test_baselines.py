@@ -174,3 +174,13 @@ def test_sflllm_beats_every_baseline_on_average(problems) -> None:
         assert base.mean() <= d.mean(), name
         if name == "fully_random":
             assert np.mean(1 - base / d) >= 0.40
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.integers(0, 10_000), st.integers(1, 6), st.integers(0, 6), st.integers(0, 100))
+def test_every_baseline_feasible_on_random_small_scenarios(scenario: int, k: int, extra: int,
+                                                           seed: int) -> None:
+    p = Problem.default(scenario, clients=k, subchannels=k + extra, ranks=(1, 4, 16),
+                        p_max=0.05 + 0.05 * (seed % 5))
+    for name in NAMES:
+        _check_feasible(p, solve(p, name, seed=seed))

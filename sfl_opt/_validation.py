@@ -40,7 +40,8 @@ def float_array(
     if ndim is not None and arr.ndim != ndim:
         raise ValidationError(name, f"a {ndim}-d array", f"shape {arr.shape}")
     if shape is not None:
-        if arr.ndim != len(shape) or any(s != -1 and s != a for s, a in zip(shape, arr.shape)):
+        if arr.ndim != len(shape) or any(
+                s != -1 and s != a for s, a in zip(shape, arr.shape, strict=True)):
             want = "(" + ", ".join("any" if s == -1 else str(s) for s in shape) + ")"
             raise ValidationError(name, f"shape {want}", f"shape {arr.shape}")
     if arr.size == 0:

@@ -139,7 +139,8 @@ def check_link(problem: Problem, name: str, assign: Any, psd: Any, n_sub: int,
     if over.any():
         i = int(np.flatnonzero(over)[0])
         raise InfeasiblePointError(
-            f"psd_{name}: client {i} transmits {power[i]:.6g} W over its cap p_max={problem.p_max[i]:.6g} W")
+            f"psd_{name}: client {i} transmits {power[i]:.6g} W over its cap "
+            f"p_max={problem.p_max[i]:.6g} W")
     if power.sum() > p_total * (1 + POWER_RTOL):
         raise InfeasiblePointError(
             f"psd_{name}: total power {power.sum():.6g} W exceeds p_total_{name}={p_total:.6g} W")

@@ -32,12 +32,14 @@ def format_report(problem: Problem, res: SolveResult) -> str:
                  f"I={problem.local_iters} local iterations")
     lines.append(f"rounds(r): {rounds_note(problem)}")
     lines.append("")
+    ms = res.timings.get("total", 0.0) * 1e3
     lines.append(f"status: {res.status} (termination: {res.termination}), "
-                 f"{res.iterations} iteration(s), solve time {res.timings.get('total', 0) * 1e3:.1f} ms")
+                 f"{res.iterations} iteration(s), solve time {ms:.1f} ms")
     if res.lower_bound is not None:
         lines.append(f"lower bound: {_duration(res.lower_bound)}, optimality gap {res.gap:.2%}")
-    lines.append(f"split point: l = {res.split} (clients run the embedding and blocks 1..{res.split};"
-                 f" the main server blocks {res.split + 1}..{problem.L} and the head)")
+    lines.append(f"split point: l = {res.split} (clients run the embedding and blocks "
+                 f"1..{res.split}; the main server blocks {res.split + 1}..{problem.L} and "
+                 "the head)")
     lines.append(f"LoRA rank: r = {res.rank}, rounds(r) = {bd.rounds:g}")
     lines.append(f"total training delay T_total = {_duration(res.delay)}")
     lines.append("")
@@ -56,8 +58,9 @@ def format_report(problem: Problem, res: SolveResult) -> str:
             f"{bd.fed_upload[k]:>8.4f}")
     lines.append("")
     lines.append("delay breakdown (s):")
-    lines.append(f"  per iteration T_iter = {bd.t_iter:.4f} = client fwd + uplink {bd.t_up_stage:.4f}"
-                 f" + server {bd.server:.4f} + downlink + client bwd {bd.t_down_stage:.4f}")
+    lines.append(f"  per iteration T_iter = {bd.t_iter:.4f} = client fwd + uplink "
+                 f"{bd.t_up_stage:.4f} + server {bd.server:.4f} + downlink + client bwd "
+                 f"{bd.t_down_stage:.4f}")
     lines.append(f"  per round T_round = I*T_iter {problem.local_iters * bd.t_iter:.4f} + "
                  f"adapter upload {bd.t_fed:.4f} + broadcast {bd.broadcast:.4f} = {bd.t_round:.4f}")
     lines.append(f"  total = rounds {bd.rounds:g} x T_round = {bd.total:.1f}")

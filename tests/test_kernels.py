@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from oracle import best_link, small_problem
 from scipy.optimize import brentq, minimize
 
-from oracle import best_link, small_problem
 from sfl_opt import evaluate
 from sfl_opt import kernels as kn
 from sfl_opt.delay import pair_table
@@ -77,7 +77,8 @@ def test_min_power_brute_force_scipy() -> None:
         # power per subchannel x_m (W) -> rate bw log2(1 + x a / bw); minimise sum x
         scale = p
         cons = {"type": "ineq",
-                "fun": lambda x: np.sum(bw * np.log2(1 + x * scale * a / bw)) / rate - 1}
+                "fun": lambda x, bw=bw, scale=scale, a=a, rate=rate:
+                np.sum(bw * np.log2(1 + x * scale * a / bw)) / rate - 1}
         best = np.inf
         for x0 in (np.full(n, 1.0 / n), rng.dirichlet(np.ones(n)), np.eye(n)[0] + 0.01):
             res = minimize(lambda x: x.sum(), x0, constraints=[cons], bounds=[(0, None)] * n,

@@ -7,8 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from sfl_opt import Problem, ValidationError, Workload
-from sfl_opt import channel
+from sfl_opt import Problem, ValidationError, Workload, channel
 
 
 @pytest.fixture(scope="module")

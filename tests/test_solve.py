@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from oracle import enumerate_optimum, small_problem
+
 from sfl_opt import BackendError, Problem, SolveResult, ValidationError, evaluate, solve
 from sfl_opt import kernels as kn
 from sfl_opt.methods.common import prepare

@@ -17,7 +17,8 @@ from .search import compose_total, search_pairs
 from .waterfill import max_rate_for_power, min_power_for_rate, normalise, psd_at_level
 
 __all__ = [
-    "client_needs", "compose_total", "gain_order", "gather_clients", "greedy_assign", "link_rate_bounds",
-    "max_rate_for_power", "min_power_for_rate", "normalise", "power_control", "psd_at_level",
-    "perturb_search", "refine_assign", "search_pairs", "stage_lower_bound",
+    "client_needs", "compose_total", "gain_order", "gather_clients", "greedy_assign",
+    "link_rate_bounds", "max_rate_for_power", "min_power_for_rate", "normalise",
+    "perturb_search", "power_control", "psd_at_level", "refine_assign", "search_pairs",
+    "stage_lower_bound",
 ]

@@ -23,7 +23,8 @@ _REGISTRY: dict[str, str] = {
 
 
 def register_backend(name: str, target: str) -> None:
-    """Register a backend class given as ``"package.module:Class"`` (or relative ``".mod:Class"``)."""
+    """Register a backend class given as ``"package.module:Class"``
+    (or relative to this package, ``".mod:Class"``)."""
     _REGISTRY[name] = target
 
 

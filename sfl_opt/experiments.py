@@ -114,11 +114,11 @@ def format_compare(table: SweepTable, reference: str = REFERENCE) -> str:
     lines = [f"{reference} vs the baselines: default scenario, {n} seeds (scenario seed = "
              f"method seed); rounds(r): {rounds_note(Problem.default(0))}",
              "",
-             f"{'method':<20} {'T_total mean ± std [h]':>24} "
+             f"{'method':<20} {'T_total mean ± std [s]':>24} "
              f"{'reduction by ' + reference + ' (mean ± std)':>32} {'seeds worse':>12}",
              "-" * 91]
     for r in rows:
-        delay = f"{r['mean'] / 3600:9.2f} ± {r['std'] / 3600:6.2f}"
+        delay = f"{r['mean']:10,.1f} ± {r['std']:9,.1f}"
         if r["red_mean"] is None:
             red, worse = "—", ""
         else:
@@ -133,13 +133,13 @@ def markdown_compare(table: SweepTable, reference: str = REFERENCE) -> str:
     from .plots import method_style
 
     rows = compare_rows(table, reference)
-    lines = ["| method | T_total (h), mean ± std | reduction by SflLLM, mean ± std |",
+    lines = ["| method | T_total (s), mean ± std | reduction by SflLLM, mean ± std |",
              "|---|---:|---:|"]
     for r in rows:
         red = "—" if r["red_mean"] is None else \
             f"{100 * r['red_mean']:.1f} % ± {100 * r['red_std']:.1f} %"
         lines.append(f"| {method_style(r['method'])[0]} (`{r['method']}`) | "
-                     f"{r['mean'] / 3600:.2f} ± {r['std'] / 3600:.2f} | {red} |")
+                     f"{r['mean']:,.1f} ± {r['std']:,.1f} | {red} |")
     return "\n".join(lines)
 
 

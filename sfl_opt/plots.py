@@ -9,7 +9,8 @@ CSV of exactly what it draws beside it (same stem).
 - :func:`plot_convergence` — objective per outer iteration (bcd) and best-so-far over
   the nested search's refinements.
 
-Delays are drawn in hours (the CSV columns keep seconds). Figures are sized for one
+Delays are drawn in hours, minutes or seconds by their size (:func:`time_unit`; the CSV
+columns keep seconds). Figures are sized for one
 column of a two-column paper (3.5 in wide) and readable at that size.
 """
 
@@ -32,8 +33,20 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: 
 
 from .sweep import PARAMS, SweepTable  # noqa: E402
 
-#: seconds per hour (delays are drawn in hours)
+#: seconds per hour
 HOUR = 3600.0
+
+
+def time_unit(seconds: Iterable[float]) -> tuple[str, float]:
+    """(unit name, seconds per unit) to draw delays of this size: hours from 2 h up,
+    minutes from 2 min up, seconds below (CSV files always hold seconds)."""
+    a = np.asarray(list(seconds), dtype=float)
+    top = float(np.max(a[np.isfinite(a)])) if np.isfinite(a).any() else 0.0
+    if top >= 2 * HOUR:
+        return "h", HOUR
+    if top >= 120.0:
+        return "min", 60.0
+    return "s", 1.0
 #: one column of a two-column paper, inches
 COLUMN_WIDTH = 3.5
 
@@ -148,7 +161,7 @@ def reductions(table: SweepTable, reference: str = "sflllm") -> dict[str, np.nda
 
 def plot_sweep(table: SweepTable, stem: str | Path, *, default: float | None = None,
                logx: bool = False, logy: bool = False) -> list[Path]:
-    """Total delay (h) versus the swept parameter, every method: the mean over seeds
+    """Total delay versus the swept parameter, every method: the mean over seeds
     (line) and the spread over seeds as the band between the 25th and 75th percentiles
     (the seeds are different scenarios, so the spread is mostly the scenarios').
 
@@ -158,14 +171,15 @@ def plot_sweep(table: SweepTable, stem: str | Path, *, default: float | None = N
     data = summarise_sweep(table)
     param = table.rows[0].param
     label, scale, _ = PARAMS[param]
+    unit, per = time_unit(s.mean for *_, s in data)
     with paper_style():
         fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.5))
         for method in ordered(table.methods()):
             pts = [(v, s) for _, v, m, s in data if m == method]
             x = np.array([v for v, _ in pts]) * scale
-            mu = np.array([s.mean for _, s in pts]) / HOUR
-            lo = np.array([s.q25 for _, s in pts]) / HOUR
-            hi = np.array([s.q75 for _, s in pts]) / HOUR
+            mu = np.array([s.mean for _, s in pts]) / per
+            lo = np.array([s.q25 for _, s in pts]) / per
+            hi = np.array([s.q75 for _, s in pts]) / per
             name, color, marker = method_style(method)
             ax.plot(x, mu, marker=marker, color=color, label=name,
                     zorder=3 if method == "sflllm" else 2)
@@ -173,7 +187,7 @@ def plot_sweep(table: SweepTable, stem: str | Path, *, default: float | None = N
         if default is not None:
             ax.axvline(default * scale, color="0.5", linestyle=":", linewidth=0.8)
         ax.set_xlabel(label)
-        ax.set_ylabel("total training delay (h)")
+        ax.set_ylabel(f"total training delay ({unit})")
         if logx:
             ax.set_xscale("log")
             ax.set_xticks(x, [f"{v:g}" for v in x])
@@ -195,7 +209,7 @@ def plot_sweep(table: SweepTable, stem: str | Path, *, default: float | None = N
 
 def plot_comparison(table: SweepTable, stem: str | Path,
                     reference: str = "sflllm") -> list[Path]:
-    """Mean total delay (h, ± std error bars) of every method on one scenario, annotated
+    """Mean total delay (± std error bars) of every method on one scenario, annotated
     with the reference's mean reduction against each.
 
     CSV columns: method, mean_delay_s, std_delay_s, n_seeds, mean_reduction, std_reduction.
@@ -205,21 +219,22 @@ def plot_comparison(table: SweepTable, stem: str | Path,
         methods = [reference] + [m for m in methods if m != reference]
     red = reductions(table, reference)
     summ = {m: Summary.of(r.delay for r in table.select(method=m)) for m in methods}
+    unit, per = time_unit(s.mean for s in summ.values())
     with paper_style():
         fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.4))
         y = np.arange(len(methods))[::-1]
         for yi, m in zip(y, methods, strict=True):
             name, color, _ = method_style(m)
             s = summ[m]
-            ax.barh(yi, s.mean / HOUR, xerr=s.std / HOUR, color=color, alpha=0.85, height=0.65,
+            ax.barh(yi, s.mean / per, xerr=s.std / per, color=color, alpha=0.85, height=0.65,
                     error_kw={"elinewidth": 0.8, "capsize": 2})
             if m in red:
-                ax.text((s.mean + s.std) / HOUR, yi, f"  −{100 * red[m].mean():.0f}%",
+                ax.text((s.mean + s.std) / per, yi, f"  −{100 * red[m].mean():.0f}%",
                         va="center", ha="left", fontsize=6.5)
         ax.set_yticks(y, [method_style(m)[0] for m in methods])
-        ax.set_xlabel("total training delay (h)")
+        ax.set_xlabel(f"total training delay ({unit})")
         ax.grid(axis="y", visible=False)
-        ax.set_xlim(0, max((s.mean + s.std) / HOUR for s in summ.values()) * 1.22)
+        ax.set_xlim(0, max((s.mean + s.std) / per for s in summ.values()) * 1.22)
         n = max(s.n for s in summ.values())
         ax.set_title(f"default scenario, mean ± std over {n} seeds; labels: SflLLM's reduction",
                      loc="right", fontsize=6, color="0.3")
@@ -259,7 +274,7 @@ def plot_reduction(table: SweepTable, stem: str | Path,
 
 def plot_heatmap(grid: np.ndarray, splits: Sequence[int], ranks: Sequence[int],
                  stem: str | Path, title: str = "") -> list[Path]:
-    """Best total delay (h) over the (split, rank) grid; the minimum
+    """Best total delay over the (split, rank) grid; the minimum
     is starred. ``grid`` is (len(splits), len(ranks)) in seconds (``SolveResult.grid``).
 
     CSV columns: split, rank, delay_s.
@@ -268,7 +283,8 @@ def plot_heatmap(grid: np.ndarray, splits: Sequence[int], ranks: Sequence[int],
     if grid.shape != (len(splits), len(ranks)):
         raise ValueError(f"grid: expected shape ({len(splits)}, {len(ranks)}), "
                          f"got {grid.shape}")
-    h = grid / HOUR
+    unit, per = time_unit(grid.ravel())
+    h = grid / per
     with paper_style():
         fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.6))
         finite = h[np.isfinite(h)]
@@ -283,7 +299,7 @@ def plot_heatmap(grid: np.ndarray, splits: Sequence[int], ranks: Sequence[int],
         ax.set_ylabel("LoRA rank r")
         ax.grid(False)
         cb = fig.colorbar(im, ax=ax, pad=0.02)
-        cb.set_label("total training delay (h)")
+        cb.set_label(f"total training delay ({unit})")
         if title:
             ax.set_title(title, loc="right", fontsize=6.5, color="0.3")
         ax.legend(loc="upper right", fontsize=6.5, handletextpad=0.2, borderpad=0.2)
@@ -294,7 +310,7 @@ def plot_heatmap(grid: np.ndarray, splits: Sequence[int], ranks: Sequence[int],
 
 def plot_convergence(histories: dict[str, dict[int, Sequence[float]]],
                      stem: str | Path) -> list[Path]:
-    """Objective (h) per iteration: one panel per mode (``"bcd"``: the outer loop's
+    """Objective per iteration: one panel per mode (``"bcd"``: the outer loop's
     objective after each alternation; ``"nested"``: the best delay found after each
     refined (split, rank) pair), one line per scenario seed.
 
@@ -306,6 +322,8 @@ def plot_convergence(histories: dict[str, dict[int, Sequence[float]]],
                "nested": "refined (split, rank) pairs"}
     titles = {"bcd": "bcd (the paper's alternation)", "nested": "nested search"}
     cmap = plt.get_cmap("viridis")
+    unit, per = time_unit(np.concatenate([np.asarray(h, dtype=float) for by in histories.values()
+                                          for h in by.values()]))
     rows = []
     with paper_style():
         fig, axes = plt.subplots(1, len(modes), figsize=(COLUMN_WIDTH * 2, 2.3), squeeze=False)
@@ -314,11 +332,11 @@ def plot_convergence(histories: dict[str, dict[int, Sequence[float]]],
             for n, seed in enumerate(seeds):
                 hist = np.asarray(histories[mode][seed], dtype=float)
                 it = np.arange(1, hist.size + 1)
-                ax.plot(it, hist / HOUR, marker="o", markersize=3,
+                ax.plot(it, hist / per, marker="o", markersize=3,
                         color=cmap(n / max(1, len(seeds) - 1) * 0.9), label=f"seed {seed}")
                 rows += [(mode, seed, int(i), float(v)) for i, v in zip(it, hist, strict=True)]
             ax.set_xlabel(xlabels.get(mode, "iteration"))
-            ax.set_ylabel("total training delay (h)")
+            ax.set_ylabel(f"total training delay ({unit})")
             ax.set_title(titles.get(mode, mode), loc="left", fontsize=7)
             ax.xaxis.get_major_locator().set_params(integer=True)
         axes[0][-1].legend(ncol=2, loc="upper right")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,7 @@ import numpy as np
 from . import _validation as v
 from . import channel
 from .errors import ValidationError
-from .workload import Workload
+from .workload import Workload, bundled_profile_path, load_profile, profile_rounds
 
 #: Rounds-to-target per rank used until a measured profile is bundled. Illustrative only.
 ILLUSTRATIVE_ROUNDS = {1: 300.0, 2: 240.0, 4: 200.0, 8: 185.0, 16: 180.0}
@@ -191,15 +192,16 @@ class Problem:
         server_flops: float = 50e12,
         local_iters: int = 50,
         batch: int = 8,
-        seq: int = 512,
-        layers: int = 12,
-        hidden: int = 768,
+        seq: int | None = None,
+        layers: int | None = None,
+        hidden: int | None = None,
         ranks: tuple[int, ...] = (1, 2, 4, 8, 16),
         bs_power: float = 10.0,
         bs_bandwidth: float = 20e6,
         r_min: float = 50.0,
         r_max: float = 500.0,
         shadowing_db: float = 8.0,
+        profile: str | Path | None = "bundled",
     ) -> Problem:
         """The bundled default scenario of SPEC §6, drawn with ``seed``.
 
@@ -208,9 +210,29 @@ class Problem:
         Rayleigh fading per subchannel, -174 dBm/Hz noise, ``subchannels`` (M) and
         ``subchannels_f`` (N, default M) subchannels of ``subchannel_bw`` Hz,
         ``p_max`` W per client, ``p_total`` W per link, client compute uniform in
-        ``client_flops`` FLOP/s, ``server_flops`` FLOP/s, the analytic GPT-2
-        workload, downlink from a ``bs_power`` W base station over
+        ``client_flops`` FLOP/s, ``server_flops`` FLOP/s, the GPT-2 workload (see
+        ``profile``), downlink from a ``bs_power`` W base station over
         ``bs_bandwidth`` Hz shared equally. Every keyword is a sweepable override.
+
+        Workload and ``rounds`` (``profile``; ``layers``, ``hidden``, ``seq`` default
+        to GPT-2 small's 12, 768, 512 tokens):
+
+        - ``"bundled"`` (default): the measured profile ``profiles/cpu-gpt2-small.json``
+          of the source tree. Its measured workload is used when ``layers``,
+          ``hidden`` and ``seq`` are left at None or equal the profile's model; if you
+          override any of them with another value, the workload is the analytic
+          ``Workload.gpt2(layers, hidden, seq)`` instead (the profile does not describe
+          that model) while ``rounds`` still come from the profile's measured table.
+          If the file is missing (non-editable install), the analytic workload and the
+          illustrative rounds table are used (``rounds_source="illustrative"``).
+        - a path: that profile's workload and measured ``rounds`` table. ``layers``,
+          ``hidden``, ``seq`` must then be None or equal the profile's model, else a
+          :class:`ValidationError` names the field.
+        - None: the analytic workload and the illustrative rounds table.
+
+        With a profile, ``rounds`` are looked up for each of ``ranks`` in its table
+        (a rank missing from the table is a ValidationError naming ``ranks``) and
+        ``rounds_source`` is ``"measured: <profile file name>"``.
         """
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValidationError("seed", "an integer >= 0", seed)
@@ -229,7 +251,8 @@ class Problem:
         g_down = channel.large_scale_gain(dist, rng.normal(0.0, shadowing_db, size=k))
         noise = channel.noise_psd()
         ranks = tuple(int(r) for r in ranks)
-        rounds = [ILLUSTRATIVE_ROUNDS.get(r, _interp_rounds(r)) for r in ranks]
+        workload, rounds, rounds_source = _default_workload_rounds(
+            profile, ranks, layers=layers, hidden=hidden, seq=seq)
         return cls(
             gain_s=gain_s,
             gain_f=gain_f,
@@ -245,12 +268,50 @@ class Problem:
             rate_bcast=channel.broadcast_rate(g_down, bs_power, bs_bandwidth, noise),
             batch=batch,
             local_iters=local_iters,
-            splits=np.arange(1, layers),
+            splits=np.arange(1, workload.layers),
             ranks=np.array(ranks),
             rounds=np.array(rounds),
-            workload=Workload.gpt2(layers=layers, hidden=hidden, seq=seq),
-            rounds_source="illustrative",
+            workload=workload,
+            rounds_source=rounds_source,
         )
+
+
+#: GPT-2 small dimensions used by ``Problem.default`` when no profile fixes them.
+_DEFAULT_DIMS = {"layers": 12, "hidden": 768, "seq": 512}
+
+
+def _default_workload_rounds(
+    profile: str | Path | None, ranks: tuple[int, ...], **dims: int | None
+) -> tuple[Workload, list[float], str]:
+    """Workload, rounds per rank and rounds_source for ``Problem.default`` (see there)."""
+    for name, val in dims.items():
+        if val is not None:
+            v.positive_int(name, val)
+    explicit = profile is not None and not (isinstance(profile, str) and profile == "bundled")
+    if explicit:
+        path = Path(profile)  # type: ignore[arg-type]
+    elif profile is None:
+        path = None
+    else:
+        path = bundled_profile_path()
+    if path is None:
+        full = {k: (_DEFAULT_DIMS[k] if val is None else int(val)) for k, val in dims.items()}
+        rounds = [ILLUSTRATIVE_ROUNDS.get(r, _interp_rounds(r)) for r in ranks]
+        return Workload.gpt2(**full), rounds, "illustrative"
+    data = load_profile(path)
+    rounds = profile_rounds(data, ranks).tolist()
+    source = f"measured: {path.name}"
+    model = data["model"]
+    differs = [k for k, val in dims.items() if val is not None and int(val) != int(model[k])]
+    if not differs:
+        return Workload.from_profile(path), rounds, source
+    if explicit:
+        k = differs[0]
+        raise ValidationError(k, f"None or the profile's {k}={model[k]} ({path.name} fixes "
+                                 "the model; pass profile=None for the analytic workload)",
+                              dims[k])
+    full = {k: int(model[k]) if val is None else int(val) for k, val in dims.items()}
+    return Workload.gpt2(**full), rounds, source
 
 
 def _interp_rounds(rank: int) -> float:

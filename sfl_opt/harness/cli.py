@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,8 @@ def _int_list(text: str) -> list[int]:
     try:
         out = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}") from None
     if not out:
         raise argparse.ArgumentTypeError("expected at least one integer")
     return out
@@ -55,8 +55,22 @@ def _model_config(args: argparse.Namespace) -> Any:
     return ModelConfig(**dims)
 
 
-def _command_line() -> str:
-    return "sfl-opt " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+def _command_line(name: str, args: argparse.Namespace) -> str:
+    """The ``sfl-opt`` command line that reproduces ``args`` (every option spelled out)."""
+    parts = ["sfl-opt", name]
+    for key, val in sorted(vars(args).items()):
+        if key in ("func", "command", "cmd") or val is None or val is False:
+            continue
+        flag = "--" + key.replace("_", "-")
+        if val is True:
+            parts.append(flag)
+        elif isinstance(val, list) and key == "profile":
+            parts += [flag, *(shlex.quote(str(x)) for x in val)]
+        elif isinstance(val, list):
+            parts += [flag, ",".join(str(x) for x in val)]
+        else:
+            parts += [flag, shlex.quote(str(val))]
+    return " ".join(parts)
 
 
 def register(subparsers: Any) -> None:
@@ -122,7 +136,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
         raise ValueError(f"ranks: expected two ranks r1,r2, got {args.ranks}")
     prof = profile_model(cfg, batch=args.batch, ranks=tuple(args.ranks), repeats=args.repeats,
                          warmup=args.warmup, seed=args.seed, progress=not args.no_progress,
-                         device=args.device, command=_command_line())
+                         device=args.device, command=_command_line("profile", args))
     prof["model"]["name"] = args.model
     out = Path(args.out) if args.out else _DEFAULT_DIR / f"{args.device}-{args.model}.json"
     if out.exists():
@@ -156,13 +170,13 @@ def cmd_measure_rounds(args: argparse.Namespace) -> int:
         local_iters=args.local_iters, batch=args.batch, lr=args.lr, n_train=args.n_train,
         n_val=args.n_val, pretrain_steps=args.pretrain_steps, progress=not args.no_progress)
     table["measured_on"]["name"] = args.model
-    table["command"] = _command_line()
+    table["command"] = _command_line("measure-rounds", args)
     for path in args.profile:
         path = Path(path)
         prof = json.loads(path.read_text())
         prof["rounds"] = table
         path.write_text(json.dumps(prof, indent=1) + "\n")
         print(f"updated {path}")
-    for r, m, s in zip(table["ranks"], table["rounds"], table["spread"]):
+    for r, m, s in zip(table["ranks"], table["rounds"], table["spread"], strict=True):
         print(f"  rank {r:3d}: {m:7.2f} rounds (std {s:.2f})")
     return 0

@@ -130,7 +130,7 @@ def generate_samples(n: int, seed: int) -> list[tuple[str, str, int]]:
             "near": NEAR[rng.integers(len(NEAR))],
         }
         keep = rng.random(len(optional)) < 0.6
-        for (key, val), k in zip(optional.items(), keep):
+        for (key, val), k in zip(optional.items(), keep, strict=True):
             if k:
                 mr[key] = val
         mr_text = " | ".join(f"{k} = {mr[k]}" for k in ATTRS if k in mr)

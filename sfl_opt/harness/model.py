@@ -161,11 +161,14 @@ def causal_mask(seq: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
 def lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Causal-LM cross-entropy (mean over target tokens; label ``-100`` is ignored).
 
-    Token t predicts label t+1, as ``GPT2LMHeadModel`` does.
+    Token t predicts label t+1, as ``GPT2LMHeadModel`` does. A batch without any
+    target token gives 0 (not NaN), so it contributes no gradient.
     """
     shift_logits = logits[:, :-1, :].reshape(-1, logits.shape[-1]).float()
     shift_labels = labels[:, 1:].reshape(-1)
-    return nn.functional.cross_entropy(shift_logits, shift_labels, ignore_index=-100)
+    total = nn.functional.cross_entropy(shift_logits, shift_labels, ignore_index=-100,
+                                        reduction="sum")
+    return total / (shift_labels != -100).sum().clamp(min=1)
 
 
 class ClientPart(nn.Module):

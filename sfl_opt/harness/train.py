@@ -59,7 +59,7 @@ def fedavg(states: Sequence[dict[str, torch.Tensor]], weights: Sequence[float]
         if set(s) != keys:
             raise ValidationError("states", "states with the same adapter names", sorted(s))
     w = w / w.sum()
-    return {n: sum(float(wk) * s[n] for wk, s in zip(w, states)) for n in states[0]}
+    return {n: sum(float(wk) * s[n] for wk, s in zip(w, states, strict=True)) for n in states[0]}
 
 
 @dataclass(frozen=True)
@@ -131,6 +131,9 @@ class SplitFedTrainer:
         train, val = data if data is not None else make_task(cfg.n_train, cfg.n_val,
                                                              model_cfg.seq, cfg.seed)
         self.val = val
+        if not (val.labels[:, 1:] != -100).any() or not (train.labels[:, 1:] != -100).any():
+            raise ValidationError("seq", "enough tokens for the prompts and some target tokens",
+                                  model_cfg.seq)
         self.parts = non_iid_split(train, cfg.clients, cfg.seed, cfg.concentration)
         self.sizes = [len(p) for p in self.parts]
         self.rng = np.random.default_rng(cfg.seed + 12345)

@@ -1,0 +1,113 @@
+"""Bundled measured profiles and their use by Workload / Problem.default (no torch needed)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import sfl_opt
+import sfl_opt.problem as problem_mod
+from sfl_opt import Problem, Workload
+from sfl_opt.errors import ValidationError
+from sfl_opt.workload import bundled_profile_path, load_profile, profile_rounds
+
+PROFILES = Path(sfl_opt.__file__).resolve().parents[1] / "profiles"
+SMALL = PROFILES / "cpu-gpt2-small.json"
+TINY = PROFILES / "cpu-gpt2-tiny.json"
+
+
+def test_core_and_cli_registration_do_not_import_torch():
+    code = ("import sys, argparse, sfl_opt, sfl_opt.harness\n"
+            "from sfl_opt.harness.cli import register\n"
+            "ap = argparse.ArgumentParser(); sub = ap.add_subparsers(dest='cmd')\n"
+            "register(sub)\n"
+            "a = ap.parse_args(['measure-rounds', '--profile', 'x.json', '--target-loss', '1'])\n"
+            "assert callable(a.func) and a.ranks == [1, 2, 4, 8, 16]\n"
+            "sfl_opt.Problem.default(0)\n"
+            "assert 'torch' not in sys.modules and 'transformers' not in sys.modules\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+@pytest.mark.parametrize("path", [SMALL, TINY])
+def test_bundled_profiles_are_complete_and_agree_with_the_analytic_count(path):
+    data = load_profile(path)
+    m = data["model"]
+    w = Workload.from_profile(path)
+    assert w.layers == m["layers"] and w.source == f"measured: {path.name}"
+    ana = Workload.gpt2(layers=m["layers"], hidden=m["hidden"], seq=m["seq"], vocab=m["vocab"])
+    np.testing.assert_allclose(w.fwd, ana.fwd, rtol=0.05)
+    np.testing.assert_allclose(w.bwd[1:], ana.bwd[1:], rtol=0.05)
+    assert w.bwd[0] < ana.bwd[0]              # block 1's input needs no gradient
+    np.testing.assert_allclose(w.head_fwd, ana.head_fwd, rtol=0.05)
+    np.testing.assert_allclose(w.lora_params, ana.lora_params, rtol=0.05)
+    table = data["rounds"]
+    assert table["ranks"] == [1, 2, 4, 8, 16] and len(table["spread"]) == 5
+    assert len(table["seeds"]) >= 3 and table["target_loss"] > 0
+    for r, mean in zip(table["ranks"], table["rounds"], strict=True):
+        assert mean == pytest.approx(np.mean(table["per_seed"][str(r)]))
+    assert table["measured_on"]["layers"] >= 2
+    assert data["command"].startswith("sfl-opt profile")
+    assert table["command"].startswith("sfl-opt measure-rounds")
+    assert data["times"]["effective_flops"] > 0 and data["machine"]["torch"]
+
+
+def test_default_problem_uses_the_bundled_measured_profile():
+    assert bundled_profile_path() == SMALL
+    p = Problem.default(0)
+    assert p.rounds_source == "measured: cpu-gpt2-small.json"
+    assert "illustrative" not in p.rounds_source
+    assert p.workload == Workload.from_profile(SMALL)
+    table = json.loads(SMALL.read_text())["rounds"]
+    assert p.rounds.tolist() == table["rounds"]
+    assert p.splits.tolist() == list(range(1, 12))
+    assert Problem.from_json(p.to_json()) == p
+    # the same profile passed explicitly, and matching dims, give the same problem
+    assert Problem.default(0, profile=SMALL, seq=512, layers=12, hidden=768) == p
+    q = Problem.default(0, ranks=(16, 2))
+    assert q.rounds.tolist() == [table["rounds"][4], table["rounds"][1]]
+
+
+def test_overriding_model_dims():
+    table = json.loads(SMALL.read_text())["rounds"]
+    # bundled profile + other dims: analytic workload of those dims, measured rounds
+    p = Problem.default(0, seq=256, layers=6)
+    assert p.workload == Workload.gpt2(layers=6, hidden=768, seq=256)
+    assert p.rounds.tolist() == table["rounds"] and p.rounds_source.startswith("measured")
+    assert p.splits.tolist() == [1, 2, 3, 4, 5]
+    # an explicit profile fixes the model: a conflicting override names the field
+    with pytest.raises(ValidationError, match="^seq"):
+        Problem.default(0, profile=SMALL, seq=256)
+    with pytest.raises(ValidationError, match="^hidden"):
+        Problem.default(0, profile=TINY, hidden=768)
+    t = Problem.default(0, profile=TINY)
+    assert t.L == json.loads(TINY.read_text())["model"]["layers"]
+
+
+def test_profile_none_missing_ranks_and_bad_files(tmp_path, monkeypatch):
+    p = Problem.default(0, profile=None)
+    assert p.rounds_source == "illustrative" and p.workload == Workload.gpt2()
+    assert p.rounds.tolist() == [problem_mod.ILLUSTRATIVE_ROUNDS[r] for r in (1, 2, 4, 8, 16)]
+    with pytest.raises(ValidationError, match="^ranks"):
+        Problem.default(0, ranks=(1, 3))
+    with pytest.raises(ValidationError, match="^ranks"):
+        profile_rounds(SMALL, [32])
+    with pytest.raises(ValidationError, match="^profile"):
+        Problem.default(0, profile=tmp_path / "nope.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"model": {"layers": 2}, "workload": {}}))
+    with pytest.raises(ValidationError, match="profile.model"):
+        Workload.from_profile(bad)
+    data = json.loads(TINY.read_text())
+    data["rounds"]["rounds"] = data["rounds"]["rounds"][:-1]
+    bad.write_text(json.dumps(data))
+    with pytest.raises(ValidationError, match="profile.rounds.rounds"):
+        load_profile(bad)
+    # a non-editable install has no profiles/ folder: analytic + illustrative
+    monkeypatch.setattr(problem_mod, "bundled_profile_path", lambda: None)
+    q = Problem.default(0)
+    assert q.rounds_source == "illustrative" and q.workload == Workload.gpt2()

@@ -308,37 +308,64 @@ def plot_heatmap(grid: np.ndarray, splits: Sequence[int], ranks: Sequence[int],
         return save(fig, stem, ("split", "rank", "delay_s"), rows)
 
 
-def plot_convergence(histories: dict[str, dict[int, Sequence[float]]],
-                     stem: str | Path) -> list[Path]:
-    """Objective per iteration: one panel per mode (``"bcd"``: the outer loop's
-    objective after each alternation; ``"nested"``: the best delay found after each
-    refined (split, rank) pair), one line per scenario seed.
+def plot_convergence(histories: dict[str, dict[int, Sequence[float]]], stem: str | Path, *,
+                     first_iteration: dict[str, int] | None = None,
+                     labels: dict[str, str] | None = None) -> list[Path]:
+    """Objective per iteration, one line per scenario seed (colour) and series (style).
 
-    ``histories[mode][seed]`` is ``SolveResult.history`` (s).
-    CSV columns: mode, seed, iteration, objective_s.
+    ``histories[series][seed]`` is a list of objectives (s). A series named ``"bcd"`` or
+    ``"bcd_<x>"`` goes to the left panel (the outer loop: objective after each
+    alternation of allocation, power and (split, rank) search), ``"nested"`` to the
+    right one (best delay after each refined pair). ``first_iteration[series]`` is the
+    number of its first entry (default 1; 0 when the entry is the start point);
+    ``labels[series]`` names the series in the legend.
+    CSV columns: series, seed, iteration, objective_s.
     """
-    modes = list(histories)
+    first_iteration = dict(first_iteration or {})
+    labels = dict(labels or {})
+    panels = list(dict.fromkeys(m.split("_")[0] for m in histories))
     xlabels = {"bcd": "outer iteration (allocation, power, split/rank search)",
                "nested": "refined (split, rank) pairs"}
-    titles = {"bcd": "bcd (the paper's alternation)", "nested": "nested search"}
+    titles = {"bcd": "bcd: the paper's alternation", "nested": "nested search"}
+    styles = ["-", "--", ":", "-."]
     cmap = plt.get_cmap("viridis")
     unit, per = time_unit(np.concatenate([np.asarray(h, dtype=float) for by in histories.values()
                                           for h in by.values()]))
+    seeds_all = sorted({sd for by in histories.values() for sd in by})
+    colour = {sd: cmap(n / max(1, len(seeds_all) - 1) * 0.9) for n, sd in enumerate(seeds_all)}
     rows = []
     with paper_style():
-        fig, axes = plt.subplots(1, len(modes), figsize=(COLUMN_WIDTH * 2, 2.3), squeeze=False)
-        for ax, mode in zip(axes[0], modes, strict=True):
-            seeds = sorted(histories[mode])
-            for n, seed in enumerate(seeds):
-                hist = np.asarray(histories[mode][seed], dtype=float)
-                it = np.arange(1, hist.size + 1)
-                ax.plot(it, hist / per, marker="o", markersize=3,
-                        color=cmap(n / max(1, len(seeds) - 1) * 0.9), label=f"seed {seed}")
-                rows += [(mode, seed, int(i), float(v)) for i, v in zip(it, hist, strict=True)]
-            ax.set_xlabel(xlabels.get(mode, "iteration"))
+        fig, axes = plt.subplots(1, len(panels), figsize=(COLUMN_WIDTH * 2, 2.4), squeeze=False)
+        for ax, panel in zip(axes[0], panels, strict=True):
+            series = [m for m in histories if m.split("_")[0] == panel]
+            for k, name in enumerate(series):
+                for seed in sorted(histories[name]):
+                    hist = np.asarray(histories[name][seed], dtype=float)
+                    it = np.arange(hist.size) + first_iteration.get(name, 1)
+                    ax.plot(it, hist / per, marker="o", markersize=2.5,
+                            linestyle=styles[k % len(styles)], color=colour[seed])
+                    rows += [(name, seed, int(i), float(v))
+                             for i, v in zip(it, hist, strict=True)]
+            handles = [plt.Line2D([], [], color="0.3", linestyle=styles[k % len(styles)],
+                                  label=labels.get(name, name))
+                       for k, name in enumerate(series)] if len(series) > 1 else []
+            if handles:
+                ax.legend(handles=handles, loc="upper right", fontsize=6)
+            ys = np.concatenate([np.asarray(histories[m][sd], dtype=float) for m in series
+                                 for sd in histories[m]])
+            if ys.max() > 5 * ys.min():
+                ax.set_yscale("log")
+                ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+                ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+                ax.yaxis.set_minor_formatter(NullFormatter())
+            ax.set_xlabel(xlabels.get(panel, "iteration"))
             ax.set_ylabel(f"total training delay ({unit})")
-            ax.set_title(titles.get(mode, mode), loc="left", fontsize=7)
+            ax.set_title(titles.get(panel, panel), loc="left", fontsize=7)
             ax.xaxis.get_major_locator().set_params(integer=True)
-        axes[0][-1].legend(ncol=2, loc="upper right")
+        seed_handles = [plt.Line2D([], [], color=colour[sd], marker="o", markersize=2.5,
+                                   label=f"seed {sd}") for sd in seeds_all]
+        fig.legend(handles=seed_handles, loc="lower center", ncol=len(seeds_all),
+                   bbox_to_anchor=(0.5, 1.0), fontsize=6.5, title="scenario seed",
+                   title_fontsize=6.5)
         fig.tight_layout()
-        return save(fig, stem, ("mode", "seed", "iteration", "objective_s"), rows)
+        return save(fig, stem, ("series", "seed", "iteration", "objective_s"), rows)

@@ -11,7 +11,13 @@ import pytest
 
 from sfl_opt import Problem, solve
 from sfl_opt.cli import main
-from sfl_opt.experiments import compare, compare_rows, format_compare, make_figures
+from sfl_opt.experiments import (
+    bcd_trace,
+    compare,
+    compare_rows,
+    format_compare,
+    make_figures,
+)
 from sfl_opt.plots import (
     plot_comparison,
     plot_convergence,
@@ -117,14 +123,33 @@ def test_heatmap_csv_is_the_grid(tmp_path: Path) -> None:
 
 
 def test_convergence_csv_is_the_history(tmp_path: Path) -> None:
-    hist = {"bcd": {0: [3.0, 2.0, 2.0]}, "nested": {0: [5.0, 4.0], 1: [6.0]}}
+    hist = {"bcd": {0: [3.0, 2.0, 2.0]}, "bcd_cold": {0: [9.0, 2.5]},
+            "nested": {0: [5.0, 4.0], 1: [6.0]}}
     stem = tmp_path / "conv"
-    _check_files(plot_convergence(hist, stem), stem)
+    _check_files(plot_convergence(hist, stem, first_iteration={"bcd": 0, "bcd_cold": 0},
+                                  labels={"bcd": "a", "bcd_cold": "b"}), stem)
     rows = _read(stem.with_suffix(".csv"))
-    got = {(r["mode"], int(r["seed"]), int(r["iteration"])): float(r["objective_s"])
+    got = {(r["series"], int(r["seed"]), int(r["iteration"])): float(r["objective_s"])
            for r in rows}
-    assert got == {("bcd", 0, 1): 3.0, ("bcd", 0, 2): 2.0, ("bcd", 0, 3): 2.0,
+    assert got == {("bcd", 0, 0): 3.0, ("bcd", 0, 1): 2.0, ("bcd", 0, 2): 2.0,
+                   ("bcd_cold", 0, 0): 9.0, ("bcd_cold", 0, 1): 2.5,
                    ("nested", 0, 1): 5.0, ("nested", 0, 2): 4.0, ("nested", 1, 1): 6.0}
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_bcd_trace_is_solves_outer_loop(seed: int) -> None:
+    """From the default start the trace is solve(mode="bcd").history after its start
+    point; from a cold start the objective never increases along the loop."""
+    p = Problem.default(seed)
+    trace = bcd_trace(p, seed=seed)
+    res = solve(p, seed=seed, mode="bcd")
+    assert trace[1:] == res.history
+    assert trace[0] >= trace[1] * (1 - 1e-12)
+    cold = bcd_trace(p, start=(11, 1), seed=seed)
+    assert all(b <= a * (1 + 1e-12) for a, b in zip(cold[1:], cold[2:], strict=False))
+    assert cold[0] > 2 * cold[-1]  # rank 1 at the last split is far from the optimum
+    with pytest.raises(ValueError, match="^start"):
+        bcd_trace(p, start=(12, 1))
 
 
 def test_make_figures_quick(tmp_path: Path) -> None:

@@ -33,6 +33,25 @@ def test_core_and_cli_registration_do_not_import_torch():
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
+def test_missing_torch_gives_a_clear_import_error():
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "import sfl_opt.harness as h\n"
+            "for mod in ('sfl_opt.harness.model', 'sfl_opt.harness.train'):\n"
+            "    try:\n"
+            "        __import__(mod)\n"
+            "    except ImportError as e:\n"
+            "        assert \"pip install 'sfl-opt[harness]'\" in str(e), e\n"
+            "    else:\n"
+            "        raise AssertionError(mod)\n"
+            "try:\n"
+            "    h.require_torch()\n"
+            "except ImportError as e:\n"
+            "    assert 'torch' in str(e) and 'sfl-opt[harness]' in str(e)\n"
+            "else:\n"
+            "    raise AssertionError('require_torch')\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
 @pytest.mark.parametrize("path", [SMALL, TINY])
 def test_bundled_profiles_are_complete_and_agree_with_the_analytic_count(path):
     data = load_profile(path)

@@ -10,14 +10,18 @@ peft). Importing this package does not import torch; the submodules ``model``,
 from __future__ import annotations
 
 import importlib
-import importlib.util
 
 _NEEDED = ("torch", "transformers", "peft")
 
 
 def require_torch() -> None:
     """Raise ``ImportError`` naming the missing packages unless the [harness] extra is there."""
-    missing = [m for m in _NEEDED if importlib.util.find_spec(m) is None]
+    missing = []
+    for name in _NEEDED:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
     if missing:
         raise ImportError(
             f"sfl_opt.harness needs {', '.join(missing)}: pip install 'sfl-opt[harness]' "

@@ -24,8 +24,12 @@ import warnings
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import torch
-from torch import nn
+try:
+    import torch
+    from torch import nn
+except ImportError as exc:  # pragma: no cover - needs a torch-less env
+    raise ImportError("sfl_opt.harness needs torch, transformers and peft: "
+                      "pip install 'sfl-opt[harness]'") from exc
 
 from .._validation import positive_int
 from ..errors import ValidationError

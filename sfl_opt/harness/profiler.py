@@ -31,7 +31,12 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import torch
+
+try:
+    import torch
+except ImportError as exc:  # pragma: no cover - needs a torch-less env
+    raise ImportError("sfl_opt.harness needs torch, transformers and peft: "
+                      "pip install 'sfl-opt[harness]'") from exc
 
 from .._validation import positive_int
 from ..errors import ValidationError

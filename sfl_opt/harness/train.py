@@ -28,7 +28,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
+
+try:
+    import torch
+except ImportError as exc:  # pragma: no cover - needs a torch-less env
+    raise ImportError("sfl_opt.harness needs torch, transformers and peft: "
+                      "pip install 'sfl-opt[harness]'") from exc
 
 from .._validation import positive_int, scalar
 from ..errors import ValidationError

@@ -75,3 +75,19 @@ def test_exact_certifies_k4_m8(seed):
     oracle = enumerate_optimum(pr)
     res = solve(pr, assign="exact")
     check_certified(pr, res, oracle)
+
+
+def test_exact_solver_trouble_returns_best_point(monkeypatch):
+    from sfl_opt.assign import exact
+    from sfl_opt.errors import SflOptError
+
+    def broken(self, p, t):
+        raise SflOptError("HiGHS stopped with error")
+
+    monkeypatch.setattr(exact.LinkMILP, "probe", broken)
+    pr = small_problem(8, K=3, M=6, N=4)
+    res = solve(pr, assign="exact")
+    assert res.status == "feasible" and res.termination == "solver_error"
+    assert "HiGHS" in res.info["error"]
+    assert res.delay == pytest.approx(solve(pr).delay, rel=1e-12)
+    assert res.lower_bound <= res.delay

@@ -206,7 +206,8 @@ class LinkMILP:
             self.stats.milp_time += time.perf_counter() - ts
             self.stats.milps += 1
             tc = res.termination_condition
-            if tc == TC.infeasible:
+            if tc in (TC.infeasible, TC.infeasibleOrUnbounded):
+                # every variable is bounded and the objective is 0: never unbounded
                 return False, best
             if tc == TC.maxTimeLimit:
                 raise ExactTimeout
@@ -333,6 +334,9 @@ def solve_exact(ctx: Context, opts: Options, method: str = "sflllm",
         timings["s_link"] = time.perf_counter() - t0
     except ExactTimeout:
         termination = "time_limit"
+    except SflOptError as exc:  # solver trouble: keep the best point, say why
+        termination = "solver_error"
+        stats["error"] = str(exc)
     for name, milp in (("f_milp", f_milp), ("s_milp", s_milp)):
         if milp is not None:
             st = milp.stats
@@ -349,10 +353,11 @@ def solve_exact(ctx: Context, opts: Options, method: str = "sflllm",
     gap = (grid[best] - lower) / grid[best]
     status = "optimal" if termination == "converged" and gap <= 2 * rtol else "feasible"
     info = {"assign": "exact", "rtol": rtol, "probe": probe, "heuristic_delay": heur,
-            "certified_gap": float(gap), **stats}
+            "certified_gap": float(gap), "power": "native (exact power of the assignment)",
+            **stats}
+    probes = sum(v["probes"] for v in stats.values() if isinstance(v, dict))
     return finish(ctx, method=method, opts=opts, p=best, s=s_pt, f=f_pt, status=status,
-                  termination=termination, iterations=sum(
-                      v["probes"] for v in stats.values()), history=[heur, float(grid[best])],
+                  termination=termination, iterations=probes, history=[heur, float(grid[best])],
                   timings=timings, grid=grid, lower_bound=min(lower, float(grid[best])),
                   info=info)
 

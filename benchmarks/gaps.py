@@ -6,7 +6,9 @@ Run: ``.venv/bin/python benchmarks/gaps.py [--small 20] [--default 20] [--json o
    the certified optimum ``solve(p, assign="exact")``, also without refinement
    (``refine=False``), and the tightness of the lower bound against the optimum;
 2. the default scenario (``Problem.default(seed)``): the heuristic against the
-   time-sharing lower bound ``solve(p, bound=True)`` (an upper bound on its true gap).
+   time-sharing lower bound ``solve(p, bound=True)`` (an upper bound on its true gap);
+3. (``--agreement N``) the cvxpy and pyomo power backends against native on N random
+   power subproblems (K 1..5, M K..20, random gains, caps, total cap inf / binding).
 
 Gaps are relative: (heuristic - optimum) / optimum, (heuristic - bound) / heuristic,
 (optimum - bound) / optimum.
@@ -80,10 +82,40 @@ def default_gaps(n: int) -> dict[str, object]:
     return {"heuristic_vs_bound": describe(gaps), "solve_with_bound_time_s": describe(times)}
 
 
+def backend_agreement(n: int) -> dict[str, object]:
+    import math
+
+    from sfl_opt.power import get_backend
+    from sfl_opt.power.base import PowerSubproblem
+
+    nb, cb, pb = (get_backend(name) for name in ("native", "cvxpy", "pyomo"))
+    dc, dp, iters, statuses = [], [], [], set()
+    for seed in range(n):
+        rng = np.random.default_rng(seed)
+        K = int(rng.integers(1, 6))
+        M = int(rng.integers(K, 21))
+        gain = 10 ** rng.uniform(-13, -7, size=(K, M))
+        bw = rng.uniform(0.2e6, 2e6, size=M)
+        assign = np.concatenate([rng.permutation(K), rng.integers(0, K, M - K)])
+        rng.shuffle(assign)
+        sub = PowerSubproblem(gain, bw, assign.astype(np.int64), rng.uniform(0, 2, K),
+                              float(10 ** rng.uniform(5, 8)), rng.uniform(0.05, 0.5, K),
+                              [math.inf, 0.5, 0.2][seed % 3] * K / 3, 4e-21)
+        a, b, c = nb.solve(sub), cb.solve(sub), pb.solve(sub)
+        statuses |= {b.status, c.status}
+        dc.append(abs(b.t - a.t) / a.t)
+        dp.append(abs(c.t - a.t) / a.t)
+        iters.append(c.iterations)
+    return {"cvxpy_rel_diff": describe(dc), "pyomo_rel_diff": describe(dp),
+            "pyomo_oa_iterations": describe(iters), "statuses": sorted(statuses)}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--small", type=int, default=20, help="instances per small size")
     ap.add_argument("--default", type=int, default=20, help="default-scenario seeds")
+    ap.add_argument("--agreement", type=int, default=0,
+                    help="random power subproblems for the backend agreement check")
     ap.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
@@ -102,9 +134,19 @@ def main(argv: list[str] | None = None) -> int:
     print("   " + fmt("heuristic_vs_bound (upper bound on the gap)", dflt["heuristic_vs_bound"]))
     tt = dflt["solve_with_bound_time_s"]
     print(f"   {'solve(bound=True) time':44s} median={tt['median']:.2f} s  max={tt['max']:.2f} s")
+    agree = backend_agreement(args.agreement) if args.agreement else None
+    if agree is not None:
+        print(f"Backend agreement on {args.agreement} random power subproblems "
+              f"(statuses: {', '.join(agree['statuses'])}):")
+        for name in ("cvxpy_rel_diff", "pyomo_rel_diff"):
+            d = agree[name]
+            print(f"   {name:44s} median={d['median']:.1e}  max={d['max']:.1e}")
+        d = agree["pyomo_oa_iterations"]
+        print(f"   {'pyomo OA iterations':44s} median={d['median']:.0f}  max={d['max']:.0f}")
     print(f"total {time.perf_counter() - t0:.1f} s")
     if args.json:
-        args.json.write_text(json.dumps({"small": small, "default": dflt}, indent=1))
+        args.json.write_text(json.dumps({"small": small, "default": dflt, "agreement": agree},
+                                        indent=1))
     return 0
 
 

@@ -152,6 +152,7 @@ def test_bcd_trace_is_solves_outer_loop(seed: int) -> None:
         bcd_trace(p, start=(12, 1))
 
 
+@pytest.mark.slow
 def test_make_figures_quick(tmp_path: Path) -> None:
     paths = make_figures(tmp_path, quick=True, seeds=1, executor="serial", progress=False,
                          params=["clients"])

@@ -124,7 +124,8 @@ def solve(
         result = METHODS[method].fn(ctx, opts, method)
     if bound:
         bound_mod = importlib.import_module(".assign.bound", __package__)
-        lb = bound_mod.lower_bound(problem)
-        result.lower_bound = min(float(lb), result.delay) if result.status == "optimal" \
-            else float(lb)
+        lb = float(bound_mod.lower_bound(problem))
+        if result.lower_bound is not None:  # keep a tighter certified bound (assign="exact")
+            lb = max(lb, float(result.lower_bound))
+        result.lower_bound = min(lb, result.delay) if result.status == "optimal" else lb
     return result

@@ -91,3 +91,11 @@ def test_exact_solver_trouble_returns_best_point(monkeypatch):
     assert "HiGHS" in res.info["error"]
     assert res.delay == pytest.approx(solve(pr).delay, rel=1e-12)
     assert res.lower_bound <= res.delay
+
+
+def test_exact_with_bound_keeps_the_certified_bound():
+    pr = small_problem(2, K=3, M=5, N=4)
+    res = solve(pr, assign="exact", bound=True)
+    assert res.status == "optimal"
+    assert res.gap <= 3 * RTOL  # the relaxation alone is looser (several percent here)
+    assert res.lower_bound <= res.delay

@@ -43,9 +43,12 @@ def test_exact_enumeration_k12(benchmark):
 
 
 def test_split_bandwidth_k100(benchmark):
-    p, g, q = _round(100, bandwidth=200e6)
+    p, g, q = _round(150)
     m = p.round_model(g)
     idx = np.flatnonzero(m.feasible)
+    idx = idx[np.argsort(m.b_min[idx])]
+    idx = idx[np.cumsum(m.b_min[idx]) <= 0.8 * p.bandwidth][:100]
+    assert idx.size == 100
     args = (q[idx], m.snr_bw[idx], m.bits[idx], m.power[idx], m.b_min[idx], p.bandwidth)
     split_bandwidth(*args)
     res = benchmark(split_bandwidth, *args)

@@ -163,3 +163,37 @@ def test_solve_round_validation(p8):
         solve_round(p8, -g, q, 1.0)
     with pytest.raises(ValueError, match="^exact:"):
         solve_round(p8, g, q, 1.0, exact="yes")  # type: ignore[arg-type]
+
+
+_PLAIN_SCRIPT = """
+import json, numpy as np
+from sfl_opt.online import OnlineProblem, solve_round
+p = OnlineProblem.default(seed=0, devices=6)
+rng = np.random.default_rng(0)
+out = []
+for i in range(3):
+    g = p.draw_gains(rng); q = rng.exponential(1.0, size=6)
+    for ex in (False, True):
+        d = solve_round(p, g, q, 1e3, 1.0, exact=ex)
+        out.append([d.objective, d.bandwidth.tolist()])
+print(json.dumps(out))
+"""
+
+
+def test_kernels_agree_as_plain_python():
+    """The Numba kernels give the same decisions with NUMBA_DISABLE_JIT=1."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    runs = []
+    for flag in ("1", "0"):
+        env = dict(os.environ, NUMBA_DISABLE_JIT=flag)
+        res = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-c",
+                              _PLAIN_SCRIPT], env=env, capture_output=True, text=True,
+                             timeout=600, check=True)
+        runs.append(json.loads(res.stdout))
+    for (obj_a, bw_a), (obj_b, bw_b) in zip(*runs, strict=True):
+        assert obj_a == pytest.approx(obj_b, rel=1e-12)
+        assert np.allclose(bw_a, bw_b, rtol=1e-9)

@@ -50,6 +50,8 @@ def test_queue_recursion(prob, traces):
     for t in range(tr.rounds):
         q = np.maximum(q + tr.energy[t] - prob.energy_budget, 0.0)
         assert np.allclose(tr.queues[t], q, rtol=1e-12, atol=1e-15)
+    # the queue bounds the overspend: mean(E) - budget <= Q(T) / T
+    assert (tr.average_energy - prob.energy_budget <= tr.queues[-1] / tr.rounds + 1e-12).all()
 
 
 def test_same_seed_same_traces(prob, traces):

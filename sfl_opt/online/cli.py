@@ -83,21 +83,29 @@ def run(args: argparse.Namespace) -> int:
     try:
         policies = POLICIES if args.policy == "compare" else (args.policy,)
         print(_HEADER)
+        runs = {}
         for name in policies:
             tr = simulate(problem, name, args.V, args.rounds, args.seed, progress=progress)
+            runs[name] = tr
             label = f"{name}" + (f" V={args.V:g}" if name == "lyapunov" else "")
             print(_row(label[:16], tr))
+        sweep = None
         if args.sweep:
+            sweep = []
             print(f"\nV sweep (lyapunov)\n{'V':<16}" + _HEADER[16:])
             for V in args.sweep:
-                tr = simulate(problem, "lyapunov", V, args.rounds, args.seed, progress=progress)
+                tr = (runs["lyapunov"] if "lyapunov" in runs and V == args.V else
+                      simulate(problem, "lyapunov", V, args.rounds, args.seed,
+                               progress=progress))
+                sweep.append(tr)
                 print(_row(f"{V:g}", tr))
         if args.figures:
             from .plots import make_figures
 
             Vs = args.sweep or _floats(DEFAULT_SWEEP)
             paths = make_figures(problem, Vs, args.rounds, args.seed, args.outdir,
-                                 V_energy=args.V, progress=progress)
+                                 V_energy=args.V, progress=progress, sweep=sweep,
+                                 baselines=runs, lyapunov=runs.get("lyapunov"))
             print("\nwrote " + ", ".join(str(p) for p in paths))
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -136,21 +136,31 @@ def queues_figure(sweep: list[Trace], outdir: Path) -> list[Path]:
 
 def make_figures(problem: OnlineProblem, Vs: Sequence[float], rounds: int, seed: int,
                  outdir: str | Path, V_energy: float | None = None,
-                 progress: bool | None = None) -> list[Path]:
+                 progress: bool | None = None, *, sweep: list[Trace] | None = None,
+                 baselines: dict[str, Trace] | None = None,
+                 lyapunov: Trace | None = None) -> list[Path]:
     """Run the sweep and the baselines and write the three figures (+ CSVs) to
     ``outdir``. ``V_energy`` (default: the middle of ``Vs``) is the V of the energy
-    figure. Returns the written paths."""
+    figure. Traces already computed with the same problem, rounds and seed can be
+    passed (``sweep`` aligned with ``Vs``, ``baselines`` by policy name,
+    ``lyapunov`` at ``V_energy``) and are not re-run. Returns the written paths."""
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
-    sweep = [simulate(problem, "lyapunov", float(V), rounds, seed, progress=progress)
-             for V in Vs]
-    baselines = {name: simulate(problem, name, 0.0, rounds, seed, progress=progress)
-                 for name in POLICIES if name != "lyapunov"}
-    if V_energy is None:
-        lyap = sweep[len(sweep) // 2]
-    else:
-        lyap = simulate(problem, "lyapunov", float(V_energy), rounds, seed, progress=progress)
-    paths = energy_figure({"lyapunov": lyap, "all": baselines["all"]}, out)
-    paths += tradeoff_figure(sweep, baselines, out)
+    if sweep is None:
+        sweep = [simulate(problem, "lyapunov", float(V), rounds, seed, progress=progress)
+                 for V in Vs]
+    have = dict(baselines or {})
+    base = {name: have[name] if name in have else
+            simulate(problem, name, 0.0, rounds, seed, progress=progress)
+            for name in POLICIES if name != "lyapunov"}
+    if lyapunov is None:
+        if V_energy is None:
+            lyapunov = sweep[len(sweep) // 2]
+        else:
+            match = [tr for tr in sweep if tr.V == float(V_energy)]
+            lyapunov = match[0] if match else simulate(problem, "lyapunov", float(V_energy),
+                                                       rounds, seed, progress=progress)
+    paths = energy_figure({"lyapunov": lyapunov, "all": base["all"]}, out)
+    paths += tradeoff_figure(sweep, base, out)
     paths += queues_figure(sweep, out)
     return paths

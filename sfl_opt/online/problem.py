@@ -288,7 +288,7 @@ class OnlineProblem:
         seed: int = 0,
         devices: int = 20,
         *,
-        bandwidth: float = 20e6,
+        bandwidth: float | None = None,
         power: float = 0.2,
         flops: tuple[float, float] = (0.2e12, 1.0e12),
         kappa: float = 5e-36,
@@ -296,7 +296,7 @@ class OnlineProblem:
         deadline: float = 3.0,
         server_flops: float = 50e12,
         downlink_power: float = 10.0,
-        downlink_bandwidth: float = 20e6,
+        downlink_bandwidth: float | None = None,
         layers: int = 12,
         hidden: int = 768,
         seq: int = 128,
@@ -308,15 +308,17 @@ class OnlineProblem:
         r_max: float = 500.0,
         shadowing_db: float = 8.0,
         smoothness: float = 1.0,
-        pl_constant: float = 0.01,
+        pl_constant: float = 1e-3,
         learning_rate: float = 0.1,
         grad_variance: float = 4.0,
         dissimilarity: float = 1.0,
-        initial_gap: float = 20.0,
+        initial_gap: float = 200.0,
     ) -> OnlineProblem:
         """The default scenario, drawn with ``seed``: ``devices`` devices uniform over
         the ring ``r_min``..``r_max`` m, 3GPP path loss with ``shadowing_db`` dB
-        log-normal shadowing, -174 dBm/Hz noise, B = ``bandwidth`` Hz, ``power`` W,
+        log-normal shadowing, -174 dBm/Hz noise, B = ``bandwidth`` Hz (default 1 MHz
+        per device: 20 MHz for 20 devices), a ``downlink_power`` W base station over
+        ``downlink_bandwidth`` Hz (default: B) shared equally, ``power`` W,
         compute uniform in ``flops`` FLOP/s, GPT-2 small encoder (``layers``,
         ``hidden``, sequence ``seq``) with a ``classes``-way token-classification head
         (``hidden*classes + classes`` parameters), 16-bit activations, 32-bit head
@@ -334,6 +336,10 @@ class OnlineProblem:
         shadow = rng.normal(0.0, shadowing_db, size=k)
         dev_flops = rng.uniform(lo, hi, size=k)
         workload = Workload.gpt2(layers=layers, hidden=hidden, seq=seq, vocab=classes)
+        if bandwidth is None:
+            bandwidth = 1e6 * k
+        if downlink_bandwidth is None:
+            downlink_bandwidth = bandwidth
         return cls(
             positions=positions,
             shadowing_db=shadow,

@@ -277,10 +277,11 @@ def _efficient_kernel(q, a, s, p, e, bmin, total, vwpsi, width, max_iter, out_ma
     for _ in range(max_iter):
         ell = math.log(price) if price > 0.0 else -700.0
         _phi_at(ell, q, a, s, p, e, bmin, ub, logc, ulo, uhi, mlo, mhi, uw, bresp, phi)
-        en = energy_kernel(a, s, p, e, np.maximum(best_b, 1e-300))
         for k in range(n):
             if best_mask[k]:
-                key[k] = -(q[k] * en[k] + price * best_b[k])  # drop the costliest first
+                bk = best_b[k]
+                en = e[k] + p[k] * s[k] / (bk * math.log2(1.0 + a[k] / bk))
+                key[k] = -(q[k] * en + price * bk)  # drop the costliest first
             else:
                 key[k] = phi[k]  # add the cheapest first
         srt = np.argsort(key)

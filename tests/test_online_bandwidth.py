@@ -49,14 +49,16 @@ def test_min_bandwidth_infeasible_cases():
 
 # ---------------------------------------------------------------- the split
 def _instance(seed: int, n: int):
-    p = OnlineProblem.default(seed=seed, devices=n + 6)
+    p = OnlineProblem.default(seed=seed, devices=n + 6, bandwidth=20e6)
     rng = np.random.default_rng(seed)
-    for _ in range(20):
+    for _ in range(50):
         m = p.round_model(p.draw_gains(rng))
         idx = np.flatnonzero(m.feasible)
         idx = idx[np.argsort(m.b_min[idx])][:n]
-        if idx.size == n and m.b_min[idx].sum() < p.bandwidth:
+        if idx.size == n and m.b_min[idx].sum() < 0.9 * p.bandwidth:
             break
+    else:
+        raise AssertionError("no instance with n feasible devices")
     w = rng.exponential(1.0, size=n) * rng.choice([0.1, 1.0, 10.0], size=n)
     return w, m.snr_bw[idx], m.bits[idx], m.power[idx], m.b_min[idx], p.bandwidth
 

@@ -42,19 +42,25 @@ def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[object
     return path
 
 
+def _log_rounds(T: int, points: int = 400) -> np.ndarray:
+    """Distinct 0-based rounds, log-spaced over 1..T (the figure's x axis)."""
+    return np.unique(np.geomspace(1, T, points).round().astype(int)) - 1
+
+
 def energy_figure(traces: dict[str, Trace], outdir: Path) -> list[Path]:
-    """Running average energy / budget per device for each trace (one panel each)."""
+    """Running average energy / budget per device for each trace (one panel each), at
+    ~400 log-spaced rounds."""
     names = list(traces)
     fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.6), sharey=True,
                              squeeze=False)
-    rows: list[list[object]] = []
     T = next(iter(traces.values())).rounds
-    ratios = {n: traces[n].running_energy / traces[n].budget for n in names}
-    for t in range(T):
-        rows.append([t + 1] + [f"{x:.6g}" for n in names for x in ratios[n][t]])
+    at = _log_rounds(T)
+    ratios = {n: (traces[n].running_energy / traces[n].budget)[at] for n in names}
+    rows = [[int(t) + 1] + [f"{x:.6g}" for n in names for x in ratios[n][i]]
+            for i, t in enumerate(at)]
     K = ratios[names[0]].shape[1]
     header = ["round"] + [f"{n}_dev{k}" for n in names for k in range(K)]
-    x = np.arange(1, T + 1)
+    x = at + 1
     for ax, name in zip(axes[0], names, strict=True):
         r = ratios[name]
         ax.plot(x, r, lw=0.7, alpha=0.7)
@@ -65,7 +71,7 @@ def energy_figure(traces: dict[str, Trace], outdir: Path) -> list[Path]:
         ax.set_title(title)
         ax.set_xlabel("round t")
         ax.set_xscale("log")
-        ax.set_ylim(0, max(2.0, float(np.nanmax(r[T // 10:])) * 1.1))
+        ax.set_ylim(0, max(2.0, float(np.nanmax(r[at >= T // 10])) * 1.1))
     axes[0][0].set_ylabel("running avg energy / budget")
     axes[0][0].legend(loc="upper right", fontsize=8)
     fig.suptitle("Time-average energy of every device against its budget")
@@ -113,13 +119,15 @@ def tradeoff_figure(sweep: list[Trace], baselines: dict[str, Trace], outdir: Pat
 
 
 def queues_figure(sweep: list[Trace], outdir: Path) -> list[Path]:
-    """Device-average virtual queue over the rounds for each V."""
+    """Device-average virtual queue over the rounds for each V (at most ~1000 rounds
+    plotted and written, evenly spaced)."""
     fig, ax = plt.subplots(figsize=(6, 3.8))
     T = sweep[0].rounds
-    x = np.arange(1, T + 1)
+    at = np.arange(0, T, max(1, T // 1000))
+    x = at + 1
     cols = []
     for tr in sweep:
-        mq = tr.queues.mean(axis=1)
+        mq = tr.queues.mean(axis=1)[at]
         cols.append(mq)
         ax.plot(x, mq, lw=1, label=f"V = {tr.V:g}")
     ax.set_yscale("symlog", linthresh=1e-2)
@@ -129,7 +137,7 @@ def queues_figure(sweep: list[Trace], outdir: Path) -> list[Path]:
     ax.set_title("Virtual energy queues (lyapunov)")
     paths = _save(fig, outdir, "online_queues")
     header = ["round"] + [f"V={tr.V:g}" for tr in sweep]
-    rows = [[t + 1] + [f"{c[t]:.6g}" for c in cols] for t in range(T)]
+    rows = [[int(t) + 1] + [f"{c[i]:.6g}" for c in cols] for i, t in enumerate(at)]
     paths.append(_write_csv(outdir / "online_queues.csv", header, rows))
     return paths
 

@@ -24,6 +24,7 @@ import numpy as np
 from .errors import ValidationError
 from .methods import METHODS
 from .problem import Problem
+from .solve import solve
 from .sweep import CLIENT_FLOPS_MEAN, PARAMS, SweepTable, sweep
 
 #: the default method and the baselines, in the order of the tables
@@ -156,7 +157,6 @@ def make_figures(out: str | Path = "docs/figures", *, quick: bool = False,
     Returns the written paths.
     """
     from . import plots
-    from .solve import solve
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -220,46 +220,9 @@ def bcd_trace(problem: Problem, start: tuple[int, int] | None = None, seed: int 
     (split, rank) — by default the pair with the least lower bound, as
     ``solve(mode="bcd")`` does. Entry 0 is the start point (greedy + local search +
     exact power for the start pair); entry i >= 1 is the best total after the i-th
-    (split, rank) search with the allocation held, as ``SolveResult.history``. The loop
-    stops when the search no longer improves (native power, the default options of
-    :func:`sfl_opt.solve`)."""
-    from .methods.common import (
-        Options,
-        auto_kicks,
-        greedy_link,
-        prepare,
-        search_fixed,
-        stage_lower_bounds,
-    )
-    from .methods.sflllm import solve_f_link
-    from .power import get_backend
-
-    ctx = prepare(problem)
-    opts = Options(power=get_backend("native"), mode="bcd", seed=seed,
-                   kicks=auto_kicks(problem.K, max(problem.M, problem.N)))
-    f = solve_f_link(ctx, opts)
-    if start is None:
-        p = int(np.argmin(ctx.total(np.arange(ctx.P), stage_lower_bounds(ctx), f.t)))
-    else:
-        try:
-            p = ctx.pair_index(*start)
-        except IndexError:
-            raise ValidationError("start", "a (split, rank) pair of the problem's candidates",
-                                  start) from None
-    history: list[float] = []
-    best = np.inf
-    for _ in range(max_iter):
-        s = greedy_link(ctx, "s", p, opts.refine, opts.max_moves, opts.kicks, opts.seed)
-        if not history:
-            history.append(float(ctx.total(p, s.t, f.t)))
-        totals, _ = search_fixed(ctx, s.assign, f.t)
-        q = int(np.argmin(totals))
-        history.append(float(totals[q]))
-        if totals[q] < best * (1 - 1e-12):
-            best, p = float(totals[q]), q
-        else:
-            break
-    return history
+    (split, rank) search with the allocation held (``SolveResult.history``)."""
+    res = solve(problem, mode="bcd", seed=seed, max_iter=max_iter, start=start)
+    return [float(res.info["start_delay"]), *res.history]
 
 
 # ---------------------------------------------------------------------------- CLI

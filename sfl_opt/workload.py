@@ -81,9 +81,10 @@ class Workload:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Workload):
             return NotImplemented
-        return all(np.array_equal(getattr(self, n), getattr(other, n)) for n in ARRAY_FIELDS) and all(
-            getattr(self, n) == getattr(other, n) for n in SCALAR_FIELDS + ("source",)
-        )
+        same_arrays = all(np.array_equal(getattr(self, n), getattr(other, n))
+                          for n in ARRAY_FIELDS)
+        return same_arrays and all(getattr(self, n) == getattr(other, n)
+                                   for n in SCALAR_FIELDS + ("source",))
 
     __hash__ = None  # type: ignore[assignment]
 

@@ -36,7 +36,8 @@ def register_method(name: str, fn: Callable, description: str, random: bool = Fa
 
 
 register_method("sflllm", solve_sflllm,
-                "SflLLM: greedy allocation + exact power + (split, rank) search")
+                "SflLLM: greedy allocation + exact power + (split, rank) search",
+                options=("start",))
 
 __all__ = ["METHODS", "Context", "MethodSpec", "Options", "register_method"]
 

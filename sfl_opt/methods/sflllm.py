@@ -3,7 +3,9 @@
 ``bcd`` — the paper's alternation: (a) greedy subchannel allocation for the current
 (split, rank), (b) power control, (c) exhaustive search over (split, rank) with the
 allocation held and the power re-optimised exactly for every pair; repeat until the
-objective stops improving, keeping the best point seen.
+objective stops improving, keeping the best point seen. The start pair is the one with
+the least lower bound, or ``solve(..., mode="bcd", start=(split, rank))``;
+``info["start_delay"]`` is the objective at the start point, before the first search.
 
 ``nested`` (default) — re-optimise allocation and power for every (split, rank): greedy
 + exact power for every pair, then local-search refinement of the pairs in order of
@@ -18,6 +20,7 @@ import time
 
 import numpy as np
 
+from ..errors import ValidationError
 from .common import (
     Context,
     LinkPoint,
@@ -68,7 +71,21 @@ def solve_sflllm(ctx: Context, opts: Options, method: str = "sflllm",
     (split, rank) search to those candidates (used by the split/rank baselines)."""
     if opts.mode == "bcd":
         return _solve_bcd(ctx, opts, method, pairs)
+    if opts.extra.get("start") is not None:
+        raise ValidationError("start", "no start pair unless mode='bcd'",
+                              opts.extra["start"])
     return _solve_nested(ctx, opts, method, pairs)
+
+
+def _start_pair(ctx: Context, start: object) -> int:
+    """Pair index of a ``(split, rank)`` start given by the user."""
+    try:
+        split, rank = start  # type: ignore[misc]
+        return ctx.pair_index(int(split), int(rank))
+    except (TypeError, ValueError, IndexError):
+        raise ValidationError("start", "a (split, rank) pair of the problem's candidates "
+                              f"(splits {ctx.problem.splits.tolist()}, ranks "
+                              f"{ctx.problem.ranks.tolist()})", start) from None
 
 
 def _allowed(ctx: Context, pairs: np.ndarray | None) -> np.ndarray:
@@ -140,12 +157,17 @@ def _solve_bcd(ctx: Context, opts: Options, method: str, pairs: np.ndarray | Non
     f = solve_f_link(ctx, opts)
     timings["f_link"] = time.perf_counter() - t0
     P = ctx.P
-    # start from the pair with the least lower bound
+    # start from the given pair, or the one with the least lower bound
     idx = _allowed(ctx, pairs)
-    masked = np.full(P, np.inf)
-    lbs = ctx.total(np.arange(P), stage_lower_bounds(ctx), f.t)
-    masked[idx] = lbs[idx]
-    p = int(np.argmin(masked))
+    if opts.extra.get("start") is not None:
+        p = _start_pair(ctx, opts.extra["start"])
+    else:
+        masked = np.full(P, np.inf)
+        lbs = ctx.total(np.arange(P), stage_lower_bounds(ctx), f.t)
+        masked[idx] = lbs[idx]
+        p = int(np.argmin(masked))
+    start_delay = None
+    p0 = p
     best_total = np.inf
     best: tuple[int, LinkPoint] | None = None
     grid = None
@@ -160,6 +182,8 @@ def _solve_bcd(ctx: Context, opts: Options, method: str, pairs: np.ndarray | Non
         s = greedy_link(ctx, "s", p, opts.refine, opts.max_moves, opts.kicks,
                         opts.seed)  # (a) (+ native power)
         timings["allocation"] += time.perf_counter() - t0
+        if start_delay is None:
+            start_delay = float(ctx.total(p, s.t, f.t))
         if opts.power_name != "native":  # (b) with the chosen backend
             t0 = time.perf_counter()
             bp, sol = backend_power(ctx, "s", s.assign, p, opts.power)
@@ -188,7 +212,8 @@ def _solve_bcd(ctx: Context, opts: Options, method: str, pairs: np.ndarray | Non
     from .common import exact_power
 
     s = exact_power(ctx, "s", s.assign, q)
-    info = {"pairs": P, "power_calls": power_calls}
+    info = {"pairs": P, "power_calls": power_calls, "start_delay": start_delay,
+            "start": (int(ctx.tab.split[p0]), int(ctx.tab.rank[p0]))}
     s, f2, term2 = _apply_backend(ctx, opts, q, s, f, info)
     if term2 != "converged":
         termination = term2

@@ -46,3 +46,4 @@ figures: $(VENV)/.installed-core
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .benchmarks
+	find sfl_opt -name "*.nbi" -delete -o -name "*.nbc" -delete  # Numba caches

@@ -40,8 +40,10 @@ def test_default_full_solve_bcd(benchmark) -> None:
     benchmark(solve, p, mode="bcd")
 
 
-def test_large_k50_m256(benchmark) -> None:
-    p = Problem.default(seed=0, clients=50, subchannels=256, p_total=6.0)
+@pytest.mark.parametrize("p_total", [0.6, 6.0])
+def test_large_k50_m256(benchmark, p_total) -> None:
+    """p_total = 0.6 W (the default's cap, binding hard for 50 clients) and 6 W."""
+    p = Problem.default(seed=0, clients=50, subchannels=256, p_total=p_total)
     _warm(Problem.default(seed=1))
     res = benchmark.pedantic(solve, args=(p,), rounds=3, iterations=1, warmup_rounds=1)
     benchmark.extra_info["delay_s"] = res.delay

@@ -11,14 +11,14 @@
 
 from .bounds import link_rate_bounds, stage_lower_bound
 from .greedy import gain_order, greedy_assign
-from .power import client_needs, gather_clients, power_control
+from .power import client_needs, gather_clients, link_check, power_control
 from .refine import perturb_search, refine_assign
 from .search import compose_total, search_pairs
 from .waterfill import max_rate_for_power, min_power_for_rate, normalise, psd_at_level
 
 __all__ = [
     "client_needs", "compose_total", "gain_order", "gather_clients", "greedy_assign",
-    "link_rate_bounds", "max_rate_for_power", "min_power_for_rate", "normalise",
+    "link_check", "link_rate_bounds", "max_rate_for_power", "min_power_for_rate", "normalise",
     "perturb_search", "power_control", "psd_at_level", "refine_assign", "search_pairs",
     "stage_lower_bound",
 ]

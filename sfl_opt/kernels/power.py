@@ -184,3 +184,33 @@ def client_needs(la, inva, bw, assign, c, S, t):
             need[k], _ = min_power_for_rate(sla[a:b], sinv[a:b], sbw[a:b], b - a,
                                             S / (t - c[k]), active)
     return need
+
+
+@kernel
+def link_check(gain, bw, assign, psd, noise_psd, c, S, pmax, ptot):
+    """``(deadline, violation)`` of a psd on one link: ``max_k (c_k + S / R_k)`` in s
+    (inf when a client has zero rate), and the largest relative excess over a power cap
+    or below zero (0 when every constraint holds)."""
+    K = c.shape[0]
+    rate = np.zeros(K)
+    power = np.zeros(K)
+    viol = 0.0
+    for m in range(assign.shape[0]):
+        k = assign[m]
+        rate[k] += bw[m] * math.log2(1.0 + psd[m] * gain[k, m] / noise_psd)
+        power[k] += psd[m] * bw[m]
+        if -psd[m] > viol:
+            viol = -psd[m]
+    t = -math.inf
+    total = 0.0
+    for k in range(K):
+        x = c[k] + S / rate[k] if rate[k] > 0.0 else math.inf
+        if x > t:
+            t = x
+        v = power[k] / pmax[k] - 1.0
+        if v > viol:
+            viol = v
+        total += power[k]
+    if ptot < math.inf and total / ptot - 1.0 > viol:
+        viol = total / ptot - 1.0
+    return t, viol

@@ -13,6 +13,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..kernels.power import link_check
+
 #: Result statuses: how good the answer is (kept apart from why the solver stopped).
 OPTIMAL = "optimal"
 FEASIBLE = "feasible"
@@ -46,21 +48,22 @@ class PowerSubproblem:
     def M(self) -> int:
         return int(self.gain.shape[1])
 
+    def check(self, psd: np.ndarray) -> tuple[float, float]:
+        """``(deadline, violation)`` at ``psd``: the objective ``max_k (c_k + S / R_k)``
+        (s) and the largest relative excess over a power cap (0 when every cap holds)."""
+        t, v = link_check(np.asarray(self.gain, float), np.asarray(self.bw, float),
+                          np.asarray(self.assign, np.int64), np.asarray(psd, float),
+                          float(self.noise_psd), np.asarray(self.c, float), float(self.S),
+                          np.asarray(self.p_max, float), float(self.p_total))
+        return float(t), float(v)
+
     def deadline_of(self, psd: np.ndarray) -> float:
         """The objective ``max_k (c_k + S / R_k)`` (s) at ``psd``."""
-        m = np.arange(self.M)
-        per = self.bw * np.log2(1.0 + psd * self.gain[self.assign, m] / self.noise_psd)
-        rate = np.bincount(self.assign, weights=per, minlength=self.K)
-        with np.errstate(divide="ignore"):
-            return float(np.max(self.c + self.S / rate))
+        return self.check(psd)[0]
 
     def violation(self, psd: np.ndarray) -> float:
         """Largest relative excess over a power cap (0 when every cap holds)."""
-        power = np.bincount(self.assign, weights=psd * self.bw, minlength=self.K)
-        v = float(np.max(power / self.p_max - 1.0))
-        if np.isfinite(self.p_total):
-            v = max(v, float(power.sum() / self.p_total - 1.0))
-        return max(v, 0.0, float(np.max(-psd, initial=0.0)))
+        return self.check(psd)[1]
 
 
 @dataclass

@@ -36,7 +36,7 @@ class NativeBackend(PowerBackend):
         elapsed = time.perf_counter() - t0
         if status != STATUS_OK:
             return PowerSolution(np.inf, psd, ERROR, "no_subchannel", int(iters), elapsed)
-        achieved = sub.deadline_of(psd)
-        # bisection brackets the optimum: t_lo = t / (1 + rtol) is infeasible or optimal
+        achieved, violation = sub.check(psd)
+        # the root search brackets the optimum: t (1 - rtol) is not above it
         return PowerSolution(achieved, psd, OPTIMAL, "converged", int(iters), elapsed,
-                             bound=t * (1 - self.rtol), violation=sub.violation(psd))
+                             bound=t * (1 - self.rtol), violation=violation)

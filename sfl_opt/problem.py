@@ -302,6 +302,11 @@ def _default_workload_rounds(
     rounds = profile_rounds(data, ranks).tolist()
     source = f"measured: {path.name}"
     model = data["model"]
+    proxy = (data.get("rounds") or {}).get("measured_on")
+    if isinstance(proxy, dict) and any(proxy.get(k) != model.get(k)
+                                       for k in ("layers", "hidden", "seq")):
+        source += (f" (rounds measured on the proxy model {proxy.get('name', '?')}: "
+                   f"L={proxy.get('layers')}, d={proxy.get('hidden')}, seq={proxy.get('seq')})")
     differs = [k for k, val in dims.items() if val is not None and int(val) != int(model[k])]
     if not differs:
         return Workload.from_profile(path), rounds, source

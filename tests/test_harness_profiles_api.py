@@ -78,7 +78,10 @@ def test_bundled_profiles_are_complete_and_agree_with_the_analytic_count(path):
 def test_default_problem_uses_the_bundled_measured_profile():
     assert bundled_profile_path() == SMALL
     p = Problem.default(0)
-    assert p.rounds_source == "measured: cpu-gpt2-small.json"
+    assert p.rounds_source.startswith("measured: cpu-gpt2-small.json")
+    # the rounds were measured on a smaller proxy model, and the source says so
+    proxy = json.loads(SMALL.read_text())["rounds"]["measured_on"]
+    assert f"proxy model {proxy['name']}" in p.rounds_source
     assert "illustrative" not in p.rounds_source
     assert p.workload == Workload.from_profile(SMALL)
     table = json.loads(SMALL.read_text())["rounds"]

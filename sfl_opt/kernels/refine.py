@@ -84,6 +84,16 @@ def _max_excluding(ratio, top, i, j):
 
 
 @kernel
+def _phi_after(base, new_i, new_j, i, j, need, pmax, total, ptot):
+    """phi after clients i and j change their least power to new_i and new_j (W);
+    ``base`` is the largest cap ratio of the other clients."""
+    phi = max(base, new_i / pmax[i], new_j / pmax[j])
+    if ptot < math.inf:
+        phi = max(phi, (total - need[i] - need[j] + new_i + new_j) / ptot)
+    return phi
+
+
+@kernel
 def refine_assign(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol):
     """Improve ``assign0`` by cyclic first-improvement move/swap local search.
 
@@ -156,9 +166,7 @@ def refine_assign(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol)
                     continue  # m would stay unused by j at its current level: no gain
                 new_j = _need_without(la, inva, bw, idx, start[j], start[j + 1], j, -1, m,
                                       rate[j], buf_la, buf_inv, buf_bw, active)
-                phi = max(base, new_i / pmax[i], new_j / pmax[j])
-                if ptot < math.inf:
-                    phi = max(phi, (total - need[i] - need[j] + new_i + new_j) / ptot)
+                phi = _phi_after(base, new_i, new_j, i, j, need, pmax, total, ptot)
                 if phi < best_phi:
                     best_phi = phi
                     kind = 1
@@ -190,9 +198,7 @@ def refine_assign(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol)
                         continue
                     new_j = _need_without(la, inva, bw, idx, start[j], start[j + 1], j, m2, m,
                                           rate[j], buf_la, buf_inv, buf_bw, active)
-                    phi = max(base, new_i / pmax[i], new_j / pmax[j])
-                    if ptot < math.inf:
-                        phi = max(phi, (total - need[i] - need[j] + new_i + new_j) / ptot)
+                    phi = _phi_after(base, new_i, new_j, i, j, need, pmax, total, ptot)
                     if phi < best_phi:
                         best_phi = phi
                         kind = 2

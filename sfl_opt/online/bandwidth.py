@@ -172,6 +172,29 @@ def _response(loglam, active, logc, snr_bw, bmin, ub, ulo, uhi, mlo, mhi, uw, ou
 
 
 @kernel
+def response_scratch(n):
+    """Scratch arrays (logc, ub, ulo, uhi, mlo, mhi, uw) of the price response, length n."""
+    return (np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n),
+            np.zeros(n))
+
+
+@kernel
+def response_setup(weight, snr_bw, bits, power, bmin, ub, logc, ulo, uhi, mlo, mhi, uw):
+    """For every device with weight > 0 and upper bandwidth ``ub``: the log-constant of
+    its marginal energy, the bracket [ulo, uhi] of u = log(snr_bw / b) for b in
+    [bmin, ub], the log-marginals at both ends and a starting point ``uw``."""
+    for k in range(weight.size):
+        if weight[k] <= 0.0:
+            continue
+        logc[k] = math.log(weight[k] * power[k] * bits[k] * _LN2) - 2.0 * math.log(snr_bw[k])
+        ulo[k] = math.log(snr_bw[k] / ub[k])
+        uhi[k] = math.log(snr_bw[k] / bmin[k])
+        mlo[k] = _log_marginal(ulo[k], logc[k])[0]
+        mhi[k] = _log_marginal(uhi[k], logc[k])[0]
+        uw[k] = 0.5 * (ulo[k] + uhi[k])
+
+
+@kernel
 def split_kernel(weight, snr_bw, bits, power, bmin, total, out_b):
     """Exact minimiser of Σ w_k p_k S_k / r_k(b_k) s.t. Σ b ≤ total, b ≥ bmin.
 
@@ -196,26 +219,16 @@ def split_kernel(weight, snr_bw, bits, power, bmin, total, out_b):
             out_b[k] = bmin[k] + spare / n
         return 0.0
     active = np.zeros(n, dtype=np.bool_)
-    logc = np.zeros(n)
-    ub = np.zeros(n)
-    ulo = np.zeros(n)
-    uhi = np.zeros(n)
-    mlo = np.zeros(n)
-    mhi = np.zeros(n)
-    uw = np.zeros(n)
+    logc, ub, ulo, uhi, mlo, mhi, uw = response_scratch(n)
+    for k in range(n):
+        ub[k] = bmin[k] + spare
+    response_setup(weight, snr_bw, bits, power, bmin, ub, logc, ulo, uhi, mlo, mhi, uw)
     lam_lo = np.inf
     lam_hi = -np.inf
     for k in range(n):
         if weight[k] <= 0.0:
             continue
         active[k] = True
-        logc[k] = math.log(weight[k] * power[k] * bits[k] * _LN2) - 2.0 * math.log(snr_bw[k])
-        ub[k] = bmin[k] + spare
-        ulo[k] = math.log(snr_bw[k] / ub[k])
-        uhi[k] = math.log(snr_bw[k] / bmin[k])
-        mlo[k] = _log_marginal(ulo[k], logc[k])[0]
-        mhi[k] = _log_marginal(uhi[k], logc[k])[0]
-        uw[k] = 0.5 * (ulo[k] + uhi[k])
         lam_lo = min(lam_lo, mlo[k])
         lam_hi = max(lam_hi, mhi[k])
     if spare == 0.0:

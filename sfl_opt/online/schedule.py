@@ -32,10 +32,15 @@ import numpy as np
 from .. import _validation as v
 from ..errors import ValidationError
 from ..kernels._jit import kernel
-from .bandwidth import _log_marginal, _solve_u, energy_kernel, split_kernel
+from .bandwidth import (
+    _solve_u,
+    energy_kernel,
+    response_scratch,
+    response_setup,
+    split_kernel,
+)
 from .problem import OnlineProblem, RoundModel
 
-_LN2 = math.log(2.0)
 #: Enumeration limit of ``exact=True``.
 EXACT_MAX_DEVICES = 16
 
@@ -70,14 +75,7 @@ class RoundDecision:
 def _prepare(q, a, s, p, bmin, cap, logc, ub, ulo, uhi, mlo, mhi, uw):
     for k in range(q.size):
         ub[k] = max(cap, bmin[k])
-        if q[k] <= 0.0:
-            continue
-        logc[k] = math.log(q[k] * p[k] * s[k] * _LN2) - 2.0 * math.log(a[k])
-        ulo[k] = math.log(a[k] / ub[k])
-        uhi[k] = math.log(a[k] / bmin[k])
-        mlo[k] = _log_marginal(ulo[k], logc[k])[0]
-        mhi[k] = _log_marginal(uhi[k], logc[k])[0]
-        uw[k] = 0.5 * (ulo[k] + uhi[k])
+    response_setup(q, a, s, p, bmin, ub, logc, ulo, uhi, mlo, mhi, uw)
 
 
 @kernel
@@ -130,13 +128,7 @@ def _dual_scan(q, a, s, p, e, bmin, total, vwpsi, mask_lo, mask_hi, phi):
     set; fills the sets just below (demand > B) and above (demand ≤ B) the crossing
     and the prices φ at the upper end. Returns log λ of the upper end."""
     n = q.size
-    logc = np.zeros(n)
-    ub = np.zeros(n)
-    ulo = np.zeros(n)
-    uhi = np.zeros(n)
-    mlo = np.zeros(n)
-    mhi = np.zeros(n)
-    uw = np.zeros(n)
+    logc, ub, ulo, uhi, mlo, mhi, uw = response_scratch(n)
     _prepare(q, a, s, p, bmin, total, logc, ub, ulo, uhi, mlo, mhi, uw)
     b = np.zeros(n)
     lo = np.inf
@@ -263,13 +255,7 @@ def _efficient_kernel(q, a, s, p, e, bmin, total, vwpsi, width, max_iter, out_ma
             best_mask[:] = trial
             best_b[:] = tb
     # local search: additions, removals and swaps ranked at the current exact price
-    logc = np.zeros(n)
-    ub = np.zeros(n)
-    ulo = np.zeros(n)
-    uhi = np.zeros(n)
-    mlo = np.zeros(n)
-    mhi = np.zeros(n)
-    uw = np.zeros(n)
+    logc, ub, ulo, uhi, mlo, mhi, uw = response_scratch(n)
     _prepare(q, a, s, p, bmin, total, logc, ub, ulo, uhi, mlo, mhi, uw)
     bresp = np.empty(n)
     key = np.empty(n)

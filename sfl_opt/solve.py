@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import time
 from typing import Any
 
 from . import _validation as v
@@ -124,7 +125,9 @@ def solve(
         result = METHODS[method].fn(ctx, opts, method)
     if bound:
         bound_mod = importlib.import_module(".assign.bound", __package__)
+        t0 = time.perf_counter()
         lb = float(bound_mod.lower_bound(problem))
+        result.timings["bound"] = time.perf_counter() - t0
         if result.lower_bound is not None:  # keep a tighter certified bound (assign="exact")
             lb = max(lb, float(result.lower_bound))
         result.lower_bound = min(lb, result.delay) if result.status == "optimal" else lb

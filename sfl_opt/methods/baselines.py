@@ -25,10 +25,18 @@ import time
 
 import numpy as np
 
-from ..delay import link_rates
 from ..errors import ValidationError
 from ..result import SolveResult
-from .common import Context, LinkPoint, Options, exact_power, finish, greedy_link, search_fixed
+from .common import (
+    Context,
+    LinkPoint,
+    Options,
+    exact_power,
+    finish,
+    greedy_link,
+    power_subproblem,
+    search_fixed,
+)
 from .sflllm import solve_f_link, solve_sflllm
 
 # ---------------------------------------------------------------- building blocks
@@ -65,21 +73,10 @@ def equal_psd(bw: np.ndarray, assign: np.ndarray, p_max: np.ndarray, p_total: fl
 def equal_power_link(ctx: Context, link: str, assign: np.ndarray, p: int | None) -> LinkPoint:
     """Equal-psd power on a fixed assignment; ``t`` as in :class:`LinkPoint` (the s-link
     stage max_k (TcF_k + S_up/Rs_k) in s for pair p, or the f-link max_k 1/Rf_k in s/bit),
-    computed with the rates of the delay model (:func:`sfl_opt.delay.link_rates`)."""
-    pr = ctx.problem
-    if link == "s":
-        gain, bw, ptot = pr.gain_s, pr.bw_s, pr.p_total_s
-    else:
-        gain, bw, ptot = pr.gain_f, pr.bw_f, pr.p_total_f
-    assign = np.asarray(assign, dtype=np.int64)
-    psd = np.full(bw.size, equal_psd(bw, assign, pr.p_max, ptot))
-    rates = link_rates(gain, bw, assign, psd, pr.noise_psd, pr.K)
-    if link == "s":
-        assert p is not None
-        t = float(np.max(ctx.c(p) + ctx.tab.s_up[p] / rates))
-    else:
-        t = float(np.max(1.0 / rates))
-    return LinkPoint(assign, psd, t)
+    computed with the rates of the delay model (``PowerSubproblem.deadline_of``)."""
+    sub = power_subproblem(ctx, link, assign, p)
+    psd = np.full(sub.M, equal_psd(sub.bw, sub.assign, sub.p_max, sub.p_total))
+    return LinkPoint(sub.assign, psd, sub.deadline_of(psd))
 
 
 def _pair_indices(ctx: Context, *, split: int | None = None,

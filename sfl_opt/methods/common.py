@@ -183,16 +183,22 @@ def refine_link(ctx: Context, link: str, assign: np.ndarray, p: int | None,
     return LinkPoint(a, psd, float(t), int(moves))
 
 
-def backend_power(ctx: Context, link: str, assign: np.ndarray, p: int | None,
-                  backend: PowerBackend) -> tuple[LinkPoint, Any]:
-    """Power control of a fixed assignment by a registered backend."""
+def power_subproblem(ctx: Context, link: str, assign: np.ndarray,
+                     p: int | None) -> PowerSubproblem:
+    """The power-control problem of a link with a fixed assignment (s-link of pair p, or
+    the f-link per bit)."""
     pr = ctx.problem
     c, S = link_demand(ctx, link, p)
     gain, bw, ptot = ((pr.gain_s, pr.bw_s, pr.p_total_s) if link == "s"
                       else (pr.gain_f, pr.bw_f, pr.p_total_f))
-    sub = PowerSubproblem(gain=gain, bw=bw, assign=np.asarray(assign, np.int64), c=c, S=S,
-                          p_max=pr.p_max, p_total=ptot, noise_psd=pr.noise_psd)
-    sol = backend.solve(sub)
+    return PowerSubproblem(gain=gain, bw=bw, assign=np.asarray(assign, np.int64), c=c, S=S,
+                           p_max=pr.p_max, p_total=ptot, noise_psd=pr.noise_psd)
+
+
+def backend_power(ctx: Context, link: str, assign: np.ndarray, p: int | None,
+                  backend: PowerBackend) -> tuple[LinkPoint, Any]:
+    """Power control of a fixed assignment by a registered backend."""
+    sol = backend.solve(power_subproblem(ctx, link, assign, p))
     return LinkPoint(np.asarray(assign, np.int64), np.asarray(sol.psd, float), sol.t), sol
 
 

@@ -26,6 +26,7 @@ from .common import (
     LinkPoint,
     Options,
     backend_power,
+    exact_power,
     finish,
     greedy_link,
     refine_link,
@@ -209,8 +210,6 @@ def _solve_bcd(ctx: Context, opts: Options, method: str, pairs: np.ndarray | Non
     assert best is not None
     q, s = best
     # the point of pair q with the held allocation, power re-solved exactly
-    from .common import exact_power
-
     s = exact_power(ctx, "s", s.assign, q)
     info = {"pairs": P, "power_calls": power_calls, "start_delay": start_delay,
             "start": (int(ctx.tab.split[p0]), int(ctx.tab.rank[p0]))}

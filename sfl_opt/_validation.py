@@ -115,3 +115,10 @@ def choice(name: str, value: Any, allowed: Sequence[str]) -> str:
     if value not in allowed:
         raise ValidationError(name, "one of " + ", ".join(repr(a) for a in allowed), value)
     return str(value)
+
+
+def seed(name: str, value: Any) -> int:
+    """Return a random seed: an integer >= 0 (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValidationError(name, "an integer >= 0", value)
+    return int(value)

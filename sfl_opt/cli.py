@@ -40,8 +40,8 @@ def _cmd_default(args: argparse.Namespace) -> int:
 def _cmd_solve(args: argparse.Namespace) -> int:
     problem = load_problem(args.scenario, args.scenario_seed)
     res = solve(problem, args.method, power=args.power, seed=args.seed, mode=args.mode,
-                refine=not args.no_refine, bound=args.bound, assign=args.assign,
-                time_limit=args.time_limit)
+                refine=False if args.no_refine else None, bound=args.bound,
+                assign=args.assign, time_limit=args.time_limit)
     print(format_report(problem, res))
     if args.json:
         Path(args.json).write_text(res.to_json())
@@ -81,11 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seed of the default scenario when no file is given (default 0)")
     p.add_argument("--seed", type=int, default=None, help="seed of random methods")
     p.add_argument("--method", default="sflllm", choices=sorted(METHODS))
-    p.add_argument("--power", default="native", choices=registered_backends(),
-                   help="power-control backend (installed: "
+    p.add_argument("--power", default=None, choices=registered_backends(),
+                   help="power-control backend (default native; installed: "
                         f"{', '.join(available_backends())})")
-    p.add_argument("--mode", default="nested", choices=MODES)
-    p.add_argument("--assign", default="heuristic", choices=ASSIGN)
+    p.add_argument("--mode", default=None, choices=MODES,
+                   help="search mode of methods that have one (default nested)")
+    p.add_argument("--assign", default=None, choices=ASSIGN,
+                   help="deprecated: --assign exact is --method milp")
     p.add_argument("--no-refine", action="store_true", help="skip the local search")
     p.add_argument("--bound", action="store_true", help="also compute a lower bound")
     p.add_argument("--time-limit", type=float, default=None, help="seconds")

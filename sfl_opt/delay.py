@@ -71,6 +71,27 @@ def pair_table(problem: Problem) -> PairTable:
     )
 
 
+def total_delay(rounds: Any, local_iters: float, t_stage: Any, t_rest_iter: Any,
+                t_rest_round: Any) -> Any:
+    """T_total (s) = ``rounds * (I * (t_stage + t_rest_iter) + t_rest_round)``.
+
+    The one composition of the objective (SPEC §2), used by :func:`evaluate`, the
+    prepared problem's ``total`` and the methods: ``t_stage`` is the stage the caller
+    optimises (e.g. the s-link stage ``max_k (TcF_k + S_up/Rs_k)``), ``t_rest_iter`` the
+    rest of an iteration (``Ts`` + the down stage), ``t_rest_round`` the per-round terms
+    (``max_k S_ad/Rf_k + S_ad/rate_bcast``). Works element-wise on arrays.
+    (``kernels.search.compose_total`` is the same formula inside Numba.)
+    """
+    return rounds * (local_iters * (t_stage + t_rest_iter) + t_rest_round)
+
+
+def stage_for_total(total: Any, rounds: Any, local_iters: float, t_rest_iter: Any,
+                    t_rest_round: Any) -> Any:
+    """The inverse of :func:`total_delay` in ``t_stage``: the stage (s) at which the total
+    delay equals ``total`` (s)."""
+    return (total / rounds - t_rest_round) / local_iters - t_rest_iter
+
+
 @dataclass(frozen=True)
 class Breakdown:
     """Every term of the delay model for one point (seconds unless stated).
@@ -192,7 +213,7 @@ def evaluate(problem: Problem, split: int, rank: int, assign_s: Any, psd_s: Any,
         power_s=client_power(problem.bw_s, a_s, p_s, k),
         power_f=client_power(problem.bw_f, a_f, p_f, k),
         t_up_stage=t_up, t_down_stage=t_dn, t_iter=t_iter, t_fed=t_fed, t_round=t_round,
-        total=rounds * t_round,
+        total=float(total_delay(rounds, problem.local_iters, t_up, ts + t_dn, t_fed + bc)),
     )
 
 

@@ -234,8 +234,7 @@ class Problem:
         (a rank missing from the table is a ValidationError naming ``ranks``) and
         ``rounds_source`` is ``"measured: <profile file name>"``.
         """
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValidationError("seed", "an integer >= 0", seed)
+        v.seed("seed", seed)
         k = v.positive_int("clients", clients)
         m = v.positive_int("subchannels", subchannels)
         n = m if subchannels_f is None else v.positive_int("subchannels_f", subchannels_f)

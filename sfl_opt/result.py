@@ -10,12 +10,7 @@ from typing import Any
 import numpy as np
 
 from .delay import Breakdown
-
-#: How good the answer is.
-STATUSES = ("optimal", "feasible", "infeasible", "error")
-#: Why the method stopped.
-TERMINATIONS = ("converged", "enumerated", "iteration_limit", "time_limit", "solver_error",
-                "infeasible")
+from .status import Status, Termination
 
 
 @dataclass
@@ -25,11 +20,15 @@ class SolveResult:
     - ``delay``: T_total of the point, s (equals ``evaluate(...).total`` of the point);
     - ``split``, ``rank``; ``assign_s (M,)``, ``assign_f (N,)`` (client per subchannel);
       ``psd_s (M,)``, ``psd_f (N,)`` (W/Hz);
-    - ``status``: how good the answer is — ``"optimal"`` (certified), ``"feasible"``
-      (a valid point without a certificate), ``"infeasible"``, ``"error"``;
-    - ``termination``: why the method stopped — ``"converged"``, ``"enumerated"``,
-      ``"iteration_limit"``, ``"time_limit"``, ``"solver_error"``, ``"infeasible"``;
-    - ``method``, ``power`` (backend), ``mode``; ``iterations`` (outer iterations);
+    - ``status`` (:class:`~sfl_opt.Status`): how good the answer is — ``"optimal"``
+      (certified), ``"feasible"`` (a valid point without a certificate),
+      ``"infeasible"``, ``"error"``;
+    - ``termination`` (:class:`~sfl_opt.Termination`): why the method stopped —
+      ``"converged"``, ``"enumerated"``, ``"iteration_limit"``, ``"time_limit"``,
+      ``"solver_error"``, ...; messages are in ``info``;
+    - ``method`` (what ran), ``power`` (the backend, or the method's own power rule:
+      ``"native"`` exact kernels, ``"equal"`` equal psd), ``mode`` (``""`` for a method
+      without modes); ``iterations`` (outer iterations);
       ``history`` (objective after each outer iteration, s);
     - ``timings`` (seconds per stage, and ``"total"``); ``breakdown`` (every term of
       SPEC §2); ``lower_bound`` (s, or None); ``grid`` ((len(splits), len(ranks)) best
@@ -43,14 +42,14 @@ class SolveResult:
     assign_f: np.ndarray
     psd_s: np.ndarray
     psd_f: np.ndarray
-    status: str
+    status: Status
     method: str
     iterations: int
     history: list[float]
     timings: dict[str, float]
     breakdown: Breakdown
     lower_bound: float | None = None
-    termination: str = "converged"
+    termination: Termination = Termination.CONVERGED
     power: str = "native"
     mode: str = ""
     grid: np.ndarray | None = None
@@ -67,7 +66,7 @@ class SolveResult:
     @property
     def success(self) -> bool:
         """True when the result holds a valid point (optimal or feasible)."""
-        return self.status in ("optimal", "feasible")
+        return Status(self.status).success
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly representation."""
@@ -83,6 +82,8 @@ class SolveResult:
                 return x if math.isfinite(x) else str(x)
             if isinstance(x, np.integer):
                 return int(x)
+            if isinstance(x, str):
+                return str(x)  # StrEnum members as plain strings
             return x
 
         out = {
@@ -103,5 +104,5 @@ class SolveResult:
     def __repr__(self) -> str:
         lb = "" if self.lower_bound is None else f", gap={self.gap:.3%}"
         return (f"SolveResult(delay={self.delay:.6g} s, split={self.split}, rank={self.rank}, "
-                f"status={self.status!r}, termination={self.termination!r}, "
+                f"status={str(self.status)!r}, termination={str(self.termination)!r}, "
                 f"method={self.method!r}{lb})")

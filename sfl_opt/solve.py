@@ -1,99 +1,156 @@
-"""``solve``: the public entry point; validates its arguments and dispatches to a method."""
+"""``solve``: the public entry point. It validates its arguments against the chosen
+method's declaration (:class:`~sfl_opt.methods.MethodSpec`), runs the method on the
+prepared problem and alone assembles the :class:`~sfl_opt.SolveResult`."""
 
 from __future__ import annotations
 
 import importlib
 import time
+import warnings
 from typing import Any
 
 from . import _validation as v
-from .errors import BackendError, ValidationError
-from .methods import METHODS, Options
-from .methods.common import auto_kicks, prepare
+from .delay import evaluate
+from .errors import ValidationError
+from .methods import METHODS, MethodSpec, Options, Outcome, auto_kicks, get_method
 from .power import PowerBackend, get_backend
+from .prepared import PreparedProblem, prepare
 from .problem import Problem
 from .result import SolveResult
+from .status import Status, Termination
 
+#: every mode of the registered methods (the CLI's choices)
 MODES = ("nested", "bcd")
+#: ``assign``: "exact" is the deprecated alias of ``method="milp"``
 ASSIGN = ("heuristic", "exact")
 
 
-def _check_solve_args(problem: Any, method: Any, power: Any, seed: Any, mode: Any, refine: Any,
-                      bound: Any, assign: Any, max_iter: Any, time_limit: Any,
-                      max_moves: Any, prune: Any, kicks: Any) -> None:
-    """Validate every argument of :func:`solve`; errors name the argument."""
-    if not isinstance(problem, Problem):
-        raise ValidationError("problem", "a sfl_opt.Problem", type(problem).__name__)
-    if method not in METHODS:
-        raise BackendError(f"method: unknown method {method!r}; available: "
-                           f"{', '.join(sorted(METHODS))}")
-    if not isinstance(power, (str, PowerBackend)):
-        raise ValidationError("power", "a backend name or a PowerBackend", power)
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise ValidationError("seed", "None or an integer >= 0", seed)
-    v.choice("mode", mode, MODES)
-    v.choice("assign", assign, ASSIGN)
-    for name, val in (("refine", refine), ("bound", bound), ("prune", prune)):
-        if not isinstance(val, bool):
-            raise ValidationError(name, "True or False", val)
-    v.positive_int("max_iter", max_iter)
-    v.positive_int("max_moves", max_moves)
+def _check_types(seed: Any, refine: Any, bound: Any, prune: Any, max_iter: Any,
+                 max_moves: Any, time_limit: Any, kicks: Any, power: Any) -> None:
+    """Type and range of every argument that is given (None: the method's default)."""
+    if seed is not None:
+        v.seed("seed", seed)
+    for name, val in (("refine", refine), ("prune", prune)):
+        if val is not None and not isinstance(val, bool):
+            raise ValidationError(name, "True or False (or None: the method's default)", val)
+    if not isinstance(bound, bool):
+        raise ValidationError("bound", "True or False", bound)
+    if max_iter is not None:
+        v.positive_int("max_iter", max_iter)
+    if max_moves is not None:
+        v.positive_int("max_moves", max_moves)
     if time_limit is not None:
         v.scalar("time_limit", time_limit, positive=True)
     if kicks is not None and (isinstance(kicks, bool) or not isinstance(kicks, int) or kicks < 0):
         raise ValidationError("kicks", "None or an integer >= 0", kicks)
+    if power is not None and not isinstance(power, (str, PowerBackend)):
+        raise ValidationError("power", "a backend name or a PowerBackend", power)
+
+
+def _resolve_method(method: Any, assign: Any) -> MethodSpec:
+    """The spec to run: ``method``, or ``"milp"`` for the deprecated ``assign="exact"``."""
+    spec = get_method(method)
+    if assign is None:
+        return spec
+    v.choice("assign", assign, ASSIGN)
+    if assign == "heuristic":
+        return spec
+    if spec.name != "sflllm":
+        raise ValidationError("assign", f"'heuristic' for method {spec.name!r} (the certified "
+                              "MILP is method 'milp')", assign)
+    warnings.warn("solve(assign='exact') is deprecated: use solve(problem, 'milp')",
+                  DeprecationWarning, stacklevel=3)
+    return METHODS["milp"]
+
+
+def _check_honoured(spec: MethodSpec, mode: Any, given: dict[str, Any], power: Any,
+                    power_options: Any, options: dict[str, Any]) -> str:
+    """Reject every argument ``spec`` would ignore; return the effective mode."""
+    if mode is not None:
+        if not spec.modes:
+            raise ValidationError("mode", f"no mode for method {spec.name!r} (it has none)",
+                                  mode)
+        v.choice("mode", mode, spec.modes)
+    eff_mode = mode if mode is not None else (spec.modes[0] if spec.modes else "")
+    for arg, val in given.items():
+        if val is not None and not spec.accepts(arg, eff_mode):
+            where = f" in mode {eff_mode!r}" if spec.accepts(arg, spec.mode_only.get(arg)) \
+                else ""
+            raise ValidationError(arg, f"not given: method {spec.name!r} ignores it{where}", val)
+    if spec.power != "any":
+        name = power.name if isinstance(power, PowerBackend) else power
+        if power is not None and (name != spec.power or isinstance(power, PowerBackend)):
+            raise ValidationError("power", f"not given: method {spec.name!r} sets the power "
+                                  f"itself ({spec.power!r})", name)
+        if power_options:
+            raise ValidationError("power_options", f"not given: method {spec.name!r} runs no "
+                                  "power backend", power_options)
+    unknown = sorted(set(options) - set(spec.options))
+    if unknown:
+        raise ValidationError("options", f"options of method {spec.name!r}: "
+                              f"{', '.join(spec.options) or 'none'}", unknown)
+    return eff_mode
 
 
 def solve(
     problem: Problem,
     method: str = "sflllm",
     *,
-    power: str | PowerBackend = "native",
+    power: str | PowerBackend | None = None,
     seed: int | None = None,
-    mode: str = "nested",
-    refine: bool = True,
+    mode: str | None = None,
+    refine: bool | None = None,
     bound: bool = False,
-    assign: str = "heuristic",
-    max_iter: int = 20,
-    max_moves: int = 10_000,
-    prune: bool = True,
+    assign: str | None = None,
+    max_iter: int | None = None,
+    max_moves: int | None = None,
+    prune: bool | None = None,
     kicks: int | None = None,
     time_limit: float | None = None,
     **options: Any,
 ) -> SolveResult:
     """Minimise the total training delay T_total (s) of ``problem``.
 
+    Every argument left at ``None`` takes the method's default; an argument the method
+    would ignore (see ``sfl_opt.methods.METHODS[method]``, e.g. ``mode`` for a baseline
+    without modes, ``time_limit`` for a one-shot method) raises a ``ValidationError``
+    naming it.
+
     Parameters
     ----------
     method:
-        ``"sflllm"`` (default) or a registered baseline (``sfl_opt.methods.METHODS``).
+        ``"sflllm"`` (default), ``"milp"`` (certified optimum, small instances, needs
+        pyomo + highspy) or a registered baseline (``sfl_opt.methods.METHODS``).
     power:
-        power-control backend: ``"native"`` (exact, Numba), ``"cvxpy"``, ``"pyomo"``
-        (see ``sfl_opt.power.available_backends()``), or a backend instance.
+        power-control backend: ``"native"`` (exact, Numba; the default), ``"cvxpy"``,
+        ``"pyomo"`` (see ``sfl_opt.power.available_backends()``), or a backend instance.
+        Only for methods that run a backend (``MethodSpec.power == "any"``).
     seed:
-        seed of the random choices of random methods (same seed, same answer).
+        seed of the random choices (random methods, kicks): same seed, same answer.
     mode:
-        ``"nested"`` re-optimises allocation and power for every (split, rank);
-        ``"bcd"`` is the paper's alternation (allocation held during the search).
+        ``"nested"`` (default) re-optimises allocation and power for every (split,
+        rank); ``"bcd"`` is the paper's alternation (allocation held during the search).
     refine:
-        local-search refinement of the subchannel assignment (move/swap, exact power).
+        local-search refinement of the subchannel assignment (default True).
     bound:
-        also compute a lower bound on the optimum (fills ``lower_bound`` and ``gap``).
+        also compute the time-sharing lower bound (fills ``lower_bound`` and ``gap``;
+        its time is in ``timings["bound"]`` and ``timings["total"]``).
     assign:
-        ``"heuristic"`` or ``"exact"`` (MILP with certified optimum, small instances).
+        deprecated: ``assign="exact"`` is ``method="milp"`` (only with ``method="sflllm"``).
     max_iter, max_moves:
-        outer iterations (bcd) and local-search moves per link.
+        outer iterations (bcd; default 20) and local-search moves per link (10 000).
     prune:
-        skip (split, rank) pairs whose lower bound exceeds the best delay found.
+        skip (split, rank) pairs whose lower bound exceeds the best delay found (nested;
+        default True).
     kicks:
-        iterated-local-search restarts per link and pair (``None``: automatic, many on
+        iterated-local-search restarts per link and pair (default: automatic, many on
         small links and none on large ones; 0 disables). Their random numbers derive
         from ``seed`` (0 when None), so the answer is deterministic.
     time_limit:
         seconds; on expiry the best point so far is returned with
         ``termination="time_limit"``.
     **options:
-        method-specific options (e.g. ``rank`` for ``fixed_rank``) and backend options
+        the method's own options (e.g. ``rank`` for ``fixed_rank``) and backend options
         (``power_options={...}``).
 
     Returns
@@ -101,34 +158,59 @@ def solve(
     SolveResult
         ``delay`` equals ``evaluate(problem, ...)`` of the returned point.
     """
-    _check_solve_args(problem, method, power, seed, mode, refine, bound, assign, max_iter,
-                      time_limit, max_moves, prune, kicks)
-    power_options = options.pop("power_options", {}) or {}
-    if not isinstance(power_options, dict):
+    t_start = time.perf_counter()
+    if not isinstance(problem, Problem):
+        raise ValidationError("problem", "a sfl_opt.Problem", type(problem).__name__)
+    _check_types(seed, refine, bound, prune, max_iter, max_moves, time_limit, kicks, power)
+    spec = _resolve_method(method, assign)
+    power_options = options.pop("power_options", None)
+    if power_options is not None and not isinstance(power_options, dict):
         raise ValidationError("power_options", "a dict of backend options", power_options)
-    allowed = METHODS[method].options
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        raise ValidationError("options", f"options of method {method!r}: "
-                              f"{', '.join(allowed) or 'none'}", unknown)
-    backend = get_backend(power, **power_options)
-    if kicks is None:
+    given = {"seed": seed, "refine": refine, "max_iter": max_iter, "max_moves": max_moves,
+             "prune": prune, "kicks": kicks, "time_limit": time_limit}
+    eff_mode = _check_honoured(spec, mode, given, power, power_options, options)
+    backend = (get_backend(power if power is not None else "native", **(power_options or {}))
+               if spec.power == "any" else None)
+    if kicks is None and "kicks" in spec.honours:
         kicks = auto_kicks(problem.K, max(problem.M, problem.N))
-    opts = Options(power=backend, power_name=backend.name, mode=mode, refine=refine,
-                   max_iter=max_iter, max_moves=max_moves, prune=prune, kicks=kicks,
+    opts = Options(power=backend, mode=eff_mode,
+                   refine=True if refine is None else refine,
+                   max_iter=20 if max_iter is None else max_iter,
+                   max_moves=10_000 if max_moves is None else max_moves,
+                   prune=True if prune is None else prune, kicks=kicks or 0,
                    time_limit=time_limit, seed=seed, extra=options)
-    ctx = prepare(problem)
-    if assign == "exact":
-        exact = importlib.import_module(".assign.exact", __package__)
-        result = exact.solve_exact(ctx, opts, method)
-    else:
-        result = METHODS[method].fn(ctx, opts, method)
+    prep = prepare(problem)
+    out = spec.fn(prep, opts)
+    return _assemble(prep, spec, opts, out, bound, t_start)
+
+
+def _assemble(prep: PreparedProblem, spec: MethodSpec, opts: Options, out: Outcome,
+              bound: bool, t_start: float) -> SolveResult:
+    """The one place a :class:`SolveResult` is built: the point evaluated exactly
+    (SPEC §2), the method's labels, the optional bound and the total time."""
+    pr = prep.problem
+    split, rank = prep.pair(out.pair)
+    s, f = out.points["s"], out.points["f"]
+    bd = evaluate(pr, split, rank, s.assign, s.psd, f.assign, f.psd)
+    status = Status(out.status)
+    timings = dict(out.timings)
+    lower = out.lower_bound
     if bound:
         bound_mod = importlib.import_module(".assign.bound", __package__)
         t0 = time.perf_counter()
-        lb = float(bound_mod.lower_bound(problem))
-        result.timings["bound"] = time.perf_counter() - t0
-        if result.lower_bound is not None:  # keep a tighter certified bound (assign="exact")
-            lb = max(lb, float(result.lower_bound))
-        result.lower_bound = min(lb, result.delay) if result.status == "optimal" else lb
-    return result
+        lb = float(bound_mod.lower_bound(pr))
+        timings["bound"] = time.perf_counter() - t0
+        if lower is not None:  # keep a tighter certified bound of the method
+            lb = max(lb, float(lower))
+        lower = min(lb, bd.total) if status == Status.OPTIMAL else lb
+    timings["total"] = time.perf_counter() - t_start
+    grid = None if out.grid is None else out.grid.reshape(pr.splits.size, pr.ranks.size)
+    return SolveResult(
+        delay=bd.total, split=split, rank=rank, assign_s=s.assign, assign_f=f.assign,
+        psd_s=s.psd, psd_f=f.psd, status=status, method=spec.name,
+        iterations=int(out.iterations), history=[float(h) for h in out.history],
+        timings=timings, breakdown=bd, lower_bound=lower,
+        termination=Termination(out.termination),
+        power=out.power or (opts.power_name if spec.power == "any" else spec.power),
+        mode=opts.mode, grid=grid, rounds_source=pr.rounds_source, info=dict(out.info),
+    )

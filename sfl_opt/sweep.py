@@ -157,7 +157,8 @@ class SweepTable:
 @dataclass(frozen=True)
 class SweepTask:
     """One run, picklable: ``Problem.default(seed, **base, **scenario_kwargs(param,
-    value))`` solved by ``method`` with ``solve(..., seed=seed, **solve_options)``."""
+    value))`` solved by ``method`` with ``solve(..., seed=seed, **solve_options)`` (the
+    seed only for a method that honours one)."""
 
     param: str
     value: float
@@ -175,10 +176,11 @@ def run_task(task: SweepTask) -> SweepRow:
     kwargs.update(scenario_kwargs(task.param, task.value))
     problem = Problem.default(task.seed, **kwargs)
     t0 = time.perf_counter()
-    res = solve(problem, task.method, seed=task.seed, **dict(task.solve_options))
+    seed = {"seed": task.seed} if METHODS[task.method].accepts("seed") else {}
+    res = solve(problem, task.method, **seed, **dict(task.solve_options))
     return SweepRow(param=task.param, value=float(task.value), method=task.method,
                     seed=int(task.seed), delay=float(res.delay), split=int(res.split),
-                    rank=int(res.rank), status=res.status, time=time.perf_counter() - t0)
+                    rank=int(res.rank), status=str(res.status), time=time.perf_counter() - t0)
 
 
 def make_tasks(param: str, values: Sequence[float], methods: Sequence[str],

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from ..methods.common import Context, link_arrays, link_demand, prepare, stage_lower_bounds
+from ..prepared import PreparedProblem, prepare
 from ..problem import Problem
 
 #: relative amount by which a solver objective is lowered before it is used as a bound
@@ -43,18 +43,15 @@ SHAVE = 1e-6
 class TimeSharingRelaxation:
     """The time-sharing relaxation of one link as a DPP cvxpy program (module doc)."""
 
-    def __init__(self, ctx: Context, link: str, solver: str = "CLARABEL",
+    def __init__(self, ctx: PreparedProblem, link: str, solver: str = "CLARABEL",
                  **solver_options: Any) -> None:
         import cvxpy as cp
 
-        pr = ctx.problem
-        self.ctx, self.link = ctx, link
-        la, inva, bw, pmax, ptot = link_arrays(ctx, link)
-        gain = pr.gain_s if link == "s" else pr.gain_f
-        K, M = gain.shape
-        self.bw = np.asarray(bw, float)
-        p_scale = float(np.max(pmax))
-        a = p_scale * gain / (self.bw[None, :] * pr.noise_psd)
+        self.ctx, self.link = ctx, ctx.link(link)
+        K, M = self.link.K, self.link.M
+        self.sc = self.link.scaling()
+        self.bw = self.sc.bw
+        a = self.sc.a
         self.theta = cp.Variable((K, M), nonneg=True)
         self.y = cp.Variable((K, M), nonneg=True)
         self.u = cp.Variable((K, M))
@@ -66,11 +63,10 @@ class TimeSharingRelaxation:
             cp.sum(self.theta, axis=0) <= 1,
             self.u <= -cp.rel_entr(self.theta, self.y + cp.multiply(1.0 / a, self.theta))
             + cp.multiply(np.log(a), self.theta),
-            cp.sum(self.y, axis=1) <= np.asarray(pmax, float) / p_scale,
+            cp.sum(self.y, axis=1) <= self.sc.pmax,
             self.c + cp.inv_pos(rate) <= self.t,
         ]
-        ptot_eff = min(float(ptot), float(np.sum(pmax)))
-        cons.append(cp.sum(self.y) <= ptot_eff / p_scale)
+        cons.append(cp.sum(self.y) <= self.sc.ptot)
         self.problem = cp.Problem(cp.Minimize(self.t), cons)
         assert self.problem.is_dpp()
         self.solver = solver
@@ -81,10 +77,9 @@ class TimeSharingRelaxation:
         when the solver fails. ``t_ref`` (> 0, same unit) scales the program."""
         import cvxpy as cp
 
-        c, S = link_demand(self.ctx, self.link, p)
-        r_unit = S / t_ref
+        c, S = self.link.demand(p)
         self.c.value = np.asarray(c, float) / t_ref
-        self.W.value = self.bw / (math.log(2.0) * r_unit)
+        self.W.value = self.sc.weights(self.bw, S / t_ref)
         try:
             self.problem.solve(solver=self.solver, **self.solver_options)
         except cp.error.SolverError:
@@ -94,17 +89,13 @@ class TimeSharingRelaxation:
         return float(self.t.value) * t_ref * (1.0 - SHAVE)
 
 
-def f_link_cheap(ctx: Context) -> float:
+def f_link_cheap(ctx: PreparedProblem) -> float:
     """Closed-form lower bound on the f-link's ``max_k 1/R_k`` (s/bit): each client
     alone with every subchannel, and the link's sum rate shared by K clients."""
-    from ..kernels import link_rate_bounds
-
-    la, inva, bw, pmax, ptot = link_arrays(ctx, "f")
-    rall, rsum = link_rate_bounds(la, inva, bw, pmax, ptot)
-    return float(max(np.max(1.0 / rall), ctx.problem.K / rsum))
+    return ctx.link("f").cheap_bound(None)
 
 
-def lower_bound_details(problem: Problem, ctx: Context | None = None) -> dict[str, Any]:
+def lower_bound_details(problem: Problem, ctx: PreparedProblem | None = None) -> dict[str, Any]:
     """The bound with its parts: ``bound`` (s), ``tf`` (s/bit), ``ts`` (P,) stage bounds
     (s; NaN where the pair was skipped), ``cheap`` (P,) cheap stage bounds (s),
     ``pair`` (the minimising pair index), ``solved`` and ``failed`` pair counts."""
@@ -114,7 +105,7 @@ def lower_bound_details(problem: Problem, ctx: Context | None = None) -> dict[st
     tf_rel = TimeSharingRelaxation(ctx, "f").stage(None, tf_cheap)
     failed = int(tf_rel is None)
     tf = max(tf_cheap, tf_rel or 0.0)
-    cheap = stage_lower_bounds(ctx)
+    cheap = ctx.stage_bounds()
     cheap_tot = ctx.total(np.arange(P), cheap, tf)
     ts = np.full(P, np.nan)
     best, best_p = math.inf, -1

@@ -1,48 +1,55 @@
 """Registry of solution methods (``solve(problem, method=NAME)``).
 
-A method is a function ``(ctx: Context, opts: Options, method: str) -> SolveResult``.
-``register_method`` adds one; ``METHODS`` maps names to :class:`MethodSpec`.
+A method is a function ``(prep: PreparedProblem, opts: Options) -> Outcome`` registered
+by :func:`register_method` with a :class:`MethodSpec` declaring what it honours (modes,
+power backends, arguments, exactness, bound, randomness, its own options); see
+:mod:`.registry`. ``METHODS`` maps names to specs.
+
+Registered here: ``sflllm`` (:mod:`.sflllm`), the baselines (:mod:`.baselines`) and
+``milp`` (:mod:`sfl_opt.assign.milp`, certified optimum of small instances; needs
+pyomo + highspy). The name ``"exact"`` is reserved for a native exact method.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
-from .common import Context, Options
+from ..prepared import PreparedProblem
+from .registry import (
+    ARGUMENTS,
+    METHODS,
+    MethodSpec,
+    Options,
+    Outcome,
+    auto_kicks,
+    get_method,
+    register_method,
+)
 from .sflllm import solve_sflllm
-
-
-@dataclass(frozen=True)
-class MethodSpec:
-    """A method: its function, a one-line description, whether it draws random numbers,
-    and the names of its own keyword options."""
-
-    name: str
-    fn: Callable
-    description: str
-    random: bool = False
-    options: tuple[str, ...] = ()
-
-
-METHODS: dict[str, MethodSpec] = {}
-
-
-def register_method(name: str, fn: Callable, description: str, random: bool = False,
-                    options: tuple[str, ...] = ()) -> None:
-    """Make ``fn`` available as ``solve(problem, method=name)``; ``options`` names the
-    method-specific keyword options it reads from ``Options.extra``."""
-    METHODS[name] = MethodSpec(name, fn, description, random, tuple(options))
-
 
 register_method("sflllm", solve_sflllm,
                 "SflLLM: greedy allocation + exact power + (split, rank) search",
-                options=("start",))
-
-__all__ = ["METHODS", "Context", "MethodSpec", "Options", "register_method"]
+                modes=("nested", "bcd"),
+                honours=("seed", "refine", "max_iter", "max_moves", "prune", "kicks",
+                         "time_limit"),
+                mode_only={"max_iter": "bcd", "prune": "nested"}, options=("start",))
 
 # baselines (SPEC §3): ablations of SflLLM, see .baselines
 from .baselines import BASELINES  # noqa: E402
 
-for _name, (_fn, _desc, _random, _options) in BASELINES.items():
-    register_method(_name, _fn, _desc, random=_random, options=_options)
+for _name, _kw in BASELINES.items():
+    register_method(_name, **_kw)
+
+
+def _solve_milp(prep: PreparedProblem, opts: Options) -> Outcome:
+    from ..assign.milp import solve_milp  # pyomo is imported only when it runs
+
+    return solve_milp(prep, opts)
+
+
+register_method("milp", _solve_milp,
+                "certified optimum by outer-approximation MILPs (Pyomo + HiGHS) inside a "
+                "bisection on the deadline; exact power; small instances",
+                power="native", honours=("max_moves", "time_limit"), exact=True, bound=True,
+                options=("rtol", "probe"))
+
+__all__ = ["ARGUMENTS", "METHODS", "MethodSpec", "Options", "Outcome", "PreparedProblem",
+           "auto_kicks", "get_method", "register_method"]

@@ -26,17 +26,9 @@ import time
 import numpy as np
 
 from ..errors import ValidationError
-from ..result import SolveResult
-from .common import (
-    Context,
-    LinkPoint,
-    Options,
-    exact_power,
-    finish,
-    greedy_link,
-    power_subproblem,
-    search_fixed,
-)
+from ..prepared import Link, LinkPoint, PreparedProblem
+from ..status import Status, Termination
+from .registry import Options, Outcome
 from .sflllm import solve_f_link, solve_sflllm
 
 # ---------------------------------------------------------------- building blocks
@@ -70,16 +62,16 @@ def equal_psd(bw: np.ndarray, assign: np.ndarray, p_max: np.ndarray, p_total: fl
     return float(min(p_total / float(np.sum(bw)), per_client))
 
 
-def equal_power_link(ctx: Context, link: str, assign: np.ndarray, p: int | None) -> LinkPoint:
+def equal_power_link(link: Link, assign: np.ndarray, p: int | None) -> LinkPoint:
     """Equal-psd power on a fixed assignment; ``t`` as in :class:`LinkPoint` (the s-link
     stage max_k (TcF_k + S_up/Rs_k) in s for pair p, or the f-link max_k 1/Rf_k in s/bit),
     computed with the rates of the delay model (``PowerSubproblem.deadline_of``)."""
-    sub = power_subproblem(ctx, link, assign, p)
+    sub = link.power_subproblem(assign, p)
     psd = np.full(sub.M, equal_psd(sub.bw, sub.assign, sub.p_max, sub.p_total))
     return LinkPoint(sub.assign, psd, sub.deadline_of(psd))
 
 
-def _pair_indices(ctx: Context, *, split: int | None = None,
+def _pair_indices(ctx: PreparedProblem, *, split: int | None = None,
                   rank: int | None = None) -> np.ndarray:
     """Indices of the pairs with the given split and/or rank."""
     keep = np.ones(ctx.P, dtype=bool)
@@ -90,15 +82,15 @@ def _pair_indices(ctx: Context, *, split: int | None = None,
     return np.flatnonzero(keep)
 
 
-def _tag(res: SolveResult, **info: object) -> SolveResult:
-    res.info.update(info)
-    return res
+def _tag(out: Outcome, **info: object) -> Outcome:
+    out.info.update(info)
+    return out
 
 
 # ---------------------------------------------------------------------- baselines
 
 
-def solve_random_subchannels(ctx: Context, opts: Options, method: str) -> SolveResult:
+def solve_random_subchannels(ctx: PreparedProblem, opts: Options) -> Outcome:
     """Random assignment on both links, held; exact power; exhaustive (split, rank)."""
     pr = ctx.problem
     rng = opts.rng()
@@ -106,42 +98,43 @@ def solve_random_subchannels(ctx: Context, opts: Options, method: str) -> SolveR
     t0 = time.perf_counter()
     assign_s = random_assignment(rng, pr.M, pr.K)
     assign_f = random_assignment(rng, pr.N, pr.K)
-    f = exact_power(ctx, "f", assign_f, None)
+    f = ctx.link("f").exact_power(assign_f, None)
     timings["f_link"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    totals, _ = search_fixed(ctx, assign_s, f.t)
+    totals, _ = ctx.search(assign_s, f.t)
     p = int(np.argmin(totals))
-    s = exact_power(ctx, "s", assign_s, p)
+    s = ctx.link("s").exact_power(assign_s, p)
     timings["search"] = time.perf_counter() - t0
-    return finish(ctx, method=method, opts=opts, p=p, s=s, f=f, status="feasible",
-                  termination="enumerated", iterations=1, history=[float(totals[p])],
-                  timings=timings, grid=totals, info={"pairs": ctx.P, "seed": opts.seed})
+    return Outcome(p, {"s": s, "f": f}, Status.FEASIBLE, Termination.ENUMERATED,
+                   history=[float(totals[p])], timings=timings, grid=totals,
+                   info={"pairs": ctx.P, "seed": opts.seed})
 
 
-def solve_equal_power(ctx: Context, opts: Options, method: str) -> SolveResult:
+def solve_equal_power(ctx: PreparedProblem, opts: Options) -> Outcome:
     """Greedy (+ refine) assignment per pair, equal psd on each link, best pair."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    f = equal_power_link(ctx, "f", solve_f_link(ctx, opts).assign, None)
+    f = equal_power_link(ctx.link("f"), solve_f_link(ctx, opts).assign, None)
     timings["f_link"] = time.perf_counter() - t0
     t0 = time.perf_counter()
+    s_link = ctx.link("s")
     points = []
     for p in range(ctx.P):
-        assign = greedy_link(ctx, "s", p, opts.refine, opts.max_moves).assign
-        points.append(equal_power_link(ctx, "s", assign, p))
+        assign = s_link.greedy(p, opts.refine, opts.max_moves).assign
+        points.append(equal_power_link(s_link, assign, p))
     t_s = np.array([pt.t for pt in points])
     grid = ctx.total(np.arange(ctx.P), t_s, f.t)
     timings["search"] = time.perf_counter() - t0
     p = int(np.argmin(grid))
-    return finish(ctx, method=method, opts=opts, p=p, s=points[p], f=f, status="feasible",
-                  termination="enumerated", iterations=1, history=[float(grid[p])],
-                  timings=timings, grid=grid, info={"pairs": ctx.P})
+    return Outcome(p, {"s": points[p], "f": f}, Status.FEASIBLE, Termination.ENUMERATED,
+                   history=[float(grid[p])], timings=timings, grid=grid,
+                   info={"pairs": ctx.P}, power="equal")
 
 
-def solve_random_split(ctx: Context, opts: Options, method: str) -> SolveResult:
+def solve_random_split(ctx: PreparedProblem, opts: Options) -> Outcome:
     """A uniformly random split point; SflLLM over the ranks."""
     split = int(opts.rng().choice(ctx.problem.splits))
-    res = solve_sflllm(ctx, opts, method, pairs=_pair_indices(ctx, split=split))
+    res = solve_sflllm(ctx, opts, pairs=_pair_indices(ctx, split=split))
     return _tag(res, fixed_split=split, seed=opts.seed)
 
 
@@ -151,7 +144,7 @@ def median_rank(ranks: np.ndarray) -> int:
     return int(r[(r.size - 1) // 2])
 
 
-def solve_fixed_rank(ctx: Context, opts: Options, method: str) -> SolveResult:
+def solve_fixed_rank(ctx: PreparedProblem, opts: Options) -> Outcome:
     """The rank of option ``rank`` (default: the median candidate); SflLLM over the splits."""
     ranks = ctx.problem.ranks
     rank = opts.extra.get("rank")
@@ -161,18 +154,18 @@ def solve_fixed_rank(ctx: Context, opts: Options, method: str) -> SolveResult:
           or int(rank) not in ranks.tolist()):
         raise ValidationError("rank", f"one of the candidate ranks {ranks.tolist()}", rank)
     rank = int(rank)
-    res = solve_sflllm(ctx, opts, method, pairs=_pair_indices(ctx, rank=rank))
+    res = solve_sflllm(ctx, opts, pairs=_pair_indices(ctx, rank=rank))
     return _tag(res, fixed_rank=rank)
 
 
-def solve_random_rank(ctx: Context, opts: Options, method: str) -> SolveResult:
+def solve_random_rank(ctx: PreparedProblem, opts: Options) -> Outcome:
     """A uniformly random rank; SflLLM over the splits."""
     rank = int(opts.rng().choice(ctx.problem.ranks))
-    res = solve_sflllm(ctx, opts, method, pairs=_pair_indices(ctx, rank=rank))
+    res = solve_sflllm(ctx, opts, pairs=_pair_indices(ctx, rank=rank))
     return _tag(res, fixed_rank=rank, seed=opts.seed)
 
 
-def solve_fully_random(ctx: Context, opts: Options, method: str) -> SolveResult:
+def solve_fully_random(ctx: PreparedProblem, opts: Options) -> Outcome:
     """Random split, rank and assignments (drawn in that order), equal power."""
     pr = ctx.problem
     rng = opts.rng()
@@ -182,28 +175,40 @@ def solve_fully_random(ctx: Context, opts: Options, method: str) -> SolveResult:
     assign_s = random_assignment(rng, pr.M, pr.K)
     assign_f = random_assignment(rng, pr.N, pr.K)
     p = int(_pair_indices(ctx, split=split, rank=rank)[0])
-    s = equal_power_link(ctx, "s", assign_s, p)
-    f = equal_power_link(ctx, "f", assign_f, None)
+    s = equal_power_link(ctx.link("s"), assign_s, p)
+    f = equal_power_link(ctx.link("f"), assign_f, None)
     t = float(ctx.total(p, s.t, f.t))
-    return finish(ctx, method=method, opts=opts, p=p, s=s, f=f, status="feasible",
-                  termination="enumerated", iterations=1, history=[t],
-                  timings={"draw": time.perf_counter() - t0}, info={"seed": opts.seed})
+    return Outcome(p, {"s": s, "f": f}, Status.FEASIBLE, Termination.ENUMERATED, history=[t],
+                   timings={"draw": time.perf_counter() - t0}, info={"seed": opts.seed},
+                   power="equal")
 
 
-#: name -> (function, description, random, options); registered in ``methods/__init__``
-BASELINES = {
-    "random_subchannels": (solve_random_subchannels,
-                           "baseline: random subchannels, exact power, (split, rank) search",
-                           True, ()),
-    "equal_power": (solve_equal_power,
-                    "baseline: greedy subchannels, equal psd, (split, rank) search",
-                    False, ()),
-    "random_split": (solve_random_split,
-                     "baseline: random split, SflLLM for the rest", True, ()),
-    "fixed_rank": (solve_fixed_rank,
-                   "baseline: rank given by option 'rank' (default median), SflLLM for the rest",
-                   False, ("rank",)),
-    "random_rank": (solve_random_rank, "baseline: random rank, SflLLM for the rest", True, ()),
-    "fully_random": (solve_fully_random,
-                     "baseline: random subchannels, split and rank; equal power", True, ()),
+#: the SflLLM arguments a baseline built on it honours
+_SFLLLM_ARGS = ("seed", "refine", "max_iter", "max_moves", "prune", "kicks", "time_limit")
+_SFLLLM_MODE_ONLY = {"max_iter": "bcd", "prune": "nested"}
+
+#: name -> keyword arguments of ``register_method`` (registered in ``methods/__init__``)
+BASELINES: dict[str, dict] = {
+    "random_subchannels": dict(
+        fn=solve_random_subchannels, power="native", honours=("seed",), random=True,
+        description="baseline: random subchannels, exact power, (split, rank) search"),
+    "equal_power": dict(
+        fn=solve_equal_power, power="equal", honours=("seed", "refine", "max_moves", "kicks"),
+        description="baseline: greedy subchannels, equal psd, (split, rank) search"),
+    "random_split": dict(
+        fn=solve_random_split, modes=("nested", "bcd"), honours=_SFLLLM_ARGS,
+        mode_only=_SFLLLM_MODE_ONLY, random=True,
+        description="baseline: random split, SflLLM for the rest"),
+    "fixed_rank": dict(
+        fn=solve_fixed_rank, modes=("nested", "bcd"), honours=_SFLLLM_ARGS,
+        mode_only=_SFLLLM_MODE_ONLY, options=("rank",),
+        description="baseline: rank given by option 'rank' (default median), SflLLM for "
+                    "the rest"),
+    "random_rank": dict(
+        fn=solve_random_rank, modes=("nested", "bcd"), honours=_SFLLLM_ARGS,
+        mode_only=_SFLLLM_MODE_ONLY, random=True,
+        description="baseline: random rank, SflLLM for the rest"),
+    "fully_random": dict(
+        fn=solve_fully_random, power="equal", honours=("seed",), random=True,
+        description="baseline: random subchannels, split and rank; equal power"),
 }

@@ -21,64 +21,62 @@ import time
 import numpy as np
 
 from ..errors import ValidationError
-from .common import (
-    Context,
-    LinkPoint,
-    Options,
-    backend_power,
-    exact_power,
-    finish,
-    greedy_link,
-    refine_link,
-    search_fixed,
-    stage_lower_bounds,
-)
+from ..prepared import LinkPoint, PreparedProblem
+from ..status import Status, Termination
+from .registry import Options, Outcome
 
 #: iterated local search (kicks) runs on the pairs within this fraction of the best delay
 #: after plain local search; kicks rarely gain more (see docs/model.md)
 KICK_WINDOW = 0.05
 
 
-def solve_f_link(ctx: Context, opts: Options) -> LinkPoint:
+def solve_f_link(ctx: PreparedProblem, opts: Options) -> LinkPoint:
     """The f-link: maximise the least client rate once (c = 0, S = 1 bit)."""
-    return greedy_link(ctx, "f", None, opts.refine, opts.max_moves, opts.kicks, opts.seed)
+    return ctx.link("f").greedy(None, opts.refine, opts.max_moves, opts.kicks, opts.seed)
 
 
-def _apply_backend(ctx: Context, opts: Options, p: int, s: LinkPoint, f: LinkPoint,
-                   info: dict) -> tuple[LinkPoint, LinkPoint, str]:
-    """Re-solve the final power steps with a non-native backend; keep the native point
-    if the backend fails or is worse, and say so."""
-    if opts.power_name == "native":
-        return s, f, "converged"
-    termination = "converged"
+def uses_kernel_power(opts: Options) -> bool:
+    """True when the requested backend's answer is the kernels' exact power (capability
+    ``"kernel"``), so the points found by the search need no re-solve."""
+    return opts.power is None or "kernel" in opts.power.capabilities
+
+
+def _apply_backend(ctx: PreparedProblem, opts: Options, p: int, s: LinkPoint, f: LinkPoint,
+                   info: dict) -> tuple[LinkPoint, LinkPoint, Termination]:
+    """Re-solve the final power steps with a backend other than the kernels' exact power;
+    keep the kernel point if the backend fails or is worse, and say so."""
+    if uses_kernel_power(opts):
+        return s, f, Termination.CONVERGED
+    assert opts.power is not None
+    termination = Termination.CONVERGED
     out = []
     for link, point, pair in (("s", s, p), ("f", f, None)):
-        bp, sol = backend_power(ctx, link, point.assign, pair, opts.power)
+        bp, sol = ctx.link(link).backend_power(point.assign, pair, opts.power)
         info[f"power_{link}"] = {"status": sol.status, "termination": sol.termination,
                                  "iterations": sol.iterations, "solve_time": sol.solve_time,
                                  "violation": sol.violation, "t": sol.t, "native_t": point.t,
                                  **sol.info}
-        if sol.status in ("optimal", "feasible") and np.isfinite(sol.t):
+        if Status(sol.status).success and np.isfinite(sol.t):
             out.append(bp)
         else:
-            termination = "solver_error"
+            termination = Termination.SOLVER_ERROR
             out.append(point)
     return out[0], out[1], termination
 
 
-def solve_sflllm(ctx: Context, opts: Options, method: str = "sflllm",
-                 pairs: np.ndarray | None = None) -> object:
+def solve_sflllm(ctx: PreparedProblem, opts: Options,
+                 pairs: np.ndarray | None = None) -> Outcome:
     """SflLLM in ``opts.mode``; ``pairs`` (pair indices of ``ctx.tab``) restricts the
     (split, rank) search to those candidates (used by the split/rank baselines)."""
     if opts.mode == "bcd":
-        return _solve_bcd(ctx, opts, method, pairs)
+        return _solve_bcd(ctx, opts, pairs)
     if opts.extra.get("start") is not None:
         raise ValidationError("start", "no start pair unless mode='bcd'",
                               opts.extra["start"])
-    return _solve_nested(ctx, opts, method, pairs)
+    return _solve_nested(ctx, opts, pairs)
 
 
-def _start_pair(ctx: Context, start: object) -> int:
+def _start_pair(ctx: PreparedProblem, start: object) -> int:
     """Pair index of a ``(split, rank)`` start given by the user."""
     try:
         split, rank = start  # type: ignore[misc]
@@ -89,13 +87,14 @@ def _start_pair(ctx: Context, start: object) -> int:
                               f"{ctx.problem.ranks.tolist()})", start) from None
 
 
-def _allowed(ctx: Context, pairs: np.ndarray | None) -> np.ndarray:
+def _allowed(ctx: PreparedProblem, pairs: np.ndarray | None) -> np.ndarray:
     if pairs is None:
         return np.arange(ctx.P)
     return np.unique(np.asarray(pairs, dtype=np.int64))
 
 
-def _solve_nested(ctx: Context, opts: Options, method: str, pairs: np.ndarray | None = None):
+def _solve_nested(ctx: PreparedProblem, opts: Options,
+                  pairs: np.ndarray | None = None) -> Outcome:
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     f = solve_f_link(ctx, opts)
@@ -103,20 +102,21 @@ def _solve_nested(ctx: Context, opts: Options, method: str, pairs: np.ndarray | 
 
     t0 = time.perf_counter()
     P = ctx.P
+    s_link = ctx.link("s")
     idx = _allowed(ctx, pairs)
     points: list[LinkPoint | None] = [None] * P
     for p in idx:
-        points[p] = greedy_link(ctx, "s", int(p), False)
+        points[p] = s_link.greedy(int(p), False)
     t_s = np.array([points[p].t for p in idx])
     grid = np.full(P, np.inf)
     grid[idx] = ctx.total(idx, t_s, f.t)
     timings["greedy"] = time.perf_counter() - t0
     history = [float(grid.min())]
-    termination = "converged"
+    termination = Termination.CONVERGED
     refined = pruned = 0
     if opts.refine:
         t0 = time.perf_counter()
-        lb = ctx.total(np.arange(P), stage_lower_bounds(ctx), f.t)
+        lb = ctx.total(np.arange(P), ctx.stage_bounds(), f.t)
         timings["bounds"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         # pass 1: local search from the greedy point; pass 2: iterated local search
@@ -129,10 +129,9 @@ def _solve_nested(ctx: Context, opts: Options, method: str, pairs: np.ndarray | 
                 if kicks and grid[p] > grid.min() * (1 + KICK_WINDOW):
                     continue  # kicks are spent only on pairs close to the best
                 if opts.time_limit is not None and ctx.elapsed() > opts.time_limit:
-                    termination = "time_limit"
+                    termination = Termination.TIME_LIMIT
                     break
-                pt = refine_link(ctx, "s", points[p].assign, int(p), opts.max_moves, kicks,
-                                 opts.seed)
+                pt = s_link.refine(points[p].assign, int(p), opts.max_moves, kicks, opts.seed)
                 refined += 1
                 if pt.t < points[p].t:
                     points[p] = pt
@@ -145,26 +144,28 @@ def _solve_nested(ctx: Context, opts: Options, method: str, pairs: np.ndarray | 
     t0 = time.perf_counter()
     s, f2, term2 = _apply_backend(ctx, opts, best, points[best], f, info)
     timings["power_backend"] = time.perf_counter() - t0
-    if term2 != "converged":
+    if term2 != Termination.CONVERGED:
         termination = term2
-    return finish(ctx, method=method, opts=opts, p=best, s=s, f=f2, status="feasible",
-                  termination=termination, iterations=len(history), history=history,
-                  timings=timings, grid=grid, info=info)
+    return Outcome(best, {"s": s, "f": f2}, Status.FEASIBLE, termination,
+                   iterations=len(history), history=history, timings=timings, grid=grid,
+                   info=info)
 
 
-def _solve_bcd(ctx: Context, opts: Options, method: str, pairs: np.ndarray | None = None):
+def _solve_bcd(ctx: PreparedProblem, opts: Options,
+               pairs: np.ndarray | None = None) -> Outcome:
     timings = {"f_link": 0.0, "allocation": 0.0, "power": 0.0, "search": 0.0}
     t0 = time.perf_counter()
     f = solve_f_link(ctx, opts)
     timings["f_link"] = time.perf_counter() - t0
     P = ctx.P
+    s_link = ctx.link("s")
     # start from the given pair, or the one with the least lower bound
     idx = _allowed(ctx, pairs)
     if opts.extra.get("start") is not None:
         p = _start_pair(ctx, opts.extra["start"])
     else:
         masked = np.full(P, np.inf)
-        lbs = ctx.total(np.arange(P), stage_lower_bounds(ctx), f.t)
+        lbs = ctx.total(np.arange(P), ctx.stage_bounds(), f.t)
         masked[idx] = lbs[idx]
         p = int(np.argmin(masked))
     start_delay = None
@@ -173,27 +174,28 @@ def _solve_bcd(ctx: Context, opts: Options, method: str, pairs: np.ndarray | Non
     best: tuple[int, LinkPoint] | None = None
     grid = None
     history: list[float] = []
-    termination = "iteration_limit"
+    termination = Termination.ITERATION_LIMIT
     power_calls = 0
     for _ in range(opts.max_iter):
         if opts.time_limit is not None and ctx.elapsed() > opts.time_limit and best is not None:
-            termination = "time_limit"
+            termination = Termination.TIME_LIMIT
             break
         t0 = time.perf_counter()
-        s = greedy_link(ctx, "s", p, opts.refine, opts.max_moves, opts.kicks,
-                        opts.seed)  # (a) (+ native power)
+        s = s_link.greedy(p, opts.refine, opts.max_moves, opts.kicks,
+                          opts.seed)  # (a) (+ exact power)
         timings["allocation"] += time.perf_counter() - t0
         if start_delay is None:
             start_delay = float(ctx.total(p, s.t, f.t))
-        if opts.power_name != "native":  # (b) with the chosen backend
+        if not uses_kernel_power(opts):  # (b) with the chosen backend
+            assert opts.power is not None
             t0 = time.perf_counter()
-            bp, sol = backend_power(ctx, "s", s.assign, p, opts.power)
+            bp, sol = s_link.backend_power(s.assign, p, opts.power)
             power_calls += 1
-            if sol.status in ("optimal", "feasible"):
+            if Status(sol.status).success:
                 s = bp
             timings["power"] += time.perf_counter() - t0
         t0 = time.perf_counter()
-        totals, _ = search_fixed(ctx, s.assign, f.t)  # (c)
+        totals, _ = ctx.search(s.assign, f.t)  # (c)
         if pairs is not None:
             totals = np.where(np.isin(np.arange(P), idx), totals, np.inf)
         timings["search"] += time.perf_counter() - t0
@@ -205,17 +207,17 @@ def _solve_bcd(ctx: Context, opts: Options, method: str, pairs: np.ndarray | Non
             grid = totals
             p = q
         else:
-            termination = "converged"
+            termination = Termination.CONVERGED
             break
     assert best is not None
     q, s = best
     # the point of pair q with the held allocation, power re-solved exactly
-    s = exact_power(ctx, "s", s.assign, q)
+    s = s_link.exact_power(s.assign, q)
     info = {"pairs": P, "power_calls": power_calls, "start_delay": start_delay,
             "start": (int(ctx.tab.split[p0]), int(ctx.tab.rank[p0]))}
     s, f2, term2 = _apply_backend(ctx, opts, q, s, f, info)
-    if term2 != "converged":
+    if term2 != Termination.CONVERGED:
         termination = term2
-    return finish(ctx, method=method, opts=opts, p=q, s=s, f=f2, status="feasible",
-                  termination=termination, iterations=len(history), history=history,
-                  timings=timings, grid=grid, info=info)
+    return Outcome(q, {"s": s, "f": f2}, Status.FEASIBLE, termination,
+                   iterations=len(history), history=history, timings=timings, grid=grid,
+                   info=info)

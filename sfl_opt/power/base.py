@@ -14,12 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..kernels.power import link_check
-
-#: Result statuses: how good the answer is (kept apart from why the solver stopped).
-OPTIMAL = "optimal"
-FEASIBLE = "feasible"
-INFEASIBLE = "infeasible"
-ERROR = "error"
+from ..status import Status, Termination
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,16 +63,16 @@ class PowerSubproblem:
 
 @dataclass
 class PowerSolution:
-    """A backend's answer. ``status`` says how good it is (optimal / feasible /
-    infeasible / error); ``termination`` says why the backend stopped (converged,
-    iteration_limit, time_limit, numerical_error, ...). ``t`` is the deadline (s) that
-    ``psd`` achieves, recomputed from psd; ``bound`` a lower bound on the optimum when
-    the backend has one."""
+    """A backend's answer. ``status`` (:class:`~sfl_opt.Status`) says how good it is;
+    ``termination`` (:class:`~sfl_opt.Termination`) says why the backend stopped; any
+    message (a solver's own status or error text) is in ``info["message"]``. ``t`` is the
+    deadline (s) that ``psd`` achieves, recomputed from psd; ``bound`` a lower bound on
+    the optimum when the backend has one."""
 
     t: float
     psd: np.ndarray
-    status: str
-    termination: str
+    status: Status
+    termination: Termination
     iterations: int = 0
     solve_time: float = 0.0
     bound: float | None = None
@@ -94,7 +89,9 @@ class PowerBackend:
     description: ClassVar[str] = ""
     requires: ClassVar[tuple[str, ...]] = ()
     #: Capability flags, e.g. "exact" (certified optimum), "parametric" (re-solves
-    #: without recompiling), "bound" (reports a lower bound), "jit" (Numba).
+    #: without recompiling), "bound" (reports a lower bound), "jit" (Numba), "kernel"
+    #: (its answer is the exact power of the Numba kernels that the methods already
+    #: use while searching, so a method need not re-solve its final point with it).
     capabilities: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod

@@ -5,13 +5,12 @@ For one link and a fixed assignment (see :mod:`.base`)::
     min t  s.t.  c_k + inv_pos(rho_k) <= t,    rho_k <= sum_{m in k} w_m (s_m + log a_m),
                  s_m <= log(x_m + 1/a_m),  x >= 0,  sum_{m in k} x_m <= pmax_k,  sum x <= ptot
 
-in scaled units so that the solver sees numbers near 1: ``x_m`` is the power on
-subchannel m in units of ``p_scale = max p_max`` (so ``psd_m = x_m p_scale / bw_m``,
-W/Hz), ``a_m = p_scale gain_m / (bw_m noise_psd)`` (SNR per unit x), ``s_m`` nat/s/Hz,
-``w_m = bw_m / (r_unit ln 2)`` so that ``rho_k`` is in units of ``r_unit = S / t_ref``
-(bit/s; ``t_ref`` is the deadline of a feasible reference point, s), and ``c``, ``t``
-are in units of ``t_ref``: every number is O(1) (the constraint tolerances of the
-conic solver are absolute).
+in the scaled units of :class:`~sfl_opt.power.scaling.Scaling`: ``x_m`` is the power on
+subchannel m in units of ``p_scale``, ``a_m`` the owner's SNR per unit x, ``s_m``
+nat/s/Hz, ``w_m`` turns it into rate units ``r_unit = S / t_ref`` (bit/s; ``t_ref`` is
+the deadline of a feasible reference point, s), and ``c``, ``t`` are in units of
+``t_ref``: every number is O(1) (the constraint tolerances of the conic solver are
+absolute).
 
 The program is built once per (K, M) with :class:`cvxpy.Parameter` for everything that
 changes (gains of the owners, the (K, M) 0/1 assignment incidence scaled by ``w``,
@@ -28,36 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from .base import ERROR, FEASIBLE, OPTIMAL, PowerBackend, PowerSolution, PowerSubproblem
-
-
-def reference_point(sub: PowerSubproblem) -> tuple[np.ndarray, float]:
-    """A feasible psd (W/Hz) and its deadline (s): each client spreads
-    ``min(p_max_k, p_total / K)`` over its subchannels in proportion to bandwidth."""
-    K = sub.K
-    q = np.minimum(sub.p_max, sub.p_total / K if math.isfinite(sub.p_total) else np.inf)
-    bw_k = np.bincount(sub.assign, weights=sub.bw, minlength=K)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        psd = np.where(bw_k[sub.assign] > 0, q[sub.assign] / bw_k[sub.assign], 0.0)
-    return psd, sub.deadline_of(psd)
-
-
-def repair_caps(sub: PowerSubproblem, psd: np.ndarray) -> np.ndarray:
-    """Clip psd at 0 and scale it down onto the per-client and total power caps."""
-    psd = np.maximum(np.asarray(psd, float), 0.0)
-    power = np.bincount(sub.assign, weights=psd * sub.bw, minlength=sub.K)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        f = np.where(power > sub.p_max, sub.p_max / power, 1.0)
-    psd = psd * f[sub.assign]
-    tot = float(np.sum(psd * sub.bw))
-    if math.isfinite(sub.p_total) and tot > sub.p_total:
-        psd = psd * (sub.p_total / tot)
-    # a last rounding step: the caps must hold in floating point
-    for _ in range(3):
-        if sub.violation(psd) <= 0.0:
-            break
-        psd = psd * (1.0 - 1e-15)
-    return psd
+from ..status import Status, Termination
+from .base import PowerBackend, PowerSolution, PowerSubproblem
+from .scaling import Scaling, reference_point, repair_caps
 
 
 class _Compiled:
@@ -129,64 +101,64 @@ class CvxpyBackend(PowerBackend):
         K, M = sub.K, sub.M
         counts = np.bincount(sub.assign, minlength=K)
         if np.any(counts == 0):
-            return PowerSolution(np.inf, np.zeros(M), ERROR, "no_subchannel",
+            return PowerSolution(np.inf, np.zeros(M), Status.ERROR, Termination.NO_SUBCHANNEL,
                                  solve_time=time.perf_counter() - t0)
         prog = self._compiled(K, M)
         m = np.arange(M)
-        p_scale = float(np.max(sub.p_max))
         psd_ref, t_ref = reference_point(sub)
-        gain = sub.gain[sub.assign, m]
+        # r_unit (bit/s): the rate that sends S bits in t_ref
+        sc = Scaling.of_subproblem(sub, r_unit=sub.S / t_ref)
+        p_scale = sc.p_scale
         inc = np.zeros((K, M))
         inc[sub.assign, m] = 1.0
-        a = p_scale * gain / (sub.bw * sub.noise_psd)
+        a = sc.owner_a(sub.assign)
         prog.inva.value = 1.0 / a
         prog.A.value = inc
-        r_unit = sub.S / t_ref  # bit/s: the rate that sends S bits in t_ref
-        prog.B.value = inc * (sub.bw / (r_unit * math.log(2.0)))[None, :]
+        prog.B.value = inc * sc.w[None, :]
         prog.off.value = prog.B.value @ np.log(a)
         prog.c.value = np.asarray(sub.c, float) / t_ref
-        prog.pmax.value = np.asarray(sub.p_max, float) / p_scale
-        ptot = min(sub.p_total, float(np.sum(sub.p_max)))
-        prog.ptot.value = ptot / p_scale
-        termination = "converged"
+        prog.pmax.value = sc.pmax
+        prog.ptot.value = sc.ptot
+        termination = Termination.CONVERGED
+        info: dict[str, Any] = {"solver": self.solver, "t_ref": t_ref}
         try:
             prog.problem.solve(solver=self.solver, **self.solver_options)
             status = prog.problem.status
         except cp.error.SolverError as exc:
-            status, termination = "solver_error", f"numerical_error: {exc}"
+            status, termination = "solver_error", Termination.NUMERICAL_ERROR
+            info["message"] = str(exc)
         prog.solves += 1
         elapsed = time.perf_counter() - t0
-        info: dict[str, Any] = {"solver": self.solver, "solver_status": status,
-                                "t_ref": t_ref, "compiled_shapes": len(self._cache)}
+        info.update(solver_status=status, compiled_shapes=len(self._cache))
         stats = prog.problem.solver_stats
         iters = int(getattr(stats, "num_iters", 0) or 0) if stats is not None else 0
         if status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE, cp.UNBOUNDED,
                       cp.UNBOUNDED_INACCURATE):
             # the problem always has a feasible point: this is a numerical failure
-            return PowerSolution(sub.deadline_of(psd_ref), psd_ref, FEASIBLE,
-                                 "numerical_error", iters, elapsed,
+            return PowerSolution(sub.deadline_of(psd_ref), psd_ref, Status.FEASIBLE,
+                                 Termination.NUMERICAL_ERROR, iters, elapsed,
                                  violation=sub.violation(psd_ref), info=info)
         if prog.x.value is None or status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
-            if termination == "converged":
-                termination = f"numerical_error: {status}"
-            return PowerSolution(sub.deadline_of(psd_ref), psd_ref, FEASIBLE, termination,
-                                 iters, elapsed, violation=sub.violation(psd_ref), info=info)
+            info.setdefault("message", f"solver status {status}")
+            return PowerSolution(sub.deadline_of(psd_ref), psd_ref, Status.FEASIBLE,
+                                 Termination.NUMERICAL_ERROR, iters, elapsed,
+                                 violation=sub.violation(psd_ref), info=info)
         raw = np.asarray(prog.x.value, float) * p_scale / sub.bw
         info["raw_violation"] = sub.violation(np.maximum(raw, 0.0))
         psd = repair_caps(sub, raw)
         t = sub.deadline_of(psd)
         info["solver_t"] = float(prog.t.value) * t_ref
         if not math.isfinite(t):
-            return PowerSolution(sub.deadline_of(psd_ref), psd_ref, FEASIBLE,
-                                 "numerical_error", iters, elapsed,
+            return PowerSolution(sub.deadline_of(psd_ref), psd_ref, Status.FEASIBLE,
+                                 Termination.NUMERICAL_ERROR, iters, elapsed,
                                  violation=sub.violation(psd_ref), info=info)
         if t > sub.deadline_of(psd_ref):  # never return worse than the trivial point
             psd, t = psd_ref, sub.deadline_of(psd_ref)
-        good = OPTIMAL if status == cp.OPTIMAL else FEASIBLE
+        good = Status.OPTIMAL if status == cp.OPTIMAL else Status.FEASIBLE
         if status != cp.OPTIMAL:
-            termination = "inaccurate"
+            termination = Termination.INACCURATE
         return PowerSolution(t, psd, good, termination, iters, elapsed,
                              violation=sub.violation(psd), info=info)
 
 
-__all__ = ["CvxpyBackend", "reference_point", "repair_caps"]
+__all__ = ["CvxpyBackend"]

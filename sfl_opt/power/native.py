@@ -8,7 +8,8 @@ import numpy as np
 
 from ..kernels import normalise, power_control
 from ..kernels.power import STATUS_OK
-from .base import ERROR, OPTIMAL, PowerBackend, PowerSolution, PowerSubproblem
+from ..status import Status, Termination
+from .base import PowerBackend, PowerSolution, PowerSubproblem
 
 
 class NativeBackend(PowerBackend):
@@ -18,12 +19,14 @@ class NativeBackend(PowerBackend):
     name = "native"
     description = "exact bisection on the deadline + water-filling (Numba kernels)"
     requires = ("numba",)
-    capabilities = frozenset({"exact", "jit", "bound"})
+    capabilities = frozenset({"exact", "jit", "bound", "kernel"})
 
     def __init__(self, rtol: float = 1e-12) -> None:
         if not 0 < rtol < 1:
             raise ValueError(f"rtol: expected a number in (0, 1), got {rtol!r}")
         self.rtol = float(rtol)
+        if self.rtol != 1e-12:  # not the tolerance the methods' kernels search with
+            self.capabilities = type(self).capabilities - {"kernel"}
 
     def solve(self, sub: PowerSubproblem) -> PowerSolution:
         t0 = time.perf_counter()
@@ -35,8 +38,9 @@ class NativeBackend(PowerBackend):
             np.ascontiguousarray(sub.p_max, dtype=float), float(sub.p_total), self.rtol)
         elapsed = time.perf_counter() - t0
         if status != STATUS_OK:
-            return PowerSolution(np.inf, psd, ERROR, "no_subchannel", int(iters), elapsed)
+            return PowerSolution(np.inf, psd, Status.ERROR, Termination.NO_SUBCHANNEL, int(iters),
+                                 elapsed)
         achieved, violation = sub.check(psd)
         # the root search brackets the optimum: t (1 - rtol) is not above it
-        return PowerSolution(achieved, psd, OPTIMAL, "converged", int(iters), elapsed,
-                             bound=t * (1 - self.rtol), violation=violation)
+        return PowerSolution(achieved, psd, Status.OPTIMAL, Termination.CONVERGED, int(iters),
+                             elapsed, bound=t * (1 - self.rtol), violation=violation)

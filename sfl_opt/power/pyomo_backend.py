@@ -1,8 +1,9 @@
 """The ``pyomo`` power backend: outer approximation with LPs solved by HiGHS.
 
 HiGHS solves LPs and MILPs only, so the convex program of :mod:`.cvxpy_backend` is
-solved by Kelley's cutting planes. In the scaled units of that module (``x`` power in
-units of ``p_scale``, ``s_m = log(x_m + 1/a_m)`` nat, rates ``rho`` in units of
+solved by Kelley's cutting planes. In the scaled units of
+:class:`~sfl_opt.power.scaling.Scaling` (``x`` power in units of ``p_scale``,
+``s_m = log(x_m + 1/a_m)`` nat, rates ``rho`` in units of
 ``r_unit = S / t_ref``, times in units of ``t_ref``)::
 
     min t  s.t.  t >= c_k + 1/rho_k                (convex:  tangent cuts at rho0)
@@ -26,48 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from .base import ERROR, FEASIBLE, OPTIMAL, PowerBackend, PowerSolution, PowerSubproblem
-from .cvxpy_backend import reference_point, repair_caps
-
-#: initial tangent points of the log cuts, as fractions of the subchannel's power cap
-INITIAL_X = (0.0, 1e-3, 1e-2, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0)
-
-
-def log_cut(x0: float, inva: float) -> tuple[float, float]:
-    """Tangent of ``log(x + inva)`` at ``x0``: ``(const, slope)`` with
-    ``log(x + inva) <= const + slope * x`` for every x > -inva."""
-    slope = 1.0 / (x0 + inva)
-    return math.log(x0 + inva) - slope * x0, slope
-
-
-def inv_cut(r0: float) -> tuple[float, float]:
-    """Tangent of ``1/r`` at ``r0 > 0``: ``(const, slope)`` with ``1/r >= const + slope r``."""
-    return 2.0 / r0, -1.0 / (r0 * r0)
-
-
-def highs_solver(time_limit: float | None = None, options: dict[str, Any] | None = None):
-    """A persistent appsi HiGHS solver that is told about model changes explicitly."""
-    from pyomo.contrib.appsi.solvers.highs import Highs
-
-    opt = Highs()
-    opt.config.load_solution = False
-    opt.config.stream_solver = False
-    if time_limit is not None:
-        opt.config.time_limit = float(time_limit)
-    uc = opt.update_config
-    uc.check_for_new_or_removed_constraints = False
-    uc.check_for_new_or_removed_vars = False
-    uc.check_for_new_or_removed_params = False
-    uc.check_for_new_objective = False
-    uc.update_constraints = False
-    uc.update_vars = False
-    uc.update_named_expressions = False
-    uc.update_objective = False
-    uc.update_params = True
-    opts = {"primal_feasibility_tolerance": 1e-9, "dual_feasibility_tolerance": 1e-9}
-    opts.update(options or {})
-    opt.highs_options = opts
-    return opt
+from ..status import Status, Termination
+from .base import PowerBackend, PowerSolution, PowerSubproblem
+from .highs import INITIAL_X, highs_solver, inv_cut, log_cut
+from .scaling import Scaling, reference_point, repair_caps
 
 
 class PyomoBackend(PowerBackend):
@@ -105,22 +68,21 @@ class PyomoBackend(PowerBackend):
         t0 = time.perf_counter()
         K, M = sub.K, sub.M
         if np.any(np.bincount(sub.assign, minlength=K) == 0):
-            return PowerSolution(np.inf, np.zeros(M), ERROR, "no_subchannel",
+            return PowerSolution(np.inf, np.zeros(M), Status.ERROR, Termination.NO_SUBCHANNEL,
                                  solve_time=time.perf_counter() - t0)
-        m_idx = np.arange(M)
         owner = np.asarray(sub.assign, np.int64)
-        p_scale = float(np.max(sub.p_max))
         psd_ref, t_ref = reference_point(sub)
         best_psd, best_t = psd_ref, t_ref
-        a = p_scale * sub.gain[owner, m_idx] / (sub.bw * sub.noise_psd)
+        sc = Scaling.of_subproblem(sub, r_unit=sub.S / t_ref)
+        p_scale = sc.p_scale
+        a = sc.owner_a(owner)
         inva = 1.0 / a
         loga = np.log(a)
-        r_unit = sub.S / t_ref
-        w = sub.bw / (r_unit * math.log(2.0))
+        w = sc.w
         c = np.asarray(sub.c, float) / t_ref
-        ub = np.minimum(sub.p_max[owner], sub.p_total) / p_scale
-        pmax = sub.p_max / p_scale
-        ptot = min(sub.p_total, float(np.sum(sub.p_max))) / p_scale
+        ub = sc.ub[owner]
+        pmax = sc.pmax
+        ptot = sc.ptot
         members = [np.flatnonzero(owner == k) for k in range(K)]
         rho_hi = np.array([float(np.sum(w[mk] * (np.log(ub[mk] + inva[mk]) + loga[mk])))
                            for mk in members])
@@ -153,7 +115,8 @@ class PyomoBackend(PowerBackend):
         opt = highs_solver(self.time_limit, self.highs_options)
         opt.set_instance(mdl)
 
-        status, termination = FEASIBLE, "iteration_limit"
+        status, termination = Status.FEASIBLE, Termination.ITERATION_LIMIT
+        message = None
         lb = -np.inf
         viol = np.inf
         it = 0
@@ -161,14 +124,17 @@ class PyomoBackend(PowerBackend):
         while it < self.max_iter:
             it += 1
             if self.time_limit is not None and time.perf_counter() - t0 > self.time_limit:
-                termination = "time_limit"
+                termination = Termination.TIME_LIMIT
                 break
             ts = time.perf_counter()
             res = opt.solve(mdl)
             lp_time += time.perf_counter() - ts
             if res.termination_condition != TC.optimal:
-                termination = ("time_limit" if res.termination_condition == TC.maxTimeLimit
-                               else f"solver_error: {res.termination_condition.name}")
+                if res.termination_condition == TC.maxTimeLimit:
+                    termination = Termination.TIME_LIMIT
+                else:
+                    termination = Termination.SOLVER_ERROR
+                    message = f"HiGHS stopped with {res.termination_condition.name}"
                 break
             res.solution_loader.load_vars()
             x = np.array([mdl.x[m].value for m in range(M)], float)
@@ -186,7 +152,7 @@ class PyomoBackend(PowerBackend):
             viol = float(max(np.max(v_log), np.max(v_inv), 0.0))
             gap = (best_t / t_ref - lb) / (best_t / t_ref)
             if viol <= self.tol or gap <= self.gap_tol:
-                status, termination = OPTIMAL, "converged"
+                status, termination = Status.OPTIMAL, Termination.CONVERGED
                 break
             new = []
             for m in np.flatnonzero(v_log > 0.1 * self.tol):
@@ -196,7 +162,7 @@ class PyomoBackend(PowerBackend):
                 k0, k1 = inv_cut(float(rho[k]))
                 new.append(mdl.cuts.add(mdl.t >= float(c[k]) + k0 + k1 * mdl.rho[int(k)]))
             if not new:  # nothing left to cut: the LP point is feasible to round-off
-                status, termination = OPTIMAL, "converged"
+                status, termination = Status.OPTIMAL, Termination.CONVERGED
                 break
             opt.add_constraints(new)
         elapsed = time.perf_counter() - t0
@@ -204,8 +170,10 @@ class PyomoBackend(PowerBackend):
         info = {"oa_violation": viol, "lp_bound": bound, "lp_time": lp_time,
                 "cuts": len(mdl.cuts), "gap": None if bound is None else
                 (best_t - bound) / best_t, "t_ref": t_ref}
+        if message is not None:
+            info["message"] = message
         return PowerSolution(best_t, best_psd, status, termination, it, elapsed,
                              bound=bound, violation=sub.violation(best_psd), info=info)
 
 
-__all__ = ["INITIAL_X", "PyomoBackend", "highs_solver", "inv_cut", "log_cut"]
+__all__ = ["PyomoBackend"]

@@ -1,10 +1,10 @@
-"""Exact joint subchannel assignment and power (``solve(..., assign="exact")``).
+"""Certified joint subchannel assignment and power by MILPs (``solve(p, "milp")``).
 
 For one link and a deadline t, "is there an assignment and a psd meeting t?" is a
 convex MINLP: client k needs ``R_k >= S / (t - c_k)``. It is decided by outer
-approximation MILPs on HiGHS through Pyomo (class :class:`LinkMILP`), in scaled units
-(``x`` power in units of ``p_scale = max p_max``, rates in units of ``r_unit`` = the
-mean bandwidth, bit/s):
+approximation MILPs on HiGHS through Pyomo (class :class:`LinkMILP`), in the scaled
+units of :class:`~sfl_opt.power.scaling.Scaling` (``x`` power in units of
+``p_scale = max p_max``, rates in units of ``r_unit`` = the mean bandwidth, bit/s):
 
 - ``z[k,m]`` binary (subchannel m to client k), ``sum_k z[k,m] = 1``,
   ``sum_m z[k,m] >= 1``;
@@ -50,19 +50,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import SflOptError
-from ..methods.common import (
-    Context,
-    LinkPoint,
-    Options,
-    exact_power,
-    finish,
-    greedy_link,
-    link_arrays,
-    link_demand,
-    stage_lower_bounds,
-)
-from ..power.pyomo_backend import INITIAL_X, highs_solver
-from ..result import SolveResult
+from ..methods.registry import Options, Outcome
+from ..power.highs import INITIAL_X, highs_solver
+from ..prepared import LinkPoint, PreparedProblem
+from ..status import Status, Termination
 
 #: default relative tolerance of the certificate on the deadline (and the total delay)
 RTOL = 1e-6
@@ -86,25 +77,22 @@ class LinkMILP:
     """The outer-approximation MILP of one link (module docstring), reusable across
     deadlines and (split, rank) pairs; HiGHS through a persistent Pyomo appsi solver."""
 
-    def __init__(self, ctx: Context, link: str, deadline: float | None = None,
+    def __init__(self, ctx: PreparedProblem, link: str, deadline: float | None = None,
                  highs_options: dict[str, Any] | None = None) -> None:
         import pyomo.environ as pyo
 
-        self.ctx, self.link = ctx, link
+        self.ctx, self.link = ctx, ctx.link(link)
         self.deadline = deadline
-        pr = ctx.problem
-        la, inva, bw, pmax, ptot = link_arrays(ctx, link)
-        gain = pr.gain_s if link == "s" else pr.gain_f
-        K, M = gain.shape
+        ln = self.link
+        K, M = ln.K, ln.M
         self.K, self.M = K, M
-        self.bw = np.asarray(bw, float)
-        self.p_scale = float(np.max(pmax))
-        self.a = self.p_scale * gain / (self.bw[None, :] * pr.noise_psd)  # (K, M)
-        self.r_unit = float(np.mean(self.bw))
-        self.w = self.bw / (self.r_unit * math.log(2.0))
-        ptot_eff = min(float(ptot), float(np.sum(pmax)))
-        self.ub = np.minimum(np.asarray(pmax, float)[:, None], ptot_eff) / self.p_scale \
-            * np.ones((1, M))
+        sc = ln.scaling(r_unit=float(np.mean(ln.bw)))
+        self.bw = sc.bw
+        self.p_scale = sc.p_scale
+        self.a = sc.a  # (K, M)
+        self.r_unit = sc.r_unit
+        self.w = sc.w
+        self.ub = sc.ub[:, None] * np.ones((1, M))
         qmax = np.log1p(self.a * self.ub)
         self.stats = ProbeStats()
         self.pool: dict[tuple[int, ...], None] = {}
@@ -124,9 +112,9 @@ class LinkMILP:
         mdl.qz = pyo.Constraint(mdl.K, mdl.M, rule=lambda mm, k, m:
                                 mm.q[k, m] <= float(qmax[k, m]) * mm.z[k, m])
         mdl.cap = pyo.Constraint(mdl.K, rule=lambda mm, k: sum(mm.x[k, m] for m in mm.M)
-                                 <= float(pmax[k]) / self.p_scale)
+                                 <= float(sc.pmax[k]))
         mdl.tot = pyo.Constraint(expr=sum(mdl.x[k, m] for k in mdl.K for m in mdl.M)
-                                 <= ptot_eff / self.p_scale)
+                                 <= sc.ptot)
         mdl.rate = pyo.Constraint(mdl.K, rule=lambda mm, k: sum(
             float(self.w[m]) * mm.q[k, m] for m in mm.M) >= mm.need[k])
         mdl.cuts = pyo.ConstraintList()
@@ -186,7 +174,7 @@ class LinkMILP:
         the incumbent. Raises :class:`ExactTimeout`."""
         from pyomo.contrib.appsi.base import TerminationCondition as TC
 
-        c, S = link_demand(self.ctx, self.link, p)
+        c, S = self.link.demand(p)
         if np.any(t <= c):
             return False, None
         need = S / (t - c) / self.r_unit
@@ -213,7 +201,7 @@ class LinkMILP:
                 raise ExactTimeout
             if tc != TC.optimal:
                 raise SflOptError(f"exact assignment: HiGHS stopped with {tc.name} on the "
-                                  f"{self.link}-link MILP")
+                                  f"{self.link.name}-link MILP")
             res.solution_loader.load_vars()
             z = np.array([[self.mdl.z[k, m].value for m in range(self.M)]
                           for k in range(self.K)])
@@ -223,7 +211,7 @@ class LinkMILP:
             if np.bincount(assign, minlength=self.K).min() == 0:  # pragma: no cover
                 raise SflOptError("exact assignment: MILP returned a client without a "
                                   "subchannel")
-            pt = exact_power(self.ctx, self.link, assign, p)
+            pt = self.link.exact_power(assign, p)
             if best is None or pt.t < best.t:
                 best = pt
             if pt.t <= t:
@@ -252,7 +240,7 @@ def exact_link(milp: LinkMILP, p: int | None, incumbent: LinkPoint, lo: float,
     best = incumbent
     # assignments seen before (other pairs) are candidates; their no-goods stay valid
     for key in list(milp.pool):
-        pt = exact_power(milp.ctx, milp.link, np.array(key, np.int64), p)
+        pt = milp.link.exact_power(np.array(key, np.int64), p)
         if pt.t < best.t:
             best = pt
     milp.cut_at_power(best.assign, best.psd)
@@ -275,37 +263,42 @@ def exact_link(milp: LinkMILP, p: int | None, incumbent: LinkPoint, lo: float,
     return best, min(lo, best.t), True
 
 
-def _stage_target(ctx: Context, p: int, total: float, tf: float) -> float:
-    """The s-link stage (s) at which pair p's total delay equals ``total``."""
-    pr = ctx.problem
-    per_round = total / ctx.tab.rounds[p] - ctx.fixed_round(tf)[p]
-    return float(per_round / pr.local_iters - ctx.fixed_iter[p])
+def solve_milp(ctx: PreparedProblem, opts: Options) -> Outcome:
+    """Method ``"milp"``: :func:`solve_exact` with the method options ``rtol`` and
+    ``probe`` (defaults :data:`RTOL`, ``"top"``)."""
+    return solve_exact(ctx, opts, rtol=opts.extra.get("rtol", RTOL),
+                       probe=opts.extra.get("probe", "top"))
 
 
-def solve_exact(ctx: Context, opts: Options, method: str = "sflllm",
-                rtol: float = RTOL, probe: str = "top") -> SolveResult:
+def solve_exact(ctx: PreparedProblem, opts: Options, rtol: float = RTOL,
+                probe: str = "top") -> Outcome:
     """The certified optimum of the whole problem (small instances; see module doc).
 
     ``rtol``: relative tolerance of the certificate on the total delay. The returned
     ``lower_bound`` (s) is certified; ``status="optimal"`` when the gap is <= rtol.
+    Power is the exact (native kernel) power of each assignment.
     """
+    if not (isinstance(rtol, float) and 0 < rtol < 1):
+        from ..errors import ValidationError
+
+        raise ValidationError("rtol", "a float in (0, 1)", rtol)
+    if probe not in ("top", "mid"):
+        from ..errors import ValidationError
+
+        raise ValidationError("probe", "'top' or 'mid'", probe)
     t_start = time.perf_counter()
     deadline = None if opts.time_limit is None else ctx.started + opts.time_limit
     timings: dict[str, float] = {}
     P = ctx.P
+    s_link, f_link = ctx.link("s"), ctx.link("f")
     # heuristic incumbents
-    f0 = greedy_link(ctx, "f", None, True, opts.max_moves)
-    s_heur = [greedy_link(ctx, "s", p, True, opts.max_moves) for p in range(P)]
+    f0 = f_link.greedy(None, True, opts.max_moves)
+    s_heur = [s_link.greedy(p, True, opts.max_moves) for p in range(P)]
     timings["heuristic"] = time.perf_counter() - t_start
-    pr = ctx.problem
-    la, inva, bw, pmax, ptot = link_arrays(ctx, "f")
-    from ..kernels import link_rate_bounds
-
-    rall_f, rsum_f = link_rate_bounds(la, inva, bw, pmax, ptot)
     # f-link: max-min rate; t_f = max_k 1/R_k >= max(max_k 1/Rall_k, K/Rsum)
-    tf_lo0 = float(max(np.max(1.0 / rall_f), pr.K / rsum_f))
+    tf_lo0 = f_link.cheap_bound(None)
     stats: dict[str, Any] = {}
-    termination = "converged"
+    termination = Termination.CONVERGED
     f_milp = s_milp = None
     f, tf_lo = f0, tf_lo0
     lo_pair = np.full(P, np.nan)
@@ -316,7 +309,7 @@ def solve_exact(ctx: Context, opts: Options, method: str = "sflllm",
         f, tf_lo, _ = exact_link(f_milp, None, f0, tf_lo0, rtol, probe=probe)
         timings["f_link"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        cheap = stage_lower_bounds(ctx)
+        cheap = ctx.stage_bounds()
         lo_pair[:] = cheap
         totals = ctx.total(np.arange(P), np.array([pt.t for pt in s_heur]), f.t)
         best_total = float(np.min(totals))
@@ -325,7 +318,7 @@ def solve_exact(ctx: Context, opts: Options, method: str = "sflllm",
             p = int(p)
             if ctx.total(p, lo_pair[p], tf_lo) >= best_total * (1 - rtol):
                 continue  # cannot beat the best by more than rtol
-            stop = _stage_target(ctx, p, best_total * (1 - rtol), f.t)
+            stop = ctx.stage_for_total(p, best_total * (1 - rtol), f.t)
             pt, lo, _ = exact_link(s_milp, p, s_best[p], float(lo_pair[p]), rtol,
                                    stop_at=stop, probe=probe)
             s_best[p], lo_pair[p] = pt, lo
@@ -333,9 +326,9 @@ def solve_exact(ctx: Context, opts: Options, method: str = "sflllm",
             best_total = min(best_total, tot)
         timings["s_link"] = time.perf_counter() - t0
     except ExactTimeout:
-        termination = "time_limit"
+        termination = Termination.TIME_LIMIT
     except SflOptError as exc:  # solver trouble: keep the best point, say why
-        termination = "solver_error"
+        termination = Termination.SOLVER_ERROR
         stats["error"] = str(exc)
     for name, milp in (("f_milp", f_milp), ("s_milp", s_milp)):
         if milp is not None:
@@ -343,23 +336,22 @@ def solve_exact(ctx: Context, opts: Options, method: str = "sflllm",
             stats[name] = {"milps": st.milps, "probes": st.probes, "cuts": st.cuts,
                            "nogoods": st.nogoods, "milp_time": st.milp_time}
     if np.isnan(lo_pair).any():
-        lo_pair = np.where(np.isnan(lo_pair), stage_lower_bounds(ctx), lo_pair)
+        lo_pair = np.where(np.isnan(lo_pair), ctx.stage_bounds(), lo_pair)
     grid = np.array([ctx.total(p, s_best[p].t, f.t) for p in range(P)])
     best = int(np.argmin(grid))
     lower = float(np.min(ctx.total(np.arange(P), lo_pair, tf_lo)))
-    s_pt = exact_power(ctx, "s", s_best[best].assign, best)
-    f_pt = exact_power(ctx, "f", f.assign, None)
+    s_pt = s_link.exact_power(s_best[best].assign, best)
+    f_pt = f_link.exact_power(f.assign, None)
     heur = float(np.min(ctx.total(np.arange(P), np.array([pt.t for pt in s_heur]), f0.t)))
     gap = (grid[best] - lower) / grid[best]
-    status = "optimal" if termination == "converged" and gap <= 2 * rtol else "feasible"
-    info = {"assign": "exact", "rtol": rtol, "probe": probe, "heuristic_delay": heur,
-            "certified_gap": float(gap), "power": "native (exact power of the assignment)",
-            **stats}
+    status = (Status.OPTIMAL if termination == Termination.CONVERGED and gap <= 2 * rtol
+              else Status.FEASIBLE)
+    info = {"rtol": rtol, "probe": probe, "heuristic_delay": heur,
+            "certified_gap": float(gap), **stats}
     probes = sum(v["probes"] for v in stats.values() if isinstance(v, dict))
-    return finish(ctx, method=method, opts=opts, p=best, s=s_pt, f=f_pt, status=status,
-                  termination=termination, iterations=probes, history=[heur, float(grid[best])],
-                  timings=timings, grid=grid, lower_bound=min(lower, float(grid[best])),
-                  info=info)
+    return Outcome(best, {"s": s_pt, "f": f_pt}, status, termination, iterations=probes,
+                   history=[heur, float(grid[best])], timings=timings, grid=grid,
+                   lower_bound=min(lower, float(grid[best])), info=info, power="native")
 
 
-__all__ = ["ExactTimeout", "LinkMILP", "RTOL", "exact_link", "solve_exact"]
+__all__ = ["ExactTimeout", "LinkMILP", "RTOL", "exact_link", "solve_exact", "solve_milp"]

@@ -21,9 +21,9 @@ import pytest
 
 from sfl_opt import Problem
 from sfl_opt.kernels import normalise, power_control
-from sfl_opt.methods.common import RTOL, greedy_link, prepare
 from sfl_opt.power import get_backend
 from sfl_opt.power.base import PowerSubproblem
+from sfl_opt.prepared import RTOL, prepare
 
 PAIRS = (0, 12, 23, 54)
 
@@ -35,13 +35,10 @@ def backend_subproblems(seeds=(0, 1, 2), pairs=PAIRS) -> list[PowerSubproblem]:
         pr = Problem.default(seed=seed)
         ctx = prepare(pr)
         for p in pairs[:-1]:
-            pt = greedy_link(ctx, "s", p, True)
-            out.append(PowerSubproblem(pr.gain_s, pr.bw_s, pt.assign, ctx.c(p),
-                                       float(ctx.tab.s_up[p]), pr.p_max, pr.p_total_s,
-                                       pr.noise_psd))
-        f = greedy_link(ctx, "f", None, True)
-        out.append(PowerSubproblem(pr.gain_f, pr.bw_f, f.assign, np.zeros(pr.K), 1.0,
-                                   pr.p_max, pr.p_total_f, pr.noise_psd))
+            pt = ctx.link("s").greedy(p, True)
+            out.append(ctx.link("s").power_subproblem(pt.assign, p))
+        f = ctx.link("f").greedy(None, True)
+        out.append(ctx.link("f").power_subproblem(f.assign, None))
     return out
 
 

@@ -18,18 +18,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-from oracle import small_problem  # noqa: E402
-
 from sfl_opt import Problem, solve  # noqa: E402
 from sfl_opt.assign.bound import lower_bound  # noqa: E402
+from sfl_opt.testing import small_problem  # noqa: E402
 
 SIZES = ((3, 6, 4), (4, 8, 6))  # (K, M, N)
 

@@ -11,16 +11,11 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-from oracle import enumerate_optimum, small_problem  # noqa: E402
-
 from sfl_opt import solve  # noqa: E402
+from sfl_opt.testing import enumerate_optimum, small_problem  # noqa: E402
 
 
 def main() -> None:

@@ -9,11 +9,19 @@ from .errors import BackendError, InfeasiblePointError, SflOptError, ValidationE
 from .power import available_backends
 from .problem import Problem
 from .result import SolveResult
+from .status import Status, Termination
 from .solve import solve
 from .workload import Workload
 
 __all__ = [
     "BackendError", "Breakdown", "InfeasiblePointError", "Problem", "SflOptError",
-    "SolveResult", "ValidationError", "Workload", "available_backends", "evaluate", "solve",
+    "SolveResult", "Status", "Termination", "ValidationError", "Workload", "available_backends",
+    "evaluate", "solve",
 ]
-__version__ = "0.1.0"
+
+try:
+    from importlib.metadata import PackageNotFoundError, version
+
+    __version__ = version("sfl-opt")
+except PackageNotFoundError:  # not installed (a source tree on sys.path)
+    __version__ = "0.0.0+unknown"

@@ -12,7 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sfl_opt import BackendError, Problem, evaluate, solve
-from sfl_opt.methods.common import greedy_link, prepare
 from sfl_opt.power import (
     _REGISTRY,
     available_backends,
@@ -21,6 +20,7 @@ from sfl_opt.power import (
     registered_backends,
 )
 from sfl_opt.power.base import PowerSubproblem
+from sfl_opt.prepared import prepare
 
 RTOL = 1e-4
 BACKENDS = ("native", "cvxpy", "pyomo")
@@ -38,13 +38,10 @@ def subproblems(seed: int, pairs=(0, 23, 54)):
     ctx = prepare(pr)
     out = []
     for p in pairs:
-        pt = greedy_link(ctx, "s", p, True)
-        out.append(PowerSubproblem(pr.gain_s, pr.bw_s, pt.assign, ctx.c(p),
-                                   float(ctx.tab.s_up[p]), pr.p_max, pr.p_total_s,
-                                   pr.noise_psd))
-    f = greedy_link(ctx, "f", None, True)
-    out.append(PowerSubproblem(pr.gain_f, pr.bw_f, f.assign, np.zeros(pr.K), 1.0, pr.p_max,
-                               pr.p_total_f, pr.noise_psd))
+        pt = ctx.link("s").greedy(p, True)
+        out.append(ctx.link("s").power_subproblem(pt.assign, p))
+    f = ctx.link("f").greedy(None, True)
+    out.append(ctx.link("f").power_subproblem(f.assign, None))
     return out
 
 

@@ -14,7 +14,7 @@ from sfl_opt.methods import METHODS
 from sfl_opt.methods.baselines import BASELINES, equal_psd, median_rank, random_assignment
 
 NAMES = sorted(BASELINES)
-RANDOM = sorted(n for n, spec in BASELINES.items() if spec[2])
+RANDOM = sorted(n for n, spec in BASELINES.items() if spec.get("random"))
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +55,10 @@ def test_baseline_feasible(problems, name: str, seed: int) -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_baseline_feasible_small_and_bcd(name: str) -> None:
     p = Problem.default(seed=7, clients=3, subchannels=4, ranks=(2, 8))
-    for mode in ("nested", "bcd"):
-        _check_feasible(p, solve(p, name, seed=1, mode=mode))
+    for mode in METHODS[name].modes or (None,):
+        r = solve(p, name, seed=1, mode=mode)
+        assert r.mode == (mode or "")
+        _check_feasible(p, r)
 
 
 @pytest.mark.parametrize("name", RANDOM)

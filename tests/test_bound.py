@@ -6,11 +6,11 @@ import math
 
 import numpy as np
 import pytest
-from oracle import enumerate_optimum, small_problem
 
 from sfl_opt import Problem, solve
 from sfl_opt.assign.bound import SHAVE, TimeSharingRelaxation, lower_bound, lower_bound_details
-from sfl_opt.methods.common import exact_power, prepare
+from sfl_opt.prepared import prepare
+from sfl_opt.testing import enumerate_optimum, small_problem
 
 
 @pytest.mark.parametrize("seed", range(16))
@@ -33,7 +33,7 @@ def test_single_client_relaxation_is_exact():
     ctx = prepare(pr)
     relax = TimeSharingRelaxation(ctx, "s")
     for p in range(ctx.P):
-        exact = exact_power(ctx, "s", np.zeros(pr.M, np.int64), p).t
+        exact = ctx.link("s").exact_power(np.zeros(pr.M, np.int64), p).t
         lb = relax.stage(p, exact)
         assert lb <= exact
         assert lb == pytest.approx(exact, rel=10 * SHAVE)

@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from oracle import best_link, small_problem
 from scipy.optimize import brentq, minimize
 
 from sfl_opt import evaluate
 from sfl_opt import kernels as kn
 from sfl_opt.delay import pair_table
-from sfl_opt.methods.common import prepare
+from sfl_opt.prepared import prepare
+from sfl_opt.testing import best_link, small_problem
 
 JIT_DISABLED = os.environ.get("NUMBA_DISABLE_JIT") == "1"
 
@@ -264,7 +264,7 @@ def test_search_pairs_equals_brute_force(seed) -> None:
     la_f, inva_f = kn.normalise(p.gain_f, p.noise_psd)
     tf, psd_f, _, _ = kn.power_control(la_f, inva_f, p.bw_f, a_f, np.zeros(p.K), 1.0, p.p_max,
                                        p.p_total_f, 1e-13)
-    totals, _ = kn.search_pairs(ctx.la_s, ctx.inva_s, p.bw_s, a_s, p.p_max, p.p_total_s,
+    totals, _ = kn.search_pairs(*ctx.link("s").arrays()[:2], p.bw_s, a_s, p.p_max, p.p_total_s,
                                 p.client_flops, ctx.tab.w_client_fwd, ctx.tab.s_up,
                                 ctx.tab.rounds, ctx.fixed_iter, ctx.fixed_round(tf),
                                 float(p.local_iters), 1e-13)
@@ -272,7 +272,7 @@ def test_search_pairs_equals_brute_force(seed) -> None:
     brute = []
     for i in range(len(tab)):
         c = tab.w_client_fwd[i] / p.client_flops
-        _, psd, _, _ = kn.power_control(ctx.la_s, ctx.inva_s, p.bw_s, a_s, c,
+        _, psd, _, _ = kn.power_control(ctx.link("s").la, ctx.link("s").inva, p.bw_s, a_s, c,
                                         float(tab.s_up[i]), p.p_max, p.p_total_s, 1e-13)
         brute.append(evaluate(p, int(tab.split[i]), int(tab.rank[i]), a_s, psd, a_f,
                               psd_f).total)

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from oracle import enumerate_optimum, small_problem
 
 from sfl_opt import BackendError, Problem, SolveResult, ValidationError, evaluate, solve
 from sfl_opt import kernels as kn
-from sfl_opt.methods.common import prepare
+from sfl_opt.prepared import prepare
+from sfl_opt.testing import enumerate_optimum, small_problem
 
 
 def check_point(p: Problem, r: SolveResult) -> None:
@@ -121,7 +121,7 @@ def test_more_resources_never_hurt_the_exact_subproblems(p, seed, factor) -> Non
         f = kn.power_control(*kn.normalise(q.gain_f, q.noise_psd), q.bw_f,
                              np.arange(q.N, dtype=np.int64) % q.K, np.zeros(q.K), 1.0, q.p_max,
                              q.p_total_f, 1e-13)[0]
-        tot, _ = kn.search_pairs(ctx.la_s, ctx.inva_s, q.bw_s, a, q.p_max, q.p_total_s,
+        tot, _ = kn.search_pairs(*ctx.link("s").arrays()[:2], q.bw_s, a, q.p_max, q.p_total_s,
                                  q.client_flops, ctx.tab.w_client_fwd, ctx.tab.s_up,
                                  ctx.tab.rounds, ctx.fixed_iter, ctx.fixed_round(f),
                                  float(q.local_iters), 1e-13)
@@ -196,7 +196,7 @@ def test_result_json() -> None:
     (dict(assign="magic"), "assign"),
     (dict(refine="yes"), "refine"),
     (dict(bound=1), "bound"),
-    (dict(prune=None), "prune"),
+    (dict(prune="no"), "prune"),
     (dict(max_iter=0), "max_iter"),
     (dict(max_moves=-3), "max_moves"),
     (dict(time_limit=0), "time_limit"),

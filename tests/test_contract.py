@@ -1,0 +1,139 @@
+"""The solve contract: methods declare what they honour, solve rejects what a method would
+ignore and alone assembles the result with honest labels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import sfl_opt
+from sfl_opt import Problem, Status, Termination, ValidationError, evaluate, solve
+from sfl_opt.methods import ARGUMENTS, METHODS, Options, Outcome, register_method
+from sfl_opt.prepared import PreparedProblem, prepare
+
+
+@pytest.fixture(scope="module")
+def small() -> Problem:
+    return Problem.default(seed=3, clients=3, subchannels=4, ranks=(2, 8))
+
+
+def test_status_and_termination_are_exported_str_enums() -> None:
+    assert sfl_opt.Status is Status and sfl_opt.Termination is Termination
+    assert Status.OPTIMAL == "optimal" and Termination.TIME_LIMIT == "time_limit"
+    assert Status.FEASIBLE.success and not Status.ERROR.success
+
+
+def test_every_spec_is_consistent() -> None:
+    for spec in METHODS.values():
+        assert set(spec.honours) <= set(ARGUMENTS), spec.name
+        for arg, mode in spec.mode_only.items():
+            assert arg in spec.honours and mode in spec.modes, spec.name
+        assert spec.power in ("any", "native", "equal"), spec.name
+
+
+@pytest.mark.parametrize("name", sorted(set(METHODS) - {"milp"}))
+def test_result_labels_say_what_ran(small, name: str) -> None:
+    spec = METHODS[name]
+    kw = {"seed": 1} if spec.accepts("seed") else {}
+    res = solve(small, name, **kw)
+    assert res.method == name
+    assert isinstance(res.status, Status) and isinstance(res.termination, Termination)
+    assert res.mode == (spec.modes[0] if spec.modes else "")
+    assert res.power == ("native" if spec.power == "any" else spec.power)
+    bd = evaluate(small, res.split, res.rank, res.assign_s, res.psd_s, res.assign_f, res.psd_f)
+    assert bd.total == res.delay
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_ignored_arguments_are_rejected(small, name: str) -> None:
+    spec = METHODS[name]
+    values = {"seed": 1, "refine": False, "max_iter": 3, "max_moves": 50, "prune": False,
+              "kicks": 1, "time_limit": 10.0}
+    for arg, val in values.items():
+        if not spec.accepts(arg, "bcd" if arg == "max_iter" and spec.modes else None):
+            with pytest.raises(ValidationError) as exc:
+                solve(small, name, **{arg: val})
+            assert str(exc.value).startswith(arg)
+    if not spec.modes:
+        with pytest.raises(ValidationError, match="^mode"):
+            solve(small, name, mode="nested")
+    if spec.power != "any":
+        with pytest.raises(ValidationError, match="^power"):
+            solve(small, name, power="cvxpy")
+        with pytest.raises(ValidationError, match="^power_options"):
+            solve(small, name, power_options={"rtol": 1e-9})
+
+
+def test_mode_only_arguments(small) -> None:
+    with pytest.raises(ValidationError, match="^max_iter.*nested"):
+        solve(small, max_iter=5)
+    with pytest.raises(ValidationError, match="^prune.*bcd"):
+        solve(small, mode="bcd", prune=False)
+    assert solve(small, mode="bcd", max_iter=5).mode == "bcd"
+
+
+def test_equal_power_accepts_its_own_power_rule_only(small) -> None:
+    assert solve(small, "equal_power", power="equal").power == "equal"
+    with pytest.raises(ValidationError, match="^power"):
+        solve(small, "equal_power", power="native")
+
+
+def test_bound_time_is_in_the_total(small) -> None:
+    res = solve(small, bound=True)
+    assert res.lower_bound is not None and res.lower_bound <= res.delay
+    assert res.timings["total"] >= res.timings["bound"]
+    assert res.timings["total"] >= res.timings["bound"] + res.timings["f_link"]
+
+
+def test_a_plugin_method_gets_the_contract(small) -> None:
+    """A method registered from outside: solve validates against its declaration and
+    assembles the result from its Outcome."""
+    seen: dict[str, Options] = {}
+
+    def first_pair(prep: PreparedProblem, opts: Options) -> Outcome:
+        seen["opts"] = opts
+        s, f = prep.link("s"), prep.link("f")
+        pf = f.greedy(None)
+        ps = s.greedy(0, refine=opts.refine)
+        return Outcome(0, {"s": ps, "f": pf}, Status.FEASIBLE, Termination.ENUMERATED,
+                       history=[float(prep.total(0, ps.t, pf.t))], info={"note": "toy"})
+
+    register_method("toy_first_pair", first_pair, "first pair only", power="native",
+                    honours=("refine",))
+    try:
+        res = solve(small, "toy_first_pair", refine=False)
+        assert seen["opts"].refine is False and seen["opts"].power is None
+        assert (res.method, res.power, res.mode) == ("toy_first_pair", "native", "")
+        assert (res.split, res.rank) == (int(small.splits[0]), int(small.ranks[0]))
+        assert res.delay == pytest.approx(res.history[0], rel=1e-12)
+        assert res.termination == "enumerated" and res.info == {"note": "toy"}
+        with pytest.raises(ValidationError, match="^seed"):
+            solve(small, "toy_first_pair", seed=1)
+    finally:
+        del METHODS["toy_first_pair"]
+
+
+def test_prepared_total_and_its_inverse(small) -> None:
+    prep = prepare(small)
+    tf = prep.link("f").greedy(None).t
+    for p in range(prep.P):
+        t = prep.link("s").greedy(p).t
+        total = float(prep.total(p, t, tf))
+        assert prep.stage_for_total(p, total, tf) == pytest.approx(t, rel=1e-12)
+    # the per-pair composition equals the exact evaluation of the point
+    s = prep.link("s").greedy(1)
+    f = prep.link("f").greedy(None)
+    split, rank = prep.pair(1)
+    bd = evaluate(small, split, rank, s.assign, s.psd, f.assign, f.psd)
+    assert float(prep.total(1, s.t, f.t)) == pytest.approx(bd.total, rel=1e-9)
+
+
+def test_link_demand_and_unknown_link(small) -> None:
+    prep = prepare(small)
+    c, S = prep.link("s").demand(2)
+    assert np.allclose(c, prep.tab.w_client_fwd[2] / small.client_flops)
+    assert S == prep.tab.s_up[2]
+    c, S = prep.link("f").demand(None)
+    assert not c.any() and S == 1.0
+    with pytest.raises(ValidationError, match="^link"):
+        prep.link("x")

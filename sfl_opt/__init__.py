@@ -9,8 +9,8 @@ from .errors import BackendError, InfeasiblePointError, SflOptError, ValidationE
 from .power import available_backends
 from .problem import Problem
 from .result import SolveResult
-from .status import Status, Termination
 from .solve import solve
+from .status import Status, Termination
 from .workload import Workload
 
 __all__ = [

@@ -24,14 +24,19 @@ of a fixed assignment. A link's *stage* is ``max_k (c_k + S / R_k)``:
 A further link of the same form is a :class:`Link` with its own arrays and demand (the
 ``work`` FLOP per pair turned into ``c_k = work / client_flops``, the ``bits`` per pair;
 both ``None`` for a per-bit link) added to ``PreparedProblem.links``; e.g. an allocated
-downlink ``"d"`` has ``work = w_client_bwd``, ``bits = s_dn``, ``p_max = inf`` per client
-and the base station's total power, its stage adds to the s-link's in ``total`` (listed
-in ``stage_links``) and leaves ``fixed_iter``. Units: s, bits, W, W/Hz, Hz, FLOP, FLOP/s.
+downlink ``"d"`` has ``work = w_client_bwd``, ``bits = s_dn``, the base station's total
+power as ``p_total`` and no per-client cap (``p_max = p_total`` per client: the kernels
+take finite caps); it is listed in ``stage_links`` (its stage adds to the s-link's in
+``total``) and its fixed downlink term leaves ``fixed_iter``. The methods loop over
+``stage_links`` (see ``tests/test_contract.py::test_methods_handle_a_third_link``); the
+result assembly (``solve``) and ``evaluate`` are the places that name the links.
+Units: s, bits, W, W/Hz, Hz, FLOP, FLOP/s.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -279,16 +284,29 @@ class PreparedProblem:
         return float(stage_for_total(total, self.tab.rounds[p], self.problem.local_iters,
                                      self.fixed_iter[p], self.fixed_round(tf_unit)[p]))
 
-    def search(self, assign: np.ndarray, tf_unit: float,
-               link: str = "s") -> tuple[np.ndarray, np.ndarray]:
+    def search_link(self, link: str, assign: np.ndarray,
+                    tf_unit: float) -> tuple[np.ndarray, np.ndarray]:
         """Totals (P,) and stages (P,) of every pair for a fixed assignment of the
-        per-pair ``link``, its power re-optimised exactly per pair (kernel search)."""
+        per-pair ``link`` (the only stage link in the totals), its power re-optimised
+        exactly per pair (kernel ``search_pairs``)."""
         ln = self.link(link)
         assert ln.work is not None and ln.bits is not None
         return kn.search_pairs(ln.la, ln.inva, ln.bw, np.ascontiguousarray(assign, np.int64),
                                ln.p_max, ln.p_total, ln.client_flops, ln.work, ln.bits,
                                self.tab.rounds, self.fixed_iter, self.fixed_round(tf_unit),
                                float(self.problem.local_iters), RTOL)
+
+    def search(self, assigns: Mapping[str, np.ndarray], tf_unit: float) -> np.ndarray:
+        """Totals (P,) (s) of every pair for fixed assignments of the stage links
+        (``name -> assign``), each link's power re-optimised exactly per pair."""
+        if set(assigns) != set(self.stage_links):
+            raise ValidationError("assigns", f"one assignment per stage link "
+                                  f"{list(self.stage_links)}", sorted(assigns))
+        if len(self.stage_links) == 1:
+            name = self.stage_links[0]
+            return self.search_link(name, assigns[name], tf_unit)[0]
+        stages = sum(self.search_link(n, assigns[n], tf_unit)[1] for n in self.stage_links)
+        return self.total(np.arange(self.P), stages, tf_unit)
 
     def stage_bounds(self) -> np.ndarray:
         """(P,) cheap lower bounds (s) on the summed stage of ``stage_links``."""

@@ -9,7 +9,7 @@ import pytest
 import sfl_opt
 from sfl_opt import Problem, Status, Termination, ValidationError, evaluate, solve
 from sfl_opt.methods import ARGUMENTS, METHODS, Options, Outcome, register_method
-from sfl_opt.prepared import PreparedProblem, prepare
+from sfl_opt.prepared import Link, PreparedProblem, prepare
 
 
 @pytest.fixture(scope="module")
@@ -137,3 +137,46 @@ def test_link_demand_and_unknown_link(small) -> None:
     assert not c.any() and S == 1.0
     with pytest.raises(ValidationError, match="^link"):
         prep.link("x")
+
+
+def _with_downlink(problem: Problem) -> PreparedProblem:
+    """A prepared problem with a third, allocated link "d" (the down stage
+    max_k (TcB_k + S_dn/Rd_k)), built from the public Link API the way an allocated
+    downlink would be: the s-link's channel, the base station's 2 W, no per-client cap
+    (p_max = p_total: the kernels take finite caps)."""
+    prep = prepare(problem)
+    pr, tab = problem, prep.tab
+    d = Link.build("d", 2, pr.gain_s * 3.0, pr.bw_s, np.full(pr.K, 2.0), 2.0,
+                   pr.noise_psd, pr.client_flops, work=tab.w_client_bwd, bits=tab.s_dn)
+    return PreparedProblem(pr, tab, {**prep.links, "d": d}, tab.w_server / pr.server_flops,
+                           stage_links=("s", "d"))
+
+
+@pytest.mark.parametrize("mode", ["nested", "bcd"])
+def test_methods_handle_a_third_link(small, mode) -> None:
+    from sfl_opt.methods.sflllm import solve_sflllm
+
+    prep = _with_downlink(small)
+    out = solve_sflllm(prep, Options(mode=mode, kicks=2, seed=0))
+    assert set(out.points) == {"s", "d", "f"}
+    p = out.pair
+    stages = {}
+    for name in ("s", "d", "f"):
+        link = prep.link(name)
+        pt = out.points[name]
+        exact = link.exact_power(pt.assign, p if link.per_pair else None)
+        assert pt.t == pytest.approx(exact.t, rel=1e-9)  # each point is its exact power
+        stages[name] = exact.t
+    total = float(prep.total(p, stages["s"] + stages["d"], stages["f"]))
+    assert out.grid[p] == pytest.approx(total, rel=1e-9)
+    # closed form of the composition: rounds (I (t_s + Ts + t_d) + S_ad (t_f + 1/bcast))
+    tab = prep.tab
+    direct = tab.rounds[p] * (small.local_iters * (stages["s"] + tab.w_server[p]
+                                                   / small.server_flops + stages["d"])
+                              + tab.s_ad[p] * (stages["f"] + 1 / small.rate_bcast))
+    assert total == pytest.approx(direct, rel=1e-12)
+    # the random baselines draw every link too
+    from sfl_opt.methods.baselines import solve_fully_random, solve_random_subchannels
+
+    for fn in (solve_fully_random, solve_random_subchannels):
+        assert set(fn(prep, Options(seed=1)).points) == {"s", "d", "f"}

@@ -286,6 +286,9 @@ def solve_exact(ctx: PreparedProblem, opts: Options, rtol: float = RTOL,
         from ..errors import ValidationError
 
         raise ValidationError("probe", "'top' or 'mid'", probe)
+    if ctx.stage_links != ("s",):
+        raise SflOptError("milp: certifies problems whose only per-pair link is the s-link; "
+                          f"this one has {list(ctx.stage_links)}")
     t_start = time.perf_counter()
     deadline = None if opts.time_limit is None else ctx.started + opts.time_limit
     timings: dict[str, float] = {}

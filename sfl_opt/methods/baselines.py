@@ -96,16 +96,16 @@ def solve_random_subchannels(ctx: PreparedProblem, opts: Options) -> Outcome:
     rng = opts.rng()
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    assign_s = random_assignment(rng, pr.M, pr.K)
-    assign_f = random_assignment(rng, pr.N, pr.K)
-    f = ctx.link("f").exact_power(assign_f, None)
+    held = {n: random_assignment(rng, ctx.link(n).M, pr.K) for n in ctx.stage_links}
+    f_link = ctx.link(ctx.round_link)
+    f = f_link.exact_power(random_assignment(rng, f_link.M, pr.K), None)
     timings["f_link"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    totals, _ = ctx.search(assign_s, f.t)
+    totals = ctx.search(held, f.t)
     p = int(np.argmin(totals))
-    s = ctx.link("s").exact_power(assign_s, p)
+    points = {n: ctx.link(n).exact_power(a, p) for n, a in held.items()}
     timings["search"] = time.perf_counter() - t0
-    return Outcome(p, {"s": s, "f": f}, Status.FEASIBLE, Termination.ENUMERATED,
+    return Outcome(p, {**points, ctx.round_link: f}, Status.FEASIBLE, Termination.ENUMERATED,
                    history=[float(totals[p])], timings=timings, grid=totals,
                    info={"pairs": ctx.P, "seed": opts.seed})
 
@@ -114,19 +114,20 @@ def solve_equal_power(ctx: PreparedProblem, opts: Options) -> Outcome:
     """Greedy (+ refine) assignment per pair, equal psd on each link, best pair."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    f = equal_power_link(ctx.link("f"), solve_f_link(ctx, opts).assign, None)
+    f = equal_power_link(ctx.link(ctx.round_link), solve_f_link(ctx, opts).assign, None)
     timings["f_link"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    s_link = ctx.link("s")
-    points = []
-    for p in range(ctx.P):
-        assign = s_link.greedy(p, opts.refine, opts.max_moves).assign
-        points.append(equal_power_link(s_link, assign, p))
-    t_s = np.array([pt.t for pt in points])
+    points: dict[str, list[LinkPoint]] = {}
+    for name in ctx.stage_links:
+        link = ctx.link(name)
+        points[name] = [equal_power_link(link, link.greedy(p, opts.refine, opts.max_moves).assign,
+                                         p) for p in range(ctx.P)]
+    t_s = np.array([sum(pts[p].t for pts in points.values()) for p in range(ctx.P)])
     grid = ctx.total(np.arange(ctx.P), t_s, f.t)
     timings["search"] = time.perf_counter() - t0
     p = int(np.argmin(grid))
-    return Outcome(p, {"s": points[p], "f": f}, Status.FEASIBLE, Termination.ENUMERATED,
+    chosen = {name: pts[p] for name, pts in points.items()}
+    return Outcome(p, {**chosen, ctx.round_link: f}, Status.FEASIBLE, Termination.ENUMERATED,
                    history=[float(grid[p])], timings=timings, grid=grid,
                    info={"pairs": ctx.P}, power="equal")
 
@@ -172,13 +173,14 @@ def solve_fully_random(ctx: PreparedProblem, opts: Options) -> Outcome:
     t0 = time.perf_counter()
     split = int(rng.choice(pr.splits))
     rank = int(rng.choice(pr.ranks))
-    assign_s = random_assignment(rng, pr.M, pr.K)
-    assign_f = random_assignment(rng, pr.N, pr.K)
     p = int(_pair_indices(ctx, split=split, rank=rank)[0])
-    s = equal_power_link(ctx.link("s"), assign_s, p)
-    f = equal_power_link(ctx.link("f"), assign_f, None)
-    t = float(ctx.total(p, s.t, f.t))
-    return Outcome(p, {"s": s, "f": f}, Status.FEASIBLE, Termination.ENUMERATED, history=[t],
+    names = (*ctx.stage_links, ctx.round_link)
+    assigns = {n: random_assignment(rng, ctx.link(n).M, pr.K) for n in names}
+    points = {n: equal_power_link(ctx.link(n), a, p if ctx.link(n).per_pair else None)
+              for n, a in assigns.items()}
+    t = float(ctx.total(p, sum(points[n].t for n in ctx.stage_links),
+                        points[ctx.round_link].t))
+    return Outcome(p, points, Status.FEASIBLE, Termination.ENUMERATED, history=[t],
                    timings={"draw": time.perf_counter() - t0}, info={"seed": opts.seed},
                    power="equal")
 

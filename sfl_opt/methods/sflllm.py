@@ -41,27 +41,33 @@ def uses_kernel_power(opts: Options) -> bool:
     return opts.power is None or "kernel" in opts.power.capabilities
 
 
-def _apply_backend(ctx: PreparedProblem, opts: Options, p: int, s: LinkPoint, f: LinkPoint,
-                   info: dict) -> tuple[LinkPoint, LinkPoint, Termination]:
-    """Re-solve the final power steps with a backend other than the kernels' exact power;
-    keep the kernel point if the backend fails or is worse, and say so."""
+def stage_sum(points: dict[str, list], p: int) -> float:
+    """The summed stage (s) of pair ``p`` over the stage links' points."""
+    return sum(pts[p].t for pts in points.values())
+
+
+def _apply_backend(ctx: PreparedProblem, opts: Options, p: int, points: dict[str, LinkPoint],
+                   info: dict) -> tuple[dict[str, LinkPoint], Termination]:
+    """Re-solve the final power of every link with a backend other than the kernels'
+    exact power; keep the kernel point if the backend fails, and say so."""
     if uses_kernel_power(opts):
-        return s, f, Termination.CONVERGED
+        return points, Termination.CONVERGED
     assert opts.power is not None
     termination = Termination.CONVERGED
-    out = []
-    for link, point, pair in (("s", s, p), ("f", f, None)):
-        bp, sol = ctx.link(link).backend_power(point.assign, pair, opts.power)
-        info[f"power_{link}"] = {"status": sol.status, "termination": sol.termination,
+    out = {}
+    for name, point in points.items():
+        link = ctx.link(name)
+        bp, sol = link.backend_power(point.assign, p if link.per_pair else None, opts.power)
+        info[f"power_{name}"] = {"status": sol.status, "termination": sol.termination,
                                  "iterations": sol.iterations, "solve_time": sol.solve_time,
                                  "violation": sol.violation, "t": sol.t, "native_t": point.t,
                                  **sol.info}
         if Status(sol.status).success and np.isfinite(sol.t):
-            out.append(bp)
+            out[name] = bp
         else:
             termination = Termination.SOLVER_ERROR
-            out.append(point)
-    return out[0], out[1], termination
+            out[name] = point
+    return out, termination
 
 
 def solve_sflllm(ctx: PreparedProblem, opts: Options,
@@ -102,12 +108,13 @@ def _solve_nested(ctx: PreparedProblem, opts: Options,
 
     t0 = time.perf_counter()
     P = ctx.P
-    s_link = ctx.link("s")
+    links = [ctx.link(n) for n in ctx.stage_links]
     idx = _allowed(ctx, pairs)
-    points: list[LinkPoint | None] = [None] * P
+    points: dict[str, list] = {ln.name: [None] * P for ln in links}
     for p in idx:
-        points[p] = s_link.greedy(int(p), False)
-    t_s = np.array([points[p].t for p in idx])
+        for ln in links:
+            points[ln.name][p] = ln.greedy(int(p), False)
+    t_s = np.array([stage_sum(points, p) for p in idx])
     grid = np.full(P, np.inf)
     grid[idx] = ctx.total(idx, t_s, f.t)
     timings["greedy"] = time.perf_counter() - t0
@@ -131,22 +138,28 @@ def _solve_nested(ctx: PreparedProblem, opts: Options,
                 if opts.time_limit is not None and ctx.elapsed() > opts.time_limit:
                     termination = Termination.TIME_LIMIT
                     break
-                pt = s_link.refine(points[p].assign, int(p), opts.max_moves, kicks, opts.seed)
+                improved = False
+                for ln in links:
+                    pt = ln.refine(points[ln.name][p].assign, int(p), opts.max_moves, kicks,
+                                   opts.seed)
+                    if pt.t < points[ln.name][p].t:
+                        points[ln.name][p] = pt
+                        improved = True
                 refined += 1
-                if pt.t < points[p].t:
-                    points[p] = pt
-                    grid[p] = ctx.total(p, pt.t, f.t)
+                if improved:
+                    grid[p] = ctx.total(p, stage_sum(points, p), f.t)
                 history.append(float(grid.min()))
         timings["refine"] = time.perf_counter() - t0
     best = int(np.argmin(grid))
-    info = {"pairs": P, "refined": refined, "pruned": pruned, "moves": points[best].moves,
-            "f_moves": f.moves}
+    chosen = {name: pts[best] for name, pts in points.items()}
+    info = {"pairs": P, "refined": refined, "pruned": pruned,
+            "moves": sum(pt.moves for pt in chosen.values()), "f_moves": f.moves}
     t0 = time.perf_counter()
-    s, f2, term2 = _apply_backend(ctx, opts, best, points[best], f, info)
+    final, term2 = _apply_backend(ctx, opts, best, {**chosen, ctx.round_link: f}, info)
     timings["power_backend"] = time.perf_counter() - t0
     if term2 != Termination.CONVERGED:
         termination = term2
-    return Outcome(best, {"s": s, "f": f2}, Status.FEASIBLE, termination,
+    return Outcome(best, final, Status.FEASIBLE, termination,
                    iterations=len(history), history=history, timings=timings, grid=grid,
                    info=info)
 
@@ -158,7 +171,7 @@ def _solve_bcd(ctx: PreparedProblem, opts: Options,
     f = solve_f_link(ctx, opts)
     timings["f_link"] = time.perf_counter() - t0
     P = ctx.P
-    s_link = ctx.link("s")
+    links = [ctx.link(n) for n in ctx.stage_links]
     # start from the given pair, or the one with the least lower bound
     idx = _allowed(ctx, pairs)
     if opts.extra.get("start") is not None:
@@ -171,7 +184,7 @@ def _solve_bcd(ctx: PreparedProblem, opts: Options,
     start_delay = None
     p0 = p
     best_total = np.inf
-    best: tuple[int, LinkPoint] | None = None
+    best: tuple[int, dict[str, LinkPoint]] | None = None
     grid = None
     history: list[float] = []
     termination = Termination.ITERATION_LIMIT
@@ -181,21 +194,23 @@ def _solve_bcd(ctx: PreparedProblem, opts: Options,
             termination = Termination.TIME_LIMIT
             break
         t0 = time.perf_counter()
-        s = s_link.greedy(p, opts.refine, opts.max_moves, opts.kicks,
-                          opts.seed)  # (a) (+ exact power)
+        # (a) allocation (+ exact power) of every stage link
+        cur = {ln.name: ln.greedy(p, opts.refine, opts.max_moves, opts.kicks, opts.seed)
+               for ln in links}
         timings["allocation"] += time.perf_counter() - t0
         if start_delay is None:
-            start_delay = float(ctx.total(p, s.t, f.t))
+            start_delay = float(ctx.total(p, sum(pt.t for pt in cur.values()), f.t))
         if not uses_kernel_power(opts):  # (b) with the chosen backend
             assert opts.power is not None
             t0 = time.perf_counter()
-            bp, sol = s_link.backend_power(s.assign, p, opts.power)
-            power_calls += 1
-            if Status(sol.status).success:
-                s = bp
+            for ln in links:
+                bp, sol = ln.backend_power(cur[ln.name].assign, p, opts.power)
+                power_calls += 1
+                if Status(sol.status).success:
+                    cur[ln.name] = bp
             timings["power"] += time.perf_counter() - t0
         t0 = time.perf_counter()
-        totals, _ = ctx.search(s.assign, f.t)  # (c)
+        totals = ctx.search({n: pt.assign for n, pt in cur.items()}, f.t)  # (c)
         if pairs is not None:
             totals = np.where(np.isin(np.arange(P), idx), totals, np.inf)
         timings["search"] += time.perf_counter() - t0
@@ -203,21 +218,21 @@ def _solve_bcd(ctx: PreparedProblem, opts: Options,
         history.append(float(totals[q]))
         if totals[q] < best_total * (1 - 1e-12):
             best_total = float(totals[q])
-            best = (q, s)
+            best = (q, cur)
             grid = totals
             p = q
         else:
             termination = Termination.CONVERGED
             break
     assert best is not None
-    q, s = best
+    q, cur = best
     # the point of pair q with the held allocation, power re-solved exactly
-    s = s_link.exact_power(s.assign, q)
+    held = {n: ctx.link(n).exact_power(pt.assign, q) for n, pt in cur.items()}
     info = {"pairs": P, "power_calls": power_calls, "start_delay": start_delay,
-            "start": (int(ctx.tab.split[p0]), int(ctx.tab.rank[p0]))}
-    s, f2, term2 = _apply_backend(ctx, opts, q, s, f, info)
+            "start": ctx.pair(p0)}
+    final, term2 = _apply_backend(ctx, opts, q, {**held, ctx.round_link: f}, info)
     if term2 != Termination.CONVERGED:
         termination = term2
-    return Outcome(q, {"s": s, "f": f2}, Status.FEASIBLE, termination,
+    return Outcome(q, final, Status.FEASIBLE, termination,
                    iterations=len(history), history=history, timings=timings, grid=grid,
                    info=info)

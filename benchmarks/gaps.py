@@ -2,8 +2,8 @@
 
 Run: ``.venv/bin/python benchmarks/gaps.py [--small 20] [--default 20] [--json out.json]``
 
-1. small instances (``tests/oracle.small_problem``): the heuristic ``solve(p)`` against
-   the certified optimum ``solve(p, assign="exact")``, also without refinement
+1. small instances (``sfl_opt.testing.small_problem``): the heuristic ``solve(p)`` against
+   the certified optimum ``solve(p, "milp")``, also without refinement
    (``refine=False``), and the tightness of the lower bound against the optimum;
 2. the default scenario (``Problem.default(seed)``): the heuristic against the
    time-sharing lower bound ``solve(p, bound=True)`` (an upper bound on its true gap);
@@ -50,7 +50,7 @@ def small_gaps(n: int, sizes=SIZES) -> dict[str, object]:
             pr = small_problem(1000 + seed, K=K, M=M, N=N,
                                p_total=[0.6, 0.3, 0.45, float("inf")][seed % 4])
             t0 = time.perf_counter()
-            ex = solve(pr, assign="exact")
+            ex = solve(pr, "milp")
             times.append(time.perf_counter() - t0)
             if ex.status != "optimal":
                 print(f"  seed {seed}: exact {ex.status} ({ex.termination}); skipped")

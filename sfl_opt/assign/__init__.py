@@ -1,8 +1,8 @@
 """Exact subchannel assignment and optimality bounds.
 
-- :mod:`.exact`: ``solve_exact`` — certified optimum of small instances by
+- :mod:`.milp`: ``solve_exact`` — certified optimum of small instances by
   outer-approximation MILPs (Pyomo + HiGHS) inside a bisection on the deadline
-  (``solve(..., assign="exact")``);
+  (method ``"milp"``: ``solve(problem, "milp")``);
 - :mod:`.bound`: ``lower_bound`` — a convex relaxation (time-shared subchannels) giving
   a lower bound on T_total for any instance (``solve(..., bound=True)``).
 

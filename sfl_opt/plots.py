@@ -1,5 +1,7 @@
-"""The paper's figures (matplotlib, Agg): every figure is saved as PNG and PDF with the
-CSV of exactly what it draws beside it (same stem).
+"""Drawing the paper's figures (matplotlib, Agg): every figure is saved as PNG and PDF
+with the CSV of exactly what it draws beside it (same stem, :func:`save`). The numbers
+they draw come from :mod:`sfl_opt.analysis`; :mod:`sfl_opt.figures` runs the
+experiments and calls these.
 
 - :func:`plot_sweep` — total delay versus a swept parameter, every method, mean and
   spread (± one standard deviation) over seeds;
@@ -19,7 +21,6 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
+from .analysis import (  # noqa: E402
+    METHOD_LABELS,
+    Summary,
+    method_label,
+    ordered,
+    reductions,
+    summarise_sweep,
+)
 from .sweep import PARAMS, SweepTable  # noqa: E402
 
 #: seconds per hour
@@ -50,16 +59,19 @@ def time_unit(seconds: Iterable[float]) -> tuple[str, float]:
 #: one column of a two-column paper, inches
 COLUMN_WIDTH = 3.5
 
+#: colour and marker of each method (same everywhere)
+_MARKS: dict[str, tuple[str, str]] = {
+    "sflllm": ("#000000", "o"),
+    "random_subchannels": ("#1f77b4", "s"),
+    "equal_power": ("#ff7f0e", "^"),
+    "random_split": ("#2ca02c", "v"),
+    "fixed_rank": ("#d62728", "D"),
+    "random_rank": ("#9467bd", "P"),
+    "fully_random": ("#8c564b", "X"),
+}
 #: display name, colour, marker of each method (same everywhere)
 METHOD_STYLE: dict[str, tuple[str, str, str]] = {
-    "sflllm": ("SflLLM (proposed)", "#000000", "o"),
-    "random_subchannels": ("Random subchannels", "#1f77b4", "s"),
-    "equal_power": ("Equal power", "#ff7f0e", "^"),
-    "random_split": ("Random split", "#2ca02c", "v"),
-    "fixed_rank": ("Fixed rank", "#d62728", "D"),
-    "random_rank": ("Random rank", "#9467bd", "P"),
-    "fully_random": ("Fully random", "#8c564b", "X"),
-}
+    m: (METHOD_LABELS[m], *mark) for m, mark in _MARKS.items()}
 
 _RC = {
     "font.size": 8, "axes.labelsize": 8, "axes.titlesize": 8, "legend.fontsize": 6.5,
@@ -70,16 +82,9 @@ _RC = {
 }
 
 
-def ordered(methods: Iterable[str]) -> list[str]:
-    """Methods in the figures' order: SflLLM, then the baselines of :data:`METHOD_STYLE`,
-    then any other method alphabetically."""
-    known = list(METHOD_STYLE)
-    return sorted(set(methods), key=lambda m: (known.index(m) if m in known else len(known), m))
-
-
 def method_style(method: str) -> tuple[str, str, str]:
     """(label, colour, marker) of a method; unknown methods get a grey fallback."""
-    return METHOD_STYLE.get(method, (method, "#7f7f7f", "."))
+    return METHOD_STYLE.get(method, (method_label(method), "#7f7f7f", "."))
 
 
 @contextmanager
@@ -108,52 +113,6 @@ def save(fig: Any, stem: str | Path, header: Sequence[str],
             w.writerow([repr(float(x)) if isinstance(x, (float, np.floating)) else x for x in r])
     paths.append(p)
     return paths
-
-
-# ----------------------------------------------------------------------- summaries
-
-
-@dataclass(frozen=True)
-class Summary:
-    """Mean, population standard deviation (ddof=0), quartiles (linear interpolation)
-    and count of a set of numbers."""
-
-    mean: float
-    std: float
-    n: int
-    q25: float = float("nan")
-    q75: float = float("nan")
-
-    @classmethod
-    def of(cls, xs: Iterable[float]) -> Summary:
-        a = np.asarray(list(xs), dtype=float)
-        q25, q75 = np.percentile(a, [25.0, 75.0])
-        return cls(float(a.mean()), float(a.std()), int(a.size), float(q25), float(q75))
-
-
-def summarise_sweep(table: SweepTable) -> list[tuple[str, float, str, Summary]]:
-    """(param, value, method, delay summary over seeds) per grid point and method."""
-    out = []
-    for value in table.values():
-        for method in table.methods():
-            rows = table.select(value=value, method=method)
-            if rows:
-                out.append((rows[0].param, value, method, Summary.of(r.delay for r in rows)))
-    return out
-
-
-def reductions(table: SweepTable, reference: str = "sflllm") -> dict[str, np.ndarray]:
-    """Per-seed relative reduction ``1 - delay(reference) / delay(baseline)`` of the
-    reference method against every other method of ``table`` (rows matched by value
-    and seed)."""
-    ref = {(r.value, r.seed): r.delay for r in table.select(method=reference)}
-    out: dict[str, np.ndarray] = {}
-    for m in table.methods():
-        if m == reference:
-            continue
-        rows = [r for r in table.select(method=m) if (r.value, r.seed) in ref]
-        out[m] = np.array([1.0 - ref[(r.value, r.seed)] / r.delay for r in rows])
-    return out
 
 
 # ------------------------------------------------------------------------- figures

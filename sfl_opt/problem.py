@@ -1,22 +1,21 @@
-"""The optimisation problem (SPEC §1, §5, §6): validated, immutable, JSON round-trip."""
+"""The optimisation problem (SPEC §1, §5): its data, validation and JSON round-trip.
+
+The default scenario (SPEC §6) is built by :mod:`sfl_opt.scenario`
+(``Problem.default`` delegates to it); measured profiles are read by
+:mod:`sfl_opt.profiles`."""
 
 from __future__ import annotations
 
 import json
 import math
 from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import _validation as v
-from . import channel
 from .errors import ValidationError
-from .workload import Workload, bundled_profile_path, load_profile, profile_rounds
-
-#: Rounds-to-target per rank used until a measured profile is bundled. Illustrative only.
-ILLUSTRATIVE_ROUNDS = {1: 300.0, 2: 240.0, 4: 200.0, 8: 185.0, 16: 180.0}
+from .workload import Workload
 
 _ARRAY_FIELDS = ("gain_s", "gain_f", "bw_s", "bw_f", "p_max", "client_flops", "rate_down",
                  "splits", "ranks", "rounds")
@@ -178,151 +177,13 @@ class Problem:
 
     # ----------------------------------------------------------- the default
     @classmethod
-    def default(
-        cls,
-        seed: int = 0,
-        *,
-        clients: int = 5,
-        subchannels: int = 20,
-        subchannels_f: int | None = None,
-        subchannel_bw: float = 1e6,
-        p_max: float = 0.2,
-        p_total: float = 0.6,
-        client_flops: tuple[float, float] = (0.2e12, 1.0e12),
-        server_flops: float = 50e12,
-        local_iters: int = 50,
-        batch: int = 8,
-        seq: int | None = None,
-        layers: int | None = None,
-        hidden: int | None = None,
-        ranks: tuple[int, ...] = (1, 2, 4, 8, 16),
-        bs_power: float = 10.0,
-        bs_bandwidth: float = 20e6,
-        r_min: float = 50.0,
-        r_max: float = 500.0,
-        shadowing_db: float = 8.0,
-        profile: str | Path | None = "bundled",
-    ) -> Problem:
-        """The bundled default scenario of SPEC §6, drawn with ``seed``.
+    def default(cls, seed: int = 0, **overrides: Any) -> Problem:
+        """The bundled default scenario of SPEC §6, drawn with ``seed``; every keyword of
+        :func:`sfl_opt.scenario.default_problem` (whose defaults are the mapping
+        :data:`sfl_opt.scenario.DEFAULTS`) is an override."""
+        from .scenario import default_problem
 
-        K = ``clients`` in a ring ``r_min``..``r_max`` m around the base station,
-        3GPP path loss, ``shadowing_db`` log-normal shadowing per client and link,
-        Rayleigh fading per subchannel, -174 dBm/Hz noise, ``subchannels`` (M) and
-        ``subchannels_f`` (N, default M) subchannels of ``subchannel_bw`` Hz,
-        ``p_max`` W per client, ``p_total`` W per link, client compute uniform in
-        ``client_flops`` FLOP/s, ``server_flops`` FLOP/s, the GPT-2 workload (see
-        ``profile``), downlink from a ``bs_power`` W base station over
-        ``bs_bandwidth`` Hz shared equally. Every keyword is a sweepable override.
-
-        Workload and ``rounds`` (``profile``; ``layers``, ``hidden``, ``seq`` default
-        to GPT-2 small's 12, 768, 512 tokens):
-
-        - ``"bundled"`` (default): the measured profile ``profiles/cpu-gpt2-small.json``
-          of the source tree. Its measured workload is used when ``layers``,
-          ``hidden`` and ``seq`` are left at None or equal the profile's model; if you
-          override any of them with another value, the workload is the analytic
-          ``Workload.gpt2(layers, hidden, seq)`` instead (the profile does not describe
-          that model) while ``rounds`` still come from the profile's measured table.
-          If the file is missing (non-editable install), the analytic workload and the
-          illustrative rounds table are used (``rounds_source="illustrative"``).
-        - a path: that profile's workload and measured ``rounds`` table. ``layers``,
-          ``hidden``, ``seq`` must then be None or equal the profile's model, else a
-          :class:`ValidationError` names the field.
-        - None: the analytic workload and the illustrative rounds table.
-
-        With a profile, ``rounds`` are looked up for each of ``ranks`` in its table
-        (a rank missing from the table is a ValidationError naming ``ranks``) and
-        ``rounds_source`` is ``"measured: <profile file name>"``.
-        """
-        v.seed("seed", seed)
-        k = v.positive_int("clients", clients)
-        m = v.positive_int("subchannels", subchannels)
-        n = m if subchannels_f is None else v.positive_int("subchannels_f", subchannels_f)
-        lo, hi = (v.scalar("client_flops", x, positive=True) for x in client_flops)
-        if hi < lo:
-            raise ValidationError("client_flops", "a (low, high) range with low <= high",
-                                  client_flops)
-        rng = np.random.default_rng(seed)
-        dist = channel.ring_distances(rng, k, r_min, r_max)
-        flops = rng.uniform(lo, hi, size=k)
-        gain_s = channel.draw_subchannel_gains(rng, dist, m, shadowing_db)
-        gain_f = channel.draw_subchannel_gains(rng, dist, n, shadowing_db)
-        g_down = channel.large_scale_gain(dist, rng.normal(0.0, shadowing_db, size=k))
-        noise = channel.noise_psd()
-        ranks = tuple(int(r) for r in ranks)
-        workload, rounds, rounds_source = _default_workload_rounds(
-            profile, ranks, layers=layers, hidden=hidden, seq=seq)
-        return cls(
-            gain_s=gain_s,
-            gain_f=gain_f,
-            bw_s=np.full(m, float(subchannel_bw)),
-            bw_f=np.full(n, float(subchannel_bw)),
-            noise_psd=noise,
-            p_max=np.full(k, float(p_max)),
-            p_total_s=float(p_total),
-            p_total_f=float(p_total),
-            client_flops=flops,
-            server_flops=float(server_flops),
-            rate_down=channel.downlink_rates(g_down, bs_power, bs_bandwidth, noise),
-            rate_bcast=channel.broadcast_rate(g_down, bs_power, bs_bandwidth, noise),
-            batch=batch,
-            local_iters=local_iters,
-            splits=np.arange(1, workload.layers),
-            ranks=np.array(ranks),
-            rounds=np.array(rounds),
-            workload=workload,
-            rounds_source=rounds_source,
-        )
-
-
-#: GPT-2 small dimensions used by ``Problem.default`` when no profile fixes them.
-_DEFAULT_DIMS = {"layers": 12, "hidden": 768, "seq": 512}
-
-
-def _default_workload_rounds(
-    profile: str | Path | None, ranks: tuple[int, ...], **dims: int | None
-) -> tuple[Workload, list[float], str]:
-    """Workload, rounds per rank and rounds_source for ``Problem.default`` (see there)."""
-    for name, val in dims.items():
-        if val is not None:
-            v.positive_int(name, val)
-    explicit = profile is not None and not (isinstance(profile, str) and profile == "bundled")
-    if explicit:
-        path = Path(profile)  # type: ignore[arg-type]
-    elif profile is None:
-        path = None
-    else:
-        path = bundled_profile_path()
-    if path is None:
-        full = {k: (_DEFAULT_DIMS[k] if val is None else int(val)) for k, val in dims.items()}
-        rounds = [ILLUSTRATIVE_ROUNDS.get(r, _interp_rounds(r)) for r in ranks]
-        return Workload.gpt2(**full), rounds, "illustrative"
-    data = load_profile(path)
-    rounds = profile_rounds(data, ranks).tolist()
-    source = f"measured: {path.name}"
-    model = data["model"]
-    proxy = (data.get("rounds") or {}).get("measured_on")
-    if isinstance(proxy, dict) and any(proxy.get(k) != model.get(k)
-                                       for k in ("layers", "hidden", "seq")):
-        source += (f" (rounds measured on the proxy model {proxy.get('name', '?')}: "
-                   f"L={proxy.get('layers')}, d={proxy.get('hidden')}, seq={proxy.get('seq')})")
-    differs = [k for k, val in dims.items() if val is not None and int(val) != int(model[k])]
-    if not differs:
-        return Workload.from_profile(path), rounds, source
-    if explicit:
-        k = differs[0]
-        raise ValidationError(k, f"None or the profile's {k}={model[k]} ({path.name} fixes "
-                                 "the model; pass profile=None for the analytic workload)",
-                              dims[k])
-    full = {k: int(model[k]) if val is None else int(val) for k, val in dims.items()}
-    return Workload.gpt2(**full), rounds, source
-
-
-def _interp_rounds(rank: int) -> float:
-    """Illustrative rounds for a rank outside the table (log-linear interpolation)."""
-    keys = np.array(sorted(ILLUSTRATIVE_ROUNDS), dtype=float)
-    vals = np.array([ILLUSTRATIVE_ROUNDS[int(k)] for k in keys])
-    return float(np.interp(np.log2(max(rank, 1)), np.log2(keys), vals))
+        return default_problem(seed, **overrides)
 
 
 def _enc(x: float) -> float | str:

@@ -1,11 +1,14 @@
-"""Readable text reports of a solution (used by the CLI)."""
+"""Readable reports: a solution (text), the comparison with the baselines (text and
+Markdown). Used by the CLI; the numbers come from :mod:`sfl_opt.analysis`."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from .analysis import REFERENCE, compare_rows, method_label
 from .problem import Problem
 from .result import SolveResult
+from .sweep import SweepTable
 
 
 def _duration(seconds: float) -> str:
@@ -66,4 +69,38 @@ def format_report(problem: Problem, res: SolveResult) -> str:
     lines.append(f"  total = rounds {bd.rounds:g} x T_round = {bd.total:.1f}")
     lines.append(f"  power used: s-link {bd.power_s.sum():.4f} W of {problem.p_total_s:g} W, "
                  f"f-link {bd.power_f.sum():.4f} W of {problem.p_total_f:g} W")
+    return "\n".join(lines)
+
+
+def format_compare(table: SweepTable, reference: str = REFERENCE) -> str:
+    """The comparison as a text table: delay mean ± std and the reference's reduction."""
+    rows = compare_rows(table, reference)
+    n = rows[0]["n"] if rows else 0
+    lines = [f"{reference} vs the baselines: default scenario, {n} seeds (scenario seed = "
+             f"method seed); rounds(r): {rounds_note(Problem.default(0))}",
+             "",
+             f"{'method':<20} {'T_total mean ± std [s]':>24} "
+             f"{'reduction by ' + reference + ' (mean ± std)':>32} {'seeds worse':>12}",
+             "-" * 91]
+    for r in rows:
+        delay = f"{r['mean']:10,.1f} ± {r['std']:9,.1f}"
+        if r["red_mean"] is None:
+            red, worse = "—", ""
+        else:
+            red = f"{100 * r['red_mean']:6.1f}% ± {100 * r['red_std']:4.1f}%"
+            worse = f"{r['worse']}/{r['n']}"
+        lines.append(f"{r['method']:<20} {delay:>24} {red:>32} {worse:>12}")
+    return "\n".join(lines)
+
+
+def markdown_compare(table: SweepTable, reference: str = REFERENCE) -> str:
+    """The comparison as a Markdown table (for the README)."""
+    rows = compare_rows(table, reference)
+    lines = ["| method | T_total (s), mean ± std | reduction by SflLLM, mean ± std |",
+             "|---|---:|---:|"]
+    for r in rows:
+        red = "—" if r["red_mean"] is None else \
+            f"{100 * r['red_mean']:.1f} % ± {100 * r['red_std']:.1f} %"
+        lines.append(f"| {method_label(r['method'])} (`{r['method']}`) | "
+                     f"{r['mean']:,.1f} ± {r['std']:,.1f} | {red} |")
     return "\n".join(lines)

@@ -18,8 +18,9 @@ from __future__ import annotations
 import csv
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -27,10 +28,13 @@ from typing import Any
 from .errors import ValidationError
 from .methods import METHODS
 from .problem import Problem
+from .scenario import DEFAULTS as SCENARIO_DEFAULTS
+from .scenario import GPT2_DIMS
 
-#: default mean client compute, FLOP/s (the midpoint of SPEC §6's 0.2..1.0 TFLOP/s)
-CLIENT_FLOPS_MEAN = 0.6e12
-_CLIENT_FLOPS_RANGE = (0.2e12, 1.0e12)
+#: the default scenario's client compute range, FLOP/s, and its midpoint (the swept
+#: "mean client compute")
+_CLIENT_FLOPS_RANGE: tuple[float, float] = tuple(SCENARIO_DEFAULTS["client_flops"])
+CLIENT_FLOPS_MEAN = 0.5 * (_CLIENT_FLOPS_RANGE[0] + _CLIENT_FLOPS_RANGE[1])
 
 #: sweepable parameters: name -> (axis label with unit, scale to the axis unit, int?)
 PARAMS: dict[str, tuple[str, float, bool]] = {
@@ -42,6 +46,50 @@ PARAMS: dict[str, tuple[str, float, bool]] = {
     "local_iters": ("local iterations per round I", 1.0, True),
     "seq": ("sequence length (tokens)", 1.0, True),
 }
+
+
+def default_value(param: str) -> float:
+    """Value (SI units) of swept parameter ``param`` in the default scenario, from
+    :data:`sfl_opt.scenario.DEFAULTS` (``client_flops``: the midpoint of its range;
+    ``seq``: GPT-2 small's when the scenario leaves it to the profile)."""
+    if param not in PARAMS:
+        raise ValidationError("param", f"one of {sorted(PARAMS)}", param)
+    if param == "client_flops":
+        return CLIENT_FLOPS_MEAN
+    value = SCENARIO_DEFAULTS[param]
+    return GPT2_DIMS[param] if value is None else value
+
+
+@contextmanager
+def executor_scope(executor: Executor | str | None = None, *, workers: int = 2,
+                   dask: str | None = None) -> Iterator[Executor | str]:
+    """The one lifecycle of the executors that run a batch of tasks.
+
+    Yields ``"serial"`` (run in this process) for ``executor="serial"``, the given
+    ``Executor`` unchanged (the caller owns it), or — for ``None`` — a
+    ``ProcessPoolExecutor(workers)`` or, with ``dask`` (a scheduler address), a Dask
+    cluster's executor; the ones made here are shut down on exit.
+    """
+    if dask is not None:
+        from distributed import Client
+
+        client = Client(dask)
+        try:
+            yield client.get_executor()
+        finally:
+            client.close()
+    elif isinstance(executor, str):
+        if executor != "serial":
+            raise ValidationError("executor", "an Executor, None or 'serial'", executor)
+        yield "serial"
+    elif executor is None:
+        pool = ProcessPoolExecutor(max_workers=workers)
+        try:
+            yield pool
+        finally:
+            pool.shutdown()
+    else:
+        yield executor
 
 
 def scenario_kwargs(param: str, value: float) -> dict[str, Any]:
@@ -248,23 +296,16 @@ def sweep(param: str, values: Sequence[float], methods: Sequence[str] = ("sflllm
     bar = tqdm(total=len(tasks), desc=f"sweep {param}", unit="run", disable=not progress)
     rows: list[SweepRow] = []
     try:
-        if isinstance(executor, str):
-            if executor != "serial":
-                raise ValidationError("executor", "an Executor, None or 'serial'", executor)
-            for t in tasks:
-                rows.append(run_task(t))
-                bar.update()
-        else:
-            own = executor is None
-            ex = ProcessPoolExecutor(max_workers=workers) if own else executor
-            try:
+        with executor_scope(executor, workers=workers) as ex:
+            if isinstance(ex, str):
+                for t in tasks:
+                    rows.append(run_task(t))
+                    bar.update()
+            else:
                 futures = [ex.submit(run_task, t) for t in tasks]
                 for fut in as_completed(futures):
                     rows.append(fut.result())
                     bar.update()
-            finally:
-                if own:
-                    ex.shutdown()
     finally:
         bar.close()
     return SweepTable(rows)

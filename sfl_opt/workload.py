@@ -6,7 +6,6 @@ parameters per unit of LoRA rank for adapters, bits per adapter value.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -16,6 +15,7 @@ import numpy as np
 
 from . import _validation as v
 from .errors import ValidationError
+from .profiles import load_profile
 
 ARRAY_FIELDS = ("fwd", "bwd", "fwd_rank", "bwd_rank", "act_bits", "lora_params")
 SCALAR_FIELDS = ("embed_fwd", "embed_bwd", "head_fwd", "head_bwd", "label_bits", "param_bits")
@@ -184,73 +184,3 @@ def validate_workload(w: Workload) -> None:
         object.__setattr__(w, name, val)
     if not isinstance(w.source, str):
         raise ValidationError("workload.source", "a string", w.source)
-
-
-# --------------------------------------------------------------- measured profiles
-#: File name of the bundled default profile (GPT-2 small dimensions, this project's CPU).
-DEFAULT_PROFILE = "cpu-gpt2-small.json"
-
-
-def bundled_profile_path(name: str = DEFAULT_PROFILE) -> Path | None:
-    """Path of a bundled profile in the repository's ``profiles/`` folder, or None if absent.
-
-    The folder sits next to the package (``Path(sfl_opt.__file__).parents[1]``), so it
-    exists in a source checkout / editable install only.
-    """
-    path = Path(__file__).resolve().parents[1] / "profiles" / name
-    return path if path.is_file() else None
-
-
-def load_profile(path: str | Path) -> dict[str, Any]:
-    """Read and check a profile JSON file (schema: docs/profiles.md).
-
-    Checks that it has a ``model`` entry with ``layers``, ``hidden``, ``heads``,
-    ``seq``, ``vocab`` and a ``workload`` entry; a ``rounds`` table, if present, must
-    have aligned ``ranks`` and ``rounds``. Errors name the field (``profile`` ...).
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise ValidationError("profile", "an existing profile JSON file", str(path))
-    try:
-        data = json.loads(p.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValidationError("profile", f"valid JSON in {p.name}", str(exc)) from None
-    if not isinstance(data, dict):
-        raise ValidationError("profile", "a JSON object", type(data).__name__)
-    model = data.get("model")
-    if not isinstance(model, dict) or any(k not in model for k in
-                                          ("layers", "hidden", "heads", "seq", "vocab")):
-        raise ValidationError("profile.model", "a mapping with layers, hidden, heads, seq, vocab",
-                              model)
-    if not isinstance(data.get("workload"), dict):
-        raise ValidationError("profile.workload", "a mapping of workload fields",
-                              data.get("workload"))
-    table = data.get("rounds")
-    if table is not None:
-        if not isinstance(table, dict) or "ranks" not in table or "rounds" not in table:
-            raise ValidationError("profile.rounds", "a mapping with ranks and rounds", table)
-        ranks = v.int_array("profile.rounds.ranks", table["ranks"], unique=True)
-        rounds = v.float_array("profile.rounds.rounds", table["rounds"], shape=(ranks.size,),
-                               positive=True)
-        table["ranks"], table["rounds"] = ranks.tolist(), rounds.tolist()
-    return data
-
-
-def profile_rounds(profile: str | Path | dict[str, Any], ranks: Any) -> np.ndarray:
-    """Measured rounds-to-target of ``profile``'s ``rounds`` table for each of ``ranks``.
-
-    Raises :class:`ValidationError` naming ``ranks`` if a rank is not in the table (or
-    naming ``profile.rounds`` if the profile has no table).
-    """
-    data = profile if isinstance(profile, dict) else load_profile(profile)
-    table = data.get("rounds")
-    if not table:
-        raise ValidationError("profile.rounds", "a measured rounds table (sfl-opt measure-rounds)",
-                              None)
-    lookup = {int(r): float(n) for r, n in zip(table["ranks"], table["rounds"], strict=True)}
-    wanted = [int(r) for r in np.ravel(ranks)]
-    missing = [r for r in wanted if r not in lookup]
-    if missing:
-        raise ValidationError("ranks", f"ranks measured in the profile {sorted(lookup)}",
-                              missing)
-    return np.array([lookup[r] for r in wanted])

@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 
 import sfl_opt
-import sfl_opt.problem as problem_mod
+import sfl_opt.scenario as problem_mod
 from sfl_opt import Problem, Workload
 from sfl_opt.errors import ValidationError
-from sfl_opt.workload import bundled_profile_path, load_profile, profile_rounds
+from sfl_opt.profiles import PROFILES_DIR, bundled_profile_path, load_profile, profile_rounds
 
 PROFILES = Path(sfl_opt.__file__).resolve().parents[1] / "profiles"
+assert PROFILES == PROFILES_DIR
 SMALL = PROFILES / "cpu-gpt2-small.json"
 TINY = PROFILES / "cpu-gpt2-tiny.json"
 

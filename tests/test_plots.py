@@ -10,14 +10,9 @@ import numpy as np
 import pytest
 
 from sfl_opt import Problem, solve
+from sfl_opt.analysis import compare, compare_rows
 from sfl_opt.cli import main
-from sfl_opt.experiments import (
-    bcd_trace,
-    compare,
-    compare_rows,
-    format_compare,
-    make_figures,
-)
+from sfl_opt.figures import bcd_trace, make_figures
 from sfl_opt.plots import (
     plot_comparison,
     plot_convergence,
@@ -25,6 +20,7 @@ from sfl_opt.plots import (
     plot_reduction,
     plot_sweep,
 )
+from sfl_opt.report import format_compare
 from sfl_opt.sweep import SweepTable, sweep
 
 METHODS = ["fully_random", "sflllm", "equal_power"]

@@ -12,13 +12,15 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from ..profiles import PROFILES_DIR
+
 #: Named model sizes for ``--model`` (``vocab=None``: the bundled task's tokenizer).
 MODELS: dict[str, dict[str, Any]] = {
     "gpt2-small": {"layers": 12, "hidden": 768, "heads": 12, "seq": 512, "vocab": 50257},
     "gpt2-tiny": {"layers": 4, "hidden": 64, "heads": 4, "seq": 64, "vocab": None},
 }
 
-_DEFAULT_DIR = Path(__file__).resolve().parents[2] / "profiles"
+_DEFAULT_DIR = PROFILES_DIR
 
 
 def _int_list(text: str) -> list[int]:

@@ -97,6 +97,7 @@ def test_unknown_cvxpy_solver_is_a_clear_error():
         get_backend("cvxpy", solver="NO_SUCH_SOLVER")
 
 
+@pytest.mark.slow
 def test_optional_dependencies_imported_lazily():
     code = ("import sys, sfl_opt; from sfl_opt import solve, Problem; "
             "import sfl_opt.power, sfl_opt.assign; "

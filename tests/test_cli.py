@@ -56,6 +56,7 @@ def test_backends_lists_native(capsys) -> None:
     assert "native" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_console_script_runs() -> None:
     proc = subprocess.run([sys.executable, "-m", "sfl_opt.cli", "solve"], capture_output=True,
                           text=True, timeout=300)
@@ -63,6 +64,7 @@ def test_console_script_runs() -> None:
     assert "total training delay" in proc.stdout
 
 
+@pytest.mark.slow
 def test_core_imports_without_optional_dependencies() -> None:
     code = ("import sys, sfl_opt; sfl_opt.solve(sfl_opt.Problem.default()); "
             "bad = [m for m in ('torch', 'transformers', 'peft', 'cvxpy', 'pyomo') "

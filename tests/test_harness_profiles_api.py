@@ -22,6 +22,7 @@ SMALL = PROFILES / "cpu-gpt2-small.json"
 TINY = PROFILES / "cpu-gpt2-tiny.json"
 
 
+@pytest.mark.slow
 def test_core_and_cli_registration_do_not_import_torch():
     code = ("import sys, argparse, sfl_opt, sfl_opt.harness\n"
             "from sfl_opt.harness.cli import register\n"
@@ -34,6 +35,7 @@ def test_core_and_cli_registration_do_not_import_torch():
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_missing_torch_gives_a_clear_import_error():
     code = ("import sys; sys.modules['torch'] = None\n"
             "import sfl_opt.harness as h\n"

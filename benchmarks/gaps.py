@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sfl_opt import Problem, solve  # noqa: E402
-from sfl_opt.assign.bound import lower_bound  # noqa: E402
-from sfl_opt.testing import small_problem  # noqa: E402
+from sfl_opt import Problem, solve
+from sfl_opt.assign.bound import lower_bound
+from sfl_opt.testing import small_problem
 
 SIZES = ((3, 6, 4), (4, 8, 6))  # (K, M, N)
 

@@ -14,8 +14,8 @@ import math
 
 import numpy as np
 
-from sfl_opt import solve  # noqa: E402
-from sfl_opt.testing import enumerate_optimum, small_problem  # noqa: E402
+from sfl_opt import solve
+from sfl_opt.testing import enumerate_optimum, small_problem
 
 
 def main() -> None:

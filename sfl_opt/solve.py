@@ -68,23 +68,22 @@ def _check_honoured(spec: MethodSpec, mode: Any, given: dict[str, Any], power: A
     """Reject every argument ``spec`` would ignore; return the effective mode."""
     if mode is not None:
         if not spec.modes:
-            raise ValidationError("mode", f"no mode for method {spec.name!r} (it has none)",
-                                  mode)
+            raise ValidationError("mode", f"None (method {spec.name!r} has no modes)", mode)
         v.choice("mode", mode, spec.modes)
     eff_mode = mode if mode is not None else (spec.modes[0] if spec.modes else "")
     for arg, val in given.items():
         if val is not None and not spec.accepts(arg, eff_mode):
             where = f" in mode {eff_mode!r}" if spec.accepts(arg, spec.mode_only.get(arg)) \
                 else ""
-            raise ValidationError(arg, f"not given: method {spec.name!r} ignores it{where}", val)
+            raise ValidationError(arg, f"None (method {spec.name!r} ignores it{where})", val)
     if spec.power != "any":
         name = power.name if isinstance(power, PowerBackend) else power
         if power is not None and (name != spec.power or isinstance(power, PowerBackend)):
-            raise ValidationError("power", f"not given: method {spec.name!r} sets the power "
-                                  f"itself ({spec.power!r})", name)
+            raise ValidationError("power", f"None or {spec.power!r} (method {spec.name!r} sets "
+                                  "the power itself)", name)
         if power_options:
-            raise ValidationError("power_options", f"not given: method {spec.name!r} runs no "
-                                  "power backend", power_options)
+            raise ValidationError("power_options", f"None (method {spec.name!r} runs no power "
+                                  "backend)", power_options)
     unknown = sorted(set(options) - set(spec.options))
     if unknown:
         raise ValidationError("options", f"options of method {spec.name!r}: "

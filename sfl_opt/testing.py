@@ -1,4 +1,7 @@
-"""Enumeration oracle for small instances: every assignment of both links, exact power.
+"""Testing helpers (public: used by the tests, the benchmarks and plugin authors):
+:func:`small_problem` instances and the enumeration oracle :func:`enumerate_optimum`.
+
+Enumeration oracle for small instances: every assignment of both links, exact power.
 
 Independent of the solver's search: it enumerates all K^M (and K^N) assignments in
 which every client has a subchannel, solves each one's power exactly with the
@@ -10,16 +13,18 @@ which every client has a subchannel, solves each one's power exactly with the
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from sfl_opt import Problem, evaluate
-from sfl_opt.delay import pair_table
-from sfl_opt.kernels import normalise, power_control
+from .delay import evaluate, pair_table
+from .kernels import normalise, power_control
+from .problem import Problem
 
 
-def assignments(K: int, M: int):
+def assignments(K: int, M: int) -> Iterator[np.ndarray]:
     """Every assignment of M subchannels to K clients giving each client at least one."""
     for combo in itertools.product(range(K), repeat=M):
         if len(set(combo)) == K:
@@ -38,7 +43,9 @@ class OracleResult:
     grid: np.ndarray  # (P,) optimal total per pair
 
 
-def best_link(la, inva, bw, c, S, pmax, ptot, K):
+def best_link(la: np.ndarray, inva: np.ndarray, bw: np.ndarray, c: np.ndarray, S: float,
+              pmax: np.ndarray, ptot: float, K: int) -> tuple[float, Any, Any]:
+    """(deadline, assignment, psd) of the best assignment of one link, by enumeration."""
     best = (np.inf, None, None)
     for a in assignments(K, bw.size):
         t, psd, status, _ = power_control(la, inva, bw, a, c, S, pmax, ptot, 1e-13)
@@ -79,3 +86,6 @@ def small_problem(seed: int, K: int = 3, M: int = 5, N: int = 4, L: int = 4,
     # vary compute and rounds a little more so that different pairs can win
     return base.replace(client_flops=rng.uniform(0.05e12, 1e12, size=K),
                         rounds=np.sort(rng.uniform(100, 300, size=len(ranks)))[::-1].copy())
+
+
+__all__ = ["OracleResult", "assignments", "best_link", "enumerate_optimum", "small_problem"]

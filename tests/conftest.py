@@ -1,4 +1,4 @@
-"""Shared test configuration: the oracle module on sys.path, hypothesis profiles."""
+"""Shared test configuration: hypothesis profiles (the oracle is `sfl_opt.testing`)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,0 @@
-"""Benchmarks share the tests' helpers (oracle) on sys.path."""
-
-from __future__ import annotations
-
-

@@ -74,6 +74,70 @@ def check_profile(data: Any, name: str = "profile") -> dict[str, Any]:
     return data
 
 
+_DTYPE_BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2}
+
+
+def profile_memory(profile: str | Path | dict[str, Any]) -> dict[str, Any]:
+    """The workload memory fields (bytes) of a profile's ``memory`` section ({} if absent).
+
+    The profiler (``sfl_opt.harness.profiler``) measures memory once, for a batch of
+    ``memory.batch`` samples at rank ``memory.rank``, in ``measurement.dtype``. This
+    converts it as follows (with ``B`` = bytes per value of that dtype):
+
+    - ``block_param_bytes[j] = block_params[j] - rank * lora_params[j] * B``: the
+      measured block parameters include the rank-``rank`` adapters, which the model
+      counts separately (from ``lora_params`` and ``param_bits``);
+    - ``embed_param_bytes = embed_params`` (token and position embeddings);
+    - ``saved_bytes_rank[j] = len(model.lora_targets) * seq * B``: the rank-dependent
+      part was *not* measured separately (one rank only); it is the analytic count
+      (each adapter saves ``x A``, ``seq`` values per unit rank), which matches
+      ``saved_tensors_hooks`` exactly at ranks 1 and 8 on small models;
+    - ``saved_bytes[j] = block_saved[j] / batch - rank * saved_bytes_rank[j]``
+      (per sample: saved activations scale with the batch);
+    - ``cut_bytes[j]`` = elements of block j's output (``act_bits[j]`` divided by
+      ``measurement.act_bits``) times ``B``, as the profiler counts the cut.
+
+    So the need of :func:`sfl_opt.memory.memory_need` at the measured batch and rank
+    equals the profile's ``client_peak`` for every split.
+    """
+    data = profile if isinstance(profile, dict) else load_profile(profile)
+    mem = data.get("memory")
+    if mem is None:
+        return {}
+    keys = ("batch", "rank", "block_params", "block_saved", "embed_params")
+    if not isinstance(mem, dict) or any(k not in mem for k in keys):
+        raise ValidationError("profile.memory", f"a mapping with {list(keys)}", mem)
+    meas = data.get("measurement") or {}
+    dtype = meas.get("dtype", "float32")
+    if dtype not in _DTYPE_BYTES:
+        raise ValidationError("profile.measurement.dtype", f"one of {sorted(_DTYPE_BYTES)}",
+                              dtype)
+    nbytes = float(_DTYPE_BYTES[dtype])
+    work = data["workload"]
+    n = len(work["fwd"])
+    batch = v.positive_int("profile.memory.batch", mem["batch"])
+    rank = v.positive_int("profile.memory.rank", mem["rank"])
+    lora = v.float_array("profile.workload.lora_params", work["lora_params"], shape=(n,),
+                         positive=True)
+    params = v.float_array("profile.memory.block_params", mem["block_params"], shape=(n,),
+                           nonnegative=True)
+    saved = v.float_array("profile.memory.block_saved", mem["block_saved"], shape=(n,),
+                          nonnegative=True)
+    act_bits = v.float_array("profile.workload.act_bits", work["act_bits"], shape=(n,),
+                             positive=True)
+    value_bits = v.scalar("profile.measurement.act_bits", meas.get("act_bits", 16),
+                          positive=True)
+    targets = data["model"].get("lora_targets", ["q_proj", "v_proj"])
+    per_rank = len(targets) * float(data["model"]["seq"]) * nbytes * np.ones(n)
+    return {
+        "block_param_bytes": params - rank * lora * nbytes,
+        "embed_param_bytes": float(mem["embed_params"]),
+        "saved_bytes": saved / batch - rank * per_rank,
+        "saved_bytes_rank": per_rank,
+        "cut_bytes": act_bits / value_bits * nbytes,
+    }
+
+
 def profile_rounds(profile: str | Path | dict[str, Any], ranks: Any) -> np.ndarray:
     """Measured rounds-to-target of ``profile``'s ``rounds`` table for each of ``ranks``.
 

@@ -58,16 +58,19 @@ def test_efficient_within_one_percent_property(seed):
     assert fast.objective <= ref.objective * 1.01
 
 
-def test_exact_matches_brute_force_over_sets():
-    """Enumeration kernel against itertools over subsets with the public split."""
-    p = OnlineProblem.default(seed=5, devices=6, bandwidth=8e6)
+@pytest.mark.parametrize("mode", ["per_device", "shared"])
+def test_exact_matches_brute_force_over_sets(mode):
+    """Enumeration kernel against itertools over subsets with the public split (with a
+    shared server, each set size with its own minimum bandwidths)."""
+    p = OnlineProblem.default(seed=5, devices=6, bandwidth=8e6, server_mode=mode,
+                              server_flops=2e12 if mode == "shared" else 50e12)
     rng = np.random.default_rng(7)
     for _ in range(5):
         g, q, V, w = _random_round(p, rng)
-        m = p.round_model(g)
         best = np.inf
-        feas = np.flatnonzero(m.feasible)
-        for n in range(feas.size + 1):
+        for n in range(p.K + 1):
+            m = p.round_model(g, count=n)
+            feas = np.flatnonzero(m.feasible)
             for combo in itertools.combinations(feas, n):
                 idx = np.array(combo, dtype=int)
                 if m.b_min[idx].sum() > p.bandwidth:

@@ -171,20 +171,22 @@ def test_solve_round_validation(p8):
 _PLAIN_SCRIPT = """
 import json, numpy as np
 from sfl_opt.online import OnlineProblem, solve_round
-p = OnlineProblem.default(seed=0, devices=6)
-rng = np.random.default_rng(0)
 out = []
-for i in range(3):
-    g = p.draw_gains(rng); q = rng.exponential(1.0, size=6)
-    for ex in (False, True):
-        d = solve_round(p, g, q, 1e3, 1.0, exact=ex)
-        out.append([d.objective, d.bandwidth.tolist()])
+for mode in ("shared", "per_device"):
+    p = OnlineProblem.default(seed=0, devices=6, server_mode=mode, server_flops=2e12)
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        g = p.draw_gains(rng); q = rng.exponential(1.0, size=6)
+        for ex in (False, True):
+            d = solve_round(p, g, q, 1e3, 1.0, exact=ex)
+            out.append([d.objective, d.bandwidth.tolist()])
 print(json.dumps(out))
 """
 
 
 def test_kernels_agree_as_plain_python():
-    """The Numba kernels give the same decisions with NUMBA_DISABLE_JIT=1."""
+    """The Numba kernels (sfl_opt.kernels.online) give the same decisions with
+    NUMBA_DISABLE_JIT=1, for both server modes."""
     import json
     import os
     import subprocess

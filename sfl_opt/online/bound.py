@@ -46,28 +46,39 @@ def round_weights(rho: float, rounds: int) -> np.ndarray:
 class BoundFit:
     """Constants of the one-round recursion fitted to measured loss curves.
 
-    Model: ``loss_{t+1} = F* + ρ (loss_t − F*) + a / N_t + c (K − N_t) / (N_t (K − 1))``
-    for rounds with N_t ≥ 1, i.e. Ψ(N) = a/N + c (K−N)/(N (K−1)) with
-    a = Lη²σ²/(2b) and c = Lη²δ²/2 (loss units). ``floor`` is F*; ``residual_rms``
-    and ``residual_max`` the root-mean-square and largest absolute one-step residuals
-    (loss units); ``r2`` the share of the variance of the one-step *decrease*
-    (loss_t − loss_{t+1}) that the fit explains; ``rows`` the number of transitions.
+    Ψ(N) is affine in 1/N: Ψ(N) = α/N − c/(K−1) with α = Lη²/2·(σ²/b + δ²K/(K−1)) and
+    c = Lη²δ²/2, so a loss curve identifies ρ, α and one constant, not σ² and δ²
+    apart (the constant −c/(K−1) merges with (1 − ρ)F*). The model fitted is::
+
+        loss_{t+1} = ρ·loss_t + γ + α / N_t          (rounds with N_t ≥ 1)
+
+    ``rho`` ρ, ``alpha`` α (loss units), ``gamma`` γ (loss units). Ψ differences are
+    identified: Ψ(N) − Ψ(K) = α (1/N − 1/K). ``floor`` = (γ + α/K)/(1 − ρ) is the loss
+    the recursion settles at with every device every round. ``residual_rms`` and
+    ``residual_max`` are the one-step residuals (loss units), ``r2`` the share of the
+    variance of the one-step *decrease* loss_t − loss_{t+1} explained, ``rows`` the
+    number of transitions.
     """
 
     rho: float
-    floor: float
-    a: float
-    c: float
+    alpha: float
+    gamma: float
     K: int
     residual_rms: float
     residual_max: float
     r2: float
     rows: int
 
-    def psi(self, n: np.ndarray | int) -> np.ndarray:
-        """Fitted Ψ(N) for N ≥ 1 (loss units)."""
+    def psi_excess(self, n: np.ndarray | int) -> np.ndarray:
+        """Ψ(N) − Ψ(K) = α (1/N − 1/K) for N ≥ 1 (loss units)."""
         nn = np.maximum(np.asarray(n, dtype=float), 1.0)
-        return self.a / nn + self.c * (self.K - nn) / (nn * max(self.K - 1, 1))
+        return self.alpha * (1.0 / nn - 1.0 / self.K)
+
+    @property
+    def floor(self) -> float:
+        """(γ + α/K)/(1 − ρ): the fixed point with N = K every round (loss units)."""
+        return (self.gamma + self.alpha / self.K) / (1.0 - self.rho) if self.rho != 1 \
+            else float("nan")
 
     @property
     def horizon(self) -> float:
@@ -80,9 +91,8 @@ def fit_bound(curves: Sequence[np.ndarray], counts: Sequence[np.ndarray], K: int
 
     ``curves[i]`` (T_i + 1,) losses before and after each round of run i, ``counts[i]``
     (T_i,) its participants per round. Rounds with N = 0 are left out (the model
-    leaves the loss unchanged there). The recursion is linear in
-    (ρ, (1 − ρ)F*, a, c), solved by ``numpy.linalg.lstsq`` over every transition of
-    every run; F* = intercept / (1 − ρ).
+    leaves the loss unchanged there). The recursion is linear in (ρ, γ, α), solved by
+    ``numpy.linalg.lstsq`` over every transition of every run.
     """
     if len(curves) != len(counts) or not curves:
         raise ValidationError("curves", "one count array per loss curve (at least one)",
@@ -96,18 +106,16 @@ def fit_bound(curves: Sequence[np.ndarray], counts: Sequence[np.ndarray], K: int
                                   f"{loss.size} losses, {n.size} rounds")
         ok = n >= 1
         nn = np.maximum(n, 1.0)
-        X.append(np.column_stack([loss[:-1], np.ones(n.size), 1.0 / nn,
-                                  (K - nn) / (nn * max(K - 1, 1))])[ok])
+        X.append(np.column_stack([loss[:-1], np.ones(n.size), 1.0 / nn])[ok])
         y.append(loss[1:][ok])
     A = np.vstack(X)
     b = np.concatenate(y)
     coef, *_ = np.linalg.lstsq(A, b, rcond=None)
-    rho, icpt, a, c = (float(x) for x in coef)
+    rho, gamma, alpha = (float(x) for x in coef)
     resid = b - A @ coef
     dec = A[:, 0] - b
     ss = float(np.sum((dec - dec.mean()) ** 2))
     r2 = 1.0 - float(np.sum(resid**2)) / ss if ss > 0 else float("nan")
-    floor = icpt / (1.0 - rho) if rho != 1.0 else float("nan")
-    return BoundFit(rho=rho, floor=floor, a=a, c=c, K=int(K),
+    return BoundFit(rho=rho, alpha=alpha, gamma=gamma, K=int(K),
                     residual_rms=float(np.sqrt(np.mean(resid**2))),
                     residual_max=float(np.max(np.abs(resid))), r2=r2, rows=int(b.size))

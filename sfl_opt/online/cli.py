@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -159,7 +160,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _train(problem: OnlineProblem, args: argparse.Namespace) -> int:
-    from .learning import learning_figure, train_policies
+    from .learning import (
+        default_alpha,
+        fit_runs,
+        learning_figure,
+        train_policies,
+        write_settings,
+    )
 
     try:
         import torch
@@ -185,6 +192,22 @@ def _train(problem: OnlineProblem, args: argparse.Namespace) -> int:
               f"{r.budget_ratio[-1]:>10.3f}{tr.participation.mean():>7.2f}"
               f"{tr.weighted_penalty:>10.4f}")
     paths = learning_figure(runs, args.outdir)
+    fit = fit_runs(runs, problem.K)
+    alpha0 = default_alpha(problem)
+    print(f"\nΨ fitted to the loss curves (loss_(t+1) = ρ·loss_t + γ + α/N_t, "
+          f"{fit.rows} transitions): ρ = {fit.rho:.5f} (horizon 1/(1−ρ) = "
+          f"{fit.horizon:.1f} rounds), α = {fit.alpha:.4g}, γ = {fit.gamma:.4g}, "
+          f"floor = {fit.floor:.4f}; residuals rms {fit.residual_rms:.3g}, "
+          f"max {fit.residual_max:.3g}; R² of the decrease {fit.r2:.3f}")
+    print(f"default constants: ρ = {problem.contraction:.5f}, α = {alpha0:.4g} "
+          f"(V·α sets the trade-off: V = {args.V:g} with the default Ψ ≈ "
+          f"V = {args.V * alpha0 / fit.alpha:.3g} with the fitted Ψ)")
+    command = ("sfl-opt online --train --policies " + ",".join(args.policies)
+               + f" --devices {args.devices} --seed {args.seed} --rounds {args.rounds}"
+               + f" --V {args.V:g} --server-mode {problem.server_mode}"
+               + f" --threads {args.threads} --outdir {args.outdir}")
+    paths.append(write_settings(Path(args.outdir) / "online_learning_settings.json",
+                                problem, runs, args.V, args.seed, command))
     print("\nwrote " + ", ".join(str(p) for p in paths))
     return 0
 

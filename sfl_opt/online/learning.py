@@ -26,6 +26,7 @@ import numpy as np
 
 from .. import _validation as v
 from ..errors import ValidationError
+from .bound import BoundFit, fit_bound
 from .problem import OnlineProblem
 from .simulate import POLICIES, Trace, simulate
 
@@ -140,3 +141,52 @@ def learning_figure(runs: dict[str, LearningRun], outdir: str | Path,
     fig.suptitle("Split federated LoRA trained under each online schedule")
     fig.tight_layout()
     return save(fig, Path(outdir) / stem, LEARNING_HEADER, learning_rows(runs))
+
+
+def fit_runs(runs: dict[str, LearningRun], K: int) -> BoundFit:
+    """:func:`~.bound.fit_bound` of Ψ's recursion to every run's validation loss curve
+    (participants per round from its trace)."""
+    return fit_bound([r.val_loss for r in runs.values()],
+                     [r.trace.participation for r in runs.values()], K)
+
+
+def default_alpha(problem: OnlineProblem) -> float:
+    """α = Lη²/2·(σ²/b + δ²K/(K−1)) of the problem's own Ψ constants (loss units), the
+    quantity :class:`~.bound.BoundFit` measures."""
+    K = problem.K
+    het = problem.dissimilarity * K / (K - 1) if K > 1 else 0.0
+    return 0.5 * problem.smoothness * problem.learning_rate**2 * (
+        problem.grad_variance / problem.batch + het)
+
+
+def write_settings(path: str | Path, problem: OnlineProblem, runs: dict[str, LearningRun],
+                   V: float, seed: int, command: str, proxy: Any = None) -> Path:
+    """The protocol of a training run as JSON beside its CSV: the command, the
+    scheduling scenario (``OnlineProblem.to_dict``), the proxy's settings, V, the seed,
+    per-policy summaries and the fit of Ψ's constants."""
+    import json
+    from dataclasses import asdict
+
+    from ..harness.ushape import ProxyConfig
+
+    cfg = proxy if proxy is not None else ProxyConfig(devices=problem.K, seed=int(seed))
+    fit = fit_runs(runs, problem.K)
+    out = {
+        "command": command,
+        "V": V, "seed": seed, "rounds": next(iter(runs.values())).rounds,
+        "proxy": asdict(cfg),
+        "summary": {name: {"val_loss": float(r.val_loss[-1]),
+                           "accuracy": float(r.accuracy[-1]),
+                           "energy_J": float(r.energy[-1]),
+                           "budget_ratio": float(r.budget_ratio[-1]),
+                           "mean_participants": float(r.trace.participation.mean()),
+                           "weighted_penalty": float(r.trace.weighted_penalty)}
+                    for name, r in runs.items()},
+        "bound_fit": {**asdict(fit), "floor": fit.floor, "horizon": fit.horizon,
+                      "default_alpha": default_alpha(problem),
+                      "default_rho": problem.contraction},
+        "problem": problem.to_dict(),
+    }
+    p = Path(path)
+    p.write_text(json.dumps(out, indent=1))
+    return p

@@ -28,7 +28,7 @@ from .. import _validation as v
 from ..errors import ValidationError
 from .bound import BoundFit, fit_bound
 from .problem import OnlineProblem
-from .simulate import POLICIES, Trace, simulate
+from .simulate import POLICY_REGISTRY, Trace, simulate
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def train_policies(problem: OnlineProblem, policies: Sequence[str], V: float, ro
     if not pols:
         raise ValidationError("policies", "at least one policy", pols)
     for name in pols:
-        v.choice("policies", name, POLICIES)
+        v.choice("policies", name, tuple(POLICY_REGISTRY))
     T = v.positive_int("rounds", rounds)
     cfg = proxy if proxy is not None else ProxyConfig(devices=problem.K, seed=int(seed))
     if cfg.devices != problem.K:

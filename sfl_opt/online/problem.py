@@ -1,10 +1,10 @@
-"""The online split federated LoRA system of seed 001 (SPEC §4): devices, payloads,
+"""The online split federated LoRA system (arXiv 2407.02924; SPEC §4): devices, payloads,
 deadline, energy budgets and the convergence-bound penalty.
 
 Units are SI: metres, W, Hz, W/Hz, bits, FLOP, FLOP/s, s, J.
 
-Split (seed 001): each device keeps the (frozen) embedding and the trainable task
-head; the edge server runs the LoRA-adapted encoder (all L blocks). One round =
+Split (split federated LoRA): each device keeps the (frozen) embedding and the
+trainable task head; the edge server runs the LoRA-adapted encoder (all L blocks). One round =
 ``local_iters`` iterations, each on a batch of ``batch`` samples:
 
 1. device: embedding forward, **uplink** the embeddings (``act_bits[0]`` bits a sample);
@@ -117,7 +117,9 @@ class RoundModel:
 
 @dataclass(frozen=True, eq=False)
 class OnlineProblem:
-    """The online device-scheduling and bandwidth-allocation problem (SPEC §4, seed 001).
+    """The online device-scheduling and bandwidth-allocation problem of split federated
+    LoRA (arXiv 2407.02924; SPEC §4). The long-term energy budget is our reading of the
+    paper (its abstract does not state the long-term constraint).
 
     Device fields, shape (K,) unless stated:
 
@@ -432,7 +434,9 @@ class OnlineProblem:
         the ring ``r_min``..``r_max`` m, 3GPP path loss with ``shadowing_db`` dB
         log-normal shadowing, -174 dBm/Hz noise, B = ``bandwidth`` Hz (default 1 MHz
         per device: 20 MHz for 20 devices), a ``downlink_power`` W base station over
-        ``downlink_bandwidth`` Hz (default: B) shared equally, ``power`` W,
+        ``downlink_bandwidth`` Hz (default: B) shared equally, a ``server_flops``
+        FLOP/s server (``server_mode``: ``"shared"`` by the scheduled devices, the
+        default, or ``"per_device"`` streams), ``power`` W,
         compute uniform in ``flops`` FLOP/s, GPT-2 small encoder (``layers``,
         ``hidden``, sequence ``seq``) with a ``classes``-way token-classification head
         (``hidden*classes + classes`` parameters), 16-bit activations, 32-bit head

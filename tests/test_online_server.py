@@ -216,3 +216,27 @@ def test_fit_bound_recovers_known_constants():
                                rtol=1e-6, atol=1e-12)
     with pytest.raises(ValidationError, match="curves"):
         fit_bound([np.ones(3)], [np.ones(3)], K)
+
+
+def test_cli_train_options_and_reconstruction_label(capsys):
+    import argparse
+
+    from sfl_opt.online.cli import TRAIN_CLASSES, register
+
+    parser = argparse.ArgumentParser(prog="sfl-opt")
+    sub = parser.add_subparsers(dest="command")
+    online = register(sub)
+    args = parser.parse_args(["online", "--train", "--policies", "lyapunov,myopic"])
+    assert args.train and args.policies == ["lyapunov", "myopic"] and args.threads == 1
+    assert args.rounds is None and args.server_mode is None  # defaults chosen in run()
+    with pytest.raises(SystemExit):
+        parser.parse_args(["online", "--train", "--policies", "lyapunov,bogus"])
+    assert "bogus" in capsys.readouterr().err
+    text = " ".join(online.format_help().split())
+    assert "our reading" in text and "2407.02924" in text
+    from sfl_opt.harness.data import WordTokenizer  # noqa: F401  (numpy only)
+    try:
+        from sfl_opt.harness.ushape import TAGS
+    except ImportError:
+        pytest.skip("needs torch")
+    assert TRAIN_CLASSES == len(TAGS)

@@ -221,7 +221,7 @@ def test_fit_bound_recovers_known_constants():
 def test_cli_train_options_and_reconstruction_label(capsys):
     import argparse
 
-    from sfl_opt.online.cli import TRAIN_CLASSES, register
+    from sfl_opt.online.cli import TRAIN_BATCH, TRAIN_CLASSES, TRAIN_ITERS, register
 
     parser = argparse.ArgumentParser(prog="sfl-opt")
     sub = parser.add_subparsers(dest="command")
@@ -236,7 +236,9 @@ def test_cli_train_options_and_reconstruction_label(capsys):
     assert "our reading" in text and "2407.02924" in text
     from sfl_opt.harness.data import WordTokenizer  # noqa: F401  (numpy only)
     try:
-        from sfl_opt.harness.ushape import TAGS
+        from sfl_opt.harness.ushape import TAGS, ProxyConfig
     except ImportError:
         pytest.skip("needs torch")
+    # the scheduled scenario has the proxy's head, batch and local iterations
     assert TRAIN_CLASSES == len(TAGS)
+    assert (TRAIN_BATCH, TRAIN_ITERS) == (ProxyConfig().batch, ProxyConfig().local_iters)

@@ -192,12 +192,12 @@ class ProxyConfig:
     heads: int = 4
     seq: int = 48
     rank: int = 4
-    batch: int = 8
-    local_iters: int = 1
-    lr: float = 0.05
+    batch: int = 2
+    local_iters: int = 2
+    lr: float = 0.3
     n_train: int = 2000
     n_val: int = 256
-    concentration: float = 0.3
+    concentration: float = 0.05
     seed: int = 0
 
     def __post_init__(self) -> None:

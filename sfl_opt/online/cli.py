@@ -20,6 +20,8 @@ from .simulate import POLICIES, simulate, summarize
 #: classes of the proxy's tagging head (len(sfl_opt.harness.ushape.TAGS)); the
 #: scheduling scenario's head has as many classes
 TRAIN_CLASSES = 9
+#: batch and local iterations of the proxy (ProxyConfig's defaults), also scheduled
+TRAIN_BATCH, TRAIN_ITERS = 2, 2
 
 DEFAULT_SWEEP = "1e2,1e3,1e4,1e5"
 #: defaults of a simulation and of a training run (--train)
@@ -105,8 +107,8 @@ def run(args: argparse.Namespace) -> int:
     kw: dict = {} if args.budget is None else {"energy_budget": args.budget}
     if args.server_mode is not None:
         kw["server_mode"] = args.server_mode
-    if args.train:
-        kw["classes"] = TRAIN_CLASSES
+    if args.train:  # the proxy's head, batch and iterations (same payload as 4 x 1)
+        kw.update(classes=TRAIN_CLASSES, batch=TRAIN_BATCH, local_iters=TRAIN_ITERS)
     try:
         problem = OnlineProblem.default(seed=args.seed, devices=args.devices, **kw)
     except ValueError as exc:

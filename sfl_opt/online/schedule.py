@@ -66,6 +66,9 @@ class RoundDecision:
 #: Candidates of each kind (additions, removals) tried per local-search step.
 SEARCH_WIDTH = 3
 
+#: (scheduled (K,), bandwidth (K,) Hz, price, cost) of a capped solve
+_Capped = tuple[np.ndarray, np.ndarray, float, float]
+
 
 def solve_round(problem: OnlineProblem, gains: np.ndarray, queues: np.ndarray, V: float,
                 weight: float = 1.0, exact: bool = False) -> RoundDecision:
@@ -111,9 +114,32 @@ def solve_round_model(problem: OnlineProblem, model: RoundModel, queues: np.ndar
                                                        exact)
         return make_decision(problem, model, scheduled, bandwidth, q_all, V, weight,
                              price=price, method=method)
-    done: dict[int, tuple[np.ndarray, np.ndarray, float, float] | None] = {}
+    scheduled, bandwidth, price, _ = _search_caps(problem, model, q_all, vwpsi_all, exact)
+    count = int(scheduled.sum())
+    own = model.with_count(count)
+    if count:
+        idx = np.flatnonzero(scheduled)
+        bw = np.empty(idx.size)
+        price = float(split_kernel(np.ascontiguousarray(q_all[idx]),
+                                   np.ascontiguousarray(own.snr_bw[idx]),
+                                   np.ascontiguousarray(own.bits[idx]),
+                                   np.ascontiguousarray(own.power[idx]),
+                                   np.ascontiguousarray(own.b_min[idx]),
+                                   float(problem.bandwidth), bw))
+        bandwidth = np.zeros(K)
+        bandwidth[idx] = bw
+    return make_decision(problem, own, scheduled, bandwidth, q_all, V, weight, price=price,
+                         method=method)
 
-    def capped(cap: int) -> tuple[np.ndarray, np.ndarray, float, float] | None:
+
+def _search_caps(problem: OnlineProblem, model: RoundModel, q_all: np.ndarray,
+                 vwpsi_all: np.ndarray, exact: bool) -> _Capped:
+    """The best capped solution over the caps (shared server; see
+    :func:`solve_round_model`)."""
+    K = problem.K
+    done: dict[int, _Capped | None] = {}
+
+    def capped(cap: int) -> _Capped | None:
         if cap not in done:
             m = model.with_count(cap)
             need = np.sort(m.b_min)[:cap]
@@ -123,7 +149,7 @@ def solve_round_model(problem: OnlineProblem, model: RoundModel, queues: np.ndar
                 done[cap] = _solve_capped(problem, m, q_all, vwpsi_all, cap, exact)
         return done[cap]
 
-    best: tuple[np.ndarray, np.ndarray, float, float] | None = None
+    best: _Capped | None = None
     for cap in range(K, 0, -1):
         if best is not None and (vwpsi_all[cap] >= best[3] or not exact):
             break
@@ -148,27 +174,11 @@ def solve_round_model(problem: OnlineProblem, model: RoundModel, queues: np.ndar
             if not improved:
                 break
     assert best is not None
-    scheduled, bandwidth, price, _ = best
-    count = int(scheduled.sum())
-    own = model.with_count(count)
-    if count:
-        idx = np.flatnonzero(scheduled)
-        bw = np.empty(idx.size)
-        price = float(split_kernel(np.ascontiguousarray(q_all[idx]),
-                                   np.ascontiguousarray(own.snr_bw[idx]),
-                                   np.ascontiguousarray(own.bits[idx]),
-                                   np.ascontiguousarray(own.power[idx]),
-                                   np.ascontiguousarray(own.b_min[idx]),
-                                   float(problem.bandwidth), bw))
-        bandwidth = np.zeros(K)
-        bandwidth[idx] = bw
-    return make_decision(problem, own, scheduled, bandwidth, q_all, V, weight, price=price,
-                         method=method)
+    return best
 
 
 def _solve_capped(problem: OnlineProblem, model: RoundModel, q_all: np.ndarray,
-                  vwpsi_all: np.ndarray, cap: int, exact: bool
-                  ) -> tuple[np.ndarray, np.ndarray, float, float]:
+                  vwpsi_all: np.ndarray, cap: int, exact: bool) -> _Capped:
     """Best set of at most ``cap`` devices for the model's minimum bandwidths:
     (scheduled (K,), bandwidth (K,) Hz, price, cost)."""
     K = problem.K

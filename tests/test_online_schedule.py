@@ -58,16 +58,19 @@ def test_efficient_within_one_percent_property(seed):
     assert fast.objective <= ref.objective * 1.01
 
 
-def test_exact_matches_brute_force_over_sets():
-    """Enumeration kernel against itertools over subsets with the public split."""
-    p = OnlineProblem.default(seed=5, devices=6, bandwidth=8e6)
+@pytest.mark.parametrize("mode", ["per_device", "shared"])
+def test_exact_matches_brute_force_over_sets(mode):
+    """Enumeration kernel against itertools over subsets with the public split (with a
+    shared server, each set size with its own minimum bandwidths)."""
+    p = OnlineProblem.default(seed=5, devices=6, bandwidth=8e6, server_mode=mode,
+                              server_flops=2e12 if mode == "shared" else 50e12)
     rng = np.random.default_rng(7)
     for _ in range(5):
         g, q, V, w = _random_round(p, rng)
-        m = p.round_model(g)
         best = np.inf
-        feas = np.flatnonzero(m.feasible)
-        for n in range(feas.size + 1):
+        for n in range(p.K + 1):
+            m = p.round_model(g, count=n)
+            feas = np.flatnonzero(m.feasible)
             for combo in itertools.combinations(feas, n):
                 idx = np.array(combo, dtype=int)
                 if m.b_min[idx].sum() > p.bandwidth:
@@ -168,20 +171,22 @@ def test_solve_round_validation(p8):
 _PLAIN_SCRIPT = """
 import json, numpy as np
 from sfl_opt.online import OnlineProblem, solve_round
-p = OnlineProblem.default(seed=0, devices=6)
-rng = np.random.default_rng(0)
 out = []
-for i in range(3):
-    g = p.draw_gains(rng); q = rng.exponential(1.0, size=6)
-    for ex in (False, True):
-        d = solve_round(p, g, q, 1e3, 1.0, exact=ex)
-        out.append([d.objective, d.bandwidth.tolist()])
+for mode in ("shared", "per_device"):
+    p = OnlineProblem.default(seed=0, devices=6, server_mode=mode, server_flops=2e12)
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        g = p.draw_gains(rng); q = rng.exponential(1.0, size=6)
+        for ex in (False, True):
+            d = solve_round(p, g, q, 1e3, 1.0, exact=ex)
+            out.append([d.objective, d.bandwidth.tolist()])
 print(json.dumps(out))
 """
 
 
 def test_kernels_agree_as_plain_python():
-    """The Numba kernels give the same decisions with NUMBA_DISABLE_JIT=1."""
+    """The Numba kernels (sfl_opt.kernels.online) give the same decisions with
+    NUMBA_DISABLE_JIT=1, for both server modes."""
     import json
     import os
     import subprocess

@@ -4,6 +4,7 @@ that meets a deadline (SPEC §4).
 Device k with ``snr_bw`` a_k = p_k g_k / N0 (Hz) has the rate
 r_k(b) = b log2(1 + a_k / b) bit/s (concave increasing in b, r_k(b) < a_k / ln 2) and
 the per-round energy E_k(b) = e_k + p_k S_k / r_k(b) J (convex decreasing in b).
+The Numba kernels are in :mod:`sfl_opt.kernels.online`.
 
 The split minimises Σ_k w_k E_k(b_k) s.t. Σ_k b_k ≤ B, b_k ≥ b_k^min. KKT: with the
 marginal m_k(b) = −w_k E_k'(b) = w_k p_k S_k r_k'(b) / r_k(b)², each device with
@@ -27,7 +28,7 @@ from scipy.special import lambertw
 
 from .. import _validation as v
 from ..errors import ValidationError
-from ..kernels._jit import kernel
+from ..kernels.online import energy_kernel, refine_x, split_kernel
 
 _LN2 = math.log(2.0)
 
@@ -58,226 +59,8 @@ def min_bandwidth(bits: np.ndarray, time: np.ndarray, snr_bw: np.ndarray) -> np.
     with np.errstate(invalid="ignore", over="ignore"):
         x0 = -lambertw(-cc * np.exp(-cc), k=-1).real / cc - 1.0
     x = np.empty(cc.size)
-    _refine_x(np.ascontiguousarray(delta), np.ascontiguousarray(x0), x)
+    refine_x(np.ascontiguousarray(delta), np.ascontiguousarray(x0), x)
     out[ok] = a[ok] / x
-    return out
-
-
-# -------------------------------------------------------------------- kernels
-@kernel
-def _dfun(x):
-    """D(x) = ln(1 + x) − x / (1 + x) (series for small x)."""
-    if x < 1e-3:
-        return x * x * (0.5 - x * (2.0 / 3.0 - x * (0.75 - 0.8 * x)))
-    return math.log1p(x) - x / (1.0 + x)
-
-
-@kernel
-def _hfun(x):
-    """h(x) = 1 − ln(1 + x) / x (series for small x), increasing from 0 to 1."""
-    if x < 1e-3:
-        return x * (0.5 - x * (1.0 / 3.0 - x * (0.25 - x * (0.2 - x / 6.0))))
-    return 1.0 - math.log1p(x) / x
-
-
-@kernel
-def _refine_x(delta, x0, out):
-    """Solve h(x) = delta for each entry (0 < delta < 1), starting from x0."""
-    for i in range(delta.size):
-        d = delta[i]
-        lo = 2.0 * d  # h(x) <= x / 2
-        hi = max(4.0 * d, 1.0)
-        while _hfun(hi) < d:
-            hi *= 4.0
-        x = x0[i]
-        if not (lo <= x <= hi):
-            x = math.sqrt(lo * hi)
-        for _ in range(200):
-            h = _hfun(x) - d
-            if h == 0.0:
-                break
-            if h > 0.0:
-                hi = x
-            else:
-                lo = x
-            dh = _dfun(x) / (x * x)
-            xn = x - h / dh if dh > 0.0 else 0.5 * (lo + hi)
-            if not (lo < xn < hi):
-                xn = 0.5 * (lo + hi)
-            if abs(xn - x) <= 1e-15 * x or hi - lo <= 1e-15 * x:
-                x = xn
-                break
-            x = xn
-        out[i] = x
-
-
-@kernel
-def _log_marginal(u, logc):
-    """log m and d(log m)/du at x = e^u for m = C x² D(x) / ln²(1+x), logc = log C."""
-    x = math.exp(u)
-    lx = math.log1p(x)
-    d = _dfun(x)
-    val = logc + 2.0 * u + math.log(d) - 2.0 * math.log(lx)
-    opx = 1.0 + x
-    der = 2.0 + x * x / (opx * opx * d) - 2.0 * x / (opx * lx)
-    return val, der
-
-
-@kernel
-def _solve_u(logc, loglam, ulo, uhi, u0):
-    """u ∈ (ulo, uhi) with log m(u) = loglam (assumes a sign change); returns (u, dh/du)."""
-    u = u0
-    if not (ulo < u < uhi):
-        u = 0.5 * (ulo + uhi)
-    der = 2.0
-    for _ in range(200):
-        h, der = _log_marginal(u, logc)
-        h -= loglam
-        if h == 0.0:
-            return u, der
-        if h > 0.0:
-            uhi = u
-        else:
-            ulo = u
-        un = u - h / der
-        if not (ulo < un < uhi):
-            un = 0.5 * (ulo + uhi)
-        if abs(un - u) <= 1e-14 * (1.0 + abs(u)) or uhi - ulo <= 1e-14 * (1.0 + abs(u)):
-            return un, der
-        u = un
-    return u, der
-
-
-@kernel
-def _response(loglam, active, logc, snr_bw, bmin, ub, ulo, uhi, mlo, mhi, uw, out_b):
-    """Bandwidths b_k(λ) of the active positive-weight devices at price λ = e^loglam
-    (others keep out_b); returns (Σ b over active, d Σb / d loglam)."""
-    total = 0.0
-    deriv = 0.0
-    for k in range(active.size):
-        if not active[k]:
-            continue
-        if mhi[k] <= loglam:
-            out_b[k] = bmin[k]
-        elif mlo[k] >= loglam:
-            out_b[k] = ub[k]
-        else:
-            u, der = _solve_u(logc[k], loglam, ulo[k], uhi[k], uw[k])
-            uw[k] = u
-            b = snr_bw[k] * math.exp(-u)
-            out_b[k] = b
-            deriv -= b / der
-        total += out_b[k]
-    return total, deriv
-
-
-@kernel
-def response_scratch(n):
-    """Scratch arrays (logc, ub, ulo, uhi, mlo, mhi, uw) of the price response, length n."""
-    return (np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n),
-            np.zeros(n))
-
-
-@kernel
-def response_setup(weight, snr_bw, bits, power, bmin, ub, logc, ulo, uhi, mlo, mhi, uw):
-    """For every device with weight > 0 and upper bandwidth ``ub``: the log-constant of
-    its marginal energy, the bracket [ulo, uhi] of u = log(snr_bw / b) for b in
-    [bmin, ub], the log-marginals at both ends and a starting point ``uw``."""
-    for k in range(weight.size):
-        if weight[k] <= 0.0:
-            continue
-        logc[k] = math.log(weight[k] * power[k] * bits[k] * _LN2) - 2.0 * math.log(snr_bw[k])
-        ulo[k] = math.log(snr_bw[k] / ub[k])
-        uhi[k] = math.log(snr_bw[k] / bmin[k])
-        mlo[k] = _log_marginal(ulo[k], logc[k])[0]
-        mhi[k] = _log_marginal(uhi[k], logc[k])[0]
-        uw[k] = 0.5 * (ulo[k] + uhi[k])
-
-
-@kernel
-def split_kernel(weight, snr_bw, bits, power, bmin, total, out_b):
-    """Exact minimiser of Σ w_k p_k S_k / r_k(b_k) s.t. Σ b ≤ total, b ≥ bmin.
-
-    Writes the bandwidths to ``out_b`` and returns the price λ (J/Hz; 0 when every
-    weight is 0); returns −1 if Σ bmin > total.
-    """
-    n = weight.size
-    sum_min = 0.0
-    for k in range(n):
-        sum_min += bmin[k]
-    spare = total - sum_min
-    if spare < -1e-9 * total:
-        return -1.0
-    spare = max(spare, 0.0)
-    npos = 0
-    for k in range(n):
-        out_b[k] = bmin[k]
-        if weight[k] > 0.0:
-            npos += 1
-    if npos == 0:
-        for k in range(n):
-            out_b[k] = bmin[k] + spare / n
-        return 0.0
-    active = np.zeros(n, dtype=np.bool_)
-    logc, ub, ulo, uhi, mlo, mhi, uw = response_scratch(n)
-    for k in range(n):
-        ub[k] = bmin[k] + spare
-    response_setup(weight, snr_bw, bits, power, bmin, ub, logc, ulo, uhi, mlo, mhi, uw)
-    lam_lo = np.inf
-    lam_hi = -np.inf
-    for k in range(n):
-        if weight[k] <= 0.0:
-            continue
-        active[k] = True
-        lam_lo = min(lam_lo, mlo[k])
-        lam_hi = max(lam_hi, mhi[k])
-    if spare == 0.0:
-        return math.exp(lam_hi)
-    target = total - sum_min
-    for k in range(n):
-        if active[k]:
-            target += bmin[k]
-    # g(l) = Σ_active b(l) − target is decreasing; g(lam_lo) ≥ 0 ≥ g(lam_hi)
-    lo = lam_lo
-    hi = lam_hi
-    ell = 0.5 * (lo + hi)
-    for _ in range(300):
-        s, ds = _response(ell, active, logc, snr_bw, bmin, ub, ulo, uhi, mlo, mhi, uw, out_b)
-        g = s - target
-        if abs(g) <= 1e-13 * total:
-            break
-        if g > 0.0:
-            lo = ell
-        else:
-            hi = ell
-        if hi - lo <= 1e-15 * (1.0 + abs(ell)):
-            break
-        nxt = ell - g / ds if ds < 0.0 else 0.5 * (lo + hi)
-        if not (lo < nxt < hi):
-            nxt = 0.5 * (lo + hi)
-        ell = nxt
-    # put the last sliver of the budget on the interior devices (keeps Σ b = total)
-    s = 0.0
-    free = 0.0
-    for k in range(n):
-        s += out_b[k]
-        if active[k] and bmin[k] < out_b[k] < ub[k]:
-            free += out_b[k] - bmin[k]
-    resid = total - s
-    if free > 0.0:
-        for k in range(n):
-            if active[k] and bmin[k] < out_b[k] < ub[k]:
-                out_b[k] += resid * (out_b[k] - bmin[k]) / free
-    return math.exp(ell)
-
-
-@kernel
-def energy_kernel(snr_bw, bits, power, ecomp, b):
-    """Per-round energies e + p S / (b log2(1 + a/b)) (J)."""
-    out = np.empty(b.size)
-    for k in range(b.size):
-        r = b[k] * math.log2(1.0 + snr_bw[k] / b[k])
-        out[k] = ecomp[k] + power[k] * bits[k] / r
     return out
 
 

@@ -1,5 +1,5 @@
 """Figures of the online scheduler (matplotlib, Agg backend), each saved as PNG and PDF
-with the CSV of the plotted numbers next to it:
+with the CSV of the plotted numbers next to it (:func:`sfl_opt.plots.save`):
 
 - ``online_energy``: running time-average energy of each device over its budget,
   ``lyapunov`` against ``all``;
@@ -10,7 +10,6 @@ with the CSV of the plotted numbers next to it:
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,26 +19,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ..plots import save  # noqa: E402
 from .problem import OnlineProblem  # noqa: E402
-from .simulate import POLICIES, Trace, simulate, summarize  # noqa: E402
-
-
-def _save(fig: plt.Figure, outdir: Path, name: str) -> list[Path]:
-    paths = []
-    for ext in ("png", "pdf"):
-        path = outdir / f"{name}.{ext}"
-        fig.savefig(path, dpi=150, bbox_inches="tight")
-        paths.append(path)
-    plt.close(fig)
-    return paths
-
-
-def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[object]]) -> Path:
-    with path.open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(header)
-        w.writerows(rows)
-    return path
+from .simulate import POLICIES, Trace, simulate, summarize, sweep_v  # noqa: E402
 
 
 def _log_rounds(T: int, points: int = 400) -> np.ndarray:
@@ -75,9 +57,7 @@ def energy_figure(traces: dict[str, Trace], outdir: Path) -> list[Path]:
     axes[0][0].set_ylabel("running avg energy / budget")
     axes[0][0].legend(loc="upper right", fontsize=8)
     fig.suptitle("Time-average energy of every device against its budget")
-    paths = _save(fig, outdir, "online_energy")
-    paths.append(_write_csv(outdir / "online_energy.csv", header, rows))
-    return paths
+    return save(fig, outdir / "online_energy", header, rows)
 
 
 def tradeoff_figure(sweep: list[Trace], baselines: dict[str, Trace], outdir: Path
@@ -105,7 +85,6 @@ def tradeoff_figure(sweep: list[Trace], baselines: dict[str, Trace], outdir: Pat
     axes[2].set_ylabel("mean virtual queue Q (J)")
     axes[2].legend(fontsize=8)
     fig.suptitle("Drift-plus-penalty trade-off: penalty O(1/V), queues O(V)")
-    paths = _save(fig, outdir, "online_tradeoff")
     header = ["policy", "V", "penalty", "weighted_penalty", "participation", "mean_queue",
               "max_budget_ratio"]
     rows: list[list[object]] = [["lyapunov", p.V, p.penalty, p.weighted_penalty, p.participation,
@@ -114,8 +93,7 @@ def tradeoff_figure(sweep: list[Trace], baselines: dict[str, Trace], outdir: Pat
         s = summarize(tr)
         rows.append([name, "", s.penalty, s.weighted_penalty, s.participation, s.mean_queue,
                      s.max_budget_ratio])
-    paths.append(_write_csv(outdir / "online_tradeoff.csv", header, rows))
-    return paths
+    return save(fig, outdir / "online_tradeoff", header, rows)
 
 
 def queues_figure(sweep: list[Trace], outdir: Path) -> list[Path]:
@@ -135,11 +113,9 @@ def queues_figure(sweep: list[Trace], outdir: Path) -> list[Path]:
     ax.set_ylabel("mean virtual queue Q(t) (J)")
     ax.legend(fontsize=8)
     ax.set_title("Virtual energy queues (lyapunov)")
-    paths = _save(fig, outdir, "online_queues")
     header = ["round"] + [f"V={tr.V:g}" for tr in sweep]
     rows = [[int(t) + 1] + [f"{c[i]:.6g}" for c in cols] for i, t in enumerate(at)]
-    paths.append(_write_csv(outdir / "online_queues.csv", header, rows))
-    return paths
+    return save(fig, outdir / "online_queues", header, rows)
 
 
 def make_figures(problem: OnlineProblem, Vs: Sequence[float], rounds: int, seed: int,
@@ -155,8 +131,7 @@ def make_figures(problem: OnlineProblem, Vs: Sequence[float], rounds: int, seed:
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     if sweep is None:
-        sweep = [simulate(problem, "lyapunov", float(V), rounds, seed, progress=progress)
-                 for V in Vs]
+        sweep = sweep_v(problem, Vs, rounds, seed, progress=progress)
     have = dict(baselines or {})
     base = {name: have[name] if name in have else
             simulate(problem, name, 0.0, rounds, seed, progress=progress)

@@ -1,10 +1,10 @@
-"""The online split federated LoRA system of seed 001 (SPEC §4): devices, payloads,
+"""The online split federated LoRA system (arXiv 2407.02924; SPEC §4): devices, payloads,
 deadline, energy budgets and the convergence-bound penalty.
 
 Units are SI: metres, W, Hz, W/Hz, bits, FLOP, FLOP/s, s, J.
 
-Split (seed 001): each device keeps the (frozen) embedding and the trainable task
-head; the edge server runs the LoRA-adapted encoder (all L blocks). One round =
+Split (split federated LoRA): each device keeps the (frozen) embedding and the
+trainable task head; the edge server runs the LoRA-adapted encoder (all L blocks). One round =
 ``local_iters`` iterations, each on a batch of ``batch`` samples:
 
 1. device: embedding forward, **uplink** the embeddings (``act_bits[0]`` bits a sample);
@@ -25,8 +25,9 @@ in :meth:`OnlineProblem.psi`.
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from functools import cached_property
 from typing import Any
 
@@ -35,9 +36,14 @@ import numpy as np
 from .. import _validation as v
 from .. import channel
 from ..errors import ValidationError
+from ..problem import _dec_nested, _enc
 from ..workload import Workload
+from .bound import psi_values, round_weights
 
 _LN2 = math.log(2.0)
+
+#: How the edge server's compute is shared (``OnlineProblem.server_mode``).
+SERVER_MODES = ("shared", "per_device")
 
 
 @dataclass(frozen=True)
@@ -45,11 +51,17 @@ class RoundModel:
     """Everything the per-round solver needs for one channel draw (arrays of shape (K,)).
 
     - ``snr_bw``: a_k = p_k g_k / N0 in Hz, so that r_k(b) = b log2(1 + a_k / b) bit/s;
-    - ``fixed_time``: compute (device + server) plus downlink time, s;
+    - ``fixed_time``: compute (device + server) plus downlink time, s, when ``count``
+      devices are scheduled;
     - ``bits``: uplink bits per round; ``power``: transmit power, W;
     - ``compute_energy``: device compute energy per round, J;
-    - ``b_min``: minimum uplink bandwidth (Hz) meeting the deadline; ``inf`` when the
-      deadline cannot be met even with unlimited bandwidth or b_min exceeds B.
+    - ``b_min``: minimum uplink bandwidth (Hz) meeting the deadline when ``count``
+      devices are scheduled; ``inf`` when the deadline cannot be met even with
+      unlimited bandwidth or b_min exceeds ``total``;
+    - ``count``: the number of scheduled devices these times assume; ``server_step``:
+      the server time (s) each further scheduled device adds to every device's latency
+      (``server_mode="shared"``; 0 for ``"per_device"``, where nothing depends on
+      ``count``); ``deadline`` s and ``total`` B Hz, to recompute ``b_min``.
     """
 
     snr_bw: np.ndarray
@@ -58,11 +70,26 @@ class RoundModel:
     power: np.ndarray
     compute_energy: np.ndarray
     b_min: np.ndarray
+    count: int = 0
+    server_step: float = 0.0
+    deadline: float = math.inf
+    total: float = math.inf
 
     @property
     def feasible(self) -> np.ndarray:
-        """(K,) bool: devices that can meet the deadline this round."""
+        """(K,) bool: devices that can meet the deadline this round (``count`` scheduled)."""
         return np.isfinite(self.b_min)
+
+    def with_count(self, count: int) -> RoundModel:
+        """The model for ``count`` scheduled devices (itself when nothing depends on it)."""
+        if self.server_step == 0.0 or count == self.count:
+            return self
+        from .bandwidth import min_bandwidth
+
+        fixed = self.fixed_time + (count - self.count) * self.server_step
+        b_min = min_bandwidth(self.bits, self.deadline - fixed, self.snr_bw)
+        b_min = np.where(b_min <= self.total, b_min, np.inf)
+        return replace(self, fixed_time=fixed, b_min=b_min, count=int(count))
 
     def rate(self, bandwidth: np.ndarray) -> np.ndarray:
         """Uplink rates (bit/s) at ``bandwidth`` Hz (0 where the bandwidth is 0)."""
@@ -81,7 +108,8 @@ class RoundModel:
             return self.compute_energy + self.power * self.bits / r
 
     def latency(self, bandwidth: np.ndarray) -> np.ndarray:
-        """Per-round latency (s) of each device if scheduled with ``bandwidth`` Hz."""
+        """Per-round latency (s) of each device if scheduled with ``bandwidth`` Hz
+        (``count`` devices scheduled)."""
         r = self.rate(bandwidth)
         with np.errstate(divide="ignore"):
             return self.fixed_time + self.bits / r
@@ -89,7 +117,9 @@ class RoundModel:
 
 @dataclass(frozen=True, eq=False)
 class OnlineProblem:
-    """The online device-scheduling and bandwidth-allocation problem (SPEC §4, seed 001).
+    """The online device-scheduling and bandwidth-allocation problem of split federated
+    LoRA (arXiv 2407.02924; SPEC §4). The long-term energy budget is our reading of the
+    paper (its abstract does not state the long-term constraint).
 
     Device fields, shape (K,) unless stated:
 
@@ -103,9 +133,12 @@ class OnlineProblem:
 
     System fields: ``bandwidth`` B, total uplink bandwidth, Hz; ``noise_psd``, W/Hz;
     ``deadline``, per-round latency limit of a scheduled device, s; ``server_flops``,
-    FLOP/s the edge server devotes to each device's stream; ``downlink_power`` W and
-    ``downlink_bandwidth`` Hz of the base station, shared equally by the K devices
-    (``downlink_bandwidth = inf`` neglects the downlink time).
+    FLOP/s of the edge server; ``server_mode``: ``"shared"`` (default) — the server
+    processes the N scheduled devices' work one after another at ``server_flops``, so
+    every device waits N·W_srv/F_srv (as the SflLLM model's server does), or
+    ``"per_device"`` — ``server_flops`` per device stream, W_srv/F_srv whatever N;
+    ``downlink_power`` W and ``downlink_bandwidth`` Hz of the base station, shared
+    equally by the K devices (``downlink_bandwidth = inf`` neglects the downlink time).
 
     Learning fields: ``workload`` (per-sample :class:`~sfl_opt.workload.Workload`),
     ``batch`` b, ``local_iters`` I, LoRA ``rank``, ``head_params`` (trainable values of
@@ -138,6 +171,7 @@ class OnlineProblem:
     grad_variance: float
     dissimilarity: float
     initial_gap: float
+    server_mode: str = "shared"
 
     def __post_init__(self) -> None:
         validate_online_problem(self)
@@ -186,9 +220,22 @@ class OnlineProblem:
         return float(self.local_iters * self.batch * per_sample)
 
     @property
+    def device_time(self) -> np.ndarray:
+        """(K,) device compute time per round, s."""
+        return self.device_flop / self.flops
+
+    def server_time(self, count: int) -> float:
+        """Server compute time per round (s) every scheduled device waits when
+        ``count`` devices are scheduled: ``count``·W_srv/F_srv (``"shared"``) or
+        W_srv/F_srv (``"per_device"``)."""
+        unit = self.server_flop / self.server_flops
+        return unit * count if self.server_mode == "shared" else unit
+
+    @property
     def compute_time(self) -> np.ndarray:
-        """(K,) device plus server compute time per round, s."""
-        return self.device_flop / self.flops + self.server_flop / self.server_flops
+        """(K,) device plus server compute time per round, s, with every device
+        scheduled (``"per_device"``: for any number scheduled)."""
+        return self.device_time + self.server_time(self.K)
 
     @property
     def compute_energy(self) -> np.ndarray:
@@ -216,9 +263,9 @@ class OnlineProblem:
         n_arr = np.asarray(n, dtype=float)
         if (n_arr < 0).any() or (n_arr > self.K).any() or (n_arr != np.round(n_arr)).any():
             raise ValidationError("n", f"participant counts in 0..{self.K}", n)
-        return _psi(n_arr, self.K, self.batch, self.smoothness, self.pl_constant,
-                    self.learning_rate, self.grad_variance, self.dissimilarity,
-                    self.initial_gap)
+        return psi_values(n_arr, self.K, self.batch, self.smoothness, self.pl_constant,
+                          self.learning_rate, self.grad_variance, self.dissimilarity,
+                          self.initial_gap)
 
     @cached_property
     def psi_table(self) -> np.ndarray:
@@ -230,8 +277,7 @@ class OnlineProblem:
     def weights(self, rounds: int) -> np.ndarray:
         """(rounds,) round weights w_t = ρ^(T−1−t) of the bound after T = ``rounds``
         rounds: gap_T ≤ ρ^T Δ0 + Σ_t w_t Ψ(N_t). The last round has weight 1."""
-        t = np.arange(v.positive_int("rounds", rounds))
-        return self.contraction ** (rounds - 1 - t)
+        return round_weights(self.contraction, v.positive_int("rounds", rounds))
 
     def bound(self, counts: np.ndarray) -> float:
         """The convergence bound ρ^T Δ0 + Σ_t w_t Ψ(N_t) after the rounds with
@@ -257,29 +303,98 @@ class OnlineProblem:
         return channel.downlink_rates(gains, self.downlink_power, self.downlink_bandwidth,
                                       self.noise_psd)
 
-    def round_model(self, gains: np.ndarray) -> RoundModel:
-        """The per-round quantities for channel gains ``gains`` (K,) (linear)."""
+    def round_model(self, gains: np.ndarray, count: int | None = None) -> RoundModel:
+        """The per-round quantities for channel gains ``gains`` (K,) (linear), with
+        ``count`` devices scheduled (default K; only ``"shared"`` depends on it, see
+        :meth:`RoundModel.with_count`)."""
         from .bandwidth import min_bandwidth
 
         g = v.float_array("gains", gains, shape=(self.K,), positive=True)
+        n = self.K if count is None else int(count)
+        if not 0 <= n <= self.K:
+            raise ValidationError("count", f"a number of devices in 0..{self.K}", count)
         snr_bw = self.power * g / self.noise_psd
-        fixed = self.compute_time + self.bits_down / self.downlink_rate(g)
+        fixed = self.device_time + self.server_time(n) + self.bits_down / self.downlink_rate(g)
         bits = np.full(self.K, self.bits_up)
         b_min = min_bandwidth(bits, self.deadline - fixed, snr_bw)
         b_min = np.where(b_min <= self.bandwidth, b_min, np.inf)
+        step = self.server_flop / self.server_flops if self.server_mode == "shared" else 0.0
         return RoundModel(snr_bw=snr_bw, fixed_time=fixed, bits=bits, power=self.power,
-                          compute_energy=self.compute_energy, b_min=b_min)
+                          compute_energy=self.compute_energy, b_min=b_min, count=n,
+                          server_step=step, deadline=self.deadline, total=self.bandwidth)
 
     # ---------------------------------------------------------------- copies
     def replace(self, **changes: Any) -> OnlineProblem:
         """A validated copy with some fields changed."""
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
-        unknown = sorted(set(changes) - set(data))
+        unknown = sorted(set(changes) - {f.name for f in fields(self)})
         if unknown:
-            raise ValidationError("replace", f"field names of OnlineProblem {sorted(data)}",
+            raise ValidationError("replace", "field names of OnlineProblem "
+                                  f"{sorted(f.name for f in fields(self))}", unknown)
+        return replace(self, **changes)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, OnlineProblem):
+            return NotImplemented
+        for f in fields(self):
+            a, b = getattr(self, f.name), getattr(other, f.name)
+            if isinstance(a, np.ndarray):
+                if a.shape != b.shape or not np.array_equal(a, b):
+                    return False
+            elif a != b:
+                return False
+        return True
+
+    __hash__ = None  # type: ignore[assignment]
+
+    # ------------------------------------------------------------------ JSON
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-Python representation (lists, floats, ints, strings); non-finite floats
+        become the strings ``'inf'``/``'-inf'``."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            val = getattr(self, f.name)
+            if isinstance(val, np.ndarray):
+                out[f.name] = _enc_nested(val.tolist())
+            elif isinstance(val, Workload):
+                out[f.name] = val.to_dict()
+            else:
+                out[f.name] = _enc(val)
+        return out
+
+    def to_json(self, indent: int | None = 1) -> str:
+        """JSON text that :meth:`from_json` turns back into an equal problem (exactly:
+        floats are written with ``repr`` precision)."""
+        return json.dumps({"sfl_opt_online_problem": 1, **self.to_dict()}, indent=indent)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> OnlineProblem:
+        """Inverse of :meth:`to_dict`; every field is validated (errors name it)."""
+        if not isinstance(data, dict):
+            raise ValidationError("online_problem", "a JSON object of OnlineProblem fields",
+                                  type(data).__name__)
+        data = dict(data)
+        data.pop("sfl_opt_online_problem", None)
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValidationError("online_problem", f"only the fields {sorted(known)}",
                                   unknown)
-        data.update(changes)
-        return OnlineProblem(**data)
+        missing = sorted(known - set(data) - {"server_mode"})
+        if missing:
+            raise ValidationError("online_problem", "every OnlineProblem field",
+                                  f"missing {missing}")
+        data = {k: _dec_nested(x) if k != "workload" else x for k, x in data.items()}
+        data["workload"] = Workload.from_dict(data["workload"])
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, text: str) -> OnlineProblem:
+        """Parse the output of :meth:`to_json`."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValidationError("json", "valid JSON text", str(exc)) from None
+        return cls.from_dict(data)
 
     # ---------------------------------------------------------- the default
     @classmethod
@@ -295,6 +410,7 @@ class OnlineProblem:
         energy_budget: float = 0.15,
         deadline: float = 3.0,
         server_flops: float = 50e12,
+        server_mode: str = "shared",
         downlink_power: float = 10.0,
         downlink_bandwidth: float | None = None,
         layers: int = 12,
@@ -318,14 +434,15 @@ class OnlineProblem:
         the ring ``r_min``..``r_max`` m, 3GPP path loss with ``shadowing_db`` dB
         log-normal shadowing, -174 dBm/Hz noise, B = ``bandwidth`` Hz (default 1 MHz
         per device: 20 MHz for 20 devices), a ``downlink_power`` W base station over
-        ``downlink_bandwidth`` Hz (default: B) shared equally, ``power`` W,
+        ``downlink_bandwidth`` Hz (default: B) shared equally, a ``server_flops``
+        FLOP/s server (``server_mode``: ``"shared"`` by the scheduled devices, the
+        default, or ``"per_device"`` streams), ``power`` W,
         compute uniform in ``flops`` FLOP/s, GPT-2 small encoder (``layers``,
         ``hidden``, sequence ``seq``) with a ``classes``-way token-classification head
         (``hidden*classes + classes`` parameters), 16-bit activations, 32-bit head
         values. Every keyword is an override.
         """
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValidationError("seed", "an integer >= 0", seed)
+        check_seed("seed", seed)
         k = v.positive_int("devices", devices)
         lo, hi = (v.scalar("flops", x, positive=True) for x in flops)
         if hi < lo:
@@ -364,16 +481,24 @@ class OnlineProblem:
             grad_variance=grad_variance,
             dissimilarity=dissimilarity,
             initial_gap=initial_gap,
+            server_mode=server_mode,
         )
 
 
-def _psi(n: np.ndarray, K: int, batch: int, L: float, mu: float, eta: float,
-         sigma2: float, delta2: float, gap0: float) -> np.ndarray:
-    n = np.asarray(n, dtype=float)
-    safe = np.maximum(n, 1.0)
-    het = delta2 * (K - safe) / (safe * (K - 1)) if K > 1 else np.zeros_like(safe)
-    active = 0.5 * L * eta**2 * (sigma2 / (batch * safe) + het)
-    return np.where(n >= 1, active, mu * eta * gap0)
+try:  # the core's seed check (issue 12 adds it to _validation)
+    from .._validation import seed as check_seed
+except ImportError:  # pragma: no cover - until the core refactor is merged
+    def check_seed(name: str, value: Any) -> int:
+        """``value`` as a random seed: an integer >= 0 (not a bool)."""
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise ValidationError(name, "an integer >= 0", value)
+        return int(value)
+
+
+def _enc_nested(x: Any) -> Any:
+    if isinstance(x, list):
+        return [_enc_nested(y) for y in x]
+    return _enc(x)
 
 
 def validate_online_problem(p: OnlineProblem) -> None:
@@ -412,7 +537,8 @@ def validate_online_problem(p: OnlineProblem) -> None:
                               p.learning_rate)
     if not p.pl_constant <= p.smoothness:
         raise ValidationError("pl_constant", f"μ <= L = {p.smoothness:g}", p.pl_constant)
-    psi01 = _psi(np.array([0.0, 1.0]), k, p.batch, p.smoothness, p.pl_constant,
+    v.choice("server_mode", p.server_mode, SERVER_MODES)
+    psi01 = psi_values(np.array([0.0, 1.0]), k, p.batch, p.smoothness, p.pl_constant,
                  p.learning_rate, p.grad_variance, p.dissimilarity, p.initial_gap)
     if psi01[0] < psi01[1]:
         raise ValidationError(

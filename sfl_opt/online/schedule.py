@@ -24,21 +24,13 @@ Set choice (``exact=False``), with every candidate set re-solved exactly:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from .. import _validation as v
 from ..errors import ValidationError
-from ..kernels._jit import kernel
-from .bandwidth import (
-    _solve_u,
-    energy_kernel,
-    response_scratch,
-    response_setup,
-    split_kernel,
-)
+from ..kernels.online import efficient_kernel, enumerate_sets, set_cost, split_kernel
 from .problem import OnlineProblem, RoundModel
 
 #: Enumeration limit of ``exact=True``.
@@ -70,256 +62,12 @@ class RoundDecision:
     method: str
 
 
-# ------------------------------------------------------------------- kernels
-@kernel
-def _prepare(q, a, s, p, bmin, cap, logc, ub, ulo, uhi, mlo, mhi, uw):
-    for k in range(q.size):
-        ub[k] = max(cap, bmin[k])
-    response_setup(q, a, s, p, bmin, ub, logc, ulo, uhi, mlo, mhi, uw)
-
-
-@kernel
-def _phi_at(ell, q, a, s, p, e, bmin, ub, logc, ulo, uhi, mlo, mhi, uw, out_b, out_phi):
-    """Price response at λ = e^ell: b_k(λ) and φ_k(λ) = Q_k E_k(b_k) + λ b_k."""
-    lam = math.exp(ell)
-    for k in range(q.size):
-        if q[k] <= 0.0:
-            out_b[k] = bmin[k]
-            out_phi[k] = lam * bmin[k]
-            continue
-        if mhi[k] <= ell:
-            b = bmin[k]
-        elif mlo[k] >= ell:
-            b = ub[k]
-        else:
-            u, _ = _solve_u(logc[k], ell, ulo[k], uhi[k], uw[k])
-            uw[k] = u
-            b = a[k] * math.exp(-u)
-        out_b[k] = b
-        r = b * math.log2(1.0 + a[k] / b)
-        out_phi[k] = q[k] * (e[k] + p[k] * s[k] / r) + lam * b
-
-
-@kernel
-def _best_prefix(phi, b, vwpsi, mask):
-    """Best set for fixed prices: the N smallest φ with N minimising V w Ψ(N) + Σ φ.
-    Writes ``mask`` and returns the set's bandwidth demand Σ b."""
-    order = np.argsort(phi)
-    best = vwpsi[0]
-    best_n = 0
-    acc = 0.0
-    for n in range(1, phi.size + 1):
-        acc += phi[order[n - 1]]
-        val = vwpsi[n] + acc
-        if val < best:
-            best = val
-            best_n = n
-    demand = 0.0
-    mask[:] = False
-    for i in range(best_n):
-        mask[order[i]] = True
-        demand += b[order[i]]
-    return demand
-
-
-@kernel
-def _dual_scan(q, a, s, p, e, bmin, total, vwpsi, mask_lo, mask_hi, phi):
-    """Bisection on log λ for the crossing of the bandwidth demand of the prefix-optimal
-    set; fills the sets just below (demand > B) and above (demand ≤ B) the crossing
-    and the prices φ at the upper end. Returns log λ of the upper end."""
-    n = q.size
-    logc, ub, ulo, uhi, mlo, mhi, uw = response_scratch(n)
-    _prepare(q, a, s, p, bmin, total, logc, ub, ulo, uhi, mlo, mhi, uw)
-    b = np.zeros(n)
-    lo = np.inf
-    hi = -np.inf
-    bmin_min = np.inf
-    for k in range(n):
-        bmin_min = min(bmin_min, bmin[k])
-        if q[k] > 0.0:
-            lo = min(lo, mlo[k])
-            hi = max(hi, mhi[k])
-    gain = vwpsi[0] - vwpsi[n]
-    if gain > 0.0:
-        hi = max(hi, math.log(gain / bmin_min))
-    if not math.isfinite(hi):
-        hi = 0.0
-    if not math.isfinite(lo):
-        lo = hi - 60.0
-    lo -= 1.0
-    hi += 1.0
-    _phi_at(lo, q, a, s, p, e, bmin, ub, logc, ulo, uhi, mlo, mhi, uw, b, phi)
-    if _best_prefix(phi, b, vwpsi, mask_lo) <= total:
-        mask_hi[:] = mask_lo
-        return lo
-    _phi_at(hi, q, a, s, p, e, bmin, ub, logc, ulo, uhi, mlo, mhi, uw, b, phi)
-    _best_prefix(phi, b, vwpsi, mask_hi)
-    mask = np.zeros(n, dtype=np.bool_)
-    for _ in range(80):
-        if hi - lo <= 1e-12 * (1.0 + abs(hi)):
-            break
-        mid = 0.5 * (lo + hi)
-        _phi_at(mid, q, a, s, p, e, bmin, ub, logc, ulo, uhi, mlo, mhi, uw, b, phi)
-        if _best_prefix(phi, b, vwpsi, mask) > total:
-            lo = mid
-            mask_lo[:] = mask
-        else:
-            hi = mid
-            mask_hi[:] = mask
-    _phi_at(hi, q, a, s, p, e, bmin, ub, logc, ulo, uhi, mlo, mhi, uw, b, phi)
-    return hi
-
-
-@kernel
-def _set_cost(mask, q, a, s, p, e, bmin, total, vwpsi, out_b):
-    """Exact cost of the set ``mask``: V w Ψ(N) + min split Σ Q E; inf if Σ b_min > B.
-    Writes the split to ``out_b`` (0 outside the set); returns (cost, price)."""
-    idx = np.nonzero(mask)[0]
-    m = idx.size
-    out_b[:] = 0.0
-    if m == 0:
-        return vwpsi[0], 0.0
-    smin = 0.0
-    for i in range(m):
-        smin += bmin[idx[i]]
-    if smin > total * (1.0 + 1e-12):
-        return np.inf, 0.0
-    qq = q[idx]
-    aa = a[idx]
-    ss = s[idx]
-    pp = p[idx]
-    bb = np.empty(m)
-    price = split_kernel(qq, aa, ss, pp, bmin[idx], total, bb)
-    en = energy_kernel(aa, ss, pp, e[idx], bb)
-    cost = vwpsi[m]
-    for i in range(m):
-        cost += qq[i] * en[i]
-        out_b[idx[i]] = bb[i]
-    return cost, price
-
-
-@kernel
-def _enumerate(q, a, s, p, e, bmin, total, vwpsi, best_mask):
-    """Every subset of the n devices (all deadline-feasible); returns the least cost."""
-    n = q.size
-    best = np.inf
-    mask = np.zeros(n, dtype=np.bool_)
-    b = np.zeros(n)
-    for code in range(1 << n):
-        for k in range(n):
-            mask[k] = ((code >> k) & 1) == 1
-        cost, _ = _set_cost(mask, q, a, s, p, e, bmin, total, vwpsi, b)
-        if cost < best:
-            best = cost
-            best_mask[:] = mask
-    return best
-
-
 # ------------------------------------------------------------------ solvers
-@kernel
-def _efficient_kernel(q, a, s, p, e, bmin, total, vwpsi, width, max_iter, out_mask, out_b):
-    """Lagrangian scan, then local search with exact re-solves (see the module doc).
-    Writes the set and split; returns (cost, price)."""
-    n = q.size
-    mask_lo = np.zeros(n, dtype=np.bool_)
-    mask_hi = np.zeros(n, dtype=np.bool_)
-    phi = np.empty(n)
-    _dual_scan(q, a, s, p, e, bmin, total, vwpsi, mask_lo, mask_hi, phi)
-    order = np.argsort(phi)
-    n_hi = 0
-    for k in range(n):
-        if mask_hi[k]:
-            n_hi += 1
-    best_mask = np.zeros(n, dtype=np.bool_)
-    best_b = np.zeros(n)
-    best = vwpsi[0]
-    price = 0.0
-    trial = np.zeros(n, dtype=np.bool_)
-    tb = np.zeros(n)
-    for cand in range(5):
-        if cand == 0:
-            trial[:] = mask_lo
-        elif cand == 1:
-            trial[:] = mask_hi
-        else:
-            size = n_hi + cand - 3  # n_hi - 1, n_hi + 1, n_hi + 2
-            if size < 0 or size > n or size == n_hi:
-                continue
-            trial[:] = False
-            for i in range(size):
-                trial[order[i]] = True
-        val, pr = _set_cost(trial, q, a, s, p, e, bmin, total, vwpsi, tb)
-        if val < best:
-            best = val
-            price = pr
-            best_mask[:] = trial
-            best_b[:] = tb
-    # local search: additions, removals and swaps ranked at the current exact price
-    logc, ub, ulo, uhi, mlo, mhi, uw = response_scratch(n)
-    _prepare(q, a, s, p, bmin, total, logc, ub, ulo, uhi, mlo, mhi, uw)
-    bresp = np.empty(n)
-    key = np.empty(n)
-    mv_b = np.zeros(n)
-    for _ in range(max_iter):
-        ell = math.log(price) if price > 0.0 else -700.0
-        _phi_at(ell, q, a, s, p, e, bmin, ub, logc, ulo, uhi, mlo, mhi, uw, bresp, phi)
-        for k in range(n):
-            if best_mask[k]:
-                bk = best_b[k]
-                en = e[k] + p[k] * s[k] / (bk * math.log2(1.0 + a[k] / bk))
-                key[k] = -(q[k] * en + price * bk)  # drop the costliest first
-            else:
-                key[k] = phi[k]  # add the cheapest first
-        srt = np.argsort(key)
-        adds = np.full(width, -1)
-        drops = np.full(width, -1)
-        na = 0
-        nd = 0
-        for i in range(n):
-            k = srt[i]
-            if best_mask[k]:
-                if nd < width:
-                    drops[nd] = k
-                    nd += 1
-            elif na < width:
-                adds[na] = k
-                na += 1
-        move_val = best * (1.0 - 1e-12)
-        move_j = -2
-        move_k = -2
-        move_price = price
-        for j_i in range(-1, nd):
-            for k_i in range(-1, na):
-                if j_i < 0 and k_i < 0:
-                    continue
-                trial[:] = best_mask
-                if j_i >= 0:
-                    trial[drops[j_i]] = False
-                if k_i >= 0:
-                    trial[adds[k_i]] = True
-                val, pr = _set_cost(trial, q, a, s, p, e, bmin, total, vwpsi, tb)
-                if val < move_val:
-                    move_val = val
-                    move_price = pr
-                    move_j = j_i
-                    move_k = k_i
-                    mv_b[:] = tb
-        if move_j == -2:
-            break
-        if move_j >= 0:
-            best_mask[drops[move_j]] = False
-        if move_k >= 0:
-            best_mask[adds[move_k]] = True
-        best = move_val
-        price = move_price
-        best_b[:] = mv_b
-    out_mask[:] = best_mask
-    out_b[:] = best_b
-    return best, price
-
-
 #: Candidates of each kind (additions, removals) tried per local-search step.
 SEARCH_WIDTH = 3
+
+#: (scheduled (K,), bandwidth (K,) Hz, price, cost) of a capped solve
+_Capped = tuple[np.ndarray, np.ndarray, float, float]
 
 
 def solve_round(problem: OnlineProblem, gains: np.ndarray, queues: np.ndarray, V: float,
@@ -337,7 +85,19 @@ def solve_round(problem: OnlineProblem, gains: np.ndarray, queues: np.ndarray, V
 
 def solve_round_model(problem: OnlineProblem, model: RoundModel, queues: np.ndarray,
                       V: float, weight: float = 1.0, exact: bool = False) -> RoundDecision:
-    """:func:`solve_round` for a precomputed :class:`RoundModel`."""
+    """:func:`solve_round` for a precomputed :class:`RoundModel`.
+
+    With ``server_mode="shared"`` the deadline depends on the number N of scheduled
+    devices (every device waits N·W_srv/F_srv). The solver then takes, for each cap
+    n = K, K−1, ..., the sets of at most n devices with the minimum bandwidths of n
+    scheduled devices (feasible for any smaller set too), and keeps the best. With
+    ``exact=True`` every cap is enumerated until V·w·Ψ(n) alone reaches the best cost
+    found (a set of at most n devices costs at least that): the exact optimum. The
+    efficient choice starts from the largest cap that fits and then tries the caps
+    N, N ± 1, N + 2 around the best set's size N until none improves. A cap whose n
+    cheapest minimum bandwidths exceed B is skipped (cap n − 1 dominates it). The
+    chosen set is then re-split with the minimum bandwidths of its own size.
+    """
     K = problem.K
     q_all = v.float_array("queues", queues, shape=(K,), nonnegative=True)
     V = v.scalar("V", V, nonnegative=True)
@@ -348,37 +108,113 @@ def solve_round_model(problem: OnlineProblem, model: RoundModel, queues: np.ndar
         raise ValidationError("exact", f"K <= {EXACT_MAX_DEVICES} devices for enumeration",
                               f"K={K}")
     vwpsi_all = V * weight * problem.psi_table
+    method = "exact" if exact else "efficient"
+    if model.server_step == 0.0:
+        scheduled, bandwidth, price, _ = _solve_capped(problem, model, q_all, vwpsi_all, K,
+                                                       exact)
+        return make_decision(problem, model, scheduled, bandwidth, q_all, V, weight,
+                             price=price, method=method)
+    scheduled, bandwidth, price, _ = _search_caps(problem, model, q_all, vwpsi_all, exact)
+    count = int(scheduled.sum())
+    own = model.with_count(count)
+    if count:
+        idx = np.flatnonzero(scheduled)
+        bw = np.empty(idx.size)
+        price = float(split_kernel(np.ascontiguousarray(q_all[idx]),
+                                   np.ascontiguousarray(own.snr_bw[idx]),
+                                   np.ascontiguousarray(own.bits[idx]),
+                                   np.ascontiguousarray(own.power[idx]),
+                                   np.ascontiguousarray(own.b_min[idx]),
+                                   float(problem.bandwidth), bw))
+        bandwidth = np.zeros(K)
+        bandwidth[idx] = bw
+    return make_decision(problem, own, scheduled, bandwidth, q_all, V, weight, price=price,
+                         method=method)
+
+
+def _search_caps(problem: OnlineProblem, model: RoundModel, q_all: np.ndarray,
+                 vwpsi_all: np.ndarray, exact: bool) -> _Capped:
+    """The best capped solution over the caps (shared server; see
+    :func:`solve_round_model`)."""
+    K = problem.K
+    done: dict[int, _Capped | None] = {}
+
+    def capped(cap: int) -> _Capped | None:
+        if cap not in done:
+            m = model.with_count(cap)
+            need = np.sort(m.b_min)[:cap]
+            if cap > 1 and not need.sum() <= problem.bandwidth * (1 + 1e-12):
+                done[cap] = None  # no set of cap devices fits: cap − 1 is less restrictive
+            else:
+                done[cap] = _solve_capped(problem, m, q_all, vwpsi_all, cap, exact)
+        return done[cap]
+
+    best: _Capped | None = None
+    for cap in range(K, 0, -1):
+        if best is not None and (vwpsi_all[cap] >= best[3] or not exact):
+            break
+        cand = capped(cap)
+        if cand is not None and (best is None or cand[3] < best[3]):
+            best = cand
+    if not exact:  # caps around the best set's size, until none improves
+        assert best is not None
+        tried: set[int] = set()
+        while True:
+            size = int(best[0].sum())
+            todo = [c for c in (size, size + 1, size - 1, size + 2)
+                    if 1 <= c <= K and c not in tried and vwpsi_all[c] < best[3]]
+            if not todo:
+                break
+            improved = False
+            for c in todo:
+                tried.add(c)
+                cand = capped(c)
+                if cand is not None and cand[3] < best[3] * (1 - 1e-12):
+                    best, improved = cand, True
+            if not improved:
+                break
+    assert best is not None
+    return best
+
+
+def _solve_capped(problem: OnlineProblem, model: RoundModel, q_all: np.ndarray,
+                  vwpsi_all: np.ndarray, cap: int, exact: bool) -> _Capped:
+    """Best set of at most ``cap`` devices for the model's minimum bandwidths:
+    (scheduled (K,), bandwidth (K,) Hz, price, cost)."""
+    K = problem.K
     feas = np.flatnonzero(model.feasible)
     n = feas.size
-    vwpsi = np.ascontiguousarray(vwpsi_all[: n + 1])
+    vwpsi = np.array(vwpsi_all[: n + 1], dtype=float)
+    vwpsi[cap + 1:] = np.inf
     args = (np.ascontiguousarray(q_all[feas]), np.ascontiguousarray(model.snr_bw[feas]),
             np.ascontiguousarray(model.bits[feas]), np.ascontiguousarray(model.power[feas]),
             np.ascontiguousarray(model.compute_energy[feas]),
             np.ascontiguousarray(model.b_min[feas]), float(problem.bandwidth), vwpsi)
     if n == 0:
-        mask, price, bw = np.zeros(0, dtype=bool), 0.0, np.zeros(0)
+        mask, price, bw, cost = np.zeros(0, dtype=bool), 0.0, np.zeros(0), float(vwpsi[0])
     elif exact:
         mask = np.zeros(n, dtype=bool)
-        _enumerate(*args, mask)
+        enumerate_sets(*args, mask)
         bw = np.empty(n)
-        _, price = _set_cost(mask, *args, bw)
+        cost, price = set_cost(mask, *args, bw)
     else:
         mask = np.zeros(n, dtype=bool)
         bw = np.zeros(n)
-        _, price = _efficient_kernel(*args, SEARCH_WIDTH, 10 * n + 10, mask, bw)
+        cost, price = efficient_kernel(*args, SEARCH_WIDTH, 10 * n + 10, mask, bw)
     scheduled = np.zeros(K, dtype=bool)
     scheduled[feas[mask]] = True
     bandwidth = np.zeros(K)
     bandwidth[feas] = bw
-    return make_decision(problem, model, scheduled, bandwidth, q_all, V, weight,
-                         price=float(price), method="exact" if exact else "efficient")
+    return scheduled, bandwidth, float(price), float(cost)
 
 
 def make_decision(problem: OnlineProblem, model: RoundModel, scheduled: np.ndarray,
                   bandwidth: np.ndarray, queues: np.ndarray, V: float, weight: float,
                   price: float = float("nan"), method: str = "") -> RoundDecision:
-    """Evaluate a decision (energy, latency, objective and its parts)."""
+    """Evaluate a decision (energy, latency, objective and its parts); the latency
+    counts the server time of ``scheduled.sum()`` devices (``server_mode="shared"``)."""
     sched = np.asarray(scheduled, dtype=bool)
+    model = model.with_count(int(sched.sum()))
     bw = np.where(sched, np.asarray(bandwidth, dtype=float), 0.0)
     energy = np.zeros(problem.K)
     latency = np.zeros(problem.K)

@@ -17,25 +17,30 @@ Policies (all respect the deadline: a device is only scheduled with b_k ≥ b_k^
   budget E_k ≤ Ē_k (and the deadline): devices by increasing bandwidth need.
 
 ``random``, ``best_channel`` and ``myopic`` split the bandwidth exactly to minimise
-the total energy Σ E_k of their set (unit weights).
+the total energy Σ E_k of their set (unit weights). With a shared server
+(``server_mode="shared"``) a baseline takes its minimum bandwidths for the largest set
+it could pick and splits with those of the set it picked.
+
+Policies live in :data:`POLICY_REGISTRY` (:func:`register_policy`): a policy maps a
+:class:`PolicyContext` to a :class:`~.schedule.RoundDecision`.
 """
 
 from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from tqdm import tqdm
 
 from .. import _validation as v
+from .._executor import Executor, run_tasks
 from ..errors import ValidationError
 from .bandwidth import min_bandwidth, split_bandwidth
-from .problem import OnlineProblem, RoundModel
+from .problem import OnlineProblem, RoundModel, check_seed
 from .schedule import RoundDecision, make_decision, solve_round_model
-
-POLICIES = ("lyapunov", "all", "random", "best_channel", "myopic")
 
 
 @dataclass(frozen=True)
@@ -108,16 +113,44 @@ class Trace:
         return int(np.sum(self.latency > self.deadline * (1 + 1e-9)))
 
 
-def _equal_share(problem: OnlineProblem, model: RoundModel) -> tuple[np.ndarray, np.ndarray]:
-    sched = model.feasible.copy()
-    while sched.any():
-        share = problem.bandwidth / sched.sum()
-        keep = sched & (model.b_min <= share * (1 + 1e-12))
-        if keep.sum() == sched.sum():
-            break
-        sched = keep
-    bw = np.where(sched, problem.bandwidth / max(int(sched.sum()), 1), 0.0)
-    return sched, bw
+# ------------------------------------------------------------------ policies
+@dataclass(frozen=True)
+class PolicyContext:
+    """What a policy sees in one round: the problem, the round's :class:`RoundModel`
+    (for K scheduled devices), the queues Q (J) before the round, V and the round
+    weight w_t, the policy's random generator and the run's options
+    (``random_fraction``, ``count``, ``exact``)."""
+
+    problem: OnlineProblem
+    model: RoundModel
+    queues: np.ndarray
+    V: float
+    weight: float
+    rng: np.random.Generator
+    random_fraction: float = 0.5
+    count: int | None = None
+    exact: bool = False
+
+    def decide(self, scheduled: np.ndarray, bandwidth: np.ndarray, method: str
+               ) -> RoundDecision:
+        """The evaluated decision of a (set, bandwidth) choice."""
+        return make_decision(self.problem, self.model, scheduled, bandwidth, self.queues,
+                             self.V, self.weight, method=method)
+
+
+#: A policy: one round's decision from its context.
+Policy = Callable[[PolicyContext], RoundDecision]
+
+#: Registered policies by name (:func:`register_policy`), in registration order.
+POLICY_REGISTRY: dict[str, Policy] = {}
+
+
+def register_policy(name: str) -> Callable[[Policy], Policy]:
+    """Decorator registering a policy under ``name``."""
+    def deco(fn: Policy) -> Policy:
+        POLICY_REGISTRY[name] = fn
+        return fn
+    return deco
 
 
 def _fill(order: np.ndarray, need: np.ndarray, total: float, limit: int) -> np.ndarray:
@@ -133,8 +166,13 @@ def _fill(order: np.ndarray, need: np.ndarray, total: float, limit: int) -> np.n
     return sched
 
 
-def _min_energy_split(problem: OnlineProblem, model: RoundModel, sched: np.ndarray,
-                      need: np.ndarray) -> np.ndarray:
+def _min_energy_split(ctx: PolicyContext, sched: np.ndarray, extra_need: np.ndarray | None
+                      = None) -> np.ndarray:
+    """Exact min Σ E_k split of the set (minimum bandwidths of its own size, and at least
+    ``extra_need``)."""
+    problem = ctx.problem
+    model = ctx.model.with_count(int(sched.sum()))
+    need = model.b_min if extra_need is None else np.maximum(model.b_min, extra_need)
     bw = np.zeros(problem.K)
     if sched.any():
         idx = np.flatnonzero(sched)
@@ -144,30 +182,79 @@ def _min_energy_split(problem: OnlineProblem, model: RoundModel, sched: np.ndarr
     return bw
 
 
+@register_policy("lyapunov")
+def _lyapunov(ctx: PolicyContext) -> RoundDecision:
+    """Drift-plus-penalty: :func:`~.schedule.solve_round_model`."""
+    return solve_round_model(ctx.problem, ctx.model, ctx.queues, ctx.V, ctx.weight,
+                             exact=ctx.exact)
+
+
+@register_policy("all")
+def _all(ctx: PolicyContext) -> RoundDecision:
+    """Every device meeting the deadline with an equal share B/N (drop and re-share until
+    stable; with a shared server the deadline is re-checked for the new N)."""
+    problem = ctx.problem
+    sched = ctx.model.feasible.copy()
+    while sched.any():
+        model = ctx.model.with_count(int(sched.sum()))
+        share = problem.bandwidth / sched.sum()
+        keep = sched & (model.b_min <= share * (1 + 1e-12))
+        if keep.sum() == sched.sum():
+            break
+        sched = keep
+    bw = np.where(sched, problem.bandwidth / max(int(sched.sum()), 1), 0.0)
+    return ctx.decide(sched, bw, "all")
+
+
+@register_policy("random")
+def _random(ctx: PolicyContext) -> RoundDecision:
+    """Each feasible device with probability ``random_fraction``, dropped in random order
+    until Σ b^min ≤ B; exact min-energy split."""
+    K = ctx.problem.K
+    pick = ctx.model.feasible & (ctx.rng.uniform(size=K) < ctx.random_fraction)
+    need = ctx.model.with_count(int(pick.sum())).b_min
+    sched = _fill(ctx.rng.permutation(np.flatnonzero(pick)), need, ctx.problem.bandwidth, K)
+    return ctx.decide(sched, _min_energy_split(ctx, sched), "random")
+
+
+@register_policy("best_channel")
+def _best_channel(ctx: PolicyContext) -> RoundDecision:
+    """The ``count`` (default ⌈K/2⌉) devices of largest gain that fit; exact min-energy
+    split."""
+    problem = ctx.problem
+    K = problem.K
+    limit = math.ceil(K / 2) if ctx.count is None else ctx.count
+    need = ctx.model.with_count(min(limit, K)).b_min
+    order = np.argsort(-ctx.model.snr_bw / problem.power)
+    sched = _fill(order, need, problem.bandwidth, limit)
+    return ctx.decide(sched, _min_energy_split(ctx, sched), "best_channel")
+
+
+@register_policy("myopic")
+def _myopic(ctx: PolicyContext) -> RoundDecision:
+    """The largest set with E_k ≤ Ē_k this round (and the deadline): devices by
+    increasing bandwidth need; exact min-energy split."""
+    problem, model = ctx.problem, ctx.model
+    spend = (problem.energy_budget - model.compute_energy) / model.power
+    need_e = min_bandwidth(model.bits, spend, model.snr_bw)
+    need = np.maximum(model.b_min, need_e)
+    need = np.where(need <= problem.bandwidth, need, np.inf)
+    sched = _fill(np.argsort(need, kind="stable"), need, problem.bandwidth, problem.K)
+    return ctx.decide(sched, _min_energy_split(ctx, sched, need_e), "myopic")
+
+
+POLICIES = tuple(POLICY_REGISTRY)
+
+
 def baseline_round(problem: OnlineProblem, model: RoundModel, policy: str,
                    rng: np.random.Generator, *, random_fraction: float = 0.5,
                    count: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(scheduled, bandwidth) of a baseline ``policy`` for one round."""
-    K = problem.K
-    need = model.b_min
-    if policy == "all":
-        return _equal_share(problem, model)
-    if policy == "random":
-        pick = model.feasible & (rng.uniform(size=K) < random_fraction)
-        sched = _fill(rng.permutation(np.flatnonzero(pick)), need, problem.bandwidth, K)
-    elif policy == "best_channel":
-        limit = math.ceil(K / 2) if count is None else count
-        order = np.argsort(-model.snr_bw / problem.power)
-        sched = _fill(order, need, problem.bandwidth, limit)
-    elif policy == "myopic":
-        spend = (problem.energy_budget - model.compute_energy) / model.power
-        need_e = min_bandwidth(model.bits, spend, model.snr_bw)
-        need = np.maximum(need, need_e)
-        need = np.where(need <= problem.bandwidth, need, np.inf)
-        sched = _fill(np.argsort(need, kind="stable"), need, problem.bandwidth, K)
-    else:
-        raise ValidationError("policy", "one of " + ", ".join(POLICIES), policy)
-    return sched, _min_energy_split(problem, model, sched, need)
+    """(scheduled, bandwidth) of a baseline ``policy`` for one round (zero queues)."""
+    v.choice("policy", policy, [p for p in POLICY_REGISTRY if p != "lyapunov"])
+    ctx = PolicyContext(problem, model, np.zeros(problem.K), 0.0, 1.0, rng,
+                        random_fraction=random_fraction, count=count)
+    dec = POLICY_REGISTRY[policy](ctx)
+    return np.array(dec.scheduled), np.array(dec.bandwidth)
 
 
 def simulate(problem: OnlineProblem, policy: str = "lyapunov", V: float = 1e4,
@@ -182,18 +269,20 @@ def simulate(problem: OnlineProblem, policy: str = "lyapunov", V: float = 1e4,
     when ``rounds >= 2000`` and stderr is a terminal). ``exact`` makes ``lyapunov``
     enumerate the sets (K ≤ 16).
     """
-    v.choice("policy", policy, POLICIES)
+    v.choice("policy", policy, tuple(POLICY_REGISTRY))
     V = v.scalar("V", V, nonnegative=True)
     T = v.positive_int("rounds", rounds)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValidationError("seed", "an integer >= 0", seed)
+    seed = check_seed("seed", seed)
     random_fraction = v.scalar("random_fraction", random_fraction, positive=True)
     if random_fraction > 1:
         raise ValidationError("random_fraction", "a probability in (0, 1]", random_fraction)
     if count is not None:
         count = v.positive_int("count", count)
+    if not isinstance(exact, bool):
+        raise ValidationError("exact", "True or False", exact)
     if progress is None:
         progress = T >= 2000 and sys.stderr.isatty()
+    decide = POLICY_REGISTRY[policy]
     ch_seq, pol_seq = np.random.SeedSequence(int(seed)).spawn(2)
     ch_rng = np.random.default_rng(ch_seq)
     pol_rng = np.random.default_rng(pol_seq)
@@ -207,14 +296,9 @@ def simulate(problem: OnlineProblem, policy: str = "lyapunov", V: float = 1e4,
     budget = problem.energy_budget
     for t in tqdm(range(T), disable=not progress, desc=f"online {policy}", unit="round"):
         model = problem.round_model(problem.draw_gains(ch_rng))
-        if policy == "lyapunov":
-            dec: RoundDecision = solve_round_model(problem, model, q, V, float(weights[t]),
-                                                   exact=exact)
-        else:
-            sched, bw = baseline_round(problem, model, policy, pol_rng,
-                                       random_fraction=random_fraction, count=count)
-            dec = make_decision(problem, model, sched, bw, q, V, float(weights[t]),
-                                method=policy)
+        ctx = PolicyContext(problem, model, q, V, float(weights[t]), pol_rng,
+                            random_fraction=random_fraction, count=count, exact=exact)
+        dec = decide(ctx)
         scheduled[t] = dec.scheduled
         out["bandwidth"][t] = dec.bandwidth
         out["energy"][t] = dec.energy
@@ -254,8 +338,26 @@ def summarize(trace: Trace) -> SweepPoint:
                       max_budget_ratio=float(trace.budget_ratio.max()))
 
 
+def _sweep_task(args: tuple[OnlineProblem, float, int, int]) -> Trace:
+    problem, V, rounds, seed = args
+    return simulate(problem, "lyapunov", V, rounds, seed, progress=False)
+
+
 def sweep_v(problem: OnlineProblem, Vs: list[float] | np.ndarray, rounds: int, seed: int = 0,
-            *, progress: bool | None = None) -> list[Trace]:
-    """``lyapunov`` traces for each V in ``Vs`` (same channels for all)."""
-    return [simulate(problem, "lyapunov", float(V), rounds, seed, progress=progress)
-            for V in Vs]
+            *, progress: bool | None = None, executor: Executor | str | None = "serial",
+            workers: int = 2) -> list[Trace]:
+    """``lyapunov`` traces for each V in ``Vs`` (same channels for all), in the order of
+    ``Vs``. ``executor`` as in :func:`sfl_opt.sweep.sweep`: ``"serial"`` (default) runs
+    here, ``None`` a process pool of ``workers`` made and shut down here, or any
+    ``concurrent.futures.Executor`` (left running). ``progress`` shows a tqdm bar over
+    the V values (default: on a terminal)."""
+    Vs = [v.scalar("Vs", x, nonnegative=True) for x in Vs]
+    if not Vs:
+        raise ValidationError("Vs", "at least one V", Vs)
+    T = v.positive_int("rounds", rounds)
+    seed = check_seed("seed", seed)
+    if progress is None:
+        progress = sys.stderr.isatty()
+    tasks = [(problem, x, T, seed) for x in Vs]
+    return run_tasks(_sweep_task, tasks, executor=executor, workers=workers,
+                     progress=progress, desc="online V sweep")

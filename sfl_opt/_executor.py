@@ -21,22 +21,35 @@ T = TypeVar("T")
 
 
 @contextmanager
-def executor_scope(executor: Executor | str | None, workers: int = 2
-                   ) -> Iterator[Executor | None]:
-    """Yield the executor to submit to (``None`` for ``"serial"``); a pool made here is
-    shut down on exit."""
-    if isinstance(executor, str):
+def executor_scope(executor: Executor | str | None = None, *, workers: int = 2,
+                   dask: str | None = None) -> Iterator[Executor | str]:
+    """The one lifecycle of the executors that run a batch of tasks.
+
+    Yields ``"serial"`` (run in this process) for ``executor="serial"``, the given
+    ``Executor`` unchanged (the caller owns it), or — for ``None`` — a
+    ``ProcessPoolExecutor(workers)`` or, with ``dask`` (a scheduler address), a Dask
+    cluster's executor; the ones made here are shut down on exit.
+    """
+    if dask is not None:
+        from distributed import Client
+
+        client = Client(dask)
+        try:
+            yield client.get_executor()
+        finally:
+            client.close()
+    elif isinstance(executor, str):
         if executor != "serial":
             raise ValidationError("executor", "an Executor, None or 'serial'", executor)
-        yield None
-        return
-    own = executor is None
-    ex = ProcessPoolExecutor(max_workers=workers) if own else executor
-    try:
-        yield ex
-    finally:
-        if own:
-            ex.shutdown()
+        yield "serial"
+    elif executor is None:
+        pool = ProcessPoolExecutor(max_workers=workers)
+        try:
+            yield pool
+        finally:
+            pool.shutdown()
+    else:
+        yield executor
 
 
 def run_tasks(fn: Callable[[Any], T], tasks: Sequence[Any], *,
@@ -49,8 +62,8 @@ def run_tasks(fn: Callable[[Any], T], tasks: Sequence[Any], *,
     out: list[Any] = [None] * len(tasks)
     bar = tqdm(total=len(tasks), desc=desc, unit="run", disable=not progress)
     try:
-        with executor_scope(executor, workers) as ex:
-            if ex is None:
+        with executor_scope(executor, workers=workers) as ex:
+            if ex == "serial":
                 for i, t in enumerate(tasks):
                     out[i] = fn(t)
                     bar.update()

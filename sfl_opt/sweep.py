@@ -18,13 +18,13 @@ from __future__ import annotations
 import csv
 import math
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Executor, as_completed
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from ._executor import executor_scope
 from .errors import ValidationError
 from .methods import METHODS
 from .problem import Problem
@@ -58,38 +58,6 @@ def default_value(param: str) -> float:
         return CLIENT_FLOPS_MEAN
     value = SCENARIO_DEFAULTS[param]
     return GPT2_DIMS[param] if value is None else value
-
-
-@contextmanager
-def executor_scope(executor: Executor | str | None = None, *, workers: int = 2,
-                   dask: str | None = None) -> Iterator[Executor | str]:
-    """The one lifecycle of the executors that run a batch of tasks.
-
-    Yields ``"serial"`` (run in this process) for ``executor="serial"``, the given
-    ``Executor`` unchanged (the caller owns it), or — for ``None`` — a
-    ``ProcessPoolExecutor(workers)`` or, with ``dask`` (a scheduler address), a Dask
-    cluster's executor; the ones made here are shut down on exit.
-    """
-    if dask is not None:
-        from distributed import Client
-
-        client = Client(dask)
-        try:
-            yield client.get_executor()
-        finally:
-            client.close()
-    elif isinstance(executor, str):
-        if executor != "serial":
-            raise ValidationError("executor", "an Executor, None or 'serial'", executor)
-        yield "serial"
-    elif executor is None:
-        pool = ProcessPoolExecutor(max_workers=workers)
-        try:
-            yield pool
-        finally:
-            pool.shutdown()
-    else:
-        yield executor
 
 
 def scenario_kwargs(param: str, value: float) -> dict[str, Any]:

@@ -442,7 +442,7 @@ class OnlineProblem:
         (``hidden*classes + classes`` parameters), 16-bit activations, 32-bit head
         values. Every keyword is an override.
         """
-        check_seed("seed", seed)
+        v.seed("seed", seed)
         k = v.positive_int("devices", devices)
         lo, hi = (v.scalar("flops", x, positive=True) for x in flops)
         if hi < lo:
@@ -483,16 +483,6 @@ class OnlineProblem:
             initial_gap=initial_gap,
             server_mode=server_mode,
         )
-
-
-try:  # the core's seed check (issue 12 adds it to _validation)
-    from .._validation import seed as check_seed
-except ImportError:  # pragma: no cover - until the core refactor is merged
-    def check_seed(name: str, value: Any) -> int:
-        """``value`` as a random seed: an integer >= 0 (not a bool)."""
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-            raise ValidationError(name, "an integer >= 0", value)
-        return int(value)
 
 
 def _enc_nested(x: Any) -> Any:

@@ -37,9 +37,10 @@ from tqdm import tqdm
 
 from .. import _validation as v
 from .._executor import Executor, run_tasks
+from .._validation import seed as check_seed
 from ..errors import ValidationError
 from .bandwidth import min_bandwidth, split_bandwidth
-from .problem import OnlineProblem, RoundModel, check_seed
+from .problem import OnlineProblem, RoundModel
 from .schedule import RoundDecision, make_decision, solve_round_model
 
 

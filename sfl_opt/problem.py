@@ -46,8 +46,8 @@ class Problem:
     - ``rounds_source``: where ``rounds`` comes from (``"illustrative"`` is printed
       wherever results are shown);
     - ``client_memory (K,)``: memory each client can use for training, bytes (``inf``:
-      unlimited, the default; a single number is every client's cap; SPEC §8.2). A finite cap needs a workload that models
-      memory; only (split, rank) pairs whose :meth:`memory_need` fits every client's
+      unlimited, the default; a single number is every client's cap; SPEC §8.2). A
+      finite cap needs a workload that models memory; only (split, rank) pairs whose :meth:`memory_need` fits every client's
       cap are candidates (``evaluate`` rejects the others, ``solve`` skips them).
     """
 

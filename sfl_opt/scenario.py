@@ -8,9 +8,9 @@ from a measured profile (:mod:`sfl_opt.profiles`) or the analytic GPT-2 model.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np

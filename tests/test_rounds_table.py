@@ -47,7 +47,7 @@ def hand(r: int, i: float) -> float:
         return TABLE[str(r)][str(xs[0])]
     if i >= xs[-1]:
         return TABLE[str(r)][str(xs[-1])]
-    for a, b in zip(xs, xs[1:]):
+    for a, b in zip(xs, xs[1:], strict=False):
         if a <= i <= b:
             ya, yb = TABLE[str(r)][str(a)], TABLE[str(r)][str(b)]
             return ya + (yb - ya) * (math.log(i) - math.log(a)) / (math.log(b) - math.log(a))

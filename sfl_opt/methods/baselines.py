@@ -17,8 +17,9 @@ the default method (:mod:`.sflllm`) does:
 
 Splits and ranks are drawn from the pairs of the prepared problem, which fit the
 clients' memory (``PreparedProblem.splits``, ``ranks``, ``ranks_at``; without caps these
-are the problem's candidates, in the same order). Random baselines draw from ``opts.rng()`` (seeded by ``solve(..., seed=)``) in a fixed
-order, so the same seed gives the same answer. Units: s, bits, W, W/Hz, Hz.
+are the problem's candidates, in the same order). Random baselines draw from
+``opts.rng()`` (seeded by ``solve(..., seed=)``) in a fixed order, so the same seed
+gives the same answer. Units: s, bits, W, W/Hz, Hz.
 """
 
 from __future__ import annotations

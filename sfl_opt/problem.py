@@ -47,8 +47,9 @@ class Problem:
       wherever results are shown);
     - ``client_memory (K,)``: memory each client can use for training, bytes (``inf``:
       unlimited, the default; a single number is every client's cap; SPEC §8.2). A
-      finite cap needs a workload that models memory; only (split, rank) pairs whose :meth:`memory_need` fits every client's
-      cap are candidates (``evaluate`` rejects the others, ``solve`` skips them).
+      finite cap needs a workload that models memory; only (split, rank) pairs whose
+      :meth:`memory_need` fits every client's cap are candidates (``evaluate`` rejects
+      the others, ``solve`` skips them).
     """
 
     gain_s: np.ndarray

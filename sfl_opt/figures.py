@@ -112,8 +112,8 @@ def make_figures(out: str | Path = "docs/figures", *, quick: bool = False,
 SPLIT_MAP_SERVER = "L4"
 ABLATION_SCENARIOS: dict[str, dict] = {
     "default (§6)": {},
-    "Orin AGX + L4\nK = 5": {"devices": "jetson-agx-orin-64gb", "server": "L4"},
-    "Orin Nano + L4\nK = 20": {"devices": "jetson-orin-nano-8gb", "server": "L4",
+    "Orin AGX + L4, K = 5": {"devices": "jetson-agx-orin-64gb", "server": "L4"},
+    "Orin Nano + L4, K = 20": {"devices": "jetson-orin-nano-8gb", "server": "L4",
                                 "clients": 20, "subchannels": 40},
 }
 

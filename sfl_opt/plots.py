@@ -460,7 +460,8 @@ def plot_ablation_shares(ablations: Sequence[Any], stem: str | Path) -> list[Pat
                 bottom += share * 100
             red = float(np.mean([a.reduction for a in runs]))
             ax.text(i, 102, f"−{red:.0%}", ha="center", va="bottom", fontsize=6)
-        ax.set_xticks(range(len(labels)), labels, fontsize=6)
+        ax.set_xticks(range(len(labels)), [lab.replace(", ", "\n") for lab in labels],
+                      fontsize=6)
         ax.set_ylim(0, 112)
         ax.set_ylabel("share of the reduction vs fully random (%)")
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3, fontsize=6.5)

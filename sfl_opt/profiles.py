@@ -253,8 +253,9 @@ def rounds_protocol(profile: str | Path | dict[str, Any]) -> str:
         lr = proto.get("lr")
         grid = proto.get("lr_grid") or []
         if isinstance(lr, dict):
-            parts.append(f"lr tuned per rank over {len(grid)} rates" if grid
-                         else "lr tuned per rank")
+            per = "rank and I" if any(isinstance(x, dict) for x in lr.values()) else "rank"
+            parts.append(f"lr tuned per {per} over {len(grid)} rates" if grid
+                         else f"lr tuned per {per}")
         seeds = proto.get("seeds")
         if isinstance(seeds, list):
             parts.append(f"{len(seeds)} seeds")

@@ -120,3 +120,18 @@ def test_cli_default_and_solve_take_the_scenario_options(capsys, tmp_path) -> No
     assert "scenario" in capsys.readouterr().err
     assert main(["solve", "--client-memory", "1e6"]) == 2
     assert "client_memory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_catalogue_presets_with_a_split_above_one(seed: int) -> None:
+    # compute: capable clients sharing a modest server choose the last split
+    p = Problem.default(seed, devices="jetson-agx-orin-64gb", server="L4", clients=10)
+    assert solve(p, seed=seed).split == p.splits.max()
+    # memory: at batch 32 the Orin Nano's 5 GB caps the split; the optimum is the
+    # largest split that fits (compute favours the last one at K = 20)
+    q = Problem.default(seed, devices="jetson-orin-nano-8gb", server="L4", clients=20,
+                        subchannels=40, batch=32)
+    need = memory_table(q.workload, q.batch, q.splits, q.ranks)
+    largest = int(q.splits[(need <= q.client_memory.min()).any(axis=1)].max())
+    assert 1 < largest < q.splits.max()
+    assert solve(q, seed=seed).split == largest

@@ -2,8 +2,12 @@
 
     from sfl_opt import Problem, solve, evaluate
     res = solve(Problem.default(seed=0))
+
+Submodules a user reaches for: ``sfl_opt.hardware`` (device/server catalogue),
+``sfl_opt.memory`` (client memory need), ``sfl_opt.profiles`` (measured profiles).
 """
 
+from . import hardware, memory, profiles
 from .delay import Breakdown, evaluate
 from .errors import BackendError, InfeasiblePointError, SflOptError, ValidationError
 from .power import available_backends
@@ -16,7 +20,7 @@ from .workload import Workload
 __all__ = [
     "BackendError", "Breakdown", "InfeasiblePointError", "Problem", "SflOptError",
     "SolveResult", "Status", "Termination", "ValidationError", "Workload", "available_backends",
-    "evaluate", "solve",
+    "evaluate", "hardware", "memory", "profiles", "solve",
 ]
 
 try:

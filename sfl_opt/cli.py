@@ -12,8 +12,10 @@ import importlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from .errors import SflOptError
+from .errors import SflOptError, ValidationError
+from .hardware import DEVICES, SERVERS
 from .methods import METHODS
 from .power import available_backends, registered_backends
 from .problem import Problem
@@ -24,21 +26,71 @@ from .solve import ASSIGN, MODES, solve
 PLUGINS = ("sfl_opt.experiments", "sfl_opt.online.cli", "sfl_opt.harness.cli")
 
 
-def load_problem(path: str | None, scenario_seed: int = 0) -> Problem:
-    """The scenario in a JSON file (``-`` for stdin), or the default one."""
+def load_problem(path: str | None, scenario_seed: int = 0, **scenario: Any) -> Problem:
+    """The scenario in a JSON file (``-`` for stdin), or the default one built with the
+    ``Problem.default`` keywords ``scenario`` (which a file does not take)."""
     if path is None:
-        return Problem.default(seed=scenario_seed)
+        return Problem.default(seed=scenario_seed, **scenario)
+    if scenario:
+        raise ValidationError("scenario", "no default-scenario options (--devices, --server, "
+                              "--split-min, --client-memory, ...) with a scenario file",
+                              sorted(scenario))
     text = sys.stdin.read() if path == "-" else Path(path).read_text()
     return Problem.from_json(text)
 
 
+#: default-scenario options of ``sfl-opt default`` and ``sfl-opt solve``:
+#: flag -> (Problem.default keyword, argparse keywords)
+SCENARIO_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
+    "--devices": ("devices", dict(nargs="+", metavar="DEVICE", choices=sorted(DEVICES),
+                                  help="client devices from the catalogue, cycled over the "
+                                       "clients (sets client FLOP/s and memory)")),
+    "--server": ("server", dict(choices=sorted(SERVERS),
+                                help="main server from the catalogue (sets server FLOP/s)")),
+    "--clients": ("clients", dict(type=int, metavar="K", help="number of clients (default 5)")),
+    "--subchannels": ("subchannels", dict(type=int, metavar="M",
+                                          help="subchannels per link (default 20)")),
+    "--local-iters": ("local_iters", dict(type=int, metavar="I",
+                                          help="local iterations per round (default 50; "
+                                               "rounds(r, I) read for it)")),
+    "--batch": ("batch", dict(type=int, help="samples per local iteration (default 8)")),
+    "--split-min": ("split_min", dict(type=int, metavar="L0",
+                                      help="privacy floor: candidate splits >= L0")),
+    "--client-memory": ("client_memory", dict(type=float, metavar="BYTES",
+                                              help="memory per client in bytes (inf: "
+                                                   "unlimited; default: the devices' memory)")),
+    "--noise-figure-db": ("noise_figure_db", dict(type=float, metavar="DB",
+                                                  help="receiver noise figure added to "
+                                                       "-174 dBm/Hz (default 0)")),
+    "--p-total": ("p_total", dict(type=float, metavar="W",
+                                  help="total power cap per link, W (inf: per-device caps "
+                                       "only; default 0.6)")),
+}
+
+
+def _add_scenario_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("default scenario (Problem.default keywords)")
+    for flag, (dest, kw) in SCENARIO_OPTIONS.items():
+        g.add_argument(flag, dest=f"scn_{dest}", default=None, **kw)
+
+
+def scenario_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``Problem.default`` keywords given on the command line."""
+    out = {}
+    for dest, _ in SCENARIO_OPTIONS.values():
+        val = getattr(args, f"scn_{dest}", None)
+        if val is not None:
+            out[dest] = val[0] if dest == "devices" and len(val) == 1 else val
+    return out
+
+
 def _cmd_default(args: argparse.Namespace) -> int:
-    print(Problem.default(seed=args.seed).to_json())
+    print(Problem.default(seed=args.seed, **scenario_options(args)).to_json())
     return 0
 
 
 def _cmd_solve(args: argparse.Namespace) -> int:
-    problem = load_problem(args.scenario, args.scenario_seed)
+    problem = load_problem(args.scenario, args.scenario_seed, **scenario_options(args))
     res = solve(problem, args.method, power=args.power, seed=args.seed, mode=args.mode,
                 refine=False if args.no_refine else None, bound=args.bound,
                 assign=args.assign, time_limit=args.time_limit)
@@ -72,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("default", help="print the default scenario as JSON")
     p.add_argument("--seed", type=int, default=0, help="scenario seed (default 0)")
+    _add_scenario_options(p)
     p.set_defaults(func=_cmd_default)
 
     p = sub.add_parser("solve", help="solve a scenario and print a report")
@@ -92,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bound", action="store_true", help="also compute a lower bound")
     p.add_argument("--time-limit", type=float, default=None, help="seconds")
     p.add_argument("--json", metavar="OUT", help="also write the result as JSON")
+    _add_scenario_options(p)
     p.set_defaults(func=_cmd_solve)
 
     p = sub.add_parser("backends", help="list the power backends and whether they are installed")

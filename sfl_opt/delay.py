@@ -5,7 +5,7 @@ Units: seconds, bits, bit/s, FLOP, FLOP/s, W, W/Hz.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -38,6 +38,11 @@ class PairTable:
 
     def __len__(self) -> int:
         return int(self.split.shape[0])
+
+    def take(self, idx: np.ndarray) -> PairTable:
+        """The table of the pairs ``idx`` (indices into this table), in that order."""
+        i = np.asarray(idx, dtype=np.int64)
+        return PairTable(**{f.name: getattr(self, f.name)[i] for f in fields(self)})
 
 
 def pair_table(problem: Problem) -> PairTable:
@@ -175,11 +180,13 @@ def evaluate(problem: Problem, split: int, rank: int, assign_s: Any, psd_s: Any,
     ``assign_*`` give the client index of each subchannel, ``psd_*`` its power spectral
     density (W/Hz). Raises :class:`~sfl_opt.errors.InfeasiblePointError` (a
     ``ValueError``) when a client has no subchannel, a power cap is exceeded (beyond a
-    relative ``POWER_RTOL``), or a client's rate is zero; ``ValidationError`` when the
+    relative ``POWER_RTOL``), a client's rate is zero, or the pair's memory need
+    exceeds a client's ``client_memory`` (:func:`check_memory`); ``ValidationError`` when the
     split or rank is not a candidate of the problem.
     """
     split = _candidate("split", split, problem.splits)
     rank = _candidate("rank", rank, problem.ranks)
+    check_memory(problem, split, rank)
     a_s, p_s = check_link(problem, "s", assign_s, psd_s, problem.M, problem.p_total_s)
     a_f, p_f = check_link(problem, "f", assign_f, psd_f, problem.N, problem.p_total_f)
     k = problem.K
@@ -215,6 +222,22 @@ def evaluate(problem: Problem, split: int, rank: int, assign_s: Any, psd_s: Any,
         t_up_stage=t_up, t_down_stage=t_dn, t_iter=t_iter, t_fed=t_fed, t_round=t_round,
         total=float(total_delay(rounds, problem.local_iters, t_up, ts + t_dn, t_fed + bc)),
     )
+
+
+def check_memory(problem: Problem, split: int, rank: int) -> None:
+    """Raise :class:`~sfl_opt.errors.InfeasiblePointError` naming ``client_memory`` when
+    the memory need (bytes) at ``(split, rank)`` exceeds some client's cap."""
+    caps = problem.client_memory
+    if np.isinf(caps).all():
+        return
+    need = problem.memory_need(split, rank)
+    over = np.flatnonzero(need > caps)
+    if over.size:
+        k = int(over[0])
+        raise InfeasiblePointError(
+            f"client_memory: split {split}, rank {rank} needs {need[k]:.4g} bytes "
+            f"({need[k] / 1e9:.3f} GB) per client, above client {k}'s cap of {caps[k]:.4g} "
+            f"bytes ({caps[k] / 1e9:.3f} GB)")
 
 
 def _candidate(name: str, value: Any, allowed: np.ndarray) -> int:

@@ -46,12 +46,13 @@ QUICK_GRIDS: dict[str, Grid] = {
 
 def make_figures(out: str | Path = "docs/figures", *, quick: bool = False,
                  seeds: int | None = None, executor: Executor | str | None = None,
-                 progress: bool = True, params: Sequence[str] | None = None) -> list[Path]:
+                 progress: bool = True, params: Sequence[str] | None = None,
+                 regimes: bool = True) -> list[Path]:
     """Regenerate every figure (PNG + PDF + CSV) under ``out``.
 
     ``quick`` uses three values per parameter and 2 seeds (unless ``seeds`` is given);
-    the full run uses :data:`GRIDS` and 10 seeds. ``params`` restricts the sweeps.
-    Returns the written paths.
+    the full run uses :data:`GRIDS` and 10 seeds. ``params`` restricts the sweeps;
+    ``regimes`` adds the figures of :func:`regime_figures`. Returns the written paths.
     """
     from . import plots
 
@@ -100,6 +101,60 @@ def make_figures(out: str | Path = "docs/figures", *, quick: bool = False,
         hist, out / "convergence", first_iteration={"bcd": 0, "bcd_cold": 0},
         labels={"bcd": "start: least lower bound (solve's bcd)",
                 "bcd_cold": f"cold start: ℓ={cold[0]}, r={cold[1]}"})
+    if regimes:
+        paths += regime_figures(out, quick=quick, seeds=min(n_seeds, 5), progress=progress)
+    return paths
+
+
+#: the server of the split map (catalogue name) and the ablation's scenarios
+#: (label -> Problem.default keywords): the default, and catalogue presets where the
+#: optimum is a split > 1 (README, "When split and rank matter")
+SPLIT_MAP_SERVER = "L4"
+ABLATION_SCENARIOS: dict[str, dict] = {
+    "default (§6)": {},
+    "Orin AGX + L4, K = 5": {"devices": "jetson-agx-orin-64gb", "server": "L4"},
+    "Orin Nano + L4, K = 20": {"devices": "jetson-orin-nano-8gb", "server": "L4",
+                                "clients": 20, "subchannels": 40},
+}
+
+
+def regime_figures(out: str | Path = "docs/figures", *, quick: bool = False, seeds: int = 5,
+                   progress: bool = True) -> list[Path]:
+    """The figures of "when split and rank matter" (SPEC §8.2, :mod:`sfl_opt.regimes`):
+    ``split_map`` (chosen split over client FLOP/s x K, threshold server/K, catalogue
+    devices marked), ``rank_tokens`` (chosen rank over tokens per round I·b·s) and
+    ``ablation_shares`` (shares of the reduction against fully_random from rank,
+    allocation and split). ``quick``: small grids, one or two seeds."""
+    from . import hardware, plots
+    from .regimes import ablation_shares, rank_by_tokens, split_map
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    server = hardware.server(SPLIT_MAP_SERVER)
+    if quick:
+        flops, ks = (0.5e12, 2e12, 8e12, 32e12), (2, 5, 20)
+        iters, batches, seqs, rank_seeds = (1, 5, 50), (1, 8), (512,), (0,)
+        abl_seeds = range(min(seeds, 2))
+    else:
+        flops = (0.25e12, 0.5e12, 1e12, 2e12, 4e12, 8e12, 16e12, 32e12)
+        ks = (1, 2, 3, 5, 8, 12, 20, 30)
+        iters, batches, seqs = (1, 2, 5, 10, 20, 50, 100), (1, 8), (64, 512)
+        rank_seeds = (0, 1, 2)
+        abl_seeds = range(seeds)
+    paths: list[Path] = []
+    cells = split_map(flops, ks, server_flops=server.flops, progress=progress)
+    devices = {n: d.flops for n, d in hardware.DEVICES.items()}
+    paths += plots.plot_split_map(cells, out / "split_map", server_flops=server.flops,
+                                  server_name=server.name, devices=devices)
+    points = [pt for s in seqs for pt in rank_by_tokens(iters, batches, rank_seeds, seq=s,
+                                                        progress=progress)]
+    from .scenario import default_problem
+
+    note = default_problem(0).rounds_source.split(", ")
+    paths += plots.plot_rank_tokens(points, out / "rank_tokens",
+                                    title=note[1] if len(note) > 1 else note[0])
+    abl = ablation_shares(ABLATION_SCENARIOS, abl_seeds, progress=progress)
+    paths += plots.plot_ablation_shares(abl, out / "ablation_shares")
     return paths
 
 
@@ -114,4 +169,5 @@ def bcd_trace(problem: Problem, start: tuple[int, int] | None = None, seed: int 
     return [float(res.info["start_delay"]), *res.history]
 
 
-__all__ = ["GRIDS", "QUICK_GRIDS", "Grid", "bcd_trace", "make_figures"]
+__all__ = ["ABLATION_SCENARIOS", "GRIDS", "QUICK_GRIDS", "SPLIT_MAP_SERVER", "Grid", "bcd_trace",
+           "make_figures", "regime_figures"]

@@ -9,7 +9,9 @@ experiments and calls these.
 - :func:`plot_reduction` — SflLLM's delay reduction against each baseline;
 - :func:`plot_heatmap` — best delay over the (split, rank) grid;
 - :func:`plot_convergence` — objective per outer iteration (bcd) and best-so-far over
-  the nested search's refinements.
+  the nested search's refinements;
+- :func:`plot_split_map`, :func:`plot_rank_tokens`, :func:`plot_ablation_shares` — when
+  split and rank matter (SPEC §8.2; data from :mod:`sfl_opt.regimes`).
 
 Delays are drawn in hours, minutes or seconds by their size (:func:`time_unit`; the CSV
 columns keep seconds). Figures are sized for one
@@ -328,3 +330,146 @@ def plot_convergence(histories: dict[str, dict[int, Sequence[float]]], stem: str
                    title_fontsize=6.5)
         fig.tight_layout()
         return save(fig, stem, ("series", "seed", "iteration", "objective_s"), rows)
+
+
+# ------------------------------------------------ when split and rank matter (§8.2)
+
+
+def plot_split_map(cells: Sequence[Any], stem: str | Path, *, server_flops: float,
+                   server_name: str = "", devices: dict[str, float] | None = None
+                   ) -> list[Path]:
+    """The split SflLLM chooses over (number of clients K, client FLOP/s), identical
+    clients: one marker per cell coloured by the chosen split, the compute threshold
+    ``client FLOP/s = server FLOP/s / K`` drawn as a line, and ``devices`` (name ->
+    effective FLOP/s) as labelled horizontal ticks. ``cells`` are
+    :class:`sfl_opt.regimes.SplitCell`.
+
+    CSV columns: client_flops, clients, split, rank, delay_s, threshold_side.
+    """
+    ks = np.array([c.clients for c in cells], dtype=float)
+    fl = np.array([c.client_flops for c in cells], dtype=float) / 1e12
+    sp = np.array([c.split for c in cells], dtype=float)
+    last = max(c.last for c in cells)
+    with paper_style():
+        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.7))
+        sc = ax.scatter(ks, fl, c=sp, cmap="viridis", vmin=1, vmax=last, s=28, marker="s",
+                        edgecolors="0.2", linewidths=0.3, zorder=3)
+        kk = np.linspace(ks.min() * 0.9, ks.max() * 1.1, 200)
+        ax.plot(kk, server_flops / 1e12 / kk, color="#d62728", linewidth=1.0,
+                label=f"threshold {server_name or 'server'} FLOP/s ÷ K", zorder=2)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlim(ks.min() * 0.8, ks.max() * 1.25)
+        ax.set_ylim(fl.min() * 0.6, fl.max() * 1.6)
+        for fmt_ax in (ax.xaxis, ax.yaxis):
+            fmt_ax.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            fmt_ax.set_minor_formatter(NullFormatter())
+        ax.set_xticks(sorted(set(ks.tolist())))
+        groups: list[tuple[float, list[str]]] = []  # devices within 15 % share a label
+        for name, f in sorted((devices or {}).items(), key=lambda kv: kv[1]):
+            y = f / 1e12
+            if not fl.min() * 0.6 < y < fl.max() * 1.6:
+                continue
+            if groups and y < groups[-1][0] * 1.15:
+                groups[-1][1].append(name)
+            else:
+                groups.append((y, [name]))
+        for y, names in groups:
+            ax.axhline(y, color="0.5", linewidth=0.5, linestyle=":", zorder=1)
+            ax.text(ks.max() * 1.2, y, ", ".join(names), fontsize=4.5, color="0.3",
+                    ha="right", va="bottom")
+        ax.set_xlabel("number of clients K")
+        ax.set_ylabel("client compute (TFLOP/s)")
+        cb = fig.colorbar(sc, ax=ax, pad=0.02)
+        cb.set_label("chosen split ℓ")
+        ax.legend(loc="lower left", fontsize=6)
+        ax.grid(True, which="major", alpha=0.3)
+        rows = [(c.client_flops, c.clients, c.split, c.rank, c.delay, c.side) for c in cells]
+        return save(fig, stem, ("client_flops", "clients", "split", "rank", "delay_s",
+                                "threshold_side"), rows)
+
+
+def plot_rank_tokens(points: Sequence[Any], stem: str | Path, *, title: str = ""
+                     ) -> list[Path]:
+    """The rank SflLLM chooses over the tokens per client and round (I·b·s), one marker
+    per run (``points`` are :class:`sfl_opt.regimes.RankPoint`), marker by sequence
+    length and colour by batch; seeds are spread slightly around their x.
+
+    CSV columns: local_iters, batch, seq, seed, tokens, rank, split, rounds, delay_s.
+    """
+    batches = sorted({p.batch for p in points})
+    seqs = sorted({p.seq for p in points})
+    seeds = sorted({p.seed for p in points})
+    markers = ["o", "s", "^", "D", "v"]
+    cmap = plt.get_cmap("viridis")
+    with paper_style():
+        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.4))
+        for p in points:
+            jitter = 1.0 + 0.06 * (seeds.index(p.seed) - (len(seeds) - 1) / 2)
+            ax.scatter(p.tokens * jitter, p.rank,
+                       color=cmap(0.85 * batches.index(p.batch) / max(1, len(batches) - 1)),
+                       marker=markers[seqs.index(p.seq) % len(markers)], s=14,
+                       edgecolors="0.2", linewidths=0.3, zorder=3)
+        ax.set_xscale("log")
+        ax.set_yscale("log", base=2)
+        ranks = sorted({p.rank for p in points})
+        ax.set_yticks([1, 2, 4, 8, 16] if max(ranks) <= 16 else ranks)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.set_ylim(0.7, max(16, max(ranks)) * 1.4)
+        ax.set_xlabel("tokens per client and round, I·b·s")
+        ax.set_ylabel("chosen LoRA rank r")
+        handles = [plt.Line2D([], [], color=cmap(0.85 * n / max(1, len(batches) - 1)),
+                              marker="o", linestyle="none", label=f"b = {b}")
+                   for n, b in enumerate(batches)]
+        handles += [plt.Line2D([], [], color="0.4", marker=markers[n % len(markers)],
+                               linestyle="none", label=f"s = {s}") for n, s in enumerate(seqs)]
+        ax.legend(handles=handles, loc="lower right", fontsize=6, ncol=2)
+        if title:
+            ax.set_title(title, loc="left", fontsize=6, color="0.3")
+        rows = [(p.local_iters, p.batch, p.seq, p.seed, p.tokens, p.rank, p.split, p.rounds,
+                 p.delay) for p in points]
+        return save(fig, stem, ("local_iters", "batch", "seq", "seed", "tokens", "rank",
+                                "split", "rounds", "delay_s"), rows)
+
+
+def plot_ablation_shares(ablations: Sequence[Any], stem: str | Path) -> list[Path]:
+    """Share of SflLLM's reduction against ``fully_random`` that comes from each
+    decision (Shapley decomposition, docs/model.md §6.4): one stacked bar per scenario,
+    the mean over seeds of the per-seed shares; the mean total reduction is written
+    above each bar. ``ablations`` are :class:`sfl_opt.regimes.Ablation`.
+
+    CSV columns: scenario, seed, reduction, share_rank, share_allocation, share_split,
+    delay_fully_random_s, delay_all_s.
+    """
+    decisions = ("rank", "allocation", "split")
+    colours = {"rank": "#d62728", "allocation": "#1f77b4", "split": "#2ca02c"}
+    labels = list(dict.fromkeys(a.label for a in ablations))
+    with paper_style():
+        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.4))
+        for i, lab in enumerate(labels):
+            runs = [a for a in ablations if a.label == lab]
+            bottom = 0.0
+            for d in decisions:
+                share = float(np.mean([a.shares[d] for a in runs]))
+                ax.bar(i, share * 100, bottom=bottom, color=colours[d], width=0.6,
+                       label=d if i == 0 else None, edgecolor="white", linewidth=0.4)
+                if share > 0.06:
+                    ax.text(i, bottom + share * 50, f"{share:.0%}", ha="center",
+                            va="center", fontsize=6, color="white")
+                bottom += share * 100
+            red = float(np.mean([a.reduction for a in runs]))
+            ax.text(i, 102, f"−{red:.0%}", ha="center", va="bottom", fontsize=6)
+        ax.set_xticks(range(len(labels)), [lab.replace(", ", "\n") for lab in labels],
+                      fontsize=6)
+        ax.set_ylim(0, 112)
+        ax.set_ylabel("share of the reduction vs fully random (%)")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3, fontsize=6.5)
+        ax.grid(False, axis="x")
+        empty = frozenset()
+        full = frozenset(decisions)
+        rows = [(a.label, a.seed, a.reduction, a.shares["rank"], a.shares["allocation"],
+                 a.shares["split"], a.delays[empty], a.delays[full]) for a in ablations]
+        return save(fig, stem, ("scenario", "seed", "reduction", "share_rank",
+                                "share_allocation", "share_split", "delay_fully_random_s",
+                                "delay_all_s"), rows)

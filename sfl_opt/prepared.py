@@ -225,7 +225,9 @@ class Link:
 class PreparedProblem:
     """A problem prepared once for a solve (module docstring).
 
-    ``tab``: the per-pair workload terms; ``links``: name -> :class:`Link`;
+    ``tab``: the per-pair workload terms of the candidate pairs that fit the clients'
+    memory (pair ``p`` is ``pair(p)``; with no memory cap, ``(splits[p // R],
+    ranks[p % R])``); ``links``: name -> :class:`Link`;
     ``stage_links``: the per-pair links whose stages add up to the optimised part of an
     iteration; ``round_link``: the per-bit link of the adapter upload; ``fixed_iter (P,)``:
     the rest of an iteration, ``Ts + max_k (S_dn/rate_down_k + TcB_k)`` (s); ``started``:
@@ -257,11 +259,35 @@ class PreparedProblem:
             raise ValidationError("link", f"one of {sorted(self.links)}", name) from None
 
     def pair_index(self, split: int, rank: int) -> int:
-        """Index of pair (split, rank); IndexError when it is not a candidate."""
+        """Index of pair (split, rank); IndexError when it is not a candidate (or does
+        not fit the clients' memory)."""
+        hit = np.flatnonzero((self.tab.split == split) & (self.tab.rank == rank))
+        return int(hit[0])
+
+    @property
+    def splits(self) -> np.ndarray:
+        """The candidate splits with at least one pair in the table (problem order)."""
+        return self.problem.splits[np.isin(self.problem.splits, self.tab.split)]
+
+    @property
+    def ranks(self) -> np.ndarray:
+        """The candidate ranks with at least one pair in the table (problem order)."""
+        return self.problem.ranks[np.isin(self.problem.ranks, self.tab.rank)]
+
+    def ranks_at(self, split: int) -> np.ndarray:
+        """The candidate ranks paired with ``split`` in the table (problem order)."""
+        ranks = self.tab.rank[self.tab.split == split]
+        return self.problem.ranks[np.isin(self.problem.ranks, ranks)]
+
+    def full_grid(self, values: np.ndarray) -> np.ndarray:
+        """``values (P,)`` per pair of the table as a ``(len(splits), len(ranks))`` grid of
+        the problem's candidates, ``inf`` where a pair is not in the table."""
         pr = self.problem
-        si = int(np.flatnonzero(pr.splits == split)[0])
-        ri = int(np.flatnonzero(pr.ranks == rank)[0])
-        return si * pr.ranks.size + ri
+        grid = np.full((pr.splits.size, pr.ranks.size), np.inf)
+        si = np.searchsorted(pr.splits, self.tab.split, sorter=np.argsort(pr.splits))
+        ri = np.searchsorted(pr.ranks, self.tab.rank, sorter=np.argsort(pr.ranks))
+        grid[np.argsort(pr.splits)[si], np.argsort(pr.ranks)[ri]] = values
+        return grid
 
     def pair(self, p: int) -> tuple[int, int]:
         """``(split, rank)`` of pair index ``p``."""
@@ -318,9 +344,16 @@ class PreparedProblem:
 
 
 def prepare(problem: Problem) -> PreparedProblem:
-    """Pre-compute everything that does not depend on the allocation."""
-    tab = pair_table(problem)
+    """Pre-compute everything that does not depend on the allocation.
+
+    The pair table holds only the (split, rank) candidates whose memory need fits every
+    client's ``client_memory`` (all of them when the caps are ``inf``), so every method,
+    looping over ``range(P)``, searches feasible pairs only."""
     pr = problem
+    tab = pair_table(pr)
+    fits = pr.memory_feasible().ravel()
+    if not fits.all():
+        tab = tab.take(np.flatnonzero(fits))
     tcb = tab.w_client_bwd[:, None] / pr.client_flops[None, :]
     dn = tab.s_dn[:, None] / pr.rate_down[None, :]
     fixed_iter = tab.w_server / pr.server_flops + np.max(dn + tcb, axis=1)

@@ -44,7 +44,12 @@ class Problem:
       ``rounds``: rounds to reach the target quality for each rank (aligned with ``ranks``);
     - ``workload``: per-sample :class:`~sfl_opt.workload.Workload`;
     - ``rounds_source``: where ``rounds`` comes from (``"illustrative"`` is printed
-      wherever results are shown).
+      wherever results are shown);
+    - ``client_memory (K,)``: memory each client can use for training, bytes (``inf``:
+      unlimited, the default; a single number is every client's cap; SPEC §8.2). A
+      finite cap needs a workload that models memory; only (split, rank) pairs whose
+      :meth:`memory_need` fits every client's cap are candidates (``evaluate`` rejects
+      the others, ``solve`` skips them).
     """
 
     gain_s: np.ndarray
@@ -66,6 +71,7 @@ class Problem:
     rounds: np.ndarray
     workload: Workload
     rounds_source: str = "user"
+    client_memory: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         validate_problem(self)
@@ -91,6 +97,27 @@ class Problem:
         """Number of transformer blocks."""
         return self.workload.layers
 
+    # ----------------------------------------------------------------- memory
+    def memory_need(self, split: int, rank: int) -> np.ndarray:
+        """Memory each client needs at ``(split, rank)``, bytes, shape ``(K,)``.
+
+        All clients run the same split, rank and batch, so the entries are equal (the
+        model of :mod:`sfl_opt.memory`); a workload without memory fields raises a
+        :class:`ValidationError` naming ``workload.block_param_bytes``.
+        """
+        from .memory import memory_need
+
+        need = memory_need(self.workload, self.batch, int(split), float(rank))
+        return np.full(self.K, need)
+
+    def memory_feasible(self) -> np.ndarray:
+        """Which candidate pairs fit every client's ``client_memory``: bool array
+        ``(len(splits), len(ranks))`` (all True when every cap is ``inf``)."""
+        from .memory import memory_feasible
+
+        return memory_feasible(self.workload, self.batch, self.splits, self.ranks,
+                               self.client_memory)
+
     # ----------------------------------------------------------------- copies
     def replace(self, **changes: Any) -> Problem:
         """A validated copy with some fields changed."""
@@ -108,7 +135,8 @@ class Problem:
             raise ValidationError("perm", f"a permutation of 0..{self.K - 1}", perm)
         return self.replace(gain_s=self.gain_s[perm], gain_f=self.gain_f[perm],
                             p_max=self.p_max[perm], client_flops=self.client_flops[perm],
-                            rate_down=self.rate_down[perm])
+                            rate_down=self.rate_down[perm],
+                            client_memory=self.client_memory[perm])
 
     # ------------------------------------------------------------------- JSON
     def to_dict(self) -> dict[str, Any]:
@@ -126,6 +154,7 @@ class Problem:
             out[name] = int(getattr(self, name))
         out["workload"] = self.workload.to_dict()
         out["rounds_source"] = self.rounds_source
+        out["client_memory"] = [_enc(x) for x in self.client_memory.tolist()]
         return out
 
     def to_json(self, indent: int | None = 1) -> str:
@@ -142,13 +171,15 @@ class Problem:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValidationError("problem", f"only the fields {sorted(known)}", unknown)
-        missing = sorted(known - set(data) - {"rounds_source"})
+        missing = sorted(known - set(data) - {"rounds_source", "client_memory"})
         if missing:
             raise ValidationError("problem", "every Problem field", f"missing {missing}")
         for name in _ARRAY_FIELDS:
             data[name] = _dec_nested(data[name])
         for name in _SCALAR_FIELDS:
             data[name] = _dec(data[name])
+        if "client_memory" in data:
+            data["client_memory"] = _dec_nested(data["client_memory"])
         data["workload"] = Workload.from_dict(data["workload"])
         return cls(**data)
 
@@ -258,3 +289,34 @@ def validate_problem(p: Problem) -> None:
     set_(p, "rounds", rounds)
     if not isinstance(p.rounds_source, str):
         raise ValidationError("rounds_source", "a string", p.rounds_source)
+    if p.client_memory is None:
+        set_(p, "client_memory", np.full(k, np.inf))
+    else:
+        caps = p.client_memory
+        if isinstance(caps, (int, float, np.integer, np.floating)) and not isinstance(caps, bool):
+            caps = np.full(k, float(caps))  # one cap for every client
+        set_(p, "client_memory", v.float_array("client_memory", caps, shape=(k,),
+                                               positive=True, allow_inf=True))
+    _check_memory(p)
+
+
+def _check_memory(p: Problem) -> None:
+    """A finite ``client_memory`` needs a workload that models memory, and some
+    candidate pair that fits every cap (else the error names the least need)."""
+    caps = p.client_memory
+    if np.isinf(caps).all():
+        return
+    if not p.workload.has_memory:
+        raise ValidationError("client_memory", "inf for every client (the workload "
+                              f"({p.workload.source}) does not model memory)", caps.tolist())
+    from .memory import memory_table
+
+    need = memory_table(p.workload, p.batch, p.splits, p.ranks)
+    cap = float(caps.min())
+    if not (need <= cap).any():
+        i, q = np.unravel_index(int(np.argmin(need)), need.shape)
+        raise ValidationError(
+            "client_memory", f"a cap that fits some (split, rank) candidate: the least need "
+            f"is {need[i, q]:.4g} bytes ({need[i, q] / 1e9:.3f} GB) at split "
+            f"{int(p.splits[i])}, rank {int(p.ranks[q])}, batch {p.batch}",
+            f"smallest cap {cap:.4g} bytes ({cap / 1e9:.3f} GB)")

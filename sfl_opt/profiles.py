@@ -138,25 +138,135 @@ def profile_memory(profile: str | Path | dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def profile_rounds(profile: str | Path | dict[str, Any], ranks: Any) -> np.ndarray:
+def profile_rounds(profile: str | Path | dict[str, Any], ranks: Any,
+                   local_iters: int | None = None) -> np.ndarray:
     """Measured rounds-to-target of ``profile``'s ``rounds`` table for each of ``ranks``.
 
-    Raises :class:`ValidationError` naming ``ranks`` if a rank is not in the table (or
-    naming ``profile.rounds`` if the profile has no table).
+    ``local_iters`` (I): with a schema-2 table (``rounds[r][I]``) the rounds for that I,
+    interpolated in log I (:func:`rounds_at`); None, or an old flat table measured at
+    one I, gives the flat ``rounds`` vector. Raises :class:`ValidationError` naming
+    ``ranks`` if a rank is not in the table (or naming ``profile.rounds`` if the
+    profile has no table).
     """
-    data = profile if isinstance(profile, dict) else load_profile(profile)
+    return rounds_at(profile, ranks, local_iters)[0]
+
+
+def _rounds_table(data: dict[str, Any]) -> dict[str, Any]:
     table = data.get("rounds")
     if not table:
         raise ValidationError("profile.rounds", "a measured rounds table (sfl-opt measure-rounds)",
                               None)
-    lookup = {int(r): float(n) for r, n in zip(table["ranks"], table["rounds"], strict=True)}
+    return table
+
+
+def _interp_log(iters: np.ndarray, vals: np.ndarray, i: float) -> float:
+    """``vals`` at ``i``, linear in log I between the measured ``iters`` (increasing),
+    clamped to the end values outside them."""
+    return float(np.interp(np.log(i), np.log(iters), vals))
+
+
+def rounds_at(profile: str | Path | dict[str, Any], ranks: Any,
+              local_iters: int | None = None) -> tuple[np.ndarray, str]:
+    """``(rounds (len(ranks),), note)``: rounds-to-target per rank for ``local_iters`` (I)
+    local iterations per round, and a note saying how they were obtained.
+
+    Schema 2 (``rounds.schema == 2``, table ``rounds.table[str(r)][str(I)]`` measured at
+    ``rounds.local_iters``): for each rank, rounds is interpolated **linearly in log I**
+    between the two measured I around the problem's I, i.e. with I_a <= I <= I_b,
+    ``rounds = R(I_a) + (R(I_b) - R(I_a)) * ln(I / I_a) / ln(I_b / I_a)``; outside the
+    measured range it is **clamped** to the nearest measured I (the note says
+    "extrapolated ... clamped"). ``local_iters=None`` means the table's
+    ``reference_local_iters``.
+
+    An old (flat) table measured at one I (``rounds.settings.local_iters``) gives its
+    ``rounds`` vector whatever the I; the note says so when the I differ.
+    """
+    data = profile if isinstance(profile, dict) else load_profile(profile)
+    table = _rounds_table(data)
     wanted = [int(r) for r in np.ravel(ranks)]
+    if table.get("schema") == 2:
+        iters = v.int_array("profile.rounds.local_iters", table["local_iters"], unique=True)
+        iters = np.sort(iters)
+        grid = table.get("table")
+        if not isinstance(grid, dict):
+            raise ValidationError("profile.rounds.table", "a mapping rank -> {I: rounds}", grid)
+        missing = [r for r in wanted if str(r) not in grid]
+        if missing:
+            raise ValidationError("ranks", "ranks measured in the profile "
+                                  f"{sorted(int(k) for k in grid)}", missing)
+        ref = int(table.get("reference_local_iters", iters[-1]))
+        i = ref if local_iters is None else v.positive_int("local_iters", local_iters)
+        out = []
+        for r in wanted:
+            row = grid[str(r)]
+            if not isinstance(row, dict) or any(str(x) not in row for x in iters):
+                raise ValidationError(f"profile.rounds.table.{r}",
+                                      f"rounds at every measured I {iters.tolist()}", row)
+            vals = v.float_array(f"profile.rounds.table.{r}", [row[str(x)] for x in iters],
+                                 positive=True)
+            out.append(_interp_log(iters.astype(float), vals, float(i)))
+        lo, hi = int(iters[0]), int(iters[-1])
+        if i in iters.tolist():
+            note = f"rounds(r, I={i}) as measured"
+        elif lo < i < hi:
+            below = int(iters[iters < i][-1])
+            above = int(iters[iters > i][0])
+            note = f"rounds(r, I={i}) interpolated in log I between I={below} and I={above}"
+        else:
+            edge = lo if i < lo else hi
+            note = (f"rounds(r, I={i}) extrapolated: outside the measured I {lo}..{hi}, "
+                    f"clamped to I={edge}")
+        return np.array(out), note
+    lookup = {int(r): float(n) for r, n in zip(table["ranks"], table["rounds"], strict=True)}
     missing = [r for r in wanted if r not in lookup]
     if missing:
         raise ValidationError("ranks", f"ranks measured in the profile {sorted(lookup)}",
                               missing)
-    return np.array([lookup[r] for r in wanted])
+    measured = (table.get("settings") or {}).get("local_iters")
+    if measured is None:
+        note = "rounds(r) at an unrecorded I"
+    elif local_iters is None or int(measured) == int(local_iters):
+        note = f"rounds(r, I={int(measured)}) as measured"
+    else:
+        note = (f"rounds(r) measured at I={int(measured)} only, used at I={int(local_iters)} "
+                "unchanged (old table: one I)")
+    return np.array([lookup[r] for r in wanted]), note
+
+
+def rounds_protocol(profile: str | Path | dict[str, Any]) -> str:
+    """One line naming how a profile's rounds table was measured: the proxy model, the
+    LoRA scaling and how the learning rate was chosen (from ``rounds.protocol`` of a
+    schema-2 table, ``rounds.settings`` of an old one)."""
+    data = profile if isinstance(profile, dict) else load_profile(profile)
+    table = _rounds_table(data)
+    parts = []
+    proxy = table.get("measured_on")
+    if isinstance(proxy, dict):
+        parts.append(f"proxy model {proxy.get('name', '?')} (L={proxy.get('layers')}, "
+                     f"d={proxy.get('hidden')}, seq={proxy.get('seq')})")
+    proto = table.get("protocol")
+    if isinstance(proto, dict):
+        scaling = proto.get("scaling", "?")
+        alpha = proto.get("alpha")
+        parts.append(f"{scaling}" + (f" (alpha={alpha:g})" if isinstance(alpha, (int, float))
+                                     else ""))
+        lr = proto.get("lr")
+        grid = proto.get("lr_grid") or []
+        if isinstance(lr, dict):
+            per = "rank and I" if any(isinstance(x, dict) for x in lr.values()) else "rank"
+            parts.append(f"lr tuned per {per} over {len(grid)} rates" if grid
+                         else f"lr tuned per {per}")
+        seeds = proto.get("seeds")
+        if isinstance(seeds, list):
+            parts.append(f"{len(seeds)} seeds")
+    else:
+        st = table.get("settings") or {}
+        if "lr" in st:
+            parts.append(f"one lr {st['lr']:g} for every rank")
+        if "lora_alpha" in st:
+            parts.append(f"lora_alpha {st['lora_alpha']}")
+    return ", ".join(parts)
 
 
 __all__ = ["DEFAULT_PROFILE", "PROFILES_DIR", "bundled_profile_path", "check_profile",
-           "load_profile", "profile_rounds"]
+           "load_profile", "profile_memory", "profile_rounds", "rounds_at", "rounds_protocol"]

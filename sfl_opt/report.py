@@ -44,6 +44,12 @@ def format_report(problem: Problem, res: SolveResult) -> str:
                  f"1..{res.split}; the main server blocks {res.split + 1}..{problem.L} and "
                  "the head)")
     lines.append(f"LoRA rank: r = {res.rank}, rounds(r) = {bd.rounds:g}")
+    if problem.workload.has_memory:
+        need = float(problem.memory_need(res.split, res.rank)[0])
+        cap = float(problem.client_memory.min())
+        cap_txt = "unlimited" if np.isinf(cap) else f"smallest cap {cap / 1e9:.3f} GB"
+        lines.append(f"client memory: {need / 1e9:.3f} GB per client ({cap_txt}); "
+                     f"candidate splits {problem.splits.min()}..{problem.splits.max()}")
     lines.append(f"total training delay T_total = {_duration(res.delay)}")
     lines.append("")
     cnt_s = np.bincount(res.assign_s, minlength=problem.K)

@@ -8,6 +8,8 @@ from a measured profile (:mod:`sfl_opt.profiles`) or the analytic GPT-2 model.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +19,8 @@ from . import _validation as v
 from . import channel
 from .errors import ValidationError
 from .problem import Problem
-from .profiles import bundled_profile_path, load_profile, profile_rounds
-from .workload import Workload
+from .profiles import bundled_profile_path, load_profile, rounds_at, rounds_protocol
+from .workload import MEMORY_FIELDS, Workload
 
 #: Rounds-to-target per rank used until a measured profile is bundled. Illustrative only.
 ILLUSTRATIVE_ROUNDS = {1: 300.0, 2: 240.0, 4: 200.0, 8: 185.0, 16: 180.0}
@@ -26,9 +28,11 @@ ILLUSTRATIVE_ROUNDS = {1: 300.0, 2: 240.0, 4: 200.0, 8: 185.0, 16: 180.0}
 #: GPT-2 small dimensions used when no profile fixes them.
 GPT2_DIMS = {"layers": 12, "hidden": 768, "seq": 512}
 
-#: keyword defaults of :func:`default_problem` (SI units: Hz, W, FLOP/s, m, dB); ``None``
-#: for ``layers``/``hidden``/``seq`` means "the profile's model, else GPT-2 small"
-#: (:data:`GPT2_DIMS`), for ``subchannels_f`` "as many as ``subchannels``".
+#: keyword defaults of :func:`default_problem` (SI units: Hz, W, FLOP/s, m, dB, bytes);
+#: ``None`` for ``layers``/``hidden``/``seq`` means "the profile's model, else GPT-2
+#: small" (:data:`GPT2_DIMS`), for ``subchannels_f`` "as many as ``subchannels``", for
+#: ``client_memory`` "the devices' memory, else unlimited", for ``devices``/``server``
+#: "not from the catalogue" (``client_flops``/``server_flops`` apply).
 DEFAULTS: dict[str, Any] = {
     "clients": 5,
     "subchannels": 20,
@@ -50,6 +54,12 @@ DEFAULTS: dict[str, Any] = {
     "r_max": 500.0,
     "shadowing_db": 8.0,
     "profile": "bundled",
+    "noise_figure_db": 0.0,
+    "split_min": 1,
+    "client_memory": None,
+    "devices": None,
+    "server": None,
+    "memory_bits": 16,
 }
 
 
@@ -76,6 +86,12 @@ def default_problem(
     r_max: float = DEFAULTS["r_max"],
     shadowing_db: float = DEFAULTS["shadowing_db"],
     profile: str | Path | None = DEFAULTS["profile"],
+    noise_figure_db: float = DEFAULTS["noise_figure_db"],
+    split_min: int = DEFAULTS["split_min"],
+    client_memory: float | Sequence[float] | None = DEFAULTS["client_memory"],
+    devices: str | Sequence[str] | None = DEFAULTS["devices"],
+    server: str | None = DEFAULTS["server"],
+    memory_bits: int = DEFAULTS["memory_bits"],
 ) -> Problem:
     """The bundled default scenario of SPEC §6, drawn with ``seed``.
 
@@ -87,6 +103,33 @@ def default_problem(
     ``client_flops`` FLOP/s, ``server_flops`` FLOP/s, the GPT-2 workload (see
     ``profile``), downlink from a ``bs_power`` W base station over
     ``bs_bandwidth`` Hz shared equally. Every keyword is a sweepable override.
+
+    Second-edition options (SPEC §8.2, §8.3; the defaults keep §6):
+
+    - ``noise_figure_db``: receiver noise figure, dB, added to the -174 dBm/Hz floor
+      (every link, the downlink and broadcast rates included);
+    - ``p_total``: ``float("inf")`` is the per-device-caps-only variant (no total power
+      cap on either link): a total cap over different handsets models a regulatory or
+      interference budget, not a battery;
+    - ``split_min``: privacy floor, candidate splits are ``split_min..L-1`` (the client
+      keeps at least ``split_min`` blocks);
+    - ``devices``: a catalogue name (:data:`sfl_opt.hardware.DEVICES`) or a list of
+      names, cycled over the clients (:func:`sfl_opt.hardware.clients_from`): each
+      client's ``client_flops`` (effective FLOP/s) and ``client_memory`` (bytes) come
+      from its device, replacing the uniform ``client_flops`` draw (which is still made,
+      so the channels are the same as without ``devices``); ``client_flops`` must then
+      be left at its default;
+    - ``server``: a catalogue name (:data:`sfl_opt.hardware.SERVERS`) whose effective
+      FLOP/s is ``server_flops`` (which must then be left at its default);
+    - ``client_memory``: bytes usable by each client (one number for all, or K
+      numbers; ``inf`` unlimited); None: the devices' memory with ``devices``, else
+      unlimited. Given with ``devices`` it replaces the devices' memory;
+    - ``memory_bits``: bits per frozen weight and per saved activation value in the
+      client memory model: 16 (default: mixed-precision training with FP16/BF16 weights and
+      activations, as the catalogue's FLOP/s assume) uses the analytic
+      :meth:`Workload.gpt2` memory fields of the model's dimensions (with the profile's
+      heads and vocabulary); 32 with a profile keeps its measured float32 memory
+      section (docs/model.md §6.3), without one the analytic model at 32 bits.
 
     Workload and ``rounds`` (``profile``; ``layers``, ``hidden``, ``seq`` default
     to GPT-2 small's 12, 768, 512 tokens):
@@ -105,11 +148,19 @@ def default_problem(
     - None: the analytic workload and the illustrative rounds table.
 
     With a profile, ``rounds`` are looked up for each of ``ranks`` in its table
-    (a rank missing from the table is a ValidationError naming ``ranks``) and
-    ``rounds_source`` is ``"measured: <profile file name>"``.
+    (a rank missing from the table is a ValidationError naming ``ranks``) at
+    ``local_iters``: a schema-2 table ``rounds[r][I]`` is interpolated linearly in
+    log I and clamped outside the measured I (:func:`sfl_opt.profiles.rounds_at`); an
+    old table measured at one I is used as is. ``rounds_source`` is ``"measured: <profile
+    file name>, <how rounds(r, I) was read>, on the <proxy model, LoRA scaling, learning
+    rate choice>"`` (:func:`sfl_opt.profiles.rounds_protocol`).
     """
     v.seed("seed", seed)
     k = v.positive_int("clients", clients)
+    nf = v.scalar("noise_figure_db", noise_figure_db, nonnegative=True)
+    if isinstance(memory_bits, bool) or memory_bits not in (16, 32):
+        raise ValidationError("memory_bits", "16 (analytic mixed-precision memory) or 32 "
+                              "(the profile's float32 measurement)", memory_bits)
     m = v.positive_int("subchannels", subchannels)
     n = m if subchannels_f is None else v.positive_int("subchannels_f", subchannels_f)
     lo, hi = (v.scalar("client_flops", x, positive=True) for x in client_flops)
@@ -122,10 +173,17 @@ def default_problem(
     gain_s = channel.draw_subchannel_gains(rng, dist, m, shadowing_db)
     gain_f = channel.draw_subchannel_gains(rng, dist, n, shadowing_db)
     g_down = channel.large_scale_gain(dist, rng.normal(0.0, shadowing_db, size=k))
-    noise = channel.noise_psd()
+    noise = channel.noise_psd(channel.NOISE_DBM_PER_HZ + nf)
     ranks = tuple(int(r) for r in ranks)
     workload, rounds, rounds_source = _default_workload_rounds(
-        profile, ranks, layers=layers, hidden=hidden, seq=seq)
+        profile, ranks, local_iters, memory_bits, layers=layers, hidden=hidden, seq=seq)
+    flops, caps, server_flops = _hardware(devices, server, k, flops, client_flops,
+                                          server_flops, client_memory)
+    L = workload.layers
+    split_min = v.positive_int("split_min", split_min)
+    if split_min > L - 1:
+        raise ValidationError("split_min", f"a privacy floor within 1..{L - 1} (L={L} blocks)",
+                              split_min)
     return Problem(
         gain_s=gain_s,
         gain_f=gain_f,
@@ -141,22 +199,48 @@ def default_problem(
         rate_bcast=channel.broadcast_rate(g_down, bs_power, bs_bandwidth, noise),
         batch=batch,
         local_iters=local_iters,
-        splits=np.arange(1, workload.layers),
+        splits=np.arange(split_min, L),
         ranks=np.array(ranks),
         rounds=np.array(rounds),
         workload=workload,
         rounds_source=rounds_source,
+        client_memory=caps,
     )
 
 
+def _hardware(devices: Any, server: Any, k: int, flops: np.ndarray,
+              client_flops: Any, server_flops: float, client_memory: Any
+              ) -> tuple[np.ndarray, np.ndarray | float, float]:
+    """``(client_flops (K,), client_memory, server_flops)`` after the catalogue options
+    of :func:`default_problem`."""
+    from . import hardware
+
+    caps: Any = np.inf
+    if devices is not None:
+        if tuple(client_flops) != tuple(DEFAULTS["client_flops"]):
+            raise ValidationError("client_flops", "the default range when devices are given "
+                                  "(the devices fix each client's FLOP/s)", client_flops)
+        flops, caps = hardware.clients_from(devices, k)
+    if server is not None:
+        if float(server_flops) != float(DEFAULTS["server_flops"]):
+            raise ValidationError("server_flops", "the default when a server is given (the "
+                                  "catalogue fixes its FLOP/s)", server_flops)
+        server_flops = hardware.server(server).flops
+    if client_memory is not None:
+        caps = client_memory
+    return flops, caps, float(server_flops)
+
+
 def _default_workload_rounds(
-    profile: str | Path | None, ranks: tuple[int, ...], **dims: int | None
+    profile: str | Path | None, ranks: tuple[int, ...], local_iters: int, memory_bits: int,
+    **dims: int | None
 ) -> tuple[Workload, list[float], str]:
-    """Workload, rounds per rank and rounds_source of the default scenario (see
-    :func:`default_problem`)."""
+    """Workload, rounds per rank (for ``local_iters``) and rounds_source of the default
+    scenario (see :func:`default_problem`)."""
     for name, val in dims.items():
         if val is not None:
             v.positive_int(name, val)
+    local_iters = v.positive_int("local_iters", local_iters)
     explicit = profile is not None and not (isinstance(profile, str) and profile == "bundled")
     if explicit:
         path = Path(profile)  # type: ignore[arg-type]
@@ -167,26 +251,40 @@ def _default_workload_rounds(
     if path is None:
         full = {k: (GPT2_DIMS[k] if val is None else int(val)) for k, val in dims.items()}
         rounds = [ILLUSTRATIVE_ROUNDS.get(r, _interp_rounds(r)) for r in ranks]
-        return Workload.gpt2(**full), rounds, "illustrative"
+        bits = {"weight_bits": memory_bits, "saved_bits": memory_bits}
+        return Workload.gpt2(**full, **bits), rounds, "illustrative"
     data = load_profile(path)
-    rounds = profile_rounds(data, ranks).tolist()
-    source = f"measured: {path.name}"
+    rounds_arr, note = rounds_at(data, ranks, local_iters)
+    rounds = rounds_arr.tolist()
+    source = f"measured: {path.name}, {note}"
+    proto = rounds_protocol(data)
+    if proto:
+        source += f", on the {proto}"
     model = data["model"]
-    proxy = (data.get("rounds") or {}).get("measured_on")
-    if isinstance(proxy, dict) and any(proxy.get(k) != model.get(k)
-                                       for k in ("layers", "hidden", "seq")):
-        source += (f" (rounds measured on the proxy model {proxy.get('name', '?')}: "
-                   f"L={proxy.get('layers')}, d={proxy.get('hidden')}, seq={proxy.get('seq')})")
     differs = [k for k, val in dims.items() if val is not None and int(val) != int(model[k])]
-    if not differs:
-        return Workload.from_profile(path), rounds, source
-    if explicit:
+    if differs and explicit:
         k = differs[0]
         raise ValidationError(k, f"None or the profile's {k}={model[k]} ({path.name} fixes "
                                  "the model; pass profile=None for the analytic workload)",
                               dims[k])
     full = {k: int(model[k]) if val is None else int(val) for k, val in dims.items()}
-    return Workload.gpt2(**full), rounds, source
+    analytic = Workload.gpt2(**full, heads=int(model["heads"]), vocab=int(model["vocab"]),
+                             weight_bits=memory_bits, saved_bits=memory_bits)
+    if differs:
+        return analytic, rounds, source
+    work = Workload.from_profile(path)
+    if memory_bits == 16 or not work.has_memory:
+        # the profile's memory section is float32 (docs/model.md §6.3): take the analytic
+        # mixed-precision memory fields of the same model instead
+        work = work_with_memory(work, analytic)
+    return work, rounds, source
+
+
+def work_with_memory(work: Workload, memory_of: Workload) -> Workload:
+    """``work`` with the memory fields of ``memory_of`` (same number of blocks)."""
+    mem = {name: getattr(memory_of, name) for name in MEMORY_FIELDS}
+    data = {f.name: getattr(work, f.name) for f in fields(work)}
+    return Workload(**{**data, **mem})
 
 
 def _interp_rounds(rank: int) -> float:

@@ -203,7 +203,7 @@ def _assemble(prep: PreparedProblem, spec: MethodSpec, opts: Options, out: Outco
             lb = max(lb, float(lower))
         lower = min(lb, bd.total) if status == Status.OPTIMAL else lb
     timings["total"] = time.perf_counter() - t_start
-    grid = None if out.grid is None else out.grid.reshape(pr.splits.size, pr.ranks.size)
+    grid = None if out.grid is None else prep.full_grid(out.grid)
     return SolveResult(
         delay=bd.total, split=split, rank=rank, assign_s=s.assign, assign_f=f.assign,
         psd_s=s.psd, psd_f=f.psd, status=status, method=spec.name,

@@ -55,7 +55,8 @@ def best_link(la: np.ndarray, inva: np.ndarray, bw: np.ndarray, c: np.ndarray, S
 
 
 def enumerate_optimum(problem: Problem) -> OracleResult:
-    """The exact optimum of a small problem by full enumeration."""
+    """The exact optimum of a small problem by full enumeration (pairs over a client's
+    ``client_memory`` are skipped: their ``grid`` entry is inf)."""
     pr = problem
     K = pr.K
     tab = pair_table(pr)
@@ -65,6 +66,10 @@ def enumerate_optimum(problem: Problem) -> OracleResult:
     grid = np.empty(len(tab))
     best = None
     for p in range(len(tab)):
+        if (pr.client_memory < np.inf).any() and (
+                pr.memory_need(int(tab.split[p]), int(tab.rank[p])) > pr.client_memory).any():
+            grid[p] = np.inf  # over a client's memory cap: not a candidate
+            continue
         c = tab.w_client_fwd[p] / pr.client_flops
         _, a_s, psd_s = best_link(la_s, inva_s, pr.bw_s, c, float(tab.s_up[p]), pr.p_max,
                                   pr.p_total_s, K)

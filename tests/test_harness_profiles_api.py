@@ -86,7 +86,16 @@ def test_default_problem_uses_the_bundled_measured_profile():
     proxy = json.loads(SMALL.read_text())["rounds"]["measured_on"]
     assert f"proxy model {proxy['name']}" in p.rounds_source
     assert "illustrative" not in p.rounds_source
-    assert p.workload == Workload.from_profile(SMALL)
+    # measured FLOPs and bits; memory: the analytic 16-bit model by default, the
+    # profile's float32 measurement with memory_bits=32
+    measured = Workload.from_profile(SMALL)
+    analytic = Workload.gpt2()
+    for name in ("fwd", "bwd", "fwd_rank", "bwd_rank", "act_bits", "lora_params"):
+        assert np.array_equal(getattr(p.workload, name), getattr(measured, name))
+    for name in ("block_param_bytes", "saved_bytes", "saved_bytes_rank", "cut_bytes"):
+        assert np.array_equal(getattr(p.workload, name), getattr(analytic, name))
+    assert p.workload.embed_param_bytes == analytic.embed_param_bytes
+    assert Problem.default(0, memory_bits=32).workload == measured
     table = json.loads(SMALL.read_text())["rounds"]
     assert p.rounds.tolist() == table["rounds"]
     assert p.splits.tolist() == list(range(1, 12))

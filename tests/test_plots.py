@@ -154,7 +154,7 @@ def test_make_figures_quick(tmp_path: Path) -> None:
                          params=["clients"])
     names = {p.name for p in paths}
     for stem in ("comparison", "reduction", "delay_vs_clients", "heatmap_split_rank",
-                 "convergence"):
+                 "convergence", "split_map", "rank_tokens", "ablation_shares"):
         for ext in ("png", "pdf", "csv"):
             assert f"{stem}.{ext}" in names
             assert (tmp_path / f"{stem}.{ext}").stat().st_size > 100

@@ -136,6 +136,10 @@ BAD_FIELDS = [
     ("rounds", lambda p: np.zeros(p.ranks.size)),
     ("workload", lambda p: {"fwd": [1]}),
     ("rounds_source", lambda p: 3),
+    ("client_memory", lambda p: np.ones(p.K + 1)),
+    ("client_memory", lambda p: np.zeros(p.K)),
+    ("client_memory", lambda p: np.full(p.K, np.nan)),
+    ("client_memory", lambda p: 1e3),  # below the least need of every pair
 ]
 
 

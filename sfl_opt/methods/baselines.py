@@ -15,8 +15,11 @@ the default method (:mod:`.sflllm`) does:
 - ``random_rank``: a random rank, then SflLLM over the splits;
 - ``fully_random``: random split, rank and assignment on both links, equal power.
 
-Random baselines draw from ``opts.rng()`` (seeded by ``solve(..., seed=)``) in a fixed
-order, so the same seed gives the same answer. Units: s, bits, W, W/Hz, Hz.
+Splits and ranks are drawn from the pairs of the prepared problem, which fit the
+clients' memory (``PreparedProblem.splits``, ``ranks``, ``ranks_at``; without caps these
+are the problem's candidates, in the same order). Random baselines draw from
+``opts.rng()`` (seeded by ``solve(..., seed=)``) in a fixed order, so the same seed
+gives the same answer. Units: s, bits, W, W/Hz, Hz.
 """
 
 from __future__ import annotations
@@ -134,7 +137,7 @@ def solve_equal_power(ctx: PreparedProblem, opts: Options) -> Outcome:
 
 def solve_random_split(ctx: PreparedProblem, opts: Options) -> Outcome:
     """A uniformly random split point; SflLLM over the ranks."""
-    split = int(opts.rng().choice(ctx.problem.splits))
+    split = int(opts.rng().choice(ctx.splits))
     res = solve_sflllm(ctx, opts, pairs=_pair_indices(ctx, split=split))
     return _tag(res, fixed_split=split, seed=opts.seed)
 
@@ -150,18 +153,21 @@ def solve_fixed_rank(ctx: PreparedProblem, opts: Options) -> Outcome:
     ranks = ctx.problem.ranks
     rank = opts.extra.get("rank")
     if rank is None:
-        rank = median_rank(ranks)
+        rank = median_rank(ctx.ranks)
     elif (isinstance(rank, bool) or not isinstance(rank, (int, np.integer))
           or int(rank) not in ranks.tolist()):
         raise ValidationError("rank", f"one of the candidate ranks {ranks.tolist()}", rank)
     rank = int(rank)
+    if rank not in ctx.ranks.tolist():
+        raise ValidationError("rank", f"a rank that fits the clients' memory (client_memory) "
+                              f"at some split: {ctx.ranks.tolist()}", rank)
     res = solve_sflllm(ctx, opts, pairs=_pair_indices(ctx, rank=rank))
     return _tag(res, fixed_rank=rank)
 
 
 def solve_random_rank(ctx: PreparedProblem, opts: Options) -> Outcome:
     """A uniformly random rank; SflLLM over the splits."""
-    rank = int(opts.rng().choice(ctx.problem.ranks))
+    rank = int(opts.rng().choice(ctx.ranks))
     res = solve_sflllm(ctx, opts, pairs=_pair_indices(ctx, rank=rank))
     return _tag(res, fixed_rank=rank, seed=opts.seed)
 
@@ -171,8 +177,8 @@ def solve_fully_random(ctx: PreparedProblem, opts: Options) -> Outcome:
     pr = ctx.problem
     rng = opts.rng()
     t0 = time.perf_counter()
-    split = int(rng.choice(pr.splits))
-    rank = int(rng.choice(pr.ranks))
+    split = int(rng.choice(ctx.splits))
+    rank = int(rng.choice(ctx.ranks_at(split)))
     p = int(_pair_indices(ctx, split=split, rank=rank)[0])
     names = (*ctx.stage_links, ctx.round_link)
     assigns = {n: random_assignment(rng, ctx.link(n).M, pr.K) for n in names}

@@ -227,8 +227,10 @@ class PreparedProblem:
 
     ``tab``: the per-pair workload terms; ``links``: name -> :class:`Link`;
     ``stage_links``: the per-pair links whose stages add up to the optimised part of an
-    iteration; ``round_link``: the per-bit link of the adapter upload; ``fixed_iter (P,)``:
-    the rest of an iteration, ``Ts + max_k (S_dn/rate_down_k + TcB_k)`` (s); ``started``:
+    iteration (``("s", "d")`` with an allocated downlink); ``round_link``: the per-bit
+    link of the adapter upload; ``fixed_iter (P,)``: the rest of an iteration, ``Ts +
+    max_k (S_dn/rate_down_k + TcB_k)`` (s) with the fixed downlink, ``Ts`` with the
+    allocated one; ``started``:
     ``time.perf_counter()`` at preparation (time limits count from it).
     """
 
@@ -250,7 +252,8 @@ class PreparedProblem:
         return self.problem.K
 
     def link(self, name: str) -> Link:
-        """The link called ``name`` (``"s"`` or ``"f"``)."""
+        """The link called ``name`` (``"s"``, ``"f"``, and ``"d"`` for an allocated
+        downlink)."""
         try:
             return self.links[name]
         except KeyError:
@@ -321,16 +324,23 @@ def prepare(problem: Problem) -> PreparedProblem:
     """Pre-compute everything that does not depend on the allocation."""
     tab = pair_table(problem)
     pr = problem
-    tcb = tab.w_client_bwd[:, None] / pr.client_flops[None, :]
-    dn = tab.s_dn[:, None] / pr.rate_down[None, :]
-    fixed_iter = tab.w_server / pr.server_flops + np.max(dn + tcb, axis=1)
     links = {
         "s": Link.build("s", 0, pr.gain_s, pr.bw_s, pr.p_max, pr.p_total_s, pr.noise_psd,
                         pr.client_flops, work=tab.w_client_fwd, bits=tab.s_up),
         "f": Link.build("f", 1, pr.gain_f, pr.bw_f, pr.p_max, pr.p_total_f, pr.noise_psd,
                         pr.client_flops),
     }
-    return PreparedProblem(pr, tab, links, fixed_iter)
+    fixed_iter = tab.w_server / pr.server_flops
+    if pr.gain_d is None:  # the fixed-rate downlink (SPEC §2): part of the fixed terms
+        tcb = tab.w_client_bwd[:, None] / pr.client_flops[None, :]
+        dn = tab.s_dn[:, None] / pr.rate_down[None, :]
+        return PreparedProblem(pr, tab, links, fixed_iter + np.max(dn + tcb, axis=1))
+    # the allocated downlink (SPEC §8.4): the base station's budget, no per-client cap
+    assert pr.bw_d is not None and pr.p_total_d is not None
+    links["d"] = Link.build("d", 2, pr.gain_d, pr.bw_d, np.full(pr.K, pr.p_total_d),
+                            pr.p_total_d, pr.noise_psd, pr.client_flops,
+                            work=tab.w_client_bwd, bits=tab.s_dn)
+    return PreparedProblem(pr, tab, links, fixed_iter, stage_links=("s", "d"))
 
 
 __all__ = ["MOVE_TOL", "RTOL", "Link", "LinkPoint", "PreparedProblem", "kick_numbers",

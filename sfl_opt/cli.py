@@ -13,32 +13,54 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import SflOptError
+from .errors import SflOptError, ValidationError
 from .methods import METHODS
 from .power import available_backends, registered_backends
 from .problem import Problem
 from .report import format_report
+from .scenario import BANDS, DOWNLINKS
 from .solve import ASSIGN, MODES, solve
 
 #: modules that add subcommands (compare/sweep/figures, online, harness)
-PLUGINS = ("sfl_opt.experiments", "sfl_opt.online.cli", "sfl_opt.harness.cli")
+PLUGINS = ("sfl_opt.experiments", "sfl_opt.online.cli", "sfl_opt.dynamic_cli",
+           "sfl_opt.harness.cli")
 
 
-def load_problem(path: str | None, scenario_seed: int = 0) -> Problem:
-    """The scenario in a JSON file (``-`` for stdin), or the default one."""
+def load_problem(path: str | None, scenario_seed: int = 0, **radio: str | None) -> Problem:
+    """The scenario in a JSON file (``-`` for stdin), or the default one; ``radio``
+    (``downlink``, ``band``: SPEC §8.4 options, None = the default) only apply to the
+    default scenario."""
+    radio = {k: val for k, val in radio.items() if val is not None}
     if path is None:
-        return Problem.default(seed=scenario_seed)
+        return Problem.default(seed=scenario_seed, **radio)
+    if radio:
+        name = sorted(radio)[0]
+        raise ValidationError(name, "no radio option with a scenario file (the file fixes "
+                              "the radio model)", radio[name])
     text = sys.stdin.read() if path == "-" else Path(path).read_text()
     return Problem.from_json(text)
 
 
+def add_radio_options(p: argparse.ArgumentParser) -> None:
+    """``--downlink`` and ``--band`` (SPEC §8.4) for a command that builds the default
+    scenario."""
+    p.add_argument("--downlink", default=None, choices=DOWNLINKS,
+                   help="downlink model of the default scenario: the paper's fixed rates "
+                        "(default) or allocated subchannels and base-station power")
+    p.add_argument("--band", default=None, choices=BANDS,
+                   help="separate s-link and f-link bands (default) or one shared pool")
+
+
 def _cmd_default(args: argparse.Namespace) -> int:
-    print(Problem.default(seed=args.seed).to_json())
+    radio = {k: val for k, val in (("downlink", args.downlink), ("band", args.band))
+             if val is not None}
+    print(Problem.default(seed=args.seed, **radio).to_json())
     return 0
 
 
 def _cmd_solve(args: argparse.Namespace) -> int:
-    problem = load_problem(args.scenario, args.scenario_seed)
+    problem = load_problem(args.scenario, args.scenario_seed, downlink=args.downlink,
+                           band=args.band)
     res = solve(problem, args.method, power=args.power, seed=args.seed, mode=args.mode,
                 refine=False if args.no_refine else None, bound=args.bound,
                 assign=args.assign, time_limit=args.time_limit)
@@ -72,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("default", help="print the default scenario as JSON")
     p.add_argument("--seed", type=int, default=0, help="scenario seed (default 0)")
+    add_radio_options(p)
     p.set_defaults(func=_cmd_default)
 
     p = sub.add_parser("solve", help="solve a scenario and print a report")
@@ -92,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bound", action="store_true", help="also compute a lower bound")
     p.add_argument("--time-limit", type=float, default=None, help="seconds")
     p.add_argument("--json", metavar="OUT", help="also write the result as JSON")
+    add_radio_options(p)
     p.set_defaults(func=_cmd_solve)
 
     p = sub.add_parser("backends", help="list the power backends and whether they are installed")

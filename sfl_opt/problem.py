@@ -77,6 +77,7 @@ class Problem:
     gain_d: np.ndarray | None = None
     bw_d: np.ndarray | None = None
     p_total_d: float | None = None
+    band: str = "separate"
 
     def __post_init__(self) -> None:
         validate_problem(self)
@@ -153,6 +154,8 @@ class Problem:
             out["gain_d"] = [[_enc(x) for x in row] for row in self.gain_d.tolist()]
             out["bw_d"] = [_enc(x) for x in self.bw_d.tolist()]
             out["p_total_d"] = _enc(self.p_total_d)
+        if self.band != "separate":
+            out["band"] = self.band
         return out
 
     def to_json(self, indent: int | None = 1) -> str:
@@ -169,7 +172,7 @@ class Problem:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValidationError("problem", f"only the fields {sorted(known)}", unknown)
-        missing = sorted(known - set(data) - {"rounds_source", *_DOWNLINK_FIELDS})
+        missing = sorted(known - set(data) - {"rounds_source", "band", *_DOWNLINK_FIELDS})
         if missing:
             raise ValidationError("problem", "every Problem field", f"missing {missing}")
         for name in _ARRAY_FIELDS:
@@ -290,6 +293,11 @@ def validate_problem(p: Problem) -> None:
     if not isinstance(p.rounds_source, str):
         raise ValidationError("rounds_source", "a string", p.rounds_source)
     _validate_downlink(p, k)
+    v.choice("band", p.band, ("separate", "shared"))
+    if p.band == "shared" and (m != n or not np.array_equal(p.bw_s, p.bw_f)):
+        raise ValidationError("band", "'separate', or 'shared' with gain_s and gain_f over "
+                              "the same subchannels (M = N, bw_s == bw_f)",
+                              f"'shared' with M={m}, N={n}")
 
 
 def _validate_downlink(p: Problem, k: int) -> None:

@@ -186,6 +186,7 @@ def default_problem(
         rounds=np.array(rounds),
         workload=workload,
         rounds_source=rounds_source,
+        band=band,
         **down,
     )
 

@@ -315,6 +315,22 @@ class PreparedProblem:
         """(P,) cheap lower bounds (s) on the summed stage of ``stage_links``."""
         return sum(self.link(n).cheap_bounds() for n in self.stage_links)
 
+    def with_gains(self, gains: Mapping[str, np.ndarray]) -> PreparedProblem:
+        """The same prepared problem with the gains (link -> (K, n), linear) of some links
+        replaced, e.g. one round of block fading (:mod:`sfl_opt.fading`); the workload
+        terms are shared, the clock restarts."""
+        links = dict(self.links)
+        for name, g in gains.items():
+            ln = self.link(name)
+            g = np.asarray(g, float)
+            if g.shape != ln.gain.shape:
+                raise ValidationError(f"gains[{name}]", f"shape {ln.gain.shape}",
+                                      f"shape {g.shape}")
+            links[name] = Link.build(name, ln.key, g, ln.bw, ln.p_max, ln.p_total,
+                                     ln.noise_psd, ln.client_flops, ln.work, ln.bits)
+        return PreparedProblem(self.problem, self.tab, links, self.fixed_iter,
+                               self.stage_links, self.round_link)
+
     def elapsed(self) -> float:
         """Seconds since preparation."""
         return time.perf_counter() - self.started

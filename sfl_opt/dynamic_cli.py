@@ -1,4 +1,6 @@
-"""``sfl-opt dynamic``: one training run under block fading (:mod:`sfl_opt.dynamic`)."""
+"""The radio model's subcommands (SPEC §8.4): ``sfl-opt dynamic`` (one training run
+under block fading, :mod:`sfl_opt.dynamic`) and ``sfl-opt radio-figures``
+(:mod:`sfl_opt.radio_figures`)."""
 
 from __future__ import annotations
 
@@ -45,6 +47,16 @@ def _cmd_dynamic(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_radio_figures(args: argparse.Namespace) -> int:
+    from .radio_figures import make_radio_figures
+
+    paths = make_radio_figures(args.out, quick=args.quick, seeds=args.seeds,
+                               executor="serial" if args.serial else None,
+                               progress=not args.quiet)
+    print(f"{len(paths)} files written to {args.out}")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``dynamic`` to the ``sfl-opt`` command line."""
     from .cli import add_radio_options
@@ -69,3 +81,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", metavar="OUT", help="also write the runs as JSON")
     add_radio_options(p)
     p.set_defaults(func=_cmd_dynamic)
+
+    p = sub.add_parser("radio-figures", help="figures of the radio options: shared vs "
+                                             "separate band, block fading policies")
+    p.add_argument("--out", default="docs/figures", help="output folder (default docs/figures)")
+    p.add_argument("--quick", action="store_true", help="3 seeds, fewer points")
+    p.add_argument("--seeds", type=int, default=None, help="number of seeds (default 10)")
+    p.add_argument("--serial", action="store_true", help="run the sweeps in this process")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_radio_figures)

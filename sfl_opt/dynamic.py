@@ -20,8 +20,9 @@ mean round delay over the ``ceil(rounds(r))`` simulated rounds (the sum of the r
 delays when rounds(r) is an integer; ``rounds=`` simulates another number of rounds and
 scales the same way). ``bounds`` are certified per-round lower bounds of the pair (the
 kernels' cheap stage bounds on the round's channel: no allocation and power beat them),
-and ``reopt_time`` the seconds of each round's re-optimisation (adaptive) or power
-re-solve (static, resolved). Units: s.
+and ``reopt_time`` the seconds of each round's update: the links rebuilt on the round's
+gains plus the re-optimisation (adaptive) or the power re-solve (static, resolved).
+Units: s.
 """
 
 from __future__ import annotations
@@ -85,10 +86,12 @@ def _round_bound(rp: PreparedProblem, p: int) -> float:
     return float(rp.total(p, stage, tf) / rp.tab.rounds[p])
 
 
-def _adaptive_point(rp: PreparedProblem, p: int, held: Mapping[str, LinkPoint],
-                    max_moves: int, kicks: int, seed: int | None) -> dict[str, LinkPoint]:
-    """Each link's allocation re-optimised on a round: local search from the better of
-    the greedy allocation and the held one (exact power)."""
+def adaptive_point(rp: PreparedProblem, p: int, held: Mapping[str, LinkPoint],
+                   max_moves: int = 10_000, kicks: int = 0,
+                   seed: int | None = None) -> dict[str, LinkPoint]:
+    """One round's re-optimisation of pair ``p`` on the round's links ``rp``
+    (:meth:`~sfl_opt.prepared.PreparedProblem.with_gains`): each link's local search from
+    the better of the greedy allocation and the held one ``held[link]`` (exact power)."""
     out = {}
     for name, ln in rp.links.items():
         q = p if ln.per_pair else None
@@ -155,10 +158,10 @@ def simulate_training(problem: Problem, seed: int = 0, policy: str = "adaptive",
     delays, bounds, times = np.empty(n), np.empty(n), np.zeros(n)
     for t in range(n):
         gains = fading.next()
-        rp = prep.with_gains(gains)
         t0 = time.perf_counter()
+        rp = prep.with_gains(gains)
         if policy == "adaptive":
-            pts = _adaptive_point(rp, p, held, max_moves, kicks, seed)
+            pts = adaptive_point(rp, p, held, max_moves, kicks, seed)
         elif static_power == "resolved":
             pts = {name: rp.link(name).exact_power(pt.assign, p if rp.link(name).per_pair
                                                    else None) for name, pt in held.items()}
@@ -178,4 +181,4 @@ def simulate_training(problem: Problem, seed: int = 0, policy: str = "adaptive",
     return TrainingRun(policy, split, rank, rounds_r, delays, bounds, times, settings)
 
 
-__all__ = ["POLICIES", "STATIC_POWER", "TrainingRun", "simulate_training"]
+__all__ = ["POLICIES", "STATIC_POWER", "TrainingRun", "adaptive_point", "simulate_training"]

@@ -57,6 +57,15 @@ def _cmd_radio_figures(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_radio_shares(args: argparse.Namespace) -> int:
+    from .radio_figures import format_shares, stage_share_rows
+
+    print(f"SflLLM on the default scenario, mean over {args.seeds} seeds "
+          "(scenario seed = method seed); share of T_total per stage")
+    print(format_shares(stage_share_rows(range(args.seeds))))
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``dynamic`` to the ``sfl-opt`` command line."""
     from .cli import add_radio_options
@@ -90,3 +99,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--serial", action="store_true", help="run the sweeps in this process")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_radio_figures)
+
+    p = sub.add_parser("radio-shares", help="delay share of each stage under each radio "
+                                            "model (default scenario, mean over seeds)")
+    p.add_argument("--seeds", type=int, default=10, help="number of seeds (default 10)")
+    p.set_defaults(func=_cmd_radio_shares)

@@ -88,6 +88,48 @@ def fading_rows(seeds: Sequence[int], rhos: Sequence[float] = RHOS, samples: int
     return rows
 
 
+def stage_share_rows(seeds: Sequence[int]) -> list[dict[str, Any]]:
+    """Per configuration of :data:`BAND_CONFIGS` on the default scenario: the mean over
+    ``seeds`` of SflLLM's total delay (s), the mean reduction against the first edition
+    (separate band, fixed downlink; matched by seed) and the mean share of each stage
+    (``Breakdown.stage_shares``)."""
+    from .delay import evaluate
+
+    out = []
+    ref: dict[int, float] = {}
+    for label, kw in BAND_CONFIGS.items():
+        totals, shares, red = [], [], []
+        for seed in seeds:
+            p = Problem.default(seed, **kw)
+            r = solve(p, seed=seed)
+            bd = evaluate(p, **r.evaluate_kwargs())
+            if not kw:  # the first configuration: the first edition's model
+                ref[seed] = r.delay
+            totals.append(r.delay)
+            red.append(1.0 - r.delay / ref[seed])
+            shares.append(bd.stage_shares)
+        row: dict[str, Any] = {"config": label, "mean_delay_s": float(np.mean(totals)),
+                               "reduction": float(np.mean(red)), "n_seeds": len(totals)}
+        for key in shares[0]:
+            row[key] = float(np.mean([sh[key] for sh in shares]))
+        out.append(row)
+    return out
+
+
+def format_shares(rows: list[dict[str, Any]]) -> str:
+    """The stage shares as a Markdown table."""
+    lines = ["| radio model | T_total mean (s) | vs first edition | client fwd + uplink | "
+             "server | downlink + client bwd | adapter upload |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for i, r in enumerate(rows):
+        vs = "—" if i == 0 else f"{-100 * r['reduction']:+.1f} %"
+        lines.append(f"| {r['config']} | {r['mean_delay_s']:,.1f} | "
+                     f"{vs} | {100 * r['client_fwd_uplink']:.1f} % | "
+                     f"{100 * r['server']:.1f} % | {100 * r['downlink_client_bwd']:.1f} % | "
+                     f"{100 * r['adapter_upload']:.2f} % |")
+    return "\n".join(lines)
+
+
 def _band(x: np.ndarray) -> tuple[float, float, float]:
     q25, med, q75 = np.percentile(x, [25.0, 50.0, 75.0])
     return float(med), float(q25), float(q75)
@@ -207,4 +249,5 @@ def make_radio_figures(out: str | Path = "docs/figures", *, quick: bool = False,
 
 
 __all__ = ["BAND_CONFIGS", "CLIENTS", "FADING_POLICIES", "RHOS", "band_tables",
-           "fading_rows", "make_radio_figures", "plot_band", "plot_fading"]
+           "fading_rows", "format_shares", "make_radio_figures", "plot_band", "plot_fading",
+           "stage_share_rows"]

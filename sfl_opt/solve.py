@@ -149,13 +149,16 @@ def solve(
         seconds; on expiry the best point so far is returned with
         ``termination="time_limit"``.
     **options:
-        the method's own options (e.g. ``rank`` for ``fixed_rank``) and backend options
-        (``power_options={...}``).
+        the method's own options (e.g. ``rank`` for ``fixed_rank``; for ``sflllm``
+        ``fading="saa"`` with ``samples=`` and ``large_scale=``: the (split, rank) by
+        sample-average approximation over block fading, see
+        :mod:`sfl_opt.methods.saa`) and backend options (``power_options={...}``).
 
     Returns
     -------
     SolveResult
-        ``delay`` equals ``evaluate(problem, ...)`` of the returned point.
+        ``delay`` equals ``evaluate(problem, **result.evaluate_kwargs())`` of the
+        returned point (with an allocated downlink, ``assign_d``/``psd_d`` included).
     """
     t_start = time.perf_counter()
     if not isinstance(problem, Problem):

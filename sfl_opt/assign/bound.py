@@ -15,12 +15,13 @@ power caps, so for each (split, rank) pair
 is a lower bound on the s-link stage, and with c = 0, S = 1 on the f-link's
 ``max_k 1/R_k`` (s/bit). With an allocated downlink (SPEC §8.4) the down stage is a
 link of the same form (``c = TcB``, ``S = S_dn``, the base station's budget); the stages
-add in an iteration, so the per-pair bound is the sum of the per-link bounds. The bound on T_total is ``min_p ctx.total(p, ts_p, tf)``
-(T_total increases with both stages). Each stage bound is the larger of this convex
-relaxation (cvxpy, exponential cone, Clarabel; DPP so that the per-pair re-solves skip
-compilation) and the cheap closed-form bounds of :mod:`sfl_opt.kernels.bounds`; the
-solver's objective is shaved by ``SHAVE`` (relative, far above the solver tolerance)
-so that the bound stays valid, and a pair whose solve fails keeps its cheap bound.
+add in an iteration, so the per-pair bound is the sum of the per-link bounds. The bound
+on T_total is ``min_p ctx.total(p, ts_p, tf)`` (T_total increases with both stages).
+Each stage bound is the larger of this convex relaxation (cvxpy, exponential cone,
+Clarabel; DPP so that the per-pair re-solves skip compilation) and the cheap
+closed-form bounds of :mod:`sfl_opt.kernels.bounds`; the solver's objective is shaved
+by ``SHAVE`` (relative, far above the solver tolerance) so that the bound stays valid,
+and a pair whose solve fails keeps its cheap bound.
 Pairs whose cheap bound already exceeds the best relaxed total are skipped.
 
 In scaled form (``y = P / p_scale``, ``a = p_scale gain / (bw noise_psd)``, rates in units

@@ -148,3 +148,31 @@ def test_cli_dynamic(capsys, tmp_path) -> None:
     text = capsys.readouterr().out
     assert "static:" in text and "adaptive:" in text and "ms/round" in text
     assert out.exists()
+
+
+# ----------------------------------------------------------------- figures, shares
+@pytest.mark.slow
+def test_radio_figures_and_shares(tmp_path) -> None:
+    import csv
+
+    from sfl_opt.radio_figures import format_shares, make_radio_figures, stage_share_rows
+
+    paths = make_radio_figures(tmp_path, quick=True, seeds=1, executor="serial",
+                               progress=False)
+    names = {p.name for p in paths}
+    for stem in ("band_vs_clients", "fading_vs_rho"):
+        assert {f"{stem}.png", f"{stem}.pdf", f"{stem}.csv"} <= names
+    rows = list(csv.DictReader((tmp_path / "band_vs_clients.csv").open()))
+    sep = {r["clients"]: float(r["median_delay_s"]) for r in rows
+           if r["config"] == "separate, fixed downlink"}
+    shared = {r["clients"]: float(r["median_delay_s"]) for r in rows
+              if r["config"] == "shared, fixed downlink"}
+    assert all(shared[k] <= sep[k] * (1 + 1e-9) for k in sep)
+    assert sep["2"] == pytest.approx(solve(Problem.default(0, clients=2), seed=0).delay)
+    share = stage_share_rows([0])
+    first = share[0]
+    assert first["mean_delay_s"] == pytest.approx(solve(Problem.default(0), seed=0).delay)
+    for r in share:
+        assert sum(r[k] for k in ("client_fwd_uplink", "server", "downlink_client_bwd",
+                                  "adapter_upload")) == pytest.approx(1.0)
+    assert format_shares(share).count("\n") == len(share) + 1

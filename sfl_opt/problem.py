@@ -307,9 +307,9 @@ def _validate_downlink(p: Problem, k: int) -> None:
         return
     if len(given) != len(_DOWNLINK_FIELDS):
         missing = [n for n in _DOWNLINK_FIELDS if n not in given]
-        raise ValidationError(missing[0], "given together with " + ", ".join(given)
+        raise ValidationError(given[0], "to come with " + " and ".join(missing)
                               + " (an allocated downlink needs gain_d, bw_d and p_total_d)",
-                              None)
+                              f"missing {missing}")
     set_ = object.__setattr__
     gain_d = v.float_array("gain_d", p.gain_d, ndim=2, positive=True)
     if gain_d.shape[0] != k:

@@ -136,6 +136,10 @@ BAD_FIELDS = [
     ("rounds", lambda p: np.zeros(p.ranks.size)),
     ("workload", lambda p: {"fwd": [1]}),
     ("rounds_source", lambda p: 3),
+    ("gain_d", lambda p: np.ones((p.K, p.K))),       # without bw_d, p_total_d
+    ("bw_d", lambda p: np.ones(p.K)),
+    ("p_total_d", lambda p: 10.0),
+    ("band", lambda p: "both"),
 ]
 
 

@@ -55,7 +55,7 @@ def test_json_round_trip_and_old_files() -> None:
 
 def test_downlink_validation_names_the_field() -> None:
     p = Problem.default(seed=0, clients=3, subchannels=4)
-    with pytest.raises(ValidationError, match="^bw_d"):
+    with pytest.raises(ValidationError, match="^gain_d.*bw_d and p_total_d"):
         p.replace(gain_d=np.ones((3, 4)))
     with pytest.raises(ValidationError, match="^gain_d"):
         p.replace(gain_d=np.ones((2, 4)), bw_d=np.ones(4), p_total_d=1.0)

@@ -176,3 +176,26 @@ def test_radio_figures_and_shares(tmp_path) -> None:
         assert sum(r[k] for k in ("client_fwd_uplink", "server", "downlink_client_bwd",
                                   "adapter_upload")) == pytest.approx(1.0)
     assert format_shares(share).count("\n") == len(share) + 1
+
+
+@pytest.mark.slow
+def test_relaxation_bound_per_round_against_the_oracle() -> None:
+    """The per-round bounds against each round's exact optimum of the run's pair
+    (enumeration on the round's gains): cheap <= relaxation <= optimum <= adaptive."""
+    pytest.importorskip("cvxpy")
+    p = small_problem(11, K=2, M=3, N=2, L=3, ranks=(1, 8), D=3)
+    cheap = simulate_training(p, seed=4, policy="adaptive", rho=0.2, rounds=3)
+    relax = simulate_training(p, seed=4, policy="adaptive", rho=0.2, rounds=3,
+                              bound="relaxation")
+    np.testing.assert_array_equal(cheap.round_delays, relax.round_delays)
+    assert np.all(cheap.bounds <= relax.bounds * (1 + 1e-12))
+    fad = GaussMarkovFading(p, 0.2, np.random.default_rng([4, 140]))
+    i = list(zip(p.splits.repeat(p.ranks.size), np.tile(p.ranks, p.splits.size),
+                 strict=True)).index((relax.split, relax.rank))
+    for t in range(3):
+        g = fad.next()
+        opt = enumerate_optimum(with_gains(p, g)).grid[i] / relax.rounds_r  # T_round
+        assert relax.bounds[t] <= opt * (1 + 1e-9)
+        assert opt <= relax.round_delays[t] * (1 + 1e-9)
+    with pytest.raises(ValidationError, match="^bound"):
+        simulate_training(p, bound="exact")

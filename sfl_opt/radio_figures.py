@@ -175,12 +175,14 @@ def plot_band(tables: dict[str, SweepTable], stem: str | Path) -> list[Path]:
             ls = "-" if down == "fixed downlink" else "--"
             ax.plot(xs, med, color=color, marker=marker, linestyle=ls, label=label)
             ax.fill_between(xs, lo, hi, color=color, alpha=0.10, linewidth=0)
-        ax.set_xlabel("number of clients K (M = N = 20 subchannels of 1 MHz)")
+        ax.set_xlabel("clients K (M = N = 20 subchannels of 1 MHz)")
         ax.set_ylabel("total training delay (s)")
         ax.set_yscale("log")
+        lo_y, hi_y = ax.get_ylim()
+        ax.set_ylim(lo_y, hi_y * 4.0)  # room for the legend above the curves
         n = max(r[5] for r in out_rows)
         ax.legend(fontsize=6, title=f"median, 25–75 % band over {n} seeds",
-                  title_fontsize=6)
+                  title_fontsize=6, loc="upper left")
         fig.tight_layout()
     return save(fig, stem, ["config", "clients", "median_delay_s", "q25_delay_s",
                             "q75_delay_s", "n_seeds", "median_shared_over_separate"], out_rows)
@@ -228,9 +230,11 @@ def plot_fading(rows: list[dict[str, Any]], stem: str | Path) -> list[Path]:
         ax.set_xticks(x, [f"{r:g}" for r in rhos])
         ax.set_xlabel("round-to-round fading correlation ρ (1: frozen channel)")
         ax.set_ylabel("run delay / frozen-channel optimum")
+        lo_y, hi_y = ax.get_ylim()
+        ax.set_ylim(lo_y, hi_y + 0.55 * (hi_y - lo_y))  # room for the legend
         n = max(r[5] for r in out_rows)
         ax.legend(fontsize=6, title=f"median, 25–75 % band over {n} seeds",
-                  title_fontsize=6)
+                  title_fontsize=6, loc="upper right")
         fig.tight_layout()
     return save(fig, stem, ["policy", "rho", "median_ratio", "q25_ratio", "q75_ratio",
                             "n_seeds", "median_reopt_ms"], out_rows)

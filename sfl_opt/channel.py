@@ -52,6 +52,21 @@ def large_scale_gain(distance_m: np.ndarray, shadow_db: np.ndarray | float = 0.0
     return 10.0 ** (-(path_loss_db(distance_m) + np.asarray(shadow_db, dtype=float)) / 10.0)
 
 
+def draw_link(
+    rng: np.random.Generator,
+    distance_m: np.ndarray,
+    n_sub: int,
+    shadowing_db: float = 8.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(large (K,), fading (K, n_sub))``: the large-scale linear gain of each client
+    (path loss and one log-normal shadowing draw) and independent Rayleigh fading
+    (|h|^2 ~ Exp(1)) per client and subchannel; the gains are ``large[:, None] * fading``."""
+    d = np.asarray(distance_m, dtype=float)
+    shadow = rng.normal(0.0, shadowing_db, size=d.shape)
+    fading = rng.exponential(1.0, size=(d.size, n_sub))
+    return large_scale_gain(d, shadow), fading
+
+
 def draw_subchannel_gains(
     rng: np.random.Generator,
     distance_m: np.ndarray,
@@ -60,10 +75,8 @@ def draw_subchannel_gains(
 ) -> np.ndarray:
     """(K, n_sub) linear gains: path loss, one log-normal shadowing draw per client,
     independent Rayleigh fading (|h|^2 ~ Exp(1)) per client and subchannel."""
-    d = np.asarray(distance_m, dtype=float)
-    shadow = rng.normal(0.0, shadowing_db, size=d.shape)
-    fading = rng.exponential(1.0, size=(d.size, n_sub))
-    return large_scale_gain(d, shadow)[:, None] * fading
+    large, fading = draw_link(rng, distance_m, n_sub, shadowing_db)
+    return large[:, None] * fading
 
 
 def shannon_rate(bandwidth: np.ndarray | float, power: np.ndarray | float,

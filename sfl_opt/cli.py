@@ -20,15 +20,18 @@ from .methods import METHODS
 from .power import available_backends, registered_backends
 from .problem import Problem
 from .report import format_report
+from .scenario import BANDS, DOWNLINKS
 from .solve import ASSIGN, MODES, solve
 
 #: modules that add subcommands (compare/sweep/figures, online, harness)
-PLUGINS = ("sfl_opt.experiments", "sfl_opt.online.cli", "sfl_opt.harness.cli")
+PLUGINS = ("sfl_opt.experiments", "sfl_opt.online.cli", "sfl_opt.dynamic_cli",
+           "sfl_opt.harness.cli")
 
 
 def load_problem(path: str | None, scenario_seed: int = 0, **scenario: Any) -> Problem:
     """The scenario in a JSON file (``-`` for stdin), or the default one built with the
     ``Problem.default`` keywords ``scenario`` (which a file does not take)."""
+    scenario = {k: val for k, val in scenario.items() if val is not None}
     if path is None:
         return Problem.default(seed=scenario_seed, **scenario)
     if scenario:
@@ -65,7 +68,22 @@ SCENARIO_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "--p-total": ("p_total", dict(type=float, metavar="W",
                                   help="total power cap per link, W (inf: per-device caps "
                                        "only; default 0.6)")),
+    "--downlink": ("downlink", dict(choices=DOWNLINKS,
+                                    help="downlink model: the paper's fixed rates (default) "
+                                         "or allocated subchannels and base-station power")),
+    "--band": ("band", dict(choices=BANDS, help="separate s-link and f-link bands (default) "
+                                                "or one shared pool")),
 }
+
+
+def add_radio_options(p: argparse.ArgumentParser) -> None:
+    """``--downlink`` and ``--band`` (SPEC §8.4) for a command that builds the default
+    scenario."""
+    p.add_argument("--downlink", default=None, choices=DOWNLINKS,
+                   help="downlink model of the default scenario: the paper's fixed rates "
+                        "(default) or allocated subchannels and base-station power")
+    p.add_argument("--band", default=None, choices=BANDS,
+                   help="separate s-link and f-link bands (default) or one shared pool")
 
 
 def _add_scenario_options(p: argparse.ArgumentParser) -> None:

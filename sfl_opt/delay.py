@@ -110,7 +110,7 @@ class Breakdown:
     client_fwd: np.ndarray       # TcF_k
     uplink: np.ndarray           # S_up / Rs_k
     server: float                # Ts
-    downlink: np.ndarray         # S_dn / rate_down[k]
+    downlink: np.ndarray         # S_dn / rate_down[k] (fixed) or S_dn / Rd_k (allocated)
     client_bwd: np.ndarray       # TcB_k
     fed_upload: np.ndarray       # S_ad / Rf_k
     broadcast: float             # S_ad / rate_bcast
@@ -124,6 +124,21 @@ class Breakdown:
     t_fed: float                 # max_k S_ad/Rf_k
     t_round: float               # T_round
     total: float                 # T_total
+    rate_d: np.ndarray | None = None   # Rd_k, bit/s (allocated downlink; None: fixed)
+    power_d: np.ndarray | None = None  # base-station power towards client k, W (allocated)
+
+    @property
+    def stage_shares(self) -> dict[str, float]:
+        """Share of each stage in T_total (fractions summing to 1): ``"client_fwd_uplink"``
+        (I t_up_stage), ``"server"`` (I Ts), ``"downlink_client_bwd"`` (I t_down_stage),
+        ``"adapter_upload"`` (t_fed + broadcast), all per round."""
+        parts = {"client_fwd_uplink": self.t_up_stage, "server": self.server,
+                 "downlink_client_bwd": self.t_down_stage}
+        iters = self.t_round - self.t_fed - self.broadcast  # = I * t_iter
+        scale = iters / self.t_iter
+        out = {k: scale * x / self.t_round for k, x in parts.items()}
+        out["adapter_upload"] = (self.t_fed + self.broadcast) / self.t_round
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict (arrays as lists)."""
@@ -145,8 +160,10 @@ def client_power(bw: np.ndarray, assign: np.ndarray, psd: np.ndarray, k: int) ->
 
 
 def check_link(problem: Problem, name: str, assign: Any, psd: Any, n_sub: int,
-               p_total: float) -> tuple[np.ndarray, np.ndarray]:
-    """Validate one link's assignment and psd; raise InfeasiblePointError on a broken constraint."""
+               p_total: float, bw: np.ndarray | None = None,
+               p_max: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Validate one link's assignment and psd; raise InfeasiblePointError on a broken
+    constraint. ``bw`` (Hz) and ``p_max`` (W per client) default to the s-/f-link's."""
     a = v.int_array(f"assign_{name}", assign)
     if a.shape != (n_sub,):
         raise ValidationError(f"assign_{name}", f"shape ({n_sub},)", f"shape {a.shape}")
@@ -159,14 +176,16 @@ def check_link(problem: Problem, name: str, assign: Any, psd: Any, n_sub: int,
             f"assign_{name}: every client needs at least one subchannel; clients "
             f"{np.flatnonzero(counts == 0).tolist()} have none")
     p = v.float_array(f"psd_{name}", psd, shape=(n_sub,), nonnegative=True)
-    bw = problem.bw_s if name == "s" else problem.bw_f
+    if bw is None:
+        bw = problem.bw_s if name == "s" else problem.bw_f
+    cap = problem.p_max if p_max is None else p_max
     power = client_power(bw, a, p, problem.K)
-    over = power > problem.p_max * (1 + POWER_RTOL)
+    over = power > cap * (1 + POWER_RTOL)
     if over.any():
         i = int(np.flatnonzero(over)[0])
         raise InfeasiblePointError(
             f"psd_{name}: client {i} transmits {power[i]:.6g} W over its cap "
-            f"p_max={problem.p_max[i]:.6g} W")
+            f"p_max={cap[i]:.6g} W")
     if power.sum() > p_total * (1 + POWER_RTOL):
         raise InfeasiblePointError(
             f"psd_{name}: total power {power.sum():.6g} W exceeds p_total_{name}={p_total:.6g} W")
@@ -174,15 +193,17 @@ def check_link(problem: Problem, name: str, assign: Any, psd: Any, n_sub: int,
 
 
 def evaluate(problem: Problem, split: int, rank: int, assign_s: Any, psd_s: Any,
-             assign_f: Any, psd_f: Any) -> Breakdown:
+             assign_f: Any, psd_f: Any, assign_d: Any = None, psd_d: Any = None) -> Breakdown:
     """Every delay term of SPEC §2 for one point, exactly.
 
     ``assign_*`` give the client index of each subchannel, ``psd_*`` its power spectral
-    density (W/Hz). Raises :class:`~sfl_opt.errors.InfeasiblePointError` (a
-    ``ValueError``) when a client has no subchannel, a power cap is exceeded (beyond a
-    relative ``POWER_RTOL``), a client's rate is zero, or the pair's memory need
-    exceeds a client's ``client_memory`` (:func:`check_memory`); ``ValidationError`` when the
-    split or rank is not a candidate of the problem.
+    density (W/Hz); ``assign_d``/``psd_d`` the allocated downlink's (SPEC §8.4: required
+    when ``problem.downlink == "allocated"``, rejected otherwise). Raises
+    :class:`~sfl_opt.errors.InfeasiblePointError` (a ``ValueError``) when a client has no
+    subchannel, a power cap is exceeded (beyond a relative ``POWER_RTOL``), a client's
+    rate is zero, or the pair's memory need exceeds a client's ``client_memory``
+    (:func:`check_memory`); ``ValidationError`` when the split or rank is not a candidate of the
+    problem or the downlink arguments do not match its downlink model.
     """
     split = _candidate("split", split, problem.splits)
     rank = _candidate("rank", rank, problem.ranks)
@@ -192,7 +213,25 @@ def evaluate(problem: Problem, split: int, rank: int, assign_s: Any, psd_s: Any,
     k = problem.K
     rs = link_rates(problem.gain_s, problem.bw_s, a_s, p_s, problem.noise_psd, k)
     rf = link_rates(problem.gain_f, problem.bw_f, a_f, p_f, problem.noise_psd, k)
-    for name, r in (("s", rs), ("f", rf)):
+    rates = [("s", rs), ("f", rf)]
+    rd = pd = None
+    if problem.gain_d is None:
+        for name, val in (("assign_d", assign_d), ("psd_d", psd_d)):
+            if val is not None:
+                raise ValidationError(name, "None (the problem's downlink has fixed rates "
+                                      "rate_down)", "an array")
+    else:
+        for name, val in (("assign_d", assign_d), ("psd_d", psd_d)):
+            if val is None:
+                raise ValidationError(name, "the downlink allocation (the problem's downlink "
+                                      "is allocated)", None)
+        assert problem.bw_d is not None and problem.p_total_d is not None
+        a_d, p_d = check_link(problem, "d", assign_d, psd_d, problem.D, problem.p_total_d,
+                              bw=problem.bw_d, p_max=np.full(k, problem.p_total_d))
+        rd = link_rates(problem.gain_d, problem.bw_d, a_d, p_d, problem.noise_psd, k)
+        pd = client_power(problem.bw_d, a_d, p_d, k)
+        rates.append(("d", rd))
+    for name, r in rates:
         if (r <= 0).any():
             i = int(np.flatnonzero(r <= 0)[0])
             raise InfeasiblePointError(f"psd_{name}: client {i} has zero rate (no power on its "
@@ -205,7 +244,7 @@ def evaluate(problem: Problem, split: int, rank: int, assign_s: Any, psd_s: Any,
     tcb = tab.w_client_bwd[i] / problem.client_flops
     ts = float(tab.w_server[i] / problem.server_flops)
     up = tab.s_up[i] / rs
-    dn = tab.s_dn[i] / problem.rate_down
+    dn = tab.s_dn[i] / (problem.rate_down if rd is None else rd)
     fed = tab.s_ad[i] / rf
     bc = float(tab.s_ad[i] / problem.rate_bcast)
     t_up = float(np.max(tcf + up))
@@ -221,6 +260,7 @@ def evaluate(problem: Problem, split: int, rank: int, assign_s: Any, psd_s: Any,
         power_f=client_power(problem.bw_f, a_f, p_f, k),
         t_up_stage=t_up, t_down_stage=t_dn, t_iter=t_iter, t_fed=t_fed, t_round=t_round,
         total=float(total_delay(rounds, problem.local_iters, t_up, ts + t_dn, t_fed + bc)),
+        rate_d=rd, power_d=pd,
     )
 
 

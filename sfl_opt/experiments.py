@@ -1,6 +1,7 @@
 """The experiment subcommands of ``sfl-opt`` (registered by :func:`register`):
 
     sfl-opt compare --seeds 10                 # SflLLM vs every baseline, default scenario
+    sfl-opt compare --downlink allocated --band shared   # ... with the §8.4 radio options
     sfl-opt sweep clients --values 2 4 8 --out clients.csv
     sfl-opt figures                            # everything into docs/figures/
     sfl-opt figures --quick                    # a small grid (smoke test)
@@ -25,6 +26,8 @@ from .sweep import PARAMS, executor_scope, sweep
 
 #: the command that reproduces the README's comparison table
 REPRODUCE = "sfl-opt compare --seeds 10"
+#: the command that reproduces the README's second table (SPEC §8.4 radio options)
+REPRODUCE_RADIO = "sfl-opt compare --seeds 10 --downlink allocated --band shared --markdown"
 
 
 def _scope(args: argparse.Namespace) -> AbstractContextManager[Executor | str]:
@@ -34,9 +37,14 @@ def _scope(args: argparse.Namespace) -> AbstractContextManager[Executor | str]:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
+    radio = {k: val for k, val in (("downlink", args.downlink), ("band", args.band))
+             if val is not None}
     with _scope(args) as ex:
-        table = compare(args.seeds, args.methods, executor=ex, progress=not args.quiet)
+        table = compare(args.seeds, args.methods, executor=ex, progress=not args.quiet,
+                        base=radio)
     print(format_compare(table))
+    if radio:
+        print("radio options: " + ", ".join(f"{k}={val}" for k, val in radio.items()))
     if args.csv:
         print(f"\nruns written to {table.to_csv(args.csv)}")
     if args.markdown:
@@ -83,6 +91,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
 
 def register(subparsers: Any) -> None:
     """Add ``compare``, ``sweep`` and ``figures`` to the ``sfl-opt`` command line."""
+    from .cli import add_radio_options
+
     method_names = sorted(METHODS)
     p = subparsers.add_parser("compare", help="SflLLM vs every baseline on the default "
                                               "scenario (mean ± std over seeds)")
@@ -91,6 +101,7 @@ def register(subparsers: Any) -> None:
                    help="methods to run (default: sflllm and every baseline)")
     p.add_argument("--csv", metavar="OUT", help="also write the runs as CSV")
     p.add_argument("--markdown", action="store_true", help="also print a Markdown table")
+    add_radio_options(p)
     _add_run_options(p)
     p.set_defaults(func=_cmd_compare)
 

@@ -229,8 +229,10 @@ class PreparedProblem:
     memory (pair ``p`` is ``pair(p)``; with no memory cap, ``(splits[p // R],
     ranks[p % R])``); ``links``: name -> :class:`Link`;
     ``stage_links``: the per-pair links whose stages add up to the optimised part of an
-    iteration; ``round_link``: the per-bit link of the adapter upload; ``fixed_iter (P,)``:
-    the rest of an iteration, ``Ts + max_k (S_dn/rate_down_k + TcB_k)`` (s); ``started``:
+    iteration (``("s", "d")`` with an allocated downlink); ``round_link``: the per-bit
+    link of the adapter upload; ``fixed_iter (P,)``: the rest of an iteration, ``Ts +
+    max_k (S_dn/rate_down_k + TcB_k)`` (s) with the fixed downlink, ``Ts`` with the
+    allocated one; ``started``:
     ``time.perf_counter()`` at preparation (time limits count from it).
     """
 
@@ -252,7 +254,8 @@ class PreparedProblem:
         return self.problem.K
 
     def link(self, name: str) -> Link:
-        """The link called ``name`` (``"s"`` or ``"f"``)."""
+        """The link called ``name`` (``"s"``, ``"f"``, and ``"d"`` for an allocated
+        downlink)."""
         try:
             return self.links[name]
         except KeyError:
@@ -338,6 +341,22 @@ class PreparedProblem:
         """(P,) cheap lower bounds (s) on the summed stage of ``stage_links``."""
         return sum(self.link(n).cheap_bounds() for n in self.stage_links)
 
+    def with_gains(self, gains: Mapping[str, np.ndarray]) -> PreparedProblem:
+        """The same prepared problem with the gains (link -> (K, n), linear) of some links
+        replaced, e.g. one round of block fading (:mod:`sfl_opt.fading`); the workload
+        terms are shared, the clock restarts."""
+        links = dict(self.links)
+        for name, g in gains.items():
+            ln = self.link(name)
+            g = np.asarray(g, float)
+            if g.shape != ln.gain.shape:
+                raise ValidationError(f"gains[{name}]", f"shape {ln.gain.shape}",
+                                      f"shape {g.shape}")
+            links[name] = Link.build(name, ln.key, g, ln.bw, ln.p_max, ln.p_total,
+                                     ln.noise_psd, ln.client_flops, ln.work, ln.bits)
+        return PreparedProblem(self.problem, self.tab, links, self.fixed_iter,
+                               self.stage_links, self.round_link)
+
     def elapsed(self) -> float:
         """Seconds since preparation."""
         return time.perf_counter() - self.started
@@ -354,16 +373,23 @@ def prepare(problem: Problem) -> PreparedProblem:
     fits = pr.memory_feasible().ravel()
     if not fits.all():
         tab = tab.take(np.flatnonzero(fits))
-    tcb = tab.w_client_bwd[:, None] / pr.client_flops[None, :]
-    dn = tab.s_dn[:, None] / pr.rate_down[None, :]
-    fixed_iter = tab.w_server / pr.server_flops + np.max(dn + tcb, axis=1)
     links = {
         "s": Link.build("s", 0, pr.gain_s, pr.bw_s, pr.p_max, pr.p_total_s, pr.noise_psd,
                         pr.client_flops, work=tab.w_client_fwd, bits=tab.s_up),
         "f": Link.build("f", 1, pr.gain_f, pr.bw_f, pr.p_max, pr.p_total_f, pr.noise_psd,
                         pr.client_flops),
     }
-    return PreparedProblem(pr, tab, links, fixed_iter)
+    fixed_iter = tab.w_server / pr.server_flops
+    if pr.gain_d is None:  # the fixed-rate downlink (SPEC §2): part of the fixed terms
+        tcb = tab.w_client_bwd[:, None] / pr.client_flops[None, :]
+        dn = tab.s_dn[:, None] / pr.rate_down[None, :]
+        return PreparedProblem(pr, tab, links, fixed_iter + np.max(dn + tcb, axis=1))
+    # the allocated downlink (SPEC §8.4): the base station's budget, no per-client cap
+    assert pr.bw_d is not None and pr.p_total_d is not None
+    links["d"] = Link.build("d", 2, pr.gain_d, pr.bw_d, np.full(pr.K, pr.p_total_d),
+                            pr.p_total_d, pr.noise_psd, pr.client_flops,
+                            work=tab.w_client_bwd, bits=tab.s_dn)
+    return PreparedProblem(pr, tab, links, fixed_iter, stage_links=("s", "d"))
 
 
 __all__ = ["MOVE_TOL", "RTOL", "Link", "LinkPoint", "PreparedProblem", "kick_numbers",

@@ -21,6 +21,8 @@ _ARRAY_FIELDS = ("gain_s", "gain_f", "bw_s", "bw_f", "p_max", "client_flops", "r
                  "splits", "ranks", "rounds")
 _SCALAR_FIELDS = ("noise_psd", "p_total_s", "p_total_f", "server_flops", "rate_bcast")
 _INT_FIELDS = ("batch", "local_iters")
+#: the optional allocated downlink (SPEC §8.4): all three given, or none (fixed rates)
+_DOWNLINK_FIELDS = ("gain_d", "bw_d", "p_total_d")
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,6 +52,12 @@ class Problem:
       finite cap needs a workload that models memory; only (split, rank) pairs whose
       :meth:`memory_need` fits every client's cap are candidates (``evaluate`` rejects
       the others, ``solve`` skips them).
+    - optional allocated downlink (SPEC §8.4; all three or none): ``gain_d (K, D)``
+      linear gains of the base station to client k on downlink subchannel d, ``bw_d
+      (D,)`` Hz, ``p_total_d`` W the base station's power (no per-client cap). When
+      given, the down stage is ``max_k (TcB_k + S_dn / Rd_k)`` over an allocation of
+      the D subchannels and ``rate_down`` is not used; when absent (the default, the
+      paper's reading) every client receives at its fixed ``rate_down``.
     """
 
     gain_s: np.ndarray
@@ -72,6 +80,10 @@ class Problem:
     workload: Workload
     rounds_source: str = "user"
     client_memory: np.ndarray | None = None
+    gain_d: np.ndarray | None = None
+    bw_d: np.ndarray | None = None
+    p_total_d: float | None = None
+    band: str = "separate"
 
     def __post_init__(self) -> None:
         validate_problem(self)
@@ -91,6 +103,16 @@ class Problem:
     def N(self) -> int:
         """Number of f-link subchannels."""
         return int(self.gain_f.shape[1])
+
+    @property
+    def D(self) -> int:
+        """Number of downlink subchannels (0 in the fixed-rate downlink model)."""
+        return 0 if self.gain_d is None else int(self.gain_d.shape[1])
+
+    @property
+    def downlink(self) -> str:
+        """``"allocated"`` when the downlink subchannels are optimised, else ``"fixed"``."""
+        return "fixed" if self.gain_d is None else "allocated"
 
     @property
     def L(self) -> int:
@@ -133,10 +155,11 @@ class Problem:
         perm = np.asarray(perm, dtype=int)
         if sorted(perm.tolist()) != list(range(self.K)):
             raise ValidationError("perm", f"a permutation of 0..{self.K - 1}", perm)
+        extra = {} if self.gain_d is None else {"gain_d": self.gain_d[perm]}
         return self.replace(gain_s=self.gain_s[perm], gain_f=self.gain_f[perm],
                             p_max=self.p_max[perm], client_flops=self.client_flops[perm],
                             rate_down=self.rate_down[perm],
-                            client_memory=self.client_memory[perm])
+                            client_memory=self.client_memory[perm], **extra)
 
     # ------------------------------------------------------------------- JSON
     def to_dict(self) -> dict[str, Any]:
@@ -155,6 +178,13 @@ class Problem:
         out["workload"] = self.workload.to_dict()
         out["rounds_source"] = self.rounds_source
         out["client_memory"] = [_enc(x) for x in self.client_memory.tolist()]
+        if self.gain_d is not None:  # the fixed-rate model writes no downlink fields
+            assert self.bw_d is not None and self.p_total_d is not None
+            out["gain_d"] = [[_enc(x) for x in row] for row in self.gain_d.tolist()]
+            out["bw_d"] = [_enc(x) for x in self.bw_d.tolist()]
+            out["p_total_d"] = _enc(self.p_total_d)
+        if self.band != "separate":
+            out["band"] = self.band
         return out
 
     def to_json(self, indent: int | None = 1) -> str:
@@ -171,7 +201,8 @@ class Problem:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValidationError("problem", f"only the fields {sorted(known)}", unknown)
-        missing = sorted(known - set(data) - {"rounds_source", "client_memory"})
+        missing = sorted(known - set(data) - {"rounds_source", "band", "client_memory",
+                                               *_DOWNLINK_FIELDS})
         if missing:
             raise ValidationError("problem", "every Problem field", f"missing {missing}")
         for name in _ARRAY_FIELDS:
@@ -180,6 +211,9 @@ class Problem:
             data[name] = _dec(data[name])
         if "client_memory" in data:
             data["client_memory"] = _dec_nested(data["client_memory"])
+        for name in _DOWNLINK_FIELDS:
+            if name in data:
+                data[name] = _dec_nested(data[name])
         data["workload"] = Workload.from_dict(data["workload"])
         return cls(**data)
 
@@ -198,9 +232,10 @@ class Problem:
         for f in fields(self):
             a, b = getattr(self, f.name), getattr(other, f.name)
             if isinstance(a, np.ndarray):
-                if a.shape != b.shape or not np.array_equal(a, b):
+                if not isinstance(b, np.ndarray) or a.shape != b.shape \
+                        or not np.array_equal(a, b):
                     return False
-            elif a != b:
+            elif isinstance(b, np.ndarray) or a != b:
                 return False
         return True
 
@@ -298,6 +333,12 @@ def validate_problem(p: Problem) -> None:
         set_(p, "client_memory", v.float_array("client_memory", caps, shape=(k,),
                                                positive=True, allow_inf=True))
     _check_memory(p)
+    _validate_downlink(p, k)
+    v.choice("band", p.band, ("separate", "shared"))
+    if p.band == "shared" and (m != n or not np.array_equal(p.bw_s, p.bw_f)):
+        raise ValidationError("band", "'separate', or 'shared' with gain_s and gain_f over "
+                              "the same subchannels (M = N, bw_s == bw_f)",
+                              f"'shared' with M={m}, N={n}")
 
 
 def _check_memory(p: Problem) -> None:
@@ -320,3 +361,26 @@ def _check_memory(p: Problem) -> None:
             f"is {need[i, q]:.4g} bytes ({need[i, q] / 1e9:.3f} GB) at split "
             f"{int(p.splits[i])}, rank {int(p.ranks[q])}, batch {p.batch}",
             f"smallest cap {cap:.4g} bytes ({cap / 1e9:.3f} GB)")
+
+
+def _validate_downlink(p: Problem, k: int) -> None:
+    """The optional allocated downlink: all of ``gain_d``, ``bw_d``, ``p_total_d`` or none."""
+    given = [name for name in _DOWNLINK_FIELDS if getattr(p, name) is not None]
+    if not given:
+        return
+    if len(given) != len(_DOWNLINK_FIELDS):
+        missing = [n for n in _DOWNLINK_FIELDS if n not in given]
+        raise ValidationError(given[0], "to come with " + " and ".join(missing)
+                              + " (an allocated downlink needs gain_d, bw_d and p_total_d)",
+                              f"missing {missing}")
+    set_ = object.__setattr__
+    gain_d = v.float_array("gain_d", p.gain_d, ndim=2, positive=True)
+    if gain_d.shape[0] != k:
+        raise ValidationError("gain_d", f"{k} rows (one per client, as gain_s)",
+                              f"shape {gain_d.shape}")
+    if gain_d.shape[1] < k:
+        raise ValidationError("gain_d", f"at least as many downlink subchannels as clients "
+                              f"(K={k})", f"D={gain_d.shape[1]}")
+    set_(p, "gain_d", gain_d)
+    set_(p, "bw_d", v.float_array("bw_d", p.bw_d, shape=(gain_d.shape[1],), positive=True))
+    set_(p, "p_total_d", v.scalar("p_total_d", p.p_total_d, positive=True))

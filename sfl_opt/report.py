@@ -33,6 +33,14 @@ def format_report(problem: Problem, res: SolveResult) -> str:
     lines.append(f"scenario: K={problem.K} clients, M={problem.M} s-link / N={problem.N} f-link "
                  f"subchannels, L={problem.L} blocks, batch {problem.batch}, "
                  f"I={problem.local_iters} local iterations")
+    if problem.gain_d is None:
+        lines.append("downlink: fixed rates rate_down (the paper's model)")
+    else:
+        lines.append(f"downlink: allocated, D={problem.D} subchannels, base station "
+                     f"{problem.p_total_d:g} W")
+    if problem.band == "shared":
+        lines.append(f"band: shared pool of {problem.M} subchannels (s-link during the "
+                     "iterations, f-link during the adapter upload)")
     lines.append(f"rounds(r): {rounds_note(problem)}")
     lines.append("")
     ms = res.timings.get("total", 0.0) * 1e3
@@ -54,17 +62,24 @@ def format_report(problem: Problem, res: SolveResult) -> str:
     lines.append("")
     cnt_s = np.bincount(res.assign_s, minlength=problem.K)
     cnt_f = np.bincount(res.assign_f, minlength=problem.K)
+    alloc = res.assign_d is not None and bd.rate_d is not None and bd.power_d is not None
     hdr = (f"{'client':>6} {'subch s':>7} {'P_s [W]':>8} {'R_s [Mb/s]':>10} {'TcF [s]':>8} "
            f"{'up [s]':>8} {'down [s]':>8} {'TcB [s]':>8} {'subch f':>7} {'R_f [Mb/s]':>10} "
            f"{'fed [s]':>8}")
+    if alloc:
+        hdr += f" {'subch d':>7} {'P_d [W]':>8} {'R_d [Mb/s]':>10}"
+        cnt_d = np.bincount(res.assign_d, minlength=problem.K)
     lines.append(hdr)
     lines.append("-" * len(hdr))
     for k in range(problem.K):
-        lines.append(
-            f"{k:>6} {cnt_s[k]:>7} {bd.power_s[k]:>8.4f} {bd.rate_s[k] / 1e6:>10.3f} "
-            f"{bd.client_fwd[k]:>8.4f} {bd.uplink[k]:>8.4f} {bd.downlink[k]:>8.4f} "
-            f"{bd.client_bwd[k]:>8.4f} {cnt_f[k]:>7} {bd.rate_f[k] / 1e6:>10.3f} "
-            f"{bd.fed_upload[k]:>8.4f}")
+        row = (f"{k:>6} {cnt_s[k]:>7} {bd.power_s[k]:>8.4f} {bd.rate_s[k] / 1e6:>10.3f} "
+               f"{bd.client_fwd[k]:>8.4f} {bd.uplink[k]:>8.4f} {bd.downlink[k]:>8.4f} "
+               f"{bd.client_bwd[k]:>8.4f} {cnt_f[k]:>7} {bd.rate_f[k] / 1e6:>10.3f} "
+               f"{bd.fed_upload[k]:>8.4f}")
+        if alloc:
+            row += (f" {cnt_d[k]:>7} {bd.power_d[k]:>8.4f} "  # type: ignore[index]
+                    f"{bd.rate_d[k] / 1e6:>10.3f}")  # type: ignore[index]
+        lines.append(row)
     lines.append("")
     lines.append("delay breakdown (s):")
     lines.append(f"  per iteration T_iter = {bd.t_iter:.4f} = client fwd + uplink "
@@ -73,8 +88,16 @@ def format_report(problem: Problem, res: SolveResult) -> str:
     lines.append(f"  per round T_round = I*T_iter {problem.local_iters * bd.t_iter:.4f} + "
                  f"adapter upload {bd.t_fed:.4f} + broadcast {bd.broadcast:.4f} = {bd.t_round:.4f}")
     lines.append(f"  total = rounds {bd.rounds:g} x T_round = {bd.total:.1f}")
-    lines.append(f"  power used: s-link {bd.power_s.sum():.4f} W of {problem.p_total_s:g} W, "
-                 f"f-link {bd.power_f.sum():.4f} W of {problem.p_total_f:g} W")
+    shares = bd.stage_shares
+    lines.append("  share of T_total: client fwd + uplink "
+                 f"{shares['client_fwd_uplink']:.1%}, server {shares['server']:.1%}, "
+                 f"downlink + client bwd {shares['downlink_client_bwd']:.1%}, adapter upload "
+                 f"{shares['adapter_upload']:.1%}")
+    power = (f"  power used: s-link {bd.power_s.sum():.4f} W of {problem.p_total_s:g} W, "
+             f"f-link {bd.power_f.sum():.4f} W of {problem.p_total_f:g} W")
+    if bd.power_d is not None:
+        power += f", downlink {bd.power_d.sum():.4f} W of {problem.p_total_d:g} W"
+    lines.append(power)
     return "\n".join(lines)
 
 

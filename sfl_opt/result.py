@@ -32,7 +32,9 @@ class SolveResult:
       ``history`` (objective after each outer iteration, s);
     - ``timings`` (seconds per stage, and ``"total"``); ``breakdown`` (every term of
       SPEC §2); ``lower_bound`` (s, or None); ``grid`` ((len(splits), len(ranks)) best
-      delay found per pair, s, or None); ``info`` (method-specific details).
+      delay found per pair, s, or None); ``info`` (method-specific details);
+    - ``assign_d (D,)``, ``psd_d (D,)``: the allocated downlink (SPEC §8.4; None with
+      the fixed-rate downlink).
     """
 
     delay: float
@@ -55,6 +57,19 @@ class SolveResult:
     grid: np.ndarray | None = None
     rounds_source: str = "user"
     info: dict[str, Any] = field(default_factory=dict)
+    assign_d: np.ndarray | None = None
+    psd_d: np.ndarray | None = None
+
+    def evaluate_kwargs(self) -> dict[str, Any]:
+        """The point as keyword arguments of :func:`sfl_opt.evaluate` (after the problem):
+        ``split, rank, assign_s, psd_s, assign_f, psd_f`` and, with an allocated
+        downlink, ``assign_d, psd_d``."""
+        kw: dict[str, Any] = {"split": self.split, "rank": self.rank,
+                              "assign_s": self.assign_s, "psd_s": self.psd_s,
+                              "assign_f": self.assign_f, "psd_f": self.psd_f}
+        if self.assign_d is not None:
+            kw.update(assign_d=self.assign_d, psd_d=self.psd_d)
+        return kw
 
     @property
     def gap(self) -> float | None:
@@ -96,6 +111,8 @@ class SolveResult:
             "lower_bound": self.lower_bound, "gap": self.gap, "grid": self.grid,
             "rounds_source": self.rounds_source, "info": self.info,
         }
+        if self.assign_d is not None:
+            out.update(assign_d=self.assign_d, psd_d=self.psd_d)
         return conv(out)
 
     def to_json(self, indent: int | None = 1) -> str:

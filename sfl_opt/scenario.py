@@ -60,7 +60,15 @@ DEFAULTS: dict[str, Any] = {
     "devices": None,
     "server": None,
     "memory_bits": 16,
+    "downlink": "fixed",
+    "subchannels_d": None,
+    "band": "separate",
 }
+
+#: ``downlink`` options: the paper's fixed rates, or an allocated downlink (SPEC §8.4)
+DOWNLINKS = ("fixed", "allocated")
+#: ``band`` options: separate s-link and f-link bands, or one shared pool (SPEC §8.4)
+BANDS = ("separate", "shared")
 
 
 def default_problem(
@@ -92,6 +100,9 @@ def default_problem(
     devices: str | Sequence[str] | None = DEFAULTS["devices"],
     server: str | None = DEFAULTS["server"],
     memory_bits: int = DEFAULTS["memory_bits"],
+    downlink: str = DEFAULTS["downlink"],
+    subchannels_d: int | None = DEFAULTS["subchannels_d"],
+    band: str = DEFAULTS["band"],
 ) -> Problem:
     """The bundled default scenario of SPEC §6, drawn with ``seed``.
 
@@ -154,6 +165,20 @@ def default_problem(
     old table measured at one I is used as is. ``rounds_source`` is ``"measured: <profile
     file name>, <how rounds(r, I) was read>, on the <proxy model, LoRA scaling, learning
     rate choice>"`` (:func:`sfl_opt.profiles.rounds_protocol`).
+
+    Radio options (SPEC §8.4; the defaults keep §6, and with the same ``seed`` the
+    options change no gain the default draws — their extra draws come from their own
+    random streams):
+
+    - ``downlink="allocated"``: ``subchannels_d`` (D, default ``bs_bandwidth /
+      subchannel_bw`` rounded, at least K) downlink subchannels splitting
+      ``bs_bandwidth`` Hz equally, gains ``gain_d`` = the downlink's large-scale gain
+      (the one behind ``rate_down``) times Rayleigh fading per subchannel, the base
+      station's ``bs_power`` W as ``p_total_d``. ``"fixed"`` (default): ``rate_down``.
+    - ``band="shared"``: the s-link and the f-link each see the whole pool of the M + N
+      subchannels (the s-link's M first, then the f-link's N): on the other link's
+      subchannels a link's gains are its own large-scale gain times fresh Rayleigh
+      fading. ``"separate"`` (default): M and N disjoint subchannels.
     """
     v.seed("seed", seed)
     k = v.positive_int("clients", clients)
@@ -167,12 +192,27 @@ def default_problem(
     if hi < lo:
         raise ValidationError("client_flops", "a (low, high) range with low <= high",
                               client_flops)
-    rng = np.random.default_rng(seed)
-    dist = channel.ring_distances(rng, k, r_min, r_max)
-    flops = rng.uniform(lo, hi, size=k)
-    gain_s = channel.draw_subchannel_gains(rng, dist, m, shadowing_db)
-    gain_f = channel.draw_subchannel_gains(rng, dist, n, shadowing_db)
-    g_down = channel.large_scale_gain(dist, rng.normal(0.0, shadowing_db, size=k))
+    v.choice("downlink", downlink, DOWNLINKS)
+    v.choice("band", band, BANDS)
+    ch = _draw_channels(seed, k, m, n, r_min, r_max, shadowing_db, lo, hi)
+    flops, g_down = ch["client_flops"], ch["large_d"]
+    gain_s = ch["large_s"][:, None] * ch["fading_s"]
+    gain_f = ch["large_f"][:, None] * ch["fading_f"]
+    bw_s = np.full(m, float(subchannel_bw))
+    bw_f = np.full(n, float(subchannel_bw))
+    if band == "shared":
+        extra = np.random.default_rng([seed, 2])
+        gain_s = np.hstack([gain_s, ch["large_s"][:, None] * extra.exponential(1.0, (k, n))])
+        gain_f = np.hstack([ch["large_f"][:, None] * extra.exponential(1.0, (k, m)), gain_f])
+        bw_s = bw_f = np.concatenate([bw_s, bw_f])
+    down: dict[str, Any] = {}
+    if downlink == "allocated":
+        bs_bw = v.scalar("bs_bandwidth", bs_bandwidth, positive=True)
+        d = (max(k, int(round(bs_bw / float(subchannel_bw)))) if subchannels_d is None
+             else v.positive_int("subchannels_d", subchannels_d))
+        fade = np.random.default_rng([seed, 1]).exponential(1.0, (k, d))
+        down = {"gain_d": g_down[:, None] * fade, "bw_d": np.full(d, bs_bw / d),
+                "p_total_d": float(bs_power)}
     noise = channel.noise_psd(channel.NOISE_DBM_PER_HZ + nf)
     ranks = tuple(int(r) for r in ranks)
     workload, rounds, rounds_source = _default_workload_rounds(
@@ -187,8 +227,8 @@ def default_problem(
     return Problem(
         gain_s=gain_s,
         gain_f=gain_f,
-        bw_s=np.full(m, float(subchannel_bw)),
-        bw_f=np.full(n, float(subchannel_bw)),
+        bw_s=bw_s,
+        bw_f=bw_f,
         noise_psd=noise,
         p_max=np.full(k, float(p_max)),
         p_total_s=float(p_total),
@@ -205,6 +245,8 @@ def default_problem(
         workload=workload,
         rounds_source=rounds_source,
         client_memory=caps,
+        band=band,
+        **down,
     )
 
 
@@ -229,6 +271,37 @@ def _hardware(devices: Any, server: Any, k: int, flops: np.ndarray,
     if client_memory is not None:
         caps = client_memory
     return flops, caps, float(server_flops)
+
+
+def _draw_channels(seed: int, k: int, m: int, n: int, r_min: float, r_max: float,
+                   shadowing_db: float, flops_lo: float, flops_hi: float) -> dict[str, Any]:
+    """The random draws of the default scenario, in their fixed order: distances (m),
+    client compute (FLOP/s), the s-link's and f-link's large-scale gains (K,) and
+    Rayleigh fading (K, M) / (K, N), the downlink's large-scale gain (K,)."""
+    rng = np.random.default_rng(seed)
+    dist = channel.ring_distances(rng, k, r_min, r_max)
+    flops = rng.uniform(flops_lo, flops_hi, size=k)
+    large_s, fading_s = channel.draw_link(rng, dist, m, shadowing_db)
+    large_f, fading_f = channel.draw_link(rng, dist, n, shadowing_db)
+    large_d = channel.large_scale_gain(dist, rng.normal(0.0, shadowing_db, size=k))
+    return {"distance": dist, "client_flops": flops, "large_s": large_s, "fading_s": fading_s,
+            "large_f": large_f, "fading_f": fading_f, "large_d": large_d}
+
+
+def large_scale_gains(seed: int = 0, **overrides: Any) -> dict[str, np.ndarray]:
+    """The large-scale linear gains (path loss and shadowing, (K,) per link: ``"s"``,
+    ``"f"``, ``"d"``) and client ``"distance"`` (m) behind ``default_problem(seed,
+    **overrides)``, for fading models that redraw the small-scale part
+    (:mod:`sfl_opt.dynamic`). Only the radio keywords matter."""
+    kw = {**DEFAULTS, **overrides}
+    k = v.positive_int("clients", kw["clients"])
+    m = v.positive_int("subchannels", kw["subchannels"])
+    n = m if kw["subchannels_f"] is None else v.positive_int("subchannels_f", kw["subchannels_f"])
+    lo, hi = kw["client_flops"]
+    ch = _draw_channels(v.seed("seed", seed), k, m, n, kw["r_min"], kw["r_max"],
+                        kw["shadowing_db"], lo, hi)
+    return {"s": ch["large_s"], "f": ch["large_f"], "d": ch["large_d"],
+            "distance": ch["distance"]}
 
 
 def _default_workload_rounds(
@@ -294,4 +367,5 @@ def _interp_rounds(rank: int) -> float:
     return float(np.interp(np.log2(max(rank, 1)), np.log2(keys), vals))
 
 
-__all__ = ["DEFAULTS", "GPT2_DIMS", "ILLUSTRATIVE_ROUNDS", "default_problem"]
+__all__ = ["BANDS", "DEFAULTS", "DOWNLINKS", "GPT2_DIMS", "ILLUSTRATIVE_ROUNDS",
+           "default_problem", "large_scale_gains"]

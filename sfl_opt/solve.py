@@ -11,7 +11,7 @@ from typing import Any
 
 from . import _validation as v
 from .delay import evaluate
-from .errors import ValidationError
+from .errors import SflOptError, ValidationError
 from .methods import METHODS, MethodSpec, Options, Outcome, auto_kicks, get_method
 from .power import PowerBackend, get_backend
 from .prepared import PreparedProblem, prepare
@@ -149,13 +149,16 @@ def solve(
         seconds; on expiry the best point so far is returned with
         ``termination="time_limit"``.
     **options:
-        the method's own options (e.g. ``rank`` for ``fixed_rank``) and backend options
-        (``power_options={...}``).
+        the method's own options (e.g. ``rank`` for ``fixed_rank``; for ``sflllm``
+        ``fading="saa"`` with ``samples=`` and ``large_scale=``: the (split, rank) by
+        sample-average approximation over block fading, see
+        :mod:`sfl_opt.methods.saa`) and backend options (``power_options={...}``).
 
     Returns
     -------
     SolveResult
-        ``delay`` equals ``evaluate(problem, ...)`` of the returned point.
+        ``delay`` equals ``evaluate(problem, **result.evaluate_kwargs())`` of the
+        returned point (with an allocated downlink, ``assign_d``/``psd_d`` included).
     """
     t_start = time.perf_counter()
     if not isinstance(problem, Problem):
@@ -190,7 +193,13 @@ def _assemble(prep: PreparedProblem, spec: MethodSpec, opts: Options, out: Outco
     pr = prep.problem
     split, rank = prep.pair(out.pair)
     s, f = out.points["s"], out.points["f"]
-    bd = evaluate(pr, split, rank, s.assign, s.psd, f.assign, f.psd)
+    d = out.points.get("d")
+    if (d is None) != (pr.gain_d is None):
+        raise SflOptError(f"method {spec.name!r} returned "
+                          f"{'no' if d is None else 'a'} downlink point for a problem with "
+                          f"{pr.downlink} downlink")
+    dn = {} if d is None else {"assign_d": d.assign, "psd_d": d.psd}
+    bd = evaluate(pr, split, rank, s.assign, s.psd, f.assign, f.psd, **dn)
     status = Status(out.status)
     timings = dict(out.timings)
     lower = out.lower_bound
@@ -212,4 +221,5 @@ def _assemble(prep: PreparedProblem, spec: MethodSpec, opts: Options, out: Outco
         termination=Termination(out.termination),
         power=out.power or (opts.power_name if spec.power == "any" else spec.power),
         mode=opts.mode, grid=grid, rounds_source=pr.rounds_source, info=dict(out.info),
+        **dn,
     )

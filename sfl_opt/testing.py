@@ -41,6 +41,8 @@ class OracleResult:
     assign_f: np.ndarray
     psd_f: np.ndarray
     grid: np.ndarray  # (P,) optimal total per pair
+    assign_d: np.ndarray | None = None  # the allocated downlink's (None: fixed rates)
+    psd_d: np.ndarray | None = None
 
 
 def best_link(la: np.ndarray, inva: np.ndarray, bw: np.ndarray, c: np.ndarray, S: float,
@@ -65,6 +67,9 @@ def enumerate_optimum(problem: Problem) -> OracleResult:
     _, a_f, psd_f = best_link(la_f, inva_f, pr.bw_f, np.zeros(K), 1.0, pr.p_max, pr.p_total_f, K)
     grid = np.empty(len(tab))
     best = None
+    if pr.gain_d is not None:  # the allocated downlink: the base station's budget only
+        la_d, inva_d = normalise(pr.gain_d, pr.noise_psd)
+        cap_d = np.full(K, float(pr.p_total_d))  # type: ignore[arg-type]
     for p in range(len(tab)):
         if (pr.client_memory < np.inf).any() and (
                 pr.memory_need(int(tab.split[p]), int(tab.rank[p])) > pr.client_memory).any():
@@ -73,21 +78,35 @@ def enumerate_optimum(problem: Problem) -> OracleResult:
         c = tab.w_client_fwd[p] / pr.client_flops
         _, a_s, psd_s = best_link(la_s, inva_s, pr.bw_s, c, float(tab.s_up[p]), pr.p_max,
                                   pr.p_total_s, K)
-        total = evaluate(pr, int(tab.split[p]), int(tab.rank[p]), a_s, psd_s, a_f, psd_f).total
+        dn: dict[str, Any] = {}
+        if pr.gain_d is not None:
+            _, a_d, psd_d = best_link(la_d, inva_d, pr.bw_d, tab.w_client_bwd[p]
+                                      / pr.client_flops, float(tab.s_dn[p]), cap_d,
+                                      float(pr.p_total_d), K)  # type: ignore[arg-type]
+            dn = {"assign_d": a_d, "psd_d": psd_d}
+        total = evaluate(pr, int(tab.split[p]), int(tab.rank[p]), a_s, psd_s, a_f, psd_f,
+                         **dn).total
         grid[p] = total
         if best is None or total < best.delay:
             best = OracleResult(total, int(tab.split[p]), int(tab.rank[p]), a_s, psd_s, a_f,
-                                psd_f, grid)
+                                psd_f, grid, **dn)
     assert best is not None
     return best
 
 
 def small_problem(seed: int, K: int = 3, M: int = 5, N: int = 4, L: int = 4,
-                  ranks: tuple[int, ...] = (1, 4, 16), p_total: float = 0.6) -> Problem:
-    """A random small instance in the style of the default scenario."""
+                  ranks: tuple[int, ...] = (1, 4, 16), p_total: float = 0.6,
+                  D: int | None = None, band: str = "separate") -> Problem:
+    """A random small instance in the style of the default scenario; ``D`` downlink
+    subchannels make its downlink allocated (SPEC §8.4), ``band="shared"`` pools the
+    s-link's and f-link's subchannels."""
     rng = np.random.default_rng(seed)
+    radio: dict[str, Any] = {"band": band}
+    if D is not None:
+        radio.update(downlink="allocated", subchannels_d=D)
     base = Problem.default(seed=seed, clients=K, subchannels=M, subchannels_f=N, layers=L,
-                           hidden=256, seq=128, ranks=ranks, p_total=p_total, profile=None)
+                           hidden=256, seq=128, ranks=ranks, p_total=p_total, profile=None,
+                           **radio)
     # vary compute and rounds a little more so that different pairs can win
     return base.replace(client_flops=rng.uniform(0.05e12, 1e12, size=K),
                         rounds=np.sort(rng.uniform(100, 300, size=len(ranks)))[::-1].copy())

@@ -140,6 +140,10 @@ BAD_FIELDS = [
     ("client_memory", lambda p: np.zeros(p.K)),
     ("client_memory", lambda p: np.full(p.K, np.nan)),
     ("client_memory", lambda p: 1e3),  # below the least need of every pair
+    ("gain_d", lambda p: np.ones((p.K, p.K))),       # without bw_d, p_total_d
+    ("bw_d", lambda p: np.ones(p.K)),
+    ("p_total_d", lambda p: 10.0),
+    ("band", lambda p: "both"),
 ]
 
 

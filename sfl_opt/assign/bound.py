@@ -13,12 +13,15 @@ power caps, so for each (split, rank) pair
     min t  s.t.  c_k + S / R_k <= t,  sum_m P[k,m] <= p_max[k],  sum P <= p_total
 
 is a lower bound on the s-link stage, and with c = 0, S = 1 on the f-link's
-``max_k 1/R_k`` (s/bit). The bound on T_total is ``min_p ctx.total(p, ts_p, tf)``
-(T_total increases with both stages). Each stage bound is the larger of this convex
-relaxation (cvxpy, exponential cone, Clarabel; DPP so that the per-pair re-solves skip
-compilation) and the cheap closed-form bounds of :mod:`sfl_opt.kernels.bounds`; the
-solver's objective is shaved by ``SHAVE`` (relative, far above the solver tolerance)
-so that the bound stays valid, and a pair whose solve fails keeps its cheap bound.
+``max_k 1/R_k`` (s/bit). With an allocated downlink (SPEC §8.4) the down stage is a
+link of the same form (``c = TcB``, ``S = S_dn``, the base station's budget); the stages
+add in an iteration, so the per-pair bound is the sum of the per-link bounds. The bound
+on T_total is ``min_p ctx.total(p, ts_p, tf)`` (T_total increases with both stages).
+Each stage bound is the larger of this convex relaxation (cvxpy, exponential cone,
+Clarabel; DPP so that the per-pair re-solves skip compilation) and the cheap
+closed-form bounds of :mod:`sfl_opt.kernels.bounds`; the solver's objective is shaved
+by ``SHAVE`` (relative, far above the solver tolerance) so that the bound stays valid,
+and a pair whose solve fails keeps its cheap bound.
 Pairs whose cheap bound already exceeds the best relaxed total are skipped.
 
 In scaled form (``y = P / p_scale``, ``a = p_scale gain / (bw noise_psd)``, rates in units
@@ -98,30 +101,36 @@ def f_link_cheap(ctx: PreparedProblem) -> float:
 def lower_bound_details(problem: Problem, ctx: PreparedProblem | None = None) -> dict[str, Any]:
     """The bound with its parts: ``bound`` (s), ``tf`` (s/bit), ``ts`` (P,) stage bounds
     (s; NaN where the pair was skipped), ``cheap`` (P,) cheap stage bounds (s),
-    ``pair`` (the minimising pair index), ``solved`` and ``failed`` pair counts."""
+    ``pair`` (the minimising pair index), ``solved`` and ``failed`` counts of relaxations
+    (one per stage link and pair)."""
     ctx = prepare(problem) if ctx is None else ctx
     P = ctx.P
     tf_cheap = f_link_cheap(ctx)
     tf_rel = TimeSharingRelaxation(ctx, "f").stage(None, tf_cheap)
     failed = int(tf_rel is None)
     tf = max(tf_cheap, tf_rel or 0.0)
-    cheap = ctx.stage_bounds()
+    per_link = {n: ctx.link(n).cheap_bounds() for n in ctx.stage_links}
+    cheap = sum(per_link.values())
     cheap_tot = ctx.total(np.arange(P), cheap, tf)
     ts = np.full(P, np.nan)
     best, best_p = math.inf, -1
-    relax: TimeSharingRelaxation | None = None
+    relax: dict[str, TimeSharingRelaxation] = {}
     solved = 0
     for p in np.argsort(cheap_tot, kind="stable"):
         p = int(p)
         if cheap_tot[p] >= best:
             break  # every remaining pair has a cheap bound >= best
-        if relax is None:
-            relax = TimeSharingRelaxation(ctx, "s")
-        r = relax.stage(p, float(cheap[p]))
-        solved += 1
-        if r is None:
-            failed += 1
-        ts[p] = max(float(cheap[p]), r or 0.0)
+        # the stages of the stage links add (each link has its own subchannels and
+        # budget), so the sum of per-link bounds bounds the summed stage
+        ts[p] = 0.0
+        for n, cb in per_link.items():
+            if n not in relax:
+                relax[n] = TimeSharingRelaxation(ctx, n)
+            r = relax[n].stage(p, float(cb[p]))
+            solved += 1
+            if r is None:
+                failed += 1
+            ts[p] += max(float(cb[p]), r or 0.0)
         tot = float(ctx.total(p, ts[p], tf))
         if tot < best:
             best, best_p = tot, p

@@ -5,7 +5,8 @@ by :func:`register_method` with a :class:`MethodSpec` declaring what it honours 
 power backends, arguments, exactness, bound, randomness, its own options); see
 :mod:`.registry`. ``METHODS`` maps names to specs.
 
-Registered here: ``sflllm`` (:mod:`.sflllm`), the baselines (:mod:`.baselines`) and
+Registered here: ``sflllm`` (:mod:`.sflllm`; with ``fading="saa"`` the pair by
+sample-average approximation over block fading, :mod:`.saa`), the baselines (:mod:`.baselines`) and
 ``milp`` (:mod:`sfl_opt.assign.milp`, certified optimum of small instances; needs
 pyomo + highspy). The name ``"exact"`` is reserved for a native exact method.
 """
@@ -23,14 +24,17 @@ from .registry import (
     get_method,
     register_method,
 )
-from .sflllm import solve_sflllm
+from .saa import solve_sflllm_fading
 
-register_method("sflllm", solve_sflllm,
+# fading="saa" (with samples=, large_scale=): the pair by sample-average approximation
+# over block fading (.saa); without it the plain SflLLM search (.sflllm)
+register_method("sflllm", solve_sflllm_fading,
                 "SflLLM: greedy allocation + exact power + (split, rank) search",
                 modes=("nested", "bcd"),
                 honours=("seed", "refine", "max_iter", "max_moves", "prune", "kicks",
                          "time_limit"),
-                mode_only={"max_iter": "bcd", "prune": "nested"}, options=("start",))
+                mode_only={"max_iter": "bcd", "prune": "nested"},
+                options=("start", "fading", "samples", "large_scale"))
 
 # baselines (SPEC §3): ablations of SflLLM, see .baselines
 from .baselines import BASELINES  # noqa: E402

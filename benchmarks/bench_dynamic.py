@@ -1,0 +1,52 @@
+"""Speed of the per-round re-optimisation under block fading (pytest-benchmark):
+``python -m pytest benchmarks/bench_dynamic.py``.
+
+One round of the ``adaptive`` policy of :mod:`sfl_opt.dynamic` for a fixed (split,
+rank): the links rebuilt on the round's gains (normalised gains, gain order) and every
+link's allocation re-optimised (greedy vs the previous allocation, local search, exact
+power). Target: well under the 5 ms of the full solve on the default scenario (it is the
+use case of the fast solve: re-optimise every round). Compilation excluded (warm-up).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sfl_opt import Problem, solve
+from sfl_opt.dynamic import adaptive_point
+from sfl_opt.fading import GaussMarkovFading
+from sfl_opt.prepared import LinkPoint, prepare
+
+CASES = {
+    "default": {},
+    "default, allocated downlink": {"downlink": "allocated"},
+    "default, allocated downlink, shared band": {"downlink": "allocated", "band": "shared"},
+    "K=20, M=N=64, allocated downlink": {"clients": 20, "subchannels": 64,
+                                         "downlink": "allocated", "subchannels_d": 64},
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_round_reoptimisation(benchmark, case: str) -> None:
+    problem = Problem.default(seed=0, **CASES[case])
+    res = solve(problem)
+    prep = prepare(problem)
+    p = prep.pair_index(res.split, res.rank)
+    held = {"s": LinkPoint(res.assign_s, res.psd_s, np.nan),
+            "f": LinkPoint(res.assign_f, res.psd_f, np.nan)}
+    if res.assign_d is not None:
+        held["d"] = LinkPoint(res.assign_d, res.psd_d, np.nan)
+    fading = GaussMarkovFading(problem, 0.0, np.random.default_rng(0))
+    rounds = [fading.next() for _ in range(16)]
+    state = {"i": 0}
+
+    def one_round() -> dict:
+        gains = rounds[state["i"] % len(rounds)]
+        state["i"] += 1
+        return adaptive_point(prep.with_gains(gains), p, held)
+
+    one_round()  # warm-up (compilation)
+    benchmark(one_round)
+    benchmark.extra_info["links"] = len(held)
+    benchmark.extra_info["target_s"] = 0.005

@@ -63,6 +63,13 @@ def check_profile(data: Any, name: str = "profile") -> dict[str, Any]:
     if not isinstance(data.get("workload"), dict):
         raise ValidationError("profile.workload", "a mapping of workload fields",
                               data.get("workload"))
+    for key in ("layers", "hidden", "heads", "seq", "vocab"):
+        v.positive_int(f"profile.model.{key}", model[key])
+    for key, arr in data["workload"].items():
+        if isinstance(arr, list) and len(arr) != model["layers"]:
+            raise ValidationError(f"profile.workload.{key}",
+                                  f"one entry per block (model.layers={model['layers']})",
+                                  f"{len(arr)} entries")
     table = data.get("rounds")
     if table is not None:
         if not isinstance(table, dict) or "ranks" not in table or "rounds" not in table:

@@ -71,7 +71,9 @@ def executor_scope(executor: Executor | str | None = None, *, workers: int = 2,
     cluster's executor; the ones made here are shut down on exit.
     """
     if dask is not None:
-        from distributed import Client
+        from .errors import require
+
+        Client = require("distributed", "--dask (a Dask cluster)", "dask").Client
 
         client = Client(dask)
         try:

@@ -23,9 +23,10 @@ def require_torch() -> None:
         except ImportError:
             missing.append(name)
     if missing:
-        raise ImportError(
-            f"sfl_opt.harness needs {', '.join(missing)}: pip install 'sfl-opt[harness]' "
-            "(with the CPU build of torch, e.g. torch==2.13.0)")
+        from ..errors import MissingDependencyError
+
+        raise MissingDependencyError("the PyTorch harness (sfl_opt.harness)",
+                                     ", ".join(missing), "harness")
 
 
 def __getattr__(name: str):  # lazy submodules: sfl_opt.harness.model etc.

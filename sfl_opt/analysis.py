@@ -95,16 +95,18 @@ def reductions(table: SweepTable, reference: str = "sflllm") -> dict[str, np.nda
 
 
 def compare(seeds: int | Iterable[int] = 10, methods: Sequence[str] | None = None,
-            executor: Executor | str | None = None, progress: bool = True) -> SweepTable:
+            executor: Executor | str | None = None, progress: bool = True,
+            base: dict[str, Any] | None = None) -> SweepTable:
     """Run SflLLM and every baseline on seeds ``0..seeds-1`` (or the given seeds) of the
-    default scenario; each seed is the scenario's and the method's."""
+    default scenario (with the ``Problem.default`` keywords ``base``, e.g.
+    ``{"profile": path}``); each seed is the scenario's and the method's."""
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         if seeds < 1:
             raise ValidationError("seeds", "a number of seeds >= 1", seeds)
         seeds = range(seeds)
     methods = list(methods) if methods is not None else [REFERENCE, *BASELINES]
     return sweep("clients", [default_value("clients")], methods, seeds, executor=executor,
-                 progress=progress)
+                 progress=progress, base=base, desc="compare")
 
 
 def compare_rows(table: SweepTable, reference: str = REFERENCE) -> list[dict[str, Any]]:

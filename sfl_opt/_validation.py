@@ -13,7 +13,6 @@ import numpy as np
 
 from .errors import ValidationError
 
-
 #: largest integer magnitude accepted (exactly representable in float64)
 INT_MAX = 2**53
 

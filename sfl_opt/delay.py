@@ -225,19 +225,16 @@ def evaluate(problem: Problem, split: int, rank: int, assign_s: Any, psd_s: Any,
     t_round = problem.local_iters * t_iter + t_fed + bc
     rounds = float(tab.rounds[i])
     total = float(total_delay(rounds, problem.local_iters, t_up, ts + t_dn, t_fed + bc))
-    if not np.isfinite(total) or total > TIME_MAX:
-        terms = {"client_fwd (workload, batch / client_flops)": float(np.max(tcf)),
-                 "uplink (S_up / rate_s)": float(np.max(up)),
-                 "server (workload, batch, K / server_flops)": ts,
-                 "downlink (S_dn / rate_down)": float(np.max(dn)),
-                 "client_bwd (workload, batch / client_flops)": float(np.max(tcb)),
-                 "fed_upload (S_ad / rate_f)": float(np.max(fed)),
-                 "broadcast (S_ad / rate_bcast)": bc, "rounds": rounds,
-                 "local_iters": float(problem.local_iters)}
+    if not np.isfinite(total):
+        terms = {"client_flops": float(np.max(np.maximum(tcf, tcb))),
+                 f"gain_s (uplink time {np.max(up):.3g} s)": float(np.max(up)),
+                 "server_flops": ts, "rate_down": float(np.max(dn)),
+                 f"gain_f (adapter upload time {np.max(fed):.3g} s)": float(np.max(fed)),
+                 "rate_bcast": bc, "rounds": rounds}
         worst = max(terms, key=lambda k: terms[k] if np.isfinite(terms[k]) else np.inf)
         raise NumericalRangeError(
-            "problem", f"a total delay below {TIME_MAX:g} s (float64 range); the total is "
-            f"{total:.3g} s, its largest term is {worst} = {terms[worst]:.3g}")
+            worst, "magnitudes whose total delay is finite in float64 (it overflows; the "
+            f"largest factor is {terms[worst]:.3g})")
     return Breakdown(
         split=split, rank=rank, rounds=rounds, client_fwd=tcf, uplink=up, server=ts,
         downlink=dn, client_bwd=tcb, fed_upload=fed, broadcast=bc, rate_s=rs, rate_f=rf,
@@ -305,14 +302,14 @@ def check_magnitudes(problem: Problem) -> None:
                     f"noise_psd or bw_{name})", f"{lo[i]:.3g} for client {i}")
         tab = pair_table(pr)
         checks = (
+            ("workload", np.max(tab.s_up)),
             ("client_flops", np.max(tab.w_client_fwd + tab.w_client_bwd)
              / np.min(pr.client_flops)),
             ("server_flops", np.max(tab.w_server) / pr.server_flops),
             ("rate_down", np.max(tab.s_dn) / np.min(pr.rate_down)),
             ("rate_bcast", np.max(tab.s_ad) / pr.rate_bcast),
-            ("workload", np.max(tab.s_up)),
         )
-        worst_iter = 0.0
+        worst_iter, worst_field, worst_value = 0.0, "rounds", 0.0
         for field, value in checks:
             if not np.isfinite(value) or value > TIME_MAX:
                 what = "bits" if field == "workload" else "s"
@@ -321,11 +318,15 @@ def check_magnitudes(problem: Problem) -> None:
                     f"(with the workload and batch; in {what})", float(f"{value:.3g}"))
             if field != "workload":
                 worst_iter += value
+                if value > worst_value:
+                    worst_field, worst_value = field, value
         # the slowest round of any pair without communication, times the rounds
         total = np.max(tab.rounds) * pr.local_iters * worst_iter
         if not np.isfinite(total) or total > TIME_MAX:
+            field = "rounds" if np.max(tab.rounds) * pr.local_iters > 1e6 else worst_field
             raise NumericalRangeError(
-                "rounds", f"rounds * local_iters * (compute + downlink) below {TIME_MAX:g} s",
+                field, f"rounds * local_iters * (compute + downlink + broadcast) below "
+                f"{TIME_MAX:g} s (largest term: {worst_field}, {worst_value:.3g} s)",
                 float(f"{total:.3g}"))
         # the least uplink time must not vanish below the compute time's rounding
         rate_hi = pr.bw_s.sum() * np.log2(1.0 + pr.p_max * pr.gain_s.max(axis=1)

@@ -22,6 +22,8 @@ def require_torch() -> None:
             importlib.import_module(name)
         except ImportError:
             missing.append(name)
+            if name == "torch":  # transformers and peft would only print warnings about it
+                break
     if missing:
         from ..errors import MissingDependencyError
 

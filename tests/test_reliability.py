@@ -438,3 +438,24 @@ def test_compare_progress_bar_is_labelled_compare(monkeypatch):
     monkeypatch.setattr(analysis, "sweep", lambda *a, **k: seen.update(k) or SweepTable([]))
     analysis.compare(1, ["sflllm"], executor="serial", progress=False)
     assert seen["desc"] == "compare"
+
+
+# ---------------------------------------------------------------------- docs
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def test_docs_name_the_command_and_the_papers_and_stay_inside_the_repository():
+    import re
+
+    online = (ROOT / "docs" / "online.md").read_text()
+    cli = (ROOT / "sfl_opt" / "online" / "cli.py").read_text()
+    assert "python -m sfl_opt.online.cli" not in online + cli
+    assert "sfl-opt online" in online
+    for path in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]:
+        text = path.read_text()
+        assert not re.search(r"seed 00\d", text), path
+        for target in re.findall(r"\]\(([^)#]+)", text) + re.findall(r"`(\.\./[^`]+)`", text):
+            if target.startswith(("http://", "https://")):
+                continue
+            resolved = (path.parent / target).resolve()
+            assert resolved.is_relative_to(ROOT) and resolved.exists(), (path, target)

@@ -1,4 +1,4 @@
-"""Online split federated LoRA (seed 001, SPEC §4): Lyapunov device scheduling and
+"""Online split federated LoRA (arXiv:2407.02924, SPEC §4): Lyapunov device scheduling and
 exact bandwidth allocation.
 
     from sfl_opt.online import OnlineProblem, solve_round, simulate

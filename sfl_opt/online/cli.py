@@ -32,7 +32,7 @@ def _floats(text: str) -> list[float]:
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``online`` subcommand to ``subparsers`` (sets ``func``)."""
     p = subparsers.add_parser(
-        "online", help="online device scheduling and bandwidth allocation (seed 001)",
+        "online", help="online device scheduling and bandwidth allocation (online split federated LoRA, arXiv:2407.02924)",
         description="Simulate split federated LoRA with Lyapunov device scheduling and "
                     "exact bandwidth allocation; compare policies and sweep V.")
     p.add_argument("--devices", type=int, default=20, help="number of devices K (default 20)")
@@ -114,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Stand-alone entry point: ``python -m sfl_opt.online.cli [options]``."""
+    """The ``sfl-opt online [options]`` command on its own (``main(["--devices", "5"])``);
+    from the shell use ``sfl-opt online``."""
     parser = argparse.ArgumentParser(prog="sfl-opt")
     sub = parser.add_subparsers(dest="command", required=True)
     register(sub)

@@ -1,9 +1,9 @@
-"""The online split federated LoRA system of seed 001 (SPEC §4): devices, payloads,
-deadline, energy budgets and the convergence-bound penalty.
+"""The system of the online split federated LoRA paper (arXiv:2407.02924, SPEC §4):
+devices, payloads, deadline, energy budgets and the convergence-bound penalty.
 
 Units are SI: metres, W, Hz, W/Hz, bits, FLOP, FLOP/s, s, J.
 
-Split (seed 001): each device keeps the (frozen) embedding and the trainable task
+Split (as in that paper): each device keeps the (frozen) embedding and the trainable task
 head; the edge server runs the LoRA-adapted encoder (all L blocks). One round =
 ``local_iters`` iterations, each on a batch of ``batch`` samples:
 
@@ -89,7 +89,7 @@ class RoundModel:
 
 @dataclass(frozen=True, eq=False)
 class OnlineProblem:
-    """The online device-scheduling and bandwidth-allocation problem (SPEC §4, seed 001).
+    """The online device-scheduling and bandwidth-allocation problem (SPEC §4; arXiv:2407.02924).
 
     Device fields, shape (K,) unless stated:
 

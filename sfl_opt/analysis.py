@@ -50,20 +50,22 @@ def ordered(methods: Iterable[str]) -> list[str]:
 
 @dataclass(frozen=True)
 class Summary:
-    """Mean, population standard deviation (ddof=0), quartiles (linear interpolation)
-    and count of a set of numbers."""
+    """Mean, population standard deviation (ddof=0), quartiles and median (linear
+    interpolation) and count of a set of numbers."""
 
     mean: float
     std: float
     n: int
     q25: float = float("nan")
     q75: float = float("nan")
+    median: float = float("nan")
 
     @classmethod
     def of(cls, xs: Iterable[float]) -> Summary:
         a = np.asarray(list(xs), dtype=float)
-        q25, q75 = np.percentile(a, [25.0, 75.0])
-        return cls(float(a.mean()), float(a.std()), int(a.size), float(q25), float(q75))
+        q25, q50, q75 = np.percentile(a, [25.0, 50.0, 75.0])
+        return cls(float(a.mean()), float(a.std()), int(a.size), float(q25), float(q75),
+                   float(q50))
 
 
 def summarise_sweep(table: SweepTable) -> list[tuple[str, float, str, Summary]]:

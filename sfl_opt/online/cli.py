@@ -32,7 +32,8 @@ def _floats(text: str) -> list[float]:
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``online`` subcommand to ``subparsers`` (sets ``func``)."""
     p = subparsers.add_parser(
-        "online", help="online device scheduling and bandwidth allocation (online split federated LoRA, arXiv:2407.02924)",
+        "online", help="online device scheduling and bandwidth allocation (online split "
+                       "federated LoRA, arXiv:2407.02924)",
         description="Simulate split federated LoRA with Lyapunov device scheduling and "
                     "exact bandwidth allocation; compare policies and sweep V.")
     p.add_argument("--devices", type=int, default=20, help="number of devices K (default 20)")

@@ -85,7 +85,7 @@ def _cmd_figures(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     with _scope(args) as ex:
         paths = make_figures(args.out, quick=args.quick, seeds=args.seeds, executor=ex,
-                             progress=not args.quiet)
+                             progress=not args.quiet, base=_base(args))
     print(f"{len(paths)} files written to {args.out} in {time.perf_counter() - t0:.1f} s")
     return 0
 
@@ -160,6 +160,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--quick", action="store_true", help="a small grid and 2 seeds")
     p.add_argument("--seeds", type=_positive, default=None,
                    help="number of seeds (default 10, or 2 with --quick)")
+    add_profile_option(p)
     _add_run_options(p)
     p.set_defaults(func=_cmd_figures)
 

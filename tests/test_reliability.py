@@ -459,3 +459,23 @@ def test_docs_name_the_command_and_the_papers_and_stay_inside_the_repository():
                 continue
             resolved = (path.parent / target).resolve()
             assert resolved.is_relative_to(ROOT) and resolved.exists(), (path, target)
+
+
+@pytest.mark.parametrize("cmd,target", [
+    (["compare", "--seeds", "1", "--serial", "--quiet"], "compare"),
+    (["sweep", "clients", "--values", "2", "--seeds", "1", "--serial", "--quiet"], "sweep"),
+    (["figures", "--quick", "--serial", "--quiet"], "make_figures"),
+])
+def test_experiment_commands_pass_the_profile(cmd, target, monkeypatch, tmp_path):
+    import sfl_opt.experiments as ex
+
+    seen = {}
+
+    def fake(*a, **k):
+        seen.update(k)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(ex, target, fake)
+    with pytest.raises(SystemExit):
+        main([*cmd, "--profile", "x.json"])
+    assert seen["base"] == {"profile": "x.json"}

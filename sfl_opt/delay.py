@@ -258,13 +258,14 @@ def check_magnitudes(problem: Problem) -> None:
 
     ``solve`` calls this before it runs a method. Checked (units SI):
 
-    - every gain over the noise psd is a finite, normal number;
+    - every gain, and every gain over the noise psd, is a finite, normal number;
     - the signal-to-noise ratio of each client over one subchannel at full power is at
       most :data:`SNR_MAX` (``p_max * gain / (noise_psd * bw)``, its best subchannel),
       and at least :data:`SNR_MIN` on its worst subchannel with its share
       ``min(p_max, p_total / K)`` spread over the whole band;
     - every per-pair compute and downlink term, the broadcast term and ``rounds`` times
-      ``local_iters`` times the slowest of them stay below :data:`TIME_MAX` s, and the
+      ``local_iters`` times the slowest of them stay below :data:`TIME_MAX` s, so does
+      each link's least transfer time (the slowest client at its best rate), and the
       smallest uplink time is not lost below the compute time's rounding (the
       water-filling needs ``deadline - compute > 0``).
 
@@ -279,7 +280,7 @@ def check_magnitudes(problem: Problem) -> None:
             n_g = pr.noise_psd / gain
             tiny = np.finfo(float).tiny
             if not (np.isfinite(g_n).all() and np.isfinite(n_g).all() and (g_n >= tiny).all()
-                    and (n_g >= tiny).all()):
+                    and (n_g >= tiny).all() and (gain >= tiny).all()):
                 raise NumericalRangeError(
                     f"gain_{name}", "gain / noise_psd within float64's normal range "
                     f"(gains {gain.min():.3g}..{gain.max():.3g}, noise_psd {pr.noise_psd:.3g} "
@@ -328,10 +329,21 @@ def check_magnitudes(problem: Problem) -> None:
                 field, f"rounds * local_iters * (compute + downlink + broadcast) below "
                 f"{TIME_MAX:g} s (largest term: {worst_field}, {worst_value:.3g} s)",
                 float(f"{total:.3g}"))
+        # the least communication time of the slowest client (its best rate: the whole
+        # band at the best subchannel's SNR) must stay in range
+        rate_hi = {}
+        for name, gain, bw, bits in (("s", pr.gain_s, pr.bw_s, tab.s_up),
+                                     ("f", pr.gain_f, pr.bw_f, tab.s_ad)):
+            rate_hi[name] = bw.sum() * np.log2(1.0 + pr.p_max * gain.max(axis=1)
+                                               / (pr.noise_psd * bw.min()))
+            t_min = float(np.max(np.min(bits) / rate_hi[name]))
+            if not t_min <= TIME_MAX:
+                raise NumericalRangeError(
+                    f"bw_{name}", f"bandwidths and gains whose least transfer time stays "
+                    f"below {TIME_MAX:g} s (change bw_{name}, gain_{name} or the workload)",
+                    float(f"{t_min:.3g}"))
         # the least uplink time must not vanish below the compute time's rounding
-        rate_hi = pr.bw_s.sum() * np.log2(1.0 + pr.p_max * pr.gain_s.max(axis=1)
-                                          / (pr.noise_psd * pr.bw_s.min()))
-        t_up = np.min(tab.s_up) / rate_hi
+        t_up = np.min(tab.s_up) / rate_hi["s"]
         t_cf = np.max(tab.w_client_fwd) / pr.client_flops
         bad = ~(t_up > 1e-12 * t_cf)
         if bad.any():

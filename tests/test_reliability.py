@@ -128,6 +128,13 @@ def _act_bits(p: Problem, scale: float) -> Problem:
     (lambda p: _act_bits(p, 1e300), {"workload"}),
     (lambda p: p.replace(gain_s=np.full(p.gain_s.shape, 1e300)), {"gain_s"}),
     (lambda p: p.replace(gain_f=np.full(p.gain_f.shape, 1e-300)), {"gain_f"}),
+    # found by the fuzz: subnormal gains with tiny bandwidths (a ZeroDivisionError before)
+    (lambda p: p.replace(gain_f=np.full(p.gain_f.shape, 1e-311), bw_f=[1e-294] * p.N,
+                         noise_psd=3.4e-29, p_total_f=2e-7), {"gain_f"}),
+    # an SNR of 1e3 on 1e-280 Hz subchannels: the adapter upload takes ~1e280 s
+    (lambda p: p.replace(bw_f=[1e-280] * p.N,
+                         gain_f=np.full(p.gain_f.shape, p.noise_psd * 1e-280 * 1e3 / 0.2)),
+     {"bw_f"}),
 ])
 def test_magnitudes_that_crashed_the_kernels_are_rejected_naming_a_field(small, make, fields):
     p = make(small)

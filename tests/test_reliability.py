@@ -486,3 +486,17 @@ def test_experiment_commands_pass_the_profile(cmd, target, monkeypatch, tmp_path
     with pytest.raises(SystemExit):
         main([*cmd, "--profile", "x.json"])
     assert seen["base"] == {"profile": "x.json"}
+
+
+def test_cli_announces_a_slow_kernel_compilation_on_stderr(monkeypatch, capsys):
+    import time
+
+    import sfl_opt.cli as cli
+
+    monkeypatch.setattr(cli, "warmup", lambda: time.sleep(1.5) or 1.5)
+    assert cli.warm_kernels() == 1.5
+    assert "compiling kernels (first run only)" in capsys.readouterr().err
+    monkeypatch.setattr(cli, "warmup", lambda: 0.0)
+    cli.warm_kernels()
+    time.sleep(1.2)
+    assert capsys.readouterr().err == ""

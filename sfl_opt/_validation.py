@@ -13,12 +13,34 @@ import numpy as np
 
 from .errors import ValidationError
 
+#: largest integer magnitude accepted (exactly representable in float64)
+INT_MAX = 2**53
+
 
 def _to_float_array(name: str, value: Any) -> np.ndarray:
+    """``value`` as a float array; only real numbers (no bools, complex numbers, strings,
+    or integers beyond float range) are accepted."""
     try:
-        arr = np.array(value, dtype=float)
+        raw = np.asarray(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ValidationError(name, "an array of real numbers", value) from None
+    kind = raw.dtype.kind
+    if kind == "O":
+        flat = raw.ravel().tolist()
+        if any(isinstance(x, bool | np.bool_) or not isinstance(x, int | float | np.number)
+               or isinstance(x, complex | np.complexfloating) for x in flat):
+            raise ValidationError(name, "an array of real numbers", value)
+    elif kind not in "iuf":
+        what = {"b": "real numbers, not booleans", "c": "real numbers, not complex ones",
+                "U": "numbers, not strings", "S": "numbers, not strings"}
+        raise ValidationError(name, "an array of " + what.get(kind, "real numbers"), value)
+    try:
+        arr = np.array(raw, dtype=float)
     except (TypeError, ValueError):
         raise ValidationError(name, "an array of real numbers", value) from None
+    except OverflowError:
+        raise ValidationError(name, "numbers within float64 range (|x| < 1.8e308)",
+                              value) from None
     return arr
 
 
@@ -70,7 +92,11 @@ def scalar(
     """Return ``value`` as a float after checking sign and finiteness."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise ValidationError(name, "a real number", value)
-    x = float(value)
+    try:
+        x = float(value)
+    except OverflowError:
+        raise ValidationError(name, "a number within float64 range (|x| < 1.8e308)",
+                              value) from None
     if math.isnan(x):
         raise ValidationError(name, "a number, not NaN", value)
     if not allow_inf and math.isinf(x):
@@ -83,13 +109,15 @@ def scalar(
 
 
 def positive_int(name: str, value: Any) -> int:
-    """Return ``value`` as an int >= 1 (integral floats are accepted)."""
+    """Return ``value`` as an int in 1..2**53 (integral floats are accepted)."""
     if isinstance(value, bool):
         raise ValidationError(name, "a positive integer", value)
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         value = int(value)
     if not isinstance(value, (int, np.integer)) or value < 1:
         raise ValidationError(name, "a positive integer", value)
+    if value > INT_MAX:
+        raise ValidationError(name, "a positive integer <= 2**53", value)
     return int(value)
 
 
@@ -102,6 +130,8 @@ def int_array(name: str, value: Any, *, ndim: int = 1, unique: bool = False) -> 
         raise ValidationError(name, "a non-empty array of integers", value)
     if not np.isfinite(arr).all() or not (arr == np.round(arr)).all():
         raise ValidationError(name, "integer values", value)
+    if (np.abs(arr) > INT_MAX).any():
+        raise ValidationError(name, "integers of magnitude <= 2**53", value)
     out = arr.astype(np.int64)
     if unique and len(np.unique(out)) != len(out):
         raise ValidationError(name, "distinct values", value)

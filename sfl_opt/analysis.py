@@ -50,20 +50,22 @@ def ordered(methods: Iterable[str]) -> list[str]:
 
 @dataclass(frozen=True)
 class Summary:
-    """Mean, population standard deviation (ddof=0), quartiles (linear interpolation)
-    and count of a set of numbers."""
+    """Mean, population standard deviation (ddof=0), quartiles and median (linear
+    interpolation) and count of a set of numbers."""
 
     mean: float
     std: float
     n: int
     q25: float = float("nan")
     q75: float = float("nan")
+    median: float = float("nan")
 
     @classmethod
     def of(cls, xs: Iterable[float]) -> Summary:
         a = np.asarray(list(xs), dtype=float)
-        q25, q75 = np.percentile(a, [25.0, 75.0])
-        return cls(float(a.mean()), float(a.std()), int(a.size), float(q25), float(q75))
+        q25, q50, q75 = np.percentile(a, [25.0, 50.0, 75.0])
+        return cls(float(a.mean()), float(a.std()), int(a.size), float(q25), float(q75),
+                   float(q50))
 
 
 def summarise_sweep(table: SweepTable) -> list[tuple[str, float, str, Summary]]:
@@ -99,15 +101,15 @@ def compare(seeds: int | Iterable[int] = 10, methods: Sequence[str] | None = Non
             base: dict[str, Any] | None = None) -> SweepTable:
     """Run SflLLM and every baseline on seeds ``0..seeds-1`` (or the given seeds) of the
     default scenario (with the ``Problem.default`` keywords ``base``, e.g. the radio
-    options ``{"downlink": "allocated", "band": "shared"}``); each seed is the
-    scenario's and the method's."""
+    options ``{"downlink": "allocated", "band": "shared"}`` or ``{"profile": path}``);
+    each seed is the scenario's and the method's."""
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         if seeds < 1:
             raise ValidationError("seeds", "a number of seeds >= 1", seeds)
         seeds = range(seeds)
     methods = list(methods) if methods is not None else [REFERENCE, *BASELINES]
     return sweep("clients", [default_value("clients")], methods, seeds, executor=executor,
-                 progress=progress, base=base)
+                 progress=progress, base=base, desc="compare")
 
 
 def compare_rows(table: SweepTable, reference: str = REFERENCE) -> list[dict[str, Any]]:

@@ -9,35 +9,54 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import SflOptError, ValidationError
+from .errors import MissingDependencyError, SflOptError, ValidationError
 from .hardware import DEVICES, SERVERS
 from .methods import METHODS
 from .power import available_backends, registered_backends
 from .problem import Problem
 from .report import format_report
 from .scenario import BANDS, DOWNLINKS
-from .solve import ASSIGN, MODES, solve
+from .solve import ASSIGN, MODES, solve, warmup
 
 #: modules that add subcommands (compare/sweep/figures, online, harness)
 PLUGINS = ("sfl_opt.experiments", "sfl_opt.online.cli", "sfl_opt.dynamic_cli",
            "sfl_opt.harness.cli")
 
+#: optional module -> the extra that installs it (for the one-line error message)
+EXTRAS = {"cvxpy": "cvxpy", "clarabel": "cvxpy", "pyomo": "pyomo", "highspy": "pyomo",
+          "distributed": "dask", "dask": "dask", "torch": "harness",
+          "transformers": "harness", "peft": "harness"}
 
-def load_problem(path: str | None, scenario_seed: int = 0, **scenario: Any) -> Problem:
-    """The scenario in a JSON file (``-`` for stdin), or the default one built with the
-    ``Problem.default`` keywords ``scenario`` (which a file does not take)."""
+
+def load_problem(path: str | None, scenario_seed: int | None = None,
+                 profile: str | None = None, **scenario: Any) -> Problem:
+    """The scenario in a JSON file (``-`` for stdin), or the default one (seed
+    ``scenario_seed``, default 0; measured ``profile``, default the bundled one; further
+    ``Problem.default`` keywords ``scenario``, None values ignored). ``scenario_seed``,
+    ``profile`` and ``scenario`` only apply to the default scenario: with a file they are a
+    ValidationError."""
     scenario = {k: val for k, val in scenario.items() if val is not None}
     if path is None:
-        return Problem.default(seed=scenario_seed, **scenario)
+        kw: dict[str, Any] = {} if profile is None else {"profile": profile}
+        return Problem.default(seed=0 if scenario_seed is None else scenario_seed, **kw,
+                               **scenario)
+    if scenario_seed is not None:
+        raise ValidationError("--scenario-seed", "no value with a scenario file (it only "
+                              "seeds the default scenario)", scenario_seed)
+    if profile is not None:
+        raise ValidationError("--profile", "no value with a scenario file (it only sets the "
+                              "default scenario's workload)", profile)
     if scenario:
         raise ValidationError("scenario", "no default-scenario options (--devices, --server, "
-                              "--split-min, --client-memory, ...) with a scenario file",
-                              sorted(scenario))
+                              "--split-min, --client-memory, --downlink, --band, ...) with a "
+                              "scenario file", sorted(scenario))
     text = sys.stdin.read() if path == "-" else Path(path).read_text()
     return Problem.from_json(text)
 
@@ -103,15 +122,57 @@ def scenario_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _cmd_default(args: argparse.Namespace) -> int:
-    print(Problem.default(seed=args.seed, **scenario_options(args)).to_json())
+    kw = {} if args.profile is None else {"profile": args.profile}
+    print(Problem.default(seed=args.seed, **kw, **scenario_options(args)).to_json())
     return 0
 
 
+def warm_kernels() -> float:
+    """Compile (or load) the Numba kernels, saying so on stderr when it takes a while
+    (the first run compiles for ~30 s; later runs load the disk cache)."""
+    timer = threading.Timer(1.0, lambda: print("sfl-opt: compiling kernels (first run only) ...",
+                                               file=sys.stderr, flush=True))
+    timer.start()
+    try:
+        return warmup()
+    finally:
+        timer.cancel()
+
+
+def _power_option(text: str) -> tuple[str, Any]:
+    """argparse type of ``--power-option KEY=VALUE`` (VALUE parsed as JSON if it can be)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(raw)
+    except json.JSONDecodeError:
+        return key, raw
+
+
 def _cmd_solve(args: argparse.Namespace) -> int:
-    problem = load_problem(args.scenario, args.scenario_seed, **scenario_options(args))
-    res = solve(problem, args.method, power=args.power, seed=args.seed, mode=args.mode,
+    if args.json:
+        folder = Path(args.json).resolve().parent
+        if not folder.is_dir():
+            raise ValidationError("--json", "a path in an existing folder", str(folder))
+    problem = load_problem(args.scenario, args.scenario_seed, args.profile,
+                           **scenario_options(args))
+    spec = METHODS[args.method]
+    seed = args.seed
+    if seed is None and spec.random:
+        seed = 0
+        print(f"sfl-opt: method {args.method} is random; using --seed 0 (pass --seed N for "
+              "another draw)", file=sys.stderr)
+    options: dict[str, Any] = {}
+    if args.rank is not None:
+        options["rank"] = args.rank
+    if args.power_option:
+        options["power_options"] = dict(args.power_option)
+    warm_kernels()
+    res = solve(problem, args.method, power=args.power, seed=seed, mode=args.mode,
                 refine=False if args.no_refine else None, bound=args.bound,
-                assign=args.assign, time_limit=args.time_limit)
+                assign=args.assign, time_limit=args.time_limit, kicks=args.kicks,
+                max_iter=args.max_iter, max_moves=args.max_moves, **options)
     print(format_report(problem, res))
     if args.json:
         Path(args.json).write_text(res.to_json())
@@ -143,14 +204,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("default", help="print the default scenario as JSON")
     p.add_argument("--seed", type=int, default=0, help="scenario seed (default 0)")
     _add_scenario_options(p)
+    p.add_argument("--profile", metavar="PATH", default=None,
+                   help="measured profile JSON (default: the bundled cpu-gpt2-small profile)")
     p.set_defaults(func=_cmd_default)
 
     p = sub.add_parser("solve", help="solve a scenario and print a report")
     p.add_argument("scenario", nargs="?", help="scenario JSON (default: the bundled default; "
                                                "'-' reads stdin)")
-    p.add_argument("--scenario-seed", type=int, default=0,
+    p.add_argument("--scenario-seed", type=int, default=None,
                    help="seed of the default scenario when no file is given (default 0)")
-    p.add_argument("--seed", type=int, default=None, help="seed of random methods")
+    p.add_argument("--profile", metavar="PATH", default=None,
+                   help="measured profile JSON of the default scenario (default: the bundled "
+                        "cpu-gpt2-small profile)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of random methods and kicks (default 0)")
     p.add_argument("--method", default="sflllm", choices=sorted(METHODS))
     p.add_argument("--power", default=None, choices=registered_backends(),
                    help="power-control backend (default native; installed: "
@@ -162,6 +229,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-refine", action="store_true", help="skip the local search")
     p.add_argument("--bound", action="store_true", help="also compute a lower bound")
     p.add_argument("--time-limit", type=float, default=None, help="seconds")
+    p.add_argument("--rank", type=int, default=None,
+                   help="the rank of method fixed_rank (default: the median candidate)")
+    p.add_argument("--kicks", type=int, default=None,
+                   help="iterated-local-search restarts per link and pair (default automatic)")
+    p.add_argument("--max-iter", type=int, default=None,
+                   help="outer iterations of mode bcd (default 20)")
+    p.add_argument("--max-moves", type=int, default=None,
+                   help="local-search moves per link (default 10000)")
+    p.add_argument("--power-option", type=_power_option, action="append", metavar="KEY=VALUE",
+                   help="an option of the power backend (repeatable; VALUE read as JSON)")
     p.add_argument("--json", metavar="OUT", help="also write the result as JSON")
     _add_scenario_options(p)
     p.set_defaults(func=_cmd_solve)
@@ -185,6 +262,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except MissingDependencyError as exc:
+        print(f"sfl-opt: error: {exc}", file=sys.stderr)
+        return 2
+    except ImportError as exc:  # an optional dependency imported deep inside a feature
+        top = (exc.name or "").split(".")[0]
+        if top not in EXTRAS:
+            raise
+        print(f"sfl-opt: error: {args.command} needs {top}, which is not installed: "
+              f"pip install 'sfl-opt[{EXTRAS[top]}]'", file=sys.stderr)
+        return 2
     except (SflOptError, ValueError, OSError) as exc:
         print(f"sfl-opt: error: {exc}", file=sys.stderr)
         return 2

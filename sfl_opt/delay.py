@@ -11,11 +11,18 @@ from typing import Any
 import numpy as np
 
 from . import _validation as v
-from .errors import InfeasiblePointError, ValidationError
+from .errors import InfeasiblePointError, NumericalRangeError, ValidationError
 from .problem import Problem
 
 #: Relative tolerance on power caps when checking a point (floating-point slack).
 POWER_RTOL = 1e-9
+#: Range of signal-to-noise ratios (a client's power over one subchannel) that the rates
+#: are computed reliably in float64: below SNR_MIN ``log2(1 + snr)`` loses its digits (a
+#: rate underflows to 0), above SNR_MAX water levels overflow. See :func:`check_magnitudes`.
+SNR_MIN, SNR_MAX = 1e-10, 1e30
+#: Largest delay term (s) the model reports (about 3e7 years); beyond it the total
+#: overflows or loses every digit of the smaller terms.
+TIME_MAX = 1e15
 
 
 @dataclass(frozen=True)
@@ -187,8 +194,10 @@ def check_link(problem: Problem, name: str, assign: Any, psd: Any, n_sub: int,
             f"psd_{name}: client {i} transmits {power[i]:.6g} W over its cap "
             f"p_max={cap[i]:.6g} W")
     if power.sum() > p_total * (1 + POWER_RTOL):
+        tot = power.sum()
         raise InfeasiblePointError(
-            f"psd_{name}: total power {power.sum():.6g} W exceeds p_total_{name}={p_total:.6g} W")
+            f"psd_{name}: total power {tot:.12g} W exceeds p_total_{name}={p_total:.12g} W by "
+            f"{tot - p_total:.3g} W (relative {tot / p_total - 1:.3g}, tolerance {POWER_RTOL:g})")
     return a, p
 
 
@@ -213,7 +222,7 @@ def evaluate(problem: Problem, split: int, rank: int, assign_s: Any, psd_s: Any,
     k = problem.K
     rs = link_rates(problem.gain_s, problem.bw_s, a_s, p_s, problem.noise_psd, k)
     rf = link_rates(problem.gain_f, problem.bw_f, a_f, p_f, problem.noise_psd, k)
-    rates = [("s", rs), ("f", rf)]
+    rates = [("s", rs, a_s, p_s, problem.gain_s), ("f", rf, a_f, p_f, problem.gain_f)]
     rd = pd = None
     if problem.gain_d is None:
         for name, val in (("assign_d", assign_d), ("psd_d", psd_d)):
@@ -230,12 +239,19 @@ def evaluate(problem: Problem, split: int, rank: int, assign_s: Any, psd_s: Any,
                               bw=problem.bw_d, p_max=np.full(k, problem.p_total_d))
         rd = link_rates(problem.gain_d, problem.bw_d, a_d, p_d, problem.noise_psd, k)
         pd = client_power(problem.bw_d, a_d, p_d, k)
-        rates.append(("d", rd))
-    for name, r in rates:
+        rates.append(("d", rd, a_d, p_d, problem.gain_d))
+    for name, r, a, p, gain in rates:
         if (r <= 0).any():
             i = int(np.flatnonzero(r <= 0)[0])
-            raise InfeasiblePointError(f"psd_{name}: client {i} has zero rate (no power on its "
-                                       "subchannels), its delay would be infinite")
+            mine = a == i
+            if not (p[mine] > 0).any():
+                why = "no power on its subchannels"
+            else:
+                snr = float(np.max(p[mine] * gain[i, np.flatnonzero(mine)] / problem.noise_psd))
+                why = (f"its signal-to-noise ratio psd*gain/noise_psd is at most {snr:.3g}, so "
+                       "log2(1 + snr) underflows to 0 in float64")
+            raise InfeasiblePointError(f"psd_{name}: client {i} has zero rate ({why}), its "
+                                       "delay would be infinite")
     ri = int(np.flatnonzero(problem.ranks == rank)[0])
     si = int(np.flatnonzero(problem.splits == split)[0])
     tab = pair_table(problem)
@@ -253,13 +269,24 @@ def evaluate(problem: Problem, split: int, rank: int, assign_s: Any, psd_s: Any,
     t_fed = float(np.max(fed))
     t_round = problem.local_iters * t_iter + t_fed + bc
     rounds = float(tab.rounds[i])
+    total = float(total_delay(rounds, problem.local_iters, t_up, ts + t_dn, t_fed + bc))
+    if not np.isfinite(total):
+        terms = {"client_flops": float(np.max(np.maximum(tcf, tcb))),
+                 f"gain_s (uplink time {np.max(up):.3g} s)": float(np.max(up)),
+                 "server_flops": ts, "rate_down": float(np.max(dn)),
+                 f"gain_f (adapter upload time {np.max(fed):.3g} s)": float(np.max(fed)),
+                 "rate_bcast": bc, "rounds": rounds}
+        worst = max(terms, key=lambda k: terms[k] if np.isfinite(terms[k]) else np.inf)
+        raise NumericalRangeError(
+            worst, "magnitudes whose total delay is finite in float64 (it overflows; the "
+            f"largest factor is {terms[worst]:.3g})")
     return Breakdown(
         split=split, rank=rank, rounds=rounds, client_fwd=tcf, uplink=up, server=ts,
         downlink=dn, client_bwd=tcb, fed_upload=fed, broadcast=bc, rate_s=rs, rate_f=rf,
         power_s=client_power(problem.bw_s, a_s, p_s, k),
         power_f=client_power(problem.bw_f, a_f, p_f, k),
         t_up_stage=t_up, t_down_stage=t_dn, t_iter=t_iter, t_fed=t_fed, t_round=t_round,
-        total=float(total_delay(rounds, problem.local_iters, t_up, ts + t_dn, t_fed + bc)),
+        total=total,
         rate_d=rd, power_d=pd,
     )
 
@@ -286,3 +313,104 @@ def _candidate(name: str, value: Any, allowed: np.ndarray) -> int:
     if int(value) not in set(allowed.tolist()):
         raise ValidationError(name, f"one of the problem's candidates {allowed.tolist()}", value)
     return int(value)
+
+
+def check_magnitudes(problem: Problem) -> None:
+    """Reject magnitudes the model cannot compute in float64, naming the field.
+
+    ``solve`` calls this before it runs a method. Checked (units SI):
+
+    - every gain, and every gain over the noise psd, is a finite, normal number;
+    - the signal-to-noise ratio of each client over one subchannel at full power is at
+      most :data:`SNR_MAX` (``p_max * gain / (noise_psd * bw)``, its best subchannel),
+      and at least :data:`SNR_MIN` on its worst subchannel with its share
+      ``min(p_max, p_total / K)`` spread over the whole band;
+    - every per-pair compute and downlink term, the broadcast term and ``rounds`` times
+      ``local_iters`` times the slowest of them stay below :data:`TIME_MAX` s, so does
+      each link's least transfer time (the slowest client at its best rate), and the
+      smallest uplink time is not lost below the compute time's rounding (the
+      water-filling needs ``deadline - compute > 0``).
+
+    Raises :class:`~sfl_opt.errors.NumericalRangeError` (a ``ValidationError``).
+    """
+    pr = problem
+    k = pr.K
+    with np.errstate(all="ignore"):
+        for name, gain, bw, p_total in (("s", pr.gain_s, pr.bw_s, pr.p_total_s),
+                                        ("f", pr.gain_f, pr.bw_f, pr.p_total_f)):
+            g_n = gain / pr.noise_psd
+            n_g = pr.noise_psd / gain
+            tiny = np.finfo(float).tiny
+            if not (np.isfinite(g_n).all() and np.isfinite(n_g).all() and (g_n >= tiny).all()
+                    and (n_g >= tiny).all() and (gain >= tiny).all()):
+                raise NumericalRangeError(
+                    f"gain_{name}", "gain / noise_psd within float64's normal range "
+                    f"(gains {gain.min():.3g}..{gain.max():.3g}, noise_psd {pr.noise_psd:.3g} "
+                    "W/Hz)")
+            hi = pr.p_max * gain.max(axis=1) / (pr.noise_psd * bw.min())
+            share = np.minimum(pr.p_max, p_total / k)
+            lo = share * gain.min(axis=1) / (pr.noise_psd * bw.sum())
+            if not (hi <= SNR_MAX).all():
+                i = int(np.argmax(np.where(np.isfinite(hi), hi, np.inf)))
+                raise NumericalRangeError(
+                    f"gain_{name}", f"a signal-to-noise ratio p_max*gain/(noise_psd*bw_{name}) "
+                    f"<= {SNR_MAX:g} (change gain_{name}, p_max, noise_psd or bw_{name})",
+                    f"{hi[i]:.3g} for client {i}")
+            if not (lo >= SNR_MIN).all():
+                i = int(np.argmin(lo))
+                raise NumericalRangeError(
+                    f"gain_{name}", f"a signal-to-noise ratio min(p_max, p_total_{name}/K)*"
+                    f"gain/(noise_psd*sum(bw_{name})) >= {SNR_MIN:g} on every subchannel (its "
+                    f"rate underflows below; change gain_{name}, p_max, p_total_{name}, "
+                    f"noise_psd or bw_{name})", f"{lo[i]:.3g} for client {i}")
+        tab = pair_table(pr)
+        checks = (
+            ("workload", np.max(tab.s_up)),
+            ("client_flops", np.max(tab.w_client_fwd + tab.w_client_bwd)
+             / np.min(pr.client_flops)),
+            ("server_flops", np.max(tab.w_server) / pr.server_flops),
+            ("rate_down", np.max(tab.s_dn) / np.min(pr.rate_down)),
+            ("rate_bcast", np.max(tab.s_ad) / pr.rate_bcast),
+        )
+        worst_iter, worst_field, worst_value = 0.0, "rounds", 0.0
+        for field, value in checks:
+            if not np.isfinite(value) or value > TIME_MAX:
+                what = "bits" if field == "workload" else "s"
+                raise NumericalRangeError(
+                    field, f"magnitudes whose delay term stays below {TIME_MAX:g} {what} "
+                    f"(with the workload and batch; in {what})", float(f"{value:.3g}"))
+            if field != "workload":
+                worst_iter += value
+                if value > worst_value:
+                    worst_field, worst_value = field, value
+        # the slowest round of any pair without communication, times the rounds
+        total = np.max(tab.rounds) * pr.local_iters * worst_iter
+        if not np.isfinite(total) or total > TIME_MAX:
+            field = "rounds" if np.max(tab.rounds) * pr.local_iters > 1e6 else worst_field
+            raise NumericalRangeError(
+                field, f"rounds * local_iters * (compute + downlink + broadcast) below "
+                f"{TIME_MAX:g} s (largest term: {worst_field}, {worst_value:.3g} s)",
+                float(f"{total:.3g}"))
+        # the least communication time of the slowest client (its best rate: the whole
+        # band at the best subchannel's SNR) must stay in range
+        rate_hi = {}
+        for name, gain, bw, bits in (("s", pr.gain_s, pr.bw_s, tab.s_up),
+                                     ("f", pr.gain_f, pr.bw_f, tab.s_ad)):
+            rate_hi[name] = bw.sum() * np.log2(1.0 + pr.p_max * gain.max(axis=1)
+                                               / (pr.noise_psd * bw.min()))
+            t_min = float(np.max(np.min(bits) / rate_hi[name]))
+            if not t_min <= TIME_MAX:
+                raise NumericalRangeError(
+                    f"bw_{name}", f"bandwidths and gains whose least transfer time stays "
+                    f"below {TIME_MAX:g} s (change bw_{name}, gain_{name} or the workload)",
+                    float(f"{t_min:.3g}"))
+        # the least uplink time must not vanish below the compute time's rounding
+        t_up = np.min(tab.s_up) / rate_hi["s"]
+        t_cf = np.max(tab.w_client_fwd) / pr.client_flops
+        bad = ~(t_up > 1e-12 * t_cf)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise NumericalRangeError(
+                "client_flops", "compute times within 1e12 times the uplink time (the "
+                "uplink would be lost in the compute time's rounding)",
+                f"client {i}: compute {t_cf[i]:.3g} s, uplink {t_up[i]:.3g} s")

@@ -21,7 +21,7 @@ def _cmd_dynamic(args: argparse.Namespace) -> int:
                            band=args.band)
     extra: dict[str, Any] = {}
     if args.scenario is None:  # the default scenario's exact large-scale gains
-        ls = large_scale_gains(args.scenario_seed)
+        ls = large_scale_gains(args.scenario_seed or 0)
         extra["large_scale"] = {n: ls[n] for n in ("s", "f", "d")}
         extra["distance"] = ls["distance"]
     elif args.mobility_step > 0:
@@ -72,7 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("dynamic", help="simulate a training run under block fading")
     p.add_argument("scenario", nargs="?", help="scenario JSON (default: the bundled default)")
-    p.add_argument("--scenario-seed", type=int, default=0,
+    p.add_argument("--scenario-seed", type=int, default=None,
                    help="seed of the default scenario (default 0)")
     p.add_argument("--seed", type=int, default=0, help="seed of the fading draws (default 0)")
     p.add_argument("--policy", default="both", choices=("adaptive", "static", "both"))

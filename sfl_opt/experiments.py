@@ -13,6 +13,7 @@ The work is done by :mod:`sfl_opt.analysis` (comparison, summaries), :mod:`sfl_o
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from concurrent.futures import Executor
 from contextlib import AbstractContextManager
@@ -22,7 +23,7 @@ from .analysis import BASELINES, REFERENCE, compare
 from .figures import GRIDS, make_figures
 from .methods import METHODS
 from .report import format_compare, markdown_compare
-from .sweep import PARAMS, executor_scope, sweep
+from .sweep import PARAMS, SweepTable, executor_scope, implausible, sweep
 
 #: the command that reproduces the README's comparison table
 REPRODUCE = "sfl-opt compare --seeds 10"
@@ -36,12 +37,31 @@ def _scope(args: argparse.Namespace) -> AbstractContextManager[Executor | str]:
                           dask=getattr(args, "dask", None))
 
 
+def _base(args: argparse.Namespace) -> dict[str, Any] | None:
+    """``Problem.default`` keywords of the scenario options (``--profile``, and
+    ``--downlink``/``--band`` where the command has them)."""
+    out = {k: val for k in ("downlink", "band", "profile")
+           if (val := getattr(args, k, None)) is not None}
+    return out or None
+
+
+def _report_failures(table: SweepTable) -> int:
+    """Print the failed runs (one line each) to stderr; 1 if there are any, else 0."""
+    bad = table.failed()
+    for r in bad:
+        print(f"sfl-opt: run {r.param}={r.value:g} {r.method} seed {r.seed} failed: {r.error}",
+              file=sys.stderr)
+    return 1 if bad else 0
+
+
 def _cmd_compare(args: argparse.Namespace) -> int:
     radio = {k: val for k, val in (("downlink", args.downlink), ("band", args.band))
              if val is not None}
     with _scope(args) as ex:
         table = compare(args.seeds, args.methods, executor=ex, progress=not args.quiet,
-                        base=radio)
+                        base=_base(args))
+    if _report_failures(table):
+        return 1
     print(format_compare(table))
     if radio:
         print("radio options: " + ", ".join(f"{k}={val}" for k, val in radio.items()))
@@ -54,29 +74,54 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
     values = args.values if args.values else list(GRIDS[args.param].values)
+    for x in values:
+        warning = implausible(args.param, x)
+        if warning:
+            print(f"sfl-opt: warning: {warning}", file=sys.stderr)
     t0 = time.perf_counter()
     with _scope(args) as ex:
         table = sweep(args.param, values, args.methods or [REFERENCE, *BASELINES],
-                      range(args.seeds), executor=ex, progress=not args.quiet)
+                      range(args.seeds), executor=ex, progress=not args.quiet,
+                      base=_base(args))
     path = table.to_csv(args.out or f"sweep_{args.param}.csv")
     print(f"{len(table)} runs in {time.perf_counter() - t0:.1f} s written to {path}")
-    return 0
+    if table.failed():
+        print(f"{len(table.failed())} run(s) failed (status 'error', message in the error "
+              "column)")
+    return _report_failures(table)
 
 
 def _cmd_figures(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     with _scope(args) as ex:
         paths = make_figures(args.out, quick=args.quick, seeds=args.seeds, executor=ex,
-                             progress=not args.quiet)
+                             progress=not args.quiet, base=_base(args))
     print(f"{len(paths)} files written to {args.out} in {time.perf_counter() - t0:.1f} s")
     return 0
 
 
 def _positive(text: str) -> int:
-    n = int(text)
+    """argparse type: an integer >= 1 (argparse prefixes the option's name)."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
     if n < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
     return n
+
+
+#: unit of each swept parameter's values on the command line (SI, as everywhere)
+SI_UNITS = {"clients": "count", "subchannel_bw": "Hz", "p_max": "W",
+            "client_flops": "mean FLOP/s", "server_flops": "FLOP/s", "local_iters": "count",
+            "seq": "tokens"}
+
+
+def add_profile_option(p: argparse.ArgumentParser) -> None:
+    """``--profile PATH``: the measured profile of the default scenario."""
+    p.add_argument("--profile", metavar="PATH", default=None,
+                   help="measured profile JSON of the default scenario (default: the "
+                        "bundled cpu-gpt2-small profile)")
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -102,19 +147,24 @@ def register(subparsers: Any) -> None:
     p.add_argument("--csv", metavar="OUT", help="also write the runs as CSV")
     p.add_argument("--markdown", action="store_true", help="also print a Markdown table")
     add_radio_options(p)
+    add_profile_option(p)
     _add_run_options(p)
     p.set_defaults(func=_cmd_compare)
 
-    p = subparsers.add_parser("sweep", help="vary one scenario parameter over methods and "
-                                            "seeds; write a tidy CSV")
+    p = subparsers.add_parser(
+        "sweep", help="vary one scenario parameter over methods and seeds; write a tidy CSV",
+        description="Vary one scenario parameter of the default scenario over methods and "
+                    "seeds. Every value is in SI units (Hz, W, FLOP/s): 1 MHz is 1e6; a "
+                    "value far outside the plausible range draws a warning.")
     p.add_argument("param", choices=sorted(PARAMS),
-                   help="; ".join(f"{k}: {v[0]}" for k, v in PARAMS.items())
-                   + " (values in SI units: Hz, W, FLOP/s)")
+                   help="; ".join(f"{k} ({SI_UNITS[k]})" for k in PARAMS))
     p.add_argument("--values", nargs="+", type=float,
-                   help="grid values in SI units (default: the figures' grid)")
+                   help="grid values in SI units, e.g. 5e5 1e6 2e6 for subchannel_bw in Hz "
+                        "(default: the figures' grid)")
     p.add_argument("--methods", nargs="+", choices=method_names, default=None)
     p.add_argument("--seeds", type=_positive, default=5, help="number of seeds (default 5)")
     p.add_argument("--out", metavar="CSV", help="output CSV (default sweep_PARAM.csv)")
+    add_profile_option(p)
     _add_run_options(p)
     p.set_defaults(func=_cmd_sweep)
 
@@ -123,6 +173,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--quick", action="store_true", help="a small grid and 2 seeds")
     p.add_argument("--seeds", type=_positive, default=None,
                    help="number of seeds (default 10, or 2 with --quick)")
+    add_profile_option(p)
     _add_run_options(p)
     p.set_defaults(func=_cmd_figures)
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .analysis import BASELINES, REFERENCE, compare
 from .errors import ValidationError
@@ -47,8 +48,11 @@ QUICK_GRIDS: dict[str, Grid] = {
 def make_figures(out: str | Path = "docs/figures", *, quick: bool = False,
                  seeds: int | None = None, executor: Executor | str | None = None,
                  progress: bool = True, params: Sequence[str] | None = None,
-                 regimes: bool = True) -> list[Path]:
+                 regimes: bool = True, base: dict[str, Any] | None = None) -> list[Path]:
     """Regenerate every figure (PNG + PDF + CSV) under ``out``.
+
+    ``base``: further ``Problem.default`` keywords of every scenario (e.g.
+    ``{"profile": path}``, the CLI's ``--profile``).
 
     ``quick`` uses three values per parameter and 2 seeds (unless ``seeds`` is given);
     the full run uses :data:`GRIDS` and 10 seeds. ``params`` restricts the sweeps;
@@ -69,7 +73,7 @@ def make_figures(out: str | Path = "docs/figures", *, quick: bool = False,
     methods = [REFERENCE, *BASELINES]
     paths: list[Path] = []
     with executor_scope(executor) as ex:
-        table = compare(n_seeds, methods, executor=ex, progress=progress)
+        table = compare(n_seeds, methods, executor=ex, progress=progress, base=base)
         table.to_csv(out / "compare_runs.csv")
         paths.append(out / "compare_runs.csv")
         paths += plots.plot_comparison(table, out / "comparison")
@@ -77,13 +81,14 @@ def make_figures(out: str | Path = "docs/figures", *, quick: bool = False,
         for name in names:
             g = grids[name]
             t = sweep(name, g.values, methods, range(n_seeds), executor=ex,
-                      progress=progress)
+                      progress=progress, base=base)
             t.to_csv(out / f"sweep_{name}_runs.csv")
             paths.append(out / f"sweep_{name}_runs.csv")
             paths += plots.plot_sweep(t, out / f"delay_vs_{name}", default=default_value(name),
                                       logx=g.logx, logy=True)
     # the (split, rank) landscape: every pair refined (no pruning), default scenario seed 0
-    problem = Problem.default(0)
+    base = dict(base or {})
+    problem = Problem.default(0, **base)
     res = solve(problem, seed=0, prune=False)
     paths += plots.plot_heatmap(res.grid, problem.splits.tolist(), problem.ranks.tolist(),
                                 out / "heatmap_split_rank",
@@ -93,7 +98,7 @@ def make_figures(out: str | Path = "docs/figures", *, quick: bool = False,
     hist: dict[str, dict[int, list[float]]] = {"bcd": {}, "bcd_cold": {}, "nested": {}}
     cold = (int(problem.splits.max()), int(problem.ranks.min()))
     for s in range(2 if quick else 5):
-        p = Problem.default(s)
+        p = Problem.default(s, **base)
         hist["bcd"][s] = bcd_trace(p, seed=s)
         hist["bcd_cold"][s] = bcd_trace(p, start=cold, seed=s)
         hist["nested"][s] = solve(p, seed=s, mode="nested").history

@@ -3,8 +3,8 @@ with the CSV of exactly what it draws beside it (same stem, :func:`save`). The n
 they draw come from :mod:`sfl_opt.analysis`; :mod:`sfl_opt.figures` runs the
 experiments and calls these.
 
-- :func:`plot_sweep` — total delay versus a swept parameter, every method, mean and
-  spread (± one standard deviation) over seeds;
+- :func:`plot_sweep` — total delay versus a swept parameter, every method, median and
+  the 25–75 % band over seeds, the default scenario's value dotted;
 - :func:`plot_comparison` — mean total delay of every method on the default scenario;
 - :func:`plot_reduction` — SflLLM's delay reduction against each baseline;
 - :func:`plot_heatmap` — best delay over the (split, rank) grid;
@@ -13,8 +13,8 @@ experiments and calls these.
 - :func:`plot_split_map`, :func:`plot_rank_tokens`, :func:`plot_ablation_shares` — when
   split and rank matter (SPEC §8.2; data from :mod:`sfl_opt.regimes`).
 
-Delays are drawn in hours, minutes or seconds by their size (:func:`time_unit`; the CSV
-columns keep seconds). Figures are sized for one
+Every figure draws delays in one unit, minutes (:func:`time_unit`; the CSV columns keep
+seconds), so figures compare at a glance. Figures are sized for one
 column of a two-column paper (3.5 in wide) and readable at that size.
 """
 
@@ -48,16 +48,15 @@ from .sweep import PARAMS, SweepTable  # noqa: E402
 HOUR = 3600.0
 
 
-def time_unit(seconds: Iterable[float]) -> tuple[str, float]:
-    """(unit name, seconds per unit) to draw delays of this size: hours from 2 h up,
-    minutes from 2 min up, seconds below (CSV files always hold seconds)."""
-    a = np.asarray(list(seconds), dtype=float)
-    top = float(np.max(a[np.isfinite(a)])) if np.isfinite(a).any() else 0.0
-    if top >= 2 * HOUR:
-        return "h", HOUR
-    if top >= 120.0:
-        return "min", 60.0
-    return "s", 1.0
+#: the one time unit of every figure: (name, seconds per unit)
+TIME_UNIT: tuple[str, float] = ("min", 60.0)
+
+
+def time_unit(seconds: Iterable[float] | None = None) -> tuple[str, float]:
+    """(unit name, seconds per unit) of every figure's delays: :data:`TIME_UNIT`
+    (minutes), whatever their size, so that all figures share one unit (CSV files
+    always hold seconds). ``seconds`` is accepted for compatibility and ignored."""
+    return TIME_UNIT
 #: one column of a two-column paper, inches
 COLUMN_WIDTH = 3.5
 
@@ -122,23 +121,25 @@ def save(fig: Any, stem: str | Path, header: Sequence[str],
 
 def plot_sweep(table: SweepTable, stem: str | Path, *, default: float | None = None,
                logx: bool = False, logy: bool = False) -> list[Path]:
-    """Total delay versus the swept parameter, every method: the mean over seeds
-    (line) and the spread over seeds as the band between the 25th and 75th percentiles
-    (the seeds are different scenarios, so the spread is mostly the scenarios').
+    """Total delay versus the swept parameter, every method: the median over seeds
+    (line) and the band between the 25th and 75th percentiles (the seeds are different
+    scenarios, so the spread is mostly the scenarios'; the median always lies inside
+    the band, the mean need not). ``default`` (SI) is drawn as a dotted vertical line,
+    named in the legend ("default scenario").
 
-    CSV columns: param, value (SI), method, mean_delay_s, std_delay_s, q25_delay_s,
-    q75_delay_s, n_seeds.
+    CSV columns: param, value (SI), method, median_delay_s, q25_delay_s, q75_delay_s,
+    mean_delay_s, std_delay_s, n_seeds.
     """
     data = summarise_sweep(table)
     param = table.rows[0].param
     label, scale, _ = PARAMS[param]
-    unit, per = time_unit(s.mean for *_, s in data)
+    unit, per = time_unit()
     with paper_style():
         fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.5))
         for method in ordered(table.methods()):
             pts = [(v, s) for _, v, m, s in data if m == method]
             x = np.array([v for v, _ in pts]) * scale
-            mu = np.array([s.mean for _, s in pts]) / per
+            mu = np.array([s.median for _, s in pts]) / per
             lo = np.array([s.q25 for _, s in pts]) / per
             hi = np.array([s.q75 for _, s in pts]) / per
             name, color, marker = method_style(method)
@@ -146,7 +147,8 @@ def plot_sweep(table: SweepTable, stem: str | Path, *, default: float | None = N
                     zorder=3 if method == "sflllm" else 2)
             ax.fill_between(x, lo, hi, color=color, alpha=0.12, linewidth=0)
         if default is not None:
-            ax.axvline(default * scale, color="0.5", linestyle=":", linewidth=0.8)
+            ax.axvline(default * scale, color="0.5", linestyle=":", linewidth=0.8,
+                       label="default scenario")
         ax.set_xlabel(label)
         ax.set_ylabel(f"total training delay ({unit})")
         if logx:
@@ -160,12 +162,13 @@ def plot_sweep(table: SweepTable, stem: str | Path, *, default: float | None = N
             ax.yaxis.set_minor_formatter(NullFormatter())
         n = max(s.n for *_, s in data)
         ax.legend(ncol=3, loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize=6,
-                  title=f"mean (line) and 25–75 % range (band) over {n} seeds",
+                  title=f"median (line) and 25–75 % range (band) over {n} seeds",
                   title_fontsize=6, columnspacing=0.8,
                   handlelength=1.8)
-        rows = [(p, v, m, s.mean, s.std, s.q25, s.q75, s.n) for p, v, m, s in data]
-        return save(fig, stem, ("param", "value", "method", "mean_delay_s", "std_delay_s",
-                                "q25_delay_s", "q75_delay_s", "n_seeds"), rows)
+        rows = [(p, v, m, s.median, s.q25, s.q75, s.mean, s.std, s.n) for p, v, m, s in data]
+        return save(fig, stem, ("param", "value", "method", "median_delay_s", "q25_delay_s",
+                                "q75_delay_s", "mean_delay_s", "std_delay_s", "n_seeds"),
+                    rows)
 
 
 def plot_comparison(table: SweepTable, stem: str | Path,
@@ -180,7 +183,7 @@ def plot_comparison(table: SweepTable, stem: str | Path,
         methods = [reference] + [m for m in methods if m != reference]
     red = reductions(table, reference)
     summ = {m: Summary.of(r.delay for r in table.select(method=m)) for m in methods}
-    unit, per = time_unit(s.mean for s in summ.values())
+    unit, per = time_unit()
     with paper_style():
         fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.4))
         y = np.arange(len(methods))[::-1]
@@ -244,7 +247,7 @@ def plot_heatmap(grid: np.ndarray, splits: Sequence[int], ranks: Sequence[int],
     if grid.shape != (len(splits), len(ranks)):
         raise ValueError(f"grid: expected shape ({len(splits)}, {len(ranks)}), "
                          f"got {grid.shape}")
-    unit, per = time_unit(grid.ravel())
+    unit, per = time_unit()
     h = grid / per
     with paper_style():
         fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.6))
@@ -290,8 +293,7 @@ def plot_convergence(histories: dict[str, dict[int, Sequence[float]]], stem: str
     titles = {"bcd": "bcd: the paper's alternation", "nested": "nested search"}
     styles = ["-", "--", ":", "-."]
     cmap = plt.get_cmap("viridis")
-    unit, per = time_unit(np.concatenate([np.asarray(h, dtype=float) for by in histories.values()
-                                          for h in by.values()]))
+    unit, per = time_unit()
     seeds_all = sorted({sd for by in histories.values() for sd in by})
     colour = {sd: cmap(n / max(1, len(seeds_all) - 1) * 0.9) for n, sd in enumerate(seeds_all)}
     rows = []

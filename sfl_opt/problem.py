@@ -23,6 +23,8 @@ _SCALAR_FIELDS = ("noise_psd", "p_total_s", "p_total_f", "server_flops", "rate_b
 _INT_FIELDS = ("batch", "local_iters")
 #: the optional allocated downlink (SPEC §8.4): all three given, or none (fixed rates)
 _DOWNLINK_FIELDS = ("gain_d", "bw_d", "p_total_d")
+#: the ``sfl_opt_problem`` format version written by :meth:`Problem.to_json`
+FORMAT_VERSION = 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -189,14 +191,17 @@ class Problem:
 
     def to_json(self, indent: int | None = 1) -> str:
         """JSON text that :meth:`from_json` turns back into an equal problem (exactly)."""
-        return json.dumps({"sfl_opt_problem": 1, **self.to_dict()}, indent=indent)
+        return json.dumps({"sfl_opt_problem": FORMAT_VERSION, **self.to_dict()}, indent=indent)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Problem:
         if not isinstance(data, dict):
             raise ValidationError("problem", "a JSON object of Problem fields", data)
         data = dict(data)
-        data.pop("sfl_opt_problem", None)
+        version = data.pop("sfl_opt_problem", FORMAT_VERSION)
+        if isinstance(version, bool) or version != FORMAT_VERSION:
+            raise ValidationError("sfl_opt_problem", f"format version {FORMAT_VERSION} (this "
+                                  "sfl-opt reads only that one)", version)
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

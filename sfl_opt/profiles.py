@@ -8,6 +8,7 @@ profiles into :data:`PROFILES_DIR`, the solver (``Problem.default``,
 from __future__ import annotations
 
 import json
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -17,20 +18,29 @@ from . import _validation as v
 from .errors import ValidationError
 
 #: The repository's ``profiles/`` folder (next to the package: source checkout or
-#: editable install only). The one place that knows where profiles live.
+#: editable install), where the harness writes. The source of the packaged copies.
 PROFILES_DIR = Path(__file__).resolve().parents[1] / "profiles"
+#: Package-data folder with copies of ``profiles/*.json`` (made by setup.py's build step,
+#: present in wheels and non-editable installs).
+PACKAGE_PROFILES = "_profiles"
 #: File name of the bundled default profile (GPT-2 small dimensions, this project's CPU).
 DEFAULT_PROFILE = "cpu-gpt2-small.json"
 
 
 def bundled_profile_path(name: str = DEFAULT_PROFILE) -> Path | None:
-    """Path of a bundled profile in the repository's ``profiles/`` folder, or None if absent.
+    """Path of a bundled profile, or None if there is none.
 
-    The folder (:data:`PROFILES_DIR`) sits next to the package, so it exists in a
-    source checkout / editable install only.
+    Looked up in the repository's ``profiles/`` folder (:data:`PROFILES_DIR`: a source
+    checkout or editable install), then in the package data ``sfl_opt/_profiles/``
+    (``importlib.resources``: a wheel or ``pip install .``).
     """
     path = PROFILES_DIR / name
-    return path if path.is_file() else None
+    if path.is_file():
+        return path
+    packaged = resources.files(__package__).joinpath(PACKAGE_PROFILES, name)
+    if packaged.is_file():
+        return Path(str(packaged))
+    return None
 
 
 def load_profile(path: str | Path) -> dict[str, Any]:
@@ -63,6 +73,13 @@ def check_profile(data: Any, name: str = "profile") -> dict[str, Any]:
     if not isinstance(data.get("workload"), dict):
         raise ValidationError("profile.workload", "a mapping of workload fields",
                               data.get("workload"))
+    for key in ("layers", "hidden", "heads", "seq", "vocab"):
+        v.positive_int(f"profile.model.{key}", model[key])
+    for key, arr in data["workload"].items():
+        if isinstance(arr, list) and len(arr) != model["layers"]:
+            raise ValidationError(f"profile.workload.{key}",
+                                  f"one entry per block (model.layers={model['layers']})",
+                                  f"{len(arr)} entries")
     table = data.get("rounds")
     if table is not None:
         if not isinstance(table, dict) or "ranks" not in table or "rounds" not in table:

@@ -188,10 +188,29 @@ def default_problem(
                               "(the profile's float32 measurement)", memory_bits)
     m = v.positive_int("subchannels", subchannels)
     n = m if subchannels_f is None else v.positive_int("subchannels_f", subchannels_f)
+    if isinstance(client_flops, str) or not hasattr(client_flops, "__len__") \
+            or len(client_flops) != 2:
+        raise ValidationError("client_flops", "a (low, high) pair of FLOP/s", client_flops)
     lo, hi = (v.scalar("client_flops", x, positive=True) for x in client_flops)
     if hi < lo:
         raise ValidationError("client_flops", "a (low, high) range with low <= high",
                               client_flops)
+    subchannel_bw = v.scalar("subchannel_bw", subchannel_bw, positive=True)
+    p_max = v.scalar("p_max", p_max, positive=True)
+    p_total = v.scalar("p_total", p_total, positive=True, allow_inf=True)
+    server_flops = v.scalar("server_flops", server_flops, positive=True)
+    bs_power = v.scalar("bs_power", bs_power, positive=True)
+    bs_bandwidth = v.scalar("bs_bandwidth", bs_bandwidth, positive=True)
+    shadowing_db = v.scalar("shadowing_db", shadowing_db, nonnegative=True)
+    r_min = v.scalar("r_min", r_min, positive=True)
+    r_max = v.scalar("r_max", r_max, positive=True)
+    if not r_min < r_max:
+        raise ValidationError("r_max", f"a radius > r_min={r_min:g} m", r_max)
+    v.positive_int("batch", batch)
+    v.positive_int("local_iters", local_iters)
+    rank_arr = v.int_array("ranks", ranks, unique=True)
+    if rank_arr.min() < 1:
+        raise ValidationError("ranks", "LoRA ranks >= 1", rank_arr.tolist())
     v.choice("downlink", downlink, DOWNLINKS)
     v.choice("band", band, BANDS)
     ch = _draw_channels(seed, k, m, n, r_min, r_max, shadowing_db, lo, hi)
@@ -214,7 +233,7 @@ def default_problem(
         down = {"gain_d": g_down[:, None] * fade, "bw_d": np.full(d, bs_bw / d),
                 "p_total_d": float(bs_power)}
     noise = channel.noise_psd(channel.NOISE_DBM_PER_HZ + nf)
-    ranks = tuple(int(r) for r in ranks)
+    ranks = tuple(int(r) for r in rank_arr)
     workload, rounds, rounds_source = _default_workload_rounds(
         profile, ranks, local_iters, memory_bits, layers=layers, hidden=hidden, seq=seq)
     flops, caps, server_flops = _hardware(devices, server, k, flops, client_flops,
@@ -323,10 +342,12 @@ def _default_workload_rounds(
         path = bundled_profile_path()
     if path is None:
         full = {k: (GPT2_DIMS[k] if val is None else int(val)) for k, val in dims.items()}
+        _check_ranks_fit(ranks, full["hidden"])
         rounds = [ILLUSTRATIVE_ROUNDS.get(r, _interp_rounds(r)) for r in ranks]
         bits = {"weight_bits": memory_bits, "saved_bits": memory_bits}
         return Workload.gpt2(**full, **bits), rounds, "illustrative"
     data = load_profile(path)
+    _check_ranks_fit(ranks, int(dims["hidden"] or data["model"]["hidden"]))
     rounds_arr, note = rounds_at(data, ranks, local_iters)
     rounds = rounds_arr.tolist()
     source = f"measured: {path.name}, {note}"
@@ -358,6 +379,13 @@ def work_with_memory(work: Workload, memory_of: Workload) -> Workload:
     mem = {name: getattr(memory_of, name) for name in MEMORY_FIELDS}
     data = {f.name: getattr(work, f.name) for f in fields(work)}
     return Workload(**{**data, **mem})
+
+
+def _check_ranks_fit(ranks: tuple[int, ...], hidden: int) -> None:
+    """A LoRA rank cannot exceed the hidden width of the adapted d x d projections."""
+    big = [r for r in ranks if r > hidden]
+    if big:
+        raise ValidationError("ranks", f"LoRA ranks <= the hidden width d={hidden}", big)
 
 
 def _interp_rounds(rank: int) -> float:

@@ -48,6 +48,29 @@ PARAMS: dict[str, tuple[str, float, bool]] = {
 }
 
 
+#: plausible range (SI units) of each swept parameter; a value outside draws a warning
+#: from :func:`implausible` (the values are SI: a "0.5" bandwidth is 0.5 Hz, not MHz)
+PLAUSIBLE: dict[str, tuple[float, float, str]] = {
+    "clients": (1, 1e4, ""),
+    "subchannel_bw": (1e3, 1e9, "Hz"),
+    "p_max": (1e-6, 1e3, "W"),
+    "client_flops": (1e6, 1e18, "FLOP/s"),
+    "server_flops": (1e9, 1e19, "FLOP/s"),
+    "local_iters": (1, 1e5, ""),
+    "seq": (1, 1e6, ""),
+}
+
+
+def implausible(param: str, value: float) -> str | None:
+    """A warning text when ``value`` of ``param`` (SI units) lies outside
+    :data:`PLAUSIBLE`, else None."""
+    lo, hi, unit = PLAUSIBLE[param]
+    if lo <= value <= hi:
+        return None
+    return (f"{param}={value:g} {unit} is outside the plausible range {lo:g}..{hi:g} "
+            f"{unit}; values are in SI units".replace("  ", " "))
+
+
 def default_value(param: str) -> float:
     """Value (SI units) of swept parameter ``param`` in the default scenario, from
     :data:`sfl_opt.scenario.DEFAULTS` (``client_flops``: the midpoint of its range;
@@ -86,7 +109,11 @@ def scenario_kwargs(param: str, value: float) -> dict[str, Any]:
 class SweepRow:
     """One run: the swept ``param`` = ``value`` (SI units), ``method``, ``seed`` (scenario
     and method), the resulting ``delay`` (T_total, s), ``split``, ``rank``, ``status`` and
-    the solve ``time`` (wall clock, s; the only column that is not reproducible)."""
+    the solve ``time`` (wall clock, s; the only column that is not reproducible).
+
+    A run that raised has ``status="error"``, ``delay`` NaN, ``split = rank = 0`` and the
+    exception as ``error`` (``"ValidationError: batch: expected ..."``); the other runs of
+    the sweep are kept. :meth:`SweepTable.select` leaves such rows out unless asked."""
 
     param: str
     value: float
@@ -97,6 +124,7 @@ class SweepRow:
     rank: int
     status: str
     time: float
+    error: str = ""
 
     def key(self) -> tuple[float, str, int]:
         return (self.value, self.method, self.seed)
@@ -125,8 +153,11 @@ class SweepTable:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, SweepTable):
             return NotImplemented
-        strip = [tuple(getattr(r, c) for c in DETERMINISTIC) for r in self.rows]
-        return strip == [tuple(getattr(r, c) for c in DETERMINISTIC) for r in other.rows]
+        def strip(t: SweepTable) -> list[tuple[Any, ...]]:  # NaN (failed runs) equals NaN
+            return [tuple(repr(x) if isinstance(x, float) else x
+                          for x in (getattr(r, c) for c in DETERMINISTIC)) for r in t.rows]
+
+        return strip(self) == strip(other)
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -140,9 +171,15 @@ class SweepTable:
     def values(self) -> list[float]:
         return sorted({r.value for r in self.rows})
 
-    def select(self, **match: Any) -> list[SweepRow]:
-        """Rows whose columns equal the given values."""
-        return [r for r in self.rows if all(getattr(r, k) == v for k, v in match.items())]
+    def select(self, include_failed: bool = False, **match: Any) -> list[SweepRow]:
+        """Rows whose columns equal the given values (failed runs only with
+        ``include_failed=True``)."""
+        return [r for r in self.rows if (include_failed or r.status != "error")
+                and all(getattr(r, k) == v for k, v in match.items())]
+
+    def failed(self) -> list[SweepRow]:
+        """The runs that raised (``status="error"``, message in ``error``)."""
+        return [r for r in self.rows if r.status == "error"]
 
     def to_csv(self, path: str | Path) -> Path:
         """Write the table (header + one line per row; floats in full precision)."""
@@ -160,12 +197,14 @@ class SweepTable:
         """Read a table written by :meth:`to_csv` (exactly the same values)."""
         with Path(path).open(newline="") as fh:
             reader = csv.DictReader(fh)
-            if tuple(reader.fieldnames or ()) != cls.columns:
+            names = tuple(reader.fieldnames or ())
+            if names not in (cls.columns, cls.columns[:-1]):  # older files: no error column
                 raise ValidationError("path", f"a sweep CSV with columns {cls.columns}",
                                       reader.fieldnames)
             rows = [SweepRow(param=d["param"], value=float(d["value"]), method=d["method"],
                              seed=int(d["seed"]), delay=float(d["delay"]), split=int(d["split"]),
-                             rank=int(d["rank"]), status=d["status"], time=float(d["time"]))
+                             rank=int(d["rank"]), status=d["status"], time=float(d["time"]),
+                             error=d.get("error") or "")
                     for d in reader]
         return cls(rows)
 
@@ -185,15 +224,24 @@ class SweepTask:
 
 
 def run_task(task: SweepTask) -> SweepRow:
-    """Run one sweep task (module level, so process pools and Dask can ship it)."""
+    """Run one sweep task (module level, so process pools and Dask can ship it).
+
+    An exception of the run (bad value, numerical range, missing dependency) becomes a
+    row with ``status="error"`` and the message, so one bad value loses no other run."""
     from .solve import solve
 
-    kwargs = dict(task.base)
-    kwargs.update(scenario_kwargs(task.param, task.value))
-    problem = Problem.default(task.seed, **kwargs)
     t0 = time.perf_counter()
-    seed = {"seed": task.seed} if METHODS[task.method].accepts("seed") else {}
-    res = solve(problem, task.method, **seed, **dict(task.solve_options))
+    try:
+        kwargs = dict(task.base)
+        kwargs.update(scenario_kwargs(task.param, task.value))
+        problem = Problem.default(task.seed, **kwargs)
+        t0 = time.perf_counter()
+        seed = {"seed": task.seed} if METHODS[task.method].accepts("seed") else {}
+        res = solve(problem, task.method, **seed, **dict(task.solve_options))
+    except Exception as exc:  # noqa: BLE001 - reported in the row, not lost
+        return SweepRow(param=task.param, value=float(task.value), method=task.method,
+                        seed=int(task.seed), delay=math.nan, split=0, rank=0, status="error",
+                        time=time.perf_counter() - t0, error=f"{type(exc).__name__}: {exc}")
     return SweepRow(param=task.param, value=float(task.value), method=task.method,
                     seed=int(task.seed), delay=float(res.delay), split=int(res.split),
                     rank=int(res.rank), status=str(res.status), time=time.perf_counter() - t0)
@@ -231,7 +279,8 @@ def make_tasks(param: str, values: Sequence[float], methods: Sequence[str],
 def sweep(param: str, values: Sequence[float], methods: Sequence[str] = ("sflllm",),
           seeds: Iterable[int] = range(3), executor: Executor | str | None = None,
           progress: bool = True, base: dict[str, Any] | None = None,
-          solve_options: dict[str, Any] | None = None, workers: int = 2) -> SweepTable:
+          solve_options: dict[str, Any] | None = None, workers: int = 2,
+          desc: str | None = None) -> SweepTable:
     """Solve ``Problem.default(seed, **base, param=value)`` for every value, method and seed.
 
     Parameters
@@ -246,7 +295,8 @@ def sweep(param: str, values: Sequence[float], methods: Sequence[str] = ("sflllm
         ``"serial"`` — run in this process; or any ``concurrent.futures.Executor``
         (e.g. ``distributed.Client(...).get_executor()``), left running.
     progress:
-        show a tqdm progress bar over completed runs.
+        show a tqdm progress bar over completed runs (labelled ``desc``, default
+        ``"sweep PARAM"``).
     base:
         further ``Problem.default`` keywords held fixed.
     solve_options:
@@ -261,7 +311,8 @@ def sweep(param: str, values: Sequence[float], methods: Sequence[str] = ("sflllm
     tasks = make_tasks(param, values, methods, seeds, base, solve_options)
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(tasks), desc=f"sweep {param}", unit="run", disable=not progress)
+    bar = tqdm(total=len(tasks), desc=desc or f"sweep {param}", unit="run",
+               disable=not progress)
     rows: list[SweepRow] = []
     try:
         with executor_scope(executor, workers=workers) as ex:

@@ -116,6 +116,11 @@ class Workload:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValidationError("workload", f"only the fields {sorted(known)}", unknown)
+        missing = [name for name in ARRAY_FIELDS if name not in data]
+        if missing:
+            raise ValidationError(f"workload.{missing[0]}",
+                                  f"every workload array {list(ARRAY_FIELDS)}",
+                                  f"missing {missing}")
         return cls(**data)
 
     def __eq__(self, other: object) -> bool:

@@ -164,3 +164,26 @@ def test_cli_bad_input(capsys):
     assert "devices" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         _parser().parse_args(["online", "--sweep", "a,b"])
+
+
+def test_online_figures_share_the_paper_style_and_label_v_with_its_unit(tmp_path,
+                                                                        monkeypatch):
+    import matplotlib.pyplot as plt
+
+    import sfl_opt.online.plots as oplots
+    from sfl_opt.plots import COLUMN_WIDTH
+
+    labels, widths, fonts = [], [], []
+    real = oplots._save
+
+    def spy(fig, outdir, name):
+        labels.extend(ax.get_xlabel() for ax in fig.axes)
+        widths.append(fig.get_size_inches()[0])
+        fonts.append(plt.rcParams["font.size"])
+        return real(fig, outdir, name)
+
+    monkeypatch.setattr(oplots, "_save", spy)
+    p = OnlineProblem.default(seed=0, devices=4)
+    oplots.make_figures(p, [1e2, 1e4], rounds=20, seed=0, outdir=tmp_path, progress=False)
+    assert "V (J² per loss unit)" in labels
+    assert all(w % COLUMN_WIDTH == 0 for w in widths) and fonts == [8, 8, 8]

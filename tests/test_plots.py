@@ -69,6 +69,39 @@ def test_sweep_figure_csv_is_the_mean_and_std(table: SweepTable, tmp_path: Path)
         med = sorted(delays)[1]
         assert float(r["q25_delay_s"]) == pytest.approx((lo + med) / 2, rel=1e-12)
         assert float(r["q75_delay_s"]) == pytest.approx((med + hi) / 2, rel=1e-12)
+        assert float(r["median_delay_s"]) == med   # the line: the median, inside the band
+
+
+def test_sweep_figure_draws_the_median_in_minutes_and_names_the_default_line(
+        table: SweepTable, tmp_path: Path, monkeypatch) -> None:
+    import matplotlib.pyplot as plt
+
+    import sfl_opt.plots as plots
+
+    seen = {}
+    real_save = plots.save
+
+    def spy(fig, stem, header, rows):
+        ax = fig.axes[0]
+        seen["ylabel"] = ax.get_ylabel()
+        seen["lines"] = {ln.get_label(): ln.get_ydata() for ln in ax.get_lines()}
+        seen["legend"] = [t.get_text() for t in ax.get_legend().get_texts()]
+        return real_save(fig, stem, header, rows)
+
+    monkeypatch.setattr(plots, "save", spy)
+    plot_sweep(table, tmp_path / "s", default=0.2)
+    assert seen["ylabel"] == "total training delay (min)"
+    assert "default scenario" in seen["legend"]
+    med = [np.median([x.delay for x in table.rows if x.value == v and x.method == "sflllm"])
+           for v in (0.1, 0.2)]
+    np.testing.assert_allclose(seen["lines"]["SflLLM (proposed)"], np.array(med) / 60.0)
+    plt.close("all")
+
+
+def test_every_figure_uses_one_time_unit() -> None:
+    from sfl_opt.plots import time_unit
+
+    assert time_unit([1.0]) == time_unit([1e6]) == time_unit() == ("min", 60.0)
 
 
 def test_reduction_and_comparison_csv(default_table: SweepTable, tmp_path: Path) -> None:

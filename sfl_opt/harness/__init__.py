@@ -22,10 +22,13 @@ def require_torch() -> None:
             importlib.import_module(name)
         except ImportError:
             missing.append(name)
+            if name == "torch":  # transformers and peft would only print warnings about it
+                break
     if missing:
-        raise ImportError(
-            f"sfl_opt.harness needs {', '.join(missing)}: pip install 'sfl-opt[harness]' "
-            "(with the CPU build of torch, e.g. torch==2.13.0)")
+        from ..errors import MissingDependencyError
+
+        raise MissingDependencyError("the PyTorch harness (sfl_opt.harness)",
+                                     ", ".join(missing), "harness")
 
 
 def __getattr__(name: str):  # lazy submodules: sfl_opt.harness.model etc.

@@ -80,6 +80,53 @@ def refine_x(delta, x0, out):
 
 
 @kernel
+def _log_g(u):
+    """log(ln(1 + x) / x) at x = e^u, without overflow for large u; decreasing in u."""
+    if u > 30.0:
+        return math.log(u + math.log1p(math.exp(-u))) - u
+    x = math.exp(u)
+    return math.log(math.log1p(x)) - u
+
+
+@kernel
+def refine_logx(logc, out):
+    """Solve ln(1 + x) / x = c for u = log x, given log c (c <= 1/2, so x >= 2.5): a
+    safeguarded Newton on the decreasing ``_log_g(u) - log c``."""
+    for i in range(logc.size):
+        t = logc[i]
+        # x >= 1/c - 1 (as ln(1+x)/x >= 1/(1+x)) and ln(1 + x) <= 2 sqrt(x)
+        lo = math.log(max(math.exp(-t) - 1.0, 1.0)) if t > -700.0 else -t - 1.0
+        hi = lo + 1.0
+        while _log_g(hi) > t:
+            hi = lo + 2.0 * (hi - lo)
+        u = 0.5 * (lo + hi)
+        for _ in range(200):
+            f = _log_g(u) - t
+            if f == 0.0:
+                break
+            if f > 0.0:
+                lo = u
+            else:
+                hi = u
+            if u > 30.0:
+                lx = u + math.log1p(math.exp(-u))
+                dx = 1.0 / (1.0 + math.exp(-u))
+            else:
+                x = math.exp(u)
+                lx = math.log1p(x)
+                dx = x / (1.0 + x)
+            df = dx / lx - 1.0
+            un = u - f / df if df < 0.0 else 0.5 * (lo + hi)
+            if not (lo < un < hi):
+                un = 0.5 * (lo + hi)
+            if abs(un - u) <= 1e-15 * max(1.0, abs(u)) or hi - lo <= 1e-15 * max(1.0, abs(u)):
+                u = un
+                break
+            u = un
+        out[i] = u
+
+
+@kernel
 def _log_marginal(u, logc):
     """log m and d(log m)/du at x = e^u for m = C x² D(x) / ln²(1+x), logc = log C."""
     x = math.exp(u)

@@ -44,7 +44,11 @@ for _name, _kw in BASELINES.items():
 
 
 def _solve_milp(prep: PreparedProblem, opts: Options) -> Outcome:
-    from ..assign.milp import solve_milp  # pyomo is imported only when it runs
+    from ..errors import require
+
+    require("pyomo.environ", "method 'milp'", "pyomo")  # imported only when it runs
+    require("highspy", "method 'milp'", "pyomo")
+    from ..assign.milp import solve_milp
 
     return solve_milp(prep, opts)
 

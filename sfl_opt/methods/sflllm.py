@@ -1,4 +1,4 @@
-"""The SflLLM algorithm (seed 000), in two search modes.
+"""The SflLLM algorithm (Zhao et al., arXiv:2504.14667), in two search modes.
 
 ``bcd`` — the paper's alternation: (a) greedy subchannel allocation for the current
 (split, rank), (b) power control, (c) exhaustive search over (split, rank) with the

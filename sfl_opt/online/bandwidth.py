@@ -28,7 +28,7 @@ from scipy.special import lambertw
 
 from .. import _validation as v
 from ..errors import ValidationError
-from ..kernels.online import energy_kernel, refine_x, split_kernel
+from ..kernels.online import energy_kernel, refine_logx, refine_x, split_kernel
 
 _LN2 = math.log(2.0)
 
@@ -54,13 +54,22 @@ def min_bandwidth(bits: np.ndarray, time: np.ndarray, snr_bw: np.ndarray) -> np.
         rate_ln2 = bits / time * _LN2
         c = rate_ln2 / a
     ok = (time > 0) & (c > 0) & (c < 1)
-    cc = c[ok]
-    delta = (a[ok] - rate_ln2[ok]) / a[ok]
+    # near the branch point (c -> 1) refine h(x) = 1 - c; at high SNR (c small, where
+    # 1 - c rounds to 1) solve log(ln(1 + x) / x) = log c for u = log x instead
+    near = ok & (c > 0.5)
+    far = ok & ~near
+    cc = c[near]
+    delta = (a[near] - rate_ln2[near]) / a[near]
     with np.errstate(invalid="ignore", over="ignore"):
         x0 = -lambertw(-cc * np.exp(-cc), k=-1).real / cc - 1.0
     x = np.empty(cc.size)
     refine_x(np.ascontiguousarray(delta), np.ascontiguousarray(x0), x)
-    out[ok] = a[ok] / x
+    out[near] = a[near] / x
+    with np.errstate(divide="ignore"):
+        logc = np.log(rate_ln2[far]) - np.log(a[far])
+    u = np.empty(logc.size)
+    refine_logx(np.ascontiguousarray(logc), u)
+    out[far] = np.exp(np.log(a[far]) - u)
     return out
 
 

@@ -215,7 +215,8 @@ def _train(problem: OnlineProblem, args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Stand-alone entry point: ``python -m sfl_opt.online.cli [options]``."""
+    """The ``sfl-opt online [options]`` command on its own (``main(["--devices", "5"])``);
+    from the shell use ``sfl-opt online``."""
     parser = argparse.ArgumentParser(prog="sfl-opt")
     sub = parser.add_subparsers(dest="command", required=True)
     register(sub)

@@ -6,6 +6,10 @@ with the CSV of the plotted numbers next to it (:func:`sfl_opt.plots.save`):
 - ``online_tradeoff``: time-average penalty Ψ, participants and mean virtual queue
   against V (the O(1/V), O(V) trade-off), with the baselines for reference;
 - ``online_queues``: device-average virtual queue over the rounds for each V.
+
+They share the style of the offline figures (:func:`sfl_opt.plots.paper_style`: fonts,
+grid, 300 dpi, column-width panels); V is in J² per loss unit (the drift-plus-penalty
+objective V·w·Ψ + Σ Q·E is in J², Ψ in loss units) and labelled so.
 """
 
 from __future__ import annotations
@@ -19,9 +23,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ..plots import save  # noqa: E402
+from ..plots import COLUMN_WIDTH, paper_style, save  # noqa: E402
 from .problem import OnlineProblem  # noqa: E402
 from .simulate import POLICIES, Trace, simulate, summarize, sweep_v  # noqa: E402
+
+#: axis label of the penalty weight V, with its unit
+V_LABEL = "V (J² per loss unit)"
 
 
 def _log_rounds(T: int, points: int = 400) -> np.ndarray:
@@ -29,11 +36,11 @@ def _log_rounds(T: int, points: int = 400) -> np.ndarray:
     return np.unique(np.geomspace(1, T, points).round().astype(int)) - 1
 
 
-def energy_figure(traces: dict[str, Trace], outdir: Path) -> list[Path]:
+def _energy_figure(traces: dict[str, Trace], outdir: Path) -> list[Path]:
     """Running average energy / budget per device for each trace (one panel each), at
     ~400 log-spaced rounds."""
     names = list(traces)
-    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.6), sharey=True,
+    fig, axes = plt.subplots(1, len(names), figsize=(COLUMN_WIDTH * len(names), 2.4), sharey=True,
                              squeeze=False)
     T = next(iter(traces.values())).rounds
     at = _log_rounds(T)
@@ -49,18 +56,18 @@ def energy_figure(traces: dict[str, Trace], outdir: Path) -> list[Path]:
         ax.axhline(1.0, color="k", lw=1.2, label="budget")
         ax.axhline(1.05, color="k", lw=0.8, ls="--", label="budget + 5%")
         tr = traces[name]
-        title = f"{name}" + (f" (V = {tr.V:g})" if name == "lyapunov" else "")
+        title = f"{name}" + (f" (V = {tr.V:g} J²/loss unit)" if name == "lyapunov" else "")
         ax.set_title(title)
         ax.set_xlabel("round t")
         ax.set_xscale("log")
         ax.set_ylim(0, max(2.0, float(np.nanmax(r[at >= T // 10])) * 1.1))
     axes[0][0].set_ylabel("running avg energy / budget")
-    axes[0][0].legend(loc="upper right", fontsize=8)
+    axes[0][0].legend(loc="upper right")
     fig.suptitle("Time-average energy of every device against its budget")
     return save(fig, outdir / "online_energy", header, rows)
 
 
-def tradeoff_figure(sweep: list[Trace], baselines: dict[str, Trace], outdir: Path
+def _tradeoff_figure(sweep: list[Trace], baselines: dict[str, Trace], outdir: Path
                     ) -> list[Path]:
     """Penalty, participation and queue size against V."""
     pts = [summarize(t) for t in sweep]
@@ -68,22 +75,22 @@ def tradeoff_figure(sweep: list[Trace], baselines: dict[str, Trace], outdir: Pat
     pen = np.array([p.penalty for p in pts])
     part = np.array([p.participation for p in pts])
     que = np.array([p.mean_queue for p in pts])
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+    fig, axes = plt.subplots(1, 3, figsize=(COLUMN_WIDTH * 3, 2.4))
     axes[0].loglog(Vs, pen, "o-", label="lyapunov")
     for i, (name, tr) in enumerate(baselines.items()):
         axes[0].axhline(tr.mean_penalty, lw=0.8, ls="--", label=name, color=f"C{i + 1}")
-    axes[0].set_xlabel("V")
+    axes[0].set_xlabel(V_LABEL)
     axes[0].set_ylabel("time-average penalty Ψ(N_t)")
-    axes[0].legend(fontsize=7)
+    axes[0].legend()
     axes[1].semilogx(Vs, part, "o-")
-    axes[1].set_xlabel("V")
+    axes[1].set_xlabel(V_LABEL)
     axes[1].set_ylabel("mean participants N_t")
     axes[2].loglog(Vs, que, "o-", label="mean queue")
     ref = que[len(que) // 2] * Vs / Vs[len(Vs) // 2]
     axes[2].loglog(Vs, ref, "k:", label="∝ V")
-    axes[2].set_xlabel("V")
+    axes[2].set_xlabel(V_LABEL)
     axes[2].set_ylabel("mean virtual queue Q (J)")
-    axes[2].legend(fontsize=8)
+    axes[2].legend()
     fig.suptitle("Drift-plus-penalty trade-off: penalty O(1/V), queues O(V)")
     header = ["policy", "V", "penalty", "weighted_penalty", "participation", "mean_queue",
               "max_budget_ratio"]
@@ -96,10 +103,10 @@ def tradeoff_figure(sweep: list[Trace], baselines: dict[str, Trace], outdir: Pat
     return save(fig, outdir / "online_tradeoff", header, rows)
 
 
-def queues_figure(sweep: list[Trace], outdir: Path) -> list[Path]:
+def _queues_figure(sweep: list[Trace], outdir: Path) -> list[Path]:
     """Device-average virtual queue over the rounds for each V (at most ~1000 rounds
     plotted and written, evenly spaced)."""
-    fig, ax = plt.subplots(figsize=(6, 3.8))
+    fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.4))
     T = sweep[0].rounds
     at = np.arange(0, T, max(1, T // 1000))
     x = at + 1
@@ -107,15 +114,35 @@ def queues_figure(sweep: list[Trace], outdir: Path) -> list[Path]:
     for tr in sweep:
         mq = tr.queues.mean(axis=1)[at]
         cols.append(mq)
-        ax.plot(x, mq, lw=1, label=f"V = {tr.V:g}")
+        ax.plot(x, mq, lw=1, label=f"V = {tr.V:g} J²/loss unit")
     ax.set_yscale("symlog", linthresh=1e-2)
     ax.set_xlabel("round t")
     ax.set_ylabel("mean virtual queue Q(t) (J)")
-    ax.legend(fontsize=8)
+    ax.legend()
     ax.set_title("Virtual energy queues (lyapunov)")
     header = ["round"] + [f"V={tr.V:g}" for tr in sweep]
     rows = [[int(t) + 1] + [f"{c[i]:.6g}" for c in cols] for i, t in enumerate(at)]
     return save(fig, outdir / "online_queues", header, rows)
+
+
+def energy_figure(traces: dict[str, Trace], outdir: Path) -> list[Path]:
+    """Running average energy / budget per device for each trace (one panel each), at
+    ~400 log-spaced rounds (the offline figures' style)."""
+    with paper_style():
+        return _energy_figure(traces, outdir)
+
+
+def tradeoff_figure(sweep: list[Trace], baselines: dict[str, Trace], outdir: Path
+                    ) -> list[Path]:
+    """Penalty, participation and queue size against V (J² per loss unit)."""
+    with paper_style():
+        return _tradeoff_figure(sweep, baselines, outdir)
+
+
+def queues_figure(sweep: list[Trace], outdir: Path) -> list[Path]:
+    """Device-average virtual queue over the rounds for each V."""
+    with paper_style():
+        return _queues_figure(sweep, outdir)
 
 
 def make_figures(problem: OnlineProblem, Vs: Sequence[float], rounds: int, seed: int,

@@ -444,10 +444,31 @@ class OnlineProblem:
         """
         v.seed("seed", seed)
         k = v.positive_int("devices", devices)
+        if isinstance(flops, str) or not hasattr(flops, "__len__") or len(flops) != 2:
+            raise ValidationError("flops", "a (low, high) pair of FLOP/s", flops)
         lo, hi = (v.scalar("flops", x, positive=True) for x in flops)
         if hi < lo:
             raise ValidationError("flops", "a (low, high) range with low <= high", flops)
         v.positive_int("classes", classes)
+        # name the override (the channel helpers would report numpy's words)
+        r_min = v.scalar("r_min", r_min, positive=True)
+        r_max = v.scalar("r_max", r_max, positive=True)
+        if not r_min < r_max:
+            raise ValidationError("r_max", f"a radius > r_min={r_min:g} m", r_max)
+        shadowing_db = v.scalar("shadowing_db", shadowing_db, nonnegative=True)
+        for name, val in (("power", power), ("kappa", kappa), ("energy_budget", energy_budget),
+                          ("deadline", deadline), ("server_flops", server_flops),
+                          ("downlink_power", downlink_power)):
+            v.scalar(name, val, positive=True)
+        if bandwidth is not None:
+            v.scalar("bandwidth", bandwidth, positive=True)
+        if downlink_bandwidth is not None:
+            v.scalar("downlink_bandwidth", downlink_bandwidth, positive=True, allow_inf=True)
+        for name, val in (("layers", layers), ("hidden", hidden), ("seq", seq),
+                          ("batch", batch), ("local_iters", local_iters), ("rank", rank)):
+            v.positive_int(name, val)
+        if rank > hidden:
+            raise ValidationError("rank", f"a LoRA rank <= the hidden width d={hidden}", rank)
         rng = np.random.default_rng(seed)
         positions = channel.ring_positions(rng, k, r_min, r_max)
         shadow = rng.normal(0.0, shadowing_db, size=k)

@@ -43,11 +43,13 @@ def backend_class(name: str) -> type[PowerBackend]:
     try:
         cls = _load(name)
     except ImportError as exc:
-        raise BackendError(f"power: backend {name!r} is not installed ({exc}); installed: "
-                           f"{', '.join(available_backends())}") from None
+        raise BackendError(f"power: backend {name!r} is not installed ({exc}): pip install "
+                           f"'sfl-opt[{name}]'; installed: {', '.join(available_backends())}"
+                           ) from None
     if not cls.available():
         raise BackendError(f"power: backend {name!r} needs {', '.join(cls.requires)}, which "
-                           f"is not installed; installed: {', '.join(available_backends())}")
+                           f"is not installed: pip install 'sfl-opt[{name}]'; installed: "
+                           f"{', '.join(available_backends())}")
     return cls
 
 

@@ -174,15 +174,15 @@ def test_online_figures_share_the_paper_style_and_label_v_with_its_unit(tmp_path
     from sfl_opt.plots import COLUMN_WIDTH
 
     labels, widths, fonts = [], [], []
-    real = oplots._save
+    real = oplots.save
 
-    def spy(fig, outdir, name):
+    def spy(fig, stem, *args, **kwargs):
         labels.extend(ax.get_xlabel() for ax in fig.axes)
         widths.append(fig.get_size_inches()[0])
         fonts.append(plt.rcParams["font.size"])
-        return real(fig, outdir, name)
+        return real(fig, stem, *args, **kwargs)
 
-    monkeypatch.setattr(oplots, "_save", spy)
+    monkeypatch.setattr(oplots, "save", spy)
     p = OnlineProblem.default(seed=0, devices=4)
     oplots.make_figures(p, [1e2, 1e4], rounds=20, seed=0, outdir=tmp_path, progress=False)
     assert "V (J² per loss unit)" in labels

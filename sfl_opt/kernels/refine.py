@@ -45,14 +45,16 @@ def refine_assign(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol)
 
 
 @kernel
-def perturb_search(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol, rand):
+def perturb_search(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol, rand,
+                   patience):
     """Iterated local search from ``assign0``.
 
-    ``rand`` (kicks, 2 * size) holds uniform numbers in [0, 1): row q drives kick q,
+    ``rand`` (rows, 2 * size) holds uniform numbers in [0, 1): row q drives kick q,
     which moves ``size`` random subchannels each to a random other client, chosen by its
     rank in gain on that subchannel (a giver keeps at least one), before the local
-    search. Returns ``(assign, t, psd, moves)`` of the best
-    assignment found.
+    search. Kicks are *adaptive*: the search stops after ``patience`` kicks in a row
+    without improvement (or when the rows run out), so it goes on while kicks still
+    pay. Returns ``(assign, t, psd, moves)`` of the best assignment found.
     """
     K, M = la.shape
     if partition_is_cheap(K, M):  # refine_assign is exact: nothing left to find
@@ -60,7 +62,10 @@ def perturb_search(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol
     best, t_best, psd_best, moves = refine_assign(la, inva, bw, assign0, c, S, pmax, ptot,
                                                   rtol, max_moves, tol)
     count = np.empty(K, dtype=np.int64)
+    idle = 0  # kicks since the last improvement
     for q in range(rand.shape[0]):
+        if idle >= patience:
+            break
         a = best.copy()
         for k in range(K):
             count[k] = 0
@@ -92,8 +97,10 @@ def perturb_search(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol
         a2, t2, psd2, mv = refine_assign(la, inva, bw, a, c, S, pmax, ptot, rtol, max_moves,
                                          tol)
         moves += mv
+        idle += 1
         if t2 < t_best * (1.0 - tol):
             best = a2
             t_best = t2
             psd_best = psd2
+            idle = 0
     return best, t_best, psd_best, moves

@@ -24,6 +24,8 @@ from ..result import SolveResult
 RTOL = 1e-12
 #: a move must lower the tightest cap ratio by this much to be applied
 MOVE_TOL = 1e-9
+#: adaptive kicks: at most this many times ``kicks`` restarts while they keep improving
+KICK_GROWTH = 10
 
 
 @dataclass
@@ -174,9 +176,10 @@ def refine_link(ctx: Context, link: str, assign: np.ndarray, p: int | None,
     c, S = link_demand(ctx, link, p)
     a0 = np.ascontiguousarray(assign, np.int64)
     if kicks > 0 and ctx.problem.K > 1:
-        rand = kick_numbers(seed, link, p, kicks)
+        # adaptive: ``kicks`` in a row without improvement end it, at most KICK_GROWTH x
+        rand = kick_numbers(seed, link, p, kicks * KICK_GROWTH)
         a, t, psd, moves = kn.perturb_search(la, inva, bw, a0, c, S, pmax, ptot, RTOL, max_moves,
-                                             MOVE_TOL, rand)
+                                             MOVE_TOL, rand, kicks)
     else:
         a, t, psd, moves = kn.refine_assign(la, inva, bw, a0, c, S, pmax, ptot, RTOL, max_moves,
                                             MOVE_TOL)

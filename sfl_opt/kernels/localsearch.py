@@ -35,9 +35,9 @@ import math
 
 import numpy as np
 
-from ._jit import kernel
+from ._jit import inline_kernel, kernel
 from .power import power_control
-from .waterfill import min_power_for_rate
+from .waterfill import max_rate_for_power, min_power_for_rate
 
 #: relative safety margin of the gain bound against rounding
 BOUND_SLACK = 1e-9
@@ -59,7 +59,7 @@ def _members(assign, K):
     return mem, cnt, pos
 
 
-@kernel
+@inline_kernel
 def _hand_over(mem, cnt, pos, assign, m, j):
     """Move subchannel m from its owner to client j in the member lists."""
     i = assign[m]
@@ -73,7 +73,7 @@ def _hand_over(mem, cnt, pos, assign, m, j):
     assign[m] = j
 
 
-@kernel
+@inline_kernel
 def _need_with(la, inva, bw, mem, cnt, k, skip, add, rate, buf_la, buf_inv, buf_bw, active):
     """``(power, level)`` of client k for ``rate`` with its members minus ``skip`` plus
     ``add`` (either may be -1); power inf when the set is empty."""
@@ -96,7 +96,7 @@ def _need_with(la, inva, bw, mem, cnt, k, skip, add, rate, buf_la, buf_inv, buf_
     return min_power_for_rate(buf_la, buf_inv, buf_bw, n, rate, active)
 
 
-@kernel
+@inline_kernel
 def _gain_bound(b, level, inv):
     """Upper bound (W) on the power a client at water level ``level`` saves by receiving
     a subchannel of bandwidth ``b`` Hz and ``inva = inv`` (0 when it would stay unused)."""
@@ -107,7 +107,7 @@ def _gain_bound(b, level, inv):
     return b * (level * math.log(level / inv) - level + inv) * (1.0 + BOUND_SLACK)
 
 
-@kernel
+@inline_kernel
 def _top3(ratio, top):
     """Indices of the three largest ratios into ``top`` (-1 when K < 3)."""
     for q in range(3):
@@ -125,7 +125,7 @@ def _top3(ratio, top):
             top[2] = k
 
 
-@kernel
+@inline_kernel
 def _max_excluding(ratio, top, i, j):
     """Largest ratio among the clients other than i and j."""
     for q in range(top.shape[0]):
@@ -135,7 +135,7 @@ def _max_excluding(ratio, top, i, j):
     return 0.0
 
 
-@kernel
+@inline_kernel
 def _phi_after(base, new_i, new_j, i, j, need, pmax, total, ptot):
     """phi after clients i and j change their least power to new_i and new_j (W);
     ``base`` is the largest cap ratio of the other clients."""
@@ -153,7 +153,7 @@ class _State:
     """
 
 
-@kernel
+@inline_kernel
 def _set_client(la, inva, bw, mem, cnt, k, pmax, rate, need, level, ratio, tot, ver, bufs_la,
                 bufs_inv, bufs_bw, active):
     """Recompute client k's need, level and ratio at its rate; keep the total in step and
@@ -186,7 +186,7 @@ def _refresh(la, inva, bw, mem, cnt, c, S, t, pmax, rate, need, level, ratio, to
     _top3(ratio, top)
 
 
-@kernel
+@inline_kernel
 def _phi_now(ratio, top, tot, ptot):
     phi = ratio[top[0]]
     if ptot < math.inf and tot[0] / ptot > phi:
@@ -194,7 +194,7 @@ def _phi_now(ratio, top, tot, ptot):
     return phi
 
 
-@kernel
+@inline_kernel
 def _the_binding_client(ratio, top, tot, ptot, threshold):
     """The one client every improving change must involve, or -1 when there is none
     (the total cap binds, or two clients bind)."""
@@ -205,7 +205,7 @@ def _the_binding_client(ratio, top, tot, ptot, threshold):
     return top[0]
 
 
-@kernel
+@inline_kernel
 def _best_receiver(la, inva, bw, mem, cnt, m, i, j_only, new_i, best_phi, rate, need,
                    level, ratio, top, tot, pmax, ptot, ver, got, got_ver, buf_la, buf_inv,
                    buf_bw, active):
@@ -245,11 +245,10 @@ def _best_receiver(la, inva, bw, mem, cnt, m, i, j_only, new_i, best_phi, rate, 
 
 @kernel
 def _scan_moves(la, inva, bw, assign, mem, cnt, start_pos, threshold, rate, need, level,
-                ratio, top, tot, pmax, ptot, ver, lost, lost_ver, got, got_ver, buf_la,
-                buf_inv, buf_bw, active):
+                ratio, top, tot, pmax, ptot, ver, wo_need, wo_level, wo_ver, got, got_ver,
+                buf_la, buf_inv, buf_bw, active):
     """First improving move from subchannel ``start_pos`` on: ``(m, j)`` or (-1, -1).
-    ``lost[m]`` caches the owner's need without m, valid while ``lost_ver[m]`` equals the
-    owner's ``ver``."""
+    ``wo_need[m]`` caches the owner's need without m (:func:`_ensure_without`)."""
     M = assign.shape[0]
     must = _the_binding_client(ratio, top, tot, ptot, threshold)
     for step in range(M):
@@ -262,13 +261,9 @@ def _scan_moves(la, inva, bw, assign, mem, cnt, start_pos, threshold, rate, need
             j_only = must  # the binding client must receive
             if inva[must, m] >= level[must]:
                 continue
-        if lost_ver[m] == ver[i]:
-            new_i = lost[m]
-        else:
-            new_i, _ = _need_with(la, inva, bw, mem, cnt, i, m, -1, rate[i], buf_la, buf_inv,
-                                  buf_bw, active)
-            lost[m] = new_i
-            lost_ver[m] = ver[i]
+        _ensure_without(la, inva, bw, assign, mem, cnt, rate, m, ver, wo_need, wo_level,
+                        wo_ver, buf_la, buf_inv, buf_bw, active)
+        new_i = wo_need[m]
         if new_i / pmax[i] >= threshold:
             continue
         j, _ = _best_receiver(la, inva, bw, mem, cnt, m, i, j_only, new_i, threshold, rate,
@@ -279,17 +274,19 @@ def _scan_moves(la, inva, bw, assign, mem, cnt, start_pos, threshold, rate, need
     return -1, -1
 
 
-@kernel
-def _without_each(la, inva, bw, assign, mem, cnt, rate, wo_need, wo_level, buf_la, buf_inv,
-                  buf_bw, active):
-    """For every subchannel m: its owner's need (W) and level without m."""
-    for m in range(assign.shape[0]):
-        i = assign[m]
+@inline_kernel
+def _ensure_without(la, inva, bw, assign, mem, cnt, rate, m, ver, wo_need, wo_level, wo_ver,
+                    buf_la, buf_inv, buf_bw, active):
+    """Make ``wo_need[m]``, ``wo_level[m]`` (the owner's need, W, and level without m)
+    current: recomputed only when the owner changed since (``wo_ver[m] != ver[owner]``)."""
+    i = assign[m]
+    if wo_ver[m] != ver[i]:
         wo_need[m], wo_level[m] = _need_with(la, inva, bw, mem, cnt, i, m, -1, rate[i],
                                              buf_la, buf_inv, buf_bw, active)
+        wo_ver[m] = ver[i]
 
 
-@kernel
+@inline_kernel
 def _swap_candidate_ok(bw, la, inva, m, m2, i, j, best_phi, cnt, need, ratio, top, tot,
                        pmax, ptot, wo_need, wo_level):
     """Cheap tests that a swap of m (client i) and m2 (client j) might beat ``best_phi``.
@@ -303,11 +300,6 @@ def _swap_candidate_ok(bw, la, inva, m, m2, i, j, best_phi, cnt, need, ratio, to
         return False
     if inva[i, m2] >= wo_level[m] and cnt[i] >= 2:
         return False
-    if bw[m] == bw[m2] and la[i, m2] <= la[i, m] and la[j, m] <= la[j, m2]:
-        return False  # neither client gets a better subchannel
-    base = _max_excluding(ratio, top, i, j)
-    if base >= best_phi:
-        return False
     lb_i = wo_need[m] - _gain_bound(bw[m2], wo_level[m], inva[i, m2])
     if lb_i / pmax[i] >= best_phi:
         return False
@@ -319,7 +311,7 @@ def _swap_candidate_ok(bw, la, inva, m, m2, i, j, best_phi, cnt, need, ratio, to
     return True
 
 
-@kernel
+@inline_kernel
 def _useful_partners(inva, assign, mem, cnt, i, wo_level, useful, n_useful):
     """List in ``useful[i, :n_useful[i]]`` (by index) the subchannels of other clients that
     client i would use in place of some member: ``inva[i, m2] < wo_level[m]`` for an m it
@@ -327,7 +319,7 @@ def _useful_partners(inva, assign, mem, cnt, i, wo_level, useful, n_useful):
     M = assign.shape[0]
     thr = 0.0
     for q in range(cnt[i]):
-        x = wo_level[mem[i, q]]
+        x = wo_level[mem[i, q]]  # made current by the caller
         if x > thr:
             thr = x
     n = 0
@@ -340,8 +332,8 @@ def _useful_partners(inva, assign, mem, cnt, i, wo_level, useful, n_useful):
 
 @kernel
 def _scan_swaps(la, inva, bw, assign, mem, cnt, start_pos, threshold, rate, need, level,
-                ratio, top, tot, pmax, ptot, wo_need, wo_level, useful, n_useful, buf_la,
-                buf_inv, buf_bw, active):
+                ratio, top, tot, pmax, ptot, ver, wo_need, wo_level, wo_ver, useful, n_useful,
+                buf_la, buf_inv, buf_bw, active):
     """First subchannel (from ``start_pos``) with an improving swap, and its best partner:
     ``(m, m2)`` or (-1, -1).
 
@@ -352,8 +344,6 @@ def _scan_swaps(la, inva, bw, assign, mem, cnt, start_pos, threshold, rate, need
     """
     K, M = la.shape
     must = _the_binding_client(ratio, top, tot, ptot, threshold)
-    _without_each(la, inva, bw, assign, mem, cnt, rate, wo_need, wo_level, buf_la, buf_inv,
-                  buf_bw, active)
     for k in range(K):
         n_useful[k] = -1  # not built in this scan yet
     for step in range(M):
@@ -361,6 +351,8 @@ def _scan_swaps(la, inva, bw, assign, mem, cnt, start_pos, threshold, rate, need
         i = assign[m]
         best_phi = threshold
         best_m2 = -1
+        _ensure_without(la, inva, bw, assign, mem, cnt, rate, m, ver, wo_need, wo_level,
+                        wo_ver, buf_la, buf_inv, buf_bw, active)
         mode = 0  # 0: every subchannel, 1: the binding client's, 2: i's useful partners
         n_part = M
         if must >= 0 and i != must:
@@ -369,6 +361,9 @@ def _scan_swaps(la, inva, bw, assign, mem, cnt, start_pos, threshold, rate, need
         elif cnt[i] >= 2:
             mode = 2
             if n_useful[i] < 0:
+                for q in range(cnt[i]):
+                    _ensure_without(la, inva, bw, assign, mem, cnt, rate, mem[i, q], ver,
+                                    wo_need, wo_level, wo_ver, buf_la, buf_inv, buf_bw, active)
                 _useful_partners(inva, assign, mem, cnt, i, wo_level, useful, n_useful)
             n_part = n_useful[i]
         for q in range(n_part):
@@ -381,6 +376,12 @@ def _scan_swaps(la, inva, bw, assign, mem, cnt, start_pos, threshold, rate, need
             j = assign[m2]
             if j == i or m2 == m:
                 continue
+            if bw[m] == bw[m2] and la[i, m2] <= la[i, m] and la[j, m] <= la[j, m2]:
+                continue  # neither client gets a better subchannel
+            if _max_excluding(ratio, top, i, j) >= best_phi:
+                continue  # another client's cap binds
+            _ensure_without(la, inva, bw, assign, mem, cnt, rate, m2, ver, wo_need, wo_level,
+                            wo_ver, buf_la, buf_inv, buf_bw, active)
             if not _swap_candidate_ok(bw, la, inva, m, m2, i, j, best_phi, cnt, need, ratio,
                                       top, tot, pmax, ptot, wo_need, wo_level):
                 continue
@@ -400,6 +401,40 @@ def _scan_swaps(la, inva, bw, assign, mem, cnt, start_pos, threshold, rate, need
     return -1, -1
 
 
+@inline_kernel
+def _own_deadline(la, inva, bw, mem, cnt, k, c, S, pmax, tk, buf_la, buf_inv, buf_bw, active):
+    """``tk[k] = c_k + S / Rmax_k``: client k's best deadline at p_max[k] on its set, s."""
+    n = 0
+    for q in range(cnt[k]):
+        m = mem[k, q]
+        buf_la[n] = la[k, m]
+        buf_inv[n] = inva[k, m]
+        buf_bw[n] = bw[m]
+        n += 1
+    r, _ = max_rate_for_power(buf_la, buf_inv, buf_bw, n, pmax[k], active)
+    tk[k] = c[k] + S / r if r > 0.0 else math.inf
+
+
+@kernel
+def _solve_deadline(la, inva, bw, assign, mem, cnt, c, S, pmax, ptot, rtol, tk, rate, need,
+                    level, ratio, tot, top, ver, buf_la, buf_inv, buf_bw, active):
+    """Re-solve the optimal deadline t of the current assignment and rebuild the state
+    at it. ``t_lo = max_k tk[k]`` (kept per client) is optimal when the total cap holds
+    there (no root search, no pass over the CSR layout); else ``power_control`` finds the
+    root of the total need."""
+    t = -math.inf
+    for k in range(c.shape[0]):
+        if tk[k] > t:
+            t = tk[k]
+    _refresh(la, inva, bw, mem, cnt, c, S, t, pmax, rate, need, level, ratio, tot, top, ver,
+             buf_la, buf_inv, buf_bw, active)
+    if ptot < math.inf and tot[0] > ptot:
+        t, _, _, _ = power_control(la, inva, bw, assign, c, S, pmax, ptot, rtol)
+        _refresh(la, inva, bw, mem, cnt, c, S, t, pmax, rate, need, level, ratio, tot, top,
+                 ver, buf_la, buf_inv, buf_bw, active)
+    return t
+
+
 @kernel
 def local_search(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol):
     """Improve ``assign0`` by cyclic first-improvement move/swap local search.
@@ -414,18 +449,18 @@ def local_search(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol):
     buf_inv = np.empty(M + 1)
     buf_bw = np.empty(M + 1)
     active = np.empty(M + 1, dtype=np.bool_)
+    tk = np.empty(K)
     rate = np.empty(K)
     need = np.zeros(K)
     level = np.empty(K)
     ratio = np.empty(K)
     tot = np.zeros(1)
     top = -np.ones(3, dtype=np.int64)
-    wo_need = np.empty(M)
-    wo_level = np.empty(M)
     # caches of the move evaluations, valid while the client's version is unchanged
     ver = np.zeros(K + 1, dtype=np.int64)
-    lost = np.empty(M)
-    lost_ver = -np.ones(M, dtype=np.int64)
+    wo_need = np.empty(M)
+    wo_level = np.empty(M)
+    wo_ver = -np.ones(M, dtype=np.int64)
     got = np.empty((M, K))
     got_ver = -np.ones((M, K), dtype=np.int64)
     useful = np.empty((K, M), dtype=np.int64)
@@ -433,16 +468,18 @@ def local_search(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol):
     moves = 0
     pos_move = 0
     pos_swap = 0
-    t, psd, _, _ = power_control(la, inva, bw, assign, c, S, pmax, ptot, rtol)
-    _refresh(la, inva, bw, mem, cnt, c, S, t, pmax, rate, need, level, ratio, tot, top,
-             ver, buf_la, buf_inv, buf_bw, active)
+    for k in range(K):
+        _own_deadline(la, inva, bw, mem, cnt, k, c, S, pmax, tk, buf_la, buf_inv, buf_bw,
+                      active)
+    _solve_deadline(la, inva, bw, assign, mem, cnt, c, S, pmax, ptot, rtol, tk, rate, need,
+                    level, ratio, tot, top, ver, buf_la, buf_inv, buf_bw, active)
     stale = False  # changes applied since t was last re-solved
     while moves < max_moves:
         threshold = _phi_now(ratio, top, tot, ptot) - tol
         total_binds = ptot < math.inf and tot[0] / ptot >= ratio[top[0]]
         m, x = _scan_moves(la, inva, bw, assign, mem, cnt, pos_move, threshold, rate, need,
-                           level, ratio, top, tot, pmax, ptot, ver, lost, lost_ver, got,
-                           got_ver, buf_la, buf_inv, buf_bw, active)
+                           level, ratio, top, tot, pmax, ptot, ver, wo_need, wo_level,
+                           wo_ver, got, got_ver, buf_la, buf_inv, buf_bw, active)
         if m >= 0:
             pos_move = m + 1
             i = assign[m]
@@ -450,15 +487,16 @@ def local_search(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol):
             j = x
         else:
             m, x = _scan_swaps(la, inva, bw, assign, mem, cnt, pos_swap, threshold, rate,
-                               need, level, ratio, top, tot, pmax, ptot, wo_need, wo_level,
-                               useful, n_useful, buf_la, buf_inv, buf_bw, active)
+                               need, level, ratio, top, tot, pmax, ptot, ver, wo_need,
+                               wo_level, wo_ver, useful, n_useful, buf_la, buf_inv, buf_bw,
+                               active)
             if m < 0:
                 if not stale:
                     break
                 # the caps are slack at t: re-solve the deadline exactly and go on
-                t, psd, _, _ = power_control(la, inva, bw, assign, c, S, pmax, ptot, rtol)
-                _refresh(la, inva, bw, mem, cnt, c, S, t, pmax, rate, need, level, ratio, tot,
-                         top, ver, buf_la, buf_inv, buf_bw, active)
+                _solve_deadline(la, inva, bw, assign, mem, cnt, c, S, pmax, ptot, rtol, tk,
+                                rate, need, level, ratio, tot, top, ver, buf_la, buf_inv,
+                                buf_bw, active)
                 stale = False
                 continue
             pos_swap = m + 1
@@ -467,6 +505,9 @@ def local_search(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol):
             _hand_over(mem, cnt, pos, assign, m, j)
             _hand_over(mem, cnt, pos, assign, x, i)
         moves += 1
+        for k in (i, j):
+            _own_deadline(la, inva, bw, mem, cnt, k, c, S, pmax, tk, buf_la, buf_inv, buf_bw,
+                          active)
         if total_binds:  # re-solving t costs a root search: defer it, update i and j
             for k in (i, j):
                 _set_client(la, inva, bw, mem, cnt, k, pmax, rate, need, level, ratio, tot,
@@ -474,10 +515,8 @@ def local_search(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol):
             _top3(ratio, top)
             stale = True
         else:  # a client's own cap binds: re-solving t is cheap and keeps pruning sharp
-            t, psd, _, _ = power_control(la, inva, bw, assign, c, S, pmax, ptot, rtol)
-            _refresh(la, inva, bw, mem, cnt, c, S, t, pmax, rate, need, level, ratio, tot,
-                     top, ver, buf_la, buf_inv, buf_bw, active)
+            _solve_deadline(la, inva, bw, assign, mem, cnt, c, S, pmax, ptot, rtol, tk, rate,
+                            need, level, ratio, tot, top, ver, buf_la, buf_inv, buf_bw, active)
             stale = False
-    if stale:
-        t, psd, _, _ = power_control(la, inva, bw, assign, c, S, pmax, ptot, rtol)
+    t, psd, _, _ = power_control(la, inva, bw, assign, c, S, pmax, ptot, rtol)
     return assign, t, psd, moves

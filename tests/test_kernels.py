@@ -6,6 +6,7 @@ The whole module also runs as plain Python (``NUMBA_DISABLE_JIT=1``) through
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -334,3 +335,51 @@ def test_pure_python_path() -> None:
         cwd=here.parent.parent, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert " passed" in proc.stdout
+
+
+_AGREE_SNIPPET = r"""
+import json, sys
+import numpy as np
+sys.path.insert(0, "tests")
+from oracle import small_problem
+from sfl_opt import kernels as kn
+out = []
+for seed, (K, M, ptot) in enumerate([(3, 5, 0.3), (3, 6, np.inf), (4, 12, 0.6), (5, 20, 0.6),
+                                      (4, 16, np.inf)]):
+    p = small_problem(seed, K=K, M=M, N=M, p_total=ptot)
+    la, inva = kn.normalise(p.gain_s, p.noise_psd)
+    c = np.random.default_rng(seed).uniform(0, 0.3, K)
+    g = kn.greedy_assign(la, inva, p.bw_s, c, 4e6, p.p_max, p.p_total_s, kn.gain_order(la))
+    a, t, _, mv = kn.refine_assign(la, inva, p.bw_s, g, c, 4e6, p.p_max, p.p_total_s, 1e-12,
+                                   1000, 1e-9)
+    rand = np.random.default_rng(seed).random((6, 6))
+    a2, t2, _, _ = kn.perturb_search(la, inva, p.bw_s, g, c, 4e6, p.p_max, p.p_total_s,
+                                     1e-12, 1000, 1e-9, rand, 2)
+    out.append([g.tolist(), a.tolist(), t, int(mv), a2.tolist(), t2])
+print(json.dumps(out))
+"""
+
+
+def _agree_run(disable_jit: bool) -> list:
+    env = dict(os.environ)
+    env.pop("NUMBA_DISABLE_JIT", None)
+    if disable_jit:
+        env["NUMBA_DISABLE_JIT"] = "1"
+    here = Path(__file__).parent.parent
+    proc = subprocess.run([sys.executable, "-c", _AGREE_SNIPPET], cwd=here, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(JIT_DISABLED, reason="compares against the JIT")
+@pytest.mark.slow
+def test_compiled_and_pure_python_give_the_same_answers() -> None:
+    """Greedy, the subset DP, the local search and the kicks: the same assignments and
+    deadlines compiled and as plain Python."""
+    jit, py = _agree_run(False), _agree_run(True)
+    assert len(jit) == len(py)
+    for a, b in zip(jit, py, strict=True):
+        assert a[0] == b[0] and a[1] == b[1] and a[3] == b[3] and a[4] == b[4]
+        assert a[2] == pytest.approx(b[2], rel=1e-12)
+        assert a[5] == pytest.approx(b[5], rel=1e-12)

@@ -300,10 +300,14 @@ def _swap_candidate_ok(bw, la, inva, m, m2, i, j, best_phi, cnt, need, ratio, to
         return False
     if inva[i, m2] >= wo_level[m] and cnt[i] >= 2:
         return False
-    lb_i = wo_need[m] - _gain_bound(bw[m2], wo_level[m], inva[i, m2])
+    lb_i = 0.0  # a lower bound on i's need after the swap, W
+    if wo_need[m] < math.inf:  # (inf when m is i's only subchannel)
+        lb_i = max(0.0, wo_need[m] - _gain_bound(bw[m2], wo_level[m], inva[i, m2]))
     if lb_i / pmax[i] >= best_phi:
         return False
-    lb_j = wo_need[m2] - _gain_bound(bw[m], wo_level[m2], inva[j, m])
+    lb_j = 0.0
+    if wo_need[m2] < math.inf:
+        lb_j = max(0.0, wo_need[m2] - _gain_bound(bw[m], wo_level[m2], inva[j, m]))
     if lb_j / pmax[j] >= best_phi:
         return False
     if ptot < math.inf and (tot[0] - need[i] - need[j] + lb_i + lb_j) / ptot >= best_phi:

@@ -421,18 +421,19 @@ def _own_deadline(la, inva, bw, mem, cnt, k, c, S, pmax, tk, buf_la, buf_inv, bu
 
 @kernel
 def _solve_deadline(la, inva, bw, assign, mem, cnt, c, S, pmax, ptot, rtol, tk, rate, need,
-                    level, ratio, tot, top, ver, buf_la, buf_inv, buf_bw, active):
+                    level, ratio, tot, top, ver, buf_la, buf_inv, buf_bw, active, total_binds):
     """Re-solve the optimal deadline t of the current assignment and rebuild the state
     at it. ``t_lo = max_k tk[k]`` (kept per client) is optimal when the total cap holds
     there (no root search, no pass over the CSR layout); else ``power_control`` finds the
-    root of the total need."""
+    root of the total need — directly when the total cap bound before (``total_binds``)."""
     t = -math.inf
     for k in range(c.shape[0]):
         if tk[k] > t:
             t = tk[k]
-    _refresh(la, inva, bw, mem, cnt, c, S, t, pmax, rate, need, level, ratio, tot, top, ver,
-             buf_la, buf_inv, buf_bw, active)
-    if ptot < math.inf and tot[0] > ptot:
+    if not total_binds:
+        _refresh(la, inva, bw, mem, cnt, c, S, t, pmax, rate, need, level, ratio, tot, top,
+                 ver, buf_la, buf_inv, buf_bw, active)
+    if total_binds or (ptot < math.inf and tot[0] > ptot):
         t, _, _, _ = power_control(la, inva, bw, assign, c, S, pmax, ptot, rtol)
         _refresh(la, inva, bw, mem, cnt, c, S, t, pmax, rate, need, level, ratio, tot, top,
                  ver, buf_la, buf_inv, buf_bw, active)
@@ -476,7 +477,7 @@ def local_search(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol):
         _own_deadline(la, inva, bw, mem, cnt, k, c, S, pmax, tk, buf_la, buf_inv, buf_bw,
                       active)
     _solve_deadline(la, inva, bw, assign, mem, cnt, c, S, pmax, ptot, rtol, tk, rate, need,
-                    level, ratio, tot, top, ver, buf_la, buf_inv, buf_bw, active)
+                    level, ratio, tot, top, ver, buf_la, buf_inv, buf_bw, active, False)
     stale = False  # changes applied since t was last re-solved
     while moves < max_moves:
         threshold = _phi_now(ratio, top, tot, ptot) - tol
@@ -500,7 +501,7 @@ def local_search(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol):
                 # the caps are slack at t: re-solve the deadline exactly and go on
                 _solve_deadline(la, inva, bw, assign, mem, cnt, c, S, pmax, ptot, rtol, tk,
                                 rate, need, level, ratio, tot, top, ver, buf_la, buf_inv,
-                                buf_bw, active)
+                                buf_bw, active, True)
                 stale = False
                 continue
             pos_swap = m + 1
@@ -520,7 +521,8 @@ def local_search(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol):
             stale = True
         else:  # a client's own cap binds: re-solving t is cheap and keeps pruning sharp
             _solve_deadline(la, inva, bw, assign, mem, cnt, c, S, pmax, ptot, rtol, tk, rate,
-                            need, level, ratio, tot, top, ver, buf_la, buf_inv, buf_bw, active)
+                            need, level, ratio, tot, top, ver, buf_la, buf_inv, buf_bw, active,
+                            False)
             stale = False
     t, psd, _, _ = power_control(la, inva, bw, assign, c, S, pmax, ptot, rtol)
     return assign, t, psd, moves

@@ -7,11 +7,16 @@ the least power of client k (phi = 1 at the optimum: some cap is tight). A chang
 the optimal deadline iff it makes every cap slack at t (its phi < 1); only the two
 clients it touches change their P_k.
 
-State kept across changes (the *incremental* part): every client's member list, its
-least power ``need`` and water level at t, its cap ratio, the total need and the three
-largest ratios. Applying a change updates the two clients it touches; the full state is
-rebuilt only when t is re-solved. A scan never evaluates a candidate that provably cannot
-improve:
+State kept across changes (the *incremental* part), as arrays (Numba has no structs):
+every client's member list (``mem``, ``cnt``, ``pos``), the rate it needs at t
+(``rate``, bit/s), its least power (``need``, W), water level (``level``, W/Hz) and cap
+ratio, its own best deadline at p_max (``tk``, s), the total need (``tot``) and the
+three largest ratios (``top``). Applying a change updates the two clients it touches;
+the full state is rebuilt only when t is re-solved. Move evaluations are cached — a
+client's need with a subchannel added (``got``), an owner's need and level without one
+(``wo_need``, ``wo_level``) — and stay valid while the client is unchanged: every change
+gives it a fresh version stamp (``ver``). A scan never evaluates a candidate that
+provably cannot improve:
 
 * *binding clients*: when the total cap is slack and a single client's cap binds, every
   improving change involves that client, so only its changes are scanned;
@@ -20,7 +25,10 @@ improve:
 * *gain bound*: at level w, adding a subchannel of bandwidth b and ``inva = 1/a`` saves at
   most ``b (w ln(w inva^-1) - w + inva)`` W (the tangent of the convex P(R) at the current
   rate, against the single-subchannel power ``b inva (2^(x/b) - 1)`` for rate x), so a
-  receiver is water-filled only if the bound can beat the required saving.
+  receiver is water-filled only if the bound can beat the required saving;
+* *swaps*: if a side would leave what it receives unused, the swap is no better than the
+  other side's move alone, which did not improve (moves are scanned first), so only
+  partners the receiving client would use are scanned (see ``_swap_candidate_ok``).
 
 The scan is cyclic first-improvement: subchannels are visited from where the last
 accepted change left off, the best change of a subchannel is applied if it lowers phi
@@ -143,14 +151,6 @@ def _phi_after(base, new_i, new_j, i, j, need, pmax, total, ptot):
     if ptot < math.inf:
         phi = max(phi, (total - need[i] - need[j] + new_i + new_j) / ptot)
     return phi
-
-
-class _State:
-    """Documentation only: the arrays of the search state (Numba has no plain structs).
-
-    ``rate[k]`` bit/s needed at t, ``need[k]`` W, ``level[k]`` W/Hz, ``ratio[k]`` =
-    need/p_max, ``top`` (3,) the largest ratios, ``tot`` (1,) the total need, W.
-    """
 
 
 @inline_kernel

@@ -54,6 +54,8 @@ from .problem import Problem
 RTOL = 1e-12
 #: a local-search move must lower the tightest cap ratio by this much to be applied
 MOVE_TOL = 1e-9
+#: adaptive kicks: at most this many times ``kicks`` restarts while they keep improving
+KICK_GROWTH = 10
 
 
 @dataclass
@@ -187,10 +189,11 @@ class Link:
         c, S = self.demand(p)
         a0 = np.ascontiguousarray(assign, np.int64)
         if kicks > 0 and self.K > 1:
-            rand = kick_numbers(seed, self.key, p, kicks)
+            # adaptive: ``kicks`` in a row without improvement end it, at most KICK_GROWTH x
+            rand = kick_numbers(seed, self.key, p, kicks * KICK_GROWTH)
             a, t, psd, moves = kn.perturb_search(self.la, self.inva, self.bw, a0, c, S,
                                                  self.p_max, self.p_total, RTOL, max_moves,
-                                                 MOVE_TOL, rand)
+                                                 MOVE_TOL, rand, kicks)
         else:
             a, t, psd, moves = kn.refine_assign(self.la, self.inva, self.bw, a0, c, S,
                                                 self.p_max, self.p_total, RTOL, max_moves,

@@ -112,4 +112,33 @@ def small_problem(seed: int, K: int = 3, M: int = 5, N: int = 4, L: int = 4,
                         rounds=np.sort(rng.uniform(100, 300, size=len(ranks)))[::-1].copy())
 
 
-__all__ = ["OracleResult", "assignments", "best_link", "enumerate_optimum", "small_problem"]
+def wide_problem(seed: int) -> Problem:
+    """A random small instance from a wide distribution (issue 10): K in 2..4, M and N in
+    K..7; per-client mean gains log-uniform over 1e-13..1e-5 (about 80 dB of SNR at the
+    -174 dBm/Hz noise) with Rayleigh fading per subchannel; subchannel bandwidths uniform
+    over 0.1..1 MHz (10x heterogeneity); p_max uniform 0.05..0.5 W; p_total cycling
+    through inf, 0.3 and 0.7 of the sum of the p_max (binding or not); in one instance
+    of four the gains and the noise are scaled together by 10^U(-3, 3) (the same problem
+    in other units of power gain)."""
+    rng = np.random.default_rng([10, seed])
+    K = int(rng.integers(2, 5))
+    M = int(rng.integers(K, 8))
+    N = int(rng.integers(K, 8))
+    base = small_problem(seed, K=K, M=M, N=N)
+    mean = 10.0 ** rng.uniform(-13, -5, size=K)
+    gain_s = mean[:, None] * rng.exponential(1.0, size=(K, M))
+    gain_f = mean[:, None] * rng.exponential(1.0, size=(K, N))
+    p_max = rng.uniform(0.05, 0.5, size=K)
+    share = [np.inf, 0.3, 0.7][seed % 3]
+    p_total = float(share * p_max.sum())
+    noise = base.noise_psd
+    if seed % 4 == 3:
+        scale = 10.0 ** rng.uniform(-3, 3)
+        gain_s, gain_f, noise = gain_s * scale, gain_f * scale, noise * scale
+    return base.replace(gain_s=gain_s, gain_f=gain_f, noise_psd=noise, p_max=p_max,
+                        bw_s=rng.uniform(1e5, 1e6, size=M), bw_f=rng.uniform(1e5, 1e6, size=N),
+                        p_total_s=p_total, p_total_f=p_total)
+
+
+__all__ = ["OracleResult", "assignments", "best_link", "enumerate_optimum", "small_problem",
+           "wide_problem"]

@@ -6,6 +6,7 @@ The whole module also runs as plain Python (``NUMBA_DISABLE_JIT=1``) through
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -210,35 +211,63 @@ def test_greedy_gives_everyone_a_subchannel(seed, K, extra) -> None:
 
 # ------------------------------------------------------------------- local search
 @pytest.mark.parametrize("seed", range(6))
-def test_refine_reaches_a_move_swap_local_optimum(seed) -> None:
-    p = small_problem(seed, K=3, M=6)
+def test_local_search_reaches_a_move_swap_local_optimum(seed) -> None:
+    K, M = (3, 6) if seed < 3 else (4, 9)
+    p = small_problem(seed, K=K, M=M, p_total=[0.3, 0.6, np.inf][seed % 3])
     la, inva = kn.normalise(p.gain_s, p.noise_psd)
-    c = np.random.default_rng(seed).uniform(0, 0.3, 3)
+    c = np.random.default_rng(seed).uniform(0, 0.3, K)
     S = 4e6
     g = kn.greedy_assign(la, inva, p.bw_s, c, S, p.p_max, p.p_total_s, kn.gain_order(la))
     t0, _, _, _ = kn.power_control(la, inva, p.bw_s, g, c, S, p.p_max, p.p_total_s, 1e-12)
-    a, t, psd, _ = kn.refine_assign(la, inva, p.bw_s, g, c, S, p.p_max, p.p_total_s, 1e-12,
-                                    1000, 1e-9)
+    a, t, psd, _ = kn.local_search(la, inva, p.bw_s, g, c, S, p.p_max, p.p_total_s, 1e-12,
+                                   1000, 1e-9)
     assert t <= t0 * (1 + 1e-12)
-    assert np.all(np.bincount(a, minlength=3) >= 1)
+    assert np.all(np.bincount(a, minlength=K) >= 1)
+    assert t == kn.power_control(la, inva, p.bw_s, a, c, S, p.p_max, p.p_total_s, 1e-12)[0]
 
     def t_of(b):
         return kn.power_control(la, inva, p.bw_s, b, c, S, p.p_max, p.p_total_s, 1e-12)[0]
 
-    for m in range(6):  # no single move or swap improves by more than the tolerance
-        for j in range(3):
+    for m in range(M):  # no single move or swap improves by more than the tolerance
+        for j in range(K):
             b = a.copy()
             b[m] = j
-            if np.all(np.bincount(b, minlength=3) >= 1):
+            if np.all(np.bincount(b, minlength=K) >= 1):
                 assert t_of(b) >= t * (1 - 1e-7)
-        for m2 in range(6):
+        for m2 in range(M):
             b = a.copy()
             b[m], b[m2] = b[m2], b[m]
             assert t_of(b) >= t * (1 - 1e-7)
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_partition_optimum_equals_enumeration(seed) -> None:
+    """The subset DP against every assignment, over 80 dB of SNR, unequal bandwidths and
+    a total cap that binds or not."""
+    rng = np.random.default_rng([7, seed])
+    K = 2 + seed % 2
+    M = K + 1 + seed % 3
+    gain = 10.0 ** rng.uniform(-13, -5, size=(K, 1)) * rng.exponential(1.0, size=(K, M))
+    la, inva = kn.normalise(gain, 4e-21)
+    bw = rng.uniform(1e5, 1e6, M)
+    pmax = rng.uniform(0.05, 0.5, K)
+    ptot = [np.inf, 0.3 * pmax.sum(), 0.7 * pmax.sum()][seed % 3]
+    c = rng.uniform(0, 0.3, K)
+    S = 1e6
+    t_opt, _, _ = best_link(la, inva, bw, c, S, pmax, ptot, K)
+    a, t, psd = kn.partition_optimum(la, inva, bw, c, S, pmax, ptot, 1e-12, np.inf)
+    assert np.all(np.bincount(a, minlength=K) >= 1)
+    assert t == pytest.approx(t_opt, rel=1e-9)
+    assert t == kn.power_control(la, inva, bw, a, c, S, pmax, ptot, 1e-12)[0]
+    # refine_assign takes this exact path on a small link, whatever the start
+    start = (np.arange(M) % K).astype(np.int64)
+    a2, t2, _, _ = kn.refine_assign(la, inva, bw, start, c, S, pmax, ptot, 1e-12, 1000, 1e-9)
+    assert kn.partition_is_cheap(K, M)
+    assert t2 == pytest.approx(t_opt, rel=1e-9)
+
+
 def test_perturb_search_deterministic_and_no_worse() -> None:
-    p = small_problem(5, K=3, M=7)
+    p = small_problem(5, K=3, M=12)
     la, inva = kn.normalise(p.gain_s, p.noise_psd)
     c = np.array([0.1, 0.3, 0.2])
     g = kn.greedy_assign(la, inva, p.bw_s, c, 4e6, p.p_max, p.p_total_s, kn.gain_order(la))
@@ -246,9 +275,9 @@ def test_perturb_search_deterministic_and_no_worse() -> None:
                                      1000, 1e-9)
     rand = np.random.default_rng(0).random((10, 6))
     out1 = kn.perturb_search(la, inva, p.bw_s, g, c, 4e6, p.p_max, p.p_total_s, 1e-12, 1000,
-                             1e-9, rand)
+                             1e-9, rand, 3)
     out2 = kn.perturb_search(la, inva, p.bw_s, g, c, 4e6, p.p_max, p.p_total_s, 1e-12, 1000,
-                             1e-9, rand)
+                             1e-9, rand, 3)
     assert np.array_equal(out1[0], out2[0]) and out1[1] == out2[1]
     assert out1[1] <= t_ls * (1 + 1e-12)
 
@@ -306,3 +335,50 @@ def test_pure_python_path() -> None:
         cwd=here.parent.parent, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert " passed" in proc.stdout
+
+
+_AGREE_SNIPPET = r"""
+import json, sys
+import numpy as np
+from sfl_opt.testing import small_problem
+from sfl_opt import kernels as kn
+out = []
+for seed, (K, M, ptot) in enumerate([(3, 5, 0.3), (3, 6, np.inf), (4, 12, 0.6), (5, 20, 0.6),
+                                      (4, 16, np.inf)]):
+    p = small_problem(seed, K=K, M=M, N=M, p_total=ptot)
+    la, inva = kn.normalise(p.gain_s, p.noise_psd)
+    c = np.random.default_rng(seed).uniform(0, 0.3, K)
+    g = kn.greedy_assign(la, inva, p.bw_s, c, 4e6, p.p_max, p.p_total_s, kn.gain_order(la))
+    a, t, _, mv = kn.refine_assign(la, inva, p.bw_s, g, c, 4e6, p.p_max, p.p_total_s, 1e-12,
+                                   1000, 1e-9)
+    rand = np.random.default_rng(seed).random((6, 6))
+    a2, t2, _, _ = kn.perturb_search(la, inva, p.bw_s, g, c, 4e6, p.p_max, p.p_total_s,
+                                     1e-12, 1000, 1e-9, rand, 2)
+    out.append([g.tolist(), a.tolist(), t, int(mv), a2.tolist(), t2])
+print(json.dumps(out))
+"""
+
+
+def _agree_run(disable_jit: bool) -> list:
+    env = dict(os.environ)
+    env.pop("NUMBA_DISABLE_JIT", None)
+    if disable_jit:
+        env["NUMBA_DISABLE_JIT"] = "1"
+    here = Path(__file__).parent.parent
+    proc = subprocess.run([sys.executable, "-c", _AGREE_SNIPPET], cwd=here, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(JIT_DISABLED, reason="compares against the JIT")
+@pytest.mark.slow
+def test_compiled_and_pure_python_give_the_same_answers() -> None:
+    """Greedy, the subset DP, the local search and the kicks: the same assignments and
+    deadlines compiled and as plain Python."""
+    jit, py = _agree_run(False), _agree_run(True)
+    assert len(jit) == len(py)
+    for a, b in zip(jit, py, strict=True):
+        assert a[0] == b[0] and a[1] == b[1] and a[3] == b[3] and a[4] == b[4]
+        assert a[2] == pytest.approx(b[2], rel=1e-12)
+        assert a[5] == pytest.approx(b[5], rel=1e-12)

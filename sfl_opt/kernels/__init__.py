@@ -4,13 +4,17 @@
 - :mod:`.waterfill`: minimum power for a rate / maximum rate for a power, one client;
 - :mod:`.power`: exact power control for a fixed assignment (bisection on the deadline);
 - :mod:`.greedy`: straggler-first greedy subchannel allocation;
-- :mod:`.refine`: move/swap local search re-scored with exact power;
+- :mod:`.partition`: exact assignment of a small link (subset DP over all assignments);
+- :mod:`.localsearch`: move/swap local search with incremental evaluation;
+- :mod:`.refine`: refinement (exact when small, else local search) and kicks;
 - :mod:`.search`: exhaustive (split, rank) search for a fixed assignment;
 - :mod:`.bounds`: cheap lower bounds on a link's stage delay.
 """
 
 from .bounds import link_rate_bounds, stage_lower_bound
 from .greedy import gain_order, greedy_assign
+from .localsearch import local_search
+from .partition import partition_is_cheap, partition_optimum
 from .power import client_needs, gather_clients, link_check, power_control
 from .refine import perturb_search, refine_assign
 from .search import compose_total, search_pairs
@@ -18,7 +22,8 @@ from .waterfill import max_rate_for_power, min_power_for_rate, normalise, psd_at
 
 __all__ = [
     "client_needs", "compose_total", "gain_order", "gather_clients", "greedy_assign",
-    "link_check", "link_rate_bounds", "max_rate_for_power", "min_power_for_rate", "normalise",
+    "link_check", "link_rate_bounds", "local_search", "max_rate_for_power",
+    "min_power_for_rate", "normalise", "partition_is_cheap", "partition_optimum",
     "perturb_search", "power_control", "psd_at_level", "refine_assign", "search_pairs",
     "stage_lower_bound",
 ]

@@ -12,3 +12,10 @@ from numba import njit
 def kernel(fn):
     """Compile ``fn`` with Numba in nopython mode, caching the machine code on disk."""
     return njit(cache=True, nogil=True)(fn)
+
+
+def inline_kernel(fn):
+    """Like :func:`kernel`, but inlined into its (compiled) callers at the Numba IR level:
+    for small helpers called in inner loops with many array arguments, where the call
+    itself (argument structs, reference counts) costs more than the work."""
+    return njit(cache=True, nogil=True, inline="always")(fn)

@@ -9,7 +9,9 @@ subchannel (largest gain). Units: s, bits, W, Hz.
 
 Each client's subchannels are visited in its own order of decreasing gain (``order``,
 computed once per link), so finding a client's best free subchannel is amortised O(1)
-and the whole allocation costs O(K M + M * n) for n subchannels per client.
+and its rate after taking one is O(1) (running sums over its active subchannels, see
+``_add_subchannel``); the straggler is the root of a max-heap on the delays (ties to the
+smaller index), so the whole allocation costs O(K M + M log K).
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ import math
 import numpy as np
 
 from ._jit import kernel
-from .waterfill import max_rate_for_power
 
 
 @kernel
@@ -42,6 +43,52 @@ def _best_free(order, ptr, assign, k):
 
 
 @kernel
+def _before(delay, a, b):
+    """Whether client a is served before b: a larger delay, ties to the smaller index."""
+    return delay[a] > delay[b] or (delay[a] == delay[b] and a < b)
+
+
+@kernel
+def _sift_down(heap, delay, q):
+    """Restore the heap order below position q (the root is the next client served)."""
+    n = heap.shape[0]
+    while True:
+        best = q
+        for child in (2 * q + 1, 2 * q + 2):
+            if child < n and _before(delay, heap[child], heap[best]):
+                best = child
+        if best == q:
+            return
+        heap[q], heap[best] = heap[best], heap[q]
+        q = best
+
+
+@kernel
+def _add_subchannel(k, m, la, inva, bw, budget, sums, closed):
+    """Client k takes subchannel m, its weakest so far; returns its new best rate, bit/s.
+
+    At a fixed power budget P the water level on the active set A is
+    ``w = (P + sum_A bw inva) / sum_A bw`` and the rate ``sum_A bw (log2 w + la)``. A
+    client takes its subchannels by decreasing gain, so the new one has the largest
+    ``inva``: it is active iff ``inva < w'`` (its level with it), and then so is every
+    earlier one; once one is inactive, every later one is too (``closed``). So
+    ``sums[k] = (sum bw, sum bw inva, sum bw la)`` over the active prefix gives the rate
+    in O(1) (water-filling from scratch would cost O(n) per step).
+    """
+    if not closed[k]:
+        b = sums[k, 0] + bw[m]
+        w = (budget[k] + sums[k, 1] + bw[m] * inva[k, m]) / b
+        if inva[k, m] < w:
+            sums[k, 0] = b
+            sums[k, 1] += bw[m] * inva[k, m]
+            sums[k, 2] += bw[m] * la[k, m]
+        else:
+            closed[k] = True
+    w = (budget[k] + sums[k, 1]) / sums[k, 0]
+    return sums[k, 0] * math.log2(w) + sums[k, 2]
+
+
+@kernel
 def greedy_assign(la, inva, bw, c, S, pmax, ptot, order):
     """Assignment (M,) of subchannels to clients; needs K <= M. ``order`` is
     ``gain_order(la)``."""
@@ -51,51 +98,44 @@ def greedy_assign(la, inva, bw, c, S, pmax, ptot, order):
     for k in range(K):
         budget[k] = min(pmax[k], ptot / K)
     ptr = np.zeros(K, dtype=np.int64)
-    # per-client member values, contiguous blocks of length M (only n_k used)
-    mla = np.empty((K, M))
-    minv = np.empty((K, M))
-    mbw = np.empty((K, M))
+    sums = np.zeros((K, 3))  # over each client's active subchannels: bw, bw inva, bw la
+    closed = np.zeros(K, dtype=np.bool_)
     cnt = np.zeros(K, dtype=np.int64)
-    active = np.empty(M, dtype=np.bool_)
     delay = np.full(K, math.inf)
-    # phase 1: one subchannel each, the worst-off client first
+    # phase 1: one subchannel each, the worst-off client first; a client's candidate
+    # (its best free subchannel and the delay with it) is recomputed only once taken
+    cand = -np.ones(K, dtype=np.int64)
+    cand_val = np.empty(K)
     for _ in range(K):
         worst_k = -1
-        worst_m = -1
         worst_val = -math.inf
         for k in range(K):
             if cnt[k] > 0:
                 continue
-            m = _best_free(order, ptr, assign, k)
-            mla[k, 0] = la[k, m]
-            minv[k, 0] = inva[k, m]
-            mbw[k, 0] = bw[m]
-            r, _ = max_rate_for_power(mla[k], minv[k], mbw[k], 1, budget[k], active)
-            val = c[k] + S / r
-            if val > worst_val:
-                worst_val = val
+            if cand[k] < 0 or assign[cand[k]] >= 0:
+                m = _best_free(order, ptr, assign, k)
+                w = budget[k] / bw[m] + inva[k, m]
+                cand[k] = m
+                cand_val[k] = c[k] + S / (bw[m] * (math.log2(w) + la[k, m]))
+            if cand_val[k] > worst_val:
+                worst_val = cand_val[k]
                 worst_k = k
-                worst_m = m
         k = worst_k
-        assign[worst_m] = k
-        mla[k, 0] = la[k, worst_m]
-        minv[k, 0] = inva[k, worst_m]
-        mbw[k, 0] = bw[worst_m]
+        m = cand[k]
+        assign[m] = k
         cnt[k] = 1
+        _add_subchannel(k, m, la, inva, bw, budget, sums, closed)
         delay[k] = worst_val
-    # phase 2: each free subchannel to the current straggler
+    # phase 2: each free subchannel to the current straggler (a max-heap on the delay)
+    heap = np.arange(K)
+    for q in range(K // 2 - 1, -1, -1):
+        _sift_down(heap, delay, q)
     for _ in range(M - K):
-        k = 0
-        for j in range(1, K):
-            if delay[j] > delay[k]:
-                k = j
+        k = heap[0]
         m = _best_free(order, ptr, assign, k)
         assign[m] = k
-        n = cnt[k]
-        mla[k, n] = la[k, m]
-        minv[k, n] = inva[k, m]
-        mbw[k, n] = bw[m]
-        cnt[k] = n + 1
-        r, _ = max_rate_for_power(mla[k], minv[k], mbw[k], n + 1, budget[k], active)
+        cnt[k] += 1
+        r = _add_subchannel(k, m, la, inva, bw, budget, sums, closed)
         delay[k] = c[k] + S / r
+        _sift_down(heap, delay, 0)  # k's delay only fell
     return assign

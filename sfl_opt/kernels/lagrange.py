@@ -297,13 +297,15 @@ def link_dual_bound(la, inva, bw, fixed, c, S, pmax, ptot, z, max_iter, target):
         for i in range(n):
             for j in range(n):
                 H[i, j] = 1.0 if i == j else 0.0
-        f = -_smooth_eval(z, inva, bw, fixed, pmax, ptot, c, S, has_lam, tau, grad, mu, nu,
+        # minimise f = -log t (scale-free; t > max c >= 0)
+        t0 = _smooth_eval(z, inva, bw, fixed, pmax, ptot, c, S, has_lam, tau, grad, mu, nu,
                           dgm, dgp)
         evals += 1
-        if not f < math.inf:
+        if not t0 > 0.0:
             break
+        f = -math.log(t0)
         for i in range(n):
-            grad[i] = -grad[i]
+            grad[i] = -grad[i] / t0
         while it < max_iter:
             it += 1
             # direction d = -H grad
@@ -335,9 +337,10 @@ def link_dual_bound(la, inva, bw, fixed, c, S, pmax, ptot, z, max_iter, target):
             for _ in range(30):
                 for i in range(n):
                     x_new[i] = z[i] + step * d[i]
-                fn = -_smooth_eval(x_new, inva, bw, fixed, pmax, ptot, c, S, has_lam, tau,
-                                   g_new, mu, nu, dgm, dgp)
+                tn = _smooth_eval(x_new, inva, bw, fixed, pmax, ptot, c, S, has_lam, tau,
+                                  g_new, mu, nu, dgm, dgp)
                 evals += 1
+                fn = -math.log(tn) if tn > 0.0 else math.inf
                 if fn <= f + 1e-4 * step * slope and fn < math.inf:
                     accepted = True
                     break
@@ -345,7 +348,7 @@ def link_dual_bound(la, inva, bw, fixed, c, S, pmax, ptot, z, max_iter, target):
             if not accepted:
                 break
             for i in range(n):
-                g_new[i] = -g_new[i]
+                g_new[i] = -g_new[i] / tn
             # certified value at the new point
             lam = _unpack(x_new, K, has_lam, mu, nu)
             r = certified_root(inva, bw, fixed, mu, nu, lam, pmax, ptot, c, S)

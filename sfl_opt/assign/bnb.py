@@ -3,9 +3,9 @@
 The algorithm (:func:`bnb_link`) works on one link's plain arrays: normalised gains
 ``la``/``inva`` (K, M), bandwidths ``bw`` (M,) Hz, caps ``p_max`` (K,) W and ``p_total`` W,
 demand ``c`` (K,) s and ``S`` bits (the f-link is c = 0, S = 1). It is a depth-first
-search that fixes one subchannel per level (strongest first, :func:`~sfl_opt.kernels.bnb.
-branch_order`), tries the incumbent's owner first, breaks symmetry between identical
-subchannels and clients, and prunes a node when the native Lagrangian bound of its
+search that fixes one subchannel per level (the one the relaxation contests most,
+:func:`~sfl_opt.kernels.bnb.branch_choice`), tries the relaxation's favourite owner
+first, breaks symmetry between identical subchannels and clients, and prunes a node when the native Lagrangian bound of its
 partial assignment (:mod:`sfl_opt.kernels.lagrange`, warm-started from the parent's
 multipliers) reaches the prune threshold. Leaves are scored by the exact water-filling
 power control (``kernels.power_control``): the decisions use exact arithmetic (plus
@@ -31,7 +31,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import kernels as kn
-from ..kernels.bnb import branch_order, child_allowed, node_bound, symmetry_classes
+from ..kernels.bnb import branch_choice, branch_order, child_allowed, node_bound, symmetry_classes
 from ..kernels.lagrange import initial_multipliers, link_dual_bound
 
 #: relative prune tolerance (each link); the certified gap is at most about twice this
@@ -41,6 +41,8 @@ GAP_TOL = 1e-6
 #: BFGS iterations of the bound at the root of a link / at a node
 ROOT_ITER = 400
 NODE_ITER = 60
+#: branching rule of :func:`bnb_link`
+BRANCHING = "static"
 #: relative tolerance of the exact power control at the leaves
 PC_RTOL = 1e-13
 
@@ -106,14 +108,15 @@ class LinkOutcome:
 
 def bnb_link(arr: LinkArrays, incumbent: np.ndarray, threshold: Callable[[float], float],
              *, z0: np.ndarray | None = None, deadline: float | None = None,
-             node_iter: int = NODE_ITER, on_improve: Callable[[float], None] | None = None
-             ) -> LinkOutcome:
+             node_iter: int = NODE_ITER, on_improve: Callable[[float], None] | None = None,
+             branching: str | None = None) -> LinkOutcome:
     """Depth-first branch-and-bound over the assignments of one link.
 
     ``incumbent``: a feasible assignment (every client has a subchannel).
     ``threshold(t_best)``: the prune level (s) given the best deadline so far: a node
     whose bound reaches it is dropped (e.g. ``t_best (1 - rtol)``, or lower when the
-    pair cannot win). ``deadline``: ``time.perf_counter()`` value at which to stop.
+    pair cannot win). ``branching``: ``"static"`` (strongest subchannel first) or
+    ``"contested"`` (the subchannel the relaxation shares most). ``deadline``: ``time.perf_counter()`` value at which to stop.
     ``on_improve(t)`` is called when a better assignment is found. ``lower`` is the
     least bound over every dropped or unexplored node (capped at the best deadline):
     no assignment has a deadline below it.
@@ -121,36 +124,35 @@ def bnb_link(arr: LinkArrays, incumbent: np.ndarray, threshold: Callable[[float]
     K, M = arr.K, arr.M
     best_a = np.ascontiguousarray(incumbent, np.int64).copy()
     best_t, best_psd = arr.exact(best_a)
-    order = branch_order(arr.la, arr.bw)
     sub_prev, cli_prev = symmetry_classes(arr.la, arr.bw, arr.c, arr.pmax)
+    order = branch_order(arr.la, arr.bw)
+    branching = BRANCHING if branching is None else branching
     fixed = -np.ones(M, np.int64)
     if z0 is None:
         z0 = initial_multipliers(arr.la, arr.inva, arr.bw, fixed, arr.pmax, arr.ptot)
     out = LinkOutcome(best_a, best_t, best_psd, math.inf, True)
     lower = math.inf
-    # explicit DFS stack: (depth, subchannel owner to set or -1 for the root, z, parent bound)
-    stack: list[tuple[int, int, np.ndarray, float]] = [(0, -1, z0.copy(), -math.inf)]
+    # explicit DFS stack: (depth, subchannel, owner, parent's z, parent's bound)
+    stack: list[tuple[int, int, int, np.ndarray, float]] = [(0, -1, -1, z0.copy(), -math.inf)]
     count = np.zeros(K, np.int64)
-    path: list[int] = []  # owners along the current path, by depth
+    path: list[int] = []  # subchannels fixed along the current path, by depth
     while stack:
-        depth, owner, z, pbound = stack.pop()
+        depth, m, owner, z, pbound = stack.pop()
         if deadline is not None and time.perf_counter() > deadline:
             out.finished = False
             lower = min(lower, pbound)
-            for d_, _, _, pb in stack:
-                lower = min(lower, pb)
+            for item in stack:
+                lower = min(lower, item[4])
             break
-        # rewind the path to depth-1 and apply this node's decision
+        # rewind the path to the parent and apply this node's decision
         while len(path) > max(depth - 1, 0):
-            m_old = int(order[len(path) - 1])
+            m_old = path.pop()
             count[fixed[m_old]] -= 1
             fixed[m_old] = -1
-            path.pop()
         if depth > 0:
-            m = int(order[depth - 1])
             fixed[m] = owner
             count[owner] += 1
-            path.append(owner)
+            path.append(m)
         out.nodes += 1
         thr = threshold(best_t)
         if depth == M:
@@ -162,6 +164,7 @@ def bnb_link(arr: LinkArrays, incumbent: np.ndarray, threshold: Callable[[float]
                 if on_improve is not None:
                     on_improve(t)
             continue
+        z = z.copy()
         b, ev = node_bound(arr.la, arr.inva, arr.bw, fixed, arr.c, arr.S, arr.pmax, arr.ptot,
                            z, node_iter, thr)
         out.bound_evals += int(ev)
@@ -169,23 +172,14 @@ def bnb_link(arr: LinkArrays, incumbent: np.ndarray, threshold: Callable[[float]
         if b >= thr:
             lower = min(lower, b)
             continue
-        # children: subchannel order[depth] to each client, best candidates last on the
-        # stack (popped first): the incumbent's owner, then by gain
-        m = int(order[depth])
-        free_after = M - depth - 1
-        cands = np.argsort(arr.la[:, m], kind="mergesort")  # ascending gain
-        pushed = []
-        for k in cands:
+        # children: the most contested subchannel to each client; the relaxation's
+        # favourite is popped first
+        forced = int(order[depth]) if branching == "static" else -1
+        mb, cands = branch_choice(arr.inva, arr.bw, fixed, z, arr.pmax, arr.ptot, forced)
+        for k in cands[::-1]:
             k = int(k)
-            if k == best_a[m]:
-                continue
-            if child_allowed(fixed, count, m, k, sub_prev, cli_prev, free_after):
-                pushed.append(k)
-        k = int(best_a[m])
-        if child_allowed(fixed, count, m, k, sub_prev, cli_prev, free_after):
-            pushed.append(k)
-        for k in pushed:
-            stack.append((depth + 1, k, z.copy(), b))
+            if child_allowed(fixed, count, mb, k, sub_prev, cli_prev):
+                stack.append((depth + 1, int(mb), k, z, b))
     out.assign, out.t, out.psd = best_a, best_t, best_psd
     out.lower = min(lower, best_t)
     return out

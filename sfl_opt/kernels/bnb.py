@@ -5,6 +5,7 @@
   identical clients (same fixed delay, cap and gains), used to break symmetry;
 - :func:`child_allowed`: whether a child (subchannel m to client k) survives symmetry
   breaking and the "every client gets a subchannel" counting argument;
+- :func:`branch_choice`: the most contested free subchannel at the node's multipliers;
 - :func:`node_bound`: the native Lagrangian bound (:mod:`.lagrange`) of a partial
   assignment, warm-started from the parent's multipliers.
 
@@ -13,10 +14,12 @@ Units: s, bits, W, W/Hz, Hz.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._jit import kernel
-from .lagrange import link_dual_bound
+from .lagrange import LN2, link_dual_bound
 
 
 @kernel
@@ -69,27 +72,112 @@ def symmetry_classes(la, bw, c, pmax):
 
 
 @kernel
-def child_allowed(fixed, count, m, k, sub_prev, cli_prev, free_after):
-    """Whether fixing subchannel m to client k keeps a canonical, completable node.
+def child_allowed(fixed, count, m, k, sub_prev, cli_prev):
+    """Whether fixing subchannel m to client k (m free in ``fixed``) keeps a node that
+    still has a canonical completion.
 
-    Symmetry breaking (valid because relabelling identical subchannels or identical
-    clients maps solutions onto solutions of the same value): identical subchannels
-    take non-decreasing owners in index order (the earlier one must already be fixed:
-    :func:`branch_order` keeps them adjacent); a client identical to an earlier one may
-    be used only once the earlier one is. Counting: the clients still without a
-    subchannel must fit into the ``free_after`` subchannels left free."""
+    Canonical form (valid because relabelling identical subchannels or identical clients
+    maps solutions onto solutions of the same value; both are lex-leader conditions for
+    the same index order, so they hold together for the lexicographically least member
+    of every orbit): within a group of identical subchannels the owners do not decrease
+    with the index; of two identical clients j < k, j owns the smaller least index.
+    Counting: the clients still without a subchannel must fit into the free ones.
+    """
     K = count.shape[0]
+    M = fixed.shape[0]
+    # identical subchannels: owners non-decreasing in index within the group
     q = sub_prev[m]
-    if q >= 0 and fixed[q] >= 0 and k < fixed[q]:
-        return False
-    j = cli_prev[k]
-    if j >= 0 and count[j] == 0:
-        return False
+    while q >= 0:
+        if fixed[q] >= 0 and fixed[q] > k:
+            return False
+        q = sub_prev[q]
+    for q in range(m + 1, M):
+        if fixed[q] >= 0 and fixed[q] < k:
+            r = sub_prev[q]
+            while r >= 0 and r != m:
+                r = sub_prev[r]
+            if r == m:
+                return False
+    # counting (after the fix)
     empty = 0
+    free_after = 0
     for i in range(K):
         if count[i] == 0 and i != k:
             empty += 1
-    return empty <= free_after
+    for i in range(M):
+        if fixed[i] < 0 and i != m:
+            free_after += 1
+    if empty > free_after:
+        return False
+    # identical clients: for j = cli_prev[k2], some index below k2's least one must be
+    # j's or still free
+    for k2 in range(K):
+        j = cli_prev[k2]
+        if j < 0:
+            continue
+        least = M
+        for i in range(M):
+            o = k if i == m else fixed[i]
+            if o == k2:
+                least = i
+                break
+        if least == M:
+            continue
+        ok = False
+        for i in range(least):
+            o = k if i == m else fixed[i]
+            if o == j or o < 0:
+                ok = True
+                break
+        if not ok:
+            return False
+    return True
+
+
+@kernel
+def branch_choice(inva, bw, fixed, z, pmax, ptot, forced):
+    """The free subchannel to branch on and its clients in the order to try.
+
+    At the node's multipliers z (see :mod:`.lagrange`), the time-sharing relaxation gives
+    subchannel m to the client with the largest dual term ``h_km``; a subchannel is
+    *contested* when its second-largest term is close to its largest (there the relaxed
+    optimum shares it). Returns ``(m, clients by decreasing h_km)``; m = -1 when no
+    subchannel is free. ``forced`` >= 0 picks that subchannel instead."""
+    K, M = inva.shape
+    lam = 0.0
+    s = 0.0
+    for k in range(K):
+        s += pmax[k]
+    if ptot < s:
+        lam = math.exp(z[2 * K])
+    h = np.empty(K)
+    best_m = -1
+    best_score = -1.0
+    for m in range(M):
+        if fixed[m] >= 0 or (forced >= 0 and m != forced):
+            continue
+        top1 = 0.0
+        top2 = 0.0
+        for k in range(K):
+            mu = math.exp(z[k])
+            x = mu / ((math.exp(z[K + k]) + lam) * LN2 * inva[k, m])
+            v = bw[m] * mu * (math.log(x) - 1.0 + 1.0 / x) if x > 1.0 else 0.0
+            if v > top1:
+                top2 = top1
+                top1 = v
+            elif v > top2:
+                top2 = v
+        score = top2 / top1 if top1 > 0.0 else 0.0
+        if score > best_score:
+            best_score = score
+            best_m = m
+    if best_m < 0:
+        return best_m, np.arange(K)
+    for k in range(K):
+        mu = math.exp(z[k])
+        x = mu / ((math.exp(z[K + k]) + lam) * LN2 * inva[k, best_m])
+        h[k] = mu * (math.log(x) - 1.0 + 1.0 / x) if x > 1.0 else -1.0 / x
+    return best_m, np.argsort(-h, kind="mergesort")
 
 
 @kernel

@@ -161,9 +161,11 @@ def certified_root(inva, bw, fixed, mu, nu, lam, pmax, ptot, c, S):
 
 
 @kernel
-def _smooth_eval(z, inva, bw, fixed, pmax, ptot, c, S, has_lam, tau, grad, mu, nu, dgm, dgp):
+def _smooth_eval(z, inva, bw, fixed, pmax, ptot, c, S, has_lam, tau, grad, mu, nu, dgm, dgp,
+                 hbuf, lbuf):
     """Root t of the smoothed dual (max over clients -> tau log-sum-exp) and its gradient
-    with respect to z (filled into ``grad``). Returns t (-inf if undefined)."""
+    with respect to z (filled into ``grad``). Returns t (-inf if undefined). ``hbuf`` and
+    ``lbuf`` (K,) are scratch."""
     K, M = inva.shape
     lam = _unpack(z, K, has_lam, mu, nu)
     g = 0.0
@@ -171,35 +173,36 @@ def _smooth_eval(z, inva, bw, fixed, pmax, ptot, c, S, has_lam, tau, grad, mu, n
         g += nu[k] * pmax[k]
         dgm[k] = 0.0
         dgp[k] = 0.0
+        # x_km = r_k / inva_km
+        lbuf[k] = mu[k] / ((nu[k] + lam) * LN2)
     if has_lam:
         g += lam * ptot
     for m in range(M):
         o = fixed[m]
         hmax = 0.0
         for k in range(K):
+            hbuf[k] = -1.0
             if o >= 0 and k != o:
                 continue
-            x = mu[k] / ((nu[k] + lam) * LN2 * inva[k, m])
-            if x > 1.0:
-                h = bw[m] * mu[k] * (math.log(x) - 1.0 + 1.0 / x) / LN2
-                if h > hmax:
-                    hmax = h
+            x = lbuf[k] / inva[k, m]
+            h = bw[m] * mu[k] * (math.log(x) - 1.0 + 1.0 / x) / LN2 if x > 1.0 else 0.0
+            hbuf[k] = h
+            if h > hmax:
+                hmax = h
         # log-sum-exp over allowed clients (and the "unused" option h = 0)
         ssum = 0.0 if o >= 0 else math.exp(-hmax / tau)
         for k in range(K):
-            if o >= 0 and k != o:
-                continue
-            x = mu[k] / ((nu[k] + lam) * LN2 * inva[k, m])
-            h = bw[m] * mu[k] * (math.log(x) - 1.0 + 1.0 / x) / LN2 if x > 1.0 else 0.0
-            ssum += math.exp((h - hmax) / tau)
+            if hbuf[k] >= 0.0:
+                e = math.exp((hbuf[k] - hmax) / tau)
+                ssum += e
+                hbuf[k] = e if hbuf[k] > 0.0 else 0.0
+            else:
+                hbuf[k] = 0.0
         g += hmax + tau * math.log(ssum)
         for k in range(K):
-            if o >= 0 and k != o:
-                continue
-            x = mu[k] / ((nu[k] + lam) * LN2 * inva[k, m])
-            if x > 1.0:
-                h = bw[m] * mu[k] * (math.log(x) - 1.0 + 1.0 / x) / LN2
-                sig = math.exp((h - hmax) / tau) / ssum
+            if hbuf[k] > 0.0:
+                x = lbuf[k] / inva[k, m]
+                sig = hbuf[k] / ssum
                 dgm[k] += sig * bw[m] * math.log2(x)
                 dgp[k] -= sig * bw[m] * (x - 1.0) * inva[k, m]
     t = _root(mu, c, S, g, False)
@@ -278,6 +281,8 @@ def link_dual_bound(la, inva, bw, fixed, c, S, pmax, ptot, z, max_iter, target):
     nu = np.empty(K)
     dgm = np.empty(K)
     dgp = np.empty(K)
+    hbuf = np.empty(K)
+    lbuf = np.empty(K)
     grad = np.zeros(2 * K + 1)
     g_new = np.zeros(2 * K + 1)
     x_new = z.copy()
@@ -299,7 +304,7 @@ def link_dual_bound(la, inva, bw, fixed, c, S, pmax, ptot, z, max_iter, target):
                 H[i, j] = 1.0 if i == j else 0.0
         # minimise f = -log t (scale-free; t > max c >= 0)
         t0 = _smooth_eval(z, inva, bw, fixed, pmax, ptot, c, S, has_lam, tau, grad, mu, nu,
-                          dgm, dgp)
+                          dgm, dgp, hbuf, lbuf)
         evals += 1
         if not t0 > 0.0:
             break
@@ -338,7 +343,7 @@ def link_dual_bound(la, inva, bw, fixed, c, S, pmax, ptot, z, max_iter, target):
                 for i in range(n):
                     x_new[i] = z[i] + step * d[i]
                 tn = _smooth_eval(x_new, inva, bw, fixed, pmax, ptot, c, S, has_lam, tau,
-                                  g_new, mu, nu, dgm, dgp)
+                                  g_new, mu, nu, dgm, dgp, hbuf, lbuf)
                 evals += 1
                 fn = -math.log(tn) if tn > 0.0 else math.inf
                 if fn <= f + 1e-4 * step * slope and fn < math.inf:

@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from ._jit import kernel
-from .lagrange import LN2, link_dual_bound
+from .lagrange import LN2, ZMAX, link_dual_bound
 
 
 @kernel
@@ -149,7 +149,7 @@ def branch_choice(inva, bw, fixed, z, pmax, ptot, forced):
     for k in range(K):
         s += pmax[k]
     if ptot < s:
-        lam = math.exp(z[2 * K])
+        lam = math.exp(min(max(z[2 * K], -ZMAX), ZMAX))
     h = np.empty(K)
     best_m = -1
     best_score = -1.0
@@ -159,8 +159,9 @@ def branch_choice(inva, bw, fixed, z, pmax, ptot, forced):
         top1 = 0.0
         top2 = 0.0
         for k in range(K):
-            mu = math.exp(z[k])
-            x = mu / ((math.exp(z[K + k]) + lam) * LN2 * inva[k, m])
+            mu = math.exp(min(max(z[k], -ZMAX), ZMAX))
+            nu = math.exp(min(max(z[K + k], -ZMAX), ZMAX))
+            x = mu / ((nu + lam) * LN2 * inva[k, m])
             v = bw[m] * mu * (math.log(x) - 1.0 + 1.0 / x) if x > 1.0 else 0.0
             if v > top1:
                 top2 = top1
@@ -174,8 +175,9 @@ def branch_choice(inva, bw, fixed, z, pmax, ptot, forced):
     if best_m < 0:
         return best_m, np.arange(K)
     for k in range(K):
-        mu = math.exp(z[k])
-        x = mu / ((math.exp(z[K + k]) + lam) * LN2 * inva[k, best_m])
+        mu = math.exp(min(max(z[k], -ZMAX), ZMAX))
+        nu = math.exp(min(max(z[K + k], -ZMAX), ZMAX))
+        x = mu / ((nu + lam) * LN2 * inva[k, best_m])
         h[k] = mu * (math.log(x) - 1.0 + 1.0 / x) if x > 1.0 else -1.0 / x
     return best_m, np.argsort(-h, kind="mergesort")
 

@@ -66,13 +66,17 @@ def phi_upper(x):
     return v * (1.0 + 1e-12) + err + 2e-15 * au + 1e-300
 
 
+#: log-multipliers are kept in [-ZMAX, ZMAX] so that no product over- or underflows
+ZMAX = 300.0
+
+
 @kernel
 def _unpack(z, K, has_lam, mu, nu):
-    """mu, nu from log-parameters; returns lam."""
+    """mu, nu from log-parameters (clamped to +-ZMAX); returns lam."""
     for k in range(K):
-        mu[k] = math.exp(z[k])
-        nu[k] = math.exp(z[K + k])
-    return math.exp(z[2 * K]) if has_lam else 0.0
+        mu[k] = math.exp(min(max(z[k], -ZMAX), ZMAX))
+        nu[k] = math.exp(min(max(z[K + k], -ZMAX), ZMAX))
+    return math.exp(min(max(z[2 * K], -ZMAX), ZMAX)) if has_lam else 0.0
 
 
 @kernel
@@ -137,8 +141,10 @@ def _root(mu, c, S, g, safe):
         for k in range(K):
             if mu[k] > 0.0:
                 d = t - c[k]
+                if not d > 0.0:
+                    return -math.inf  # rounding put t on a pole: certify nothing
                 f += mu[k] * S / d
-                df += mu[k] * S / (d * d)
+                df += mu[k] * S / d / d
         step = (f - g) / df
         x = t + step * (1.0 - 1e-9) if safe else t + step
         if not x > t:
@@ -212,7 +218,11 @@ def _smooth_eval(z, inva, bw, fixed, pmax, ptot, c, S, has_lam, tau, grad, mu, n
     dft = 0.0
     for k in range(K):
         d = t - c[k]
-        dft -= mu[k] * S / (d * d)
+        if not d > 0.0:
+            return -math.inf
+        dft -= mu[k] * S / d / d
+    if not dft < 0.0:
+        return -math.inf
     for k in range(K):
         d = t - c[k]
         grad[k] = -(mu[k] * (S / d - dgm[k])) / dft
@@ -341,7 +351,7 @@ def link_dual_bound(la, inva, bw, fixed, c, S, pmax, ptot, z, max_iter, target):
             fn = f
             for _ in range(30):
                 for i in range(n):
-                    x_new[i] = z[i] + step * d[i]
+                    x_new[i] = min(max(z[i] + step * d[i], -ZMAX), ZMAX)
                 tn = _smooth_eval(x_new, inva, bw, fixed, pmax, ptot, c, S, has_lam, tau,
                                   g_new, mu, nu, dgm, dgp, hbuf, lbuf)
                 evals += 1
@@ -374,7 +384,7 @@ def link_dual_bound(la, inva, bw, fixed, c, S, pmax, ptot, z, max_iter, target):
                     yHy += yv[i] * Hy[i]
                 for i in range(n):
                     for j in range(n):
-                        H[i, j] += ((sy + yHy) * sv[i] * sv[j] / (sy * sy)
+                        H[i, j] += ((sy + yHy) / sy * sv[i] * sv[j] / sy
                                     - (Hy[i] * sv[j] + sv[i] * Hy[j]) / sy)
             conv = abs(f - fn) <= 1e-13 * abs(fn)
             for i in range(n):

@@ -40,7 +40,7 @@ PRUNE_RTOL = 1e-7
 GAP_TOL = 1e-6
 #: BFGS iterations of the bound at the root of a link / at a node
 ROOT_ITER = 400
-NODE_ITER = 60
+NODE_ITER = 8
 #: branching rule of :func:`bnb_link`
 BRANCHING = "static"
 #: relative tolerance of the exact power control at the leaves

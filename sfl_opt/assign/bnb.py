@@ -39,7 +39,9 @@ PRUNE_RTOL = 1e-7
 #: a result is "optimal" when the relative gap between it and its bound is at most this
 GAP_TOL = 1e-6
 #: BFGS iterations of the bound at the root of a link / at a node
-ROOT_ITER = 400
+ROOT_ITER = 1000
+#: BFGS iterations per link of :func:`native_lower_bound` (the bound on a result)
+BOUND_ITER = 300
 NODE_ITER = 8
 #: branching rule of :func:`bnb_link`
 BRANCHING = "static"
@@ -215,16 +217,18 @@ def native_link_bounds(ctx: Any, max_iter: int = ROOT_ITER,
 
 
 def native_lower_bound_details(ctx: Any, upper: float = math.inf,
-                               max_iter: int = ROOT_ITER) -> dict[str, Any]:
+                               max_iter: int = BOUND_ITER) -> dict[str, Any]:
     """The native bound on T_total with its parts: ``bound`` (s), ``tf`` (s/bit), ``ts``
-    (P,) stage bounds (s; NaN where skipped), ``cheap`` (P,) closed-form stage bounds,
-    ``pair`` (the minimising pair) and ``solved`` (pairs bounded natively).
+    (P,) certified stage bounds (s; NaN where skipped), ``cheap`` (P,) closed-form stage
+    bounds, ``pair`` (the minimising pair) and ``solved`` (pairs bounded natively).
 
-    Pairs are bounded in order of their closed-form bound; once that bound reaches the
-    least native total found (or ``upper``, e.g. a known solution's delay, beyond which
-    no pair matters), the remaining pairs keep their closed-form bound, which is then
-    not below the minimum either. Valid for every instance (module :mod:`..kernels.
-    lagrange`)."""
+    The bound is ``min_p total(p, ts_p, tf)``. Pairs are visited in order of their
+    closed-form bound, each warm-started from the previous pair's multipliers, and a
+    pair's optimisation stops as soon as it certifies a stage at which the pair's total
+    reaches the least total so far (or ``upper``, e.g. a known solution's delay): the pair
+    cannot lower the minimum, and its certified value is still valid. Once the
+    closed-form bound reaches the minimum, the remaining pairs are skipped. Valid for
+    every instance (module :mod:`..kernels.lagrange`)."""
     from ..methods.common import stage_lower_bounds
 
     tf, _ = link_of(ctx, "f", None).root_bound(max_iter)
@@ -232,14 +236,22 @@ def native_lower_bound_details(ctx: Any, upper: float = math.inf,
     cheap_tot = ctx.total(np.arange(ctx.P), cheap, tf)
     ts = np.full(ctx.P, np.nan)
     best, best_p, solved = math.inf, -1, 0
+    z = None
     for p in np.argsort(cheap_tot, kind="stable"):
         p = int(p)
-        if cheap_tot[p] >= min(best, upper):
+        ref = min(best, upper)
+        if cheap_tot[p] >= ref:
             if cheap_tot[p] < best:
                 best, best_p = float(cheap_tot[p]), p
             break
-        t, _ = link_of(ctx, "s", p).root_bound(max_iter)
-        ts[p] = max(t, float(cheap[p]))
+        arr = link_of(ctx, "s", p)
+        fixed = -np.ones(arr.M, np.int64)
+        if z is None:
+            z = initial_multipliers(arr.la, arr.inva, arr.bw, fixed, arr.pmax, arr.ptot)
+        target = _stage_target(ctx, p, ref, tf) if ref < math.inf else math.inf
+        t, _ = link_dual_bound(arr.la, arr.inva, arr.bw, fixed, arr.c, arr.S, arr.pmax,
+                               arr.ptot, z, max_iter, target)
+        ts[p] = max(float(t), float(cheap[p]))
         solved += 1
         tot = float(ctx.total(p, ts[p], tf))
         if tot < best:

@@ -66,6 +66,10 @@ def phi_upper(x):
     return v * (1.0 + 1e-12) + err + 2e-15 * au + 1e-300
 
 
+#: BFGS budgets from which vanishing multipliers are also tried at 0
+SNAP_ITER = 50
+#: largest first trial step of one log-multiplier in a BFGS line search
+STEP_CAP = 8.0
 #: log-multipliers are kept in [-ZMAX, ZMAX] so that no product over- or underflows
 ZMAX = 300.0
 
@@ -308,7 +312,26 @@ def link_dual_bound(la, inva, bw, fixed, c, S, pmax, ptot, z, max_iter, target):
     g0 = dual_value(inva, bw, fixed, mu, nu, lam, pmax, ptot)
     it = 0
     for stage in range(3):
+        if max_iter >= SNAP_ITER and stage > 0:
+            # multipliers that should vanish (a slack cap, a client that is not critical)
+            # approach 0 only slowly in log space: try them at 0 (the clamp) directly
+            for i in range(n):
+                old = z[i]
+                z[i] = -ZMAX
+                lam = _unpack(z, K, has_lam, mu, nu)
+                r = certified_root(inva, bw, fixed, mu, nu, lam, pmax, ptot, c, S)
+                evals += 1
+                if r > best:
+                    best = r
+                    for j in range(n):
+                        best_z[j] = z[j]
+                else:
+                    z[i] = old
+            if best >= target:
+                break
         tau = g0 / M * (1e-2, 1e-4, 1e-7)[stage]
+        # iteration budget: a quarter for each smoothing stage, the rest for the last
+        stage_end = max_iter if stage == 2 else it + max(max_iter // 4, 1)
         for i in range(n):
             for j in range(n):
                 H[i, j] = 1.0 if i == j else 0.0
@@ -321,7 +344,7 @@ def link_dual_bound(la, inva, bw, fixed, c, S, pmax, ptot, z, max_iter, target):
         f = -math.log(t0)
         for i in range(n):
             grad[i] = -grad[i] / t0
-        while it < max_iter:
+        while it < stage_end:
             it += 1
             # direction d = -H grad
             d = np.zeros(n)
@@ -346,7 +369,7 @@ def link_dual_bound(la, inva, bw, fixed, c, S, pmax, ptot, z, max_iter, target):
             dn = 0.0
             for i in range(n):
                 dn = max(dn, abs(d[i]))
-            step = 1.0 if dn <= 2.0 else 2.0 / dn
+            step = 1.0 if dn <= STEP_CAP else STEP_CAP / dn
             accepted = False
             fn = f
             for _ in range(30):
@@ -371,6 +394,8 @@ def link_dual_bound(la, inva, bw, fixed, c, S, pmax, ptot, z, max_iter, target):
                 best = r
                 for i in range(n):
                     best_z[i] = x_new[i]
+                if best >= target:
+                    break
             # BFGS update of the inverse Hessian
             sy = 0.0
             for i in range(n):
@@ -387,8 +412,14 @@ def link_dual_bound(la, inva, bw, fixed, c, S, pmax, ptot, z, max_iter, target):
                         H[i, j] += ((sy + yHy) / sy * sv[i] * sv[j] / sy
                                     - (Hy[i] * sv[j] + sv[i] * Hy[j]) / sy)
             conv = abs(f - fn) <= 1e-13 * abs(fn)
+            # the root is invariant under scaling every multiplier (adding a constant to
+            # z): re-centre so that the log rate multipliers average 0
+            shift = 0.0
+            for k in range(K):
+                shift += x_new[k]
+            shift /= K
             for i in range(n):
-                z[i] = x_new[i]
+                z[i] = x_new[i] - shift
                 grad[i] = g_new[i]
             f = fn
             if best >= target or conv:

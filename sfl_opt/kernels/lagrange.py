@@ -23,8 +23,9 @@ on the integral optimum, for *any* multipliers. The multipliers are only optimis
 (BFGS on the root, in log space, with the max over clients smoothed by a log-sum-exp,
 which is itself an upper bound on the max); validity never depends on that. Every
 rounding step errs low: the certified value uses the exact max, G is inflated by
-``SAFE`` relative (all its terms are non-negative), phi by a bound on its own rounding
-error, and the returned t is re-checked with a deflated left side. Units: s, bits, W,
+``SAFE`` plus a bound on its summation error (all its terms are non-negative), phi by a
+bound on its own rounding error, and the returned t is re-checked with a left side
+deflated the same way. Units: s, bits, W,
 W/Hz, Hz.
 """
 
@@ -106,7 +107,8 @@ def dual_value(inva, bw, fixed, mu, nu, lam, pmax, ptot):
             if v > best:
                 best = v
         g += bw[m] * best / LN2
-    return g * (1.0 + SAFE)
+    # each term carries <= 8 rounding errors, the sum of n non-negative terms <= n - 1
+    return g * (1.0 + SAFE + 4e-16 * (K * M + 2 * K + 8))
 
 
 @kernel
@@ -120,7 +122,7 @@ def dual_lhs(mu, c, S, t):
         if not d > 0.0:
             return math.inf
         s += mu[k] * S / d
-    return s * (1.0 - SAFE)
+    return s * (1.0 - SAFE - 4e-16 * (c.shape[0] + 4))
 
 
 @kernel

@@ -3,20 +3,21 @@
 The algorithm (:func:`bnb_link`) works on one link's plain arrays: normalised gains
 ``la``/``inva`` (K, M), bandwidths ``bw`` (M,) Hz, caps ``p_max`` (K,) W and ``p_total`` W,
 demand ``c`` (K,) s and ``S`` bits (the f-link is c = 0, S = 1). It is a depth-first
-search that fixes one subchannel per level (the one the relaxation contests most,
-:func:`~sfl_opt.kernels.bnb.branch_choice`), tries the relaxation's favourite owner
-first, breaks symmetry between identical subchannels and clients, and prunes a node when the native Lagrangian bound of its
-partial assignment (:mod:`sfl_opt.kernels.lagrange`, warm-started from the parent's
-multipliers) reaches the prune threshold. Leaves are scored by the exact water-filling
-power control (``kernels.power_control``): the decisions use exact arithmetic (plus
-safe rounding in the bound), never a solver tolerance.
+search that fixes one subchannel per level (strongest first by default, or the one the
+relaxation contests most, :func:`~sfl_opt.kernels.bnb.branch_choice`), tries the
+relaxation's favourite owner first, breaks symmetry between identical subchannels and
+clients, and prunes a node when the native Lagrangian bound of its partial assignment
+(:mod:`sfl_opt.kernels.lagrange`, warm-started from the parent's multipliers) reaches
+the prune threshold. Leaves are scored by the exact water-filling power control
+(``kernels.power_control``): the decisions use exact arithmetic (plus safe rounding in
+the bound), never a solver tolerance.
 
 :func:`solve_problem_bnb` runs it for the f-link once and for the s-link of every
 (split, rank) pair, in order of the pairs' root bounds, with the heuristic
 (greedy + local search + kicks) as incumbent; a pair whose bound cannot beat the best
 total delay by more than ``rtol`` is dropped, and a node is pruned as soon as its
 pair could not win. The lower bound is the least total delay over the pairs of the
-bounds proved for them. Status ``optimal`` only when the relative gap is <= ``gap_tol``
+bounds proved for them. Status ``optimal`` only when the relative gap is <= ``GAP_TOL``
 (1e-6). :func:`solve_exact_bnb` adapts it to the method interface. Units: s, bits, W,
 W/Hz, Hz.
 """
@@ -25,8 +26,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -118,7 +120,8 @@ def bnb_link(arr: LinkArrays, incumbent: np.ndarray, threshold: Callable[[float]
     ``threshold(t_best)``: the prune level (s) given the best deadline so far: a node
     whose bound reaches it is dropped (e.g. ``t_best (1 - rtol)``, or lower when the
     pair cannot win). ``branching``: ``"static"`` (strongest subchannel first) or
-    ``"contested"`` (the subchannel the relaxation shares most). ``deadline``: ``time.perf_counter()`` value at which to stop.
+    ``"contested"`` (the subchannel the relaxation shares most). ``deadline``:
+    ``time.perf_counter()`` value at which to stop.
     ``on_improve(t)`` is called when a better assignment is found. ``lower`` is the
     least bound over every dropped or unexplored node (capped at the best deadline):
     no assignment has a deadline below it.

@@ -39,7 +39,7 @@ from sfl_opt.methods.common import Options, prepare
 from sfl_opt.power import get_backend
 
 JIT_DISABLED = os.environ.get("NUMBA_DISABLE_JIT") == "1"
-N_EX = 12 if JIT_DISABLED else 60
+N_EX = int(os.environ.get("SFL_BOUND_EXAMPLES", 12 if JIT_DISABLED else 60))
 
 
 # ------------------------------------------------------------------ random links

@@ -151,6 +151,8 @@ def _root(mu, c, S, g, safe):
                     return -math.inf  # rounding put t on a pole: certify nothing
                 f += mu[k] * S / d
                 df += mu[k] * S / d / d
+        if not df > 0.0:
+            break  # t so large that the slope underflows
         step = (f - g) / df
         x = t + step * (1.0 - 1e-9) if safe else t + step
         if not x > t:
@@ -331,7 +333,7 @@ def link_dual_bound(la, inva, bw, fixed, c, S, pmax, ptot, z, max_iter, target):
                     z[i] = old
             if best >= target:
                 break
-        tau = g0 / M * (1e-2, 1e-4, 1e-7)[stage]
+        tau = max(g0 / M * (1e-2, 1e-4, 1e-7)[stage], 1e-300)
         # iteration budget: a quarter for each smoothing stage, the rest for the last
         stage_end = max_iter if stage == 2 else it + max(max_iter // 4, 1)
         for i in range(n):

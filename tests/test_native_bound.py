@@ -284,6 +284,7 @@ def test_oracle_helper_agrees_with_tests_oracle():
 
 
 @pytest.mark.skipif(JIT_DISABLED, reason="already running as plain Python")
+@pytest.mark.slow
 def test_pure_python_path() -> None:
     """Run this module again with NUMBA_DISABLE_JIT=1 (plain Python kernels)."""
     env = dict(os.environ, NUMBA_DISABLE_JIT="1")

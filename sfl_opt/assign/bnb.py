@@ -33,7 +33,14 @@ from typing import Any
 import numpy as np
 
 from .. import kernels as kn
-from ..kernels.bnb import branch_choice, branch_order, child_allowed, node_bound, symmetry_classes
+from ..kernels.bnb import (
+    branch_choice,
+    branch_order,
+    child_allowed,
+    count_infeasible,
+    node_bound,
+    symmetry_classes,
+)
 from ..kernels.lagrange import initial_multipliers, link_dual_bound
 
 #: relative prune tolerance (each link); the certified gap is at most about twice this
@@ -107,6 +114,7 @@ class LinkOutcome:
     leaves: int = 0
     bound_evals: int = 0
     improved: int = 0
+    counted: int = 0
     info: dict[str, Any] = field(default_factory=dict)
 
 
@@ -131,6 +139,8 @@ def bnb_link(arr: LinkArrays, incumbent: np.ndarray, threshold: Callable[[float]
     best_t, best_psd = arr.exact(best_a)
     sub_prev, cli_prev = symmetry_classes(arr.la, arr.bw, arr.c, arr.pmax)
     order = branch_order(arr.la, arr.bw)
+    gorder = kn.gain_order(arr.la)
+    equal_bw = bool(np.all(arr.bw == arr.bw[0]))
     branching = BRANCHING if branching is None else branching
     fixed = -np.ones(M, np.int64)
     if z0 is None:
@@ -168,6 +178,11 @@ def bnb_link(arr: LinkArrays, incumbent: np.ndarray, threshold: Callable[[float]
                 out.improved += 1
                 if on_improve is not None:
                     on_improve(t)
+            continue
+        if count_infeasible(arr.la, arr.inva, arr.bw, fixed, arr.c, arr.S, arr.pmax, thr,
+                            gorder, equal_bw):
+            out.counted += 1
+            lower = min(lower, max(thr, pbound))
             continue
         z = z.copy()
         b, ev = node_bound(arr.la, arr.inva, arr.bw, fixed, arr.c, arr.S, arr.pmax, arr.ptot,

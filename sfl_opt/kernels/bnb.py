@@ -6,6 +6,8 @@
 - :func:`child_allowed`: whether a child (subchannel m to client k) survives symmetry
   breaking and the "every client gets a subchannel" counting argument;
 - :func:`branch_choice`: the most contested free subchannel at the node's multipliers;
+- :func:`count_infeasible`: a counting test (whole subchannels per client) that
+  captures integrality the relaxation ignores;
 - :func:`node_bound`: the native Lagrangian bound (:mod:`.lagrange`) of a partial
   assignment, warm-started from the parent's multipliers.
 
@@ -20,6 +22,7 @@ import numpy as np
 
 from ._jit import kernel
 from .lagrange import LN2, ZMAX, link_dual_bound
+from .waterfill import max_rate_for_power
 
 
 @kernel
@@ -187,3 +190,85 @@ def node_bound(la, inva, bw, fixed, c, S, pmax, ptot, z, max_iter, target):
     """Native bound (s) of a partial assignment (see :func:`.lagrange.link_dual_bound`);
     ``z`` is updated in place."""
     return link_dual_bound(la, inva, bw, fixed, c, S, pmax, ptot, z, max_iter, target)
+
+
+@kernel
+def count_infeasible(la, inva, bw, fixed, c, S, pmax, t, order, equal_bw):
+    """Whether no completion of ``fixed`` meets deadline t, by counting whole subchannels.
+
+    Client k needs rate ``D_k = S / (t - c_k)`` at power ``p_max[k]`` (the total cap only
+    lowers rates). Let n_k be the least number of free subchannels that, added to its
+    fixed ones, can reach D_k: with equal bandwidths the best n-subset is the n
+    strongest (``order``: each client's subchannels by decreasing gain) and its rate is
+    water-filling over them; otherwise the rate of any n-subset is bounded by
+    ``R(fixed) + sum of the n largest single-subchannel rates at p_max`` (the rate is
+    subadditive in the set and increasing in the power). The free subchannels go to one
+    client each, so ``sum_k n_k > #free`` (or an unreachable D_k) proves infeasibility
+    — integrality that the time-sharing relaxation ignores."""
+    K, M = la.shape
+    nfree = 0
+    for m in range(M):
+        if fixed[m] < 0:
+            nfree += 1
+    active = np.empty(M, dtype=np.bool_)
+    bla = np.empty(M)
+    binv = np.empty(M)
+    bbw = np.empty(M)
+    single = np.empty(M)
+    total = 0
+    for k in range(K):
+        d = t - c[k]
+        if not d > 0.0:
+            return True
+        need = S / d
+        n = 0
+        for m in range(M):
+            if fixed[m] == k:
+                bla[n] = la[k, m]
+                binv[n] = inva[k, m]
+                bbw[n] = bw[m]
+                n += 1
+        base = 0.0
+        if n > 0:
+            base, _ = max_rate_for_power(bla, binv, bbw, n, pmax[k], active)
+        if base * (1.0 + 1e-12) >= need:
+            continue
+        extra = 0
+        reached = False
+        if equal_bw:
+            for j in range(M):
+                m = order[k, j]
+                if fixed[m] >= 0:
+                    continue
+                bla[n] = la[k, m]
+                binv[n] = inva[k, m]
+                bbw[n] = bw[m]
+                n += 1
+                extra += 1
+                r, _ = max_rate_for_power(bla, binv, bbw, n, pmax[k], active)
+                if r * (1.0 + 1e-12) >= need:  # rounding: err towards feasible
+                    reached = True
+                    break
+        else:
+            ns = 0
+            for m in range(M):
+                if fixed[m] < 0:
+                    bla[0] = la[k, m]
+                    binv[0] = inva[k, m]
+                    bbw[0] = bw[m]
+                    single[ns], _ = max_rate_for_power(bla, binv, bbw, 1, pmax[k], active)
+                    ns += 1
+            srt = np.sort(single[:ns])
+            acc = base
+            for j in range(ns - 1, -1, -1):
+                acc += srt[j]
+                extra += 1
+                if acc * (1.0 + 1e-12) >= need:
+                    reached = True
+                    break
+        if not reached:
+            return True
+        total += extra
+        if total > nfree:
+            return True
+    return False

@@ -34,7 +34,8 @@ from sfl_opt.assign.bnb import (
 )
 from sfl_opt.kernels import lagrange as lg
 from sfl_opt.kernels import normalise, power_control
-from sfl_opt.kernels.bnb import child_allowed, symmetry_classes
+from sfl_opt.kernels import gain_order
+from sfl_opt.kernels.bnb import child_allowed, count_infeasible, symmetry_classes
 from sfl_opt.methods.common import Options, prepare
 from sfl_opt.power import get_backend
 
@@ -171,6 +172,40 @@ def test_native_lower_bound_on_small_problems(seed):
     assert lb == pytest.approx(lower_bound(pr), rel=1e-5)  # same relaxation (cvxpy)
     d = native_lower_bound_details(ctx, upper=opt)
     assert d["bound"] <= opt and d["solved"] >= 1
+
+
+@settings(max_examples=N_EX, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(links(), st.data())
+def test_counting_test_never_cuts_a_feasible_deadline(arr, data):
+    """The counting test never declares a deadline infeasible that some completion of
+    the partial assignment meets (enumerated), with either rate bound."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**31 - 1)))
+    fixed = np.where(rng.random(arr.M) < 0.4, rng.integers(0, arr.K, arr.M), -1).astype(np.int64)
+    sub = oracle_link(arr, fixed)
+    if not np.isfinite(sub):
+        return
+    order = gain_order(arr.la)
+    for equal in {bool(np.all(arr.bw == arr.bw[0])), False}:
+        for f in (1.0 + 1e-9, 1.01, 2.0):
+            assert not count_infeasible(arr.la, arr.inva, arr.bw, fixed, arr.c, arr.S,
+                                        arr.pmax, sub * f, order, equal)
+
+
+def test_counting_test_fires_where_sharing_would_not():
+    """Three identical clients, four identical subchannels, each client needs the rate of
+    two whole subchannels: the relaxation shares 4/3 each, the count (2+2+2 > 4) refutes."""
+    K, M = 3, 4
+    la, inva = normalise(np.full((K, M), 1e-12), 1e-20)
+    bw = np.full(M, 1e6)
+    pmax = np.ones(K)
+    one = float(bw[0] * np.log2(1 + 1e-12 / 1e-20 * 1.0 / bw[0]))  # one subchannel at p_max
+    arr = LinkArrays(la, inva, bw, pmax, math.inf, np.zeros(K), 1.0)
+    t = 1.0 / (1.2 * one)  # needs 1.2x a subchannel's rate: two whole ones
+    fixed = -np.ones(M, np.int64)
+    assert count_infeasible(la, inva, bw, fixed, arr.c, arr.S, pmax, t, gain_order(la), True)
+    root, _ = arr.root_bound()
+    assert root < t  # time sharing alone cannot refute this deadline
+    assert oracle_link(arr) > t
 
 
 # ------------------------------------------------------------------ symmetry breaking

@@ -32,9 +32,8 @@ from sfl_opt.assign.bnb import (
     solve_exact_bnb,
     solve_problem_bnb,
 )
+from sfl_opt.kernels import gain_order, normalise, power_control
 from sfl_opt.kernels import lagrange as lg
-from sfl_opt.kernels import normalise, power_control
-from sfl_opt.kernels import gain_order
 from sfl_opt.kernels.bnb import child_allowed, count_infeasible, symmetry_classes
 from sfl_opt.methods.common import Options, prepare
 from sfl_opt.power import get_backend

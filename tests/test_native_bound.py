@@ -34,7 +34,12 @@ from sfl_opt.assign.bnb import (
 )
 from sfl_opt.kernels import gain_order, normalise, power_control
 from sfl_opt.kernels import lagrange as lg
-from sfl_opt.kernels.bnb import child_allowed, count_infeasible, symmetry_classes
+from sfl_opt.kernels.bnb import (
+    child_allowed,
+    count_infeasible,
+    power_count_infeasible,
+    symmetry_classes,
+)
 from sfl_opt.methods.common import Options, prepare
 from sfl_opt.power import get_backend
 
@@ -184,10 +189,15 @@ def test_counting_test_never_cuts_a_feasible_deadline(arr, data):
     if not np.isfinite(sub):
         return
     order = gain_order(arr.la)
-    for equal in {bool(np.all(arr.bw == arr.bw[0])), False}:
+    equal_bw = bool(np.all(arr.bw == arr.bw[0]))
+    for equal in {equal_bw, False}:
         for f in (1.0 + 1e-9, 1.01, 2.0):
             assert not count_infeasible(arr.la, arr.inva, arr.bw, fixed, arr.c, arr.S,
                                         arr.pmax, sub * f, order, equal)
+    if equal_bw:
+        for f in (1.0 + 1e-9, 1.01, 2.0):
+            assert not power_count_infeasible(arr.la, arr.inva, arr.bw, fixed, arr.c, arr.S,
+                                              arr.pmax, arr.ptot, sub * f, order)
 
 
 def test_counting_test_fires_where_sharing_would_not():

@@ -39,6 +39,7 @@ from ..kernels.bnb import (
     child_allowed,
     count_infeasible,
     node_bound,
+    power_count_infeasible,
     symmetry_classes,
 )
 from ..kernels.lagrange import initial_multipliers, link_dual_bound
@@ -141,6 +142,7 @@ def bnb_link(arr: LinkArrays, incumbent: np.ndarray, threshold: Callable[[float]
     order = branch_order(arr.la, arr.bw)
     gorder = kn.gain_order(arr.la)
     equal_bw = bool(np.all(arr.bw == arr.bw[0]))
+    cap_binds = equal_bw and arr.ptot < float(np.sum(arr.pmax))
     branching = BRANCHING if branching is None else branching
     fixed = -np.ones(M, np.int64)
     if z0 is None:
@@ -180,7 +182,9 @@ def bnb_link(arr: LinkArrays, incumbent: np.ndarray, threshold: Callable[[float]
                     on_improve(t)
             continue
         if count_infeasible(arr.la, arr.inva, arr.bw, fixed, arr.c, arr.S, arr.pmax, thr,
-                            gorder, equal_bw):
+                            gorder, equal_bw) or (
+                cap_binds and power_count_infeasible(arr.la, arr.inva, arr.bw, fixed, arr.c,
+                                                     arr.S, arr.pmax, arr.ptot, thr, gorder)):
             out.counted += 1
             lower = min(lower, max(thr, pbound))
             continue

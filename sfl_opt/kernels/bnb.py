@@ -8,6 +8,7 @@
 - :func:`branch_choice`: the most contested free subchannel at the node's multipliers;
 - :func:`count_infeasible`: a counting test (whole subchannels per client) that
   captures integrality the relaxation ignores;
+- :func:`power_count_infeasible`: the same with the total cap (a small DP);
 - :func:`node_bound`: the native Lagrangian bound (:mod:`.lagrange`) of a partial
   assignment, warm-started from the parent's multipliers.
 
@@ -22,7 +23,7 @@ import numpy as np
 
 from ._jit import kernel
 from .lagrange import LN2, ZMAX, link_dual_bound
-from .waterfill import max_rate_for_power
+from .waterfill import max_rate_for_power, min_power_for_rate
 
 
 @kernel
@@ -272,3 +273,74 @@ def count_infeasible(la, inva, bw, fixed, c, S, pmax, t, order, equal_bw):
         if total > nfree:
             return True
     return False
+
+
+@kernel
+def power_count_infeasible(la, inva, bw, fixed, c, S, pmax, ptot, t, order):
+    """The counting test with the total cap (equal bandwidths only): ``P_k(n)``, the least
+    power at which client k reaches ``D_k(t)`` with its fixed subchannels and the n
+    strongest free ones, is a lower bound on its power with *any* n free ones; if even
+    the cheapest split ``min sum_k P_k(n_k)`` over ``sum_k n_k <= #free`` (a small
+    dynamic programme) exceeds ``p_total``, or every split breaks a ``p_max``, no
+    completion meets t. Powers are rounded towards feasible."""
+    K, M = la.shape
+    nfree = 0
+    for m in range(M):
+        if fixed[m] < 0:
+            nfree += 1
+    active = np.empty(M, dtype=np.bool_)
+    bla = np.empty(M)
+    binv = np.empty(M)
+    bbw = np.empty(M)
+    best = np.full(nfree + 1, math.inf)
+    best[0] = 0.0
+    new = np.empty(nfree + 1)
+    pk = np.empty(nfree + 1)
+    for k in range(K):
+        d = t - c[k]
+        if not d > 0.0:
+            return True
+        need = S / d
+        n = 0
+        for m in range(M):
+            if fixed[m] == k:
+                bla[n] = la[k, m]
+                binv[n] = inva[k, m]
+                bbw[n] = bw[m]
+                n += 1
+        j = 0
+        for q in range(M + 1):
+            # pk[j]: least power with j extra subchannels (the j strongest free ones)
+            if j > nfree:
+                break
+            if q > 0:
+                m = order[k, q - 1]
+                if fixed[m] >= 0:
+                    continue
+                bla[n] = la[k, m]
+                binv[n] = inva[k, m]
+                bbw[n] = bw[m]
+                n += 1
+            if n == 0:
+                pk[j] = math.inf
+            else:
+                p, _ = min_power_for_rate(bla, binv, bbw, n, need, active)
+                p *= 1.0 - 1e-12  # rounding: err towards feasible
+                pk[j] = p if p <= pmax[k] else math.inf
+            j += 1
+        for j2 in range(j, nfree + 1):
+            pk[j2] = pk[j - 1] if j > 0 else math.inf
+        for a in range(nfree + 1):
+            v = math.inf
+            for e in range(a + 1):
+                x = best[a - e] + pk[e]
+                if x < v:
+                    v = x
+            new[a] = v
+        for a in range(nfree + 1):
+            best[a] = new[a]
+    lo = math.inf
+    for a in range(nfree + 1):
+        if best[a] < lo:
+            lo = best[a]
+    return lo > ptot

@@ -8,7 +8,9 @@
 - :mod:`.localsearch`: move/swap local search with incremental evaluation;
 - :mod:`.refine`: refinement (exact when small, else local search) and kicks;
 - :mod:`.search`: exhaustive (split, rank) search for a fixed assignment;
-- :mod:`.bounds`: cheap lower bounds on a link's stage delay.
+- :mod:`.bounds`: cheap lower bounds on a link's stage delay;
+- :mod:`.lagrange`: the native bound (Lagrangian dual of the time-sharing relaxation);
+- :mod:`.bnb`: branch-and-bound pieces (branching, symmetry breaking, node bound).
 """
 
 from .bounds import link_rate_bounds, stage_lower_bound

@@ -1,0 +1,69 @@
+"""Cost of the native lower bound against a default solve (pytest-benchmark).
+
+Run: ``python -m pytest benchmarks/bench_bound.py -s`` (``-s`` shows the table).
+
+Target (issue 10, item 1): a solve followed by the native bound on its result
+(``assign.bnb.native_lower_bound(ctx, upper=delay)``) costs at most 3x the solve alone.
+Both sides are measured in the same run, interleaved, on the default scenario seeds
+0-4, after a warm-up (Numba compilation excluded); the ratio of the medians is reported
+per seed together with the gap the bound certifies and the cvxpy relaxation's value
+(the same relaxation, so the two bounds agree to about 1e-5).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import pytest
+
+from sfl_opt import Problem, solve
+from sfl_opt.assign.bnb import native_lower_bound_details
+from sfl_opt.methods.common import prepare
+
+SEEDS = (0, 1, 2, 3, 4)
+ROUNDS = 7
+
+
+def solve_and_bound(pr: Problem) -> tuple[float, float]:
+    """(delay, bound) of a default solve and the native bound on its result."""
+    res = solve(pr)
+    return res.delay, native_lower_bound_details(prepare(pr), upper=res.delay)["bound"]
+
+
+def measure(pr: Problem) -> dict[str, float]:
+    solve_and_bound(pr)  # warm-up
+    t_solve, t_both = [], []
+    for _ in range(ROUNDS):
+        t0 = time.perf_counter()
+        solve(pr)
+        t_solve.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        delay, bound = solve_and_bound(pr)
+        t_both.append(time.perf_counter() - t0)
+    s, b = statistics.median(t_solve), statistics.median(t_both)
+    return {"solve_ms": 1e3 * s, "solve_and_bound_ms": 1e3 * b, "ratio": b / s,
+            "gap": (delay - bound) / delay}
+
+
+def test_bound_cost_ratio(benchmark) -> None:
+    rows = {seed: measure(Problem.default(seed=seed)) for seed in SEEDS}
+    from sfl_opt.assign.bound import lower_bound
+
+    print("\nseed | solve ms | solve+bound ms | ratio | certified gap | cvxpy bound / native")
+    for seed, r in rows.items():
+        pr = Problem.default(seed=seed)
+        native = native_lower_bound_details(prepare(pr))["bound"]
+        r["cvxpy_over_native"] = lower_bound(pr) / native
+        print(f"{seed} | {r['solve_ms']:.1f} | {r['solve_and_bound_ms']:.1f} | "
+              f"{r['ratio']:.2f} | {100 * r['gap']:.3f}% | {r['cvxpy_over_native']:.7f}")
+    ratios = [r["ratio"] for r in rows.values()]
+    benchmark.extra_info.update({"per_seed": rows, "median_ratio": statistics.median(ratios),
+                                 "target_ratio": 3.0})
+    print(f"median ratio {statistics.median(ratios):.2f} (target <= 3)")
+    benchmark.pedantic(solve_and_bound, args=(Problem.default(seed=0),), rounds=3,
+                       iterations=1)
+    assert statistics.median(ratios) <= 3.0
+    for r in rows.values():
+        assert 0 <= r["gap"] < 0.05
+        assert r["cvxpy_over_native"] == pytest.approx(1.0, abs=1e-4)

@@ -16,10 +16,10 @@ import statistics
 import time
 
 import pytest
+from sfl_opt.methods.common import prepare
 
 from sfl_opt import Problem, solve
 from sfl_opt.assign.bnb import native_lower_bound_details
-from sfl_opt.methods.common import prepare
 
 SEEDS = (0, 1, 2, 3, 4)
 ROUNDS = 7

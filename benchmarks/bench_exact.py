@@ -19,10 +19,10 @@ import statistics
 import time
 
 import numpy as np
+from sfl_opt.methods.common import prepare
 
 from sfl_opt import Problem, solve
 from sfl_opt.assign.bnb import solve_problem_bnb
-from sfl_opt.methods.common import prepare
 
 SEEDS = (0, 1, 2, 3, 4)
 

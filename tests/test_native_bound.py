@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sfl_opt.testing import best_link, enumerate_optimum, small_problem
+from sfl_opt.methods.common import Options, prepare
 
 from sfl_opt import Problem, evaluate
 from sfl_opt.assign.bnb import (
@@ -40,8 +40,8 @@ from sfl_opt.kernels.bnb import (
     power_count_infeasible,
     symmetry_classes,
 )
-from sfl_opt.methods.common import Options, prepare
 from sfl_opt.power import get_backend
+from sfl_opt.testing import best_link, enumerate_optimum, small_problem
 
 JIT_DISABLED = os.environ.get("NUMBA_DISABLE_JIT") == "1"
 N_EX = int(os.environ.get("SFL_BOUND_EXAMPLES", 12 if JIT_DISABLED else 60))

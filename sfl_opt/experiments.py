@@ -22,6 +22,7 @@ from typing import Any
 from .analysis import BASELINES, REFERENCE, compare
 from .figures import GRIDS, make_figures
 from .methods import METHODS
+from .problem import Problem
 from .report import format_compare, markdown_compare
 from .sweep import PARAMS, SweepTable, executor_scope, implausible, sweep
 
@@ -62,7 +63,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                         base=_base(args))
     if _report_failures(table):
         return 1
-    print(format_compare(table))
+    print(format_compare(table, scenario=Problem.default(0, **(_base(args) or {}))))
     if radio:
         print("radio options: " + ", ".join(f"{k}={val}" for k, val in radio.items()))
     if args.csv:

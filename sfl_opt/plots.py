@@ -173,10 +173,12 @@ def plot_sweep(table: SweepTable, stem: str | Path, *, default: float | None = N
 
 def plot_comparison(table: SweepTable, stem: str | Path,
                     reference: str = "sflllm") -> list[Path]:
-    """Mean total delay (± std error bars) of every method on one scenario, annotated
-    with the reference's mean reduction against each.
+    """Median total delay of every method on one scenario, with the 25–75 % range over
+    seeds as an error bar (the mean of a skewed method can lie outside that range), and
+    the reference's median per-seed reduction against each.
 
-    CSV columns: method, mean_delay_s, std_delay_s, n_seeds, mean_reduction, std_reduction.
+    CSV columns: method, median_delay_s, q25_delay_s, q75_delay_s, mean_delay_s,
+    std_delay_s, n_seeds, median_reduction, mean_reduction, std_reduction.
     """
     methods = ordered(table.methods())
     if reference in methods:
@@ -190,22 +192,25 @@ def plot_comparison(table: SweepTable, stem: str | Path,
         for yi, m in zip(y, methods, strict=True):
             name, color, _ = method_style(m)
             s = summ[m]
-            ax.barh(yi, s.mean / per, xerr=s.std / per, color=color, alpha=0.85, height=0.65,
+            err = [[(s.median - s.q25) / per], [(s.q75 - s.median) / per]]
+            ax.barh(yi, s.median / per, xerr=err, color=color, alpha=0.85, height=0.65,
                     error_kw={"elinewidth": 0.8, "capsize": 2})
             if m in red:
-                ax.text((s.mean + s.std) / per, yi, f"  −{100 * red[m].mean():.0f}%",
+                ax.text(s.q75 / per, yi, f"  −{100 * float(np.median(red[m])):.0f}%",
                         va="center", ha="left", fontsize=6.5)
         ax.set_yticks(y, [method_style(m)[0] for m in methods])
         ax.set_xlabel(f"total training delay ({unit})")
         ax.grid(axis="y", visible=False)
-        ax.set_xlim(0, max((s.mean + s.std) / per for s in summ.values()) * 1.22)
+        ax.set_xlim(0, max(s.q75 / per for s in summ.values()) * 1.22)
         n = max(s.n for s in summ.values())
-        ax.set_title(f"default scenario, mean ± std over {n} seeds; labels: SflLLM's reduction",
-                     loc="right", fontsize=6, color="0.3")
-        rows = [(m, summ[m].mean, summ[m].std, summ[m].n,
+        ax.set_title(f"default scenario, median and 25–75 % range over {n} seeds; "
+                     "labels: SflLLM's median reduction", loc="right", fontsize=6, color="0.3")
+        rows = [(m, summ[m].median, summ[m].q25, summ[m].q75, summ[m].mean, summ[m].std,
+                 summ[m].n, float(np.median(red[m])) if m in red else 0.0,
                  float(red[m].mean()) if m in red else 0.0,
                  float(red[m].std()) if m in red else 0.0) for m in methods]
-        return save(fig, stem, ("method", "mean_delay_s", "std_delay_s", "n_seeds",
+        return save(fig, stem, ("method", "median_delay_s", "q25_delay_s", "q75_delay_s",
+                                "mean_delay_s", "std_delay_s", "n_seeds", "median_reduction",
                                 "mean_reduction", "std_reduction"), rows)
 
 

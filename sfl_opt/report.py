@@ -101,12 +101,17 @@ def format_report(problem: Problem, res: SolveResult) -> str:
     return "\n".join(lines)
 
 
-def format_compare(table: SweepTable, reference: str = REFERENCE) -> str:
-    """The comparison as a text table: delay mean ± std and the reference's reduction."""
+def format_compare(table: SweepTable, reference: str = REFERENCE,
+                   scenario: Problem | None = None) -> str:
+    """The comparison as a text table: delay mean ± std and the reference's reduction.
+
+    ``scenario``: one problem of the compared scenarios (its rounds source is printed;
+    default: the bundled default scenario)."""
     rows = compare_rows(table, reference)
     n = rows[0]["n"] if rows else 0
+    scenario = Problem.default(0) if scenario is None else scenario
     lines = [f"{reference} vs the baselines: default scenario, {n} seeds (scenario seed = "
-             f"method seed); rounds(r): {rounds_note(Problem.default(0))}",
+             f"method seed); rounds(r): {rounds_note(scenario)}",
              "",
              f"{'method':<20} {'T_total mean ± std [s]':>24} "
              f"{'reduction by ' + reference + ' (mean ± std)':>32} {'seeds worse':>12}",

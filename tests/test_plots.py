@@ -122,6 +122,12 @@ def test_reduction_and_comparison_csv(default_table: SweepTable, tmp_path: Path)
     for r in rows:
         d = [by[(r["method"], s)] for s in range(3)]
         assert float(r["mean_delay_s"]) == pytest.approx(np.mean(d), rel=1e-12)
+        assert float(r["median_delay_s"]) == pytest.approx(np.median(d), rel=1e-12)
+        assert float(r["q25_delay_s"]) == pytest.approx(np.percentile(d, 25), rel=1e-12)
+        assert float(r["q75_delay_s"]) == pytest.approx(np.percentile(d, 75), rel=1e-12)
+        if r["method"] != "sflllm":
+            red = [1 - by[("sflllm", s)] / by[(r["method"], s)] for s in range(3)]
+            assert float(r["median_reduction"]) == pytest.approx(np.median(red), rel=1e-12)
 
 
 def test_compare_table_text(default_table: SweepTable) -> None:

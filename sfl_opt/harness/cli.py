@@ -16,6 +16,8 @@ from typing import Any
 MODELS: dict[str, dict[str, Any]] = {
     "gpt2-small": {"layers": 12, "hidden": 768, "heads": 12, "seq": 512, "vocab": 50257},
     "gpt2-tiny": {"layers": 4, "hidden": 64, "heads": 4, "seq": 64, "vocab": None},
+    # the rounds(r, I) proxy of SPEC §8.1: rank 16 is 1/8 of the width
+    "gpt2-proxy128": {"layers": 4, "hidden": 128, "heads": 4, "seq": 64, "vocab": None},
 }
 
 _DEFAULT_DIR = Path(__file__).resolve().parents[2] / "profiles"

@@ -219,8 +219,8 @@ def measure_rounds(cfg: Any, *, ranks: Sequence[int], seeds: Sequence[int],
                              alpha=alpha, rslora=scaling == "rslora")
             trainer = SplitFedTrainer(cfg, tc, base_state=base_for(seed))
             curve = [trainer.validation_loss()]
-            res = None
-            for j in range(1, cap[i] + 1):
+            res = RunResult("hit", 0.0, 0.0, tuple(curve)) if curve[0] <= target else None
+            for j in range(1, cap[i] + 1 if res is None else 1):
                 trainer.train_round()
                 curve.append(trainer.validation_loss())
                 if not math.isfinite(curve[-1]):

@@ -101,37 +101,41 @@ def test_cli_profile_and_measure_rounds(tmp_path, capsys):
     with pytest.raises(ValidationError, match="profile.rounds"):
         Problem.default(0, profile=out)
 
-    # An independent run gives the validation-loss curve; its value after round 2 as the
-    # target must make measure-rounds report 2 rounds for that rank and seed.
+    # An independent run gives the validation-loss curve; with a target just above its
+    # value after round 2, measure-rounds must report (fractionally) 2 rounds.
     from sfl_opt.harness.train import SplitFedTrainer, TrainConfig, pretrain_base, task_model_config
 
     mc = task_model_config(seq=24, layers=2, hidden=16, heads=2)
     base = pretrain_base(mc, 5, seed=0, n_lines=100, progress=False)
-    tc = TrainConfig(clients=2, rank=2, local_iters=2, batch=4, n_train=60, n_val=16, seed=0)
+    tc = TrainConfig(clients=2, rank=2, local_iters=2, batch=4, n_train=60, n_val=16, seed=0,
+                     alpha=8.0)
     curve = SplitFedTrainer(mc, tc, base_state=base).run(3, progress=False).val_loss
     assert curve[2] < curve[1] < curve[0]
     target = curve[2] + 1e-6
+    want = 1 + (curve[1] - target) / (curve[1] - curve[2])
     args = _parse(["measure-rounds", "--layers", "2", "--hidden", "16", "--heads", "2",
-                   "--seq", "24", "--profile", str(out), "--ranks", "2,4", "--seeds", "0",
+                   "--seq", "24", "--profile", str(out), "--ranks", "2", "--seeds", "0",
                    "--target-loss", str(target), "--max-rounds", "3", "--clients", "2",
-                   "--local-iters", "2", "--batch", "4", "--n-train", "60", "--n-val", "16",
-                   "--pretrain-steps", "5", "--lr", str(tc.lr), "--no-progress"])
+                   "--local-iters", "2", "--tune-local-iters", "2", "--batch", "4",
+                   "--n-train", "60", "--n-val", "16", "--pretrain-steps", "5",
+                   "--lr-grid", str(tc.lr), "--alpha", "8", "--no-progress"])
     # measure-rounds pre-trains on 2000 lines; use the same corpus size as above
-    import sfl_opt.harness.rounds as rounds_mod
+    import sfl_opt.harness.train as train_mod
 
-    orig = rounds_mod.pretrain_base
-    rounds_mod.pretrain_base = lambda cfg, steps, **kw: orig(cfg, steps, **{**kw, "n_lines": 100})
+    orig = train_mod.pretrain_base
+    train_mod.pretrain_base = lambda cfg, steps, **kw: orig(cfg, steps, **{**kw, "n_lines": 100})
     try:
         assert args.func(args) == 0
     finally:
-        rounds_mod.pretrain_base = orig
+        train_mod.pretrain_base = orig
     table = json.loads(out.read_text())["rounds"]
-    assert table["ranks"] == [2, 4] and table["per_seed"]["2"] == [2]
-    assert table["rounds"][0] == 2.0 and table["spread"] == [0.0, 0.0]
-    assert table["rounds"][1] <= 3 and table["measured_on"]["hidden"] == 16
+    assert table["ranks"] == [2] and table["per_seed"]["2"]["2"] == [pytest.approx(want,
+                                                                                   abs=1e-4)]
+    assert table["rounds"][0] == pytest.approx(want) and table["spread"] == {"2": {"2": 0.0}}
+    assert 1.9 < want <= 2.0 and table["measured_on"]["hidden"] == 16
     assert table["command"].startswith("sfl-opt measure-rounds")
-    p = Problem.default(0, profile=out, ranks=(4, 2))
-    assert p.rounds.tolist() == [table["rounds"][1], 2.0]
+    p = Problem.default(0, profile=out, ranks=(2,))
+    assert p.rounds.tolist() == [table["rounds"][0]]
     assert p.rounds_source.startswith("measured: cpu-t.json") and p.L == 2
     # re-profiling keeps the measured rounds table
     args = _parse(["profile", "--layers", "2", "--hidden", "16", "--heads", "2", "--seq", "24",
@@ -146,12 +150,18 @@ def test_measure_rounds_refuses_to_invent_a_number():
 
     with pytest.raises(ValidationError, match="seq"):
         measure_rounds(task_model_config(seq=8, layers=2, hidden=16, heads=2), ranks=[1],
-                       seeds=[0], target_loss=1.0, max_rounds=1, clients=2, local_iters=1,
-                       batch=2, n_train=20, n_val=4, pretrain_steps=0, progress=False)
+                       seeds=[0], target_loss=1.0, max_rounds=1, clients=2, local_iters=[1],
+                       tune_local_iters=1, lr_grid=[1e-2], batch=2, n_train=20, n_val=4,
+                       pretrain_steps=0, progress=False)
     mc = task_model_config(seq=32, layers=2, hidden=16, heads=2)
     with pytest.raises(RuntimeError, match="target_loss"):
         measure_rounds(mc, ranks=[1], seeds=[0], target_loss=0.01, max_rounds=1, clients=2,
-                       local_iters=1, batch=2, n_train=20, n_val=4, pretrain_steps=0,
-                       progress=False)
+                       local_iters=[1], tune_local_iters=1, lr_grid=[1e-2], batch=2,
+                       n_train=20, n_val=4, pretrain_steps=0, progress=False)
     with pytest.raises(ValidationError, match="ranks"):
         measure_rounds(mc, ranks=[2, 2], seeds=[0], target_loss=1.0)
+    with pytest.raises(ValidationError, match="scaling"):
+        measure_rounds(mc, ranks=[2], seeds=[0], target_loss=1.0, scaling="alpha=r")
+    with pytest.raises(ValidationError, match="tune_local_iters"):
+        measure_rounds(mc, ranks=[2], seeds=[0], target_loss=1.0, local_iters=[1, 5],
+                       tune_local_iters=20)

@@ -70,8 +70,18 @@ def test_bundled_profiles_are_complete_and_agree_with_the_analytic_count(path):
     table = data["rounds"]
     assert table["ranks"] == [1, 2, 4, 8, 16] and len(table["spread"]) == 5
     assert len(table["seeds"]) >= 3 and table["target_loss"] > 0
-    for r, mean in zip(table["ranks"], table["rounds"], strict=True):
-        assert mean == pytest.approx(np.mean(table["per_seed"][str(r)]))
+    if table.get("schema") == 2:         # rounds[r][I] (SPEC §8.1); the vector is I = ref
+        ref = str(table["reference_local_iters"])
+        assert table["protocol"]["scaling"] in ("fixed-alpha", "rslora")
+        assert len(table["protocol"]["lr_grid"]) >= 5 and len(table["local_iters"]) >= 2
+        for r, mean in zip(table["ranks"], table["rounds"], strict=True):
+            assert mean == table["table"][str(r)][ref]
+            for i in table["local_iters"]:
+                assert table["table"][str(r)][str(i)] == pytest.approx(
+                    np.mean(table["per_seed"][str(r)][str(i)]), abs=1e-3)
+    else:
+        for r, mean in zip(table["ranks"], table["rounds"], strict=True):
+            assert mean == pytest.approx(np.mean(table["per_seed"][str(r)]))
     assert table["measured_on"]["layers"] >= 2
     assert data["command"].startswith("sfl-opt profile")
     assert table["command"].startswith("sfl-opt measure-rounds")

@@ -1,10 +1,11 @@
-"""PyTorch harness: split LoRA training of a GPT-2-architecture model, profiler, rounds.
+"""PyTorch harness: split LoRA training of a GPT-2-architecture model, profiler, rounds, accuracy.
 
 Needs the ``[harness]`` extra (``pip install sfl-opt[harness]``: torch, transformers,
 peft). Importing this package does not import torch; the submodules ``model``,
-``data``, ``train``, ``profiler``, ``rounds`` do (``data`` needs numpy only), and
+``data``, ``train``, ``profiler``, ``rounds``, ``accuracy`` do (``data`` needs numpy only), and
 :func:`require_torch` raises a clear ``ImportError`` when the extra is missing.
-``cli.register`` adds the ``profile`` and ``measure-rounds`` subcommands.
+``cli.register`` adds the ``profile``, ``measure-rounds`` and ``measure-accuracy``
+subcommands.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def require_torch() -> None:
 
 
 def __getattr__(name: str):  # lazy submodules: sfl_opt.harness.model etc.
-    if name in ("model", "train", "profiler", "rounds"):
+    if name in ("model", "train", "profiler", "rounds", "accuracy"):
         require_torch()
         return importlib.import_module(f"{__name__}.{name}")
     if name in ("data", "cli"):

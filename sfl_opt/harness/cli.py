@@ -1,4 +1,4 @@
-"""Subcommands ``sfl-opt profile`` and ``sfl-opt measure-rounds``.
+"""Subcommands ``sfl-opt profile``, ``measure-rounds`` and ``measure-accuracy``.
 
 ``register(subparsers)`` adds them to an argparse subparsers object; torch is imported
 only when a command runs, so registering works without the [harness] extra.
@@ -18,6 +18,8 @@ from ..profiles import PROFILES_DIR
 MODELS: dict[str, dict[str, Any]] = {
     "gpt2-small": {"layers": 12, "hidden": 768, "heads": 12, "seq": 512, "vocab": 50257},
     "gpt2-tiny": {"layers": 4, "hidden": 64, "heads": 4, "seq": 64, "vocab": None},
+    # the rounds(r, I) proxy of SPEC §8.1: rank 16 is 1/8 of the width
+    "gpt2-proxy128": {"layers": 4, "hidden": 128, "heads": 4, "seq": 64, "vocab": None},
 }
 
 _DEFAULT_DIR = PROFILES_DIR
@@ -31,6 +33,17 @@ def _int_list(text: str) -> list[int]:
             f"expected comma-separated integers, got {text!r}") from None
     if not out:
         raise argparse.ArgumentTypeError("expected at least one integer")
+    return out
+
+
+def _float_list(text: str) -> list[float]:
+    try:
+        out = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, got {text!r}") from None
+    if not out:
+        raise argparse.ArgumentTypeError("expected at least one number")
     return out
 
 
@@ -97,22 +110,35 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=cmd_profile)
 
     q = subparsers.add_parser(
-        "measure-rounds", help="train split federated LoRA per rank to a target validation "
-                               "loss and store the rounds table in profiles (needs [harness])",
-        description="For each rank and seed, train the split federated setup on the bundled "
-                    "task until the validation loss reaches --target-loss; store mean rounds "
-                    "per rank (and spread) in the 'rounds' table of each --profile file.")
+        "measure-rounds", help="train split federated LoRA per rank and local-iteration count "
+                               "to a target validation loss, learning rate tuned per rank, and "
+                               "store the rounds(r, I) table in profiles (needs [harness])",
+        description="SPEC §8.1: for each rank, tune the AdamW rate over --lr-grid (least mean "
+                    "fractional rounds to --target-loss over --seeds, early-stopped), then "
+                    "measure fractional rounds at every --local-iters; store rounds[r][I] "
+                    "(schema 2) in the 'rounds' entry of each --profile file. Runs are saved "
+                    "to the first profile under 'rounds_partial' as they finish and a rerun "
+                    "with the same settings resumes from them.")
     _model_args(q)
     q.add_argument("--profile", nargs="+", required=True, help="profile JSON file(s) to update")
     q.add_argument("--ranks", type=_int_list, default=[1, 2, 4, 8, 16])
     q.add_argument("--seeds", type=_int_list, default=[0, 1, 2])
+    q.add_argument("--local-iters", type=_int_list, default=[1, 5, 20, 50],
+                   help="local iterations per round I (default 1,5,20,50)")
+    q.add_argument("--lr-grid", type=_float_list, default=[1e-3, 3e-3, 1e-2, 3e-2, 1e-1],
+                   help="AdamW learning rates tried per rank (default 1e-3..1e-1, 5 values)")
+    q.add_argument("--tune-local-iters", default="5",
+                   help="the I at which the rate is tuned and reused at the others, or 'each'")
+    q.add_argument("--scaling", choices=["fixed-alpha", "rslora"], default="fixed-alpha",
+                   help="LoRA scaling alpha/r (peft default) or alpha/sqrt(r) (rsLoRA)")
+    q.add_argument("--alpha", type=float, default=8.0, help="LoRA alpha (default 8, peft's)")
     q.add_argument("--target-loss", type=float, required=True)
-    q.add_argument("--max-rounds", type=int, default=100)
+    q.add_argument("--max-rounds", type=int, default=100, help="round cap of a run")
+    q.add_argument("--max-iters", type=int, default=None,
+                   help="iteration cap of a run (rounds cap ceil(max_iters / I))")
     q.add_argument("--clients", type=int, default=3)
     q.add_argument("--split", type=int, default=1)
-    q.add_argument("--local-iters", type=int, default=5)
     q.add_argument("--batch", type=int, default=8)
-    q.add_argument("--lr", type=float, default=5e-3)
     q.add_argument("--n-train", type=int, default=1200)
     q.add_argument("--n-val", type=int, default=128)
     q.add_argument("--pretrain-steps", type=int, default=300,
@@ -120,6 +146,33 @@ def register(subparsers: Any) -> None:
     q.add_argument("--threads", type=int, default=None)
     q.add_argument("--no-progress", action="store_true")
     q.set_defaults(func=cmd_measure_rounds)
+
+    a = subparsers.add_parser(
+        "measure-accuracy", help="final validation loss and token accuracy of split federated "
+                                 "LoRA vs centralised LoRA at the same rank and sample budget "
+                                 "(needs [harness])",
+        description="Train SFL (K clients, FedAvg, non-IID) at each --splits and centralised "
+                    "LoRA on the union of the data (same rank, rate, number of samples seen) "
+                    "from the same pre-trained base; store rows under 'accuracy' in each "
+                    "--profile file.")
+    _model_args(a)
+    a.add_argument("--profile", nargs="+", required=True, help="profile JSON file(s) to update")
+    a.add_argument("--splits", type=_int_list, default=[1, 3])
+    a.add_argument("--rank", type=int, default=4)
+    a.add_argument("--seeds", type=_int_list, default=[0, 1])
+    a.add_argument("--rounds", type=int, default=40)
+    a.add_argument("--local-iters", type=int, default=5)
+    a.add_argument("--lr", type=float, required=True)
+    a.add_argument("--scaling", choices=["fixed-alpha", "rslora"], default="fixed-alpha")
+    a.add_argument("--alpha", type=float, default=8.0)
+    a.add_argument("--clients", type=int, default=3)
+    a.add_argument("--batch", type=int, default=8)
+    a.add_argument("--n-train", type=int, default=1200)
+    a.add_argument("--n-val", type=int, default=128)
+    a.add_argument("--pretrain-steps", type=int, default=300)
+    a.add_argument("--threads", type=int, default=None)
+    a.add_argument("--no-progress", action="store_true")
+    a.set_defaults(func=cmd_measure_accuracy)
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
@@ -154,8 +207,15 @@ def cmd_profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` to ``path`` atomically (a temporary file, then rename)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    tmp.replace(path)
+
+
 def cmd_measure_rounds(args: argparse.Namespace) -> int:
-    """Measure rounds-to-target per rank and store the table in each profile."""
+    """Measure rounds(r, I) and store the table (schema 2) in each profile."""
     from . import require_torch
 
     require_torch()
@@ -166,19 +226,91 @@ def cmd_measure_rounds(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = _model_config(args)
+    tune = None if args.tune_local_iters == "each" else int(args.tune_local_iters)
+    command = _command_line("measure-rounds", args)
+    paths = [Path(p) for p in args.profile]
+    profs = [json.loads(p.read_text()) for p in paths]
+    # Resume: runs saved by an earlier invocation with the same settings (everything but
+    # the output files, threads and progress display).
+    fingerprint = {k: v for k, v in sorted(vars(args).items())
+                   if k not in ("func", "command", "cmd", "profile", "threads", "no_progress")}
+    fingerprint["model_dims"] = cfg.to_dict()
+    partial = profs[0].get("rounds_partial") or {}
+    records = dict(partial.get("runs", {})) if partial.get("fingerprint") == fingerprint else {}
+    if records:
+        print(f"resuming from {len(records)} saved runs in {paths[0]}")
+    store = {"fingerprint": fingerprint, "runs": records}
+
+    def on_record(key: str, rec: dict[str, Any]) -> None:
+        store["runs"][key] = rec
+        profs[0]["rounds_partial"] = store
+        _write_json(paths[0], profs[0])
+
     table = measure_rounds(
         cfg, ranks=args.ranks, seeds=args.seeds, target_loss=args.target_loss,
-        max_rounds=args.max_rounds, clients=args.clients, split=args.split,
-        local_iters=args.local_iters, batch=args.batch, lr=args.lr, n_train=args.n_train,
-        n_val=args.n_val, pretrain_steps=args.pretrain_steps, progress=not args.no_progress)
+        local_iters=args.local_iters, lr_grid=args.lr_grid, tune_local_iters=tune,
+        scaling=args.scaling, alpha=args.alpha, max_rounds=args.max_rounds,
+        max_iters=args.max_iters, clients=args.clients, split=args.split, batch=args.batch,
+        n_train=args.n_train, n_val=args.n_val, pretrain_steps=args.pretrain_steps,
+        progress=not args.no_progress, records=records, on_record=on_record)
     table["measured_on"]["name"] = args.model
-    table["command"] = _command_line("measure-rounds", args)
+    table["settings"]["threads"] = torch.get_num_threads()
+    table["command"] = command
+    for path, prof in zip(paths, profs, strict=True):
+        old = prof.get("rounds")
+        if old and old.get("schema") != 2:
+            table["previous"] = {**{k: old[k] for k in ("ranks", "rounds", "spread", "per_seed",
+                                                       "target_loss", "seeds", "measured_on",
+                                                       "settings") if k in old},
+                                 "superseded_because": _SUPERSEDED}
+        elif old and "previous" in old:
+            table["previous"] = old["previous"]
+        prof["rounds"] = dict(table)
+        prof.pop("rounds_partial", None)
+        _write_json(path, prof)
+        print(f"updated {path}")
+    print("  rounds[r][I] (mean fractional rounds over seeds):")
+    print("  rank " + " ".join(f"I={i:<6d}" for i in table["local_iters"]))
+    for r in table["ranks"]:
+        print(f"  {r:4d} " + " ".join(f"{table['table'][str(r)][str(i)]:8.2f}"
+                                      for i in table["local_iters"]))
+    return 0
+
+
+_SUPERSEDED = ("measured with lora_alpha = r (scaling 1) and one learning rate (5e-3) for "
+               "every rank, at I = 5 only, with integer rounds on a 64-wide proxy (rank 16 = "
+               "1/4 of the width); SPEC §8.1 replaced it by a per-rank tuned rate, fixed-alpha "
+               "scaling, fractional rounds and a table over I.")
+
+
+def cmd_measure_accuracy(args: argparse.Namespace) -> int:
+    """Measure SFL vs centralised accuracy and store the rows under ``accuracy``."""
+    from . import require_torch
+
+    require_torch()
+    import torch
+
+    from .accuracy import measure_accuracy
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = _model_config(args)
+    out = measure_accuracy(
+        cfg, splits=args.splits, rank=args.rank, seeds=args.seeds, rounds=args.rounds,
+        local_iters=args.local_iters, lr=args.lr, alpha=args.alpha,
+        rslora=args.scaling == "rslora", clients=args.clients, batch=args.batch,
+        n_train=args.n_train, n_val=args.n_val, pretrain_steps=args.pretrain_steps,
+        progress=not args.no_progress)
+    out["measured_on"]["name"] = args.model
+    out["protocol"]["threads"] = torch.get_num_threads()
+    out["command"] = _command_line("measure-accuracy", args)
     for path in args.profile:
         path = Path(path)
         prof = json.loads(path.read_text())
-        prof["rounds"] = table
-        path.write_text(json.dumps(prof, indent=1) + "\n")
+        prof["accuracy"] = out
+        _write_json(path, prof)
         print(f"updated {path}")
-    for r, m, s in zip(table["ranks"], table["rounds"], table["spread"], strict=True):
-        print(f"  rank {r:3d}: {m:7.2f} rounds (std {s:.2f})")
+    for row in out["summary"]:
+        print(f"  {row['setting']:12s} split {str(row['split']):4s} rank {row['rank']}: "
+              f"val loss {row['val_loss']:.4f}, token accuracy {row['accuracy']:.4f}")
     return 0

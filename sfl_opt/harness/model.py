@@ -123,11 +123,14 @@ def build_base_model(cfg: ModelConfig, seed: int = 0) -> nn.Module:
 
 
 def build_lora_model(cfg: ModelConfig, rank: int, seed: int = 0, *,
-                     alpha: float | None = None, base: nn.Module | None = None) -> nn.Module:
+                     alpha: float | None = None, rslora: bool = False,
+                     base: nn.Module | None = None) -> nn.Module:
     """The model of :func:`build_base_model` wrapped by peft with LoRA of ``rank``.
 
     LoRA sits on ``q_proj`` and ``v_proj`` of every block; ``alpha`` defaults to
-    ``rank`` (scaling alpha/r = 1); dropout 0; base weights frozen. The adapters'
+    ``rank`` (scaling alpha/r = 1); the update B·A is scaled by alpha/r (peft's default,
+    Hu et al.) or, with ``rslora=True``, by alpha/sqrt(r) (rsLoRA, peft
+    ``use_rslora``); dropout 0; base weights frozen. The adapters'
     initial values (A Kaiming-uniform, B zero, peft's default) are drawn from ``seed``.
     ``base`` reuses an existing base model (it is modified in place by peft).
     """
@@ -135,8 +138,10 @@ def build_lora_model(cfg: ModelConfig, rank: int, seed: int = 0, *,
 
     r = positive_int("rank", rank)
     model = build_base_model(cfg, seed) if base is None else base
+    if alpha is not None and not (isinstance(alpha, (int, float)) and alpha > 0):
+        raise ValidationError("alpha", "a positive number (LoRA alpha)", alpha)
     lcfg = LoraConfig(r=r, lora_alpha=float(r if alpha is None else alpha), lora_dropout=0.0,
-                      target_modules=list(LORA_TARGETS), bias="none")
+                      target_modules=list(LORA_TARGETS), bias="none", use_rslora=bool(rslora))
     gen_state = torch.random.get_rng_state()
     torch.manual_seed(seed + 1)
     try:

@@ -75,7 +75,8 @@ class TrainConfig:
     ``local_iters`` iterations per round I, ``batch`` samples per client per
     iteration, ``lr`` AdamW learning rate (both sides), ``n_train`` / ``n_val``
     samples, ``concentration`` Dirichlet skew of the non-IID split, ``seed`` for
-    the model, adapters, data and batch order.
+    the model, adapters, data and batch order. ``alpha`` is LoRA's alpha (None:
+    equal to ``rank``, scaling 1); ``rslora`` scales by alpha/sqrt(r) instead of alpha/r.
     """
 
     clients: int = 3
@@ -88,11 +89,15 @@ class TrainConfig:
     n_val: int = 128
     concentration: float = 0.5
     seed: int = 0
+    alpha: float | None = None
+    rslora: bool = False
 
     def __post_init__(self) -> None:
         for name in ("clients", "split", "rank", "local_iters", "batch", "n_train", "n_val"):
             positive_int(name, getattr(self, name))
         scalar("lr", self.lr, positive=True)
+        if self.alpha is not None:
+            scalar("alpha", self.alpha, positive=True)
         scalar("concentration", self.concentration, positive=True)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValidationError("seed", "an integer >= 0", self.seed)
@@ -131,7 +136,8 @@ class SplitFedTrainer:
         base = build_base_model(model_cfg, seed=cfg.seed)
         if base_state is not None:
             base.load_state_dict(base_state)
-        self.model = build_lora_model(model_cfg, cfg.rank, seed=cfg.seed, base=base)
+        self.model = build_lora_model(model_cfg, cfg.rank, seed=cfg.seed, base=base,
+                                      alpha=cfg.alpha, rslora=cfg.rslora)
         self.client, self.server = split_model(self.model, cfg.split)
         train, val = data if data is not None else make_task(cfg.n_train, cfg.n_val,
                                                              model_cfg.seq, cfg.seed)
@@ -201,19 +207,18 @@ class SplitFedTrainer:
         self.aggregate()
         return float(np.mean(losses))
 
-    @torch.no_grad()
     def validation_loss(self, batch: int = 64) -> float:
-        """Token-weighted mean validation loss with the averaged client adapters."""
+        """Token-weighted mean validation loss (nats/token) with the averaged client adapters."""
+        return self.evaluate(batch)[0]
+
+    def evaluate(self, batch: int = 64) -> tuple[float, float]:
+        """``(loss, accuracy)`` on the validation set with the averaged client adapters.
+
+        Loss in nats per target token; accuracy the fraction of target tokens whose
+        arg-max prediction is right (see :func:`evaluate_parts`).
+        """
         load_adapter_state(self.client, fedavg(self.client_states, self.sizes))
-        total, count = 0.0, 0
-        for i in range(0, len(self.val), batch):
-            ids = torch.from_numpy(self.val.input_ids[i:i + batch])
-            labels = torch.from_numpy(self.val.labels[i:i + batch])
-            _, loss = self.server(self.client(ids), labels)
-            n = int((labels[:, 1:] != -100).sum())
-            total += float(loss) * n
-            count += n
-        return total / count
+        return evaluate_parts(self.client, self.server, self.val, batch)
 
     def run(self, rounds: int, *, target_loss: float | None = None,
             progress: bool = True) -> RoundLog:
@@ -233,6 +238,79 @@ class SplitFedTrainer:
                 break
         bar.close()
         return self.log
+
+
+@torch.no_grad()
+def evaluate_parts(client: torch.nn.Module, server: torch.nn.Module, data: TaskData,
+                   batch: int = 64) -> tuple[float, float]:
+    """Token-weighted validation loss (nats/token) and next-token accuracy of client+server.
+
+    Accuracy: the fraction of target tokens (label != -100) that are the arg-max of
+    the model's prediction from the previous position (teacher forcing).
+    """
+    total, correct, count = 0.0, 0, 0
+    for i in range(0, len(data), batch):
+        ids = torch.from_numpy(data.input_ids[i:i + batch])
+        labels = torch.from_numpy(data.labels[i:i + batch])
+        logits, loss = server(client(ids), labels)
+        target = labels[:, 1:]
+        mask = target != -100
+        n = int(mask.sum())
+        total += float(loss) * n
+        correct += int(((logits[:, :-1].argmax(-1) == target) & mask).sum())
+        count += n
+    return total / count, correct / count
+
+
+class CentralTrainer:
+    """Centralised LoRA fine-tuning of the same model: the baseline of the accuracy claim.
+
+    One model on the union of the training data (IID batches of ``clients * batch``
+    samples, the samples one SFL iteration sees over its K clients), one AdamW over all
+    adapters with ``cfg.lr``; ``train_round`` runs ``local_iters`` steps, so R rounds see
+    the same number of samples as R SFL rounds. With ``clients=1`` it draws the same
+    batches as :class:`SplitFedTrainer` (same generator), so the two coincide.
+    """
+
+    def __init__(self, model_cfg: ModelConfig, cfg: TrainConfig,
+                 data: tuple[TaskData, TaskData] | None = None,
+                 base_state: dict[str, torch.Tensor] | None = None) -> None:
+        self.model_cfg, self.cfg = model_cfg, cfg
+        base = build_base_model(model_cfg, seed=cfg.seed)
+        if base_state is not None:
+            base.load_state_dict(base_state)
+        self.model = build_lora_model(model_cfg, cfg.rank, seed=cfg.seed, base=base,
+                                      alpha=cfg.alpha, rslora=cfg.rslora)
+        self.client, self.server = split_model(self.model, 1)
+        self.train, self.val = data if data is not None else make_task(
+            cfg.n_train, cfg.n_val, model_cfg.seq, cfg.seed)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
+        self.rng = np.random.default_rng(cfg.seed + 12345)
+        self._cursor = self.rng.permutation(len(self.train)).tolist()
+
+    def step(self) -> float:
+        """One AdamW step on ``clients * batch`` samples; returns the training loss."""
+        idx = []
+        while len(idx) < self.cfg.clients * self.cfg.batch:
+            if not self._cursor:
+                self._cursor = self.rng.permutation(len(self.train)).tolist()
+            idx.append(self._cursor.pop())
+        ids = torch.from_numpy(self.train.input_ids[idx])
+        labels = torch.from_numpy(self.train.labels[idx])
+        self.opt.zero_grad(set_to_none=True)
+        _, loss = self.server(self.client(ids), labels)
+        loss.backward()
+        self.opt.step()
+        return float(loss.detach())
+
+    def train_round(self) -> float:
+        """``local_iters`` steps; returns their mean training loss."""
+        return float(np.mean([self.step() for _ in range(self.cfg.local_iters)]))
+
+    def evaluate(self, batch: int = 64) -> tuple[float, float]:
+        """``(loss, accuracy)`` on the validation set (see :func:`evaluate_parts`)."""
+        return evaluate_parts(self.client, self.server, self.val, batch)
 
 
 def pretrain_base(model_cfg: ModelConfig, steps: int, *, seed: int = 0, batch: int = 16,

@@ -107,10 +107,10 @@ def test_schema2_errors_name_the_field(tmp_path: Path) -> None:
 
 
 def test_old_flat_table_is_read_as_measured() -> None:
+    # the first edition's flat table, kept in the bundled profile under rounds.previous
     data = json.loads(SMALL.read_text())
-    old = data["rounds"]
-    if old.get("schema") == 2:
-        pytest.skip("the bundled profile already has a schema-2 table")
+    old = data["rounds"]["previous"]
+    data["rounds"] = old
     measured = old["settings"]["local_iters"]
     got, note = rounds_at(data, old["ranks"], measured)
     assert got.tolist() == old["rounds"] and "as measured" in note
@@ -132,3 +132,16 @@ def test_the_local_iters_sweep_reads_the_table(tmp_path: Path) -> None:
         p = Problem.default(0, local_iters=int(row.value), **base)
         np.testing.assert_allclose(p.rounds, [hand(r, row.value) for r in RANKS], rtol=1e-12)
         assert row.delay == solve(p, "fully_random", seed=0).delay
+
+
+def test_bundled_default_reads_rounds_for_its_local_iters() -> None:
+    # issue 9's done-criterion: the default scenario's rounds follow the measured table
+    table = json.loads(SMALL.read_text())["rounds"]
+    assert table["schema"] == 2 and table["protocol"]["lr"]  # tuned per rank, recorded
+    for local_iters in (5, 50):
+        p = Problem.default(0, local_iters=local_iters)
+        want = [table["table"][str(r)][str(local_iters)] for r in p.ranks.tolist()]
+        assert p.rounds.tolist() == want
+        assert f"I={local_iters}" in p.rounds_source and "lr tuned per rank" in p.rounds_source
+    assert not np.array_equal(Problem.default(0, local_iters=5).rounds,
+                              Problem.default(0, local_iters=50).rounds)

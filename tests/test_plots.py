@@ -182,7 +182,8 @@ def test_bcd_trace_is_solves_outer_loop(seed: int) -> None:
     assert trace[0] >= trace[1] * (1 - 1e-12)
     cold = bcd_trace(p, start=(11, 1), seed=seed)
     assert all(b <= a * (1 + 1e-12) for a, b in zip(cold[1:], cold[2:], strict=False))
-    assert cold[0] > 2 * cold[-1]  # rank 1 at the last split is far from the optimum
+    # rank 1 at the last split is not the optimum: the loop descends from it
+    assert cold[-1] < cold[0] * (1 - 1e-3) and len(cold) > 2
     with pytest.raises(ValueError, match="^start"):
         bcd_trace(p, start=(12, 1))
 

@@ -92,6 +92,7 @@ def _tradeoff_figure(sweep: list[Trace], baselines: dict[str, Trace], outdir: Pa
     axes[2].set_ylabel("mean virtual queue Q (J)")
     axes[2].legend()
     fig.suptitle("Drift-plus-penalty trade-off: penalty O(1/V), queues O(V)")
+    fig.tight_layout()
     header = ["policy", "V", "penalty", "weighted_penalty", "participation", "mean_queue",
               "max_budget_ratio"]
     rows: list[list[object]] = [["lyapunov", p.V, p.penalty, p.weighted_penalty, p.participation,

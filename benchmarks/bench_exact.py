@@ -3,10 +3,12 @@ by side (pytest-benchmark; ``-s`` prints the tables).
 
 Run: ``python -m pytest benchmarks/bench_exact.py -s``
 
-- ``test_certify_default_seeds``: ``solve_problem_bnb`` on ``Problem.default(seed)``,
+- ``test_certify_default_seeds``: ``solve(pr, "exact")`` (``solve_problem_bnb``) on
+  ``Problem.default(seed)``,
   seeds 0-4 (K = 5, M = N = 20, 55 pairs), time limit 120 s each; target <= 60 s per
   seed, certified gap <= 1e-6.
-- ``test_formulations_small``: the B&B and the Pyomo/HiGHS MILP (``assign="exact"``)
+- ``test_formulations_small``: ``method="exact"`` (B&B) and ``method="milp"``
+  (Pyomo/HiGHS), each with its own certificate only (``bound=False``),
   against the enumeration oracle on the same small instances (K = 3, M = 5, N = 4,
   p_total cycling 0.6 / 0.3 / inf; plus the issue's high-SNR instance, all gains 1e-7),
   value error and time of each.
@@ -19,10 +21,10 @@ import statistics
 import time
 
 import numpy as np
-from sfl_opt.methods.common import prepare
 
 from sfl_opt import Problem, solve
 from sfl_opt.assign.bnb import solve_problem_bnb
+from sfl_opt.prepared import prepare
 
 SEEDS = (0, 1, 2, 3, 4)
 
@@ -38,7 +40,8 @@ def test_certify_default_seeds(benchmark) -> None:
         rows.append({"seed": seed, "time_s": el, "gap": out.gap, "finished": out.finished,
                      "delay": out.delay, "heuristic": out.heuristic_delay,
                      "nodes": out.nodes, "pairs_searched": out.pairs_searched,
-                     "f_link_s": out.timings["f_link"], "s_links_s": out.timings["s_links"]})
+                     "f_link_s": out.timings["f_link"],
+                     "s_links_s": out.timings["stage_links"]})
     print("\nseed | certified in s | gap | nodes | pairs searched | f-link s | s-links s | "
           "exact vs heuristic")
     for r in rows:
@@ -64,21 +67,21 @@ def test_formulations_small(benchmark) -> None:
     insts = [(f"small {s}", small_problem(s, K=3, M=5, N=4, p_total=(0.6, 0.3, math.inf)[s % 3]))
              for s in range(12)]
     insts += [(f"high-SNR {s}", high_snr(s)) for s in range(3)]
-    solve(insts[0][1], assign="exact")
-    solve_problem_bnb(prepare(insts[0][1]))
+    solve(insts[0][1], "milp", bound=False)
+    solve(insts[0][1], "exact", bound=False)
     rows = []
     for name, pr in insts:
         opt = enumerate_optimum(pr).delay
         t0 = time.perf_counter()
-        m = solve(pr, assign="exact")
+        m = solve(pr, "milp", bound=False)
         t_m = time.perf_counter() - t0
         t0 = time.perf_counter()
-        b = solve_problem_bnb(prepare(pr))
+        b = solve(pr, "exact", bound=False)
         t_b = time.perf_counter() - t0
         rows.append({"instance": name, "milp_err": m.delay / opt - 1, "milp_status": m.status,
                      "milp_lb_ok": m.lower_bound <= opt * (1 + 1e-12), "milp_s": t_m,
                      "bnb_err": b.delay / opt - 1, "bnb_gap": b.gap,
-                     "bnb_lb_ok": b.lower <= opt * (1 + 1e-12), "bnb_s": t_b})
+                     "bnb_lb_ok": b.lower_bound <= opt * (1 + 1e-12), "bnb_s": t_b})
     print("\ninstance | MILP err, status, bound valid, s | B&B err, gap, bound valid, s")
     for r in rows:
         print(f"{r['instance']} | {r['milp_err']:+.1e}, {r['milp_status']}, {r['milp_lb_ok']}, "

@@ -170,7 +170,8 @@ def _cmd_solve(args: argparse.Namespace) -> int:
         options["power_options"] = dict(args.power_option)
     warm_kernels()
     res = solve(problem, args.method, power=args.power, seed=seed, mode=args.mode,
-                refine=False if args.no_refine else None, bound=False if args.bound == "none" else args.bound,
+                refine=False if args.no_refine else None,
+                bound=False if args.bound == "none" else args.bound,
                 assign=args.assign, time_limit=args.time_limit, kicks=args.kicks,
                 max_iter=args.max_iter, max_moves=args.max_moves, **options)
     print(format_report(problem, res))

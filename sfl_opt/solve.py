@@ -256,11 +256,15 @@ def _assemble(prep: PreparedProblem, spec: MethodSpec, opts: Options, out: Outco
         if lower is not None:  # keep a tighter certified bound of the method
             lb = max(lb, float(lower))
         lower = lb
+    proven = False
     if lower is not None:
         # a valid bound never exceeds the optimum, hence the delay (rounding aside)
         lower = min(float(lower), bd.total)
-        if status == Status.FEASIBLE and bd.total - lower <= GAP_TOL * bd.total:
+        proven = bd.total - lower <= GAP_TOL * bd.total
+        if status == Status.FEASIBLE and proven:
             status = Status.OPTIMAL  # certified by the bound
+    if status == Status.OPTIMAL and not (spec.exact or proven):
+        status = Status.FEASIBLE  # "optimal" from a heuristic only with a proof
     timings["total"] = time.perf_counter() - t_start
     grid = None if out.grid is None else prep.full_grid(out.grid)
     return SolveResult(

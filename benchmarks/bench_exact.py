@@ -3,10 +3,13 @@ by side (pytest-benchmark; ``-s`` prints the tables).
 
 Run: ``python -m pytest benchmarks/bench_exact.py -s``
 
-- ``test_certify_default_seeds``: ``solve_problem_bnb`` on ``Problem.default(seed)``,
-  seeds 0-4 (K = 5, M = N = 20, 55 pairs), time limit 120 s each; target <= 60 s per
-  seed, certified gap <= 1e-6.
-- ``test_formulations_small``: the B&B and the Pyomo/HiGHS MILP (``assign="exact"``)
+- ``test_certify_default_seeds``: ``solve(pr, "exact")`` (``solve_problem_bnb``, plus
+  the default native bound on the result) on ``Problem.default(seed)``, seeds 0-4
+  (K = 5, M = N = 20, 55 pairs), with the fixed and the allocated downlink (then two
+  stage links per pair, s and d), time limit 120 s each; target <= 60 s per seed,
+  certified gap <= 1e-6.
+- ``test_formulations_small``: ``method="exact"`` (B&B) and ``method="milp"``
+  (Pyomo/HiGHS), each with its own certificate only (``bound=False``),
   against the enumeration oracle on the same small instances (K = 3, M = 5, N = 4,
   p_total cycling 0.6 / 0.3 / inf; plus the issue's high-SNR instance, all gains 1e-7),
   value error and time of each.
@@ -19,35 +22,42 @@ import statistics
 import time
 
 import numpy as np
-from sfl_opt.methods.common import prepare
 
 from sfl_opt import Problem, solve
-from sfl_opt.assign.bnb import solve_problem_bnb
 
 SEEDS = (0, 1, 2, 3, 4)
 
 
+def certify(pr: Problem) -> dict:
+    """``solve(pr, "exact")`` (with the default native bound on the result): time,
+    gap, nodes, pairs searched, stage times."""
+    t0 = time.perf_counter()
+    res = solve(pr, "exact", time_limit=120)
+    el = time.perf_counter() - t0
+    return {"time_s": el, "gap": res.gap, "status": str(res.status),
+            "termination": str(res.termination), "delay": res.delay,
+            "heuristic": res.info["heuristic_delay"], "nodes": res.info["nodes"],
+            "pairs_searched": res.info["pairs_searched"], "f_link_s": res.timings["f_link"],
+            "stage_links_s": res.timings["stage_links"], "bound_s": res.timings["bound"]}
+
+
 def test_certify_default_seeds(benchmark) -> None:
-    solve_problem_bnb(prepare(Problem.default(seed=1)))  # warm-up (JIT)
+    solve(Problem.default(seed=1, clients=2, subchannels=3), "exact")  # warm-up (JIT)
     rows = []
-    for seed in SEEDS:
-        pr = Problem.default(seed=seed)
-        t0 = time.perf_counter()
-        out = solve_problem_bnb(prepare(pr), time_limit=120)
-        el = time.perf_counter() - t0
-        rows.append({"seed": seed, "time_s": el, "gap": out.gap, "finished": out.finished,
-                     "delay": out.delay, "heuristic": out.heuristic_delay,
-                     "nodes": out.nodes, "pairs_searched": out.pairs_searched,
-                     "f_link_s": out.timings["f_link"], "s_links_s": out.timings["s_links"]})
-    print("\nseed | certified in s | gap | nodes | pairs searched | f-link s | s-links s | "
-          "exact vs heuristic")
+    for downlink in ("fixed", "allocated"):
+        for seed in SEEDS:
+            r = certify(Problem.default(seed=seed, downlink=downlink))
+            rows.append({"downlink": downlink, "seed": seed, **r})
+    print("\ndownlink | seed | certified in s | gap | nodes | pairs searched | f-link s | "
+          "stage links s | bound on result s | exact vs heuristic")
     for r in rows:
-        print(f"{r['seed']} | {r['time_s']:.2f} | {r['gap']:.1e} | {r['nodes']} | "
-              f"{r['pairs_searched']} | {r['f_link_s']:.2f} | {r['s_links_s']:.2f} | "
+        print(f"{r['downlink']} | {r['seed']} | {r['time_s']:.2f} | {r['gap']:.1e} | "
+              f"{r['nodes']} | {r['pairs_searched']} | {r['f_link_s']:.2f} | "
+              f"{r['stage_links_s']:.2f} | {r['bound_s']:.3f} | "
               f"{r['delay'] / r['heuristic'] - 1:+.1e}")
     benchmark.extra_info["rows"] = rows
     benchmark.pedantic(lambda: None, rounds=1, iterations=1)
-    assert all(r["finished"] and r["gap"] <= 1e-6 for r in rows)
+    assert all(r["status"] == "optimal" and r["gap"] <= 1e-6 for r in rows)
 
 
 def high_snr(seed: int) -> Problem:
@@ -64,21 +74,21 @@ def test_formulations_small(benchmark) -> None:
     insts = [(f"small {s}", small_problem(s, K=3, M=5, N=4, p_total=(0.6, 0.3, math.inf)[s % 3]))
              for s in range(12)]
     insts += [(f"high-SNR {s}", high_snr(s)) for s in range(3)]
-    solve(insts[0][1], assign="exact")
-    solve_problem_bnb(prepare(insts[0][1]))
+    solve(insts[0][1], "milp", bound=False)
+    solve(insts[0][1], "exact", bound=False)
     rows = []
     for name, pr in insts:
         opt = enumerate_optimum(pr).delay
         t0 = time.perf_counter()
-        m = solve(pr, assign="exact")
+        m = solve(pr, "milp", bound=False)
         t_m = time.perf_counter() - t0
         t0 = time.perf_counter()
-        b = solve_problem_bnb(prepare(pr))
+        b = solve(pr, "exact", bound=False)
         t_b = time.perf_counter() - t0
         rows.append({"instance": name, "milp_err": m.delay / opt - 1, "milp_status": m.status,
                      "milp_lb_ok": m.lower_bound <= opt * (1 + 1e-12), "milp_s": t_m,
                      "bnb_err": b.delay / opt - 1, "bnb_gap": b.gap,
-                     "bnb_lb_ok": b.lower <= opt * (1 + 1e-12), "bnb_s": t_b})
+                     "bnb_lb_ok": b.lower_bound <= opt * (1 + 1e-12), "bnb_s": t_b})
     print("\ninstance | MILP err, status, bound valid, s | B&B err, gap, bound valid, s")
     for r in rows:
         print(f"{r['instance']} | {r['milp_err']:+.1e}, {r['milp_status']}, {r['milp_lb_ok']}, "

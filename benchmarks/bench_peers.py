@@ -28,10 +28,10 @@ import time
 
 import numpy as np
 import pytest
-from sfl_opt.methods.common import prepare
 
 from sfl_opt import Problem, solve
 from sfl_opt.assign.bnb import link_of, solve_problem_bnb
+from sfl_opt.prepared import prepare
 
 pyscipopt = pytest.importorskip("pyscipopt")
 

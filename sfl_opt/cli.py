@@ -170,7 +170,8 @@ def _cmd_solve(args: argparse.Namespace) -> int:
         options["power_options"] = dict(args.power_option)
     warm_kernels()
     res = solve(problem, args.method, power=args.power, seed=seed, mode=args.mode,
-                refine=False if args.no_refine else None, bound=args.bound,
+                refine=False if args.no_refine else None,
+                bound=False if args.bound == "none" else args.bound,
                 assign=args.assign, time_limit=args.time_limit, kicks=args.kicks,
                 max_iter=args.max_iter, max_moves=args.max_moves, **options)
     print(format_report(problem, res))
@@ -227,7 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--assign", default=None, choices=ASSIGN,
                    help="deprecated: --assign exact is --method milp")
     p.add_argument("--no-refine", action="store_true", help="skip the local search")
-    p.add_argument("--bound", action="store_true", help="also compute a lower bound")
+    p.add_argument("--bound", default="native", choices=("native", "relaxation", "none"),
+                   help="the lower bound (certificate) on the result: the native bound "
+                        "(default), the cvxpy time-sharing relaxation, or none")
     p.add_argument("--time-limit", type=float, default=None, help="seconds")
     p.add_argument("--rank", type=int, default=None,
                    help="the rank of method fixed_rank (default: the median candidate)")

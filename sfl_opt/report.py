@@ -47,7 +47,9 @@ def format_report(problem: Problem, res: SolveResult) -> str:
     lines.append(f"status: {res.status} (termination: {res.termination}), "
                  f"{res.iterations} iteration(s), solve time {ms:.1f} ms")
     if res.lower_bound is not None:
-        lines.append(f"lower bound: {_duration(res.lower_bound)}, optimality gap {res.gap:.2%}")
+        gap = res.gap or 0.0
+        txt = f"{gap:.2%}" if gap == 0 or gap >= 1e-4 else f"{gap:.1e}"
+        lines.append(f"lower bound: {_duration(res.lower_bound)}, optimality gap {txt}")
     lines.append(f"split point: l = {res.split} (clients run the embedding and blocks "
                  f"1..{res.split}; the main server blocks {res.split + 1}..{problem.L} and "
                  "the head)")

@@ -21,7 +21,8 @@ class SolveResult:
     - ``split``, ``rank``; ``assign_s (M,)``, ``assign_f (N,)`` (client per subchannel);
       ``psd_s (M,)``, ``psd_f (N,)`` (W/Hz);
     - ``status`` (:class:`~sfl_opt.Status`): how good the answer is — ``"optimal"``
-      (certified), ``"feasible"`` (a valid point without a certificate),
+      (certified: an exact method's proof, or a bound proving a gap <= 1e-6),
+      ``"feasible"`` (a valid point not proven optimal),
       ``"infeasible"``, ``"error"``;
     - ``termination`` (:class:`~sfl_opt.Termination`): why the method stopped —
       ``"converged"``, ``"enumerated"``, ``"iteration_limit"``, ``"time_limit"``,
@@ -31,7 +32,8 @@ class SolveResult:
       without modes); ``iterations`` (outer iterations);
       ``history`` (objective after each outer iteration, s);
     - ``timings`` (seconds per stage, and ``"total"``); ``breakdown`` (every term of
-      SPEC §2); ``lower_bound`` (s, or None); ``grid`` ((len(splits), len(ranks)) best
+      SPEC §2); ``lower_bound`` (s: a certified lower bound on the problem's optimum, by
+      default the native one; None with ``bound=False``); ``grid`` ((len(splits), len(ranks)) best
       delay found per pair, s, or None); ``info`` (method-specific details);
     - ``assign_d (D,)``, ``psd_d (D,)``: the allocated downlink (SPEC §8.4; None with
       the fixed-rate downlink).

@@ -23,6 +23,11 @@ from .status import Status, Termination
 MODES = ("nested", "bcd")
 #: ``assign``: "exact" is the deprecated alias of ``method="milp"``
 ASSIGN = ("heuristic", "exact")
+#: ``bound``: the native Lagrangian bound (default, ``True``) or the cvxpy time-sharing
+#: relaxation
+BOUNDS = ("native", "relaxation")
+#: a result whose certified relative gap is at most this is reported ``optimal``
+GAP_TOL = 1e-6
 
 _WARM = {"done": False}
 
@@ -49,8 +54,8 @@ def _check_types(seed: Any, refine: Any, bound: Any, prune: Any, max_iter: Any,
     for name, val in (("refine", refine), ("prune", prune)):
         if val is not None and not isinstance(val, bool):
             raise ValidationError(name, "True or False (or None: the method's default)", val)
-    if not isinstance(bound, bool):
-        raise ValidationError("bound", "True or False", bound)
+    if not isinstance(bound, bool) and bound not in BOUNDS:
+        raise ValidationError("bound", f"True, False or one of {BOUNDS}", bound)
     if max_iter is not None:
         v.positive_int("max_iter", max_iter)
     if max_moves is not None:
@@ -115,7 +120,7 @@ def solve(
     seed: int | None = None,
     mode: str | None = None,
     refine: bool | None = None,
-    bound: bool = False,
+    bound: bool | str = True,
     assign: str | None = None,
     max_iter: int | None = None,
     max_moves: int | None = None,
@@ -134,7 +139,8 @@ def solve(
     Parameters
     ----------
     method:
-        ``"sflllm"`` (default), ``"milp"`` (certified optimum, small instances, needs
+        ``"sflllm"`` (default), ``"exact"`` (certified optimum by a native
+        branch-and-bound), ``"milp"`` (certified optimum, small instances, needs
         pyomo + highspy) or a registered baseline (``sfl_opt.methods.METHODS``).
     power:
         power-control backend: ``"native"`` (exact, Numba; the default), ``"cvxpy"``,
@@ -148,8 +154,15 @@ def solve(
     refine:
         local-search refinement of the subchannel assignment (default True).
     bound:
-        also compute the time-sharing lower bound (fills ``lower_bound`` and ``gap``;
-        its time is in ``timings["bound"]`` and ``timings["total"]``).
+        the certificate on the result: ``True`` (default) or ``"native"`` fills
+        ``lower_bound`` and ``gap`` with the native Lagrangian bound on the problem's
+        optimum (:func:`sfl_opt.assign.bnb.native_lower_bound`, every link, every
+        memory-feasible pair); ``"relaxation"`` with the cvxpy time-sharing relaxation
+        (:mod:`sfl_opt.assign.bound`, needs cvxpy, slower); ``False``: no bound
+        (``lower_bound`` None, except a certified bound a method proves itself, e.g.
+        ``milp``/``exact``). A method's own tighter bound is kept. Its time is in
+        ``timings["bound"]`` and ``timings["total"]``. A result whose certified gap is
+        <= 1e-6 is reported ``status="optimal"``, whatever method found it.
     assign:
         deprecated: ``assign="exact"`` is ``method="milp"`` (only with ``method="sflllm"``).
     max_iter, max_moves:
@@ -190,8 +203,9 @@ def solve(
     eff_mode = _check_honoured(spec, mode, given, power, power_options, options)
     backend = (get_backend(power if power is not None else "native", **(power_options or {}))
                if spec.power == "any" else None)
-    if bound:
-        require("cvxpy", "the lower bound (bound=True, --bound)", "cvxpy")
+    if bound == "relaxation":
+        require("cvxpy", "the relaxation bound (bound='relaxation', --bound relaxation)",
+                "cvxpy")
     check_magnitudes(problem)
     if kicks is None and "kicks" in spec.honours:
         kicks = auto_kicks(problem.K, max(problem.M, problem.N))
@@ -214,9 +228,10 @@ def solve(
 
 
 def _assemble(prep: PreparedProblem, spec: MethodSpec, opts: Options, out: Outcome,
-              bound: bool, t_start: float) -> SolveResult:
+              bound: bool | str, t_start: float) -> SolveResult:
     """The one place a :class:`SolveResult` is built: the point evaluated exactly
-    (SPEC §2), the method's labels, the optional bound and the total time."""
+    (SPEC §2), the method's labels, the bound (``solve``'s ``bound``) and the total
+    time; ``optimal`` when the bound proves a gap <= ``GAP_TOL``."""
     pr = prep.problem
     split, rank = prep.pair(out.pair)
     s, f = out.points["s"], out.points["f"]
@@ -230,14 +245,26 @@ def _assemble(prep: PreparedProblem, spec: MethodSpec, opts: Options, out: Outco
     status = Status(out.status)
     timings = dict(out.timings)
     lower = out.lower_bound
-    if bound:
-        bound_mod = importlib.import_module(".assign.bound", __package__)
+    if bound is not False:
         t0 = time.perf_counter()
-        lb = float(bound_mod.lower_bound(pr))
+        if bound == "relaxation":
+            lb = float(importlib.import_module(".assign.bound", __package__).lower_bound(pr))
+        else:  # the native bound; the point's delay lets pairs that cannot matter stop
+            bnb = importlib.import_module(".assign.bnb", __package__)
+            lb = float(bnb.native_lower_bound(prep, upper=bd.total))
         timings["bound"] = time.perf_counter() - t0
         if lower is not None:  # keep a tighter certified bound of the method
             lb = max(lb, float(lower))
-        lower = min(lb, bd.total) if status == Status.OPTIMAL else lb
+        lower = lb
+    proven = False
+    if lower is not None:
+        # a valid bound never exceeds the optimum, hence the delay (rounding aside)
+        lower = min(float(lower), bd.total)
+        proven = bd.total - lower <= GAP_TOL * bd.total
+        if status == Status.FEASIBLE and proven:
+            status = Status.OPTIMAL  # certified by the bound
+    if status == Status.OPTIMAL and not (spec.exact or proven):
+        status = Status.FEASIBLE  # "optimal" from a heuristic only with a proof
     timings["total"] = time.perf_counter() - t_start
     grid = None if out.grid is None else prep.full_grid(out.grid)
     return SolveResult(

@@ -1,4 +1,5 @@
-"""Lower bound (``bound=True``): valid against the oracle, tight enough to be useful."""
+"""The time-sharing relaxation bound (``bound="relaxation"``): valid against the oracle,
+tight enough to be useful."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def test_single_client_relaxation_is_exact():
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_bound_on_default_scenario(seed):
     pr = Problem.default(seed=seed)
-    res = solve(pr, bound=True)
+    res = solve(pr, bound="relaxation")
     d = lower_bound_details(pr)
     assert res.lower_bound == pytest.approx(d["bound"], rel=1e-12)
     assert 0 < res.lower_bound <= res.delay

@@ -27,7 +27,9 @@ def test_solve_report_and_json(tmp_path, capsys) -> None:
     res = json.loads(out_json.read_text())
     assert f"split point: l = {res['split']}" in out
     assert f"LoRA rank: r = {res['rank']}" in out
-    assert "status: feasible" in out and "delay breakdown" in out
+    assert f"status: {res['status']}" in out and "delay breakdown" in out
+    # the certificate is on by default (the native bound)
+    assert res["lower_bound"] is not None and "optimality gap" in out
     assert "illustrative" in out or "measured" in out
     # one line per client in the table
     assert sum(1 for line in out.splitlines() if line.strip().startswith(tuple("01234"))) >= 5
@@ -37,6 +39,14 @@ def test_solve_report_and_json(tmp_path, capsys) -> None:
 def test_solve_default_without_file_modes(capsys) -> None:
     assert main(["solve", "--mode", "bcd", "--no-refine"]) == 0
     assert "mode bcd" in capsys.readouterr().out
+
+
+def test_solve_bound_none_and_exact(capsys) -> None:
+    assert main(["solve", "--bound", "none"]) == 0
+    assert "optimality gap" not in capsys.readouterr().out
+    assert main(["solve", "--method", "exact", "--clients", "2", "--subchannels", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "status: optimal" in out and "optimality gap" in out
 
 
 def test_solve_bad_file(tmp_path, capsys) -> None:

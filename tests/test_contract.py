@@ -113,6 +113,24 @@ def test_a_plugin_method_gets_the_contract(small) -> None:
         del METHODS["toy_first_pair"]
 
 
+def test_optimal_from_a_heuristic_needs_a_proof(small) -> None:
+    """A non-exact method that claims "optimal" keeps it only when the bound proves a
+    gap <= 1e-6 (the last pair alone is not the optimum here)."""
+    def last_pair_claims_optimal(prep: PreparedProblem, opts: Options) -> Outcome:
+        s, f = prep.link("s"), prep.link("f")
+        p = prep.P - 1
+        return Outcome(p, {"s": s.greedy(p), "f": f.greedy(None)}, Status.OPTIMAL,
+                       Termination.ENUMERATED)
+
+    register_method("toy_claims_optimal", last_pair_claims_optimal, "claims", power="native")
+    try:
+        res = solve(small, "toy_claims_optimal")
+        assert res.gap > 1e-6 and res.status == "feasible"
+        assert solve(small, "toy_claims_optimal", bound=False).status == "feasible"
+    finally:
+        del METHODS["toy_claims_optimal"]
+
+
 def test_prepared_total_and_its_inverse(small) -> None:
     prep = prepare(small)
     tf = prep.link("f").greedy(None).t

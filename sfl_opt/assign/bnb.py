@@ -12,14 +12,20 @@ the prune threshold. Leaves are scored by the exact water-filling power control
 (``kernels.power_control``): the decisions use exact arithmetic (plus safe rounding in
 the bound), never a solver tolerance.
 
-:func:`solve_problem_bnb` runs it for the f-link once and for the s-link of every
-(split, rank) pair, in order of the pairs' root bounds, with the heuristic
+:func:`solve_problem_bnb` runs it on a :class:`~sfl_opt.prepared.PreparedProblem`:
+once for the round link (``"f"``) and, for every (split, rank) pair of the
+(memory-filtered) pair table, for each of ``prep.stage_links`` (``"s"``, and ``"d"``
+with an allocated downlink: for a fixed pair the stage links are independent and their
+stages add in ``prep.total``). Pairs are visited in order of their root bounds (the
+bound on the pair's whole T_total, summed over its stage links), with the heuristic
 (greedy + local search + kicks) as incumbent; a pair whose bound cannot beat the best
-total delay by more than ``rtol`` is dropped, and a node is pruned as soon as its
+total delay by more than ``rtol`` is dropped, and a node of one stage link is pruned
+as soon as its bound plus the proven bounds of the pair's other stage links shows the
 pair could not win. The lower bound is the least total delay over the pairs of the
 bounds proved for them. Status ``optimal`` only when the relative gap is <= ``GAP_TOL``
-(1e-6). :func:`solve_exact_bnb` adapts it to the method interface. Units: s, bits, W,
-W/Hz, Hz.
+(1e-6). :func:`solve_exact_bnb` is the registered ``method="exact"``.
+:func:`native_lower_bound` is the bound ``solve`` puts on every result. Units: s, bits,
+W, W/Hz, Hz.
 """
 
 from __future__ import annotations
@@ -43,6 +49,9 @@ from ..kernels.bnb import (
     symmetry_classes,
 )
 from ..kernels.lagrange import initial_multipliers, link_dual_bound
+from ..methods.registry import Options, Outcome
+from ..prepared import LinkPoint, PreparedProblem
+from ..status import Status, Termination
 
 #: relative prune tolerance (each link); the certified gap is at most about twice this
 PRUNE_RTOL = 1e-7
@@ -50,8 +59,16 @@ PRUNE_RTOL = 1e-7
 GAP_TOL = 1e-6
 #: BFGS iterations of the bound at the root of a link / at a node
 ROOT_ITER = 1000
-#: BFGS iterations per link of :func:`native_lower_bound` (the bound on a result)
+#: :func:`native_lower_bound` stops improving once the bound is within this (relative)
+#: of ``upper``: such a bound already certifies a gap far below ``GAP_TOL``
+RESULT_RTOL = 1e-9
+#: BFGS iterations per link of :func:`native_lower_bound` (the bound on a result) on
+#: links with K * M <= ``BOUND_LARGE``; larger links get ``BOUND_ITER_LARGE`` (there the
+#: multiplier snapping and dense BFGS updates dominate: K = 200, M = 1024 took 6.1 s at
+#: 300 iterations and 0.39 s at 20, for the same gap)
 BOUND_ITER = 300
+BOUND_LARGE = 2000
+BOUND_ITER_LARGE = 20
 NODE_ITER = 8
 #: branching rule of :func:`bnb_link`
 BRANCHING = "static"
@@ -210,55 +227,73 @@ def bnb_link(arr: LinkArrays, incumbent: np.ndarray, threshold: Callable[[float]
 
 
 # ---------------------------------------------------------------------------- problem level
-def _stage_target(ctx: Any, p: int, total: float, tf: float) -> float:
-    """The s-link stage (s) at which pair p's total delay equals ``total``."""
-    pr = ctx.problem
-    per_round = total / ctx.tab.rounds[p] - ctx.fixed_round(tf)[p]
-    return float(per_round / pr.local_iters - ctx.fixed_iter[p])
-
-
-def link_of(ctx: Any, link: str, p: int | None) -> LinkArrays:
-    """:class:`LinkArrays` of link ``"s"`` (pair p) or ``"f"`` from a prepared problem."""
-    from ..methods.common import link_arrays, link_demand
-
-    la, inva, bw, pmax, ptot = link_arrays(ctx, link)
-    c, S = link_demand(ctx, link, p)
+def link_of(prep: PreparedProblem, link: str, p: int | None) -> LinkArrays:
+    """:class:`LinkArrays` of ``link`` of a prepared problem (pair ``p`` for a per-pair
+    link, None for the per-bit round link)."""
+    ln = prep.link(link)
+    la, inva, bw, pmax, ptot = ln.arrays()
+    c, S = ln.demand(p)
     return LinkArrays(la, inva, np.asarray(bw, float), np.asarray(pmax, float), float(ptot),
                       np.asarray(c, float), float(S))
 
 
-def native_link_bounds(ctx: Any, max_iter: int = ROOT_ITER,
+def native_link_bounds(prep: PreparedProblem, max_iter: int = ROOT_ITER,
                        pairs: np.ndarray | None = None) -> tuple[float, np.ndarray]:
-    """``(tf, ts)``: native bounds on the f-link's ``max_k 1/R_k`` (s/bit) and on the s-link
-    stage (s) of every pair (NaN for pairs not in ``pairs``)."""
-    tf, _ = link_of(ctx, "f", None).root_bound(max_iter)
-    ts = np.full(ctx.P, np.nan)
-    for p in (range(ctx.P) if pairs is None else pairs):
-        ts[int(p)], _ = link_of(ctx, "s", int(p)).root_bound(max_iter)
+    """``(tf, ts)``: native bounds on the round link's ``max_k 1/R_k`` (s/bit) and on the
+    summed stage of ``prep.stage_links`` (s) of every pair (NaN for pairs not in
+    ``pairs``)."""
+    tf, _ = link_of(prep, prep.round_link, None).root_bound(max_iter)
+    ts = np.full(prep.P, np.nan)
+    for p in (range(prep.P) if pairs is None else pairs):
+        ts[int(p)] = sum(link_of(prep, n, int(p)).root_bound(max_iter)[0]
+                         for n in prep.stage_links)
     return tf, ts
 
 
-def native_lower_bound_details(ctx: Any, upper: float = math.inf,
-                               max_iter: int = BOUND_ITER) -> dict[str, Any]:
+def bound_iterations(prep: PreparedProblem) -> int:
+    """BFGS iterations per link of the bound on a result: ``BOUND_ITER`` unless a link
+    has more than ``BOUND_LARGE`` client-subchannel entries (then ``BOUND_ITER_LARGE``)."""
+    size = max(ln.K * ln.M for ln in prep.links.values())
+    return BOUND_ITER if size <= BOUND_LARGE else BOUND_ITER_LARGE
+
+
+def native_lower_bound_details(prep: PreparedProblem, upper: float = math.inf,
+                               max_iter: int | None = None) -> dict[str, Any]:
     """The native bound on T_total with its parts: ``bound`` (s), ``tf`` (s/bit), ``ts``
-    (P,) certified stage bounds (s; NaN where skipped), ``cheap`` (P,) closed-form stage
-    bounds, ``pair`` (the minimising pair) and ``solved`` (pairs bounded natively).
+    (P,) certified bounds on the summed stage of the stage links (s; NaN where skipped),
+    ``cheap`` (P,) closed-form summed stage bounds, ``pair`` (the minimising pair) and
+    ``solved`` (pairs bounded natively).
 
-    The bound is ``min_p total(p, ts_p, tf)``. Pairs are visited in order of their
-    closed-form bound, each warm-started from the previous pair's multipliers, and a
-    pair's optimisation stops as soon as it certifies a stage at which the pair's total
-    reaches the least total so far (or ``upper``, e.g. a known solution's delay): the pair
-    cannot lower the minimum, and its certified value is still valid. Once the
-    closed-form bound reaches the minimum, the remaining pairs are skipped. Valid for
-    every instance (module :mod:`..kernels.lagrange`)."""
-    from ..methods.common import stage_lower_bounds
-
-    tf, _ = link_of(ctx, "f", None).root_bound(max_iter)
-    cheap = stage_lower_bounds(ctx) * (1 - 1e-12)
-    cheap_tot = ctx.total(np.arange(ctx.P), cheap, tf)
-    ts = np.full(ctx.P, np.nan)
+    The bound is ``min_p total(p, ts_p, tf)`` over the pairs of the (memory-filtered)
+    pair table; every link (each stage link, the round link) is bounded on its own
+    arrays (with a shared band, each link's own pool). Pairs are visited in order of
+    their closed-form bound, each link warm-started from the previous pair's
+    multipliers, and a link's optimisation stops as soon as it certifies a stage at
+    which the pair's total (with the other stage links at their bounds) reaches the
+    least total so far (or ``upper`` (1 - ``RESULT_RTOL``), ``upper`` e.g. a known
+    solution's delay): the pair cannot
+    lower the minimum, and its certified value is still valid. Once the closed-form bound
+    reaches the minimum, the remaining pairs are skipped (and when the closed forms
+    alone reach ``upper``, no dual is solved at all). Valid for every instance
+    (module :mod:`..kernels.lagrange`). ``max_iter``: BFGS iterations per link (None:
+    :func:`bound_iterations`); fewer iterations give a looser but still valid bound."""
+    if max_iter is None:
+        max_iter = bound_iterations(prep)
+    names = prep.stage_links
+    P = prep.P
+    cheap_l = {n: prep.link(n).cheap_bounds() * (1 - 1e-12) for n in names}
+    cheap = sum(cheap_l.values())
+    f_arr = link_of(prep, prep.round_link, None)
+    tf = f_arr.cheap_bound()
+    # ``upper`` less a hair: a bound within RESULT_RTOL of it certifies enough
+    upper = upper * (1 - RESULT_RTOL)
+    if float(np.min(prep.total(np.arange(P), cheap, tf))) < upper:
+        # the closed forms alone do not reach ``upper``: the round link's dual bound
+        tf = max(tf, f_arr.root_bound(max_iter)[0])
+    cheap_tot = prep.total(np.arange(P), cheap, tf)
+    ts = np.full(P, np.nan)
     best, best_p, solved = math.inf, -1, 0
-    z = None
+    zs: dict[str, np.ndarray] = {}
     for p in np.argsort(cheap_tot, kind="stable"):
         p = int(p)
         ref = min(best, upper)
@@ -266,36 +301,43 @@ def native_lower_bound_details(ctx: Any, upper: float = math.inf,
             if cheap_tot[p] < best:
                 best, best_p = float(cheap_tot[p]), p
             break
-        arr = link_of(ctx, "s", p)
-        fixed = -np.ones(arr.M, np.int64)
-        if z is None:
-            z = initial_multipliers(arr.la, arr.inva, arr.bw, fixed, arr.pmax, arr.ptot)
-        target = _stage_target(ctx, p, ref, tf) if ref < math.inf else math.inf
-        t, _ = link_dual_bound(arr.la, arr.inva, arr.bw, fixed, arr.c, arr.S, arr.pmax,
-                               arr.ptot, z, max_iter, target)
-        ts[p] = max(float(t), float(cheap[p]))
+        stage_ref = prep.stage_for_total(p, ref, tf) if ref < math.inf else math.inf
+        lo = {n: float(cheap_l[n][p]) for n in names}
+        for n in names:
+            arr = link_of(prep, n, p)
+            if n not in zs:
+                zs[n] = initial_multipliers(arr.la, arr.inva, arr.bw, -np.ones(arr.M, np.int64),
+                                            arr.pmax, arr.ptot)
+            others = sum(lo[m] for m in names if m != n)
+            t, _ = link_dual_bound(arr.la, arr.inva, arr.bw, -np.ones(arr.M, np.int64), arr.c,
+                                   arr.S, arr.pmax, arr.ptot, zs[n], max_iter,
+                                   stage_ref - others)
+            lo[n] = max(float(t), lo[n])
+        ts[p] = sum(lo.values())
         solved += 1
-        tot = float(ctx.total(p, ts[p], tf))
+        tot = float(prep.total(p, ts[p], tf))
         if tot < best:
             best, best_p = tot, p
     return {"bound": best, "tf": tf, "ts": ts, "cheap": cheap, "pair": best_p,
             "solved": solved}
 
 
-def native_lower_bound(ctx: Any, upper: float = math.inf) -> float:
+def native_lower_bound(prep: PreparedProblem, upper: float = math.inf) -> float:
     """A lower bound (s) on the optimal T_total over all pairs (native, no solver).
     ``upper``: a known achievable total delay (s) lets pairs that cannot matter be
     skipped; the result is then ``min(bound, upper)``-safe: it never exceeds the true
     optimum."""
-    return float(native_lower_bound_details(ctx, upper)["bound"])
+    return float(native_lower_bound_details(prep, upper)["bound"])
 
 
 @dataclass
 class ProblemOutcome:
-    """Result of :func:`solve_problem_bnb` (pair index, both links, bound, status)."""
+    """Result of :func:`solve_problem_bnb`: the pair index, the round link's outcome
+    ``f``, one outcome per stage link ``stages`` (name -> :class:`LinkOutcome`), the
+    delay and its bound (s), the gap, and counters."""
 
     p: int
-    s: LinkOutcome
+    stages: dict[str, LinkOutcome]
     f: LinkOutcome
     delay: float
     lower: float
@@ -308,117 +350,124 @@ class ProblemOutcome:
     timings: dict[str, float]
     nodes: int
 
+    @property
+    def s(self) -> LinkOutcome:
+        """The s-link's outcome."""
+        return self.stages["s"]
 
-def solve_problem_bnb(ctx: Any, *, time_limit: float | None = None,
+
+def solve_problem_bnb(prep: PreparedProblem, *, time_limit: float | None = None,
                       prune_rtol: float = PRUNE_RTOL, seed: int | None = 0,
                       kicks: int = 30, max_moves: int = 10_000) -> ProblemOutcome:
     """Certified optimum of the whole problem (module doc). ``time_limit`` s from now."""
-    from ..methods.common import greedy_link
-
     t_start = time.perf_counter()
     deadline = None if time_limit is None else t_start + time_limit
     timings: dict[str, float] = {}
-    P = ctx.P
-    # f-link: heuristic incumbent, then branch-and-bound
-    f_arr = link_of(ctx, "f", None)
-    f_heur = greedy_link(ctx, "f", None, True, max_moves, kicks, seed)
+    P = prep.P
+    names = prep.stage_links
+    keep = 1 - prune_rtol
+    # round link: heuristic incumbent, then branch-and-bound
+    f_arr = link_of(prep, prep.round_link, None)
+    f_heur = prep.link(prep.round_link).greedy(None, True, max_moves, kicks, seed)
     tf_root, zf = f_arr.root_bound()
-    f_out = bnb_link(f_arr, f_heur.assign, lambda tb: tb * (1 - prune_rtol), z0=zf,
-                     deadline=deadline)
+    f_out = bnb_link(f_arr, f_heur.assign, lambda tb: tb * keep, z0=zf, deadline=deadline)
     f_out.lower = max(f_out.lower, tf_root) if f_out.finished else max(
         min(f_out.lower, f_out.t), tf_root)
     timings["f_link"] = time.perf_counter() - t_start
     tf, tf_lo = f_out.t, min(f_out.lower, f_out.t)
-    # s-link: root bounds and heuristic incumbents of every pair
+    # stage links: root bounds and heuristic incumbents of every pair
     t0 = time.perf_counter()
-    s_arr = [link_of(ctx, "s", p) for p in range(P)]
-    roots = []
-    for p in range(P):
-        b, z = s_arr[p].root_bound()
-        roots.append((b, z))
-    root_b = np.array([r[0] for r in roots])
+    arrs = {n: [link_of(prep, n, p) for p in range(P)] for n in names}
+    roots = {n: [arrs[n][p].root_bound() for p in range(P)] for n in names}
+    lo = {n: np.array([r[0] for r in roots[n]]) for n in names}
     timings["root_bounds"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    heur = [greedy_link(ctx, "s", p, True, max_moves, kicks, seed) for p in range(P)]
-    heur_t = np.array([h.t for h in heur])
+    heur = {n: [prep.link(n).greedy(p, True, max_moves, kicks, seed) for p in range(P)]
+            for n in names}
     timings["heuristic"] = time.perf_counter() - t0
-    grid = ctx.total(np.arange(P), heur_t, tf)
-    heuristic_delay = float(np.min(ctx.total(np.arange(P), heur_t, f_heur.t)))
-    best = {"total": float(np.min(grid)), "p": int(np.argmin(grid))}
-    s_best: list[LinkOutcome | None] = [None] * P
-    pair_lower = ctx.total(np.arange(P), root_b, tf_lo)
-    lo_stage = root_b.copy()
+    cur_t = {n: np.array([h.t for h in heur[n]]) for n in names}
+    found: dict[str, list[LinkOutcome | None]] = {n: [None] * P for n in names}
+
+    def stage_sum(d: dict[str, np.ndarray], p: Any = slice(None)) -> Any:
+        return sum(d[n][p] for n in names)
+
+    grid = prep.total(np.arange(P), stage_sum(cur_t), tf)
+    heuristic_delay = float(np.min(prep.total(np.arange(P), stage_sum(cur_t), f_heur.t)))
+    best = {"total": float(np.min(grid))}
+    pair_lower = prep.total(np.arange(P), stage_sum(lo), tf_lo)
     finished = f_out.finished
     nodes = f_out.nodes
     searched = 0
     t0 = time.perf_counter()
     for p in np.argsort(pair_lower, kind="stable"):
         p = int(p)
-        if pair_lower[p] >= best["total"] * (1 - prune_rtol):
+        if pair_lower[p] >= best["total"] * keep:
             break
         if deadline is not None and time.perf_counter() > deadline:
             finished = False
             break
         searched += 1
+        for n in names:
+            others_lo = float(sum(lo[m][p] for m in names if m != n))
 
-        def threshold(t_best: float, p: int = p) -> float:
-            # prune a node that cannot beat the best total by more than prune_rtol
-            return min(t_best * (1 - prune_rtol),
-                       _stage_target(ctx, p, best["total"] * (1 - prune_rtol), tf))
+            def threshold(t_best: float, p: int = p, others_lo: float = others_lo) -> float:
+                # prune a node whose pair cannot beat the best total by more than rtol
+                return min(t_best * keep,
+                           prep.stage_for_total(p, best["total"] * keep, tf) - others_lo)
 
-        def improved(t: float, p: int = p) -> None:
-            tot = float(ctx.total(p, t, tf))
-            if tot < best["total"]:
-                best["total"], best["p"] = tot, p
+            def improved(t: float, p: int = p, n: str = n) -> None:
+                tot = float(prep.total(p, t + sum(cur_t[m][p] for m in names if m != n), tf))
+                best["total"] = min(best["total"], tot)
 
-        out = bnb_link(s_arr[p], heur[p].assign, threshold, z0=roots[p][1], deadline=deadline,
-                       on_improve=improved)
-        nodes += out.nodes
-        s_best[p] = out
-        grid[p] = ctx.total(p, out.t, tf)
-        lo_stage[p] = max(lo_stage[p], out.lower)
-        pair_lower[p] = ctx.total(p, lo_stage[p], tf_lo)
-        if not out.finished:
-            finished = False
+            out = bnb_link(arrs[n][p], heur[n][p].assign, threshold, z0=roots[n][p][1],
+                           deadline=deadline, on_improve=improved)
+            nodes += out.nodes
+            found[n][p] = out
+            cur_t[n][p] = min(cur_t[n][p], out.t)
+            lo[n][p] = max(lo[n][p], out.lower)
+            grid[p] = prep.total(p, stage_sum(cur_t, p), tf)
+            pair_lower[p] = prep.total(p, stage_sum(lo, p), tf_lo)
+            if not out.finished:
+                finished = False
+                break
+        if not finished:
             break
-    timings["s_links"] = time.perf_counter() - t0
+    timings["stage_links"] = time.perf_counter() - t0
     pb = int(np.argmin(grid))
-    s_out = s_best[pb]
-    if s_out is None:
-        t, psd = s_arr[pb].exact(heur[pb].assign)
-        s_out = LinkOutcome(heur[pb].assign, t, psd, float(root_b[pb]), False)
+    stages: dict[str, LinkOutcome] = {}
+    for n in names:
+        out = found[n][pb]
+        if out is None or out.t > heur[n][pb].t:
+            h = heur[n][pb]
+            out = LinkOutcome(h.assign, h.t, h.psd, float(lo[n][pb]), False)
+        stages[n] = out
     delay = float(grid[pb])
-    lower = float(min(np.min(ctx.total(np.arange(P), lo_stage, tf_lo)), delay))
+    lower = float(min(np.min(pair_lower), delay))
     gap = (delay - lower) / delay
     timings["total"] = time.perf_counter() - t_start
-    return ProblemOutcome(pb, s_out, f_out, delay, lower, gap, finished, heuristic_delay,
-                          searched, ctx.total(np.arange(P), lo_stage, tf_lo), grid, timings,
-                          nodes)
+    return ProblemOutcome(pb, stages, f_out, delay, lower, gap, finished, heuristic_delay,
+                          searched, pair_lower, grid, timings, nodes)
 
 
-def solve_exact_bnb(ctx: Any, opts: Any, method: str = "sflllm") -> Any:
-    """Adapter for today's method interface (``Context``, ``Options``): the certified
-    optimum by :func:`solve_problem_bnb`, packed by ``methods.common.finish``.
+def solve_exact_bnb(prep: PreparedProblem, opts: Options) -> Outcome:
+    """``method="exact"``: the certified optimum by :func:`solve_problem_bnb`.
     ``status="optimal"`` only when the relative gap is <= ``GAP_TOL``; on a time limit
     the best point with its proven ``lower_bound`` and ``termination="time_limit"``."""
-    from ..methods.common import LinkPoint, finish
-
-    remaining = None if opts.time_limit is None else max(0.0, opts.time_limit - ctx.elapsed())
-    out = solve_problem_bnb(ctx, time_limit=remaining, seed=opts.seed,
+    remaining = None if opts.time_limit is None else max(0.0, opts.time_limit - prep.elapsed())
+    out = solve_problem_bnb(prep, time_limit=remaining, seed=opts.seed, kicks=opts.kicks,
                             max_moves=opts.max_moves)
-    s = LinkPoint(out.s.assign, out.s.psd, out.s.t)
-    f = LinkPoint(out.f.assign, out.f.psd, out.f.t)
-    status = "optimal" if out.gap <= GAP_TOL else "feasible"
-    termination = "converged" if out.finished else "time_limit"
+    points = {n: LinkPoint(o.assign, o.psd, o.t) for n, o in out.stages.items()}
+    points[prep.round_link] = LinkPoint(out.f.assign, out.f.psd, out.f.t)
+    status = Status.OPTIMAL if out.gap <= GAP_TOL else Status.FEASIBLE
+    termination = Termination.CONVERGED if out.finished else Termination.TIME_LIMIT
     info = {"assign": "exact-bnb", "heuristic_delay": out.heuristic_delay,
-            "certified_gap": out.gap, "nodes": out.nodes, "pairs_searched": out.pairs_searched,
-            "power": "native (exact power of the assignment)"}
-    return finish(ctx, method=method, opts=opts, p=out.p, s=s, f=f, status=status,
-                  termination=termination, iterations=out.nodes,
-                  history=[out.heuristic_delay, out.delay], timings=out.timings,
-                  grid=out.grid, lower_bound=out.lower, info=info)
+            "certified_gap": out.gap, "nodes": out.nodes, "pairs_searched": out.pairs_searched}
+    return Outcome(out.p, points, status, termination, iterations=out.nodes,
+                   history=[out.heuristic_delay, out.delay], timings=out.timings,
+                   grid=out.grid, lower_bound=out.lower, info=info, power="native")
 
 
-__all__ = ["GAP_TOL", "LinkArrays", "LinkOutcome", "ProblemOutcome", "bnb_link", "link_of",
+__all__ = ["GAP_TOL", "LinkArrays", "LinkOutcome", "ProblemOutcome", "bnb_link",
+           "bound_iterations", "link_of",
            "native_link_bounds", "native_lower_bound", "native_lower_bound_details",
            "solve_exact_bnb", "solve_problem_bnb"]

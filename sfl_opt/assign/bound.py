@@ -1,4 +1,4 @@
-"""A lower bound on the optimal total delay of any instance (``solve(..., bound=True)``).
+"""A lower bound on the optimal total delay of any instance (``solve(..., bound="relaxation")``).
 
 Relaxation: subchannels may be *time-shared* between clients. Client k uses a fraction
 ``theta[k,m]`` of subchannel m (``sum_k theta[k,m] <= 1``) with average power

@@ -8,7 +8,8 @@ power backends, arguments, exactness, bound, randomness, its own options); see
 Registered here: ``sflllm`` (:mod:`.sflllm`; with ``fading="saa"`` the pair by
 sample-average approximation over block fading, :mod:`.saa`), the baselines (:mod:`.baselines`) and
 ``milp`` (:mod:`sfl_opt.assign.milp`, certified optimum of small instances; needs
-pyomo + highspy). The name ``"exact"`` is reserved for a native exact method.
+pyomo + highspy) and ``exact`` (:mod:`sfl_opt.assign.bnb`, certified optimum by a native
+branch-and-bound, no solver).
 """
 
 from __future__ import annotations
@@ -58,6 +59,20 @@ register_method("milp", _solve_milp,
                 "bisection on the deadline; exact power; small instances",
                 power="native", honours=("max_moves", "time_limit"), exact=True, bound=True,
                 options=("rtol", "probe"))
+
+
+def _solve_exact(prep: PreparedProblem, opts: Options) -> Outcome:
+    from ..assign.bnb import solve_exact_bnb  # imported only when it runs
+
+    return solve_exact_bnb(prep, opts)
+
+
+register_method("exact", _solve_exact,
+                "certified optimum by branch-and-bound over the subchannel assignments of "
+                "every link and all (split, rank) pairs, native Lagrangian bound at each "
+                "node, exact power at the leaves; the heuristic as incumbent",
+                power="native", honours=("seed", "max_moves", "kicks", "time_limit"),
+                exact=True, bound=True)
 
 __all__ = ["ARGUMENTS", "METHODS", "MethodSpec", "Options", "Outcome", "PreparedProblem",
            "auto_kicks", "get_method", "register_method"]

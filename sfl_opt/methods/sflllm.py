@@ -28,6 +28,17 @@ from .registry import Options, Outcome
 #: iterated local search (kicks) runs on the pairs within this fraction of the best delay
 #: after plain local search; kicks rarely gain more (see docs/model.md)
 KICK_WINDOW = 0.05
+#: a link with more than this many client-subchannel pairs (K * M) is *large*: the auto
+#: kicks are 0 there (``registry.auto_kicks``), only the incumbent's assignment is
+#: re-scored on every pair, and a pair whose warm start (the incumbent's assignment, its
+#: power re-solved) is more than WARM_WINDOW above the best delay is not searched
+LARGE_LINK = 1000
+#: see LARGE_LINK: the local search from a warm start rarely gains more (docs/model.md)
+WARM_WINDOW = 0.005
+#: a re-scored assignment replaces a pair's point when it is better by this much
+RESCORE_TOL = 1e-12
+#: at most this many search / re-score rounds per pass
+MAX_ROUNDS = 4
 
 
 def solve_f_link(ctx: PreparedProblem, opts: Options) -> LinkPoint:
@@ -99,6 +110,18 @@ def _allowed(ctx: PreparedProblem, pairs: np.ndarray | None) -> np.ndarray:
     return np.unique(np.asarray(pairs, dtype=np.int64))
 
 
+def _distinct(assigns: list[np.ndarray]) -> list[np.ndarray]:
+    """The assignments without repeats (first occurrence kept)."""
+    out: list[np.ndarray] = []
+    seen: set[bytes] = set()
+    for a in assigns:
+        key = np.ascontiguousarray(a).tobytes()
+        if key not in seen:
+            seen.add(key)
+            out.append(a)
+    return out
+
+
 def _solve_nested(ctx: PreparedProblem, opts: Options,
                   pairs: np.ndarray | None = None) -> Outcome:
     timings: dict[str, float] = {}
@@ -120,39 +143,108 @@ def _solve_nested(ctx: PreparedProblem, opts: Options,
     timings["greedy"] = time.perf_counter() - t0
     history = [float(grid.min())]
     termination = Termination.CONVERGED
-    refined = pruned = 0
+    refined = 0
+    pruned: set[int] = set()
+    skipped: set[int] = set()
     if opts.refine:
         t0 = time.perf_counter()
         lb = ctx.total(np.arange(P), ctx.stage_bounds(), f.t)
         timings["bounds"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        # pass 1: local search from the greedy point; pass 2: iterated local search
+        large = max(ln.K * ln.M for ln in links) > LARGE_LINK
+        done = np.zeros(P, dtype=bool)  # searched from its best known start
+        # the assignments the local search found since the last re-scoring, per link
+        found: dict[str, list[np.ndarray]] = {ln.name: [] for ln in links}
+        best_p = int(idx[np.argmin(grid[idx])])
+        searched = False
+
+        def improve(p: int, kicks: int) -> None:
+            """Local search of pair p from its own point or, on a large link, from the
+            incumbent pair's assignment when that is better there (pairs differ only in
+            c_k and S); on a small link its own start keeps the searches diverse and the
+            re-scoring shares what they find."""
+            nonlocal best_p, searched
+            for ln in links:
+                start = points[ln.name][p]
+                if large and searched and best_p != p:
+                    warm = ln.exact_power(points[ln.name][best_p].assign, p)
+                    if warm.t < start.t:
+                        start = warm
+                pt = ln.refine(start.assign, p, opts.max_moves, kicks, opts.seed)
+                if not pt.t < start.t:
+                    pt = start
+                points[ln.name][p] = pt
+                found[ln.name].append(pt.assign)
+            searched = True
+            done[p] = True
+            grid[p] = ctx.total(p, stage_sum(points, p), f.t)
+            if grid[p] < grid[best_p]:
+                best_p = p
+
+        def rescore() -> None:
+            """Every pair keeps the best of its point and the assignments found (on a
+            large link only the incumbent's): the grid of a fixed assignment is smooth
+            in (split, rank), so a pair another pair's search beat is searched again."""
+            nonlocal best_p, found
+            if large:
+                found = {ln.name: [points[ln.name][best_p].assign] for ln in links}
+            changed = False
+            for ln in links:
+                for a in _distinct(found[ln.name]):
+                    _, stages = ctx.search_link(ln.name, a, f.t)
+                    for p in idx:
+                        if stages[p] < points[ln.name][p].t * (1 - RESCORE_TOL):
+                            points[ln.name][p] = ln.exact_power(a, int(p))
+                            done[p] = False
+                            changed = True
+            found = {ln.name: [] for ln in links}
+            if changed:
+                grid[idx] = ctx.total(idx, np.array([stage_sum(points, p) for p in idx]),
+                                      f.t)
+                best_p = int(idx[np.argmin(grid[idx])])
+
+        if large:  # search the best greedy pair first: its assignment starts the others
+            improve(best_p, 0)
+            refined += 1
+            rescore()
+            history.append(float(grid[best_p]))
+        # pass 1: local search from the best known start; pass 2: iterated local search
         # (kicks) on the pairs that can still win after pass 1
         for kicks in ((0, opts.kicks) if opts.kicks > 0 else (0,)):
-            for p in idx[np.argsort(grid[idx], kind="stable")]:
-                if opts.prune and lb[p] >= grid.min():
-                    pruned += 1
-                    continue
-                if kicks and grid[p] > grid.min() * (1 + KICK_WINDOW):
-                    continue  # kicks are spent only on pairs close to the best
-                if opts.time_limit is not None and ctx.elapsed() > opts.time_limit:
-                    termination = Termination.TIME_LIMIT
+            if kicks:
+                done[:] = False
+            for _ in range(MAX_ROUNDS):
+                for p in idx[np.argsort(grid[idx], kind="stable")]:
+                    p = int(p)
+                    if done[p]:
+                        continue
+                    if opts.prune and lb[p] >= grid[best_p]:
+                        pruned.add(p)
+                        continue
+                    if kicks and grid[p] > grid[best_p] * (1 + KICK_WINDOW):
+                        continue  # kicks are spent only on pairs close to the best
+                    if large and opts.prune and grid[p] > grid[best_p] * (1 + WARM_WINDOW):
+                        skipped.add(p)  # warm-started from the incumbent, still behind
+                        continue
+                    if opts.time_limit is not None and ctx.elapsed() > opts.time_limit:
+                        termination = Termination.TIME_LIMIT
+                        break
+                    improve(p, kicks)
+                    refined += 1
+                    history.append(float(grid[best_p]))
+                if termination == Termination.TIME_LIMIT:
                     break
-                improved = False
-                for ln in links:
-                    pt = ln.refine(points[ln.name][p].assign, int(p), opts.max_moves, kicks,
-                                   opts.seed)
-                    if pt.t < points[ln.name][p].t:
-                        points[ln.name][p] = pt
-                        improved = True
-                refined += 1
-                if improved:
-                    grid[p] = ctx.total(p, stage_sum(points, p), f.t)
-                history.append(float(grid.min()))
+                before = best_p, float(grid[best_p])
+                rescore()
+                if (best_p, float(grid[best_p])) == before or done[best_p]:
+                    break
+            if termination == Termination.TIME_LIMIT:
+                break
         timings["refine"] = time.perf_counter() - t0
     best = int(np.argmin(grid))
     chosen = {name: pts[best] for name, pts in points.items()}
-    info = {"pairs": P, "refined": refined, "pruned": pruned,
+    info = {"pairs": P, "refined": refined, "pruned": len(pruned),
+            "skipped": len(skipped),
             "moves": sum(pt.moves for pt in chosen.values()), "f_moves": f.moves}
     t0 = time.perf_counter()
     final, term2 = _apply_backend(ctx, opts, best, {**chosen, ctx.round_link: f}, info)

@@ -33,12 +33,18 @@ KICK_WINDOW = 0.05
 #: re-scored on every pair, and a pair whose warm start (the incumbent's assignment, its
 #: power re-solved) is more than WARM_WINDOW above the best delay is not searched
 LARGE_LINK = 1000
-#: see LARGE_LINK: the local search from a warm start rarely gains more (docs/model.md)
-WARM_WINDOW = 0.005
+#: see LARGE_LINK: the window is ``max(WARM_WINDOW, WARM_SAFETY * g)`` with g the largest
+#: relative gain a search from a warm start has made so far in this solve (typically
+#: 1e-6..1e-4 at K = 200, M = 1024: the incumbent's assignment is nearly a local optimum
+#: of the neighbouring pairs, docs/model.md)
+WARM_WINDOW = 1e-3
+WARM_SAFETY = 10.0
 #: a re-scored assignment replaces a pair's point when it is better by this much
 RESCORE_TOL = 1e-12
-#: at most this many search / re-score rounds per pass
+#: at most this many re-score / search rounds after the passes
 MAX_ROUNDS = 4
+#: re-score on more candidate pairs than this with one kernel call over all pairs
+RESCORE_ALL = 8
 
 
 def solve_f_link(ctx: PreparedProblem, opts: Options) -> LinkPoint:
@@ -157,6 +163,8 @@ def _solve_nested(ctx: PreparedProblem, opts: Options,
         found: dict[str, list[np.ndarray]] = {ln.name: [] for ln in links}
         best_p = int(idx[np.argmin(grid[idx])])
         searched = False
+        # the largest relative gain of a search from a warm start so far (large links)
+        warm_gain = [0.0]
 
         def improve(p: int, kicks: int) -> None:
             """Local search of pair p from its own point or, on a large link, from the
@@ -164,81 +172,109 @@ def _solve_nested(ctx: PreparedProblem, opts: Options,
             c_k and S); on a small link its own start keeps the searches diverse and the
             re-scoring shares what they find."""
             nonlocal best_p, searched
+            warmed = False
+            start_sum = 0.0
             for ln in links:
                 start = points[ln.name][p]
                 if large and searched and best_p != p:
                     warm = ln.exact_power(points[ln.name][best_p].assign, p)
                     if warm.t < start.t:
                         start = warm
+                    warmed = True
+                start_sum += start.t
                 pt = ln.refine(start.assign, p, opts.max_moves, kicks, opts.seed)
                 if not pt.t < start.t:
                     pt = start
                 points[ln.name][p] = pt
                 found[ln.name].append(pt.assign)
             searched = True
+            if warmed:
+                new = ctx.total(p, stage_sum(points, p), f.t)
+                warm_gain[0] = max(warm_gain[0], float(ctx.total(p, start_sum, f.t) / new) - 1)
             done[p] = True
             grid[p] = ctx.total(p, stage_sum(points, p), f.t)
             if grid[p] < grid[best_p]:
                 best_p = p
 
         def rescore() -> None:
-            """Every pair keeps the best of its point and the assignments found (on a
-            large link only the incumbent's): the grid of a fixed assignment is smooth
-            in (split, rank), so a pair another pair's search beat is searched again."""
+            """Every pair that can still win (its bound below the best) keeps the best of
+            its point and the assignments found since the last call (on a large link
+            only the incumbent's): the delay of a fixed assignment is smooth in (split,
+            rank), so another pair's search often beats a pair's own; such a pair is
+            marked to be searched again."""
             nonlocal best_p, found
             if large:
                 found = {ln.name: [points[ln.name][best_p].assign] for ln in links}
+            cand = idx[lb[idx] < grid[best_p]] if opts.prune else idx
             changed = False
             for ln in links:
                 for a in _distinct(found[ln.name]):
-                    _, stages = ctx.search_link(ln.name, a, f.t)
-                    for p in idx:
+                    if cand.size > RESCORE_ALL:
+                        stages = ctx.search_link(ln.name, a, f.t)[1]
+                    else:
+                        stages = np.full(P, np.inf)
+                        for p in cand:
+                            stages[p] = ln.exact_power(a, int(p)).t
+                    for p in cand:
                         if stages[p] < points[ln.name][p].t * (1 - RESCORE_TOL):
                             points[ln.name][p] = ln.exact_power(a, int(p))
                             done[p] = False
                             changed = True
             found = {ln.name: [] for ln in links}
             if changed:
-                grid[idx] = ctx.total(idx, np.array([stage_sum(points, p) for p in idx]),
-                                      f.t)
+                grid[cand] = ctx.total(cand, np.array([stage_sum(points, p) for p in cand]),
+                                       f.t)
                 best_p = int(idx[np.argmin(grid[idx])])
+
+        def search_pass(kicks: int, window: float | None) -> bool:
+            """Search the pairs not searched since their start changed, best first, and
+            skip those that cannot win (bound), or lie more than ``window`` above the
+            best (None: no window); False on the time limit."""
+            nonlocal refined
+            for p in idx[np.argsort(grid[idx], kind="stable")]:
+                p = int(p)
+                if done[p]:
+                    continue
+                if opts.prune and lb[p] >= grid[best_p]:
+                    pruned.add(p)
+                    continue
+                if window is not None and grid[p] > grid[best_p] * (1 + window):
+                    continue  # kicks are spent only on pairs close to the best
+                warm = max(WARM_WINDOW, WARM_SAFETY * warm_gain[0])
+                if large and opts.prune and grid[p] > grid[best_p] * (1 + warm):
+                    skipped.add(p)  # warm-started from the incumbent, still behind
+                    continue
+                if opts.time_limit is not None and ctx.elapsed() > opts.time_limit:
+                    return False
+                improve(p, kicks)
+                refined += 1
+                history.append(float(grid[best_p]))
+            return True
 
         if large:  # search the best greedy pair first: its assignment starts the others
             improve(best_p, 0)
             refined += 1
             rescore()
             history.append(float(grid[best_p]))
-        # pass 1: local search from the best known start; pass 2: iterated local search
-        # (kicks) on the pairs that can still win after pass 1
+        # pass 1: local search; pass 2: iterated local search (kicks) on the pairs that
+        # can still win after pass 1
         for kicks in ((0, opts.kicks) if opts.kicks > 0 else (0,)):
             if kicks:
                 done[:] = False
-            for _ in range(MAX_ROUNDS):
-                for p in idx[np.argsort(grid[idx], kind="stable")]:
-                    p = int(p)
-                    if done[p]:
-                        continue
-                    if opts.prune and lb[p] >= grid[best_p]:
-                        pruned.add(p)
-                        continue
-                    if kicks and grid[p] > grid[best_p] * (1 + KICK_WINDOW):
-                        continue  # kicks are spent only on pairs close to the best
-                    if large and opts.prune and grid[p] > grid[best_p] * (1 + WARM_WINDOW):
-                        skipped.add(p)  # warm-started from the incumbent, still behind
-                        continue
-                    if opts.time_limit is not None and ctx.elapsed() > opts.time_limit:
-                        termination = Termination.TIME_LIMIT
-                        break
-                    improve(p, kicks)
-                    refined += 1
-                    history.append(float(grid[best_p]))
-                if termination == Termination.TIME_LIMIT:
-                    break
-                before = best_p, float(grid[best_p])
+            if not search_pass(kicks, KICK_WINDOW if kicks else None):
+                termination = Termination.TIME_LIMIT
+                break
+            if large:
                 rescore()
-                if (best_p, float(grid[best_p])) == before or done[best_p]:
-                    break
-            if termination == Termination.TIME_LIMIT:
+        # then share what the searches found: re-score it on every pair that can win,
+        # search again (with kicks) the pairs it improved, while the best improves
+        for _ in range(MAX_ROUNDS if termination == Termination.CONVERGED else 0):
+            before = float(grid[best_p])
+            rescore()
+            if not grid[best_p] < before:
+                break
+            if not search_pass(opts.kicks, KICK_WINDOW):
+                termination = Termination.TIME_LIMIT
                 break
         timings["refine"] = time.perf_counter() - t0
     best = int(np.argmin(grid))

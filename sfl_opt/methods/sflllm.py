@@ -251,14 +251,18 @@ def _solve_nested(ctx: PreparedProblem, opts: Options,
                 history.append(float(grid[best_p]))
             return True
 
-        if large:  # search the best greedy pair first: its assignment starts the others
+        out_of_time = opts.time_limit is not None and ctx.elapsed() > opts.time_limit
+        if out_of_time:
+            termination = Termination.TIME_LIMIT
+        elif large:  # search the best greedy pair first: its assignment starts the others
             improve(best_p, 0)
             refined += 1
             rescore()
             history.append(float(grid[best_p]))
         # pass 1: local search; pass 2: iterated local search (kicks) on the pairs that
         # can still win after pass 1
-        for kicks in ((0, opts.kicks) if opts.kicks > 0 else (0,)):
+        passes = () if out_of_time else (0, opts.kicks) if opts.kicks > 0 else (0,)
+        for kicks in passes:
             if kicks:
                 done[:] = False
             if not search_pass(kicks, KICK_WINDOW if kicks else None):

@@ -20,8 +20,9 @@ import time
 
 import numpy as np
 
-from ..errors import ValidationError
-from ..prepared import LinkPoint, PreparedProblem
+from ..errors import SflOptError, ValidationError
+from ..kernels.greedy import greedy_pairs
+from ..prepared import RTOL, Link, LinkPoint, PreparedProblem
 from ..status import Status, Termination
 from .registry import Options, Outcome
 
@@ -116,6 +117,19 @@ def _allowed(ctx: PreparedProblem, pairs: np.ndarray | None) -> np.ndarray:
     return np.unique(np.asarray(pairs, dtype=np.int64))
 
 
+def _greedy_points(ln: Link, idx: np.ndarray) -> list[LinkPoint]:
+    """``ln.greedy(p)`` (greedy allocation, exact power) of the pairs ``idx`` of a
+    per-pair link, in one kernel call."""
+    demands = [ln.demand(int(p)) for p in idx]
+    c_all = np.array([c for c, _ in demands], dtype=float).reshape(len(idx), ln.K)
+    s_all = np.array([s for _, s in demands], dtype=float)
+    assigns, ts, psds, status = greedy_pairs(ln.la, ln.inva, ln.bw, c_all, s_all, ln.p_max,
+                                             ln.p_total, ln.order, RTOL)
+    if status.any():
+        raise SflOptError(f"assign_{ln.name}: a client has no subchannel")
+    return [LinkPoint(assigns[q], psds[q], float(ts[q])) for q in range(len(idx))]
+
+
 def _distinct(assigns: list[np.ndarray]) -> list[np.ndarray]:
     """The assignments without repeats (first occurrence kept)."""
     out: list[np.ndarray] = []
@@ -140,9 +154,9 @@ def _solve_nested(ctx: PreparedProblem, opts: Options,
     links = [ctx.link(n) for n in ctx.stage_links]
     idx = _allowed(ctx, pairs)
     points: dict[str, list] = {ln.name: [None] * P for ln in links}
-    for p in idx:
-        for ln in links:
-            points[ln.name][p] = ln.greedy(int(p), False)
+    for ln in links:
+        for p, pt in zip(idx, _greedy_points(ln, idx), strict=True):
+            points[ln.name][p] = pt
     t_s = np.array([stage_sum(points, p) for p in idx])
     grid = np.full(P, np.inf)
     grid[idx] = ctx.total(idx, t_s, f.t)

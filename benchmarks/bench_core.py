@@ -7,8 +7,8 @@ against their pure-Python form as a ratio measured in one run. Issue #10: K = 20
 M = N = 1024 in at most 100x the default scenario's solve (both timed in one run, the
 ratio reported) with a gap of at most 1 % to the cheap lower bound, at the default's
 total cap of 0.6 W (binding hard for 200 clients) and at 0.12 W per client; the scaling
-series up to K = 500, M = N = 2048 at both caps with its log-log slope. Compilation is excluded: every
-benchmark warms its function up first. Times are CPU seconds of this process
+series up to K = 500, M = N = 2048 at both caps with its log-log slope. Compilation is
+excluded: every benchmark warms its function up first. Times are CPU seconds of this process
 (``time.process_time``) where a ratio is reported, so that other jobs on a shared
 machine disturb the ratio less.
 """

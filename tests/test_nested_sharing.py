@@ -65,3 +65,29 @@ def test_greedy_pairs_is_the_per_pair_greedy() -> None:
         t, psd, _, _ = kn.power_control(ln.la, ln.inva, ln.bw, a, c_all[q], s_all[q],
                                         ln.p_max, ln.p_total, RTOL)
         assert (assigns[q] == a).all() and ts[q] == t and (psds[q] == psd).all()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_local_search_ends_move_optimal_at_a_binding_total_cap(seed: int) -> None:
+    """The dirty-client scans skip only moves that cannot improve: at the end no single
+    move lowers the deadline (brute force over every move, exact power control)."""
+    p = Problem.default(seed=seed, clients=12, subchannels=48, p_total=0.3)
+    ln = prepare(p).link("s")
+    c, S = ln.demand(7)
+    g = ln.greedy(7)
+    a, t, psd, moves = kn.local_search(ln.la, ln.inva, ln.bw, g.assign, c, S, ln.p_max,
+                                       ln.p_total, RTOL, 10_000, 1e-9)
+    assert moves > 0 and t <= g.t
+    assert np.sum(psd * ln.bw) == pytest.approx(ln.p_total, rel=1e-6)  # the total cap binds
+    cnt = np.bincount(a, minlength=ln.K)
+    for m in range(ln.M):
+        if cnt[a[m]] < 2:
+            continue
+        for j in range(ln.K):
+            if j == a[m]:
+                continue
+            b = a.copy()
+            b[m] = j
+            t2, _, _, _ = kn.power_control(ln.la, ln.inva, ln.bw, b, c, S, ln.p_max,
+                                           ln.p_total, RTOL)
+            assert t2 >= t * (1 - 1e-7)

@@ -10,7 +10,13 @@ the least lower bound, or ``solve(..., mode="bcd", start=(split, rank))``;
 ``nested`` (default) — re-optimise allocation and power for every (split, rank): greedy
 + exact power for every pair, then local-search refinement of the pairs in order of
 their greedy delay, skipping a pair whose lower bound (``kernels.bounds``) already
-exceeds the best delay found (such a pair cannot win). The f-link allocation does not
+exceeds the best delay found (such a pair cannot win). Then the assignments found are
+re-scored on every pair that can still win and the pairs they improve are searched
+again from them (pairs differ only in c_k and S, so a neighbour's local optimum is a
+good start); on large links (K*M > LARGE_LINK) each pair starts from the incumbent's
+assignment and a pair whose warm start is clearly behind is not searched (WARM_WINDOW,
+docs/model.md §3.4). ``info``: ``refined`` (searches), ``pruned`` (pairs cut by the
+bound), ``skipped`` (pairs cut by the warm window). The f-link allocation does not
 depend on (split, rank) and is solved once.
 """
 

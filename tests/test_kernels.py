@@ -354,7 +354,11 @@ for seed, (K, M, ptot) in enumerate([(3, 5, 0.3), (3, 6, np.inf), (4, 12, 0.6), 
     rand = np.random.default_rng(seed).random((6, 6))
     a2, t2, _, _ = kn.perturb_search(la, inva, p.bw_s, g, c, 4e6, p.p_max, p.p_total_s,
                                      1e-12, 1000, 1e-9, rand, 2)
-    out.append([g.tolist(), a.tolist(), t, int(mv), a2.tolist(), t2])
+    ga, gt, _, _ = kn.greedy.greedy_pairs(la, inva, p.bw_s, np.stack([c, 0.5 * c]),
+                                          np.array([4e6, 2e6]), p.p_max, p.p_total_s,
+                                          kn.gain_order(la), 1e-12)
+    out.append([g.tolist(), a.tolist(), t, int(mv), a2.tolist(), t2, ga.tolist(),
+                gt.tolist()])
 print(json.dumps(out))
 """
 
@@ -374,11 +378,12 @@ def _agree_run(disable_jit: bool) -> list:
 @pytest.mark.skipif(JIT_DISABLED, reason="compares against the JIT")
 @pytest.mark.slow
 def test_compiled_and_pure_python_give_the_same_answers() -> None:
-    """Greedy, the subset DP, the local search and the kicks: the same assignments and
-    deadlines compiled and as plain Python."""
+    """Greedy (one pair and many), the subset DP, the local search and the kicks: the
+    same assignments and deadlines compiled and as plain Python."""
     jit, py = _agree_run(False), _agree_run(True)
     assert len(jit) == len(py)
     for a, b in zip(jit, py, strict=True):
         assert a[0] == b[0] and a[1] == b[1] and a[3] == b[3] and a[4] == b[4]
         assert a[2] == pytest.approx(b[2], rel=1e-12)
         assert a[5] == pytest.approx(b[5], rel=1e-12)
+        assert a[6] == b[6] and a[7] == pytest.approx(b[7], rel=1e-12)  # greedy_pairs

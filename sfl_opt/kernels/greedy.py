@@ -21,6 +21,7 @@ import math
 import numpy as np
 
 from ._jit import kernel
+from .power import power_control
 
 
 @kernel
@@ -139,3 +140,25 @@ def greedy_assign(la, inva, bw, c, S, pmax, ptot, order):
         delay[k] = c[k] + S / r
         _sift_down(heap, delay, 0)  # k's delay only fell
     return assign
+
+
+@kernel
+def greedy_pairs(la, inva, bw, c_all, s_all, pmax, ptot, order, rtol):
+    """:func:`greedy_assign` plus exact power control (:func:`.power.power_control`) for
+    many demands in one call: ``c_all`` (P, K) s, ``s_all`` (P,) bits. Returns
+    ``(assign (P, M), t (P,) s, psd (P, M) W/Hz, status (P,))``, status 0 when every
+    client holds a subchannel (always when K <= M)."""
+    P = s_all.shape[0]
+    M = la.shape[1]
+    assigns = np.empty((P, M), dtype=np.int64)
+    ts = np.empty(P)
+    psds = np.empty((P, M))
+    status = np.zeros(P, dtype=np.int64)
+    for p in range(P):
+        a = greedy_assign(la, inva, bw, c_all[p], s_all[p], pmax, ptot, order)
+        t, psd, st, _ = power_control(la, inva, bw, a, c_all[p], s_all[p], pmax, ptot, rtol)
+        assigns[p] = a
+        ts[p] = t
+        psds[p] = psd
+        status[p] = st
+    return assigns, ts, psds, status

@@ -20,6 +20,11 @@ provably cannot improve:
 
 * *binding clients*: when the total cap is slack and a single client's cap binds, every
   improving change involves that client, so only its changes are scanned;
+* *dirty clients*: while the total cap binds (phi = total / p_total), a move improves iff
+  it saves more than ``tol * p_total``, a test on its two clients alone, and every other
+  test only gets harder as phi falls; so after a full move scan found nothing at this t,
+  later scans try only moves from or to the clients changed since (``dirty``, while at
+  most K/4; forgotten when t is re-solved or the total cap stops binding);
 * *water level*: a client whose level is below ``1/a`` of a subchannel it would receive
   leaves it unused (no gain);
 * *gain bound*: at level w, adding a subchannel of bandwidth b and ``inva = 1/a`` saves at
@@ -206,7 +211,8 @@ def _the_binding_client(ratio, top, tot, ptot, threshold):
 
 
 @inline_kernel
-def _best_receiver(la, inva, bw, mem, cnt, m, i, j_only, new_i, best_phi, rate, need,
+def _best_receiver(la, inva, bw, mem, cnt, m, i, j_only, cands, n_cands, new_i, best_phi,
+                   rate, need,
                    level, ratio, top, tot, pmax, ptot, ver, got, got_ver, buf_la, buf_inv,
                    buf_bw, active):
     """Best client to receive subchannel m from i (``j_only`` >= 0 restricts it to one):
@@ -216,7 +222,9 @@ def _best_receiver(la, inva, bw, mem, cnt, m, i, j_only, new_i, best_phi, rate, 
     best_j = -1
     lo = 0 if j_only < 0 else j_only
     hi = K if j_only < 0 else j_only + 1
-    for j in range(lo, hi):
+    n_loop = hi - lo if n_cands < 0 else n_cands
+    for q in range(n_loop):
+        j = lo + q if n_cands < 0 else cands[q]
         if j == i:
             continue
         base = _max_excluding(ratio, top, i, j)
@@ -246,7 +254,7 @@ def _best_receiver(la, inva, bw, mem, cnt, m, i, j_only, new_i, best_phi, rate, 
 @kernel
 def _scan_moves(la, inva, bw, assign, mem, cnt, start_pos, threshold, rate, need, level,
                 ratio, top, tot, pmax, ptot, ver, wo_need, wo_level, wo_ver, got, got_ver,
-                buf_la, buf_inv, buf_bw, active):
+                buf_la, buf_inv, buf_bw, active, dirty, dlist, n_dirty):
     """First improving move from subchannel ``start_pos`` on: ``(m, j)`` or (-1, -1).
     ``wo_need[m]`` caches the owner's need without m (:func:`_ensure_without`)."""
     M = assign.shape[0]
@@ -266,7 +274,13 @@ def _scan_moves(la, inva, bw, assign, mem, cnt, start_pos, threshold, rate, need
         new_i = wo_need[m]
         if new_i / pmax[i] >= threshold:
             continue
-        j, _ = _best_receiver(la, inva, bw, mem, cnt, m, i, j_only, new_i, threshold, rate,
+        n_cands = -1  # every receiver, or (n_dirty >= 0) only the dirty clients
+        if n_dirty >= 0 and not dirty[i]:
+            if n_dirty == 0:
+                continue
+            n_cands = n_dirty
+        j, _ = _best_receiver(la, inva, bw, mem, cnt, m, i, j_only, dlist, n_cands, new_i,
+                              threshold, rate,
                               need, level, ratio, top, tot, pmax, ptot, ver, got, got_ver,
                               buf_la, buf_inv, buf_bw, active)
         if j >= 0:
@@ -440,6 +454,15 @@ def _solve_deadline(la, inva, bw, assign, mem, cnt, c, S, pmax, ptot, rtol, tk, 
     return t
 
 
+@inline_kernel
+def _clear_dirty(dirty, dlist, n_dirty, value):
+    """Unmark the dirty clients; returns ``value`` (the new count: 0, or -1 for none
+    known)."""
+    for q in range(max(n_dirty, 0)):
+        dirty[dlist[q]] = False
+    return value
+
+
 @kernel
 def local_search(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol):
     """Improve ``assign0`` by cyclic first-improvement move/swap local search.
@@ -479,12 +502,24 @@ def local_search(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol):
     _solve_deadline(la, inva, bw, assign, mem, cnt, c, S, pmax, ptot, rtol, tk, rate, need,
                     level, ratio, tot, top, ver, buf_la, buf_inv, buf_bw, active, False)
     stale = False  # changes applied since t was last re-solved
+    # while the total cap binds, a move's test depends only on its two clients (its
+    # saving must exceed tol * p_total): after a full move scan found none, only moves
+    # from or to the clients changed since (``dirty``) are scanned
+    dirty = np.zeros(K, dtype=np.bool_)
+    dlist = np.empty(K, dtype=np.int64)
+    n_dirty = -1  # -1: no full scan without an improving move at this t yet
     while moves < max_moves:
         threshold = _phi_now(ratio, top, tot, ptot) - tol
         total_binds = ptot < math.inf and tot[0] / ptot >= ratio[top[0]]
+        if not total_binds:
+            n_dirty = _clear_dirty(dirty, dlist, n_dirty, -1)
+        use = n_dirty if n_dirty <= K // 4 else -1
         m, x = _scan_moves(la, inva, bw, assign, mem, cnt, pos_move, threshold, rate, need,
                            level, ratio, top, tot, pmax, ptot, ver, wo_need, wo_level,
-                           wo_ver, got, got_ver, buf_la, buf_inv, buf_bw, active)
+                           wo_ver, got, got_ver, buf_la, buf_inv, buf_bw, active, dirty,
+                           dlist, use)
+        if m < 0 and use < 0 and total_binds:
+            n_dirty = _clear_dirty(dirty, dlist, n_dirty, 0)
         if m >= 0:
             pos_move = m + 1
             i = assign[m]
@@ -503,6 +538,7 @@ def local_search(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol):
                                 rate, need, level, ratio, tot, top, ver, buf_la, buf_inv,
                                 buf_bw, active, True)
                 stale = False
+                n_dirty = _clear_dirty(dirty, dlist, n_dirty, -1)
                 continue
             pos_swap = m + 1
             i = assign[m]
@@ -519,10 +555,17 @@ def local_search(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol):
                             ver, buf_la, buf_inv, buf_bw, active)
             _top3(ratio, top)
             stale = True
+            if n_dirty >= 0:
+                for k in (i, j):
+                    if not dirty[k]:
+                        dirty[k] = True
+                        dlist[n_dirty] = k
+                        n_dirty += 1
         else:  # a client's own cap binds: re-solving t is cheap and keeps pruning sharp
             _solve_deadline(la, inva, bw, assign, mem, cnt, c, S, pmax, ptot, rtol, tk, rate,
                             need, level, ratio, tot, top, ver, buf_la, buf_inv, buf_bw, active,
                             False)
             stale = False
+            n_dirty = _clear_dirty(dirty, dlist, n_dirty, -1)
     t, psd, _, _ = power_control(la, inva, bw, assign, c, S, pmax, ptot, rtol)
     return assign, t, psd, moves

@@ -10,7 +10,13 @@ the least lower bound, or ``solve(..., mode="bcd", start=(split, rank))``;
 ``nested`` (default) — re-optimise allocation and power for every (split, rank): greedy
 + exact power for every pair, then local-search refinement of the pairs in order of
 their greedy delay, skipping a pair whose lower bound (``kernels.bounds``) already
-exceeds the best delay found (such a pair cannot win). The f-link allocation does not
+exceeds the best delay found (such a pair cannot win). Then the assignments found are
+re-scored on every pair that can still win and the pairs they improve are searched
+again from them (pairs differ only in c_k and S, so a neighbour's local optimum is a
+good start); on large links (K*M > LARGE_LINK) each pair starts from the incumbent's
+assignment and a pair whose warm start is clearly behind is not searched (WARM_WINDOW,
+docs/model.md §3.4). ``info``: ``refined`` (searches), ``pruned`` (pairs cut by the
+bound), ``skipped`` (pairs cut by the warm window). The f-link allocation does not
 depend on (split, rank) and is solved once.
 """
 
@@ -20,14 +26,32 @@ import time
 
 import numpy as np
 
-from ..errors import ValidationError
-from ..prepared import LinkPoint, PreparedProblem
+from ..errors import SflOptError, ValidationError
+from ..kernels.greedy import greedy_pairs
+from ..prepared import RTOL, Link, LinkPoint, PreparedProblem
 from ..status import Status, Termination
 from .registry import Options, Outcome
 
 #: iterated local search (kicks) runs on the pairs within this fraction of the best delay
 #: after plain local search; kicks rarely gain more (see docs/model.md)
 KICK_WINDOW = 0.05
+#: a link with more than this many client-subchannel pairs (K * M) is *large*: the auto
+#: kicks are 0 there (``registry.auto_kicks``), only the incumbent's assignment is
+#: re-scored on every pair, and a pair whose warm start (the incumbent's assignment, its
+#: power re-solved) is more than WARM_WINDOW above the best delay is not searched
+LARGE_LINK = 1000
+#: see LARGE_LINK: the window is ``max(WARM_WINDOW, WARM_SAFETY * g)`` with g the largest
+#: relative gain a search from a warm start has made so far in this solve (typically
+#: 1e-6..1e-4 at K = 200, M = 1024: the incumbent's assignment is nearly a local optimum
+#: of the neighbouring pairs, docs/model.md)
+WARM_WINDOW = 1e-3
+WARM_SAFETY = 10.0
+#: a re-scored assignment replaces a pair's point when it is better by this much
+RESCORE_TOL = 1e-12
+#: at most this many re-score / search rounds after the passes
+MAX_ROUNDS = 4
+#: re-score on more candidate pairs than this with one kernel call over all pairs
+RESCORE_ALL = 8
 
 
 def solve_f_link(ctx: PreparedProblem, opts: Options) -> LinkPoint:
@@ -99,6 +123,31 @@ def _allowed(ctx: PreparedProblem, pairs: np.ndarray | None) -> np.ndarray:
     return np.unique(np.asarray(pairs, dtype=np.int64))
 
 
+def _greedy_points(ln: Link, idx: np.ndarray) -> list[LinkPoint]:
+    """``ln.greedy(p)`` (greedy allocation, exact power) of the pairs ``idx`` of a
+    per-pair link, in one kernel call."""
+    demands = [ln.demand(int(p)) for p in idx]
+    c_all = np.array([c for c, _ in demands], dtype=float).reshape(len(idx), ln.K)
+    s_all = np.array([s for _, s in demands], dtype=float)
+    assigns, ts, psds, status = greedy_pairs(ln.la, ln.inva, ln.bw, c_all, s_all, ln.p_max,
+                                             ln.p_total, ln.order, RTOL)
+    if status.any():
+        raise SflOptError(f"assign_{ln.name}: a client has no subchannel")
+    return [LinkPoint(assigns[q], psds[q], float(ts[q])) for q in range(len(idx))]
+
+
+def _distinct(assigns: list[np.ndarray]) -> list[np.ndarray]:
+    """The assignments without repeats (first occurrence kept)."""
+    out: list[np.ndarray] = []
+    seen: set[bytes] = set()
+    for a in assigns:
+        key = np.ascontiguousarray(a).tobytes()
+        if key not in seen:
+            seen.add(key)
+            out.append(a)
+    return out
+
+
 def _solve_nested(ctx: PreparedProblem, opts: Options,
                   pairs: np.ndarray | None = None) -> Outcome:
     timings: dict[str, float] = {}
@@ -111,48 +160,151 @@ def _solve_nested(ctx: PreparedProblem, opts: Options,
     links = [ctx.link(n) for n in ctx.stage_links]
     idx = _allowed(ctx, pairs)
     points: dict[str, list] = {ln.name: [None] * P for ln in links}
-    for p in idx:
-        for ln in links:
-            points[ln.name][p] = ln.greedy(int(p), False)
+    for ln in links:
+        for p, pt in zip(idx, _greedy_points(ln, idx), strict=True):
+            points[ln.name][p] = pt
     t_s = np.array([stage_sum(points, p) for p in idx])
     grid = np.full(P, np.inf)
     grid[idx] = ctx.total(idx, t_s, f.t)
     timings["greedy"] = time.perf_counter() - t0
     history = [float(grid.min())]
     termination = Termination.CONVERGED
-    refined = pruned = 0
+    refined = 0
+    pruned: set[int] = set()
+    skipped: set[int] = set()
     if opts.refine:
         t0 = time.perf_counter()
         lb = ctx.total(np.arange(P), ctx.stage_bounds(), f.t)
         timings["bounds"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        # pass 1: local search from the greedy point; pass 2: iterated local search
-        # (kicks) on the pairs that can still win after pass 1
-        for kicks in ((0, opts.kicks) if opts.kicks > 0 else (0,)):
+        large = max(ln.K * ln.M for ln in links) > LARGE_LINK
+        done = np.zeros(P, dtype=bool)  # searched from its best known start
+        # the assignments the local search found since the last re-scoring, per link
+        found: dict[str, list[np.ndarray]] = {ln.name: [] for ln in links}
+        best_p = int(idx[np.argmin(grid[idx])])
+        searched = False
+        # the largest relative gain of a search from a warm start so far (large links)
+        warm_gain = [0.0]
+
+        def improve(p: int, kicks: int) -> None:
+            """Local search of pair p from its own point or, on a large link, from the
+            incumbent pair's assignment when that is better there (pairs differ only in
+            c_k and S); on a small link its own start keeps the searches diverse and the
+            re-scoring shares what they find."""
+            nonlocal best_p, searched
+            warmed = False
+            start_sum = 0.0
+            for ln in links:
+                start = points[ln.name][p]
+                if large and searched and best_p != p:
+                    warm = ln.exact_power(points[ln.name][best_p].assign, p)
+                    if warm.t < start.t:
+                        start = warm
+                    warmed = True
+                start_sum += start.t
+                pt = ln.refine(start.assign, p, opts.max_moves, kicks, opts.seed)
+                if not pt.t < start.t:
+                    pt = start
+                points[ln.name][p] = pt
+                found[ln.name].append(pt.assign)
+            searched = True
+            if warmed:
+                new = ctx.total(p, stage_sum(points, p), f.t)
+                warm_gain[0] = max(warm_gain[0], float(ctx.total(p, start_sum, f.t) / new) - 1)
+            done[p] = True
+            grid[p] = ctx.total(p, stage_sum(points, p), f.t)
+            if grid[p] < grid[best_p]:
+                best_p = p
+
+        def rescore() -> None:
+            """Every pair that can still win (its bound below the best) keeps the best of
+            its point and the assignments found since the last call (on a large link
+            only the incumbent's): the delay of a fixed assignment is smooth in (split,
+            rank), so another pair's search often beats a pair's own; such a pair is
+            marked to be searched again."""
+            nonlocal best_p, found
+            if large:
+                found = {ln.name: [points[ln.name][best_p].assign] for ln in links}
+            cand = idx[lb[idx] < grid[best_p]] if opts.prune else idx
+            changed = False
+            for ln in links:
+                for a in _distinct(found[ln.name]):
+                    if cand.size > RESCORE_ALL:
+                        stages = ctx.search_link(ln.name, a, f.t)[1]
+                    else:
+                        stages = np.full(P, np.inf)
+                        for p in cand:
+                            stages[p] = ln.exact_power(a, int(p)).t
+                    for p in cand:
+                        if stages[p] < points[ln.name][p].t * (1 - RESCORE_TOL):
+                            points[ln.name][p] = ln.exact_power(a, int(p))
+                            done[p] = False
+                            changed = True
+            found = {ln.name: [] for ln in links}
+            if changed:
+                grid[cand] = ctx.total(cand, np.array([stage_sum(points, p) for p in cand]),
+                                       f.t)
+                best_p = int(idx[np.argmin(grid[idx])])
+
+        def search_pass(kicks: int, window: float | None) -> bool:
+            """Search the pairs not searched since their start changed, best first, and
+            skip those that cannot win (bound), or lie more than ``window`` above the
+            best (None: no window); False on the time limit."""
+            nonlocal refined
             for p in idx[np.argsort(grid[idx], kind="stable")]:
-                if opts.prune and lb[p] >= grid.min():
-                    pruned += 1
+                p = int(p)
+                if done[p]:
                     continue
-                if kicks and grid[p] > grid.min() * (1 + KICK_WINDOW):
+                if opts.prune and lb[p] >= grid[best_p]:
+                    pruned.add(p)
+                    continue
+                if window is not None and grid[p] > grid[best_p] * (1 + window):
                     continue  # kicks are spent only on pairs close to the best
+                warm = max(WARM_WINDOW, WARM_SAFETY * warm_gain[0])
+                if large and opts.prune and grid[p] > grid[best_p] * (1 + warm):
+                    skipped.add(p)  # warm-started from the incumbent, still behind
+                    continue
                 if opts.time_limit is not None and ctx.elapsed() > opts.time_limit:
-                    termination = Termination.TIME_LIMIT
-                    break
-                improved = False
-                for ln in links:
-                    pt = ln.refine(points[ln.name][p].assign, int(p), opts.max_moves, kicks,
-                                   opts.seed)
-                    if pt.t < points[ln.name][p].t:
-                        points[ln.name][p] = pt
-                        improved = True
+                    return False
+                improve(p, kicks)
                 refined += 1
-                if improved:
-                    grid[p] = ctx.total(p, stage_sum(points, p), f.t)
-                history.append(float(grid.min()))
+                history.append(float(grid[best_p]))
+            return True
+
+        out_of_time = opts.time_limit is not None and ctx.elapsed() > opts.time_limit
+        if out_of_time:
+            termination = Termination.TIME_LIMIT
+        elif large:  # search the best greedy pair first: its assignment starts the others
+            improve(best_p, 0)
+            refined += 1
+            rescore()
+            history.append(float(grid[best_p]))
+        # pass 1: local search; pass 2: iterated local search (kicks) on the pairs that
+        # can still win after pass 1
+        passes = () if out_of_time else (0, opts.kicks) if opts.kicks > 0 else (0,)
+        for kicks in passes:
+            if kicks:
+                done[:] = False
+            if not search_pass(kicks, KICK_WINDOW if kicks else None):
+                termination = Termination.TIME_LIMIT
+                break
+            if large:
+                rescore()
+        # then share what the searches found: re-score it on every pair that can win,
+        # search again (with kicks) the pairs it improved, while the best improves
+        for _ in range(MAX_ROUNDS if termination == Termination.CONVERGED else 0):
+            before = float(grid[best_p])
+            rescore()
+            if not grid[best_p] < before:
+                break
+            if not search_pass(opts.kicks, KICK_WINDOW):
+                termination = Termination.TIME_LIMIT
+                break
         timings["refine"] = time.perf_counter() - t0
     best = int(np.argmin(grid))
     chosen = {name: pts[best] for name, pts in points.items()}
-    info = {"pairs": P, "refined": refined, "pruned": pruned,
+    info = {"pairs": P, "refined": refined, "pruned": len(pruned),
+            "skipped": len(skipped),
             "moves": sum(pt.moves for pt in chosen.values()), "f_moves": f.moves}
     t0 = time.perf_counter()
     final, term2 = _apply_backend(ctx, opts, best, {**chosen, ctx.round_link: f}, info)

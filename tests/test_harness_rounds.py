@@ -346,7 +346,7 @@ def test_measure_rounds_schema_and_resume(tmp_path, small_pretrain, monkeypatch)
         assert f"{p['lr'][r]:.6g}" in complete
         assert min(complete, key=lambda k: sum(complete[k])) == f"{p['lr'][r]:.6g}"
     # the solver side still reads the backward-compatible vector
-    from sfl_opt.workload import profile_rounds
+    from sfl_opt.profiles import profile_rounds
 
     np.testing.assert_allclose(profile_rounds(prof, [2, 1]), [t["rounds"][1], t["rounds"][0]])
 

@@ -466,5 +466,6 @@ def _tried(records: Mapping[str, Mapping[str, Any]], rank: int, iters: int,
     for key, rec in records.items():
         if key.startswith(prefix):
             lr_text, seed_text = key[len(prefix):].split("/s")
+            seed_text = seed_text.split("/e")[0]      # within-round evaluation suffix
             out.setdefault(float(lr_text), []).append((int(seed_text), _decode(rec)))  # type: ignore[arg-type]
     return {lr: [x for s, x in sorted(v) if s in seeds] for lr, v in out.items()}  # type: ignore[misc]

@@ -118,7 +118,8 @@ def test_cli_profile_and_measure_rounds(tmp_path, capsys):
                    "--target-loss", str(target), "--max-rounds", "3", "--clients", "2",
                    "--local-iters", "2", "--tune-local-iters", "2", "--batch", "4",
                    "--n-train", "60", "--n-val", "16", "--pretrain-steps", "5",
-                   "--lr-grid", str(tc.lr), "--alpha", "8", "--no-progress"])
+                   "--lr-grid", str(tc.lr), "--alpha", "8", "--no-progress",
+                   "--eval-every", "none"])                    # the round-end count
     # measure-rounds pre-trains on 2000 lines; use the same corpus size as above
     import sfl_opt.harness.train as train_mod
 

@@ -15,7 +15,13 @@ pytest.importorskip("peft")
 import torch  # noqa: E402
 
 from sfl_opt.errors import ValidationError  # noqa: E402
-from sfl_opt.harness.rounds import RunResult, fractional_rounds, tune_lr  # noqa: E402
+from sfl_opt.harness.rounds import (  # noqa: E402
+    RunResult,
+    default_eval_every,
+    fractional_iterations,
+    fractional_rounds,
+    tune_lr,
+)
 
 # ------------------------------------------------------------ fractional rounds
 
@@ -46,6 +52,56 @@ def test_fractional_rounds_closed_form_and_edge_cases():
     assert math.floor(exact) <= got <= math.ceil(exact) and got != exact
     with pytest.raises(ValidationError, match="curve"):
         fractional_rounds([3.0, float("nan")], 1.0)
+
+
+def test_fractional_iterations_by_hand():
+    # Points every 5 iterations; the target 1.4 lies between 1.6 (10 it.) and 1.2 (15 it.):
+    # 10 + 5 * (1.6 - 1.4) / (1.6 - 1.2) = 12.5 iterations, i.e. 0.25 rounds at I = 50.
+    pts = [(0, 3.0), (5, 2.0), (10, 1.6), (15, 1.2), (20, 1.0)]
+    assert fractional_iterations(pts, 1.4) == pytest.approx(12.5, abs=1e-12)
+    assert fractional_iterations(pts, 1.4) / 50 == pytest.approx(0.25, abs=1e-12)
+    assert fractional_iterations(pts, 2.0) == pytest.approx(5.0)       # hit exactly
+    assert fractional_iterations(pts, 3.5) == 0.0                      # already there
+    assert fractional_iterations(pts, 0.5) is None                     # never reached
+    # uneven spacing (a round end after a stride that does not divide I): 7 -> 10
+    assert fractional_iterations([(0, 3.0), (7, 2.0), (10, 1.0)], 1.5) == pytest.approx(8.5)
+    # points at 0, I, 2I, ... divided by I give fractional_rounds exactly
+    curve = [3.0, 2.5, 2.0, 1.5, 1.7]
+    I = 20
+    for target in (2.7, 1.8, 1.5):
+        got = fractional_iterations([(j * I, c) for j, c in enumerate(curve)], target) / I
+        assert got == pytest.approx(fractional_rounds(curve, target), abs=1e-12)
+    with pytest.raises(ValidationError, match="points"):
+        fractional_iterations([(0, 3.0), (0, 2.0)], 1.0)
+    with pytest.raises(ValidationError, match="points"):
+        fractional_iterations([(0, 3.0), (5, float("inf"))], 1.0)
+
+
+def test_within_round_points_resolve_a_convex_curve():
+    # A synthetic convex curve loss(n) = 1 + 2 exp(-n / 12) crossing 1.4 at
+    # n* = 12 ln 5 = 19.31 iterations. At I = 50, round ends only (0, 50) give the chord
+    # (3 - 1.4) / (3 - loss(50)) rounds, an upper bound; points every 5 iterations give
+    # the crossing within one stride, much closer to n* / 50 = 0.386.
+    def loss(n):
+        return 1.0 + 2.0 * math.exp(-n / 12.0)
+
+    target, I = 1.4, 50
+    exact = 12.0 * math.log(5.0) / I
+    chord = fractional_rounds([loss(0), loss(I)], target)
+    assert chord == pytest.approx((3.0 - 1.4) / (3.0 - loss(50)), abs=1e-12)
+    pts = [(n, loss(n)) for n in range(0, I + 1, default_eval_every(I))]
+    fine = fractional_iterations(pts, target) / I
+    # by hand: between 15 and 20 iterations
+    by_hand = (15 + 5 * (loss(15) - 1.4) / (loss(15) - loss(20))) / I
+    assert fine == pytest.approx(by_hand, abs=1e-12)
+    assert exact <= fine <= 20 / I < chord          # chords of a convex curve lie above it
+    assert chord / exact > 2.0
+
+
+def test_default_eval_every():
+    assert [default_eval_every(i) for i in (1, 5, 14, 15, 20, 50, 100)] == [1, 1, 1, 2, 2, 5, 10]
+    with pytest.raises(ValidationError, match="local_iters"):
+        default_eval_every(0)
 
 
 # --------------------------------------------------------------- LR selection
@@ -159,6 +215,59 @@ def test_trainer_passes_the_scaling_through():
         TrainConfig(alpha=-1.0)
 
 
+def _tiny_trainer(local_iters: int = 3):
+    from sfl_opt.harness.train import SplitFedTrainer, TrainConfig, task_model_config
+
+    cfg = task_model_config(seq=24, layers=2, hidden=16, heads=2)
+    tc = TrainConfig(clients=3, rank=2, local_iters=local_iters, batch=2, n_train=30,
+                     n_val=6, lr=0.03, alpha=8.0, seed=1)
+    return SplitFedTrainer(cfg, tc)
+
+
+def test_within_round_evaluation_leaves_training_bit_identical():
+    plain, probed = _tiny_trainer(), _tiny_trainer()
+    ends_plain, ends_probed = [], []
+    for _ in range(3):
+        plain.train_round()
+        ends_plain.append(plain.validation_loss())
+        probed.train_round(eval_every=1)
+        ends_probed.append(probed.validation_loss())
+    assert ends_probed == ends_plain                     # bit-identical, not approx
+    for a, b in zip(plain.client_states, probed.client_states, strict=True):
+        assert all(torch.equal(a[n], b[n]) for n in a)
+    for pa, pb in zip(plain.server_params, probed.server_params, strict=True):
+        assert torch.equal(pa, pb)
+    for oa, ob in zip(plain.client_opts, probed.client_opts, strict=True):
+        for sa, sb in zip(oa.state.values(), ob.state.values(), strict=True):
+            assert all(torch.equal(sa[k], sb[k]) for k in ("exp_avg", "exp_avg_sq"))
+    assert plain.rng.bit_generator.state == probed.rng.bit_generator.state
+    pts = probed.log.eval_points
+    assert [n for n, _ in pts] == list(range(10))        # before training, then every iteration
+    assert [x for n, x in pts if n % 3 == 0 and n > 0] == ends_plain   # round ends
+    assert plain.log.eval_points == []
+
+
+def test_within_round_point_is_the_virtual_fedavg_and_stop_aggregates():
+    from sfl_opt.harness.model import load_adapter_state
+    from sfl_opt.harness.train import evaluate_parts, fedavg
+
+    tr = _tiny_trainer(local_iters=4)
+    ref = _tiny_trainer(local_iters=4)
+    # the reference runs two iterations by hand; its virtual FedAvg's loss is the point at 2
+    ref.iteration(), ref.iteration()
+    load_adapter_state(ref.client, fedavg(ref.client_states, ref.sizes))
+    want = evaluate_parts(ref.client, ref.server, ref.val)[0]
+    tr.train_round(eval_every=2, stop_at=want)           # reaches "the target" at 2 iterations
+    assert tr.log.stopped_mid_round and tr.iterations_done == 2
+    assert tr.log.eval_points[-1] == (2, want)
+    # stopping there means one aggregation at that point: every client holds the average
+    avg = fedavg(ref.client_states, ref.sizes)
+    for st in tr.client_states:
+        assert all(torch.equal(st[n], avg[n]) for n in avg)
+    with pytest.raises(ValidationError, match="eval_every"):
+        _tiny_trainer().train_round(eval_every=0)
+
+
 # ------------------------------------------------------- schema and resume (CLI)
 
 
@@ -175,7 +284,7 @@ _TINY = ["--layers", "2", "--hidden", "32", "--heads", "2", "--seq", "24"]
 _RUN = [*_TINY, "--ranks", "1,2", "--seeds", "0,1", "--local-iters", "1,3",
         "--lr-grid", "0.03,0.06", "--tune-local-iters", "3", "--target-loss", str(_TARGET),
         "--max-rounds", "8", "--clients", "2", "--batch", "4", "--n-train", "60",
-        "--n-val", "16", "--pretrain-steps", "10", "--no-progress"]
+        "--n-val", "16", "--pretrain-steps", "10", "--no-progress", "--eval-every", "none"]
 
 
 @pytest.fixture
@@ -279,3 +388,60 @@ def test_measure_rounds_schema_and_resume(tmp_path, small_pretrain, monkeypatch)
     done = json.loads(part.read_text())["rounds"]
     assert done["table"] == t["table"] and done["protocol"]["lr"] == p["lr"]
     assert seen["new_runs"] == t["runs_this_session"] - 2
+
+
+def _schema2_profile(path):
+    old = {"schema": 2, "ranks": [1, 2], "local_iters": [1, 4],
+           "table": {"1": {"1": 7.0, "4": 2.0}, "2": {"1": 5.0, "4": 1.5}},
+           "per_seed": {"1": {"1": [7.0], "4": [2.0]}, "2": {"1": [5.0], "4": [1.5]}},
+           "target_loss": _TARGET, "seeds": [0], "command": "sfl-opt measure-rounds old",
+           "protocol": {"lr": {"1": 0.06, "2": 0.03}, "lr_grid": [0.01, 0.03, 0.06],
+                        "lr_tuned_at_local_iters": 5, "lr_candidates": {"1": {"5": {}}},
+                        "interpolation": "linear in the validation curve between round ends"},
+           "previous": {"rounds": [9.0, 5.0], "superseded_because": "old"}}
+    path.write_text(json.dumps({"schema": 1, "model": {"layers": 2}, "rounds": old}))
+    return old
+
+
+@pytest.mark.slow
+def test_measure_rounds_within_round_protocol_fields(tmp_path, small_pretrain):
+    prof_path = tmp_path / "p.json"
+    old = _schema2_profile(prof_path)
+    args = _parse(["measure-rounds", "--profile", str(prof_path), *_TINY, "--ranks", "1,2",
+                   "--seeds", "0", "--local-iters", "1,4", "--target-loss", str(_TARGET),
+                   "--max-rounds", "12", "--clients", "2", "--batch", "4", "--n-train", "60",
+                   "--n-val", "16", "--pretrain-steps", "10", "--no-progress",
+                   "--lr-from-profile", "--eval-every", "2"])
+    assert args.func(args) == 0
+    t = json.loads(prof_path.read_text())["rounds"]
+    p = t["protocol"]
+    assert p["eval_every"] == {"1": 2, "4": 2}
+    assert p["interpolation"].startswith(
+        "linear between evaluation points of the virtual FedAvg model, every 2 local iterations")
+    assert "extra aggregation" in p["count"]
+    # the rates come from the profile, not from a sweep; its grid and tuning I are kept
+    assert p["lr"] == {"1": 0.06, "2": 0.03} and p["lr_grid"] == [0.01, 0.03, 0.06]
+    assert p["lr_tuned_at_local_iters"] == 5 and p["lr_candidates"] == {"1": {"5": {}}}
+    assert "I = 5 with round-end evaluation" in p["lr_source"]
+    # the round-end table is kept for the record, the first edition's too
+    assert t["round_end_table"]["table"] == old["table"]
+    assert "superseded_because" in t["round_end_table"]
+    assert t["previous"] == old["previous"]
+    for r in ("1", "2"):
+        for i in (1, 4):
+            key = f"rank{r}_I{i}_seed0"
+            pts = t["val_loss_points"][key]
+            ns = [n for n, _ in pts]
+            # every 2 iterations and at round ends (I = 1: round ends only)
+            want = [n for n in range(ns[-1] + 1) if n % i == 0 or (n % i) % 2 == 0]
+            assert ns == want
+            got = t["per_seed"][r][str(i)][0]
+            assert got == pytest.approx(fractional_iterations(pts, _TARGET) / i, abs=1e-3)
+            assert pts[-1][1] <= _TARGET < min(x for _, x in pts[:-1])
+
+    from sfl_opt.harness.cli import _eval_every
+
+    assert [_eval_every(x) for x in ("auto", "NONE", "3")] == ["auto", None, 3]
+    for bad in ("0", "-2", "x"):
+        with pytest.raises(ValidationError, match="eval_every"):
+            _eval_every(bad)

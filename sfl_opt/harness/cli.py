@@ -12,6 +12,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from ..errors import ValidationError
 from ..profiles import PROFILES_DIR
 
 #: Named model sizes for ``--model`` (``vocab=None``: the bundled task's tokenizer).
@@ -143,6 +144,13 @@ def register(subparsers: Any) -> None:
     q.add_argument("--n-val", type=int, default=128)
     q.add_argument("--pretrain-steps", type=int, default=300,
                    help="full-parameter pre-training steps of the base on unpaired task text")
+    q.add_argument("--eval-every", default="auto",
+                   help="within-round evaluation of the virtual FedAvg model every N local "
+                        "iterations: an integer, 'auto' (default: ~10 points per round, "
+                        "max(1, round(I/10))) or 'none' (round ends only)")
+    q.add_argument("--lr-from-profile", action="store_true",
+                   help="no learning-rate sweep: reuse the per-rank rates of the first "
+                        "profile's rounds.protocol.lr (and record its lr_grid)")
     q.add_argument("--threads", type=int, default=None)
     q.add_argument("--no-progress", action="store_true")
     q.set_defaults(func=cmd_measure_rounds)
@@ -230,6 +238,18 @@ def cmd_measure_rounds(args: argparse.Namespace) -> int:
     command = _command_line("measure-rounds", args)
     paths = [Path(p) for p in args.profile]
     profs = [json.loads(p.read_text()) for p in paths]
+    eval_every = _eval_every(args.eval_every)
+    old_protocol: dict[str, Any] = {}
+    lr_per_rank = None
+    lr_grid = args.lr_grid
+    if args.lr_from_profile:
+        old_protocol = dict((profs[0].get("rounds") or {}).get("protocol") or {})
+        if not isinstance(old_protocol.get("lr"), dict):
+            raise ValidationError("lr_from_profile", f"a rounds.protocol.lr table (rank -> "
+                                  f"rate) in {paths[0]}", old_protocol.get("lr"))
+        lr_per_rank = {int(r): float(v) for r, v in old_protocol["lr"].items()}
+        lr_grid = old_protocol.get("lr_grid", lr_grid)
+        tune = old_protocol.get("lr_tuned_at_local_iters", tune)
     # Resume: runs saved by an earlier invocation with the same settings (everything but
     # the output files, threads and progress display).
     fingerprint = {k: v for k, v in sorted(vars(args).items())
@@ -248,11 +268,24 @@ def cmd_measure_rounds(args: argparse.Namespace) -> int:
 
     table = measure_rounds(
         cfg, ranks=args.ranks, seeds=args.seeds, target_loss=args.target_loss,
-        local_iters=args.local_iters, lr_grid=args.lr_grid, tune_local_iters=tune,
+        local_iters=args.local_iters, lr_grid=lr_grid,
+        tune_local_iters=tune if not args.lr_from_profile or tune in args.local_iters else None,
         scaling=args.scaling, alpha=args.alpha, max_rounds=args.max_rounds,
         max_iters=args.max_iters, clients=args.clients, split=args.split, batch=args.batch,
         n_train=args.n_train, n_val=args.n_val, pretrain_steps=args.pretrain_steps,
-        progress=not args.no_progress, records=records, on_record=on_record)
+        progress=not args.no_progress, records=records, on_record=on_record,
+        eval_every=eval_every, lr_per_rank=lr_per_rank)
+    if args.lr_from_profile:
+        proto = table["protocol"]
+        proto["lr_tuned_at_local_iters"] = old_protocol.get("lr_tuned_at_local_iters")
+        for k in ("lr_selection", "lr_candidates"):
+            if k in old_protocol:
+                proto[k] = old_protocol[k]
+        proto["lr_source"] = (
+            f"read from {paths[0].name} rounds.protocol.lr (no new sweep): tuned per rank at "
+            f"I = {old_protocol.get('lr_tuned_at_local_iters')} with round-end evaluation "
+            f"(interpolation: {old_protocol.get('interpolation', 'round ends')}) over "
+            f"lr_grid")
     table["measured_on"]["name"] = args.model
     table["settings"]["threads"] = torch.get_num_threads()
     table["command"] = command
@@ -265,6 +298,16 @@ def cmd_measure_rounds(args: argparse.Namespace) -> int:
                                  "superseded_because": _SUPERSEDED}
         elif old and "previous" in old:
             table["previous"] = old["previous"]
+        if old and old.get("schema") == 2:
+            if "round_end_table" in old:
+                table["round_end_table"] = old["round_end_table"]
+            elif not (old.get("protocol") or {}).get("eval_every"):
+                table["round_end_table"] = {
+                    **{k: old[k] for k in ("ranks", "local_iters", "table", "spread",
+                                           "per_seed", "target_loss", "seeds", "wall_seconds",
+                                           "command") if k in old},
+                    "interpolation": (old.get("protocol") or {}).get("interpolation"),
+                    "superseded_because": _ROUND_END}
         prof["rounds"] = dict(table)
         prof.pop("rounds_partial", None)
         _write_json(path, prof)
@@ -281,6 +324,29 @@ _SUPERSEDED = ("measured with lora_alpha = r (scaling 1) and one learning rate (
                "every rank, at I = 5 only, with integer rounds on a 64-wide proxy (rank 16 = "
                "1/4 of the width); SPEC §8.1 replaced it by a per-rank tuned rate, fixed-alpha "
                "scaling, fractional rounds and a table over I.")
+
+
+_ROUND_END = ("validation loss at round ends only, interpolated linearly between them: at "
+              "I = 20 and 50 most runs reach the target inside the first round, so the count "
+              "was the chord from the loss before training to the loss after round 1, an "
+              "upper bound that hid the rank effect; replaced by within-round evaluation of "
+              "the virtual FedAvg model (protocol.eval_every).")
+
+
+def _eval_every(text: str) -> int | str | None:
+    """``--eval-every``: 'auto', 'none' or a positive integer."""
+    t = str(text).strip().lower()
+    if t == "auto":
+        return "auto"
+    if t == "none":
+        return None
+    try:
+        n = int(t)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ValidationError("eval_every", "a positive integer, 'auto' or 'none'", text)
+    return n
 
 
 def cmd_measure_accuracy(args: argparse.Namespace) -> int:

@@ -60,6 +60,38 @@ def fractional_rounds(curve: Sequence[float], target: float) -> float | None:
     return None
 
 
+def fractional_iterations(points: Sequence[tuple[float, float]], target: float
+                          ) -> float | None:
+    """Iterations at which a validation curve first reaches ``target``, linear in between.
+
+    ``points`` are ``(iterations since the start of training, validation loss)`` in
+    increasing order of iterations, the first usually ``(0, loss before training)``.
+    With j the first point whose loss is ``<= target``, the result is
+    ``n[j-1] + (n[j] - n[j-1]) * (loss[j-1] - target) / (loss[j-1] - loss[j])``
+    (``n[0]`` if the first point is already at the target); None if no point reaches
+    it. With points at 0, I, 2I, ... divided by I this is :func:`fractional_rounds`.
+    """
+    pts = [(float(n), float(x)) for n, x in points]
+    if not pts:
+        raise ValidationError("points", "at least one (iterations, loss) point", pts)
+    if not all(math.isfinite(n) and math.isfinite(x) for n, x in pts):
+        raise ValidationError("points", "finite iterations and losses", pts)
+    if any(b[0] <= a[0] for a, b in zip(pts[:-1], pts[1:], strict=True)):
+        raise ValidationError("points", "strictly increasing iteration counts",
+                              [n for n, _ in pts])
+    if pts[0][1] <= target:
+        return pts[0][0]
+    for (n0, x0), (n1, x1) in zip(pts[:-1], pts[1:], strict=True):
+        if x1 <= target:
+            return n0 + (n1 - n0) * (x0 - target) / (x0 - x1)
+    return None
+
+
+def default_eval_every(local_iters: int) -> int:
+    """Within-round evaluation interval giving ~10 evaluation points per round (>= 1)."""
+    return max(1, round(positive_int("local_iters", local_iters) / 10))
+
+
 @dataclass(frozen=True)
 class RunResult:
     """One run: ``rounds`` fractional rounds to target (None: not reached).
@@ -73,6 +105,8 @@ class RunResult:
     rounds: float | None
     bound: float
     curve: tuple[float, ...] = ()
+    #: within-round evaluation: (iterations, validation loss of the virtual FedAvg)
+    points: tuple[tuple[int, float], ...] = ()
 
 
 #: ``run(lr, seed, budget)`` -> RunResult; stop (status "cut") once the run has not
@@ -129,18 +163,23 @@ def tune_lr(lrs: Sequence[float], seeds: Sequence[int], run: RunFn, *,
     return best_lr, results
 
 
-def _key(rank: int, iters: int, lr: float, seed: int) -> str:
-    return f"r{rank}/I{iters}/lr{lr:.6g}/s{seed}"
+def _key(rank: int, iters: int, lr: float, seed: int, eval_every: int | None = None) -> str:
+    key = f"r{rank}/I{iters}/lr{lr:.6g}/s{seed}"
+    return key if eval_every is None else f"{key}/e{eval_every}"
 
 
 def _encode(r: RunResult) -> dict[str, Any]:
-    return {"status": r.status, "rounds": r.rounds, "bound": r.bound,
-            "curve": [round(x, 5) for x in r.curve]}
+    out = {"status": r.status, "rounds": r.rounds, "bound": r.bound,
+           "curve": [round(x, 5) for x in r.curve]}
+    if r.points:
+        out["points"] = [[int(n), round(x, 5)] for n, x in r.points]
+    return out
 
 
 def _decode(d: Mapping[str, Any]) -> RunResult:
     return RunResult(str(d["status"]), None if d["rounds"] is None else float(d["rounds"]),
-                     float(d["bound"]), tuple(float(x) for x in d.get("curve", ())))
+                     float(d["bound"]), tuple(float(x) for x in d.get("curve", ())),
+                     tuple((int(n), float(x)) for n, x in d.get("points", ())))
 
 
 def measure_rounds(cfg: Any, *, ranks: Sequence[int], seeds: Sequence[int],
@@ -150,6 +189,8 @@ def measure_rounds(cfg: Any, *, ranks: Sequence[int], seeds: Sequence[int],
                    alpha: float = 8.0, max_rounds: int = 100, max_iters: int | None = None,
                    clients: int = 3, split: int = 1, batch: int = 8, n_train: int = 1200,
                    n_val: int = 128, pretrain_steps: int = 300, progress: bool = True,
+                   eval_every: int | Mapping[int, int] | str | None = None,
+                   lr_per_rank: Mapping[int, float] | None = None,
                    records: Mapping[str, Mapping[str, Any]] | None = None,
                    on_record: Callable[[str, dict[str, Any]], None] | None = None
                    ) -> dict[str, Any]:
@@ -161,6 +202,13 @@ def measure_rounds(cfg: Any, *, ranks: Sequence[int], seeds: Sequence[int],
     A run stops at ``min(max_rounds, ceil(max_iters / I))`` rounds. ``records`` are
     earlier runs (from ``on_record``) to reuse. Raises ``RuntimeError`` if a run with
     the chosen rate misses the target (the table would need an invented number).
+    ``eval_every``: within-round evaluation every N local iterations (one N for every
+    I, a mapping I -> N, "auto" for :func:`default_eval_every` of each I, or None for
+    round ends only); the count is then the iterations to target interpolated between
+    evaluation points of the virtual FedAvg model (:func:`fractional_iterations`) / I,
+    and a run stops at the first point at the target (one extra FedAvg there).
+    ``lr_per_rank``: use these rates (rank -> rate) at every I instead of tuning
+    (``lr_grid`` and ``tune_local_iters`` are then only recorded in the protocol).
     Returns the profile's ``rounds`` entry (schema 2) without ``command``.
     """
     from tqdm.auto import tqdm
@@ -189,6 +237,21 @@ def measure_rounds(cfg: Any, *, ranks: Sequence[int], seeds: Sequence[int],
     grid = [scalar("lr_grid", x, positive=True) for x in lr_grid]
     if not grid or len(set(grid)) != len(grid):
         raise ValidationError("lr_grid", "distinct positive learning rates", list(lr_grid))
+    evals: dict[int, int | None]
+    if eval_every is None:
+        evals = {i: None for i in iters}
+    elif eval_every == "auto":
+        evals = {i: default_eval_every(i) for i in iters}
+    elif isinstance(eval_every, Mapping):
+        evals = {i: positive_int("eval_every", eval_every[i]) if i in eval_every else
+                 default_eval_every(i) for i in iters}
+    else:
+        evals = {i: positive_int("eval_every", eval_every) for i in iters}
+    if lr_per_rank is not None:
+        missing = [r for r in ranks if r not in lr_per_rank]
+        if missing:
+            raise ValidationError("lr_per_rank", f"a rate for every rank {ranks}", missing)
+        fixed_lr = {r: scalar("lr_per_rank", lr_per_rank[r], positive=True) for r in ranks}
     cap = {i: min(max_rounds, math.ceil(max_iters / i)) if max_iters else max_rounds
            for i in iters}
     records = dict(records or {})
@@ -207,7 +270,8 @@ def measure_rounds(cfg: Any, *, ranks: Sequence[int], seeds: Sequence[int],
     def make_run(rank: int, i: int) -> RunFn:
         def run(lr: float, seed: int, budget: float) -> RunResult:
             nonlocal n_runs
-            key = _key(rank, i, lr, seed)
+            e = evals[i]
+            key = _key(rank, i, lr, seed, e)
             old = records.get(key)
             if old is not None:
                 res = _decode(old)
@@ -220,7 +284,27 @@ def measure_rounds(cfg: Any, *, ranks: Sequence[int], seeds: Sequence[int],
             trainer = SplitFedTrainer(cfg, tc, base_state=base_for(seed))
             curve = [trainer.validation_loss()]
             res = RunResult("hit", 0.0, 0.0, tuple(curve)) if curve[0] <= target else None
+            if e is not None:
+                trainer.log.eval_points.append((0, curve[0]))
             for j in range(1, cap[i] + 1 if res is None else 1):
+                if e is not None:
+                    trainer.train_round(eval_every=e, stop_at=target)
+                    pts = tuple(trainer.log.eval_points)
+                    last = pts[-1][1]
+                    if not trainer.log.stopped_mid_round:
+                        curve.append(last)
+                    if not math.isfinite(last):
+                        res = RunResult("miss", None, float(j), tuple(curve[:-1]), pts[:-1])
+                        break
+                    if last <= target:
+                        its = fractional_iterations(pts, target)
+                        res = RunResult("hit", float(its) / i, float(j),  # type: ignore[arg-type]
+                                        tuple(curve), pts)
+                        break
+                    if j >= budget:
+                        res = RunResult("cut", None, float(j), tuple(curve), pts)
+                        break
+                    continue
                 trainer.train_round()
                 curve.append(trainer.validation_loss())
                 if not math.isfinite(curve[-1]):
@@ -234,7 +318,8 @@ def measure_rounds(cfg: Any, *, ranks: Sequence[int], seeds: Sequence[int],
                     res = RunResult("cut", None, float(j), tuple(curve))
                     break
             if res is None:
-                res = RunResult("miss", None, float(cap[i]), tuple(curve))
+                res = RunResult("miss", None, float(cap[i]), tuple(curve),
+                                tuple(trainer.log.eval_points))
             n_runs += 1
             bar.update(1)
             bar.set_postfix(rank=rank, I=i, lr=f"{lr:.3g}", seed=seed, status=res.status,
@@ -248,8 +333,15 @@ def measure_rounds(cfg: Any, *, ranks: Sequence[int], seeds: Sequence[int],
     best_lr: dict[int, dict[int, float]] = {r: {} for r in ranks}
     runs: dict[int, dict[int, list[RunResult]]] = {r: {} for r in ranks}
     tune_at = [tune_local_iters] if tune_local_iters is not None else iters
+    if lr_per_rank is not None:
+        tune_at = []
     prev: float | None = None
     for r in ranks:
+        if lr_per_rank is not None:
+            for i in iters:
+                best_lr[r][i] = fixed_lr[r]
+                runs[r][i] = [make_run(r, i)(fixed_lr[r], s, math.inf) for s in seeds]
+            continue
         for i in tune_at:
             lr, res = tune_lr(grid, seeds, make_run(r, i), start=prev)
             best_lr[r][i], runs[r][i] = lr, res[lr]
@@ -266,6 +358,7 @@ def measure_rounds(cfg: Any, *, ranks: Sequence[int], seeds: Sequence[int],
     spread: dict[str, dict[str, float]] = {}
     per_seed: dict[str, dict[str, list[float]]] = {}
     curves: dict[str, list[float]] = {}
+    points: dict[str, list[list[float]]] = {}
     for r in ranks:
         table[str(r)], spread[str(r)], per_seed[str(r)] = {}, {}, {}
         for i in iters:
@@ -282,9 +375,14 @@ def measure_rounds(cfg: Any, *, ranks: Sequence[int], seeds: Sequence[int],
             per_seed[str(r)][str(i)] = [round(v, 4) for v in vals]
             for s, x in zip(seeds, res, strict=True):
                 curves[f"rank{r}_I{i}_seed{s}"] = [round(v, 4) for v in x.curve]
+                if x.points:
+                    points[f"rank{r}_I{i}_seed{s}"] = [[int(n), round(v, 4)]
+                                                       for n, v in x.points]
     ref = max(iters)
     lr_out: dict[str, Any]
-    if tune_local_iters is not None:
+    if lr_per_rank is not None:
+        lr_out = {str(r): fixed_lr[r] for r in ranks}
+    elif tune_local_iters is not None:
         lr_out = {str(r): best_lr[r][tune_local_iters] for r in ranks}
     else:
         lr_out = {str(r): {str(i): best_lr[r][i] for i in iters} for r in ranks}
@@ -310,16 +408,26 @@ def measure_rounds(cfg: Any, *, ranks: Sequence[int], seeds: Sequence[int],
             else "alpha/sqrt(r) (rsLoRA, peft use_rslora=True)",
             "lr_grid": grid, "lr": lr_out, "lr_tuned_at_local_iters": tune_local_iters
             if tune_local_iters is not None else "each",
-            "lr_selection": "least mean fractional rounds to target over the seeds; a run "
-                            "that misses the target is worse than any that hits; candidates "
-                            "tried nearest (log) to the previous rank's best first and cut as "
-                            "soon as their rounds so far reach the best sum",
+            "lr_selection": "given per rank (lr_per_rank), not tuned in this run"
+            if lr_per_rank is not None else
+            "least mean fractional rounds to target over the seeds; a run that misses the "
+            "target is worse than any that hits; candidates tried nearest (log) to the "
+            "previous rank's best first and cut as soon as their rounds so far reach the "
+            "best sum",
             "lr_candidates": tried,
             "seeds": seeds, "target_loss": target,
-            "interpolation": "linear in the validation curve between round ends",
+            "interpolation": _interpolation(evals),
+            "eval_every": None if all(v is None for v in evals.values())
+            else {str(i): evals[i] for i in iters},
             "optimizer": "AdamW (weight decay 0), same rate on client and server adapters",
             "count": "fractional rounds from the start of fine-tuning; validation loss after "
-                     "every round with the FedAvg of the client adapters",
+                     "every round with the FedAvg of the client adapters"
+            if all(v is None for v in evals.values()) else
+            "fractional rounds = iterations to target / I, from the start of fine-tuning; "
+            "validation loss every eval_every[I] local iterations with the virtual FedAvg of "
+            "the clients' current adapters (data-size weights; the training state is not "
+            "changed) and after every round's FedAvg; a run stops at the first point at the "
+            "target: stopping mid-round means one extra aggregation at that point",
         },
         "measured_on": {**cfg.to_dict(), "architecture": "gpt2 (random init + pre-training on "
                         "unpaired task text, LoRA on q_proj/v_proj)",
@@ -332,9 +440,22 @@ def measure_rounds(cfg: Any, *, ranks: Sequence[int], seeds: Sequence[int],
                      "max_rounds": {str(i): cap[i] for i in iters}, "max_iters": max_iters,
                      "concentration": 0.5},
         "val_loss_curves": curves,
+        **({"val_loss_points": points} if points else {}),
         "wall_seconds": time.perf_counter() - t0,
         "runs_this_session": n_runs,
     }
+
+
+def _interpolation(evals: Mapping[int, int | None]) -> str:
+    """The protocol's ``interpolation`` text for the evaluation intervals per I."""
+    if all(v is None for v in evals.values()):
+        return "linear in the validation curve between round ends"
+    ns = sorted({v for v in evals.values() if v is not None})
+    every = (f"every {ns[0]} local iterations" if len(ns) == 1 else
+             "every N local iterations (N per I in eval_every)")
+    return (f"linear between evaluation points of the virtual FedAvg model, {every} "
+            "and at every round end; fractional rounds = interpolated iterations to "
+            "target / I")
 
 
 def _tried(records: Mapping[str, Mapping[str, Any]], rank: int, iters: int,
@@ -345,5 +466,6 @@ def _tried(records: Mapping[str, Mapping[str, Any]], rank: int, iters: int,
     for key, rec in records.items():
         if key.startswith(prefix):
             lr_text, seed_text = key[len(prefix):].split("/s")
+            seed_text = seed_text.split("/e")[0]      # within-round evaluation suffix
             out.setdefault(float(lr_text), []).append((int(seed_text), _decode(rec)))  # type: ignore[arg-type]
     return {lr: [x for s, x in sorted(v) if s in seeds] for lr, v in out.items()}  # type: ignore[misc]

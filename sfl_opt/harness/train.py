@@ -109,6 +109,9 @@ class RoundLog:
 
     val_loss: list[float] = field(default_factory=list)
     train_loss: list[float] = field(default_factory=list)
+    #: within-round evaluation (``train_round(eval_every=...)``): (iterations, val loss)
+    eval_points: list[tuple[int, float]] = field(default_factory=list)
+    stopped_mid_round: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -159,6 +162,7 @@ class SplitFedTrainer:
         self.server_opt = torch.optim.AdamW(self.server_params, lr=cfg.lr, weight_decay=0.0)
         self._cursor = [self.rng.permutation(s).tolist() for s in self.sizes]
         self.log = RoundLog()
+        self.iterations_done = 0
 
     # ----------------------------------------------------------------- batches
     def _next_batch(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -201,10 +205,41 @@ class SplitFedTrainer:
         self.client_states = [{n: t.clone() for n, t in avg.items()} for _ in self.parts]
         return avg
 
-    def train_round(self) -> float:
-        """``local_iters`` iterations then FedAvg; returns the mean training loss of the round."""
-        losses = [self.iteration() for _ in range(self.cfg.local_iters)]
+    def train_round(self, eval_every: int | None = None,
+                    stop_at: float | None = None) -> float:
+        """``local_iters`` iterations then FedAvg; returns the mean training loss of the round.
+
+        Within-round evaluation (``eval_every`` = N local iterations, None: off): after
+        every N-th iteration of the round, and after the FedAvg at its end, the validation
+        loss of the *virtual* FedAvg of the clients' current adapters (weighted by data
+        size, as :meth:`aggregate`) is appended to ``self.log.eval_points`` as
+        ``(iterations since the start of training, loss in nats/token)``. Evaluating
+        changes nothing in the training state (adapters, optimiser states, the batch
+        generator), so the round-end losses are bit-identical with and without it.
+        ``stop_at``: if a mid-round evaluation reaches this loss, the round stops there
+        with one extra FedAvg at that point (the model that reached the target is the
+        aggregate; in a deployment that aggregation is the stop) and the log records it.
+        """
+        if eval_every is not None:
+            eval_every = positive_int("eval_every", eval_every)
+        if eval_every is not None and not self.log.eval_points:
+            self.log.eval_points.append((self.iterations_done, self.validation_loss()))
+        losses = []
+        for t in range(1, self.cfg.local_iters + 1):
+            losses.append(self.iteration())
+            self.iterations_done += 1
+            if t == self.cfg.local_iters:
+                break
+            if eval_every is not None and t % eval_every == 0:
+                loss = self.validation_loss()
+                self.log.eval_points.append((self.iterations_done, loss))
+                if stop_at is not None and loss <= stop_at:
+                    self.aggregate()
+                    self.log.stopped_mid_round = True
+                    return float(np.mean(losses))
         self.aggregate()
+        if eval_every is not None:
+            self.log.eval_points.append((self.iterations_done, self.validation_loss()))
         return float(np.mean(losses))
 
     def validation_loss(self, batch: int = 64) -> float:

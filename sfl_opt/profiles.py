@@ -273,6 +273,8 @@ def rounds_protocol(profile: str | Path | dict[str, Any]) -> str:
             per = "rank and I" if any(isinstance(x, dict) for x in lr.values()) else "rank"
             parts.append(f"lr tuned per {per} over {len(grid)} rates" if grid
                          else f"lr tuned per {per}")
+        if isinstance(proto.get("eval_every"), dict):
+            parts.append("validation of the virtual FedAvg model within rounds")
         seeds = proto.get("seeds")
         if isinstance(seeds, list):
             parts.append(f"{len(seeds)} seeds")

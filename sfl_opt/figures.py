@@ -153,11 +153,8 @@ def regime_figures(out: str | Path = "docs/figures", *, quick: bool = False, see
                                   server_name=server.name, devices=devices)
     points = [pt for s in seqs for pt in rank_by_tokens(iters, batches, rank_seeds, seq=s,
                                                         progress=progress)]
-    from .scenario import default_problem
-
-    note = default_problem(0).rounds_source.split(", ")
     paths += plots.plot_rank_tokens(points, out / "rank_tokens",
-                                    title=note[1] if len(note) > 1 else note[0])
+                                    title="rounds(r, I) of the bundled profile, read per I")
     abl = ablation_shares(ABLATION_SCENARIOS, abl_seeds, progress=progress)
     paths += plots.plot_ablation_shares(abl, out / "ablation_shares")
     return paths

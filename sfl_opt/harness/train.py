@@ -124,6 +124,18 @@ def task_model_config(seq: int = 64, layers: int = 2, hidden: int = 64, heads: i
                        vocab=WordTokenizer().vocab_size, ffn=ffn)
 
 
+def lora_model(model_cfg: ModelConfig, cfg: TrainConfig,
+               base_state: dict[str, torch.Tensor] | None = None) -> torch.nn.Module:
+    """The base model of ``model_cfg`` (initialised with ``cfg.seed``, then loaded from
+    ``base_state`` if given) with rank-``cfg.rank`` LoRA adapters under ``cfg``'s scaling
+    (``alpha``, ``rslora``): the model every trainer of this module starts from."""
+    base = build_base_model(model_cfg, seed=cfg.seed)
+    if base_state is not None:
+        base.load_state_dict(base_state)
+    return build_lora_model(model_cfg, cfg.rank, seed=cfg.seed, base=base, alpha=cfg.alpha,
+                            rslora=cfg.rslora)
+
+
 class SplitFedTrainer:
     """Split federated training of a LoRA model (see the module docstring)."""
 
@@ -136,11 +148,7 @@ class SplitFedTrainer:
             raise ValidationError("vocab", f"at least the task's {WordTokenizer().vocab_size}",
                                   model_cfg.vocab)
         self.model_cfg, self.cfg = model_cfg, cfg
-        base = build_base_model(model_cfg, seed=cfg.seed)
-        if base_state is not None:
-            base.load_state_dict(base_state)
-        self.model = build_lora_model(model_cfg, cfg.rank, seed=cfg.seed, base=base,
-                                      alpha=cfg.alpha, rslora=cfg.rslora)
+        self.model = lora_model(model_cfg, cfg, base_state)
         self.client, self.server = split_model(self.model, cfg.split)
         train, val = data if data is not None else make_task(cfg.n_train, cfg.n_val,
                                                              model_cfg.seq, cfg.seed)
@@ -311,11 +319,7 @@ class CentralTrainer:
                  data: tuple[TaskData, TaskData] | None = None,
                  base_state: dict[str, torch.Tensor] | None = None) -> None:
         self.model_cfg, self.cfg = model_cfg, cfg
-        base = build_base_model(model_cfg, seed=cfg.seed)
-        if base_state is not None:
-            base.load_state_dict(base_state)
-        self.model = build_lora_model(model_cfg, cfg.rank, seed=cfg.seed, base=base,
-                                      alpha=cfg.alpha, rslora=cfg.rslora)
+        self.model = lora_model(model_cfg, cfg, base_state)
         self.client, self.server = split_model(self.model, 1)
         self.train, self.val = data if data is not None else make_task(
             cfg.n_train, cfg.n_val, model_cfg.seq, cfg.seed)

@@ -194,6 +194,20 @@ def node_bound(la, inva, bw, fixed, c, S, pmax, ptot, z, max_iter, target):
 
 
 @kernel
+def gather_fixed(k, fixed, la, inva, bw, bla, binv, bbw):
+    """Copy client k's fixed subchannels (``fixed[m] == k``) — their ``la``, ``inva`` and
+    ``bw`` — to the front of the buffers ``bla``, ``binv``, ``bbw``; returns how many."""
+    n = 0
+    for m in range(fixed.size):
+        if fixed[m] == k:
+            bla[n] = la[k, m]
+            binv[n] = inva[k, m]
+            bbw[n] = bw[m]
+            n += 1
+    return n
+
+
+@kernel
 def count_infeasible(la, inva, bw, fixed, c, S, pmax, t, order, equal_bw):
     """Whether no completion of ``fixed`` meets deadline t, by counting whole subchannels.
 
@@ -222,13 +236,7 @@ def count_infeasible(la, inva, bw, fixed, c, S, pmax, t, order, equal_bw):
         if not d > 0.0:
             return True
         need = S / d
-        n = 0
-        for m in range(M):
-            if fixed[m] == k:
-                bla[n] = la[k, m]
-                binv[n] = inva[k, m]
-                bbw[n] = bw[m]
-                n += 1
+        n = gather_fixed(k, fixed, la, inva, bw, bla, binv, bbw)
         base = 0.0
         if n > 0:
             base, _ = max_rate_for_power(bla, binv, bbw, n, pmax[k], active)
@@ -301,13 +309,7 @@ def power_count_infeasible(la, inva, bw, fixed, c, S, pmax, ptot, t, order):
         if not d > 0.0:
             return True
         need = S / d
-        n = 0
-        for m in range(M):
-            if fixed[m] == k:
-                bla[n] = la[k, m]
-                binv[n] = inva[k, m]
-                bbw[n] = bw[m]
-                n += 1
+        n = gather_fixed(k, fixed, la, inva, bw, bla, binv, bbw)
         j = 0
         for q in range(M + 1):
             # pk[j]: least power with j extra subchannels (the j strongest free ones)

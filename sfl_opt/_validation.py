@@ -5,6 +5,7 @@ Each checker takes the field's name first so that the error names it.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -152,3 +153,11 @@ def seed(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
         raise ValidationError(name, "an integer >= 0", value)
     return int(value)
+
+
+def json_text(name: str, text: str, expected: str = "valid JSON text") -> Any:
+    """Parse JSON ``text``; a syntax error is a ValidationError naming ``name``."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValidationError(name, expected, str(exc)) from None

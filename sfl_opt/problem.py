@@ -225,11 +225,7 @@ class Problem:
     @classmethod
     def from_json(cls, text: str) -> Problem:
         """Parse the output of :meth:`to_json`."""
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValidationError("json", "valid JSON text", str(exc)) from None
-        return cls.from_dict(data)
+        return cls.from_dict(v.json_text("json", text))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Problem):

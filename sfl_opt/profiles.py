@@ -7,7 +7,6 @@ profiles into :data:`PROFILES_DIR`, the solver (``Problem.default``,
 
 from __future__ import annotations
 
-import json
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -49,11 +48,8 @@ def load_profile(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         raise ValidationError("profile", "an existing profile JSON file", str(path))
-    try:
-        data = json.loads(p.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValidationError("profile", f"valid JSON in {p.name}", str(exc)) from None
-    return check_profile(data, p.name)
+    return check_profile(v.json_text("profile", p.read_text(), f"valid JSON in {p.name}"),
+                         p.name)
 
 
 def check_profile(data: Any, name: str = "profile") -> dict[str, Any]:

@@ -390,11 +390,7 @@ class OnlineProblem:
     @classmethod
     def from_json(cls, text: str) -> OnlineProblem:
         """Parse the output of :meth:`to_json`."""
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValidationError("json", "valid JSON text", str(exc)) from None
-        return cls.from_dict(data)
+        return cls.from_dict(v.json_text("json", text))
 
     # ---------------------------------------------------------- the default
     @classmethod

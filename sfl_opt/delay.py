@@ -202,8 +202,13 @@ def check_link(problem: Problem, name: str, assign: Any, psd: Any, n_sub: int,
 
 
 def evaluate(problem: Problem, split: int, rank: int, assign_s: Any, psd_s: Any,
-             assign_f: Any, psd_f: Any, assign_d: Any = None, psd_d: Any = None) -> Breakdown:
+             assign_f: Any, psd_f: Any, assign_d: Any = None, psd_d: Any = None,
+             local_iters: int | None = None) -> Breakdown:
     """Every delay term of SPEC §2 for one point, exactly.
+
+    ``local_iters``: the point's I, required when ``problem.local_iters`` is a candidate
+    set (the problem at that I, :meth:`~sfl_opt.Problem.at_local_iters`), else None or
+    the problem's I.
 
     ``assign_*`` give the client index of each subchannel, ``psd_*`` its power spectral
     density (W/Hz); ``assign_d``/``psd_d`` the allocated downlink's (SPEC §8.4: required
@@ -214,6 +219,11 @@ def evaluate(problem: Problem, split: int, rank: int, assign_s: Any, psd_s: Any,
     (:func:`check_memory`); ``ValidationError`` when the split or rank is not a candidate of the
     problem or the downlink arguments do not match its downlink model.
     """
+    if local_iters is not None:
+        problem = problem.at_local_iters(local_iters)
+    elif problem.chooses_local_iters:
+        raise ValidationError("local_iters", "the point's I, one of the candidates "
+                              f"{list(problem.local_iters_candidates)}", None)
     split = _candidate("split", split, problem.splits)
     rank = _candidate("rank", rank, problem.ranks)
     check_memory(problem, split, rank)

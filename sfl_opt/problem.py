@@ -20,7 +20,7 @@ from .workload import Workload
 _ARRAY_FIELDS = ("gain_s", "gain_f", "bw_s", "bw_f", "p_max", "client_flops", "rate_down",
                  "splits", "ranks", "rounds")
 _SCALAR_FIELDS = ("noise_psd", "p_total_s", "p_total_f", "server_flops", "rate_bcast")
-_INT_FIELDS = ("batch", "local_iters")
+_INT_FIELDS = ("batch",)
 #: the optional allocated downlink (SPEC §8.4): all three given, or none (fixed rates)
 _DOWNLINK_FIELDS = ("gain_d", "bw_d", "p_total_d")
 #: the ``sfl_opt_problem`` format version written by :meth:`Problem.to_json`
@@ -43,9 +43,19 @@ class Problem:
     - ``client_flops (K,)``, ``server_flops``: compute speeds, FLOP/s;
     - ``rate_down (K,)``: main-server-to-client rate, bit/s; ``rate_bcast``: federated
       server broadcast rate, bit/s (``inf`` neglects the term);
-    - ``batch``: samples per local iteration b; ``local_iters``: iterations per round I;
+    - ``batch``: samples per local iteration b; ``local_iters``: iterations per round I
+      (an int), or a candidate set of I (a sequence of distinct ints, stored as a sorted
+      tuple: ``solve`` then chooses I; see :attr:`local_iters_candidates`,
+      :meth:`at_local_iters`);
     - ``splits``: candidate split points (1..L-1); ``ranks``: candidate LoRA ranks;
-      ``rounds``: rounds to reach the target quality for each rank (aligned with ``ranks``);
+      ``rounds``: rounds to reach the target quality for each rank (aligned with ``ranks``)
+      at ``local_iters``; with a candidate set of I, shape ``(len(I), len(ranks))``.
+      ``None`` when ``convergence`` is given: then derived from it;
+    - ``convergence``: the :class:`~sfl_opt.convergence.ConvergenceModel` giving
+      iterations and rounds to target per (rank, I). None: the one-column
+      :meth:`~sfl_opt.convergence.Table.from_rounds` of ``rounds`` at ``local_iters``
+      (the same iterations at every I). With a model, ``rounds`` must be None or equal
+      the model's rounds;
     - ``workload``: per-sample :class:`~sfl_opt.workload.Workload`;
     - ``rounds_source``: where ``rounds`` comes from (``"illustrative"`` is printed
       wherever results are shown);
@@ -75,10 +85,10 @@ class Problem:
     rate_down: np.ndarray
     rate_bcast: float
     batch: int
-    local_iters: int
+    local_iters: int | tuple[int, ...]
     splits: np.ndarray
     ranks: np.ndarray
-    rounds: np.ndarray
+    rounds: np.ndarray | None
     workload: Workload
     rounds_source: str = "user"
     client_memory: np.ndarray | None = None
@@ -86,6 +96,7 @@ class Problem:
     bw_d: np.ndarray | None = None
     p_total_d: float | None = None
     band: str = "separate"
+    convergence: Any = None
 
     def __post_init__(self) -> None:
         validate_problem(self)
@@ -121,6 +132,29 @@ class Problem:
         """Number of transformer blocks."""
         return self.workload.layers
 
+    # ----------------------------------------------------- local iterations I
+    @property
+    def local_iters_candidates(self) -> tuple[int, ...]:
+        """The candidate local iterations per round: ``(local_iters,)`` for a fixed I."""
+        li = self.local_iters
+        return tuple(li) if isinstance(li, tuple) else (int(li),)
+
+    @property
+    def chooses_local_iters(self) -> bool:
+        """True when ``local_iters`` is a candidate set (``solve`` chooses I)."""
+        return isinstance(self.local_iters, tuple)
+
+    def at_local_iters(self, local_iters: int) -> Problem:
+        """The fixed-I problem at one of the candidates, its ``rounds`` from
+        ``convergence`` (a fixed-I problem returns itself for its own I)."""
+        i = v.positive_int("local_iters", local_iters)
+        if i not in self.local_iters_candidates:
+            raise ValidationError("local_iters", "one of the problem's candidates "
+                                  f"{list(self.local_iters_candidates)}", i)
+        if not self.chooses_local_iters:
+            return self
+        return self.replace(local_iters=i, rounds=None)
+
     # ----------------------------------------------------------------- memory
     def memory_need(self, split: int, rank: int) -> np.ndarray:
         """Memory each client needs at ``(split, rank)``, bytes, shape ``(K,)``.
@@ -149,6 +183,13 @@ class Problem:
         unknown = sorted(set(changes) - set(data))
         if unknown:
             raise ValidationError("replace", f"field names of Problem {sorted(data)}", unknown)
+        conv = data.get("convergence")
+        if conv is not None and not getattr(conv, "derived", False) and "rounds" not in changes \
+                and {"local_iters", "ranks", "convergence"} & set(changes):
+            data["rounds"] = None  # derived again from the model
+        if "rounds" in changes and "convergence" not in changes and conv is not None \
+                and getattr(conv, "derived", False):
+            data["convergence"] = None  # rebuilt from the new rounds
         data.update(changes)
         return Problem(**data)
 
@@ -177,6 +218,10 @@ class Problem:
             out[name] = _enc(getattr(self, name))
         for name in _INT_FIELDS:
             out[name] = int(getattr(self, name))
+        li = self.local_iters
+        out["local_iters"] = list(li) if isinstance(li, tuple) else int(li)
+        if not getattr(self.convergence, "derived", False):
+            out["convergence"] = self.convergence.to_dict()
         out["workload"] = self.workload.to_dict()
         out["rounds_source"] = self.rounds_source
         out["client_memory"] = [_enc(x) for x in self.client_memory.tolist()]
@@ -207,7 +252,7 @@ class Problem:
         if unknown:
             raise ValidationError("problem", f"only the fields {sorted(known)}", unknown)
         missing = sorted(known - set(data) - {"rounds_source", "band", "client_memory",
-                                               *_DOWNLINK_FIELDS})
+                                               "convergence", *_DOWNLINK_FIELDS})
         if missing:
             raise ValidationError("problem", "every Problem field", f"missing {missing}")
         for name in _ARRAY_FIELDS:
@@ -220,6 +265,12 @@ class Problem:
             if name in data:
                 data[name] = _dec_nested(data[name])
         data["workload"] = Workload.from_dict(data["workload"])
+        if isinstance(data.get("local_iters"), list):
+            data["local_iters"] = tuple(data["local_iters"])
+        if data.get("convergence") is not None:
+            from .convergence import from_dict as model_from_dict
+
+            data["convergence"] = model_from_dict(data["convergence"])
         return cls(**data)
 
     @classmethod
@@ -305,7 +356,7 @@ def validate_problem(p: Problem) -> None:
                                        allow_inf=True))
     set_(p, "rate_bcast", v.scalar("rate_bcast", p.rate_bcast, positive=True, allow_inf=True))
     set_(p, "batch", v.positive_int("batch", p.batch))
-    set_(p, "local_iters", v.positive_int("local_iters", p.local_iters))
+    set_(p, "local_iters", _local_iters(p.local_iters))
     if not isinstance(p.workload, Workload):
         raise ValidationError("workload", "a sfl_opt.Workload", type(p.workload).__name__)
     L = p.workload.layers
@@ -318,11 +369,7 @@ def validate_problem(p: Problem) -> None:
     if ranks.min() < 1:
         raise ValidationError("ranks", "LoRA ranks >= 1", ranks.tolist())
     set_(p, "ranks", ranks)
-    rounds = v.float_array("rounds", p.rounds, ndim=1, positive=True)
-    if rounds.shape != ranks.shape:
-        raise ValidationError("rounds", f"one entry per rank ({ranks.size})",
-                              f"{rounds.size} entries")
-    set_(p, "rounds", rounds)
+    _validate_rounds(p, ranks)
     if not isinstance(p.rounds_source, str):
         raise ValidationError("rounds_source", "a string", p.rounds_source)
     if p.client_memory is None:
@@ -340,6 +387,61 @@ def validate_problem(p: Problem) -> None:
         raise ValidationError("band", "'separate', or 'shared' with gain_s and gain_f over "
                               "the same subchannels (M = N, bw_s == bw_f)",
                               f"'shared' with M={m}, N={n}")
+
+
+def _local_iters(value: Any) -> int | tuple[int, ...]:
+    """``local_iters``: a positive int, or a candidate set (distinct positive ints, a
+    sorted tuple; one candidate is that int)."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        arr = v.int_array("local_iters", value, unique=True)
+        if arr.min() < 1:
+            raise ValidationError("local_iters", "local iterations per round >= 1",
+                                  arr.tolist())
+        out = tuple(sorted(int(x) for x in arr))
+        return out[0] if len(out) == 1 else out
+    if isinstance(value, np.integer):
+        value = int(value)
+    return v.positive_int("local_iters", value)
+
+
+def _validate_rounds(p: Problem, ranks: np.ndarray) -> None:
+    """``rounds`` and ``convergence`` (see the class docstring)."""
+    from .convergence import ConvergenceModel, Table
+
+    set_ = object.__setattr__
+    conv = p.convergence
+    if conv is not None and not isinstance(conv, ConvergenceModel):
+        raise ValidationError("convergence", "a sfl_opt.convergence.ConvergenceModel or None",
+                              type(conv).__name__)
+    iters = p.local_iters_candidates
+    if conv is None or conv.derived:
+        if p.rounds is None:
+            raise ValidationError("rounds", "rounds per rank (or a convergence model)", None)
+        if p.chooses_local_iters:
+            raise ValidationError("convergence", "a convergence model when local_iters is a "
+                                  "candidate set (the rounds depend on I)", None)
+        rounds = v.float_array("rounds", p.rounds, ndim=1, positive=True)
+        if rounds.shape != ranks.shape:
+            raise ValidationError("rounds", f"one entry per rank ({ranks.size})",
+                                  f"{rounds.size} entries")
+        set_(p, "rounds", rounds)
+        if conv is None or not np.array_equal(conv.ranks, np.sort(ranks)) \
+                or conv.local_iters.tolist() != [iters[0]] \
+                or not np.array_equal(conv.table[:, 0], (rounds * iters[0])[np.argsort(ranks)]):
+            set_(p, "convergence", Table.from_rounds(ranks, rounds, iters[0]))
+        return
+    expected = np.array([conv.rounds_for(ranks, i) for i in iters])
+    if not p.chooses_local_iters:
+        expected = expected[0]
+    if p.rounds is None:
+        set_(p, "rounds", expected)
+        return
+    rounds = v.float_array("rounds", p.rounds, shape=expected.shape, positive=True)
+    if not np.allclose(rounds, expected, rtol=1e-9, atol=0.0):
+        raise ValidationError("rounds", "None or the convergence model's rounds at local_iters "
+                              f"{list(iters)} ({np.round(expected, 6).tolist()})",
+                              rounds.tolist())
+    set_(p, "rounds", rounds)
 
 
 def _check_memory(p: Problem) -> None:

@@ -77,7 +77,11 @@ def check_profile(data: Any, name: str = "profile") -> dict[str, Any]:
                                   f"one entry per block (model.layers={model['layers']})",
                                   f"{len(arr)} entries")
     table = data.get("rounds")
-    if table is not None:
+    if table is not None and table.get("schema") == 3:
+        if not isinstance(table.get("iterations"), dict):
+            raise ValidationError("profile.rounds.iterations",
+                                  "a mapping rank -> {I: iterations}", table.get("iterations"))
+    elif table is not None:
         if not isinstance(table, dict) or "ranks" not in table or "rounds" not in table:
             raise ValidationError("profile.rounds", "a mapping with ranks and rounds", table)
         ranks = v.int_array("profile.rounds.ranks", table["ranks"], unique=True)
@@ -172,10 +176,68 @@ def _rounds_table(data: dict[str, Any]) -> dict[str, Any]:
     return table
 
 
-def _interp_log(iters: np.ndarray, vals: np.ndarray, i: float) -> float:
-    """``vals`` at ``i``, linear in log I between the measured ``iters`` (increasing),
-    clamped to the end values outside them."""
-    return float(np.interp(np.log(i), np.log(iters), vals))
+def convergence_model(profile: str | Path | dict[str, Any]) -> Any:
+    """The :class:`~sfl_opt.convergence.Table` of a profile's ``rounds`` section.
+
+    Schema 3 (``measure-rounds`` second edition): ``rounds.iterations`` (rank -> {I:
+    mean iterations to target on the proxy}), ``rounds.scale`` (proxy -> real task,
+    docs/profiles.md) and, when fitted, ``rounds.fit.model`` (the
+    :class:`~sfl_opt.convergence.PowerLaw` whose drift extrapolates beyond the measured
+    I). Schema 2: iterations = ``table[r][I] * I`` at the measured I, scale 1, no form
+    (beyond the measured I the iterations are held, flagged). An old flat table (one I,
+    ``settings.local_iters``) gives the one-column table at that I. Errors name the field.
+    """
+    from .convergence import PowerLaw, Table, from_dict
+
+    data = profile if isinstance(profile, dict) else load_profile(profile)
+    table = _rounds_table(data)
+    name = (data.get("model") or {}).get("name", "profile")
+    schema = table.get("schema")
+    if schema == 3:
+        grid = table.get("iterations")
+        if not isinstance(grid, dict) or not grid:
+            raise ValidationError("profile.rounds.iterations",
+                                  "a mapping rank -> {I: iterations}", grid)
+        ranks = sorted(int(r) for r in grid)
+        iters = sorted({int(i) for row in grid.values() for i in row})
+        missing = [(r, i) for r in ranks for i in iters if str(i) not in grid[str(r)]]
+        if missing:
+            raise ValidationError("profile.rounds.iterations", "every rank at every I",
+                                  f"missing (rank, I) {missing}")
+        vals = [[grid[str(r)][str(i)] for i in iters] for r in ranks]
+        form = None
+        fit = table.get("fit")
+        if isinstance(fit, dict) and isinstance(fit.get("model"), dict):
+            form = from_dict(fit["model"])
+            if not isinstance(form, PowerLaw):
+                raise ValidationError("profile.rounds.fit.model", "a powerlaw model",
+                                      fit["model"].get("kind"))
+        scale = v.scalar("profile.rounds.scale", table.get("scale", 1.0), positive=True)
+        return Table(ranks, iters, vals, scale=scale, form=form,
+                     source=f"measured ({name}, schema 3)")
+    if schema == 2:
+        iters = v.int_array("profile.rounds.local_iters", table["local_iters"], unique=True)
+        iters = np.sort(iters)
+        grid = table.get("table")
+        if not isinstance(grid, dict):
+            raise ValidationError("profile.rounds.table", "a mapping rank -> {I: rounds}", grid)
+        ranks = sorted(int(r) for r in grid)
+        vals = []
+        for r in ranks:
+            row = grid[str(r)]
+            if not isinstance(row, dict) or any(str(x) not in row for x in iters):
+                raise ValidationError(f"profile.rounds.table.{r}",
+                                      f"rounds at every measured I {iters.tolist()}", row)
+            rr = v.float_array(f"profile.rounds.table.{r}", [row[str(x)] for x in iters],
+                               positive=True)
+            vals.append(rr * iters)
+        return Table(ranks, iters.tolist(), vals, source=f"measured ({name}, schema 2)")
+    measured = (table.get("settings") or {}).get("local_iters")
+    if measured is None:
+        raise ValidationError("profile.rounds.settings.local_iters",
+                              "the I an old one-I table was measured at", None)
+    return Table.from_rounds(table["ranks"], table["rounds"], int(measured),
+                             source=f"measured ({name}, one I)")
 
 
 def rounds_at(profile: str | Path | dict[str, Any], ranks: Any,
@@ -183,53 +245,30 @@ def rounds_at(profile: str | Path | dict[str, Any], ranks: Any,
     """``(rounds (len(ranks),), note)``: rounds-to-target per rank for ``local_iters`` (I)
     local iterations per round, and a note saying how they were obtained.
 
-    Schema 2 (``rounds.schema == 2``, table ``rounds.table[str(r)][str(I)]`` measured at
-    ``rounds.local_iters``): for each rank, rounds is interpolated **linearly in log I**
-    between the two measured I around the problem's I, i.e. with I_a <= I <= I_b,
-    ``rounds = R(I_a) + (R(I_b) - R(I_a)) * ln(I / I_a) / ln(I_b / I_a)``; outside the
-    measured range it is **clamped** to the nearest measured I (the note says
-    "extrapolated ... clamped"). ``local_iters=None`` means the table's
-    ``reference_local_iters``.
+    The profile's :func:`convergence_model` (a :class:`~sfl_opt.convergence.Table`)
+    gives iterations to target ``n(r, I)``, **linear in (ln I, ln n)** between the two
+    measured I around the problem's I, and rounds = ``n / I``; beyond the measured I the
+    table's fitted drift extrapolates (the note says "EXTRAPOLATED"), never a clamp on
+    rounds. ``local_iters=None`` means the table's ``reference_local_iters`` (else its
+    largest measured I). Ranks must be measured ranks (else ValidationError naming
+    ``ranks``).
 
-    An old (flat) table measured at one I (``rounds.settings.local_iters``) gives its
-    ``rounds`` vector whatever the I; the note says so when the I differ.
+    An old (flat) table measured at one I gives its ``rounds`` vector whatever the I
+    (the note says so when the I differ).
     """
     data = profile if isinstance(profile, dict) else load_profile(profile)
     table = _rounds_table(data)
     wanted = [int(r) for r in np.ravel(ranks)]
-    if table.get("schema") == 2:
-        iters = v.int_array("profile.rounds.local_iters", table["local_iters"], unique=True)
-        iters = np.sort(iters)
-        grid = table.get("table")
-        if not isinstance(grid, dict):
-            raise ValidationError("profile.rounds.table", "a mapping rank -> {I: rounds}", grid)
-        missing = [r for r in wanted if str(r) not in grid]
+    if table.get("schema") in (2, 3):
+        model = convergence_model(data)
+        missing = [r for r in wanted if r not in model.ranks.tolist()]
         if missing:
             raise ValidationError("ranks", "ranks measured in the profile "
-                                  f"{sorted(int(k) for k in grid)}", missing)
-        ref = int(table.get("reference_local_iters", iters[-1]))
+                                  f"{model.ranks.tolist()}", missing)
+        ref = int(table.get("reference_local_iters", model.local_iters[-1]))
         i = ref if local_iters is None else v.positive_int("local_iters", local_iters)
-        out = []
-        for r in wanted:
-            row = grid[str(r)]
-            if not isinstance(row, dict) or any(str(x) not in row for x in iters):
-                raise ValidationError(f"profile.rounds.table.{r}",
-                                      f"rounds at every measured I {iters.tolist()}", row)
-            vals = v.float_array(f"profile.rounds.table.{r}", [row[str(x)] for x in iters],
-                                 positive=True)
-            out.append(_interp_log(iters.astype(float), vals, float(i)))
-        lo, hi = int(iters[0]), int(iters[-1])
-        if i in iters.tolist():
-            note = f"rounds(r, I={i}) as measured"
-        elif lo < i < hi:
-            below = int(iters[iters < i][-1])
-            above = int(iters[iters > i][0])
-            note = f"rounds(r, I={i}) interpolated in log I between I={below} and I={above}"
-        else:
-            edge = lo if i < lo else hi
-            note = (f"rounds(r, I={i}) extrapolated: outside the measured I {lo}..{hi}, "
-                    f"clamped to I={edge}")
-        return np.array(out), note
+        return model.rounds_for(wanted, i), model.note(wanted[0], i).replace(
+            "iterations(r", "rounds(r")
     lookup = {int(r): float(n) for r, n in zip(table["ranks"], table["rounds"], strict=True)}
     missing = [r for r in wanted if r not in lookup]
     if missing:
@@ -284,4 +323,5 @@ def rounds_protocol(profile: str | Path | dict[str, Any]) -> str:
 
 
 __all__ = ["DEFAULT_PROFILE", "PROFILES_DIR", "bundled_profile_path", "check_profile",
+           "convergence_model",
            "load_profile", "profile_memory", "profile_rounds", "rounds_at", "rounds_protocol"]

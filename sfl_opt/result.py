@@ -36,7 +36,9 @@ class SolveResult:
       default the native one; None with ``bound=False``); ``grid`` ((len(splits), len(ranks)) best
       delay found per pair, s, or None); ``info`` (method-specific details);
     - ``assign_d (D,)``, ``psd_d (D,)``: the allocated downlink (SPEC §8.4; None with
-      the fixed-rate downlink).
+      the fixed-rate downlink);
+    - ``local_iters``: the local iterations per round I of the point (the problem's I,
+      or the one ``solve`` chose among the problem's candidates).
     """
 
     delay: float
@@ -61,6 +63,7 @@ class SolveResult:
     info: dict[str, Any] = field(default_factory=dict)
     assign_d: np.ndarray | None = None
     psd_d: np.ndarray | None = None
+    local_iters: int | None = None
 
     def evaluate_kwargs(self) -> dict[str, Any]:
         """The point as keyword arguments of :func:`sfl_opt.evaluate` (after the problem):
@@ -71,6 +74,8 @@ class SolveResult:
                               "assign_f": self.assign_f, "psd_f": self.psd_f}
         if self.assign_d is not None:
             kw.update(assign_d=self.assign_d, psd_d=self.psd_d)
+        if self.local_iters is not None:
+            kw["local_iters"] = self.local_iters
         return kw
 
     @property
@@ -112,6 +117,7 @@ class SolveResult:
             "timings": self.timings, "breakdown": self.breakdown.to_dict(),
             "lower_bound": self.lower_bound, "gap": self.gap, "grid": self.grid,
             "rounds_source": self.rounds_source, "info": self.info,
+            "local_iters": self.local_iters,
         }
         if self.assign_d is not None:
             out.update(assign_d=self.assign_d, psd_d=self.psd_d)
@@ -122,6 +128,8 @@ class SolveResult:
 
     def __repr__(self) -> str:
         lb = "" if self.lower_bound is None else f", gap={self.gap:.3%}"
-        return (f"SolveResult(delay={self.delay:.6g} s, split={self.split}, rank={self.rank}, "
+        li = "" if self.local_iters is None else f", local_iters={self.local_iters}"
+        return (f"SolveResult(delay={self.delay:.6g} s, split={self.split}, rank={self.rank}"
+                f"{li}, "
                 f"status={str(self.status)!r}, termination={str(self.termination)!r}, "
                 f"method={self.method!r}{lb})")

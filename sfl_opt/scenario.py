@@ -19,7 +19,13 @@ from . import _validation as v
 from . import channel
 from .errors import ValidationError
 from .problem import Problem
-from .profiles import bundled_profile_path, load_profile, rounds_at, rounds_protocol
+from .profiles import (
+    bundled_profile_path,
+    convergence_model,
+    load_profile,
+    rounds_at,
+    rounds_protocol,
+)
 from .workload import MEMORY_FIELDS, Workload
 
 #: Rounds-to-target per rank used until a measured profile is bundled. Illustrative only.
@@ -82,7 +88,7 @@ def default_problem(
     p_total: float = DEFAULTS["p_total"],
     client_flops: tuple[float, float] = DEFAULTS["client_flops"],
     server_flops: float = DEFAULTS["server_flops"],
-    local_iters: int = DEFAULTS["local_iters"],
+    local_iters: int | Sequence[int] = DEFAULTS["local_iters"],
     batch: int = DEFAULTS["batch"],
     seq: int | None = DEFAULTS["seq"],
     layers: int | None = DEFAULTS["layers"],
@@ -207,7 +213,7 @@ def default_problem(
     if not r_min < r_max:
         raise ValidationError("r_max", f"a radius > r_min={r_min:g} m", r_max)
     v.positive_int("batch", batch)
-    v.positive_int("local_iters", local_iters)
+    iters = _iters_arg(local_iters)
     rank_arr = v.int_array("ranks", ranks, unique=True)
     if rank_arr.min() < 1:
         raise ValidationError("ranks", "LoRA ranks >= 1", rank_arr.tolist())
@@ -234,8 +240,8 @@ def default_problem(
                 "p_total_d": float(bs_power)}
     noise = channel.noise_psd(channel.NOISE_DBM_PER_HZ + nf)
     ranks = tuple(int(r) for r in rank_arr)
-    workload, rounds, rounds_source = _default_workload_rounds(
-        profile, ranks, local_iters, memory_bits, layers=layers, hidden=hidden, seq=seq)
+    workload, rounds, rounds_source, model = _default_workload_rounds(
+        profile, ranks, iters, memory_bits, layers=layers, hidden=hidden, seq=seq)
     flops, caps, server_flops = _hardware(devices, server, k, flops, client_flops,
                                           server_flops, client_memory)
     L = workload.layers
@@ -257,10 +263,11 @@ def default_problem(
         rate_down=channel.downlink_rates(g_down, bs_power, bs_bandwidth, noise),
         rate_bcast=channel.broadcast_rate(g_down, bs_power, bs_bandwidth, noise),
         batch=batch,
-        local_iters=local_iters,
+        local_iters=iters,
         splits=np.arange(split_min, L),
         ranks=np.array(ranks),
-        rounds=np.array(rounds),
+        rounds=None if rounds is None else np.array(rounds),
+        convergence=model,
         workload=workload,
         rounds_source=rounds_source,
         client_memory=caps,
@@ -323,16 +330,31 @@ def large_scale_gains(seed: int = 0, **overrides: Any) -> dict[str, np.ndarray]:
             "distance": ch["distance"]}
 
 
+def _iters_arg(local_iters: Any) -> int | tuple[int, ...]:
+    """``local_iters`` of :func:`default_problem`: an int or a candidate set."""
+    if isinstance(local_iters, (list, tuple, np.ndarray)):
+        arr = v.int_array("local_iters", local_iters, unique=True)
+        if arr.min() < 1:
+            raise ValidationError("local_iters", "local iterations per round >= 1",
+                                  arr.tolist())
+        out = tuple(sorted(int(x) for x in arr))
+        return out[0] if len(out) == 1 else out
+    return v.positive_int("local_iters", local_iters)
+
+
 def _default_workload_rounds(
-    profile: str | Path | None, ranks: tuple[int, ...], local_iters: int, memory_bits: int,
-    **dims: int | None
-) -> tuple[Workload, list[float], str]:
-    """Workload, rounds per rank (for ``local_iters``) and rounds_source of the default
-    scenario (see :func:`default_problem`)."""
+    profile: str | Path | None, ranks: tuple[int, ...], iters: int | tuple[int, ...],
+    memory_bits: int, **dims: int | None
+) -> tuple[Workload, list[float] | None, str, Any]:
+    """Workload, rounds per rank (None: from the model), rounds_source and convergence
+    model of the default scenario (see :func:`default_problem`)."""
+    from .convergence import Table
+
     for name, val in dims.items():
         if val is not None:
             v.positive_int(name, val)
-    local_iters = v.positive_int("local_iters", local_iters)
+    cands = iters if isinstance(iters, tuple) else (iters,)
+    local_iters = cands[0]
     explicit = profile is not None and not (isinstance(profile, str) and profile == "bundled")
     if explicit:
         path = Path(profile)  # type: ignore[arg-type]
@@ -345,11 +367,23 @@ def _default_workload_rounds(
         _check_ranks_fit(ranks, full["hidden"])
         rounds = [ILLUSTRATIVE_ROUNDS.get(r, _interp_rounds(r)) for r in ranks]
         bits = {"weight_bits": memory_bits, "saved_bits": memory_bits}
-        return Workload.gpt2(**full, **bits), rounds, "illustrative"
+        model = None
+        if len(cands) > 1:  # illustrative rounds at the default I, iterations held
+            i0 = int(DEFAULTS["local_iters"])
+            model = Table(ranks, [i0], [[x * i0] for x in rounds], source="illustrative")
+            rounds = None
+        return Workload.gpt2(**full, **bits), rounds, "illustrative", model
     data = load_profile(path)
     _check_ranks_fit(ranks, int(dims["hidden"] or data["model"]["hidden"]))
     rounds_arr, note = rounds_at(data, ranks, local_iters)
-    rounds = rounds_arr.tolist()
+    rounds: list[float] | None = rounds_arr.tolist()
+    conv = None
+    if (data.get("rounds") or {}).get("schema") in (2, 3):
+        conv = convergence_model(data)
+        rounds = None
+        if len(cands) > 1:
+            note = (f"rounds(r, I) for I in {list(cands)} from the table (log-log in "
+                    "iterations)")
     source = f"measured: {path.name}, {note}"
     proto = rounds_protocol(data)
     if proto:
@@ -365,13 +399,13 @@ def _default_workload_rounds(
     analytic = Workload.gpt2(**full, heads=int(model["heads"]), vocab=int(model["vocab"]),
                              weight_bits=memory_bits, saved_bits=memory_bits)
     if differs:
-        return analytic, rounds, source
+        return analytic, rounds, source, conv
     work = Workload.from_profile(path)
     if memory_bits == 16 or not work.has_memory:
         # the profile's memory section is float32 (docs/model.md §6.3): take the analytic
         # mixed-precision memory fields of the same model instead
         work = work_with_memory(work, analytic)
-    return work, rounds, source
+    return work, rounds, source, conv
 
 
 def work_with_memory(work: Workload, memory_of: Workload) -> Workload:

@@ -183,14 +183,31 @@ def solve(
         sample-average approximation over block fading, see
         :mod:`sfl_opt.methods.saa`) and backend options (``power_options={...}``).
 
+    Local iterations as a decision: when ``problem.local_iters`` is a candidate set,
+    every candidate I is solved as its own fixed-I problem
+    (``problem.at_local_iters(I)``, rounds from ``problem.convergence``) with the same
+    arguments, in increasing I; once a point is known, a candidate whose native lower
+    bound already reaches its delay is pruned unsolved (``bound=False`` disables it).
+    The best delay over the candidates is returned with ``local_iters`` set to its I;
+    ``lower_bound`` is the least of the candidates' bounds (solved or pruned), so the
+    result is ``optimal`` exactly when every candidate is certified or pruned.
+    ``info["local_iters"]`` has each candidate's delay, bound and status;
+    ``time_limit`` applies to each candidate.
+
     Returns
     -------
     SolveResult
         ``delay`` equals ``evaluate(problem, **result.evaluate_kwargs())`` of the
-        returned point (with an allocated downlink, ``assign_d``/``psd_d`` included).
+        returned point (with an allocated downlink, ``assign_d``/``psd_d`` included;
+        ``local_iters`` always).
     """
     if not isinstance(problem, Problem):
         raise ValidationError("problem", "a sfl_opt.Problem", type(problem).__name__)
+    if problem.chooses_local_iters:
+        return _solve_over_local_iters(problem, method, dict(
+            power=power, seed=seed, mode=mode, refine=refine, bound=bound, assign=assign,
+            max_iter=max_iter, max_moves=max_moves, prune=prune, kicks=kicks,
+            time_limit=time_limit, **options))
     warmup()
     t_start = time.perf_counter()
     _check_types(seed, refine, bound, prune, max_iter, max_moves, time_limit, kicks, power)
@@ -225,6 +242,60 @@ def solve(
             "problem", "magnitudes the solver computes in float64 (see "
             "sfl_opt.delay.check_magnitudes; rescale gains, powers, bandwidths, compute or "
             f"workload towards realistic SI values): {type(exc).__name__}: {exc}") from exc
+
+
+def _solve_over_local_iters(problem: Problem, method: str, kwargs: dict[str, Any]
+                            ) -> SolveResult:
+    """``solve`` over the candidate local iterations of ``problem`` (see :func:`solve`)."""
+    import dataclasses
+
+    t_start = time.perf_counter()
+    bnb = importlib.import_module(".assign.bnb", __package__)
+    best: SolveResult | None = None
+    per: dict[str, dict[str, Any]] = {}
+    bounds: list[float | None] = []
+    all_certified = True
+    timings: dict[str, float] = {}
+    terminations = []
+    for i in problem.local_iters_candidates:
+        sub = problem.at_local_iters(i)
+        if best is not None and kwargs.get("bound") is not False:
+            t0 = time.perf_counter()
+            lb = float(bnb.native_lower_bound(prepare(sub), upper=best.delay))
+            timings["prune_bounds"] = timings.get("prune_bounds", 0.0) + \
+                time.perf_counter() - t0
+            if lb >= best.delay * (1 - GAP_TOL):
+                per[str(i)] = {"pruned": True, "lower_bound": lb}
+                bounds.append(lb)
+                continue
+        res = solve(sub, method, **kwargs)
+        for k, t in res.timings.items():
+            if k != "total":
+                timings[k] = timings.get(k, 0.0) + t
+        terminations.append(res.termination)
+        per[str(i)] = {"delay": res.delay, "lower_bound": res.lower_bound,
+                       "status": str(res.status), "split": res.split, "rank": res.rank,
+                       "rounds": float(res.breakdown.rounds)}
+        bounds.append(res.lower_bound)
+        all_certified = all_certified and res.status == Status.OPTIMAL
+        if best is None or res.delay < best.delay:
+            best = res
+    assert best is not None
+    lower = None if any(b is None for b in bounds) else min(float(b) for b in bounds)
+    status = Status(best.status)
+    if lower is not None:
+        lower = min(lower, best.delay)
+    proven = lower is not None and best.delay - lower <= GAP_TOL * best.delay
+    if status in (Status.OPTIMAL, Status.FEASIBLE):
+        # every solved candidate certified, every pruned one bounded above the best
+        status = Status.OPTIMAL if proven or all_certified else Status.FEASIBLE
+    term = next((t for t in terminations if t == Termination.TIME_LIMIT), best.termination)
+    timings["total"] = time.perf_counter() - t_start
+    info = dict(best.info)
+    info["local_iters"] = per
+    return dataclasses.replace(best, status=status, lower_bound=lower, timings=timings,
+                               termination=Termination(term), info=info,
+                               rounds_source=problem.rounds_source)
 
 
 def _assemble(prep: PreparedProblem, spec: MethodSpec, opts: Options, out: Outcome,
@@ -275,5 +346,5 @@ def _assemble(prep: PreparedProblem, spec: MethodSpec, opts: Options, out: Outco
         termination=Termination(out.termination),
         power=out.power or (opts.power_name if spec.power == "any" else spec.power),
         mode=opts.mode, grid=grid, rounds_source=pr.rounds_source, info=dict(out.info),
-        **dn,
+        local_iters=int(pr.local_iters), **dn,
     )

@@ -61,6 +61,18 @@ def load_problem(path: str | None, scenario_seed: int | None = None,
     return Problem.from_json(text)
 
 
+def _local_iters_arg(text: str) -> int | tuple[int, ...]:
+    """``--local-iters``: one integer, or a comma-separated candidate set."""
+    try:
+        vals = [int(x) for x in str(text).split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer or comma-separated integers, got {text!r}") from None
+    if not vals:
+        raise argparse.ArgumentTypeError("expected at least one integer")
+    return vals[0] if len(vals) == 1 else tuple(vals)
+
+
 #: default-scenario options of ``sfl-opt default`` and ``sfl-opt solve``:
 #: flag -> (Problem.default keyword, argparse keywords)
 SCENARIO_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -72,9 +84,11 @@ SCENARIO_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "--clients": ("clients", dict(type=int, metavar="K", help="number of clients (default 5)")),
     "--subchannels": ("subchannels", dict(type=int, metavar="M",
                                           help="subchannels per link (default 20)")),
-    "--local-iters": ("local_iters", dict(type=int, metavar="I",
+    "--local-iters": ("local_iters", dict(type=lambda t: _local_iters_arg(t), metavar="I",
                                           help="local iterations per round (default 50; "
-                                               "rounds(r, I) read for it)")),
+                                               "rounds(r, I) from the convergence model), or "
+                                               "a comma list of candidates, e.g. 5,20,50,100: "
+                                               "solve then chooses I")),
     "--batch": ("batch", dict(type=int, help="samples per local iteration (default 8)")),
     "--split-min": ("split_min", dict(type=int, metavar="L0",
                                       help="privacy floor: candidate splits >= L0")),

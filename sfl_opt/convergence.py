@@ -399,6 +399,9 @@ class Table(ConvergenceModel):
         row = self._row(rank)
         its = self.local_iters.astype(float)
         i = float(local_iters)
+        hit = np.flatnonzero(self.local_iters == local_iters)
+        if hit.size:
+            return float(row[int(hit[0])])
         if its[0] <= i <= its[-1]:
             if its.size == 1:
                 return float(row[0])

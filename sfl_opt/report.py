@@ -25,9 +25,20 @@ def rounds_note(problem: Problem) -> str:
 
 
 def format_report(problem: Problem, res: SolveResult) -> str:
-    """A multi-line report: choice, status, per-client rates and delays, breakdown."""
+    """A multi-line report: choice, status, per-client rates and delays, breakdown.
+
+    With candidate local iterations, the problem at the chosen I is reported and one
+    line lists the delay of every candidate."""
     bd = res.breakdown
     lines = []
+    chosen = ""
+    if problem.chooses_local_iters and res.local_iters is not None:
+        per = res.info.get("local_iters", {})
+        parts = [f"I={i}: " + ("pruned" if d.get("pruned") else _duration(d["delay"]))
+                 for i, d in per.items()]
+        chosen = (f"local iterations: I = {res.local_iters} chosen among "
+                  f"{list(problem.local_iters_candidates)} ({'; '.join(parts)})")
+        problem = problem.at_local_iters(res.local_iters)
     lines.append(f"sfl-opt solution — method {res.method}, power backend {res.power}"
                  + (f", mode {res.mode}" if res.mode else ""))
     lines.append(f"scenario: K={problem.K} clients, M={problem.M} s-link / N={problem.N} f-link "
@@ -42,6 +53,8 @@ def format_report(problem: Problem, res: SolveResult) -> str:
         lines.append(f"band: shared pool of {problem.M} subchannels (s-link during the "
                      "iterations, f-link during the adapter upload)")
     lines.append(f"rounds(r): {rounds_note(problem)}")
+    if chosen:
+        lines.append(chosen)
     lines.append("")
     ms = res.timings.get("total", 0.0) * 1e3
     lines.append(f"status: {res.status} (termination: {res.termination}), "
@@ -53,7 +66,8 @@ def format_report(problem: Problem, res: SolveResult) -> str:
     lines.append(f"split point: l = {res.split} (clients run the embedding and blocks "
                  f"1..{res.split}; the main server blocks {res.split + 1}..{problem.L} and "
                  "the head)")
-    lines.append(f"LoRA rank: r = {res.rank}, rounds(r) = {bd.rounds:g}")
+    lines.append(f"LoRA rank: r = {res.rank}, rounds(r) = {bd.rounds:g} "
+                 f"({bd.rounds * problem.local_iters:,.0f} local iterations)")
     if problem.workload.has_memory:
         need = float(problem.memory_need(res.split, res.rank)[0])
         cap = float(problem.client_memory.min())

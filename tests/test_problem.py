@@ -144,6 +144,10 @@ BAD_FIELDS = [
     ("bw_d", lambda p: np.ones(p.K)),
     ("p_total_d", lambda p: 10.0),
     ("band", lambda p: "both"),
+    ("local_iters", lambda p: [5, 0]),
+    ("convergence", lambda p: "table"),
+    ("convergence", lambda p: __import__("sfl_opt.convergence").convergence.Callable(
+        lambda r, i, s: -1.0)),
 ]
 
 

@@ -1,5 +1,6 @@
-"""rounds(r, I) from a profile (SPEC §8.1): schema-2 tables interpolated in log I,
-old flat tables read as measured, and rounds_source naming the protocol."""
+"""rounds(r, I) from a profile (SPEC §8.1, issue 22): schema-2 tables read as iterations
+n = rounds * I, interpolated in log-log, extrapolated (flagged, never clamped), old flat
+tables read as measured, and rounds_source naming the protocol."""
 
 from __future__ import annotations
 
@@ -41,16 +42,18 @@ def schema2(tmp_path: Path) -> Path:
 
 
 def hand(r: int, i: float) -> float:
-    """Linear interpolation in ln I, by hand, clamped."""
+    """Rounds at I by hand: iterations n = rounds * I linear in (ln I, ln n) between the
+    measured I; beyond them the edge's iterations (no fitted form), rounds = n / I."""
     xs = ITERS
+    n = {x: TABLE[str(r)][str(x)] * x for x in xs}
     if i <= xs[0]:
-        return TABLE[str(r)][str(xs[0])]
+        return n[xs[0]] / i
     if i >= xs[-1]:
-        return TABLE[str(r)][str(xs[-1])]
+        return n[xs[-1]] / i
     for a, b in zip(xs, xs[1:], strict=False):
         if a <= i <= b:
-            ya, yb = TABLE[str(r)][str(a)], TABLE[str(r)][str(b)]
-            return ya + (yb - ya) * (math.log(i) - math.log(a)) / (math.log(b) - math.log(a))
+            t = (math.log(i) - math.log(a)) / (math.log(b) - math.log(a))
+            return math.exp((1 - t) * math.log(n[a]) + t * math.log(n[b])) / i
     raise AssertionError
 
 
@@ -58,8 +61,8 @@ def test_default_reads_rounds_for_its_local_iters(tmp_path: Path) -> None:
     path = schema2(tmp_path)
     p5 = Problem.default(0, profile=path, local_iters=5)
     p50 = Problem.default(0, profile=path, local_iters=50)
-    assert p5.rounds.tolist() == [TABLE[str(r)]["5"] for r in RANKS]
-    assert p50.rounds.tolist() == [TABLE[str(r)]["50"] for r in RANKS]
+    np.testing.assert_allclose(p5.rounds, [TABLE[str(r)]["5"] for r in RANKS], rtol=1e-14)
+    np.testing.assert_allclose(p50.rounds, [TABLE[str(r)]["50"] for r in RANKS], rtol=1e-14)
     assert np.all(p5.rounds > p50.rounds)
     assert p5.local_iters == 5 and p50.local_iters == 50
     # the source names the file, the I and the protocol
@@ -74,25 +77,29 @@ def test_log_i_interpolation_against_a_hand_computation(tmp_path: Path, i: int) 
     path = schema2(tmp_path)
     got, note = rounds_at(path, RANKS, i)
     np.testing.assert_allclose(got, [hand(r, i) for r in RANKS], rtol=1e-12)
-    assert "interpolated in log I" in note
+    assert "interpolated in log-log" in note
     p = Problem.default(0, profile=path, local_iters=i, ranks=(16, 1))
     np.testing.assert_allclose(p.rounds, [hand(16, i), hand(1, i)], rtol=1e-12)
     # rounds between the neighbouring measured values
     lo = max(x for x in ITERS if x <= i)
     hi = min(x for x in ITERS if x >= i)
-    for r in RANKS:
-        assert TABLE[str(r)][str(hi)] <= hand(r, i) <= TABLE[str(r)][str(lo)]
+    for r in RANKS:  # iterations between the neighbouring measured iterations
+        n = hand(r, i) * i
+        a, b = TABLE[str(r)][str(lo)] * lo, TABLE[str(r)][str(hi)] * hi
+        assert min(a, b) * (1 - 1e-12) <= n <= max(a, b) * (1 + 1e-12)
 
 
-def test_extrapolation_is_clamped_and_said(tmp_path: Path) -> None:
+def test_extrapolation_is_flagged_not_clamped(tmp_path: Path) -> None:
     path = schema2(tmp_path)
     got, note = rounds_at(path, [4], 200)
-    assert got.tolist() == [TABLE["4"]["50"]]
-    assert "extrapolated" in note and "clamped to I=50" in note
+    # the iterations of I=50 held: rounds = n(50) / 200, a quarter of rounds(50)
+    np.testing.assert_allclose(got, [TABLE["4"]["50"] * 50 / 200], rtol=1e-12)
+    assert "EXTRAPOLATED from I=50" in note
     p = Problem.default(0, profile=path, local_iters=200)
-    assert "extrapolated" in p.rounds_source
+    assert "EXTRAPOLATED" in p.rounds_source
+    assert p.convergence.extrapolated(4, 200) and not p.convergence.extrapolated(4, 20)
     # reference I when none is given
-    assert profile_rounds(path, [2]).tolist() == [TABLE["2"]["50"]]
+    np.testing.assert_allclose(profile_rounds(path, [2]), [TABLE["2"]["50"]], rtol=1e-14)
 
 
 def test_schema2_errors_name_the_field(tmp_path: Path) -> None:
@@ -141,7 +148,7 @@ def test_bundled_default_reads_rounds_for_its_local_iters() -> None:
     for local_iters in (5, 50):
         p = Problem.default(0, local_iters=local_iters)
         want = [table["table"][str(r)][str(local_iters)] for r in p.ranks.tolist()]
-        assert p.rounds.tolist() == want
+        np.testing.assert_allclose(p.rounds, want, rtol=1e-14)
         assert f"I={local_iters}" in p.rounds_source and "lr tuned per rank" in p.rounds_source
     assert not np.array_equal(Problem.default(0, local_iters=5).rounds,
                               Problem.default(0, local_iters=50).rounds)

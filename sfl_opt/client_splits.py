@@ -1,7 +1,8 @@
 """Per-client cut layers (``split_mode="per_client"``): the delay terms of a split vector.
 
 Each client k runs the embedding and blocks 1..l_k; the main server runs blocks
-l_k+1..L and the head *for client k's batch*. So, per iteration (docs/model.md §9)::
+l_k+1..L and the head *for client k's batch*. So, per iteration (docs/model.md,
+"Per-client cut layers")::
 
     TcF_k = b WcF(l_k, r) / client_flops[k]      TcB_k = b WcB(l_k, r) / client_flops[k]
     Ts    = b sum_k Ws(l_k, r) / server_flops                 (the server's work adds up)

@@ -1,7 +1,8 @@
 """Exact per-client cut layers for a fixed allocation (``split_mode="per_client"``).
 
 With the allocation held (subchannels and psd, hence every rate) and the rank fixed, the
-total delay of a split vector ``l = (l_1..l_K)`` is (docs/model.md §9)::
+total delay of a split vector ``l = (l_1..l_K)`` is (docs/model.md, "Per-client cut
+layers")::
 
     T(l) / rounds = I max_k a_k(l_k) + I max_k d_k(l_k) + max_k f_k(l_k) + max_k g(l_k)
                     + I sum_k w(l_k)

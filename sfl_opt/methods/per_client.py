@@ -5,7 +5,8 @@ found by the method's own search (so the answer is never worse than it):
 
 1. **Split vector for the allocation held** (exact): with every rate fixed, each rank's
    best split vector is :func:`sfl_opt.kernels.split.best_split_vector` (a threshold
-   search over O(K·n) values per delay term, never the n^K vectors; docs/model.md §9);
+   search over O(K·n) values per delay term, never the n^K vectors; docs/model.md,
+   "Per-client cut layers");
    the best (rank, vector) over the ranks is kept.
 2. **Allocation for the split vector held**: each stage link's demands are per client
    (``c_k = TcF_k(l_k)`` on the s-link, ``TcB_k(l_k)`` on an allocated downlink, the

@@ -19,9 +19,9 @@ work: every rate at its largest (client k alone with every subchannel of the lin
 ``p_max[k]``, ``Link.rate_bounds``; the fixed downlink's own rates), the best split
 vector of those rates is exact (:func:`sfl_opt.kernels.split.best_split_vector`), and
 each term only decreases when a rate grows. The bound is the least over the ranks every
-client can run of the larger of the two. It is valid (tests check it against enumeration of every split
-vector and assignment of tiny instances) and looser than the common-split bound, which
-does not bound a per-client optimum. Units: s.
+client can run of the larger of the two. It is valid (tests check it against
+enumeration of every split vector and assignment of tiny instances) and looser than the
+common-split bound, which does not bound a per-client optimum. Units: s.
 """
 
 from __future__ import annotations
@@ -30,11 +30,12 @@ import math
 
 import numpy as np
 
+from ..assign.bnb import LinkArrays, bound_iterations, link_of
 from ..client_splits import client_terms
+from ..delay import pair_table
 from ..kernels.split import best_split_vector
-from ..methods.per_client import split_problem
 from ..prepared import PreparedProblem
-from .bnb import LinkArrays, bound_iterations, link_of
+from .per_client import split_problem
 
 
 def per_client_lower_bound(prep: PreparedProblem, upper: float = math.inf) -> float:
@@ -42,7 +43,7 @@ def per_client_lower_bound(prep: PreparedProblem, upper: float = math.inf) -> fl
     allocation and power (module docstring). ``upper`` (s, a known delay) is accepted
     for symmetry with :func:`~sfl_opt.assign.bnb.native_lower_bound` and not used."""
     pr = prep.problem
-    t = client_terms(pr)
+    t = client_terms(pr, pair_table(pr))
     it = bound_iterations(prep)
     tf = link_of(prep, prep.round_link, None).root_bound(it)[0]
     I = float(pr.local_iters)

@@ -18,7 +18,8 @@ class SolveResult:
     """The chosen point, its delay and how it was found.
 
     - ``delay``: T_total of the point, s (equals ``evaluate(...).total`` of the point);
-    - ``split``, ``rank``; ``assign_s (M,)``, ``assign_f (N,)`` (client per subchannel);
+    - ``split`` (the cut, an int; with ``split_mode="per_client"`` one cut per client,
+      an int array (K,)), ``rank``; ``assign_s (M,)``, ``assign_f (N,)`` (client per subchannel);
       ``psd_s (M,)``, ``psd_f (N,)`` (W/Hz);
     - ``status`` (:class:`~sfl_opt.Status`): how good the answer is — ``"optimal"``
       (certified: an exact method's proof, or a bound proving a gap <= 1e-6),
@@ -38,7 +39,8 @@ class SolveResult:
     - ``assign_d (D,)``, ``psd_d (D,)``: the allocated downlink (SPEC §8.4; None with
       the fixed-rate downlink);
     - ``local_iters``: the local iterations per round I of the point (the problem's I,
-      or the one ``solve`` chose among the problem's candidates).
+      or the one ``solve`` chose among the problem's candidates);
+    - ``split_mode``: ``"common"`` or ``"per_client"`` (what ``solve`` searched).
     """
 
     delay: float
@@ -64,6 +66,7 @@ class SolveResult:
     assign_d: np.ndarray | None = None
     psd_d: np.ndarray | None = None
     local_iters: int | None = None
+    split_mode: str = "common"
 
     def evaluate_kwargs(self) -> dict[str, Any]:
         """The point as keyword arguments of :func:`sfl_opt.evaluate` (after the problem):
@@ -118,6 +121,7 @@ class SolveResult:
             "lower_bound": self.lower_bound, "gap": self.gap, "grid": self.grid,
             "rounds_source": self.rounds_source, "info": self.info,
             "local_iters": self.local_iters,
+            "split_mode": self.split_mode,
         }
         if self.assign_d is not None:
             out.update(assign_d=self.assign_d, psd_d=self.psd_d)

@@ -299,7 +299,8 @@ def _solve_over_local_iters(problem: Problem, method: str, kwargs: dict[str, Any
     terminations = []
     for i in problem.local_iters_candidates:
         sub = problem.at_local_iters(i)
-        if best is not None and kwargs.get("bound") is not False:
+        if best is not None and kwargs.get("bound") is not False \
+                and kwargs.get("split_mode", "common") == "common":
             t0 = time.perf_counter()
             lb = float(bnb.native_lower_bound(prepare(sub), upper=best.delay))
             timings["prune_bounds"] = timings.get("prune_bounds", 0.0) + \

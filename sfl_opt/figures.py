@@ -157,7 +157,29 @@ def regime_figures(out: str | Path = "docs/figures", *, quick: bool = False, see
                                     title="rounds(r, I) of the bundled profile, read per I")
     abl = ablation_shares(ABLATION_SCENARIOS, abl_seeds, progress=progress)
     paths += plots.plot_ablation_shares(abl, out / "ablation_shares")
+    paths += local_iters_figure(out, quick=quick)
     return paths
+
+
+#: the candidate I of the local-iterations figure and its f-link bandwidth factors
+ITERS_CANDIDATES = (1, 2, 5, 10, 20, 50, 100, 200, 500)
+F_SCALES = (1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
+
+
+def local_iters_figure(out: str | Path = "docs/figures", *, quick: bool = False,
+                       seed: int = 0) -> list[Path]:
+    """``local_iters_choice``: delay over I per rank with the chosen (rank, I) marked, and
+    the chosen I over the f-link bandwidth factor (:func:`sfl_opt.regimes.delay_by_local_iters`
+    on the default scenario, seed ``seed``)."""
+    from . import plots
+    from .regimes import delay_by_local_iters
+
+    iters = (1, 5, 50, 500) if quick else ITERS_CANDIDATES
+    scales = (1e-2, 1.0) if quick else F_SCALES
+    pts = delay_by_local_iters(iters, seed=seed, f_scales=scales)
+    return plots.plot_local_iters(pts, Path(out) / "local_iters_choice",
+                                  title=f"default scenario, seed {seed}; rounds(r, I) from "
+                                        "the convergence model")
 
 
 def bcd_trace(problem: Problem, start: tuple[int, int] | None = None, seed: int = 0,
@@ -171,5 +193,6 @@ def bcd_trace(problem: Problem, start: tuple[int, int] | None = None, seed: int 
     return [float(res.info["start_delay"]), *res.history]
 
 
-__all__ = ["ABLATION_SCENARIOS", "GRIDS", "QUICK_GRIDS", "SPLIT_MAP_SERVER", "Grid", "bcd_trace",
-           "make_figures", "regime_figures"]
+__all__ = ["ABLATION_SCENARIOS", "F_SCALES", "GRIDS", "ITERS_CANDIDATES", "QUICK_GRIDS",
+           "SPLIT_MAP_SERVER", "Grid", "bcd_trace", "local_iters_figure", "make_figures",
+           "regime_figures"]

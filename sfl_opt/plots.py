@@ -440,6 +440,55 @@ def plot_rank_tokens(points: Sequence[Any], stem: str | Path, *, title: str = ""
                                 "split", "rounds", "delay_s"), rows)
 
 
+def plot_local_iters(points: Sequence[Any], stem: str | Path, *, title: str = ""
+                     ) -> list[Path]:
+    """Local iterations as a decision: left, the total delay over I per rank at the
+    scenario's f-link (``f_scale`` 1), the chosen (rank, I) starred; right, the chosen I
+    over the f-link bandwidth factor (aggregation cost ∝ 1 / factor), with the chosen
+    rank written at each point. ``points`` are :class:`sfl_opt.regimes.ItersPoint`.
+
+    CSV columns: f_scale, rank, local_iters, delay_s, split, rounds, chosen.
+    """
+    cmap = plt.get_cmap("viridis")
+    ranks = sorted({p.rank for p in points if not p.chosen})
+    scales = sorted({p.f_scale for p in points})
+    with paper_style():
+        fig, (ax, bx) = plt.subplots(1, 2, figsize=(2 * COLUMN_WIDTH, 2.4))
+        for n, r in enumerate(ranks):
+            pts = sorted((p for p in points if p.rank == r and not p.chosen
+                          and p.f_scale == 1.0), key=lambda p: p.local_iters)
+            ax.plot([p.local_iters for p in pts], [p.delay / 3600 for p in pts], marker="o",
+                    ms=3, color=cmap(0.85 * n / max(1, len(ranks) - 1)), label=f"r = {r}")
+        star = [p for p in points if p.chosen and p.f_scale == 1.0]
+        for p in star:
+            ax.scatter([p.local_iters], [p.delay / 3600], marker="*", s=90, color="#d62728",
+                       zorder=5, label=f"chosen: r = {p.rank}, I = {p.local_iters}")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("local iterations per round I")
+        ax.set_ylabel("total training delay (h)")
+        ax.legend(fontsize=5, ncol=3, loc="lower left", bbox_to_anchor=(0, 1.02),
+                  frameon=False)
+        chosen = sorted((p for p in points if p.chosen), key=lambda p: p.f_scale)
+        bx.plot([p.f_scale for p in chosen], [p.local_iters for p in chosen], marker="s",
+                ms=3, color="#1f77b4")
+        for p in chosen:
+            bx.annotate(f"r={p.rank}", (p.f_scale, p.local_iters), fontsize=5,
+                        textcoords="offset points", xytext=(2, 3))
+        bx.set_xscale("log")
+        bx.set_yscale("log")
+        bx.set_xlabel("f-link bandwidth factor (aggregation cost ∝ 1/factor)")
+        bx.set_ylabel("chosen I")
+        if len(scales) > 1:
+            bx.set_xlim(min(scales) / 1.5, max(scales) * 1.5)
+        if title:
+            bx.set_title(title, loc="left", fontsize=5, color="0.3")
+        rows = [(p.f_scale, p.rank, p.local_iters, p.delay, p.split, p.rounds, int(p.chosen))
+                for p in points]
+        return save(fig, stem, ("f_scale", "rank", "local_iters", "delay_s", "split",
+                                "rounds", "chosen"), rows)
+
+
 def plot_ablation_shares(ablations: Sequence[Any], stem: str | Path) -> list[Path]:
     """Share of SflLLM's reduction against ``fully_random`` that comes from each
     decision (Shapley decomposition, docs/model.md §6.4): one stacked bar per scenario,

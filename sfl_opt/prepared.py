@@ -372,6 +372,10 @@ def prepare(problem: Problem) -> PreparedProblem:
     client's ``client_memory`` (all of them when the caps are ``inf``), so every method,
     looping over ``range(P)``, searches feasible pairs only."""
     pr = problem
+    if pr.chooses_local_iters:
+        raise ValidationError("local_iters", "one I here (solve chooses among candidates; "
+                              "problem.at_local_iters(I) is the problem at one of them)",
+                              list(pr.local_iters))
     tab = pair_table(pr)
     fits = pr.memory_feasible().ravel()
     if not fits.all():

@@ -219,5 +219,45 @@ def ablation_shares(scenarios: dict[str, dict[str, Any]], seeds: Iterable[int] =
             for lab, kw, s in tqdm(grid, desc="ablation", disable=not progress)]
 
 
-__all__ = ["DECISIONS", "Ablation", "RankPoint", "SplitCell", "ablation", "ablation_shares",
+@dataclass(frozen=True)
+class ItersPoint:
+    """One solve at a fixed (rank, I) or with I chosen: ``delay`` (s), ``split``,
+    ``rounds``; ``f_scale`` the factor on the f-link bandwidth (1: the scenario's)."""
+
+    rank: int
+    local_iters: int
+    delay: float
+    split: int
+    rounds: float
+    f_scale: float = 1.0
+    chosen: bool = False
+
+
+def delay_by_local_iters(local_iters: Sequence[int], *, seed: int = 0,
+                         f_scales: Sequence[float] = (1.0,), base: dict[str, Any] | None = None,
+                         ) -> list[ItersPoint]:
+    """The local iterations as a decision (issue 22): for every ``f_scale`` (a factor on
+    the f-link subchannel bandwidth, i.e. on the aggregation cost) and every candidate
+    rank, the delay of the best point at each I of ``local_iters`` (each a fixed-I solve,
+    rounds from the scenario's convergence model), and the (rank, I) ``solve`` chooses
+    with ``local_iters`` as a candidate set (``chosen=True``)."""
+    iters = tuple(int(i) for i in local_iters)
+    out: list[ItersPoint] = []
+    for f in f_scales:
+        p = Problem.default(seed, local_iters=iters, **(base or {}))
+        p = p.replace(bw_f=p.bw_f * float(f)) if f != 1.0 else p
+        for r in p.ranks.tolist():
+            sub = p.replace(ranks=[r], rounds=None)
+            res = solve(sub, seed=seed, bound=False)
+            for i, d in res.info["local_iters"].items():
+                out.append(ItersPoint(r, int(i), float(d["delay"]), int(d["split"]),
+                                      float(d["rounds"]), float(f)))
+        best = solve(p, seed=seed)
+        out.append(ItersPoint(best.rank, int(best.local_iters), best.delay,  # type: ignore[arg-type]
+                              int(best.split), float(best.breakdown.rounds), float(f), True))
+    return out
+
+
+__all__ = ["DECISIONS", "Ablation", "ItersPoint", "RankPoint", "SplitCell", "ablation",
+           "ablation_shares", "delay_by_local_iters",
            "rank_by_tokens", "shapley_shares", "split_map"]

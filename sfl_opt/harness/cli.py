@@ -155,6 +155,21 @@ def register(subparsers: Any) -> None:
     q.add_argument("--no-progress", action="store_true")
     q.set_defaults(func=cmd_measure_rounds)
 
+    c = subparsers.add_parser(
+        "measure-convergence", help="the convergence measurement of issue 22 (needs "
+                                    "[harness]): centralised 5-epoch references, a target "
+                                    "per seed, iterations to target per rank and I; writes "
+                                    "the profile's rounds section (schema 3)",
+        description="Run sfl_opt.harness.convergence.run_measurement with the bundled plan "
+                    "into --out (records.jsonl, progress.log; a rerun resumes), then "
+                    "assemble the schema-3 rounds section (table, references, power-law fit, "
+                    "calibrated scale, accuracy claim) into each --profile.")
+    c.add_argument("--out", required=True, help="measurement folder (resumable)")
+    c.add_argument("--profile", nargs="+", required=True, help="profile JSON file(s) to update")
+    c.add_argument("--assemble-only", action="store_true",
+                   help="do not run anything: assemble the runs already in --out")
+    c.set_defaults(func=cmd_measure_convergence)
+
     a = subparsers.add_parser(
         "measure-accuracy", help="final validation loss and token accuracy of split federated "
                                  "LoRA vs centralised LoRA at the same rank and sample budget "
@@ -347,6 +362,25 @@ def _eval_every(text: str) -> int | str | None:
     if n < 1:
         raise ValidationError("eval_every", "a positive integer, 'auto' or 'none'", text)
     return n
+
+
+def cmd_measure_convergence(args: argparse.Namespace) -> int:
+    """Run (or resume) the convergence measurement and write the profiles' rounds section."""
+    from . import require_torch
+
+    require_torch()
+    from . import convergence as conv
+
+    if not args.assemble_only:
+        conv.main([args.out])
+    for path in args.profile:
+        sec = conv.write_profile(args.out, path)
+        print(f"updated {path}: iterations to target (proxy), scale {sec['scale']:.4g}")
+        for r in sec["ranks"]:
+            row = sec["iterations"][str(r)]
+            print(f"  rank {r:3d} " + " ".join(f"I={i}: {row[str(i)]:.1f}"
+                                              for i in sec["local_iters"]))
+    return 0
 
 
 def cmd_measure_accuracy(args: argparse.Namespace) -> int:

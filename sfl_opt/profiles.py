@@ -261,14 +261,25 @@ def rounds_at(profile: str | Path | dict[str, Any], ranks: Any,
     wanted = [int(r) for r in np.ravel(ranks)]
     if table.get("schema") in (2, 3):
         model = convergence_model(data)
-        missing = [r for r in wanted if r not in model.ranks.tolist()]
+        measured = model.ranks.tolist()
+        if table.get("schema") == 3:   # ranks between measured ranks: log-log in the rank
+            missing = [r for r in wanted if not measured[0] <= r <= measured[-1]]
+        else:
+            missing = [r for r in wanted if r not in measured]
         if missing:
             raise ValidationError("ranks", "ranks measured in the profile "
-                                  f"{model.ranks.tolist()}", missing)
+                                  f"{measured}" + (" or between them" if table.get("schema")
+                                                   == 3 else ""), missing)
         ref = int(table.get("reference_local_iters", model.local_iters[-1]))
         i = ref if local_iters is None else v.positive_int("local_iters", local_iters)
-        return model.rounds_for(wanted, i), model.note(wanted[0], i).replace(
-            "iterations(r", "rounds(r")
+        note = model.note(wanted[0], i).replace("iterations(r", "rounds(r")
+        between = sorted({r for r in wanted if r not in measured})
+        if between:
+            note += (f"; ranks {between} interpolated in log-log between the measured ranks "
+                     f"{measured}")
+        if model.scale != 1.0:
+            note += f"; proxy iterations x {model.scale:.4g} (calibrated scale)"
+        return model.rounds_for(wanted, i), note
     lookup = {int(r): float(n) for r, n in zip(table["ranks"], table["rounds"], strict=True)}
     missing = [r for r in wanted if r not in lookup]
     if missing:
@@ -297,6 +308,15 @@ def rounds_protocol(profile: str | Path | dict[str, Any]) -> str:
         parts.append(f"proxy model {proxy.get('name', '?')} (L={proxy.get('layers')}, "
                      f"d={proxy.get('hidden')}, seq={proxy.get('seq')})")
     proto = table.get("protocol")
+    if table.get("schema") == 3 and isinstance(proto, dict):
+        parts.append(f"target: eps={table.get('eps', proto.get('eps'))} of the loss reduction "
+                     "of a converged 5-epoch centralised reference per seed")
+        lr = proto.get("lr_reference") or {}
+        parts.append(f"rates tuned per rank for the full schedule ({len(lr)} ranks)")
+        seeds = table.get("seeds")
+        if isinstance(seeds, list):
+            parts.append(f"{len(seeds)} seed(s) per cell (docs/profiles.md)")
+        return ", ".join(parts)
     if isinstance(proto, dict):
         scaling = proto.get("scaling", "?")
         alpha = proto.get("alpha")

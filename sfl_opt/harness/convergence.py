@@ -698,6 +698,8 @@ def assemble(folder: str | os.PathLike[str], *, clients: int = 5, batch: int = 8
             "threads": plan.threads,
         },
         "measured_on": {**plan.model, "ffn": 4 * plan.model["hidden"],
+                        "name": "gpt2-tiny" if plan.model["hidden"] == 64 else
+                        f"gpt2-proxy{plan.model['hidden']}",
                         "architecture": "gpt2 (random init + pre-training on unpaired task "
                                         "text, LoRA on q_proj/v_proj)"},
         "task": "bundled E2E-style data-to-text (sfl_opt.harness.data), non-IID by venue "
@@ -706,8 +708,9 @@ def assemble(folder: str | os.PathLike[str], *, clients: int = 5, batch: int = 8
                  "wall_seconds": round(wall, 1),
                  "note": "one process at 1 thread on a 2-core machine shared with ~7 other "
                          "jobs (wall >> cpu)"},
-        "command": f"python -m sfl_opt.harness.convergence {store_dir.name} (measure), then "
-                   f"--assemble (this section)",
+        "command": f"sfl-opt measure-convergence --out {store_dir.name} --profile "
+                   "profiles/cpu-gpt2-small.json (or python -m sfl_opt.harness.convergence "
+                   f"{store_dir.name} to measure only)",
     }
 
 

@@ -164,6 +164,8 @@ def regime_figures(out: str | Path = "docs/figures", *, quick: bool = False, see
 #: the candidate I of the local-iterations figure and its f-link bandwidth factors
 ITERS_CANDIDATES = (1, 2, 5, 10, 20, 50, 100, 200, 500)
 F_SCALES = (1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
+#: what-if client drifts of its right panel (beside the measured model)
+DRIFTS = (0.002, 0.02)
 
 
 def local_iters_figure(out: str | Path = "docs/figures", *, quick: bool = False,
@@ -176,7 +178,7 @@ def local_iters_figure(out: str | Path = "docs/figures", *, quick: bool = False,
 
     iters = (1, 5, 50, 500) if quick else ITERS_CANDIDATES
     scales = (1e-2, 1.0) if quick else F_SCALES
-    pts = delay_by_local_iters(iters, seed=seed, f_scales=scales)
+    pts = delay_by_local_iters(iters, seed=seed, f_scales=scales, drifts=DRIFTS)
     return plots.plot_local_iters(pts, Path(out) / "local_iters_choice",
                                   title=f"default scenario, seed {seed}; rounds(r, I) from "
                                         "the convergence model")
@@ -193,6 +195,6 @@ def bcd_trace(problem: Problem, start: tuple[int, int] | None = None, seed: int 
     return [float(res.info["start_delay"]), *res.history]
 
 
-__all__ = ["ABLATION_SCENARIOS", "F_SCALES", "GRIDS", "ITERS_CANDIDATES", "QUICK_GRIDS",
+__all__ = ["ABLATION_SCENARIOS", "DRIFTS", "F_SCALES", "GRIDS", "ITERS_CANDIDATES", "QUICK_GRIDS",
            "SPLIT_MAP_SERVER", "Grid", "bcd_trace", "local_iters_figure", "make_figures",
            "regime_figures"]

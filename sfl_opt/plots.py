@@ -445,9 +445,11 @@ def plot_local_iters(points: Sequence[Any], stem: str | Path, *, title: str = ""
     """Local iterations as a decision: left, the total delay over I per rank at the
     scenario's f-link (``f_scale`` 1), the chosen (rank, I) starred; right, the chosen I
     over the f-link bandwidth factor (aggregation cost ∝ 1 / factor), with the chosen
-    rank written at each point. ``points`` are :class:`sfl_opt.regimes.ItersPoint`.
+    rank written at each point, for the scenario's model and each what-if drift.
+    ``points`` are :class:`sfl_opt.regimes.ItersPoint`.
 
-    CSV columns: f_scale, rank, local_iters, delay_s, split, rounds, chosen.
+    CSV columns: f_scale, rank, local_iters, delay_s, split, rounds, chosen, drift
+    (empty: the scenario's convergence model; else the what-if drift c).
     """
     cmap = plt.get_cmap("viridis")
     ranks = sorted({p.rank for p in points if not p.chosen})
@@ -459,7 +461,7 @@ def plot_local_iters(points: Sequence[Any], stem: str | Path, *, title: str = ""
                           and p.f_scale == 1.0), key=lambda p: p.local_iters)
             ax.plot([p.local_iters for p in pts], [p.delay / 3600 for p in pts], marker="o",
                     ms=3, color=cmap(0.85 * n / max(1, len(ranks) - 1)), label=f"r = {r}")
-        star = [p for p in points if p.chosen and p.f_scale == 1.0]
+        star = [p for p in points if p.chosen and p.f_scale == 1.0 and p.drift is None]
         for p in star:
             ax.scatter([p.local_iters], [p.delay / 3600], marker="*", s=90, color="#d62728",
                        zorder=5, label=f"chosen: r = {p.rank}, I = {p.local_iters}")
@@ -469,12 +471,17 @@ def plot_local_iters(points: Sequence[Any], stem: str | Path, *, title: str = ""
         ax.set_ylabel("total training delay (h)")
         ax.legend(fontsize=5, ncol=3, loc="lower left", bbox_to_anchor=(0, 1.02),
                   frameon=False)
-        chosen = sorted((p for p in points if p.chosen), key=lambda p: p.f_scale)
-        bx.plot([p.f_scale for p in chosen], [p.local_iters for p in chosen], marker="s",
-                ms=3, color="#1f77b4")
-        for p in chosen:
-            bx.annotate(f"r={p.rank}", (p.f_scale, p.local_iters), fontsize=5,
-                        textcoords="offset points", xytext=(2, 3))
+        drifts = list(dict.fromkeys(p.drift for p in points if p.chosen))
+        for n, c in enumerate(drifts):
+            chosen = sorted((p for p in points if p.chosen and p.drift == c),
+                            key=lambda p: p.f_scale)
+            lab = "measured model" if c is None else f"what-if drift c = {c:g}"
+            bx.plot([p.f_scale for p in chosen], [p.local_iters for p in chosen], marker="s",
+                    ms=3, label=lab, color=plt.get_cmap("tab10")(n))
+            for p in chosen:
+                bx.annotate(f"r={p.rank}", (p.f_scale, p.local_iters), fontsize=4,
+                            textcoords="offset points", xytext=(2, 3))
+        bx.legend(fontsize=5)
         bx.set_xscale("log")
         bx.set_yscale("log")
         bx.set_xlabel("f-link bandwidth factor (aggregation cost ∝ 1/factor)")
@@ -483,10 +490,10 @@ def plot_local_iters(points: Sequence[Any], stem: str | Path, *, title: str = ""
             bx.set_xlim(min(scales) / 1.5, max(scales) * 1.5)
         if title:
             bx.set_title(title, loc="left", fontsize=5, color="0.3")
-        rows = [(p.f_scale, p.rank, p.local_iters, p.delay, p.split, p.rounds, int(p.chosen))
-                for p in points]
+        rows = [(p.f_scale, p.rank, p.local_iters, p.delay, p.split, p.rounds, int(p.chosen),
+                 "" if p.drift is None else p.drift) for p in points]
         return save(fig, stem, ("f_scale", "rank", "local_iters", "delay_s", "split",
-                                "rounds", "chosen"), rows)
+                                "rounds", "chosen", "drift"), rows)
 
 
 def plot_ablation_shares(ablations: Sequence[Any], stem: str | Path) -> list[Path]:

@@ -231,33 +231,50 @@ class ItersPoint:
     rounds: float
     f_scale: float = 1.0
     chosen: bool = False
+    drift: float | None = None
+
+
+def with_drift(problem: Problem, c: float) -> Problem:
+    """``problem`` with the convergence model ``n(r, I) = n(r, 1) (1 + c (I - 1))``, n(r, 1)
+    from the problem's model (a what-if for a drift ``c`` the measurement did not see)."""
+    from .convergence import Callable
+
+    base = problem.convergence
+    model = Callable(lambda r, i, s: base.iterations(r, 1) * (1 + c * (i - 1)),
+                     name=f"n(r, 1)(1 + {c:g}(I - 1))")
+    return problem.replace(convergence=model, rounds=None)
 
 
 def delay_by_local_iters(local_iters: Sequence[int], *, seed: int = 0,
-                         f_scales: Sequence[float] = (1.0,), base: dict[str, Any] | None = None,
-                         ) -> list[ItersPoint]:
-    """The local iterations as a decision (issue 22): for every ``f_scale`` (a factor on
-    the f-link subchannel bandwidth, i.e. on the aggregation cost) and every candidate
-    rank, the delay of the best point at each I of ``local_iters`` (each a fixed-I solve,
-    rounds from the scenario's convergence model), and the (rank, I) ``solve`` chooses
-    with ``local_iters`` as a candidate set (``chosen=True``)."""
+                         f_scales: Sequence[float] = (1.0,), drifts: Sequence[float] = (),
+                         base: dict[str, Any] | None = None) -> list[ItersPoint]:
+    """The local iterations as a decision (issue 22): at the scenario's f-link and for
+    every candidate rank, the delay of the best point at each I of ``local_iters`` (each a
+    fixed-I solve, rounds from the scenario's convergence model); then, for every
+    ``f_scale`` (a factor on the f-link subchannel bandwidth, i.e. on the aggregation
+    cost), the (rank, I) ``solve`` chooses with ``local_iters`` as a candidate set
+    (``chosen=True``), with the scenario's model (``drift`` None) and with each what-if
+    drift of ``drifts`` (:func:`with_drift`)."""
     iters = tuple(int(i) for i in local_iters)
     out: list[ItersPoint] = []
-    for f in f_scales:
-        p = Problem.default(seed, local_iters=iters, **(base or {}))
-        p = p.replace(bw_f=p.bw_f * float(f)) if f != 1.0 else p
-        for r in p.ranks.tolist():
-            sub = p.replace(ranks=[r], rounds=None)
-            res = solve(sub, seed=seed, bound=False)
-            for i, d in res.info["local_iters"].items():
-                out.append(ItersPoint(r, int(i), float(d["delay"]), int(d["split"]),
-                                      float(d["rounds"]), float(f)))
-        best = solve(p, seed=seed)
-        out.append(ItersPoint(best.rank, int(best.local_iters), best.delay,  # type: ignore[arg-type]
-                              int(best.split), float(best.breakdown.rounds), float(f), True))
+    p0 = Problem.default(seed, local_iters=iters, **(base or {}))
+    for r in p0.ranks.tolist():
+        sub = p0.replace(ranks=[r], rounds=None)
+        res = solve(sub, seed=seed, bound=False)
+        for i, d in res.info["local_iters"].items():
+            out.append(ItersPoint(r, int(i), float(d["delay"]), int(d["split"]),
+                                  float(d["rounds"])))
+    for c in (None, *drifts):
+        pc = p0 if c is None else with_drift(p0, float(c))
+        for f in f_scales:
+            p = pc.replace(bw_f=pc.bw_f * float(f)) if f != 1.0 else pc
+            best = solve(p, seed=seed)
+            out.append(ItersPoint(best.rank, int(best.local_iters), best.delay,  # type: ignore[arg-type]
+                                  int(best.split), float(best.breakdown.rounds), float(f),
+                                  True, c))
     return out
 
 
 __all__ = ["DECISIONS", "Ablation", "ItersPoint", "RankPoint", "SplitCell", "ablation",
-           "ablation_shares", "delay_by_local_iters",
+           "ablation_shares", "delay_by_local_iters", "with_drift",
            "rank_by_tokens", "shapley_shares", "split_map"]

@@ -225,9 +225,11 @@ class PowerLaw(ConvergenceModel):
         I = 1 runs (points with ``n >= min_iterations``) fix ``L_inf(r)``, ``a(r)`` per
         rank and a shared ``n0``, ``beta`` (nonlinear least squares on the loss); the
         target per rank is the mean of its runs' targets. The drift ``c`` is the least
-        squares slope, through the origin, of ``n(r, I) / n_model(r, 1) - 1`` on
-        ``I - 1`` over the runs with I > 1 that reached the target after their first
-        round (``iterations > I``: FedAvg ran before the target). The 95 % confidence
+        squares slope, through the origin, of ``n(r, I) / n(r, 1) - 1`` on ``I - 1``
+        (``n(r, 1)`` the mean measured I = 1 iterations of the rank, else the law's)
+        over the runs with I > 1 that reached the target after their first round
+        (``iterations > I``: FedAvg ran before the target); a negative slope is reported
+        as ``c_raw`` and clipped to 0 (``ci95["c"]`` is around ``c_raw``). The 95 % confidence
         intervals come from the Jacobian at the optimum (``s^2 (J^T J)^-1``, Student t);
         the report's residuals compare the model with the mean measured iterations of
         every (rank, I).
@@ -292,19 +294,28 @@ class PowerLaw(ConvergenceModel):
         targets = np.maximum(targets, linf + 1e-6)
         model = cls(ranks, linf, a, targets, n0, beta, 0.0, scale=scale)
         n1 = {rk: model.iterations_at_one(rk) for rk in ranks}
+        # the drift is read against the measured I = 1 iterations of the same rank (the
+        # model's where none was measured), so the law's own residual does not enter c
+        meas1: dict[int, list[float]] = {}
+        for r in ones:
+            if r["iterations"] is not None:
+                meas1.setdefault(int(r["rank"]), []).append(float(r["iterations"]))
+        base1 = {rk: float(np.mean(meas1[rk])) if rk in meas1 else n1[rk] for rk in ranks}
         dx, dy = [], []
         for r in runs:
             i, n = int(r["local_iters"]), r["iterations"]
             if i > 1 and n is not None and float(n) > i and int(r["rank"]) in n1:
                 dx.append(i - 1.0)
-                dy.append(float(n) / n1[int(r["rank"])] - 1.0)
+                dy.append(float(n) / base1[int(r["rank"])] - 1.0)
+        c_raw = 0.0
         if dx:
             ax, ay = np.array(dx), np.array(dy)
-            c = max(0.0, float(ax @ ay / (ax @ ax)))
+            c_raw = float(ax @ ay / (ax @ ax))
+            c = max(0.0, c_raw)
             dofc = max(1, ax.size - 1)
             sc = math.sqrt(float(np.sum((ay - c * ax) ** 2)) / dofc / float(ax @ ax))
             tc = float(stats.t.ppf(0.975, dofc))
-            ci["c"] = [c - tc * sc, c + tc * sc]
+            ci["c"] = [c_raw - tc * sc, c_raw + tc * sc]
         else:
             c = 0.0
             ci["c"] = [0.0, 0.0]
@@ -329,7 +340,8 @@ class PowerLaw(ConvergenceModel):
         report = FitReport(
             params={"l_inf": dict(zip(ranks, linf.tolist(), strict=True)),
                     "a": dict(zip(ranks, a.tolist(), strict=True)), "n0": n0, "beta": beta,
-                    "c": c, "target": dict(zip(ranks, targets.tolist(), strict=True))},
+                    "c": c, "c_raw": c_raw,
+                    "target": dict(zip(ranks, targets.tolist(), strict=True))},
             ci95=ci, residuals=res, rms_log_residual=float(np.sqrt(np.mean(logs ** 2))),
             max_rel_residual=float(rel.max()), loss_rmse=float(math.sqrt(s2)),
             n_points=int(x.size), n_drift_runs=len(dx))

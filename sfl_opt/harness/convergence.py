@@ -378,7 +378,9 @@ def run_measurement(out: str | os.PathLike[str], plan: Plan, *, ranks: Sequence[
     ranks use their reference rate), every I; then the other split ``split_alt`` at
     ``split_alt_iters``. Tier 2: ``ranks[1]`` likewise. Tier 3: the accuracy claim
     (``acc_seeds`` at ``acc_rank``, I = ``acc_iters``, SFL run to the end vs its
-    reference). Tier 4: the other ranks. Tier 5: the other seeds of every rank.
+    reference). Tier 4: the other ranks (after the first of them, the lowest rank's
+    references at the accuracy seeds, which fix those seeds' common targets). Tier 5:
+    the other seeds of every rank.
     Partial results are usable after any run.
     """
     torch.set_num_threads(plan.threads)
@@ -429,9 +431,12 @@ def run_measurement(out: str | os.PathLike[str], plan: Plan, *, ranks: Sequence[
         tgt = run.target(acc_rank, seed, lr_ref[acc_rank])
         run.sfl(acc_rank, seed, lr_sfl[acc_rank], acc_iters, tgt, to_end=True,
                 purpose="accuracy")
-    for r in ranks[2:]:                                    # tier 4: the other ranks
+    for k, r in enumerate(ranks[2:]):                      # tier 4: the other ranks
         setup(r)
         table(r, s0)
+        if k == 0:   # the lowest rank's references at the accuracy seeds: their targets
+            for seed in acc_seeds:
+                run.target(rmin, seed, lr_ref[rmin])
     for seed in seeds[1:]:                                 # tier 5: more seeds
         for r in ranks:
             table(r, seed)
@@ -547,8 +552,23 @@ def assemble(folder: str | os.PathLike[str], *, clients: int = 5, batch: int = 8
             cells.setdefault(r.rank, {}).setdefault(int(r.local_iters), {})[r.seed] = r  # type: ignore[arg-type]
     all_iters = sorted({i for row in cells.values() for i in row})
     ranks = sorted(r for r, row in cells.items() if all(i in row for i in all_iters))
-    iterations = {str(r): {str(i): float(np.mean([x.iterations for x in cells[r][i].values()]))
+    # the table's mean is over the seeds every cell has (a cell measured at more seeds
+    # keeps them in per_seed and cell_seed_stats), so the I- and rank-shape is not
+    # mixed with seed effects
+    table_seeds = sorted(set.intersection(*[set(cells[r][i]) for r in ranks
+                                            for i in all_iters])) if ranks else []
+    iterations = {str(r): {str(i): float(np.mean([cells[r][i][s].iterations
+                                                   for s in table_seeds]))
                            for i in all_iters} for r in ranks}
+    cell_stats = {}
+    for r in ranks:
+        for i in all_iters:
+            vals = np.array([float(x.iterations) for x in cells[r][i].values()])  # type: ignore[arg-type]
+            if vals.size > len(table_seeds):
+                cell_stats[f"{r}/{i}"] = {
+                    "n_seeds": int(vals.size), "mean": float(vals.mean()),
+                    "ci95": float(_t95(vals.size) * vals.std(ddof=1) / math.sqrt(vals.size)),
+                    "min": float(vals.min()), "max": float(vals.max())}
     per_seed = {str(r): {str(i): {str(s): round(float(x.iterations), 3)  # type: ignore[arg-type]
                                   for s, x in sorted(cells[r][i].items())}
                          for i in all_iters} for r in ranks}
@@ -634,6 +654,8 @@ def assemble(folder: str | os.PathLike[str], *, clients: int = 5, batch: int = 8
         "local_iters": all_iters,
         "iterations": iterations,
         "per_seed": per_seed,
+        "table_seeds": table_seeds,
+        "cell_seed_stats": cell_stats,
         "scale": scale,
         "scale_source": (
             f"{REAL_TASK['name']}: {REAL_TASK['steps']} steps x batch {REAL_TASK['batch']} = "

@@ -4,19 +4,20 @@ prepared problem and alone assembles the :class:`~sfl_opt.SolveResult`."""
 
 from __future__ import annotations
 
-import importlib
 import time
 import warnings
 from typing import Any
 
 from . import _validation as v
-from .delay import check_magnitudes, evaluate
+from .engine.bounds import lower_bound as relaxation_bound
+from .engine.prepared import PreparedProblem, prepare
+from .engine.result import SolveResult
 from .errors import NumericalRangeError, SflOptError, ValidationError, require
 from .methods import METHODS, MethodSpec, Options, Outcome, auto_kicks, get_method
+from .methods.exact import native_lower_bound
+from .model.delay import check_magnitudes, evaluate
+from .model.problem import Problem
 from .power import PowerBackend, get_backend
-from .prepared import PreparedProblem, prepare
-from .problem import Problem
-from .result import SolveResult
 from .status import Status, Termination
 
 #: every mode of the registered methods (the CLI's choices)
@@ -156,9 +157,9 @@ def solve(
     bound:
         the certificate on the result: ``True`` (default) or ``"native"`` fills
         ``lower_bound`` and ``gap`` with the native Lagrangian bound on the problem's
-        optimum (:func:`sfl_opt.assign.bnb.native_lower_bound`, every link, every
+        optimum (:func:`sfl_opt.methods.exact.native_lower_bound`, every link, every
         memory-feasible pair); ``"relaxation"`` with the cvxpy time-sharing relaxation
-        (:mod:`sfl_opt.assign.bound`, needs cvxpy, slower); ``False``: no bound
+        (:mod:`sfl_opt.engine.bounds`, needs cvxpy, slower); ``False``: no bound
         (``lower_bound`` None, except a certified bound a method proves itself, e.g.
         ``milp``/``exact``). A method's own tighter bound is kept. Its time is in
         ``timings["bound"]`` and ``timings["total"]``. A result whose certified gap is
@@ -223,7 +224,7 @@ def solve(
         # a magnitude check_magnitudes does not foresee: an honest error, not a crash
         raise NumericalRangeError(
             "problem", "magnitudes the solver computes in float64 (see "
-            "sfl_opt.delay.check_magnitudes; rescale gains, powers, bandwidths, compute or "
+            "sfl_opt.model.delay.check_magnitudes; rescale gains, powers, bandwidths, compute or "
             f"workload towards realistic SI values): {type(exc).__name__}: {exc}") from exc
 
 
@@ -248,10 +249,9 @@ def _assemble(prep: PreparedProblem, spec: MethodSpec, opts: Options, out: Outco
     if bound is not False:
         t0 = time.perf_counter()
         if bound == "relaxation":
-            lb = float(importlib.import_module(".assign.bound", __package__).lower_bound(pr))
+            lb = float(relaxation_bound(pr))
         else:  # the native bound; the point's delay lets pairs that cannot matter stop
-            bnb = importlib.import_module(".assign.bnb", __package__)
-            lb = float(bnb.native_lower_bound(prep, upper=bd.total))
+            lb = float(native_lower_bound(prep, upper=bd.total))
         timings["bound"] = time.perf_counter() - t0
         if lower is not None:  # keep a tighter certified bound of the method
             lb = max(lb, float(lower))

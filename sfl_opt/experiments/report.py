@@ -1,0 +1,142 @@
+"""Readable reports: a solution (text), the comparison with the baselines (text and
+Markdown). Used by the CLI; the numbers come from :mod:`sfl_opt.experiments.analysis`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..engine.result import SolveResult
+from ..model.problem import Problem
+from .analysis import REFERENCE, compare_rows, method_label
+from .sweep import SweepTable
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds:,.1f} s ({seconds / 3600:.2f} h)"
+    return f"{seconds:,.3f} s"
+
+
+def rounds_note(problem: Problem) -> str:
+    """How the rounds table was obtained, flagged when it is illustrative."""
+    if problem.rounds_source == "illustrative":
+        return "illustrative table (not measured; see docs/model.md)"
+    return problem.rounds_source
+
+
+def format_report(problem: Problem, res: SolveResult) -> str:
+    """A multi-line report: choice, status, per-client rates and delays, breakdown."""
+    bd = res.breakdown
+    lines = []
+    lines.append(f"sfl-opt solution — method {res.method}, power backend {res.power}"
+                 + (f", mode {res.mode}" if res.mode else ""))
+    lines.append(f"scenario: K={problem.K} clients, M={problem.M} s-link / N={problem.N} f-link "
+                 f"subchannels, L={problem.L} blocks, batch {problem.batch}, "
+                 f"I={problem.local_iters} local iterations")
+    if problem.gain_d is None:
+        lines.append("downlink: fixed rates rate_down (the paper's model)")
+    else:
+        lines.append(f"downlink: allocated, D={problem.D} subchannels, base station "
+                     f"{problem.p_total_d:g} W")
+    if problem.band == "shared":
+        lines.append(f"band: shared pool of {problem.M} subchannels (s-link during the "
+                     "iterations, f-link during the adapter upload)")
+    lines.append(f"rounds(r): {rounds_note(problem)}")
+    lines.append("")
+    ms = res.timings.get("total", 0.0) * 1e3
+    lines.append(f"status: {res.status} (termination: {res.termination}), "
+                 f"{res.iterations} iteration(s), solve time {ms:.1f} ms")
+    if res.lower_bound is not None:
+        gap = res.gap or 0.0
+        txt = f"{gap:.2%}" if gap == 0 or gap >= 1e-4 else f"{gap:.1e}"
+        lines.append(f"lower bound: {_duration(res.lower_bound)}, optimality gap {txt}")
+    lines.append(f"split point: l = {res.split} (clients run the embedding and blocks "
+                 f"1..{res.split}; the main server blocks {res.split + 1}..{problem.L} and "
+                 "the head)")
+    lines.append(f"LoRA rank: r = {res.rank}, rounds(r) = {bd.rounds:g}")
+    if problem.workload.has_memory:
+        need = float(problem.memory_need(res.split, res.rank)[0])
+        cap = float(problem.client_memory.min())
+        cap_txt = "unlimited" if np.isinf(cap) else f"smallest cap {cap / 1e9:.3f} GB"
+        lines.append(f"client memory: {need / 1e9:.3f} GB per client ({cap_txt}); "
+                     f"candidate splits {problem.splits.min()}..{problem.splits.max()}")
+    lines.append(f"total training delay T_total = {_duration(res.delay)}")
+    lines.append("")
+    cnt_s = np.bincount(res.assign_s, minlength=problem.K)
+    cnt_f = np.bincount(res.assign_f, minlength=problem.K)
+    alloc = res.assign_d is not None and bd.rate_d is not None and bd.power_d is not None
+    hdr = (f"{'client':>6} {'subch s':>7} {'P_s [W]':>8} {'R_s [Mb/s]':>10} {'TcF [s]':>8} "
+           f"{'up [s]':>8} {'down [s]':>8} {'TcB [s]':>8} {'subch f':>7} {'R_f [Mb/s]':>10} "
+           f"{'fed [s]':>8}")
+    if alloc:
+        hdr += f" {'subch d':>7} {'P_d [W]':>8} {'R_d [Mb/s]':>10}"
+        cnt_d = np.bincount(res.assign_d, minlength=problem.K)
+    lines.append(hdr)
+    lines.append("-" * len(hdr))
+    for k in range(problem.K):
+        row = (f"{k:>6} {cnt_s[k]:>7} {bd.power_s[k]:>8.4f} {bd.rate_s[k] / 1e6:>10.3f} "
+               f"{bd.client_fwd[k]:>8.4f} {bd.uplink[k]:>8.4f} {bd.downlink[k]:>8.4f} "
+               f"{bd.client_bwd[k]:>8.4f} {cnt_f[k]:>7} {bd.rate_f[k] / 1e6:>10.3f} "
+               f"{bd.fed_upload[k]:>8.4f}")
+        if alloc:
+            row += (f" {cnt_d[k]:>7} {bd.power_d[k]:>8.4f} "  # type: ignore[index]
+                    f"{bd.rate_d[k] / 1e6:>10.3f}")  # type: ignore[index]
+        lines.append(row)
+    lines.append("")
+    lines.append("delay breakdown (s):")
+    lines.append(f"  per iteration T_iter = {bd.t_iter:.4f} = client fwd + uplink "
+                 f"{bd.t_up_stage:.4f} + server {bd.server:.4f} + downlink + client bwd "
+                 f"{bd.t_down_stage:.4f}")
+    lines.append(f"  per round T_round = I*T_iter {problem.local_iters * bd.t_iter:.4f} + "
+                 f"adapter upload {bd.t_fed:.4f} + broadcast {bd.broadcast:.4f} = {bd.t_round:.4f}")
+    lines.append(f"  total = rounds {bd.rounds:g} x T_round = {bd.total:.1f}")
+    shares = bd.stage_shares
+    lines.append("  share of T_total: client fwd + uplink "
+                 f"{shares['client_fwd_uplink']:.1%}, server {shares['server']:.1%}, "
+                 f"downlink + client bwd {shares['downlink_client_bwd']:.1%}, adapter upload "
+                 f"{shares['adapter_upload']:.1%}")
+    power = (f"  power used: s-link {bd.power_s.sum():.4f} W of {problem.p_total_s:g} W, "
+             f"f-link {bd.power_f.sum():.4f} W of {problem.p_total_f:g} W")
+    if bd.power_d is not None:
+        power += f", downlink {bd.power_d.sum():.4f} W of {problem.p_total_d:g} W"
+    lines.append(power)
+    return "\n".join(lines)
+
+
+def format_compare(table: SweepTable, reference: str = REFERENCE,
+                   scenario: Problem | None = None) -> str:
+    """The comparison as a text table: delay mean ± std and the reference's reduction.
+
+    ``scenario``: one problem of the compared scenarios (its rounds source is printed;
+    default: the bundled default scenario)."""
+    rows = compare_rows(table, reference)
+    n = rows[0]["n"] if rows else 0
+    scenario = Problem.default(0) if scenario is None else scenario
+    lines = [f"{reference} vs the baselines: default scenario, {n} seeds (scenario seed = "
+             f"method seed); rounds(r): {rounds_note(scenario)}",
+             "",
+             f"{'method':<20} {'T_total mean ± std [s]':>24} "
+             f"{'reduction by ' + reference + ' (mean ± std)':>32} {'seeds worse':>12}",
+             "-" * 91]
+    for r in rows:
+        delay = f"{r['mean']:10,.1f} ± {r['std']:9,.1f}"
+        if r["red_mean"] is None:
+            red, worse = "—", ""
+        else:
+            red = f"{100 * r['red_mean']:6.1f}% ± {100 * r['red_std']:4.1f}%"
+            worse = f"{r['worse']}/{r['n']}"
+        lines.append(f"{r['method']:<20} {delay:>24} {red:>32} {worse:>12}")
+    return "\n".join(lines)
+
+
+def markdown_compare(table: SweepTable, reference: str = REFERENCE) -> str:
+    """The comparison as a Markdown table (for the README)."""
+    rows = compare_rows(table, reference)
+    lines = ["| method | T_total (s), mean ± std | reduction by SflLLM, mean ± std |",
+             "|---|---:|---:|"]
+    for r in rows:
+        red = "—" if r["red_mean"] is None else \
+            f"{100 * r['red_mean']:.1f} % ± {100 * r['red_std']:.1f} %"
+        lines.append(f"| {method_label(r['method'])} (`{r['method']}`) | "
+                     f"{r['mean']:,.1f} ± {r['std']:,.1f} | {red} |")
+    return "\n".join(lines)

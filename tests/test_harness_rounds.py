@@ -370,10 +370,8 @@ def test_measure_rounds_schema_and_resume(tmp_path, small_pretrain, monkeypatch)
     assert saved["rounds"]["rounds"] == [9.0, 5.0]          # old table untouched meanwhile
     monkeypatch.setattr(cli, "_write_json", real_write)
     # A rerun with other settings ignores the saved runs; the same settings resume.
-    import sfl_opt.harness.rounds as rounds_mod
-
     seen = {}
-    orig_measure = rounds_mod.measure_rounds
+    orig_measure = cli.measure_rounds
 
     def spy(*a, **kw):
         seen["records"] = dict(kw["records"])
@@ -381,7 +379,7 @@ def test_measure_rounds_schema_and_resume(tmp_path, small_pretrain, monkeypatch)
         seen["new_runs"] = out["runs_this_session"]
         return out
 
-    monkeypatch.setattr(rounds_mod, "measure_rounds", spy)
+    monkeypatch.setattr(cli, "measure_rounds", spy)
     args = _parse(["measure-rounds", "--profile", str(part), *_RUN])
     assert args.func(args) == 0
     assert len(seen["records"]) == 2

@@ -377,3 +377,28 @@ def test_gain_study_writes_the_figure(tmp_path) -> None:
     assert csv[0].startswith("# protocol") and len(csv) == 2 + len(runs)
     assert all(p.exists() for p in paths)
     assert cg.parse_seeds("3") == [0, 1, 2] and cg.parse_seeds("2-4") == [2, 3, 4]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_per_client_wide_instances(seed: int) -> None:
+    """The wide distribution of the test suite (80 dB of SNR, 10x bandwidths, binding
+    and slack total caps, rescaled units), with a memory cap on one client: never above
+    the common split, ``evaluate`` agrees, the bound is below the delay."""
+    from sfl_opt.testing import wide_problem
+
+    p = wide_problem(seed)
+    from sfl_opt.memory import memory_table
+    from sfl_opt.workload import Workload
+
+    wl = Workload.gpt2(p.L, 256, 128)
+    need = memory_table(wl, p.batch, p.splits, p.ranks)
+    caps = np.full(p.K, np.inf)
+    caps[seed % p.K] = float(need[min(1, need.shape[0] - 1)].max()) * 1.0001
+    p = p.replace(workload=wl, client_memory=caps,
+                  server_flops=[0.3e12, 3e12, 30e12, 300e12][seed % 4])
+    r0 = solve(p, seed=seed)
+    r1 = solve(p, seed=seed, split_mode="per_client")
+    assert r1.delay <= r0.delay * (1 + 1e-12)
+    assert evaluate(p, **r1.evaluate_kwargs()).total == pytest.approx(r1.delay, rel=1e-12)
+    assert r1.lower_bound <= r1.delay
+    assert (p.memory_need(r1.split, r1.rank) <= p.client_memory).all()

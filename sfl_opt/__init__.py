@@ -3,10 +3,10 @@
     from sfl_opt import Problem, solve, evaluate
     res = solve(Problem.default(seed=0))
 
-Submodules a user reaches for: ``sfl_opt.model.hardware`` (device/server catalogue),
-``sfl_opt.model.memory`` (client memory need), ``sfl_opt.model.profiles`` (measured profiles): the
+Submodules a user reaches for: ``sfl_opt.hardware`` (device/server catalogue),
+``sfl_opt.memory`` (client memory need), ``sfl_opt.profiles`` (measured profiles): the
 modules of :mod:`sfl_opt.model` of the same names, also importable under these short
-paths (``from sfl_opt.model.hardware import DEVICES``).
+paths (``from sfl_opt.hardware import DEVICES``).
 
 The folders are the layers, each importing only from the ones before it: ``model/``
 (problem, scenario, workload, catalogues, radio, delay) → ``kernels/`` (Numba) →
@@ -28,9 +28,10 @@ from .power import available_backends
 from .solve import solve
 from .status import Status, Termination
 
-# the documented short paths sfl_opt.model.hardware / .memory / .profiles (as os.path)
+# the documented short paths sfl_opt.hardware / .memory / .profiles (as os.path)
 for _mod in (hardware, memory, profiles):
     _sys.modules[f"{__name__}.{_mod.__name__.rsplit('.', 1)[1]}"] = _mod
+del _mod
 
 __all__ = [
     "BackendError", "Breakdown", "InfeasiblePointError", "Problem", "SflOptError",

@@ -364,7 +364,7 @@ def test_per_client_deterministic() -> None:
 def test_gain_study_writes_the_figure(tmp_path) -> None:
     """The gain study on one small cohort: every gain >= 0, the CSV records the protocol
     and one row per run, and the summary's interval is computed over the seeds."""
-    from sfl_opt import client_gain as cg
+    from sfl_opt.experiments import client_gain as cg
 
     runs = cg.run(["gpt2-small"], {"phones+laptops": cg.COHORTS["phones+laptops"]},
                   seeds=[0, 1], clients=4, progress=False)

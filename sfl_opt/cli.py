@@ -27,7 +27,7 @@ from .solve import ASSIGN, MODES, solve, warmup
 
 #: modules that add subcommands (compare/sweep/figures, online, harness)
 PLUGINS = ("sfl_opt.experiments", "sfl_opt.online.cli", "sfl_opt.dynamic_cli",
-           "sfl_opt.harness.cli")
+           "sfl_opt.replay_cli", "sfl_opt.harness.cli")
 
 #: optional module -> the extra that installs it (for the one-line error message)
 EXTRAS = {"cvxpy": "cvxpy", "clarabel": "cvxpy", "pyomo": "pyomo", "highspy": "pyomo",

@@ -31,14 +31,14 @@ time is 0 (e.g. ``rate_down = inf``) costs 0 J.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from . import _validation as v
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .problem import Problem
+#: a :class:`sfl_opt.Problem` (not imported: the problem module imports this one)
+Problem = Any
 
 #: Defaults of the energy fields of :class:`~sfl_opt.Problem` (W). ``compute_power``:
 #: 10 W per client while computing — an edge GPU module between the Jetson Orin Nano's

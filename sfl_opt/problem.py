@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from . import _validation as v
+from .energy import validate_energy_fields
 from .errors import ValidationError
 from .workload import Workload
 
@@ -356,8 +357,6 @@ def validate_problem(p: Problem) -> None:
                                                positive=True, allow_inf=True))
     _check_memory(p)
     _validate_downlink(p, k)
-    from .energy import validate_energy_fields
-
     validate_energy_fields(p, k)
     v.choice("band", p.band, ("separate", "shared"))
     if p.band == "shared" and (m != n or not np.array_equal(p.bw_s, p.bw_f)):

@@ -35,7 +35,7 @@ register_method("sflllm", solve_sflllm_fading,
                 honours=("seed", "refine", "max_iter", "max_moves", "prune", "kicks",
                          "time_limit"),
                 mode_only={"max_iter": "bcd", "prune": "nested"},
-                options=("start", "fading", "samples", "large_scale"))
+                options=("start", "fading", "samples", "large_scale", "perturbations"))
 
 # baselines (SPEC §3): ablations of SflLLM, see .baselines
 from .baselines import BASELINES  # noqa: E402

@@ -33,7 +33,10 @@ Each round is :func:`sfl_opt.evaluate` of the round's point on a problem restric
 the round's participants (and, static, to their subchannels), with the round's gains
 and compute speeds and ``rounds = 1``, so the round time ``T_round`` and the round's
 energy (:mod:`sfl_opt.energy`) are the model's own. Energy of compute is charged per
-FLOP (a slower round costs time, not joules); a dropped or waiting client spends 0 J.
+FLOP (a slower round costs time, not joules); a dropped or waiting client spends 0 J;
+the base station keeps each participant's downlink share ``bs_power / K`` (so its
+broadcast in a thinned round is charged at ``K'/K`` of ``bs_power``, a small
+under-count: the broadcast is < 0.01 % of the energy in the default scenario).
 
 How rounds are charged (the stated assumption). The plan needs ``rounds(r)`` rounds
 (:func:`planned_rounds`, from the problem's convergence data). A round with K' of the
@@ -183,10 +186,13 @@ def _round_problem(pr: Problem, who: np.ndarray, gains: Mapping[str, np.ndarray]
     band = pr.band
     if cols is not None and band == "shared" and not np.array_equal(cols["s"], cols["f"]):
         band = "separate"
+    # the fixed-rate downlink keeps each participant's share bs_power / K (its rate
+    # rate_down was computed with that share): the base station radiates K'/K of its power
+    bs = float(pr.bs_power) * who.size / pr.K  # type: ignore[arg-type]
     return pr.replace(**ch, p_max=pr.p_max[who], client_flops=pr.client_flops[who] / m,
                       rate_down=pr.rate_down[who], client_memory=pr.client_memory[who],
                       compute_power=pr.compute_power[who] / m, client_energy=None,
-                      splits=[split], ranks=[rank], rounds=[1.0], band=band)
+                      bs_power=bs, splits=[split], ranks=[rank], rounds=[1.0], band=band)
 
 
 def _plan_points(res: SolveResult) -> dict[str, LinkPoint]:

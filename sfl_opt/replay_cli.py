@@ -53,7 +53,31 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_replay_figures(args: argparse.Namespace) -> int:
+    import sys
+
+    from .cli import warm_kernels
+    from .replay_figures import make_replay_figures
+
+    warm_kernels()
+    paths = make_replay_figures(args.out, _seeds(args.seeds),
+                                executor="serial" if args.workers <= 1 else None,
+                                progress=not args.no_progress, samples=args.samples,
+                                command="sfl-opt " + " ".join(sys.argv[1:]))
+    print(f"{len(paths)} files written to {args.out}")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("replay-figures", help="predicted vs realised by perturbation "
+                       "strength, and nominal vs robust plans (docs/figures/replay_*)")
+    p.add_argument("--out", default="docs/figures")
+    p.add_argument("--seeds", default="20", help="N (0..N-1), a,b,c or a-b (default 20)")
+    p.add_argument("--samples", type=int, default=32, help="SAA samples of the robust plan")
+    p.add_argument("--workers", type=int, default=1, help="processes (1: serial)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_cmd_replay_figures)
+
     p = sub.add_parser("replay", help="play the plan round by round under perturbations")
     p.add_argument("scenario", nargs="?", default=None, help="scenario JSON (default: the "
                    "default scenario)")

@@ -118,3 +118,37 @@ def test_robust_plan_is_a_valid_point_and_deterministic(plan):
     assert np.isfinite(a.grid).any() and a.info["saa"]["mean_share"] < 1
     with pytest.raises(ValidationError, match="perturbations"):
         solve(p, perturbations=pert)
+
+
+def test_process_pool_gives_the_serial_answer(plan):
+    p, res = plan
+    pert = Perturbations(jitter=0.3, dropout=0.2)
+    a = replay(p, res, pert, seeds=range(3))
+    b = replay(p, res, pert, seeds=range(3), executor=None, workers=2)
+    np.testing.assert_array_equal(a.realised_total, b.realised_total)
+
+
+def test_cli_replay_and_budget(tmp_path, capsys):
+    from sfl_opt.cli import main
+
+    scenario = tmp_path / "p.json"
+    p = small_problem(7)
+    scenario.write_text(p.to_json())
+    out = tmp_path / "r.json"
+    assert main(["replay", str(scenario), "--seeds", "0-2", "--jitter", "0.3",
+                 "--policy", "adaptive", "--no-progress", "--out", str(out)]) == 0
+    txt = capsys.readouterr().out
+    assert "predicted" in txt and "p5/p50/p95" in txt
+    data = json.loads(out.read_text())
+    assert data["settings"]["seeds"] == [0, 1, 2] and len(data["realised_total"]) == 3
+    assert main(["solve", "--clients", "2", "--subchannels", "3", "--client-energy",
+                 "1e9"]) == 0
+    assert "energy per training run" in capsys.readouterr().out
+    assert main(["solve", "--client-energy", "1"]) == 2
+    assert "client_energy" in capsys.readouterr().err
+
+
+def test_budget_with_per_client_cuts_is_rejected():
+    p = small_problem(1).replace(client_energy=1e9)
+    with pytest.raises(ValidationError, match="client_energy"):
+        solve(p, split_mode="per_client")

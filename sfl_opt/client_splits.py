@@ -30,7 +30,6 @@ from typing import Any
 import numpy as np
 
 from . import _validation as v
-from .delay import pair_table
 from .errors import ValidationError
 from .problem import Problem
 
@@ -67,10 +66,10 @@ class ClientTerms:
     fits: np.ndarray
 
 
-def client_terms(problem: Problem) -> ClientTerms:
-    """The :class:`ClientTerms` of ``problem`` (from :func:`sfl_opt.delay.pair_table`)."""
+def client_terms(problem: Problem, tab: Any) -> ClientTerms:
+    """The :class:`ClientTerms` of ``problem`` from its full (not memory-filtered) pair
+    table ``tab`` (:func:`sfl_opt.delay.pair_table`)."""
     pr = problem
-    tab = pair_table(pr)
     n, R = pr.splits.size, pr.ranks.size
 
     def grid(x: np.ndarray) -> np.ndarray:
@@ -117,12 +116,13 @@ def split_vector(problem: Problem, split: Any) -> np.ndarray:
 
 
 def vector_terms(problem: Problem, splits: np.ndarray, rank: int,
-                 terms: ClientTerms | None = None) -> dict[str, Any]:
+                 terms: ClientTerms) -> dict[str, Any]:
     """The rate-independent terms of a split vector at ``rank`` (module docstring):
     ``tcf``, ``tcb`` (K,) s; ``ts`` s; ``s_up``, ``s_dn``, ``s_ad`` (K,) bits; ``s_bc``
-    bits; ``rounds``. ``splits`` (K,) candidate splits, ``rank`` a candidate rank."""
+    bits; ``rounds``; ``fits`` (K,) bool. ``splits`` (K,) candidate splits, ``rank`` a
+    candidate rank, ``terms`` the problem's :class:`ClientTerms`."""
     pr = problem
-    t = client_terms(pr) if terms is None else terms
+    t = terms
     order = np.argsort(t.splits)
     i = order[np.searchsorted(t.splits, splits, sorter=order)]
     q = int(np.flatnonzero(t.ranks == rank)[0])

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from . import _validation as v
+from .client_splits import client_terms, split_vector, vector_terms
 from .energy import Energy, breakdown_energy, budget_violation
 from .errors import InfeasiblePointError, NumericalRangeError, ValidationError
 from .problem import Problem
@@ -226,8 +227,6 @@ def evaluate(problem: Problem, split: int | Any, rank: int, assign_s: Any, psd_s
     if isinstance(split, (int, np.integer)) and not isinstance(split, bool):
         split = _candidate("split", split, problem.splits)
     else:  # one split per client (split_mode="per_client", sfl_opt.client_splits)
-        from .client_splits import split_vector
-
         vec = split = split_vector(problem, split)
     rank = _candidate("rank", rank, problem.ranks)
     check_memory(problem, split, rank)
@@ -280,9 +279,7 @@ def evaluate(problem: Problem, split: int | Any, rank: int, assign_s: Any, psd_s
         bc = float(tab.s_ad[i] / problem.rate_bcast)
         rounds = float(tab.rounds[i])
     else:
-        from .client_splits import vector_terms
-
-        vt = vector_terms(problem, vec, rank)
+        vt = vector_terms(problem, vec, rank, client_terms(problem, pair_table(problem)))
         tcf, tcb, ts = vt["tcf"], vt["tcb"], vt["ts"]
         up = vt["s_up"] / rs
         dn = vt["s_dn"] / (problem.rate_down if rd is None else rd)

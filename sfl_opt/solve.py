@@ -217,7 +217,7 @@ def solve(
         split vector held, :mod:`sfl_opt.methods.per_client`: never worse than the
         common split found); the other methods (``MethodSpec.split_modes``) reject it.
         Power by the native kernels only; the bound is the per-client relaxation
-        (:mod:`sfl_opt.assign.client_bound`; ``bound="relaxation"`` is rejected).
+        (:mod:`sfl_opt.methods.per_client_bound`; ``bound="relaxation"`` is rejected).
     **options:
         the method's own options (e.g. ``rank`` for ``fixed_rank``; for ``sflllm``
         ``fading="saa"`` with ``samples=`` and ``large_scale=``: the (split, rank) by
@@ -325,7 +325,7 @@ def _assemble(prep: PreparedProblem, spec: MethodSpec, opts: Options, out: Outco
         if bound == "relaxation":
             lb = float(importlib.import_module(".assign.bound", __package__).lower_bound(pr))
         elif opts.split_mode == "per_client":  # the per-client relaxation
-            cb = importlib.import_module(".assign.client_bound", __package__)
+            cb = importlib.import_module(".methods.per_client_bound", __package__)
             lb = float(cb.per_client_lower_bound(prep, upper=bd.total))
         else:  # the native bound; the point's delay lets pairs that cannot matter stop
             bnb = importlib.import_module(".assign.bnb", __package__)

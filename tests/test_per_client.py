@@ -23,6 +23,7 @@ import pytest
 from sfl_opt import Problem, ValidationError, evaluate, solve
 from sfl_opt import kernels as kn
 from sfl_opt.client_splits import client_terms, split_vector, vector_terms
+from sfl_opt.delay import pair_table
 from sfl_opt.errors import InfeasiblePointError
 from sfl_opt.kernels.demand_power import demand_power_control
 from sfl_opt.kernels.split import best_split_vector, vector_objective
@@ -177,7 +178,7 @@ def test_split_step_exact_against_evaluate(seed: int) -> None:
     r = solve(p)
     prep = prepare(p)
     links = {"s": LinkPoint(r.assign_s, r.psd_s, 0.0), "f": LinkPoint(r.assign_f, r.psd_f, 0.0)}
-    terms = client_terms(p)
+    terms = client_terms(p, pair_table(p))
     tot, idx, q, _ = best_vector(prep, terms, links, np.arange(p.ranks.size))
     kw = r.evaluate_kwargs()
     best = math.inf
@@ -261,9 +262,10 @@ def _brute_per_client(p: Problem) -> float:
     best = math.inf
     A_s = [np.ascontiguousarray(a, np.int64) for a in assignments(p.K, p.M)]
     A_f = [np.ascontiguousarray(a, np.int64) for a in assignments(p.K, p.N)]
+    terms = client_terms(p, pair_table(p))
     for rank in p.ranks:
         for vec in itertools.product(p.splits, repeat=p.K):
-            vt = vector_terms(p, np.array(vec), int(rank))
+            vt = vector_terms(p, np.array(vec), int(rank), terms)
             if not vt["fits"].all():
                 continue
             assert np.ptp(vt["s_up"]) == 0  # one activation size: one S_up
@@ -329,3 +331,22 @@ def test_pure_python_path() -> None:
         cwd=here.parent.parent, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert " passed" in proc.stdout
+
+
+# ------------------------------------------------------------------ command line
+def test_cli_split_mode(tmp_path, capsys) -> None:
+    """``sfl-opt solve --split-mode per-client`` prints one cut per client and writes
+    the vector; a method that cannot honour it exits 2 naming split_mode."""
+    from sfl_opt.cli import main
+
+    out = tmp_path / "r.json"
+    assert main(["solve", "--devices", "iphone-15-pro-npu", "laptop-rtx-4060", "--clients",
+                 "4", "--split-mode", "per-client", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "split points (one per client)" in text
+    import json
+
+    data = json.loads(out.read_text())
+    assert data["split_mode"] == "per_client" and len(data["split"]) == 4
+    assert main(["solve", "--method", "exact", "--split-mode", "per-client"]) == 2
+    assert "split_mode" in capsys.readouterr().err

@@ -30,7 +30,7 @@ import numpy as np
 
 from .. import kernels as kn
 from ..client_splits import ClientTerms, client_terms
-from ..delay import link_rates
+from ..delay import link_rates, pair_table
 from ..kernels.demand_power import demand_power_control
 from ..kernels.split import best_split_vector, vector_objective
 from ..prepared import KICK_GROWTH, MOVE_TOL, RTOL, Link, LinkPoint, PreparedProblem, kick_numbers
@@ -180,7 +180,7 @@ def solve_per_client(ctx: PreparedProblem, opts: Options,
     timings["common"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     pr = ctx.problem
-    terms = client_terms(pr)
+    terms = client_terms(pr, pair_table(pr))
     split0, rank0 = ctx.pair(base.pair)
     i0 = int(np.flatnonzero(terms.splits == split0)[0])
     q0 = int(np.flatnonzero(terms.ranks == rank0)[0])

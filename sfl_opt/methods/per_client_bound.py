@@ -14,10 +14,14 @@ any split vector, allocation and power at rank r (terms of :mod:`sfl_opt.client_
 - per round ``max_k S_ad,k/Rf_k + S_bc/rate_bcast >= S_ad,min (tf + 1/rate_bcast)``
   with ``tf`` the round link's bound on ``max_k 1/Rf_k`` (s/bit).
 
-The bound is the least over the ranks every client can run of ``rounds(r) (I (up +
-Ts + down) + round)``. It is valid (tests check it against enumeration of every split
-vector and assignment of tiny instances) and looser than the common-split bound, which
-does not bound a per-client optimum. Units: s.
+A second relaxation keeps the coupling between a client's compute and the server's
+work: every rate at its largest (client k alone with every subchannel of the link at
+``p_max[k]``, ``Link.rate_bounds``; the fixed downlink's own rates), the best split
+vector of those rates is exact (:func:`sfl_opt.kernels.split.best_split_vector`), and
+each term only decreases when a rate grows. The bound is the least over the ranks every
+client can run of the larger of the two. It is valid (tests check it against
+enumeration of every split vector and assignment of tiny instances) and looser than the
+common-split bound, which does not bound a per-client optimum. Units: s.
 """
 
 from __future__ import annotations
@@ -26,9 +30,12 @@ import math
 
 import numpy as np
 
+from ..assign.bnb import LinkArrays, bound_iterations, link_of
 from ..client_splits import client_terms
+from ..delay import pair_table
+from ..kernels.split import best_split_vector
 from ..prepared import PreparedProblem
-from .bnb import LinkArrays, bound_iterations, link_of
+from .per_client import split_problem
 
 
 def per_client_lower_bound(prep: PreparedProblem, upper: float = math.inf) -> float:
@@ -36,11 +43,12 @@ def per_client_lower_bound(prep: PreparedProblem, upper: float = math.inf) -> fl
     allocation and power (module docstring). ``upper`` (s, a known delay) is accepted
     for symmetry with :func:`~sfl_opt.assign.bnb.native_lower_bound` and not used."""
     pr = prep.problem
-    t = client_terms(pr)
+    t = client_terms(pr, pair_table(pr))
     it = bound_iterations(prep)
     tf = link_of(prep, prep.round_link, None).root_bound(it)[0]
     I = float(pr.local_iters)
     fl = pr.client_flops
+    rall = _largest_rates(prep)
     best = math.inf
     for q in range(t.ranks.size):
         fits = t.fits[:, :, q]
@@ -59,8 +67,19 @@ def per_client_lower_bound(prep: PreparedProblem, upper: float = math.inf) -> fl
             down = float(np.max(_least(fits, dn)))
         s_ad = float(np.min(t.s_ad[anyfit, q]))
         total = t.rounds[q] * (I * (up + ts + down) + s_ad * (tf + 1.0 / pr.rate_bcast))
-        best = min(best, float(total))
+        V, lam, W, feas = split_problem(prep, t, rall, q)
+        coupled = t.rounds[q] * best_split_vector(V, lam, W, feas)[0] * (1 - 1e-12)
+        best = min(best, max(float(total), float(coupled)))
     return best
+
+
+def _largest_rates(prep: PreparedProblem) -> dict[str, np.ndarray]:
+    """(K,) bit/s: each client's rate alone with every subchannel of each link at its
+    cap (the fixed downlink: ``rate_down``)."""
+    out = {n: prep.link(n).rate_bounds[0] for n in (*prep.stage_links, prep.round_link)}
+    if "d" not in out:
+        out["d"] = prep.problem.rate_down
+    return out
 
 
 def _least(fits: np.ndarray, x: np.ndarray) -> np.ndarray:

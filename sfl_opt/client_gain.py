@@ -38,9 +38,14 @@ COHORTS: dict[str, tuple[str, ...]] = {
     "all six devices": ("iphone-15-pro-npu", "ipad-pro-m2-gpu", "raspberry-pi-5",
                         "jetson-orin-nano-8gb", "jetson-agx-orin-64gb", "laptop-rtx-4060"),
 }
-#: the models: "gpt2-small" is the default scenario's workload; others need the
-#: catalogue of ``Problem.default(model=...)``
+#: the models: "gpt2-small" is the default scenario's workload; "gpt2-shape-LxD" is the
+#: analytic GPT-2-shaped workload with L blocks of width D (``Problem.default(layers=L,
+#: hidden=D, profile=None)``: GELU FFN, full multi-head attention, GPT-2's vocabulary);
+#: any other name is a model of the catalogue (``Problem.default(model=NAME)``)
 MODELS = ("gpt2-small", "llama-3.2-1b", "llama-3.2-3b")
+#: GPT-2-shaped stand-ins at the depth and width of Llama-3.2-1B / -3B, used when the
+#: catalogue is not installed
+STAND_INS = ("gpt2-small", "gpt2-shape-16x2048", "gpt2-shape-28x3072")
 CLIENTS = 10
 SERVER = "L4"
 
@@ -71,18 +76,30 @@ def scenario(model: str, devices: Sequence[str], seed: int, clients: int = CLIEN
     = max(20, K) subchannels, ``server`` from the catalogue."""
     kw: dict[str, Any] = {"devices": list(devices), "server": server, "clients": clients,
                           "subchannels": max(20, clients)}
-    if model != "gpt2-small":
+    if model.startswith("gpt2-shape-"):
+        L, D = model.removeprefix("gpt2-shape-").split("x")
+        kw.update(layers=int(L), hidden=int(D), profile=None)
+    elif model != "gpt2-small":
         kw["model"] = model
     return Problem.default(seed=seed, **kw)
 
 
-def run(models: Sequence[str] = MODELS, cohorts: dict[str, Sequence[str]] | None = None,
+def default_models() -> tuple[str, ...]:
+    """:data:`MODELS` when the model catalogue (``sfl_opt.models``) is installed, else
+    :data:`STAND_INS`."""
+    import importlib.util
+
+    return MODELS if importlib.util.find_spec("sfl_opt.models") else STAND_INS
+
+
+def run(models: Sequence[str] | None = None, cohorts: dict[str, Sequence[str]] | None = None,
         seeds: Sequence[int] = range(5), clients: int = CLIENTS, server: str = SERVER,
         progress: bool = True) -> list[GainRun]:
     """Every (model, cohort, seed): the common and the per-client solve."""
     from tqdm.auto import tqdm
 
     cohorts = COHORTS if cohorts is None else cohorts
+    models = default_models() if models is None else models
     tasks = [(m, c, s) for m in models for c in cohorts for s in seeds]
     out = []
     for m, c, s in tqdm(tasks, desc="per-client gain", unit="run", disable=not progress):
@@ -162,20 +179,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="sfl-opt per-client-gain",
                                  description="Gain of per-client cut layers over the best "
                                              "common split, per device cohort.")
-    ap.add_argument("--models", default=",".join(MODELS),
-                    help="comma-separated models (gpt2-small = the default workload)")
+    ap.add_argument("--models", default=None,
+                    help="comma-separated models: gpt2-small (the default workload), "
+                         "gpt2-shape-LxD (analytic GPT-2 shape), or catalogue names (default: "
+                         f"{','.join(MODELS)} with the catalogue, else {','.join(STAND_INS)})")
     ap.add_argument("--seeds", default="5", help="N (seeds 0..N-1), a list a,b or a range a-b")
     ap.add_argument("--clients", type=int, default=CLIENTS, help="clients per cohort")
     ap.add_argument("--server", default=SERVER, help="catalogue server")
     ap.add_argument("--out", default="docs/figures", help="folder of the figure")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = ap.parse_args(argv)
-    runs = run(args.models.split(","), seeds=parse_seeds(args.seeds), clients=args.clients,
+    models = args.models.split(",") if args.models else None
+    runs = run(models, seeds=parse_seeds(args.seeds), clients=args.clients,
                server=args.server, progress=not args.no_progress)
-    print(f"{'model':<14} {'cohort':<24} {'seeds':>5} {'mean gain':>10} {'95% CI':>8} "
+    print(f"{'model':<20} {'cohort':<24} {'seeds':>5} {'mean gain':>10} {'95% CI':>8} "
           f"{'max':>7} {'gained':>6}")
     for s in summary(runs):
-        print(f"{s['model']:<14} {s['cohort']:<24} {s['seeds']:>5} {s['mean']:>10.3%} "
+        print(f"{s['model']:<20} {s['cohort']:<24} {s['seeds']:>5} {s['mean']:>10.3%} "
               f"{s['ci95']:>8.3%} {s['max']:>7.2%} {s['gained']:>6}")
     for p in plot(runs, Path(args.out) / "per_client_gain", args.clients, args.server):
         print(f"wrote {p}")

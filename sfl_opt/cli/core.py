@@ -69,6 +69,13 @@ SCENARIO_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "--client-memory": ("client_memory", dict(type=float, metavar="BYTES",
                                               help="memory per client in bytes (inf: "
                                                    "unlimited; default: the devices' memory)")),
+    "--client-energy": ("client_energy", dict(type=float, metavar="J",
+                                              help="energy budget per client, J per "
+                                                   "training run (default: none)")),
+    "--compute-power": ("compute_power", dict(type=float, metavar="W",
+                                              help="power each client draws while "
+                                                   "computing, W (default: the devices' "
+                                                   "catalogue power, else 10 W)")),
     "--noise-figure-db": ("noise_figure_db", dict(type=float, metavar="DB",
                                                   help="receiver noise figure added to "
                                                        "-174 dBm/Hz (default 0)")),

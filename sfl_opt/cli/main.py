@@ -4,8 +4,8 @@ Each command group is a module of this package with a ``register(subparsers)`` f
 (which must not import optional dependencies such as torch or cvxpy):
 :mod:`.core` (``default``, ``solve``, ``backends``), :mod:`.experiments` (``compare``,
 ``sweep``, ``figures``), :mod:`.online` (``online``), :mod:`.dynamic` (``dynamic``,
-``radio-figures``) and :mod:`.harness` (``profile``, ``measure-rounds``,
-``measure-accuracy``).
+``radio-figures``), :mod:`.replay` (``replay``, ``replay-figures``) and :mod:`.harness`
+(``profile``, ``measure-rounds``, ``measure-accuracy``).
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import MissingDependencyError, SflOptError
-from . import core, dynamic, experiments, harness, online
+from . import core, dynamic, experiments, harness, online, replay
 
 #: the command groups, in the order of ``sfl-opt --help``
-GROUPS = (core, experiments, online, dynamic, harness)
+GROUPS = (core, experiments, online, dynamic, replay, harness)
 
 #: optional module -> the extra that installs it (for the one-line error message)
 EXTRAS = {"cvxpy": "cvxpy", "clarabel": "cvxpy", "pyomo": "pyomo", "highspy": "pyomo",

@@ -9,6 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .cli import load_problem, warm_kernels
+from .perturbations import Perturbations, load_trace
+from .replay import replay
+from .replay_figures import make_replay_figures
+from .solve import solve
+
 
 def _seeds(text: str) -> list[int]:
     """The CLI's seed vocabulary: ``N`` (0..N-1), ``a,b,c`` or ``a-b``."""
@@ -22,11 +28,6 @@ def _seeds(text: str) -> list[int]:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    from .cli import load_problem, warm_kernels
-    from .perturbations import Perturbations, load_trace
-    from .replay import replay
-    from .solve import solve
-
     problem = load_problem(args.scenario, args.scenario_seed)
     trace = None if args.trace is None else load_trace(args.trace, problem.K)
     pert = Perturbations(rho=args.rho, jitter=args.jitter, straggler_prob=args.straggler_prob,
@@ -55,9 +56,6 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 def _cmd_replay_figures(args: argparse.Namespace) -> int:
     import sys
-
-    from .cli import warm_kernels
-    from .replay_figures import make_replay_figures
 
     warm_kernels()
     paths = make_replay_figures(args.out, _seeds(args.seeds),

@@ -18,6 +18,8 @@ import numpy as np
 from . import _validation as v
 from . import channel
 from .errors import ValidationError
+from .hardware import client_devices
+from .hardware import server as server_spec
 from .problem import Problem
 from .profiles import bundled_profile_path, load_profile, rounds_at, rounds_protocol
 from .workload import MEMORY_FIELDS, Workload
@@ -286,13 +288,11 @@ def default_problem(
 def _catalogue_power(names: Any, k: int, given: Any, field: str) -> Any:
     """``given`` if not None, else the catalogue's power (W) of the devices (cycled over
     the K clients, as their FLOP/s) or of the server, else None (the energy default)."""
-    from . import hardware
-
     if given is not None or names is None:
         return given
     if field == "server_power":
-        return hardware.server(names).power
-    return np.array([d.power for d in hardware.client_devices(names, k)])
+        return server_spec(names).power
+    return np.array([d.power for d in client_devices(names, k)])
 
 
 def _hardware(devices: Any, server: Any, k: int, flops: np.ndarray,

@@ -57,7 +57,6 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 def _cmd_replay_figures(args: argparse.Namespace) -> int:
     import sys
 
-
     warm_kernels()
     paths = make_replay_figures(args.out, _seeds(args.seeds),
                                 executor="serial" if args.workers <= 1 else None,

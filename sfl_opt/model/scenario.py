@@ -18,6 +18,8 @@ import numpy as np
 from .. import _validation as v
 from ..errors import ValidationError
 from . import channel, hardware
+from .hardware import client_devices
+from .hardware import server as server_spec
 from .problem import DEFAULT_SCENARIO, Problem
 from .profiles import bundled_profile_path, load_profile, rounds_at, rounds_protocol
 from .workload import MEMORY_FIELDS, Workload
@@ -289,8 +291,8 @@ def _catalogue_power(names: Any, k: int, given: Any, field: str) -> Any:
     if given is not None or names is None:
         return given
     if field == "server_power":
-        return hardware.server(names).power
-    return np.array([d.power for d in hardware.client_devices(names, k)])
+        return server_spec(names).power
+    return np.array([d.power for d in client_devices(names, k)])
 
 
 def _hardware(devices: Any, server: Any, k: int, flops: np.ndarray,

@@ -22,13 +22,13 @@ import pytest
 
 from sfl_opt import Problem, ValidationError, evaluate, solve
 from sfl_opt import kernels as kn
-from sfl_opt.client_splits import client_terms, split_vector, vector_terms
-from sfl_opt.delay import pair_table
+from sfl_opt.engine.prepared import LinkPoint, prepare
 from sfl_opt.errors import InfeasiblePointError
 from sfl_opt.kernels.demand_power import demand_power_control
 from sfl_opt.kernels.split import best_split_vector, vector_objective
 from sfl_opt.methods.per_client import best_vector, split_problem
-from sfl_opt.prepared import LinkPoint, prepare
+from sfl_opt.model.client_splits import client_terms, split_vector, vector_terms
+from sfl_opt.model.delay import pair_table
 from sfl_opt.testing import assignments, small_problem
 
 JIT_DISABLED = os.environ.get("NUMBA_DISABLE_JIT") == "1"
@@ -110,10 +110,10 @@ def _mixed(seed: int = 0, K: int = 4) -> Problem:
     """A small instance with per-client memory caps: client 0 holds only the first
     cut, the others everything."""
     base = small_problem(seed, K=K, M=K + 2, N=K + 1, L=5)
-    from sfl_opt.workload import Workload
+    from sfl_opt.model.workload import Workload
 
     wl = Workload.gpt2(5, 256, 128)
-    from sfl_opt.memory import memory_table
+    from sfl_opt.model.memory import memory_table
 
     need = memory_table(wl, base.batch, base.splits, base.ranks)
     caps = np.full(K, np.inf)
@@ -286,8 +286,8 @@ def test_per_client_bound_valid_against_brute_force(seed: int) -> None:
     """On tiny instances (K=2, M=3, N=2, 3 cuts, 2 ranks, mixed memory caps): bound <=
     brute-force per-client optimum <= the solve's per-client delay <= common delay."""
     p = small_problem(seed, K=2, M=3, N=2, L=4, ranks=(1, 8))
-    from sfl_opt.memory import memory_table
-    from sfl_opt.workload import Workload
+    from sfl_opt.model.memory import memory_table
+    from sfl_opt.model.workload import Workload
 
     wl = Workload.gpt2(4, 256, 128)
     need = memory_table(wl, p.batch, p.splits, p.ranks)
@@ -350,3 +350,83 @@ def test_cli_split_mode(tmp_path, capsys) -> None:
     assert data["split_mode"] == "per_client" and len(data["split"]) == 4
     assert main(["solve", "--method", "exact", "--split-mode", "per-client"]) == 2
     assert "split_mode" in capsys.readouterr().err
+
+
+def test_per_client_deterministic() -> None:
+    """Same seed, same answer (kicks draw from the seed)."""
+    p = _instances()[8]
+    a = solve(p, seed=3, split_mode="per_client")
+    b = solve(p, seed=3, split_mode="per_client")
+    assert a.delay == b.delay and np.array_equal(a.split, b.split)
+    assert np.array_equal(a.assign_s, b.assign_s) and np.array_equal(a.psd_f, b.psd_f)
+
+
+def test_gain_study_writes_the_figure(tmp_path) -> None:
+    """The gain study on one small cohort: every gain >= 0, the CSV records the protocol
+    and one row per run, and the summary's interval is computed over the seeds."""
+    from sfl_opt.experiments import client_gain as cg
+
+    runs = cg.run(["gpt2-small"], {"phones+laptops": cg.COHORTS["phones+laptops"]},
+                  seeds=[0, 1], clients=4, progress=False)
+    assert len(runs) == 2 and all(r.gain >= -1e-12 for r in runs)
+    assert all(len(r.splits) == 4 for r in runs)
+    (s,) = cg.summary(runs)
+    assert s["seeds"] == 2 and s["mean"] == pytest.approx(np.mean([r.gain for r in runs]))
+    paths = cg.plot(runs, tmp_path / "g", clients=4)
+    csv = (tmp_path / "g.csv").read_text().splitlines()
+    assert csv[0].startswith("# protocol") and len(csv) == 2 + len(runs)
+    assert all(p.exists() for p in paths)
+    assert cg.parse_seeds("3") == [0, 1, 2] and cg.parse_seeds("2-4") == [2, 3, 4]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_per_client_wide_instances(seed: int) -> None:
+    """The wide distribution of the test suite (80 dB of SNR, 10x bandwidths, binding
+    and slack total caps, rescaled units), with a memory cap on one client: never above
+    the common split, ``evaluate`` agrees, the bound is below the delay."""
+    from sfl_opt.testing import wide_problem
+
+    p = wide_problem(seed)
+    from sfl_opt.model.memory import memory_table
+    from sfl_opt.model.workload import Workload
+
+    wl = Workload.gpt2(p.L, 256, 128)
+    need = memory_table(wl, p.batch, p.splits, p.ranks)
+    caps = np.full(p.K, np.inf)
+    caps[seed % p.K] = float(need[min(1, need.shape[0] - 1)].max()) * 1.0001
+    p = p.replace(workload=wl, client_memory=caps,
+                  server_flops=[0.3e12, 3e12, 30e12, 300e12][seed % 4])
+    r0 = solve(p, seed=seed)
+    r1 = solve(p, seed=seed, split_mode="per_client")
+    assert r1.delay <= r0.delay * (1 + 1e-12)
+    assert evaluate(p, **r1.evaluate_kwargs()).total == pytest.approx(r1.delay, rel=1e-12)
+    assert r1.lower_bound <= r1.delay
+    assert (p.memory_need(r1.split, r1.rank) <= p.client_memory).all()
+
+
+def test_per_client_time_limit_and_bcd() -> None:
+    """A time limit that has passed returns the common point as a valid per-client
+    point (termination time_limit); bcd with max_iter=1 alternates once."""
+    p = _instances()[9]
+    r = solve(p, split_mode="per_client", time_limit=1e-9)
+    assert str(r.termination) == "time_limit"
+    assert evaluate(p, **r.evaluate_kwargs()).total == pytest.approx(r.delay, rel=1e-12)
+    r = solve(p, split_mode="per_client", mode="bcd", max_iter=1)
+    assert r.info["alternations"] == 1
+    assert r.delay <= solve(p, mode="bcd", max_iter=1).delay * (1 + 1e-12)
+
+
+def test_cli_per_client_gain(tmp_path, capsys) -> None:
+    """``sfl-opt per-client-gain`` on one cohort and two seeds writes the figure and
+    prints the table; a malformed ``--seeds`` or cohort exits 2 naming it."""
+    from sfl_opt.cli import main
+
+    assert main(["per-client-gain", "--models", "gpt2-small", "--cohorts", "phones+laptops",
+                 "--seeds", "0-1", "--clients", "4", "--out", str(tmp_path),
+                 "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "phones+laptops" in out and (tmp_path / "per_client_gain.png").exists()
+    assert main(["per-client-gain", "--seeds", "x", "--out", str(tmp_path)]) == 2
+    assert "--seeds" in capsys.readouterr().err
+    assert main(["per-client-gain", "--cohorts", "tablets", "--out", str(tmp_path)]) == 2
+    assert "--cohorts" in capsys.readouterr().err

@@ -48,6 +48,7 @@ import numpy as np
 
 from .._validation import positive_int, scalar
 from ..errors import ValidationError
+from ..model.convergence import PowerLaw
 from .data import make_task
 from .model import ModelConfig
 from .train import CentralTrainer, SplitFedTrainer, TrainConfig, pretrain_base
@@ -498,8 +499,6 @@ def assemble(folder: str | os.PathLike[str], *, clients: int = 5, batch: int = 8
     with a run at every measured I of the best-covered rank enter the table.
     ``clients``/``batch``: the default scenario's K and b for the calibrated scale.
     """
-    from ..convergence import PowerLaw
-
     store_dir = Path(folder)
     plan_d = json.loads((store_dir / "plan.json").read_text())
     plan = Plan(**plan_d)

@@ -312,9 +312,9 @@ def rounds_protocol(profile: str | Path | dict[str, Any]) -> str:
                      "of a converged 5-epoch centralised reference per seed")
         lr = proto.get("lr_reference") or {}
         parts.append(f"rates tuned per rank for the full schedule ({len(lr)} ranks)")
-        seeds = table.get("seeds")
+        seeds = table.get("table_seeds", table.get("seeds"))
         if isinstance(seeds, list):
-            parts.append(f"{len(seeds)} seed(s) per cell (docs/profiles.md)")
+            parts.append(f"{len(seeds)} seed(s) per table cell (docs/profiles.md)")
         return ", ".join(parts)
     if isinstance(proto, dict):
         scaling = proto.get("scaling", "?")

@@ -135,8 +135,12 @@ def test_cli_profile_and_measure_rounds(tmp_path, capsys):
     assert table["rounds"][0] == pytest.approx(want) and table["spread"] == {"2": {"2": 0.0}}
     assert 1.9 < want <= 2.0 and table["measured_on"]["hidden"] == 16
     assert table["command"].startswith("sfl-opt measure-rounds")
-    p = Problem.default(0, profile=out, ranks=(2,))
-    assert p.rounds.tolist() == [table["rounds"][0]]
+    p = Problem.default(0, profile=out, ranks=(2,), local_iters=2)
+    assert p.rounds == pytest.approx([table["rounds"][0]], rel=1e-14)
+    # at another I the measured iterations are held (flagged), never the rounds clamped
+    q = Problem.default(0, profile=out, ranks=(2,))
+    assert q.rounds == pytest.approx([table["rounds"][0] * 2 / 50], rel=1e-14)
+    assert "EXTRAPOLATED" in q.rounds_source
     assert p.rounds_source.startswith("measured: cpu-t.json") and p.L == 2
     # re-profiling keeps the measured rounds table
     args = _parse(["profile", "--layers", "2", "--hidden", "16", "--heads", "2", "--seq", "24",

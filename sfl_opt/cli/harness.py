@@ -363,10 +363,8 @@ def _eval_every(text: str) -> int | str | None:
 
 def cmd_measure_convergence(args: argparse.Namespace) -> int:
     """Run (or resume) the convergence measurement and write the profiles' rounds section."""
-    from . import require_torch
-
     require_torch()
-    from . import convergence as conv
+    from ..harness import convergence as conv
 
     if not args.assemble_only:
         conv.main([args.out])

@@ -49,7 +49,7 @@ import numpy as np
 from .._validation import positive_int, scalar
 from ..errors import ValidationError
 from ..model.convergence import PowerLaw
-from .data import make_task
+from .data import WordTokenizer, make_task
 from .model import ModelConfig
 from .train import CentralTrainer, SplitFedTrainer, TrainConfig, pretrain_base
 
@@ -456,8 +456,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--n-train", type=int, default=1200)
     ap.add_argument("--eval-every", type=int, default=10)
     args = ap.parse_args(argv)
-    from .data import WordTokenizer
-
     model = {"layers": positive_int("layers", args.layers),
              "hidden": positive_int("hidden", args.hidden), "heads": 4, "seq": 64,
              "vocab": WordTokenizer().vocab_size}

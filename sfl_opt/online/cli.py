@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .problem import SERVER_MODES, OnlineProblem
-from .simulate import POLICIES, simulate, summarize
+from .simulate import POLICIES, fmt_v, simulate, summarize
 
 #: classes of the proxy's tagging head (len(sfl_opt.harness.ushape.TAGS)); the
 #: scheduling scenario's head has as many classes
@@ -94,7 +94,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def _row(name: str, tr) -> str:
     s = summarize(tr)
-    return (f"{name:<16}{s.penalty:>11.3e}{s.weighted_penalty:>11.4f}{s.participation:>8.2f}"
+    lead = f"{name:<16}" + ("" if len(name) < 16 else " ")   # never cut the label
+    return (lead + f"{s.penalty:>11.3e}{s.weighted_penalty:>11.4f}{s.participation:>8.2f}"
             f"{s.mean_queue:>10.3f}{s.max_budget_ratio:>10.3f}{tr.deadline_violations:>6d}")
 
 
@@ -135,8 +136,8 @@ def run(args: argparse.Namespace) -> int:
         for name in policies:
             tr = simulate(problem, name, args.V, args.rounds, args.seed, progress=progress)
             runs[name] = tr
-            label = f"{name}" + (f" V={args.V:g}" if name == "lyapunov" else "")
-            print(_row(label[:16], tr))
+            label = f"{name}" + (f" V={fmt_v(args.V)}" if name == "lyapunov" else "")
+            print(_row(label, tr))
         sweep = None
         if args.sweep:
             sweep = []
@@ -146,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
                       simulate(problem, "lyapunov", V, args.rounds, args.seed,
                                progress=progress))
                 sweep.append(tr)
-                print(_row(f"{V:g}", tr))
+                print(_row(fmt_v(V), tr))
         if args.figures:
             from .plots import make_figures
 
@@ -179,7 +180,7 @@ def _train(problem: OnlineProblem, args: argparse.Namespace) -> int:
     torch.set_num_threads(max(1, int(args.threads)))
     print(f"online training: K={problem.K} devices, B={problem.bandwidth / 1e6:g} MHz, "
           f"server {problem.server_mode}, budget {problem.energy_budget.mean():g} J/round "
-          f"(our reading), T={args.rounds} rounds, V={args.V:g} (lyapunov), seed {args.seed}")
+          f"(our reading), T={args.rounds} rounds, V={fmt_v(args.V)} (lyapunov), seed {args.seed}")
     try:
         runs = train_policies(problem, args.policies, args.V, args.rounds, args.seed,
                               progress=not args.no_progress)
@@ -202,11 +203,11 @@ def _train(problem: OnlineProblem, args: argparse.Namespace) -> int:
           f"floor = {fit.floor:.4f}; residuals rms {fit.residual_rms:.3g}, "
           f"max {fit.residual_max:.3g}; R² of the decrease {fit.r2:.3f}")
     print(f"default constants: ρ = {problem.contraction:.5f}, α = {alpha0:.4g} "
-          f"(V·α sets the trade-off: V = {args.V:g} with the default Ψ ≈ "
+          f"(V·α sets the trade-off: V = {fmt_v(args.V)} with the default Ψ ≈ "
           f"V = {args.V * alpha0 / fit.alpha:.3g} with the fitted Ψ)")
     command = ("sfl-opt online --train --policies " + ",".join(args.policies)
                + f" --devices {args.devices} --seed {args.seed} --rounds {args.rounds}"
-               + f" --V {args.V:g} --server-mode {problem.server_mode}"
+               + f" --V {fmt_v(args.V)} --server-mode {problem.server_mode}"
                + f" --threads {args.threads} --outdir {args.outdir}")
     paths.append(write_settings(Path(args.outdir) / "online_learning_settings.json",
                                 problem, runs, args.V, args.seed, command))

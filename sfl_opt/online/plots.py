@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 
 from ..plots import COLUMN_WIDTH, paper_style, save  # noqa: E402
 from .problem import OnlineProblem  # noqa: E402
-from .simulate import POLICIES, Trace, simulate, summarize, sweep_v  # noqa: E402
+from .simulate import POLICIES, Trace, fmt_v, simulate, summarize, sweep_v  # noqa: E402
 
 #: axis label of the penalty weight V, with its unit
 V_LABEL = "V (J² per loss unit)"
@@ -56,7 +56,7 @@ def _energy_figure(traces: dict[str, Trace], outdir: Path) -> list[Path]:
         ax.axhline(1.0, color="k", lw=1.2, label="budget")
         ax.axhline(1.05, color="k", lw=0.8, ls="--", label="budget + 5%")
         tr = traces[name]
-        title = f"{name}" + (f" (V = {tr.V:g} J²/loss unit)" if name == "lyapunov" else "")
+        title = f"{name}" + (f" (V = {fmt_v(tr.V)} J²/loss unit)" if name == "lyapunov" else "")
         ax.set_title(title)
         ax.set_xlabel("round t")
         ax.set_xscale("log")
@@ -115,13 +115,13 @@ def _queues_figure(sweep: list[Trace], outdir: Path) -> list[Path]:
     for tr in sweep:
         mq = tr.queues.mean(axis=1)[at]
         cols.append(mq)
-        ax.plot(x, mq, lw=1, label=f"V = {tr.V:g} J²/loss unit")
+        ax.plot(x, mq, lw=1, label=f"V = {fmt_v(tr.V)} J²/loss unit")
     ax.set_yscale("symlog", linthresh=1e-2)
     ax.set_xlabel("round t")
     ax.set_ylabel("mean virtual queue Q(t) (J)")
     ax.legend()
     ax.set_title("Virtual energy queues (lyapunov)")
-    header = ["round"] + [f"V={tr.V:g}" for tr in sweep]
+    header = ["round"] + [f"V={fmt_v(tr.V)}" for tr in sweep]
     rows = [[int(t) + 1] + [f"{c[i]:.6g}" for c in cols] for i, t in enumerate(at)]
     return save(fig, outdir / "online_queues", header, rows)
 

@@ -38,10 +38,16 @@ from tqdm import tqdm
 from .. import _validation as v
 from .._executor import Executor, run_tasks
 from .._validation import seed as check_seed
-from ..errors import ValidationError
+from ..errors import NumericalRangeError, ValidationError
 from .bandwidth import min_bandwidth, split_bandwidth
 from .problem import OnlineProblem, RoundModel
 from .schedule import RoundDecision, make_decision, solve_round_model
+
+
+def fmt_v(V: float) -> str:
+    """V in full for labels and commands (``250000``, ``1e+20``, ``0.125``): up to 15
+    significant digits, never cut."""
+    return f"{float(V):.15g}"
 
 
 @dataclass(frozen=True)
@@ -307,6 +313,8 @@ def simulate(problem: OnlineProblem, policy: str = "lyapunov", V: float = 1e4,
         penalty[t] = dec.psi
         objective[t] = dec.objective
         q = np.maximum(q + dec.energy - budget, 0.0)
+        if not (np.isfinite(q).all() and np.isfinite(dec.objective)):
+            _overflow(problem, dec, t)
         out["queues"][t] = q
     arrays = dict(out, scheduled=scheduled, penalty=penalty, weights=weights,
                   objective=objective)
@@ -314,6 +322,19 @@ def simulate(problem: OnlineProblem, policy: str = "lyapunov", V: float = 1e4,
         arr.setflags(write=False)
     return Trace(policy=policy, V=V, seed=int(seed), budget=budget,
                  deadline=problem.deadline, **arrays)
+
+
+def _overflow(problem: OnlineProblem, dec: RoundDecision, t: int) -> None:
+    """Raise :class:`~sfl_opt.errors.NumericalRangeError` for a round whose energies,
+    queues or queue-weighted objective left float64, naming the field to scale."""
+    e_comp = problem.compute_energy
+    k = int(np.argmax(np.where(dec.scheduled, dec.energy, 0.0)))
+    field = "kappa" if e_comp[k] >= dec.energy[k] - e_comp[k] else "power"
+    raise NumericalRangeError(
+        field, "per-round energies E_k whose virtual queues Q_k and products Q_k·E_k stay "
+        f"within float64 (< 1.8e308); round {t} gives device {k} E = {dec.energy[k]:.4g} J "
+        f"(compute {e_comp[k]:.4g} J) and an objective of {dec.objective:.4g}",
+        float(problem.kappa[k] if field == "kappa" else problem.power[k]))
 
 
 @dataclass(frozen=True)

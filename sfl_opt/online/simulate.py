@@ -14,7 +14,8 @@ Policies (all respect the deadline: a device is only scheduled with b_k ≥ b_k^
 - ``best_channel``: the ``count`` devices (default ⌈K/2⌉) of largest gain, while
   Σ b^min ≤ B;
 - ``myopic``: the largest set whose per-round energy stays within each device's
-  budget E_k ≤ Ē_k (and the deadline): devices by increasing bandwidth need.
+  budget E_k ≤ Ē_k (and the deadline): devices by increasing bandwidth need;
+- ``fair``: age-based round robin, the ``count`` devices scheduled least recently.
 
 ``random``, ``best_channel`` and ``myopic`` split the bandwidth exactly to minimise
 the total energy Σ E_k of their set (unit weights). With a shared server
@@ -125,8 +126,9 @@ class Trace:
 class PolicyContext:
     """What a policy sees in one round: the problem, the round's :class:`RoundModel`
     (for K scheduled devices), the queues Q (J) before the round, V and the round
-    weight w_t, the policy's random generator and the run's options
-    (``random_fraction``, ``count``, ``exact``)."""
+    weight w_t, the policy's random generator, the run's options
+    (``random_fraction``, ``count``, ``exact``) and ``age (K,)``: rounds since each
+    device was last scheduled (rounds so far + 1 if never)."""
 
     problem: OnlineProblem
     model: RoundModel
@@ -137,6 +139,7 @@ class PolicyContext:
     random_fraction: float = 0.5
     count: int | None = None
     exact: bool = False
+    age: np.ndarray | None = None
 
     def decide(self, scheduled: np.ndarray, bandwidth: np.ndarray, method: str
                ) -> RoundDecision:
@@ -250,6 +253,21 @@ def _myopic(ctx: PolicyContext) -> RoundDecision:
     return ctx.decide(sched, _min_energy_split(ctx, sched, need_e), "myopic")
 
 
+@register_policy("fair")
+def _fair(ctx: PolicyContext) -> RoundDecision:
+    """Age-based round robin: the ``count`` (default ⌈K/2⌉) devices scheduled least
+    recently (largest age; ties by index) that fit (Σ b^min ≤ B); exact min-energy
+    split."""
+    problem = ctx.problem
+    K = problem.K
+    limit = math.ceil(K / 2) if ctx.count is None else ctx.count
+    need = ctx.model.with_count(min(limit, K)).b_min
+    age = np.zeros(K) if ctx.age is None else ctx.age
+    order = np.lexsort((np.arange(K), -age))
+    sched = _fill(order, need, problem.bandwidth, limit)
+    return ctx.decide(sched, _min_energy_split(ctx, sched), "fair")
+
+
 POLICIES = tuple(POLICY_REGISTRY)
 
 
@@ -267,14 +285,17 @@ def baseline_round(problem: OnlineProblem, model: RoundModel, policy: str,
 def simulate(problem: OnlineProblem, policy: str = "lyapunov", V: float = 1e4,
              rounds: int = 1000, seed: int = 0, *, progress: bool | None = None,
              exact: bool = False, random_fraction: float = 0.5,
-             count: int | None = None) -> Trace:
+             count: int | None = None, initial_queues: float | np.ndarray = 0.0) -> Trace:
     """Run ``rounds`` rounds of ``policy`` (one of :data:`POLICIES`) with penalty weight
     ``V`` (J² per loss unit; used by ``lyapunov``) from all-zero queues.
 
     The channel draws depend only on ``seed`` (every policy sees the same channels);
     the same arguments give the same trace. ``progress`` shows a tqdm bar (default:
     when ``rounds >= 2000`` and stderr is a terminal). ``exact`` makes ``lyapunov``
-    enumerate the sets (K ≤ 16).
+    enumerate the sets (K ≤ 16). ``initial_queues`` Q(0) (J, scalar or (K,); default
+    0): a warm start from a run's steady state avoids the first rounds' burst of
+    zero-queue (free) energy, which dominates the budget of a short run; the overshoot
+    of the time-average energy is then bounded by (Q_k(T) − Q_k(0))/T.
     """
     v.choice("policy", policy, tuple(POLICY_REGISTRY))
     V = v.scalar("V", V, nonnegative=True)
@@ -299,14 +320,20 @@ def simulate(problem: OnlineProblem, policy: str = "lyapunov", V: float = 1e4,
     scheduled = np.zeros((T, K), dtype=bool)
     penalty = np.zeros(T)
     objective = np.zeros(T)
-    q = np.zeros(K)
+    q0 = initial_queues
+    if np.ndim(q0) == 0 and not isinstance(q0, (str, bytes)):
+        q0 = np.full(K, v.scalar("initial_queues", q0, nonnegative=True))
+    q = np.array(v.float_array("initial_queues", q0, shape=(K,), nonnegative=True))
+    last = np.full(K, -1)
     budget = problem.energy_budget
     for t in tqdm(range(T), disable=not progress, desc=f"online {policy}", unit="round"):
         model = problem.round_model(problem.draw_gains(ch_rng))
         ctx = PolicyContext(problem, model, q, V, float(weights[t]), pol_rng,
-                            random_fraction=random_fraction, count=count, exact=exact)
+                            random_fraction=random_fraction, count=count, exact=exact,
+                            age=(t - last).astype(float))
         dec = decide(ctx)
         scheduled[t] = dec.scheduled
+        last[dec.scheduled] = t
         out["bandwidth"][t] = dec.bandwidth
         out["energy"][t] = dec.energy
         out["latency"][t] = dec.latency

@@ -84,6 +84,17 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--budget", type=float, default=None,
                    help="long-term average energy budget of every device, J per round "
                         "(default 0.15; the budget constraint is our reading of the paper)")
+    p.add_argument("--experiment", action="store_true",
+                   help="the issue-19 learning experiment (extra [harness]): fixed-N "
+                        "calibration sweeps (N = 1,2,3,5,10), the fit of Ψ's participation "
+                        "term, then lyapunov at each V of --sweep (default 10,100,1000) and "
+                        "every baseline on the calibrated Ψ; resumes from --out; writes "
+                        "online_participation/online_learning figures, CSVs and settings")
+    p.add_argument("--seeds", default="5",
+                   help="--experiment seeds: N means 0..N-1, or a list a,b or a range a-b "
+                        "(default 5)")
+    p.add_argument("--out", default="results/online_experiment",
+                   help="--experiment: folder of the per-run JSON files (resume)")
     p.add_argument("--figures", action="store_true",
                    help="write online_energy/tradeoff/queues figures and CSVs")
     p.add_argument("--outdir", default="docs/figures", help="figure directory")
@@ -119,6 +130,8 @@ def run(args: argparse.Namespace) -> int:
         args.rounds = TRAIN_ROUNDS if args.train else SIM_ROUNDS
     if args.V is None:
         args.V = TRAIN_V if args.train else SIM_V
+    if args.experiment:
+        return _experiment(args)
     if args.train:
         return _train(problem, args)
     progress = False if args.no_progress else None
@@ -212,6 +225,77 @@ def _train(problem: OnlineProblem, args: argparse.Namespace) -> int:
     paths.append(write_settings(Path(args.outdir) / "online_learning_settings.json",
                                 problem, runs, args.V, args.seed, command))
     print("\nwrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def _seed_list(text: str) -> list[int]:
+    text = str(text).strip()
+    try:
+        if "," in text:
+            return [int(x) for x in text.split(",") if x.strip()]
+        if "-" in text:
+            a, b = (int(x) for x in text.split("-"))
+            return list(range(a, b + 1))
+        return list(range(int(text)))
+    except ValueError:
+        raise ValueError(f"seeds: expected N, a,b,... or a-b, got {text!r}") from None
+
+
+#: --experiment: rounds, evaluation interval, V values and baseline participants
+EXP_ROUNDS, EXP_EVAL, EXP_VS, EXP_COUNT = 80, 10, (10.0, 100.0, 1000.0), 4
+
+
+def _experiment(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from .experiment import (
+        calibration_tasks,
+        comparison_tasks,
+        fit_participation,
+        markdown_table,
+        proxy_config,
+        run_all,
+        scheduling_problem,
+        write_settings_problem,
+    )
+    from .experiment import write_report as report
+
+    try:
+        import torch
+    except ImportError:
+        print("error: --experiment needs the [harness] extra (torch, transformers, peft)",
+              file=sys.stderr)
+        return 2
+    torch.set_num_threads(max(1, int(args.threads)))
+    try:
+        seeds = _seed_list(args.seeds)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    T = args.rounds if args.rounds is not None and args.rounds != TRAIN_ROUNDS else EXP_ROUNDS
+    Vs = tuple(args.sweep) if args.sweep else EXP_VS
+    progress = not args.no_progress
+    calib = run_all(calibration_tasks(seeds, T, EXP_EVAL), args.out, progress)
+    fit = fit_participation(calib)
+    lo, hi = fit["alpha_ci95"]
+    print(f"participation fit: α = {fit['alpha']:.4g} per round [95 % CI {lo:.4g}, {hi:.4g}],"
+          f" ρ = {fit['rho']:.4f}; final loss = {fit['final_c']:.4f} + "
+          f"{fit['final_a']:.4f}/N [a: {fit['final_a_ci95'][0]:.4f}, "
+          f"{fit['final_a_ci95'][1]:.4f}]")
+    comp = run_all(comparison_tasks(seeds, T, EXP_EVAL, fit["alpha"], Vs, EXP_COUNT),
+                   args.out, progress)
+    cfg = proxy_config(seeds[0])
+    command = (f"sfl-opt online --experiment --seeds {args.seeds} --rounds {T} --sweep "
+               + ",".join(fmt_v(x) for x in Vs) + f" --out {args.out} --outdir {args.outdir}")
+    settings = {"rounds": T, "eval_every": EXP_EVAL, "V": list(Vs), "count": EXP_COUNT,
+                "seeds": seeds, "proxy": write_settings_problem(cfg),
+                "problem_seed0": scheduling_problem(seeds[0], cfg, alpha=fit["alpha"])
+                .to_dict()}
+    paths, stats = report(calib, comp, fit, args.outdir, command, settings)
+    print(markdown_table(stats))
+    print(json.dumps(stats["paired_differences"], indent=1))
+    print("\nwrote " + ", ".join(str(Path(p)) for p in paths))
     return 0
 
 

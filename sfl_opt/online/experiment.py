@@ -125,7 +125,7 @@ def run_all(tasks: Sequence[tuple[str, Callable[[], dict[str, Any]]]], outdir: s
     return results
 
 
-def proxy_settings(cfg: Any) -> dict[str, Any]:
+def write_settings_problem(cfg: Any) -> dict[str, Any]:
     """The proxy's settings as a plain dict (for the settings JSON)."""
     return asdict(cfg)
 
@@ -307,3 +307,120 @@ def comparison_tasks(seeds: Sequence[int], rounds: int, eval_every: int, alpha: 
                           functools.partial(policy_run, prob, cfg, name, 0.0, rounds, s,
                                             eval_every, **opts)))
     return tasks
+
+
+def _loss_at_energy(r: dict[str, Any], level: float) -> float:
+    """Validation loss of run ``r`` when its devices' cumulative energy reaches
+    ``level`` J (linear interpolation between evaluations; NaN if never reached)."""
+    at = r["eval_rounds"]
+    cum = np.concatenate([[0.0], np.cumsum(np.sum(r["energy"], axis=1))])[at]
+    if level > cum[-1] * (1 + 1e-12):
+        return float("nan")
+    return float(np.interp(level, cum, r["val_loss"]))
+
+
+LEARNING_COLUMNS = ("policy", "V", "seed", "round", "val_loss", "accuracy", "energy",
+                    "budget_ratio")
+
+
+def learning_rows(runs: Sequence[dict[str, Any]]) -> list[list[object]]:
+    """Rows of ``online_learning.csv`` (:data:`LEARNING_COLUMNS`): per run and evaluated
+    round the loss, token accuracy, cumulative energy of all devices (J) and the worst
+    device's average energy per round so far over its budget."""
+    rows: list[list[object]] = []
+    for r in runs:
+        E = np.asarray(r["energy"])
+        run_avg = np.cumsum(E, axis=0) / np.arange(1, E.shape[0] + 1)[:, None]
+        ratio = np.concatenate([[0.0], (run_avg / np.asarray(r["budget"])).max(axis=1)])
+        cum = np.concatenate([[0.0], np.cumsum(E.sum(axis=1))])
+        for i, t in enumerate(r["eval_rounds"]):
+            rows.append([r["policy"], r["V"] if r["policy"] == "lyapunov" else "",
+                         r["seed"], t, f"{r['val_loss'][i]:.6g}", f"{r['accuracy'][i]:.6g}",
+                         f"{cum[t]:.6g}", f"{ratio[t]:.6g}"])
+    return rows
+
+
+def compare(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Statistics of the comparison: per policy (label) the final loss, the loss at equal
+    cumulative energy (the smallest final energy over the policies, ``E_common``, and
+    the mean final energy of the middle lyapunov V, ``E_lyap``), the worst device's
+    energy/budget, participants a round; mean ± 95 % CI over seeds, and every
+    lyapunov V's paired (same seed) difference to every baseline with its CI."""
+    labels = list(dict.fromkeys(policy_label(r["policy"], r["V"]) for r in runs))
+    by = {lab: sorted((r for r in runs if policy_label(r["policy"], r["V"]) == lab),
+                      key=lambda r: r["seed"]) for lab in labels}
+    final_e = {lab: np.array([np.sum(r["energy"]) for r in rs]) for lab, rs in by.items()}
+    e_common = float(min(e.min() for e in final_e.values()))
+    lyap = [lab for lab in labels if lab.startswith("lyapunov")]
+    e_lyap = float(final_e[lyap[len(lyap) // 2]].mean()) if lyap else float("nan")
+    stats: dict[str, Any] = {"E_common": e_common, "E_lyap": e_lyap, "policies": {}}
+    vals: dict[str, dict[str, np.ndarray]] = {}
+    for lab, rs in by.items():
+        d = {"final": np.array([r["val_loss"][-1] for r in rs]),
+             "at_E_common": np.array([_loss_at_energy(r, e_common) for r in rs]),
+             "at_E_lyap": np.array([_loss_at_energy(r, e_lyap) for r in rs]),
+             "energy": final_e[lab],
+             "worst_ratio": np.array([np.max(np.mean(r["energy"], axis=0)
+                                             / np.asarray(r["budget"])) for r in rs]),
+             "participants": np.array([np.mean(r["counts"]) for r in rs])}
+        vals[lab] = d
+        row = {}
+        for k, x in d.items():
+            if np.isfinite(x).all():
+                m, h = t_ci(x)
+                row[k] = [float(m), float(h)]
+            else:
+                row[k] = None
+        row["seeds"] = [r["seed"] for r in rs]
+        stats["policies"][lab] = row
+    diffs = {}
+    for ly in lyap:
+        for lab in labels:
+            if lab.startswith("lyapunov"):
+                continue
+            for k in ("final", "at_E_common", "at_E_lyap"):
+                x = vals[ly][k] - vals[lab][k]
+                if x.size and np.isfinite(x).all():
+                    m, h = t_ci(x)
+                    diffs[f"{ly} - {lab} ({k})"] = [float(m), float(h)]
+    stats["paired_differences"] = diffs
+    return stats
+
+
+def write_report(calib: Sequence[dict[str, Any]], comp: Sequence[dict[str, Any]],
+                 fit: dict[str, Any], outdir: str | Path, command: str,
+                 settings: dict[str, Any]) -> tuple[list[Path], dict[str, Any]]:
+    """Write ``online_participation.{csv,png,pdf}``, ``online_learning.{csv,png,pdf}``
+    (a row per run and evaluated round, with its ``seed``) and
+    ``online_learning_settings.json`` (command, settings, the fit of Ψ with its CIs,
+    the statistics of :func:`compare`, CPU time); returns the paths and the
+    statistics."""
+    from .plots import learning_bands_figure, participation_figure
+
+    out = Path(outdir)
+    paths = participation_figure(list(calib), fit, out)
+    paths += learning_bands_figure(list(comp), out, learning_rows(comp),
+                                   list(LEARNING_COLUMNS))
+    stats = compare(comp)
+    js = {"command": command, **settings, "participation_fit": fit, "statistics": stats,
+          "cpu_s": {"calibration": float(sum(r["cpu_s"] for r in calib)),
+                    "comparison": float(sum(r["cpu_s"] for r in comp))}}
+    p = out / "online_learning_settings.json"
+    p.write_text(json.dumps(js, indent=1))
+    paths.append(p)
+    return paths, stats
+
+
+def markdown_table(stats: dict[str, Any]) -> str:
+    """The statistics of :func:`compare` as a Markdown table (mean ± 95 % CI)."""
+    def f(x: list[float] | None, d: int = 3) -> str:
+        return "—" if x is None else f"{x[0]:.{d}f} ± {x[1]:.{d}f}"
+
+    lines = ["| policy | participants/round | val loss, final round | val loss at "
+             f"{stats['E_common']:.1f} J | val loss at {stats['E_lyap']:.1f} J | "
+             "energy (J) | worst E/budget |", "|---|---|---|---|---|---|---|"]
+    for lab, row in stats["policies"].items():
+        lines.append(f"| {lab} | {f(row['participants'], 2)} | {f(row['final'])} | "
+                     f"{f(row['at_E_common'])} | {f(row['at_E_lyap'])} | "
+                     f"{f(row['energy'], 1)} | {f(row['worst_ratio'])} |")
+    return "\n".join(lines)

@@ -27,7 +27,7 @@ from .solve import ASSIGN, MODES, solve, warmup
 
 #: modules that add subcommands (compare/sweep/figures, online, harness)
 PLUGINS = ("sfl_opt.experiments", "sfl_opt.online.cli", "sfl_opt.dynamic_cli",
-           "sfl_opt.harness.cli")
+           "sfl_opt.replay_cli", "sfl_opt.harness.cli")
 
 #: optional module -> the extra that installs it (for the one-line error message)
 EXTRAS = {"cvxpy": "cvxpy", "clarabel": "cvxpy", "pyomo": "pyomo", "highspy": "pyomo",
@@ -81,6 +81,13 @@ SCENARIO_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "--client-memory": ("client_memory", dict(type=float, metavar="BYTES",
                                               help="memory per client in bytes (inf: "
                                                    "unlimited; default: the devices' memory)")),
+    "--client-energy": ("client_energy", dict(type=float, metavar="J",
+                                              help="energy budget per client, J per "
+                                                   "training run (default: none)")),
+    "--compute-power": ("compute_power", dict(type=float, metavar="W",
+                                              help="power each client draws while "
+                                                   "computing, W (default: the devices' "
+                                                   "catalogue power, else 10 W)")),
     "--noise-figure-db": ("noise_figure_db", dict(type=float, metavar="DB",
                                                   help="receiver noise figure added to "
                                                        "-174 dBm/Hz (default 0)")),
@@ -173,7 +180,8 @@ def _cmd_solve(args: argparse.Namespace) -> int:
                 refine=False if args.no_refine else None,
                 bound=False if args.bound == "none" else args.bound,
                 assign=args.assign, time_limit=args.time_limit, kicks=args.kicks,
-                max_iter=args.max_iter, max_moves=args.max_moves, **options)
+                max_iter=args.max_iter, max_moves=args.max_moves,
+                split_mode=args.split_mode.replace("-", "_"), **options)
     print(format_report(problem, res))
     if args.json:
         Path(args.json).write_text(res.to_json())
@@ -232,6 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the lower bound (certificate) on the result: the native bound "
                         "(default), the cvxpy time-sharing relaxation, or none")
     p.add_argument("--time-limit", type=float, default=None, help="seconds")
+    p.add_argument("--split-mode", default="common", choices=("common", "per-client"),
+                   help="one cut for all clients (default) or one per client within its "
+                        "own memory (method sflllm)")
     p.add_argument("--rank", type=int, default=None,
                    help="the rank of method fixed_rank (default: the median candidate)")
     p.add_argument("--kicks", type=int, default=None,

@@ -20,6 +20,7 @@ import sys as _sys
 
 from .engine.result import SolveResult
 from .errors import BackendError, InfeasiblePointError, SflOptError, ValidationError
+from .methods import available_methods, show_options
 from .model import hardware, memory, profiles
 from .model.delay import Breakdown, evaluate
 from .model.problem import Problem
@@ -35,7 +36,7 @@ for _mod in (hardware, memory, profiles):
 __all__ = [
     "BackendError", "Breakdown", "InfeasiblePointError", "Problem", "SflOptError",
     "SolveResult", "Status", "Termination", "ValidationError", "Workload", "available_backends",
-    "evaluate", "hardware", "memory", "profiles", "solve",
+    "available_methods", "evaluate", "hardware", "memory", "profiles", "show_options", "solve",
 ]
 
 try:

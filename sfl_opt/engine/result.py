@@ -36,7 +36,11 @@ class SolveResult:
       default the native one; None with ``bound=False``); ``grid`` ((len(splits), len(ranks)) best
       delay found per pair, s, or None); ``info`` (method-specific details);
     - ``assign_d (D,)``, ``psd_d (D,)``: the allocated downlink (SPEC §8.4; None with
-      the fixed-rate downlink).
+      the fixed-rate downlink);
+    - ``options``: what ran — the mode and power backend (methods that have them), every
+      option the method read with its effective value (defaults filled in, the automatic
+      ``kicks`` resolved, ``seed``) and the ``bound`` (see
+      ``sfl_opt.show_options(method)``).
     """
 
     delay: float
@@ -61,6 +65,7 @@ class SolveResult:
     info: dict[str, Any] = field(default_factory=dict)
     assign_d: np.ndarray | None = None
     psd_d: np.ndarray | None = None
+    options: dict[str, Any] = field(default_factory=dict)
 
     def evaluate_kwargs(self) -> dict[str, Any]:
         """The point as keyword arguments of :func:`sfl_opt.evaluate` (after the problem):
@@ -111,7 +116,7 @@ class SolveResult:
             "mode": self.mode, "iterations": self.iterations, "history": self.history,
             "timings": self.timings, "breakdown": self.breakdown.to_dict(),
             "lower_bound": self.lower_bound, "gap": self.gap, "grid": self.grid,
-            "rounds_source": self.rounds_source, "info": self.info,
+            "rounds_source": self.rounds_source, "info": self.info, "options": self.options,
         }
         if self.assign_d is not None:
             out.update(assign_d=self.assign_d, psd_d=self.psd_d)

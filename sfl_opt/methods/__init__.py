@@ -18,18 +18,22 @@ from ..engine.prepared import PreparedProblem
 from ..errors import require
 from .baselines import BASELINES
 from .exact import solve_exact_bnb
+from .milp import RTOL as MILP_RTOL
 from .milp import solve_milp
 from .registry import (
     ARGUMENTS,
     METHODS,
     MethodSpec,
+    Option,
     Options,
     Outcome,
     auto_kicks,
+    available_methods,
     get_method,
     register_method,
+    show_options,
 )
-from .saa import solve_sflllm_fading
+from .saa import SAMPLES, solve_sflllm_fading
 
 # fading="saa" (with samples=, large_scale=): the pair by sample-average approximation
 # over block fading (.saa); without it the plain SflLLM search (.sflllm)
@@ -39,7 +43,15 @@ register_method("sflllm", solve_sflllm_fading,
                 honours=("seed", "refine", "max_iter", "max_moves", "prune", "kicks",
                          "time_limit"),
                 mode_only={"max_iter": "bcd", "prune": "nested"},
-                options=("start", "fading", "samples", "large_scale"))
+                options=(
+                    Option("start", None, "", "(split, rank) the bcd loop starts from "
+                           "(mode bcd); None: the pair of least lower bound"),
+                    Option("fading", None, "", "'saa': choose (split, rank) by sample-average "
+                           "approximation over block fading; None: the given gains"),
+                    Option("samples", SAMPLES, "", "fading samples of fading='saa'"),
+                    Option("large_scale", None, "", "large-scale gains of fading='saa' "
+                           "(link -> (K, n)); None: the problem's gains"),
+                ))
 
 # baselines (SPEC §3): ablations of SflLLM, see .baselines
 for _name, _kw in BASELINES.items():
@@ -56,7 +68,11 @@ register_method("milp", _solve_milp,
                 "certified optimum by outer-approximation MILPs (Pyomo + HiGHS) inside a "
                 "bisection on the deadline; exact power; small instances",
                 power="native", honours=("max_moves", "time_limit"), exact=True, bound=True,
-                options=("rtol", "probe"))
+                options=(Option("rtol", MILP_RTOL, "", "relative tolerance of the bisection "
+                                "on the deadline"),
+                         Option("probe", "top", "", "where a deadline probe is placed: 'top' "
+                                "(just below the incumbent) or 'mid' (bisection)")),
+                requires=("pyomo", "highspy"))
 
 
 def _solve_exact(prep: PreparedProblem, opts: Options) -> Outcome:
@@ -70,5 +86,6 @@ register_method("exact", _solve_exact,
                 power="native", honours=("seed", "max_moves", "kicks", "time_limit"),
                 exact=True, bound=True)
 
-__all__ = ["ARGUMENTS", "METHODS", "MethodSpec", "Options", "Outcome", "PreparedProblem",
-           "auto_kicks", "get_method", "register_method"]
+__all__ = ["ARGUMENTS", "METHODS", "MethodSpec", "Option", "Options", "Outcome",
+           "PreparedProblem", "auto_kicks", "available_methods", "get_method",
+           "register_method", "show_options"]

@@ -4,21 +4,25 @@ prepared problem and alone assembles the :class:`~sfl_opt.SolveResult`."""
 
 from __future__ import annotations
 
-import importlib
 import time
 import warnings
 from typing import Any
 
 from . import _validation as v
-from .delay import check_magnitudes, evaluate
-from .energy import has_budget
+from .engine.bounds import lower_bound_details
+from .engine.prepared import PreparedProblem, prepare
+from .engine.result import SolveResult
 from .errors import NumericalRangeError, SflOptError, ValidationError, require
 from .methods import METHODS, MethodSpec, Options, Outcome, auto_kicks, get_method
 from .methods.budget import apply_budget
+from .methods.exact import native_lower_bound
+from .methods.per_client_bound import per_client_lower_bound
+from .methods.registry import COMMON_OPTIONS, DEFAULTS
+from .model.client_splits import check_split_mode
+from .model.delay import check_magnitudes, evaluate, pair_table
+from .model.energy import has_budget
+from .model.problem import Problem
 from .power import PowerBackend, get_backend
-from .prepared import PreparedProblem, prepare
-from .problem import Problem
-from .result import SolveResult
 from .status import Status, Termination
 
 #: every mode of the registered methods (the CLI's choices)
@@ -120,8 +124,6 @@ def _check_split_mode(spec: MethodSpec, split_mode: Any, power: Any, bound: Any,
                       options: dict[str, Any]) -> str:
     """``split_mode`` validated against the method's capability flag, and the arguments
     a per-client solve cannot honour rejected, each naming itself."""
-    from .client_splits import check_split_mode
-
     mode = check_split_mode(split_mode)
     if mode not in spec.split_modes:
         raise ValidationError("split_mode", f"one of {list(spec.split_modes)} (method "
@@ -187,9 +189,9 @@ def solve(
     bound:
         the certificate on the result: ``True`` (default) or ``"native"`` fills
         ``lower_bound`` and ``gap`` with the native Lagrangian bound on the problem's
-        optimum (:func:`sfl_opt.assign.bnb.native_lower_bound`, every link, every
+        optimum (:func:`sfl_opt.methods.exact.native_lower_bound`, every link, every
         memory-feasible pair); ``"relaxation"`` with the cvxpy time-sharing relaxation
-        (:mod:`sfl_opt.assign.bound`, needs cvxpy, slower); ``False``: no bound
+        (:mod:`sfl_opt.engine.bounds`, needs cvxpy, slower); ``False``: no bound
         (``lower_bound`` None, except a certified bound a method proves itself, e.g.
         ``milp``/``exact``). A method's own tighter bound is kept. Its time is in
         ``timings["bound"]`` and ``timings["total"]``. A result whose certified gap is
@@ -211,7 +213,7 @@ def solve(
     split_mode:
         ``"common"`` (default): one cut for every client (SPEC §1); ``"per_client"``
         (``"per-client"`` also accepted): each client its own cut within its own
-        ``client_memory`` (:mod:`sfl_opt.client_splits`); ``SolveResult.split`` is then
+        ``client_memory`` (:mod:`sfl_opt.model.client_splits`); ``SolveResult.split`` is then
         an array (K,). Honoured by ``sflllm`` (the best common split, then an alternation
         of the exact split vector for the allocation held and the allocation for the
         split vector held, :mod:`sfl_opt.methods.per_client`: never worse than the
@@ -259,16 +261,17 @@ def solve(
     if bound == "relaxation":
         require("cvxpy", "the relaxation bound (bound='relaxation', --bound relaxation)",
                 "cvxpy")
-    check_magnitudes(problem)
+    table = pair_table(problem)  # the one pair table of this solve
+    check_magnitudes(problem, table)
     if kicks is None and "kicks" in spec.honours:
         kicks = auto_kicks(problem.K, max(problem.M, problem.N))
     opts = Options(power=backend, mode=eff_mode,
-                   refine=True if refine is None else refine,
-                   max_iter=20 if max_iter is None else max_iter,
-                   max_moves=10_000 if max_moves is None else max_moves,
-                   prune=True if prune is None else prune, kicks=kicks or 0,
+                   refine=DEFAULTS["refine"] if refine is None else refine,
+                   max_iter=DEFAULTS["max_iter"] if max_iter is None else max_iter,
+                   max_moves=DEFAULTS["max_moves"] if max_moves is None else max_moves,
+                   prune=DEFAULTS["prune"] if prune is None else prune, kicks=kicks or 0,
                    time_limit=time_limit, seed=seed, extra=options, split_mode=split_mode)
-    prep = prepare(problem)
+    prep = prepare(problem, table)
     try:
         out = spec.fn(prep, opts)
         if has_budget(problem):
@@ -280,7 +283,7 @@ def solve(
         # a magnitude check_magnitudes does not foresee: an honest error, not a crash
         raise NumericalRangeError(
             "problem", "magnitudes the solver computes in float64 (see "
-            "sfl_opt.delay.check_magnitudes; rescale gains, powers, bandwidths, compute or "
+            "sfl_opt.model.delay.check_magnitudes; rescale gains, powers, bandwidths, compute or "
             f"workload towards realistic SI values): {type(exc).__name__}: {exc}") from exc
 
 
@@ -294,10 +297,26 @@ def _energy_function(prep: PreparedProblem) -> Any:
         d = points.get("d")
         dn = {} if d is None else {"assign_d": d.assign, "psd_d": d.psd}
         bd = evaluate(free, split, rank, points["s"].assign, points["s"].psd,
-                      points["f"].assign, points["f"].psd, **dn)
+                      points["f"].assign, points["f"].psd, **dn, table=prep.full_tab)
         return bd.energy.per_client
 
     return energy_of
+
+
+def options_ran(spec: MethodSpec, opts: Options, bound: bool | str) -> dict[str, Any]:
+    """What ran, as recorded in ``SolveResult.options``: the mode and power backend (for
+    methods that have them), every option the method read with its effective value
+    (defaults filled in, ``kicks`` after the automatic choice) and the bound."""
+    ran: dict[str, Any] = {}
+    if spec.modes:
+        ran["mode"] = opts.mode
+    if spec.power == "any":
+        ran["power"] = opts.power_name
+    for name, opt in spec.option_table(opts.mode or None).items():
+        ran[name] = getattr(opts, name) if name in COMMON_OPTIONS \
+            else opts.extra.get(name, opt.default)
+    ran["bound"] = "native" if bound is True else bound
+    return ran
 
 
 def _assemble(prep: PreparedProblem, spec: MethodSpec, opts: Options, out: Outcome,
@@ -316,20 +335,18 @@ def _assemble(prep: PreparedProblem, spec: MethodSpec, opts: Options, out: Outco
                           f"{'no' if d is None else 'a'} downlink point for a problem with "
                           f"{pr.downlink} downlink")
     dn = {} if d is None else {"assign_d": d.assign, "psd_d": d.psd}
-    bd = evaluate(pr, split, rank, s.assign, s.psd, f.assign, f.psd, **dn)
+    bd = evaluate(pr, split, rank, s.assign, s.psd, f.assign, f.psd, **dn, table=prep.full_tab)
     status = Status(out.status)
     timings = dict(out.timings)
     lower = out.lower_bound
     if bound is not False:
         t0 = time.perf_counter()
         if bound == "relaxation":
-            lb = float(importlib.import_module(".assign.bound", __package__).lower_bound(pr))
+            lb = float(lower_bound_details(pr, prep)["bound"])
         elif opts.split_mode == "per_client":  # the per-client relaxation
-            cb = importlib.import_module(".methods.per_client_bound", __package__)
-            lb = float(cb.per_client_lower_bound(prep, upper=bd.total))
+            lb = float(per_client_lower_bound(prep, upper=bd.total))
         else:  # the native bound; the point's delay lets pairs that cannot matter stop
-            bnb = importlib.import_module(".assign.bnb", __package__)
-            lb = float(bnb.native_lower_bound(prep, upper=bd.total))
+            lb = float(native_lower_bound(prep, upper=bd.total))
         timings["bound"] = time.perf_counter() - t0
         if lower is not None:  # keep a tighter certified bound of the method
             lb = max(lb, float(lower))
@@ -353,5 +370,5 @@ def _assemble(prep: PreparedProblem, spec: MethodSpec, opts: Options, out: Outco
         termination=Termination(out.termination),
         power=out.power or (opts.power_name if spec.power == "any" else spec.power),
         mode=opts.mode, grid=grid, rounds_source=pr.rounds_source, info=dict(out.info),
-        split_mode=opts.split_mode, **dn,
+        split_mode=opts.split_mode, options=options_ran(spec, opts, bound), **dn,
     )

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sfl_opt.cli.online import register
 from sfl_opt.errors import NumericalRangeError
 from sfl_opt.online import POLICIES, OnlineProblem, simulate, solve_round
-from sfl_opt.online.cli import register
 
 LN2 = math.log(2.0)
 

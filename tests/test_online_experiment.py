@@ -16,8 +16,8 @@ from sfl_opt.online.experiment import (
     compare,
     fit_participation,
     learning_rows,
-    t_ci,
 )
+from sfl_opt.online.stats import t_ci
 
 
 @pytest.fixture(scope="module")

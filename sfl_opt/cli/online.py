@@ -8,12 +8,24 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from ..online.experiment import (
+    calibration_tasks,
+    comparison_tasks,
+    fit_participation,
+    markdown_table,
+    proxy_config,
+    run_all,
+    scheduling_problem,
+    write_settings_problem,
+)
+from ..online.experiment import write_report as report
 from ..online.learning import (
     default_alpha,
     fit_runs,
@@ -245,21 +257,6 @@ EXP_ROUNDS, EXP_EVAL, EXP_VS, EXP_COUNT = 80, 10, (10.0, 100.0, 1000.0), 4
 
 
 def _experiment(args: argparse.Namespace) -> int:
-    import json
-    from pathlib import Path
-
-    from .experiment import (
-        calibration_tasks,
-        comparison_tasks,
-        fit_participation,
-        markdown_table,
-        proxy_config,
-        run_all,
-        scheduling_problem,
-        write_settings_problem,
-    )
-    from .experiment import write_report as report
-
     try:
         import torch
     except ImportError:

@@ -14,6 +14,7 @@ trains (extra ``[harness]``).
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -25,13 +26,13 @@ import numpy as np
 
 from .. import _validation as v
 from ..errors import ValidationError
+from ..harness import require_torch
 from .problem import OnlineProblem
 from .simulate import simulate
+from .stats import policy_label, t_ci
 
 
 def _trainer(cfg: Any):
-    from ..harness import require_torch
-
     require_torch()
     from ..harness.ushape import ScheduledTrainer
 
@@ -157,19 +158,6 @@ def warm_queues(problem: OnlineProblem, V: float, seed: int, rounds: int = 400
 
 
 # ------------------------------------------------------------------- statistics
-def t_ci(x: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(mean, half-width of the 95 % Student-t confidence interval) over ``axis``."""
-    from scipy import stats
-
-    x = np.asarray(x, dtype=float)
-    n = x.shape[axis]
-    m = x.mean(axis=axis)
-    if n < 2:
-        return m, np.full_like(m, np.nan)
-    h = stats.t.ppf(0.975, n - 1) * x.std(axis=axis, ddof=1) / np.sqrt(n)
-    return m, h
-
-
 def _fit_rows(runs: Sequence[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
     X, y = [], []
     for r in runs:
@@ -264,19 +252,10 @@ def scheduling_problem(seed: int, cfg: Any, budget_per_iter: float = 0.0075,
 def calibration_tasks(seeds: Sequence[int], rounds: int, eval_every: int,
                       **proxy: Any) -> list[tuple[str, Callable[[], dict[str, Any]]]]:
     """The fixed-N runs (every N of :data:`CALIBRATION_N`, every seed) as named thunks."""
-    import functools
-
     return [(f"fixedN_N{N}_seed{s}",
              functools.partial(fixed_n_run, proxy_config(s, **proxy), N, rounds, s,
                                eval_every))
             for s in seeds for N in CALIBRATION_N]
-
-
-def policy_label(policy: str, V: float | None = None) -> str:
-    """``lyapunov V=...`` (V in full) or the policy's name."""
-    from .simulate import fmt_v
-
-    return f"lyapunov V={fmt_v(V)}" if policy == "lyapunov" else policy
 
 
 def comparison_tasks(seeds: Sequence[int], rounds: int, eval_every: int, alpha: float,
@@ -286,8 +265,6 @@ def comparison_tasks(seeds: Sequence[int], rounds: int, eval_every: int, alpha: 
     :func:`warm_queues`) and every baseline of :data:`BASELINES`, with ``count``
     devices for ``best_channel`` and ``fair`` and a ``count/K`` fraction for
     ``random``, on each seed, all on the Ψ calibrated to ``alpha``."""
-    import functools
-
     tasks = []
     for s in seeds:
         cfg = proxy_config(s, **proxy)

@@ -26,6 +26,7 @@ import numpy as np  # noqa: E402
 from ..experiments.plots import COLUMN_WIDTH, paper_style, save  # noqa: E402
 from .problem import OnlineProblem  # noqa: E402
 from .simulate import POLICIES, Trace, fmt_v, simulate, summarize, sweep_v  # noqa: E402
+from .stats import policy_label, t_ci  # noqa: E402
 
 #: axis label of the penalty weight V, with its unit
 V_LABEL = "V (J² per loss unit)"
@@ -180,8 +181,6 @@ def make_figures(problem: OnlineProblem, Vs: Sequence[float], rounds: int, seed:
 # ----------------------------------------------------------- issue-19 experiment
 def _participation_figure(runs: list[dict], fit: dict, outdir: Path) -> list[Path]:
     Ns = sorted({r["N"] for r in runs})
-    from .experiment import t_ci
-
     fin = {N: np.array([np.mean(r["val_loss"][-3:]) for r in runs if r["N"] == N])
            for N in Ns}
     seeds = sorted({r["seed"] for r in runs})
@@ -232,8 +231,6 @@ def participation_figure(runs: list[dict], fit: dict, outdir: str | Path) -> lis
 
 def _learning_bands(runs: list[dict], outdir: Path, rows: list[list[object]],
                     header: list[str]) -> list[Path]:
-    from .experiment import policy_label, t_ci
-
     labels = list(dict.fromkeys(policy_label(r["policy"], r["V"]) for r in runs))
     fig, axes = plt.subplots(1, 2, figsize=(COLUMN_WIDTH * 2.4, 2.8))
     emax = min(max(np.sum(r["energy"]) for r in runs if policy_label(r["policy"], r["V"])

@@ -107,20 +107,23 @@ def _run(policy, seed, loss, energy_per_round, V=0.0, K=2, budget=1.0):
 
 
 def test_compare_interpolates_the_loss_at_equal_energy():
-    """Policy a spends 1 J a round, b 2 J a round: at b's... the common level (b's final
-    energy is 4 J, a's 2 J) is 2 J, where a is at round 2 and b at round 1."""
+    """lyapunov spends 1 J a round (2 J in all), `all` 2 J a round: the levels are
+    lyapunov's final energy (2 J: lyapunov at round 2, all at round 1) and half of it
+    (1 J: lyapunov at round 1, all at round 0.5)."""
     runs = []
     for s in range(3):
         runs.append(_run("lyapunov", s, [1.0, 0.8, 0.6], 1.0, V=10.0))
         runs.append(_run("all", s, [1.0, 0.7, 0.5 + 0.01 * s], 2.0))
     st = compare(runs)
-    assert st["E_common"] == pytest.approx(2.0)
+    assert st["E_lyap"] == pytest.approx(2.0) and st["E_common"] == pytest.approx(1.0)
     ly = st["policies"]["lyapunov V=10"]
     al = st["policies"]["all"]
-    assert ly["at_E_common"][0] == pytest.approx(0.6)
-    assert al["at_E_common"][0] == pytest.approx(0.7)
+    assert ly["at_E_lyap"][0] == pytest.approx(0.6)
+    assert al["at_E_lyap"][0] == pytest.approx(0.7)
+    assert ly["at_E_common"][0] == pytest.approx(0.8)
+    assert al["at_E_common"][0] == pytest.approx(0.85)
     assert al["worst_ratio"][0] == pytest.approx(1.0)   # 2 J / 2 devices / 1 J budget
-    d = st["paired_differences"]["lyapunov V=10 - all (at_E_common)"]
+    d = st["paired_differences"]["lyapunov V=10 - all (at_E_lyap)"]
     assert d[0] == pytest.approx(-0.1)
     rows = learning_rows(runs)
     assert len(rows) == 6 * 3 and rows[0][:4] == ["lyapunov", 10.0, 0, 0]
@@ -135,7 +138,7 @@ def test_kinds_split_and_unbiased_aggregation():
     from sfl_opt.harness.ushape import OPTIONAL, TAGS, ProxyConfig, ScheduledTrainer, kind_attrs
 
     torch.set_num_threads(1)
-    cfg = ProxyConfig(devices=4, layers=1, hidden=16, heads=2, seq=24, rank=2, batch=2,
+    cfg = ProxyConfig(devices=4, layers=2, hidden=16, heads=2, seq=24, rank=2, batch=2,
                       n_train=60, n_val=24, split="kinds", kinds=3)
     tr = ScheduledTrainer(cfg)
     groups = kind_attrs(3)

@@ -135,6 +135,8 @@ _HEADER = (f"{'policy':<16}{'mean Ψ':>11}{'Σ w_t Ψ':>11}{'N_t':>8}{'mean Q':>
 
 def run(args: argparse.Namespace) -> int:
     """Execute the subcommand; returns the exit status."""
+    if args.experiment:
+        return _experiment(args)
     kw: dict = {} if args.budget is None else {"energy_budget": args.budget}
     if args.server_mode is not None:
         kw["server_mode"] = args.server_mode
@@ -149,8 +151,6 @@ def run(args: argparse.Namespace) -> int:
         args.rounds = TRAIN_ROUNDS if args.train else SIM_ROUNDS
     if args.V is None:
         args.V = TRAIN_V if args.train else SIM_V
-    if args.experiment:
-        return _experiment(args)
     if args.train:
         return _train(problem, args)
     progress = False if args.no_progress else None
@@ -269,7 +269,7 @@ def _experiment(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    T = args.rounds if args.rounds is not None and args.rounds != TRAIN_ROUNDS else EXP_ROUNDS
+    T = EXP_ROUNDS if args.rounds is None else int(args.rounds)
     Vs = tuple(args.sweep) if args.sweep else EXP_VS
     progress = not args.no_progress
     calib = run_all(calibration_tasks(seeds, T, EXP_EVAL), args.out, progress)

@@ -319,17 +319,17 @@ def learning_rows(runs: Sequence[dict[str, Any]]) -> list[list[object]]:
 
 def compare(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Statistics of the comparison: per policy (label) the final loss, the loss at equal
-    cumulative energy (the smallest final energy over the policies, ``E_common``, and
-    the mean final energy of the middle lyapunov V, ``E_lyap``), the worst device's
+    cumulative energy (the mean final energy of the middle lyapunov V, ``E_lyap``, and
+    half of it, ``E_common``; a policy that never spends that much has none), the worst device's
     energy/budget, participants a round; mean ± 95 % CI over seeds, and every
     lyapunov V's paired (same seed) difference to every baseline with its CI."""
     labels = list(dict.fromkeys(policy_label(r["policy"], r["V"]) for r in runs))
     by = {lab: sorted((r for r in runs if policy_label(r["policy"], r["V"]) == lab),
                       key=lambda r: r["seed"]) for lab in labels}
     final_e = {lab: np.array([np.sum(r["energy"]) for r in rs]) for lab, rs in by.items()}
-    e_common = float(min(e.min() for e in final_e.values()))
     lyap = [lab for lab in labels if lab.startswith("lyapunov")]
     e_lyap = float(final_e[lyap[len(lyap) // 2]].mean()) if lyap else float("nan")
+    e_common = 0.5 * e_lyap
     stats: dict[str, Any] = {"E_common": e_common, "E_lyap": e_lyap, "policies": {}}
     vals: dict[str, dict[str, np.ndarray]] = {}
     for lab, rs in by.items():
@@ -355,8 +355,13 @@ def compare(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
         for lab in labels:
             if lab.startswith("lyapunov"):
                 continue
+            sa = stats["policies"][ly]["seeds"]
+            sb = stats["policies"][lab]["seeds"]
+            common = sorted(set(sa) & set(sb))   # paired: the seeds both ran
+            ia = [sa.index(s) for s in common]
+            ib = [sb.index(s) for s in common]
             for k in ("final", "at_E_common", "at_E_lyap"):
-                x = vals[ly][k] - vals[lab][k]
+                x = vals[ly][k][ia] - vals[lab][k][ib]
                 if x.size and np.isfinite(x).all():
                     m, h = t_ci(x)
                     diffs[f"{ly} - {lab} ({k})"] = [float(m), float(h)]

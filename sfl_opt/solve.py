@@ -28,6 +28,12 @@ ASSIGN = ("heuristic", "exact")
 BOUNDS = ("native", "relaxation")
 #: a result whose certified relative gap is at most this is reported ``optimal``
 GAP_TOL = 1e-6
+#: with a time limit and the native bound, the method gets this share of the limit and
+#: the bound on its result the rest (the bound is anytime: every pair it has no time for
+#: keeps its closed-form bound); a method that proves its own bound (``exact``,
+#: ``milp``) gets ``BOUND_SHARE_EXACT`` less
+BOUND_SHARE = 0.1
+BOUND_SHARE_EXACT = 0.03
 
 _WARM = {"done": False}
 
@@ -175,8 +181,13 @@ def solve(
         small links and none on large ones; 0 disables). Their random numbers derive
         from ``seed`` (0 when None), so the answer is deterministic.
     time_limit:
-        seconds; on expiry the best point so far is returned with
-        ``termination="time_limit"``.
+        seconds of wall-clock time for the whole call (validation, preparation, the
+        method and the native bound on its result; compilation excluded): the best point
+        so far is returned, with its certified bound, and ``termination="time_limit"``
+        when the method had to stop early. The call returns within about
+        ``time_limit + max(5 %, 0.2 s)`` (``bound="relaxation"`` runs after the limit).
+        A problem so large that its first feasible point takes longer returns that
+        point as soon as it exists.
     **options:
         the method's own options (e.g. ``rank`` for ``fixed_rank``; for ``sflllm``
         ``fading="saa"`` with ``samples=`` and ``large_scale=``: the (split, rank) by
@@ -216,9 +227,14 @@ def solve(
                    prune=True if prune is None else prune, kicks=kicks or 0,
                    time_limit=time_limit, seed=seed, extra=options)
     prep = prepare(problem)
+    prep.started = t_start  # the time limit covers validation and preparation too
+    deadline = None if time_limit is None else t_start + float(time_limit)
+    if time_limit is not None and bound is not False:
+        share = BOUND_SHARE_EXACT if spec.bound else BOUND_SHARE
+        opts.time_limit = float(time_limit) * (1 - share)
     try:
         out = spec.fn(prep, opts)
-        return _assemble(prep, spec, opts, out, bound, t_start)
+        return _assemble(prep, spec, opts, out, bound, t_start, deadline)
     except (ZeroDivisionError, OverflowError, FloatingPointError) as exc:
         # a magnitude check_magnitudes does not foresee: an honest error, not a crash
         raise NumericalRangeError(
@@ -228,9 +244,10 @@ def solve(
 
 
 def _assemble(prep: PreparedProblem, spec: MethodSpec, opts: Options, out: Outcome,
-              bound: bool | str, t_start: float) -> SolveResult:
+              bound: bool | str, t_start: float, deadline: float | None = None) -> SolveResult:
     """The one place a :class:`SolveResult` is built: the point evaluated exactly
-    (SPEC §2), the method's labels, the bound (``solve``'s ``bound``) and the total
+    (SPEC §2), the method's labels, the bound (``solve``'s ``bound``; the native one
+    stops improving at ``deadline``, a ``time.perf_counter()`` value) and the total
     time; ``optimal`` when the bound proves a gap <= ``GAP_TOL``."""
     pr = prep.problem
     split, rank = prep.pair(out.pair)
@@ -251,7 +268,7 @@ def _assemble(prep: PreparedProblem, spec: MethodSpec, opts: Options, out: Outco
             lb = float(importlib.import_module(".assign.bound", __package__).lower_bound(pr))
         else:  # the native bound; the point's delay lets pairs that cannot matter stop
             bnb = importlib.import_module(".assign.bnb", __package__)
-            lb = float(bnb.native_lower_bound(prep, upper=bd.total))
+            lb = float(bnb.native_lower_bound(prep, upper=bd.total, deadline=deadline))
         timings["bound"] = time.perf_counter() - t0
         if lower is not None:  # keep a tighter certified bound of the method
             lb = max(lb, float(lower))

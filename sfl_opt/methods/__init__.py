@@ -72,7 +72,7 @@ register_method("exact", _solve_exact,
                 "every link and all (split, rank) pairs, native Lagrangian bound at each "
                 "node, exact power at the leaves; the heuristic as incumbent",
                 power="native", honours=("seed", "max_moves", "kicks", "time_limit"),
-                exact=True, bound=True)
+                exact=True, bound=True, options=("progress",))
 
 __all__ = ["ARGUMENTS", "METHODS", "MethodSpec", "Options", "Outcome", "PreparedProblem",
            "auto_kicks", "get_method", "register_method"]

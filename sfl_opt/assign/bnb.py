@@ -30,6 +30,7 @@ W, W/Hz, Hz.
 
 from __future__ import annotations
 
+import heapq
 import math
 import time
 from collections.abc import Callable
@@ -71,6 +72,9 @@ BOUND_ITER = 300
 BOUND_LARGE = 2000
 BOUND_ITER_LARGE = 20
 NODE_ITER = 8
+#: best-first link searches plunge (dive to a leaf with the favourite children, for
+#: incumbents) from every this many-th node taken from the heap
+PLUNGE_EVERY = 4
 #: links with K = M up to this size get the exact square-link bound
 #: (:mod:`sfl_opt.kernels.matching`: bisection with an assignment problem, O(K^3) a step)
 SQUARE_MAX = 120
@@ -162,15 +166,23 @@ class LinkOutcome:
 
 
 class LinkSearch:
-    """The depth-first branch-and-bound of one link, resumable: :meth:`run` works until
-    the tree is exhausted or a deadline, and can be called again (the problem-level
-    search interleaves the links and pairs, best bound first). See :func:`bnb_link`
-    for the arguments; :attr:`lower` is the bound proved so far (s)."""
+    """The branch-and-bound of one link, resumable: :meth:`run` works until the tree is
+    exhausted or a deadline, and can be called again (the problem-level search
+    interleaves the links and pairs, best bound first). Depth-first by default; with
+    ``best_first`` the open node of least bound is expanded next (each open node keeps
+    its own partial assignment), so that :attr:`lower`, the bound proved so far (s),
+    rises steadily. See :func:`bnb_link` for the other arguments."""
 
     def __init__(self, arr: LinkArrays, incumbent: np.ndarray,
                  threshold: Callable[[float], float], *, z0: np.ndarray | None = None,
                  node_iter: int = NODE_ITER, on_improve: Callable[[float], None] | None = None,
-                 branching: str | None = None, root: float = -math.inf) -> None:
+                 branching: str | None = None, root: float = -math.inf,
+                 best_first: bool = False) -> None:
+        self.best_first = best_first
+        self.heap: list[tuple[float, int, int, int, int, int, np.ndarray | None,
+                              np.ndarray | None]] = []
+        self.seq = 0
+        self.pops = 0
         self.arr, self.threshold, self.node_iter = arr, threshold, node_iter
         self.on_improve, self.branching = on_improve, branching
         best_a = np.ascontiguousarray(incumbent, np.int64).copy()
@@ -201,18 +213,24 @@ class LinkSearch:
             z0 = initial_multipliers(arr.la, arr.inva, arr.bw, self.fixed, arr.pmax, arr.ptot)
         depth, m, owner, _, root = self.stack[0]
         self.stack[0] = (depth, m, owner, z0.copy(), root)
+        if self.best_first:  # (bound, -depth, seq, depth, m, owner, parent fixed, z)
+            self.stack = []
+            self.heap = [(root, 0, 0, 0, -1, -1, self.fixed.copy(), z0.copy())]
         self.count = np.zeros(K, np.int64)
         self.path: list[int] = []  # subchannels fixed along the current path, by depth
         self.ready = True
 
     @property
     def finished(self) -> bool:
-        return not self.stack
+        return self.ready and not self.stack and not self.heap or (
+            not self.ready and not self.stack)
 
     @property
     def lower(self) -> float:
         """No assignment of the link has a deadline below this (s)."""
         open_lower = min((item[4] for item in self.stack), default=math.inf)
+        if self.heap:
+            open_lower = min(open_lower, self.heap[0][0])
         return min(self.pruned_lower, open_lower, self.out.t)
 
     def run(self, deadline: float | None = None, hard: float | None = None) -> bool:
@@ -226,6 +244,8 @@ class LinkSearch:
                                      + dual_time_estimate(arr.K, arr.M, 6) > hard):
                 return False
             self._setup()
+        if self.best_first:
+            return self._run_best_first(deadline, hard)
         out, fixed, count, path = self.out, self.fixed, self.count, self.path
         M = arr.M
         stack = self.stack
@@ -286,6 +306,79 @@ class LinkSearch:
                 k = int(k)
                 if child_allowed(fixed, count, mb, k, self.sub_prev, self.cli_prev):
                     stack.append((depth + 1, int(mb), k, z, b))
+        return True
+
+    def _run_best_first(self, deadline: float | None, hard: float | None) -> bool:
+        """:meth:`run` with the open node of least bound first."""
+        arr, out, heap = self.arr, self.out, self.heap
+        K, M = arr.K, arr.M
+        node_time = dual_time_estimate(K, M, 3 * self.node_iter + 2)
+        first = True
+        nxt = None  # the next node of a plunge
+        while heap or nxt is not None:
+            now = time.perf_counter()
+            if hard is not None and now + node_time > hard or (
+                    not first and deadline is not None and now > deadline):
+                if nxt is not None:
+                    heapq.heappush(heap, nxt)
+                return False
+            first = False
+            if nxt is None:
+                self.pops += 1
+                item = heapq.heappop(heap)
+                plunging = self.pops % PLUNGE_EVERY == 0
+            else:
+                item, nxt = nxt, None
+            pbound, _, _, depth, m, owner, pfixed, z = item
+            fixed = pfixed.copy()
+            if depth > 0:
+                fixed[m] = owner
+            out.nodes += 1
+            thr = self.threshold(out.t)
+            if pbound >= thr:  # the incumbent improved since the node was queued
+                self.pruned_lower = min(self.pruned_lower, pbound)
+                continue
+            if depth == M:
+                out.leaves += 1
+                t, psd = arr.exact(fixed)
+                if t < out.t:
+                    out.t, out.assign, out.psd = t, fixed.copy(), psd
+                    out.improved += 1
+                    if self.on_improve is not None:
+                        self.on_improve(t)
+                continue
+            if self.counting and count_infeasible(
+                    arr.la, arr.inva, arr.bw, fixed, arr.c, arr.S, arr.pmax, thr,
+                    self.gorder, self.equal_bw) or self.counting and (
+                    self.cap_binds and power_count_infeasible(
+                        arr.la, arr.inva, arr.bw, fixed, arr.c, arr.S, arr.pmax, arr.ptot, thr,
+                        self.gorder)):
+                out.counted += 1
+                self.pruned_lower = min(self.pruned_lower, max(thr, pbound))
+                continue
+            z = z.copy()
+            t0 = time.perf_counter()
+            b, ev = node_bound(arr.la, arr.inva, arr.bw, fixed, arr.c, arr.S, arr.pmax,
+                               arr.ptot, z, self.node_iter, thr)
+            _record_cost(time.perf_counter() - t0, int(ev), K, M)
+            out.bound_evals += int(ev)
+            b = max(float(b), pbound)
+            if b >= thr:
+                self.pruned_lower = min(self.pruned_lower, b)
+                continue
+            forced = int(self.order[depth]) if self.branching == "static" else -1
+            mb, cands = branch_choice(arr.inva, arr.bw, fixed, z, arr.pmax, arr.ptot, forced)
+            count = np.bincount(fixed[fixed >= 0], minlength=K).astype(np.int64)
+            for k in cands:
+                k = int(k)
+                if child_allowed(fixed, count, mb, k, self.sub_prev, self.cli_prev):
+                    # deeper first among equal bounds, then the relaxation's favourite
+                    self.seq += 1
+                    child = (b, -(depth + 1), self.seq, depth + 1, int(mb), k, fixed, z)
+                    if plunging and nxt is None:
+                        nxt = child  # a plunge goes on with the favourite child
+                    else:
+                        heapq.heappush(heap, child)
         return True
 
     def outcome(self) -> LinkOutcome:
@@ -636,7 +729,7 @@ def solve_problem_bnb(prep: PreparedProblem, *, time_limit: float | None = None,
                 update_best(p)
 
             searches[(n, p)] = LinkSearch(arr, pts[n].assign, threshold, z0=z,
-                                          on_improve=improved, root=root)
+                                          on_improve=improved, root=root, best_first=True)
         cur[p] = pts
         update_best(p)
 
@@ -684,7 +777,8 @@ def solve_problem_bnb(prep: PreparedProblem, *, time_limit: float | None = None,
         if task == "f":
             if f_search is None:
                 f_search = LinkSearch(f_arr, f0.assign, f_threshold, z0=zf,
-                                      on_improve=f_improved, root=state["tf_lo"])
+                                      on_improve=f_improved, root=state["tf_lo"],
+                                      best_first=True)
             sr = f_search
         else:
             sr = searches[(task, p)]

@@ -782,7 +782,8 @@ def solve_problem_bnb(prep: PreparedProblem, *, time_limit: float | None = None,
             sr = f_search
         else:
             sr = searches[(task, p)]
-        if not sr.run(until, deadline) and time.perf_counter() < until:
+        if not sr.run(until, math.inf if deadline is None else deadline) and (
+                time.perf_counter() < until):
             # the next node would end after the time limit: nothing more fits
             break
         if task == "f":

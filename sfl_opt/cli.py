@@ -150,6 +150,12 @@ def _power_option(text: str) -> tuple[str, Any]:
         return key, raw
 
 
+def _exact_progress(d: dict[str, float]) -> None:
+    """One stderr line per progress report of ``method="exact"``."""
+    print(f"sfl-opt: exact {d['elapsed']:.0f} s: best {d['delay']:.6g} s, bound "
+          f"{d['lower']:.6g} s, gap {d['gap']:.3%}, {d['nodes']:.0f} nodes", file=sys.stderr)
+
+
 def _cmd_solve(args: argparse.Namespace) -> int:
     if args.json:
         folder = Path(args.json).resolve().parent
@@ -168,6 +174,8 @@ def _cmd_solve(args: argparse.Namespace) -> int:
         options["rank"] = args.rank
     if args.power_option:
         options["power_options"] = dict(args.power_option)
+    if args.method == "exact" and not args.no_progress:
+        options["progress"] = _exact_progress
     warm_kernels()
     res = solve(problem, args.method, power=args.power, seed=seed, mode=args.mode,
                 refine=False if args.no_refine else None,

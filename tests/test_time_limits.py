@@ -127,3 +127,20 @@ def test_exact_progress_reports():
     for d in seen:
         assert d["lower"] <= d["delay"] and 0 <= d["gap"] < 1 and d["elapsed"] > 0
     assert res.delay <= seen[0]["delay"] * (1 + 1e-12)
+
+
+def test_cli_exact_with_a_time_limit_and_progress(capsys):
+    """``sfl-opt solve --method exact --time-limit`` stops in time and says how far it
+    got on stderr (``--no-progress`` silences it)."""
+    from sfl_opt.cli import main
+
+    t0 = time.perf_counter()
+    code = main(["solve", "--method", "exact", "--time-limit", "2.5", "--clients", "20",
+                 "--subchannels", "80"])
+    assert code in (0, 1)
+    assert time.perf_counter() - t0 < 2.5 + 0.2 + 1.0  # + loading the default scenario
+    err = capsys.readouterr().err
+    assert "sfl-opt: exact" in err and "gap" in err
+    main(["solve", "--method", "exact", "--time-limit", "1.5", "--clients", "20",
+          "--subchannels", "80", "--no-progress"])
+    assert "sfl-opt: exact" not in capsys.readouterr().err

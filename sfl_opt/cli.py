@@ -27,7 +27,7 @@ from .solve import ASSIGN, MODES, solve, warmup
 
 #: modules that add subcommands (compare/sweep/figures, online, harness)
 PLUGINS = ("sfl_opt.experiments", "sfl_opt.online.cli", "sfl_opt.dynamic_cli",
-           "sfl_opt.harness.cli")
+           "sfl_opt.replay_cli", "sfl_opt.harness.cli")
 
 #: optional module -> the extra that installs it (for the one-line error message)
 EXTRAS = {"cvxpy": "cvxpy", "clarabel": "cvxpy", "pyomo": "pyomo", "highspy": "pyomo",
@@ -81,6 +81,13 @@ SCENARIO_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "--client-memory": ("client_memory", dict(type=float, metavar="BYTES",
                                               help="memory per client in bytes (inf: "
                                                    "unlimited; default: the devices' memory)")),
+    "--client-energy": ("client_energy", dict(type=float, metavar="J",
+                                              help="energy budget per client, J per "
+                                                   "training run (default: none)")),
+    "--compute-power": ("compute_power", dict(type=float, metavar="W",
+                                              help="power each client draws while "
+                                                   "computing, W (default: the devices' "
+                                                   "catalogue power, else 10 W)")),
     "--noise-figure-db": ("noise_figure_db", dict(type=float, metavar="DB",
                                                   help="receiver noise figure added to "
                                                        "-174 dBm/Hz (default 0)")),

@@ -5,13 +5,14 @@ Units: seconds, bits, bit/s, FLOP, FLOP/s, W, W/Hz.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 
 from . import _validation as v
 from .client_splits import client_terms, split_vector, vector_terms
+from .energy import Energy, breakdown_energy, budget_violation
 from .errors import InfeasiblePointError, NumericalRangeError, ValidationError
 from .problem import Problem
 
@@ -134,6 +135,7 @@ class Breakdown:
     total: float                 # T_total
     rate_d: np.ndarray | None = None   # Rd_k, bit/s (allocated downlink; None: fixed)
     power_d: np.ndarray | None = None  # base-station power towards client k, W (allocated)
+    energy: Energy | None = None       # J per training run (sfl_opt.energy)
 
     @property
     def stage_shares(self) -> dict[str, float]:
@@ -149,9 +151,10 @@ class Breakdown:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly dict (arrays as lists)."""
-        return {k: (x.tolist() if isinstance(x, np.ndarray) else x)
-                for k, x in asdict(self).items()}
+        """JSON-friendly dict (arrays as lists; ``energy`` as :meth:`Energy.to_dict`)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["energy"] = None if self.energy is None else self.energy.to_dict()
+        return {k: (x.tolist() if isinstance(x, np.ndarray) else x) for k, x in out.items()}
 
 
 def link_rates(gain: np.ndarray, bw: np.ndarray, assign: np.ndarray, psd: np.ndarray,
@@ -215,7 +218,9 @@ def evaluate(problem: Problem, split: int | Any, rank: int, assign_s: Any, psd_s
     :class:`~sfl_opt.errors.InfeasiblePointError` (a ``ValueError``) when a client has no
     subchannel, a power cap is exceeded (beyond a relative ``POWER_RTOL``), a client's
     rate is zero, or the pair's memory need exceeds a client's ``client_memory``
-    (:func:`check_memory`); ``ValidationError`` when the split or rank is not a candidate of the
+    (:func:`check_memory`), or a client's energy per training run (``breakdown.energy``,
+    :mod:`sfl_opt.energy`) exceeds its ``client_energy`` budget (beyond a relative
+    ``ENERGY_RTOL``); ``ValidationError`` when the split or rank is not a candidate of the
     problem or the downlink arguments do not match its downlink model.
     """
     vec = None
@@ -297,7 +302,7 @@ def evaluate(problem: Problem, split: int | Any, rank: int, assign_s: Any, psd_s
         raise NumericalRangeError(
             worst, "magnitudes whose total delay is finite in float64 (it overflows; the "
             f"largest factor is {terms[worst]:.3g})")
-    return Breakdown(
+    bd = Breakdown(
         split=split, rank=rank, rounds=rounds, client_fwd=tcf, uplink=up, server=ts,
         downlink=dn, client_bwd=tcb, fed_upload=fed, broadcast=bc, rate_s=rs, rate_f=rf,
         power_s=client_power(problem.bw_s, a_s, p_s, k),
@@ -306,6 +311,16 @@ def evaluate(problem: Problem, split: int | Any, rank: int, assign_s: Any, psd_s
         total=total,
         rate_d=rd, power_d=pd,
     )
+    energy = breakdown_energy(problem, bd)
+    over = budget_violation(problem, energy)
+    if over is not None:
+        c, e, cap = over
+        raise InfeasiblePointError(
+            f"client_energy: client {c} uses {e:.6g} J per training run, over its budget "
+            f"of {cap:.6g} J (compute {energy.client_compute[c]:.4g} J, uplink "
+            f"{energy.client_uplink[c]:.4g} J, adapter upload {energy.client_adapter[c]:.4g} J)")
+    object.__setattr__(bd, "energy", energy)
+    return bd
 
 
 def check_memory(problem: Problem, split: int, rank: int) -> None:

@@ -43,7 +43,9 @@ class HardwareSpec:
     ``peak_flops`` FLOP/s (dense, at ``precision``), ``utilisation`` in (0, 1],
     ``flops`` = peak_flops x utilisation FLOP/s (computed), ``memory`` bytes usable for
     training, ``source`` the public spec sheet of the peak (in words), ``kind`` the
-    class of hardware, ``memory_note`` how ``memory`` was chosen.
+    class of hardware, ``memory_note`` how ``memory`` was chosen, ``power`` W drawn
+    while training (the board/module power or TDP of ``power_source``; energy per FLOP
+    :attr:`j_per_flop`).
     """
 
     name: str
@@ -54,7 +56,16 @@ class HardwareSpec:
     memory: float
     source: str
     memory_note: str = ""
+    power: float = float("nan")
+    power_source: str = ""
     flops: float = field(init=False)
+
+    @property
+    def j_per_flop(self) -> float:
+        """Energy per FLOP, J/FLOP: ``power`` (W drawn while training) over the
+        effective ``flops`` (FLOP/s) — the figure the energy model uses
+        (``Problem.compute_power`` / ``server_power``, :mod:`sfl_opt.energy`)."""
+        return self.power / self.flops
 
     def __post_init__(self) -> None:
         if not (self.peak_flops > 0 and np.isfinite(self.peak_flops)):
@@ -63,6 +74,8 @@ class HardwareSpec:
         if not 0 < self.utilisation <= 1:
             raise ValidationError(f"{self.name}.utilisation", "a fraction in (0, 1]",
                                   self.utilisation)
+        if not (self.power > 0 and np.isfinite(self.power)):
+            raise ValidationError(f"{self.name}.power", "a finite power > 0 W", self.power)
         if not (self.memory > 0):
             raise ValidationError(f"{self.name}.memory", "bytes > 0 (inf allowed)",
                                   self.memory)
@@ -77,6 +90,9 @@ _DEVICE_LIST = (
                "operations/s, precision not stated (reported as INT8); FP16 taken as half, "
                "17.5 TFLOPS",
         memory_note="8 GB phone; about 3 GB granted to one app",
+        power=5.0,
+        power_source="assumed sustained SoC power under a long ML load: phones throttle to about"
+                     " 4-6 W (Apple publishes no figure; an assumption, not a measurement)",
     ),
     HardwareSpec(
         name="ipad-pro-m2-gpu", kind="tablet GPU", peak_flops=3.6e12, utilisation=0.25,
@@ -85,6 +101,9 @@ _DEVICE_LIST = (
         source="Apple M2 announcement (June 2022): GPU up to 3.6 TFLOPS (FP32); Apple GPUs "
                "run FP16 at the FP32 rate",
         memory_note="8 GB unified memory; 5 GB for training",
+        power=15.0,
+        power_source="assumed SoC package power with the GPU loaded (Apple publishes no figure; "
+                     "reviews of the M2 report roughly 10-20 W): an assumption",
     ),
     HardwareSpec(
         name="raspberry-pi-5", kind="single-board computer (CPU)", peak_flops=153.6e9,
@@ -93,6 +112,9 @@ _DEVICE_LIST = (
                "software optimisation guide: two 128-bit FP/ASIMD FMA pipes = 16 FP32 "
                "FLOP/cycle/core, so 4 x 2.4e9 x 16 = 153.6 GFLOPS FP32",
         memory_note="8 GB board; 6 GB for training",
+        power=8.0,
+        power_source="assumed board power at full CPU load on all four cores (the official "
+                     "supply is 27 W, a ceiling that includes USB peripherals): an assumption",
     ),
     HardwareSpec(
         name="jetson-orin-nano-8gb", kind="embedded GPU module", peak_flops=10e12,
@@ -101,6 +123,9 @@ _DEVICE_LIST = (
                "(1024 CUDA / 32 Tensor cores, 625 MHz); on Ampere sparse INT8 = 4x dense "
                "FP16, so 10 dense FP16 TFLOPS",
         memory_note="8 GB LPDDR5 shared by CPU and GPU; 5 GB for training",
+        power=15.0,
+        power_source="NVIDIA Jetson Orin Nano series data sheet: 8GB module power modes 7 W | 15"
+                     " W; the 15 W mode (whose peak the FLOP/s assume)",
     ),
     HardwareSpec(
         name="jetson-agx-orin-64gb", kind="embedded GPU module", peak_flops=42.5e12,
@@ -109,6 +134,9 @@ _DEVICE_LIST = (
                "INT8 TOPS (2048 CUDA / 64 Tensor cores, 1.3 GHz; the module's 275 TOPS "
                "include the DLAs), so 42.5 dense FP16 TFLOPS",
         memory_note="64 GB LPDDR5 shared; 56 GB for training",
+        power=60.0,
+        power_source="NVIDIA Jetson AGX Orin series data sheet: 64GB module 15 W - 60 W; the 60 "
+                     "W mode (whose peak the FLOP/s assume)",
     ),
     HardwareSpec(
         name="laptop-rtx-4060", kind="laptop GPU", peak_flops=29.1e12, utilisation=0.35,
@@ -117,6 +145,9 @@ _DEVICE_LIST = (
                "sparse, highest TGP); dense /2, FP8 to FP16 /2, FP32 accumulate on GeForce "
                "/2: 29.1 dense FP16 TFLOPS",
         memory_note="8 GB GDDR6; 7 GB for training",
+        power=115.0,
+        power_source="NVIDIA GeForce RTX 4060 Laptop GPU specifications: total graphics power "
+                     "35-115 W; the highest TGP (whose peak the FLOP/s assume)",
     ),
 )
 
@@ -127,6 +158,8 @@ _SERVER_LIST = (
         source="NVIDIA L4 data sheet: FP16/BF16 Tensor Core 242 TFLOPS with sparsity, "
                "121 dense",
         memory_note="24 GB GDDR6; 22 GB for training",
+        power=72.0,
+        power_source="NVIDIA L4 data sheet: max thermal design power 72 W",
     ),
     HardwareSpec(
         name="A100", kind="server GPU", peak_flops=312e12, utilisation=0.45,
@@ -134,6 +167,8 @@ _SERVER_LIST = (
         source="NVIDIA A100 data sheet (80GB SXM): BF16/FP16 Tensor Core 312 TFLOPS dense "
                "(624 with sparsity)",
         memory_note="80 GB HBM2e; 76 GB for training",
+        power=400.0,
+        power_source="NVIDIA A100 data sheet (80GB SXM): max TDP 400 W",
     ),
     HardwareSpec(
         name="H100", kind="server GPU", peak_flops=989.5e12, utilisation=0.4,
@@ -141,6 +176,8 @@ _SERVER_LIST = (
         source="NVIDIA H100 data sheet (SXM): BF16/FP16 Tensor Core 1,979 TFLOPS with "
                "sparsity, 989.5 dense",
         memory_note="80 GB HBM3; 76 GB for training",
+        power=700.0,
+        power_source="NVIDIA H100 data sheet (SXM): max TDP up to 700 W",
     ),
 )
 

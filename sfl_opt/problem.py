@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from . import _validation as v
+from .energy import validate_energy_fields
 from .errors import ValidationError
 from .workload import Workload
 
@@ -23,6 +24,8 @@ _SCALAR_FIELDS = ("noise_psd", "p_total_s", "p_total_f", "server_flops", "rate_b
 _INT_FIELDS = ("batch", "local_iters")
 #: the optional allocated downlink (SPEC §8.4): all three given, or none (fixed rates)
 _DOWNLINK_FIELDS = ("gain_d", "bw_d", "p_total_d")
+#: the optional energy fields (defaults: :data:`sfl_opt.energy.DEFAULTS`)
+_ENERGY_FIELDS = ("compute_power", "server_power", "bs_power", "client_energy")
 #: the ``sfl_opt_problem`` format version written by :meth:`Problem.to_json`
 FORMAT_VERSION = 1
 
@@ -60,6 +63,15 @@ class Problem:
       given, the down stage is ``max_k (TcB_k + S_dn / Rd_k)`` over an allocation of
       the D subchannels and ``rate_down`` is not used; when absent (the default, the
       paper's reading) every client receives at its fixed ``rate_down``.
+    - energy (:mod:`sfl_opt.energy`; defaults in :data:`sfl_opt.energy.DEFAULTS`):
+      ``compute_power (K,)`` W each client draws while computing (its J/FLOP is
+      ``compute_power / client_flops``), ``server_power`` W the main server draws while
+      computing, ``bs_power`` W the base station's transmit power (the fixed-rate
+      downlink shares it equally between the K clients, the broadcast uses all of it);
+      ``client_energy (K,)``: optional budget, J per client per training run (compute
+      plus transmit; ``inf``: none, the default; one number is every client's budget).
+      ``evaluate`` rejects a point over a budget and every method of ``solve`` honours
+      it (:mod:`sfl_opt.methods.budget`).
     """
 
     gain_s: np.ndarray
@@ -86,6 +98,10 @@ class Problem:
     bw_d: np.ndarray | None = None
     p_total_d: float | None = None
     band: str = "separate"
+    compute_power: np.ndarray | None = None
+    server_power: float | None = None
+    bs_power: float | None = None
+    client_energy: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         validate_problem(self)
@@ -168,7 +184,9 @@ class Problem:
         return self.replace(gain_s=self.gain_s[perm], gain_f=self.gain_f[perm],
                             p_max=self.p_max[perm], client_flops=self.client_flops[perm],
                             rate_down=self.rate_down[perm],
-                            client_memory=self.client_memory[perm], **extra)
+                            client_memory=self.client_memory[perm],
+                            compute_power=self.compute_power[perm],
+                            client_energy=self.client_energy[perm], **extra)
 
     # ------------------------------------------------------------------- JSON
     def to_dict(self) -> dict[str, Any]:
@@ -194,6 +212,10 @@ class Problem:
             out["p_total_d"] = _enc(self.p_total_d)
         if self.band != "separate":
             out["band"] = self.band
+        out["compute_power"] = [_enc(x) for x in self.compute_power.tolist()]
+        out["server_power"] = _enc(self.server_power)
+        out["bs_power"] = _enc(self.bs_power)
+        out["client_energy"] = [_enc(x) for x in self.client_energy.tolist()]
         return out
 
     def to_json(self, indent: int | None = 1) -> str:
@@ -214,7 +236,7 @@ class Problem:
         if unknown:
             raise ValidationError("problem", f"only the fields {sorted(known)}", unknown)
         missing = sorted(known - set(data) - {"rounds_source", "band", "client_memory",
-                                               *_DOWNLINK_FIELDS})
+                                               *_DOWNLINK_FIELDS, *_ENERGY_FIELDS})
         if missing:
             raise ValidationError("problem", "every Problem field", f"missing {missing}")
         for name in _ARRAY_FIELDS:
@@ -223,7 +245,7 @@ class Problem:
             data[name] = _dec(data[name])
         if "client_memory" in data:
             data["client_memory"] = _dec_nested(data["client_memory"])
-        for name in _DOWNLINK_FIELDS:
+        for name in (*_DOWNLINK_FIELDS, *_ENERGY_FIELDS):
             if name in data:
                 data[name] = _dec_nested(data[name])
         data["workload"] = Workload.from_dict(data["workload"])
@@ -342,6 +364,7 @@ def validate_problem(p: Problem) -> None:
                                                positive=True, allow_inf=True))
     _check_memory(p)
     _validate_downlink(p, k)
+    validate_energy_fields(p, k)
     v.choice("band", p.band, ("separate", "shared"))
     if p.band == "shared" and (m != n or not np.array_equal(p.bw_s, p.bw_f)):
         raise ValidationError("band", "'separate', or 'shared' with gain_s and gain_f over "

@@ -114,7 +114,35 @@ def format_report(problem: Problem, res: SolveResult) -> str:
     if bd.power_d is not None:
         power += f", downlink {bd.power_d.sum():.4f} W of {problem.p_total_d:g} W"
     lines.append(power)
+    lines.extend(["", *format_energy(problem, res)])
     return "\n".join(lines)
+
+
+def format_energy(problem: Problem, res: SolveResult) -> list[str]:
+    """The energy section of :func:`format_report`: per client and per stage, J per
+    training run (:mod:`sfl_opt.energy`)."""
+    e = res.energy
+    budget = problem.client_energy
+    has = bool(np.isfinite(budget).any())
+    lines = [f"energy per training run (J; {e.rounds:g} rounds): total {e.total:,.1f} = "
+             f"clients {e.per_client.sum():,.1f} + server {e.server:,.1f} + base station "
+             f"{e.base_station:,.1f}"]
+    hdr = (f"{'client':>6} {'compute':>10} {'uplink':>10} {'adapter':>10} {'total':>10}"
+           + (f" {'budget':>10}" if has else ""))
+    lines += [hdr, "-" * len(hdr)]
+    for k in range(problem.K):
+        row = (f"{k:>6} {e.client_compute[k]:>10.4g} {e.client_uplink[k]:>10.4g} "
+               f"{e.client_adapter[k]:>10.4g} {e.per_client[k]:>10.4g}")
+        if has:
+            row += f" {budget[k]:>10.4g}"
+        lines.append(row)
+    st = e.per_stage
+    lines.append("  by stage: " + ", ".join(f"{k.replace('_', ' ')} {v:,.4g}"
+                                            for k, v in st.items()))
+    lines.append(f"  assumptions: compute power {problem.compute_power.min():g}.."
+                 f"{problem.compute_power.max():g} W per client, server {problem.server_power:g}"
+                 f" W, base station {problem.bs_power:g} W; no receive or idle power")
+    return lines
 
 
 def format_compare(table: SweepTable, reference: str = REFERENCE,

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from .delay import Breakdown
+from .energy import Energy
 from .status import Status, Termination
 
 
@@ -77,6 +78,13 @@ class SolveResult:
         return kw
 
     @property
+    def energy(self) -> Energy:
+        """The point's energy, J per training run (:class:`~sfl_opt.energy.Energy`:
+        ``per_client`` (K,), ``per_stage``, ``total`` with server and base station)."""
+        assert self.breakdown.energy is not None
+        return self.breakdown.energy
+
+    @property
     def gap(self) -> float | None:
         """Relative optimality gap ``(delay - lower_bound) / delay`` (None without a bound)."""
         if self.lower_bound is None:
@@ -116,6 +124,7 @@ class SolveResult:
             "lower_bound": self.lower_bound, "gap": self.gap, "grid": self.grid,
             "rounds_source": self.rounds_source, "info": self.info,
             "split_mode": self.split_mode,
+            "energy": self.energy.to_dict(),
         }
         if self.assign_d is not None:
             out.update(assign_d=self.assign_d, psd_d=self.psd_d)

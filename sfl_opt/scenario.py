@@ -18,6 +18,8 @@ import numpy as np
 from . import _validation as v
 from . import channel
 from .errors import ValidationError
+from .hardware import client_devices
+from .hardware import server as server_spec
 from .problem import Problem
 from .profiles import bundled_profile_path, load_profile, rounds_at, rounds_protocol
 from .workload import MEMORY_FIELDS, Workload
@@ -63,6 +65,9 @@ DEFAULTS: dict[str, Any] = {
     "downlink": "fixed",
     "subchannels_d": None,
     "band": "separate",
+    "compute_power": None,
+    "server_power": None,
+    "client_energy": None,
 }
 
 #: ``downlink`` options: the paper's fixed rates, or an allocated downlink (SPEC §8.4)
@@ -103,6 +108,9 @@ def default_problem(
     downlink: str = DEFAULTS["downlink"],
     subchannels_d: int | None = DEFAULTS["subchannels_d"],
     band: str = DEFAULTS["band"],
+    compute_power: float | Sequence[float] | None = DEFAULTS["compute_power"],
+    server_power: float | None = DEFAULTS["server_power"],
+    client_energy: float | Sequence[float] | None = DEFAULTS["client_energy"],
 ) -> Problem:
     """The bundled default scenario of SPEC §6, drawn with ``seed``.
 
@@ -135,6 +143,10 @@ def default_problem(
     - ``client_memory``: bytes usable by each client (one number for all, or K
       numbers; ``inf`` unlimited); None: the devices' memory with ``devices``, else
       unlimited. Given with ``devices`` it replaces the devices' memory;
+    - ``compute_power`` (W per client while computing; one number or K), ``server_power``
+      (W): None takes the catalogue's ``power`` of ``devices``/``server``, else
+      :data:`sfl_opt.energy.DEFAULTS`; ``client_energy``: a per-client energy budget, J
+      per training run (one number or K; None: none) — see :mod:`sfl_opt.energy`;
     - ``memory_bits``: bits per frozen weight and per saved activation value in the
       client memory model: 16 (default: mixed-precision training with FP16/BF16 weights and
       activations, as the catalogue's FLOP/s assume) uses the analytic
@@ -265,8 +277,22 @@ def default_problem(
         rounds_source=rounds_source,
         client_memory=caps,
         band=band,
+        compute_power=_catalogue_power(devices, k, compute_power, "compute_power"),
+        server_power=_catalogue_power(server, k, server_power, "server_power"),
+        bs_power=float(bs_power),
+        client_energy=client_energy,
         **down,
     )
+
+
+def _catalogue_power(names: Any, k: int, given: Any, field: str) -> Any:
+    """``given`` if not None, else the catalogue's power (W) of the devices (cycled over
+    the K clients, as their FLOP/s) or of the server, else None (the energy default)."""
+    if given is not None or names is None:
+        return given
+    if field == "server_power":
+        return server_spec(names).power
+    return np.array([d.power for d in client_devices(names, k)])
 
 
 def _hardware(devices: Any, server: Any, k: int, flops: np.ndarray,

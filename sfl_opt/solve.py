@@ -11,8 +11,10 @@ from typing import Any
 
 from . import _validation as v
 from .delay import check_magnitudes, evaluate
+from .energy import has_budget
 from .errors import NumericalRangeError, SflOptError, ValidationError, require
 from .methods import METHODS, MethodSpec, Options, Outcome, auto_kicks, get_method
+from .methods.budget import apply_budget
 from .power import PowerBackend, get_backend
 from .prepared import PreparedProblem, prepare
 from .problem import Problem
@@ -233,6 +235,13 @@ def solve(
         sample-average approximation over block fading, see
         :mod:`sfl_opt.methods.saa`) and backend options (``power_options={...}``).
 
+    Energy budgets: with a finite ``problem.client_energy`` every method's point is made
+    to honour it (:mod:`sfl_opt.methods.budget`: kept when it meets the budget, else
+    its allocation kept and the power re-solved under the budget, exact for a given
+    split of each client's budget between the links); the native bound of the
+    unbudgeted problem stays a valid bound. An infeasible budget raises
+    :class:`~sfl_opt.errors.InfeasibleProblemError` naming the client.
+
     Returns
     -------
     SolveResult
@@ -252,6 +261,10 @@ def solve(
              "prune": prune, "kicks": kicks, "time_limit": time_limit}
     eff_mode = _check_honoured(spec, mode, given, power, power_options, options)
     split_mode = _check_split_mode(spec, split_mode, power, bound, options)
+    if split_mode == "per_client" and has_budget(problem):
+        raise ValidationError("client_energy", "inf for every client with split_mode="
+                              "'per_client' (energy budgets are honoured with one common "
+                              "cut)", problem.client_energy.tolist())
     backend = (get_backend(power if power is not None else "native", **(power_options or {}))
                if spec.power == "any" else None)
     if bound == "relaxation":
@@ -274,6 +287,10 @@ def solve(
         opts.time_limit = float(time_limit) * (1 - share)
     try:
         out = spec.fn(prep, opts)
+        if has_budget(problem):
+            t0 = time.perf_counter()
+            out = apply_budget(prep, spec, out, _energy_function(prep))
+            out.timings = {**out.timings, "budget": time.perf_counter() - t0}
         return _assemble(prep, spec, opts, out, bound, t_start, deadline)
     except (ZeroDivisionError, OverflowError, FloatingPointError) as exc:
         # a magnitude check_magnitudes does not foresee: an honest error, not a crash
@@ -281,6 +298,22 @@ def solve(
             "problem", "magnitudes the solver computes in float64 (see "
             "sfl_opt.delay.check_magnitudes; rescale gains, powers, bandwidths, compute or "
             f"workload towards realistic SI values): {type(exc).__name__}: {exc}") from exc
+
+
+def _energy_function(prep: PreparedProblem) -> Any:
+    """``energy_of(pair, points) -> (K,)`` J per training run of a point, by
+    :func:`evaluate` on the problem without its budget."""
+    free = prep.problem.replace(client_energy=None)
+
+    def energy_of(p: int, points: Any) -> Any:
+        split, rank = prep.pair(p)
+        d = points.get("d")
+        dn = {} if d is None else {"assign_d": d.assign, "psd_d": d.psd}
+        bd = evaluate(free, split, rank, points["s"].assign, points["s"].psd,
+                      points["f"].assign, points["f"].psd, **dn)
+        return bd.energy.per_client
+
+    return energy_of
 
 
 def _assemble(prep: PreparedProblem, spec: MethodSpec, opts: Options, out: Outcome,

@@ -402,3 +402,15 @@ def test_per_client_wide_instances(seed: int) -> None:
     assert evaluate(p, **r1.evaluate_kwargs()).total == pytest.approx(r1.delay, rel=1e-12)
     assert r1.lower_bound <= r1.delay
     assert (p.memory_need(r1.split, r1.rank) <= p.client_memory).all()
+
+
+def test_per_client_time_limit_and_bcd() -> None:
+    """A time limit that has passed returns the common point as a valid per-client
+    point (termination time_limit); bcd with max_iter=1 alternates once."""
+    p = _instances()[9]
+    r = solve(p, split_mode="per_client", time_limit=1e-9)
+    assert str(r.termination) == "time_limit"
+    assert evaluate(p, **r.evaluate_kwargs()).total == pytest.approx(r.delay, rel=1e-12)
+    r = solve(p, split_mode="per_client", mode="bcd", max_iter=1)
+    assert r.info["alternations"] == 1
+    assert r.delay <= solve(p, mode="bcd", max_iter=1).delay * (1 + 1e-12)

@@ -46,7 +46,7 @@ register_method("sflllm", _solve_sflllm,
                 honours=("seed", "refine", "max_iter", "max_moves", "prune", "kicks",
                          "time_limit"),
                 mode_only={"max_iter": "bcd", "prune": "nested"},
-                options=("start", "fading", "samples", "large_scale"),
+                options=("start", "fading", "samples", "large_scale", "perturbations"),
                 split_modes=("common", "per_client"))
 
 # baselines (SPEC §3): ablations of SflLLM, see .baselines

@@ -247,7 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bound", default="native", choices=("native", "relaxation", "none"),
                    help="the lower bound (certificate) on the result: the native bound "
                         "(default), the cvxpy time-sharing relaxation, or none")
-    p.add_argument("--time-limit", type=float, default=None, help="seconds")
+    p.add_argument("--time-limit", type=float, default=None,
+                   help="seconds for the whole solve (the best point and its certified gap "
+                        "are reported when it expires)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress lines on stderr (method exact prints one a second)")
     p.add_argument("--split-mode", default="common", choices=("common", "per-client"),
                    help="one cut for all clients (default) or one per client within its "
                         "own memory (method sflllm)")

@@ -183,6 +183,7 @@ class LinkSearch:
                               np.ndarray | None]] = []
         self.seq = 0
         self.pops = 0
+        self.slowest = 0.0  # seconds of the slowest node bound so far
         self.arr, self.threshold, self.node_iter = arr, threshold, node_iter
         self.on_improve, self.branching = on_improve, branching
         best_a = np.ascontiguousarray(incumbent, np.int64).copy()
@@ -312,7 +313,8 @@ class LinkSearch:
         """:meth:`run` with the open node of least bound first."""
         arr, out, heap = self.arr, self.out, self.heap
         K, M = arr.K, arr.M
-        node_time = dual_time_estimate(K, M, 3 * self.node_iter + 2)
+        # a node: about 3 evaluations per BFGS iteration, or the slowest node seen
+        node_time = max(dual_time_estimate(K, M, 3 * self.node_iter + 2), self.slowest)
         first = True
         nxt = None  # the next node of a plunge
         while heap or nxt is not None:
@@ -360,7 +362,11 @@ class LinkSearch:
             t0 = time.perf_counter()
             b, ev = node_bound(arr.la, arr.inva, arr.bw, fixed, arr.c, arr.S, arr.pmax,
                                arr.ptot, z, self.node_iter, thr)
-            _record_cost(time.perf_counter() - t0, int(ev), K, M)
+            dt = time.perf_counter() - t0
+            _record_cost(dt, int(ev), K, M)
+            if dt > self.slowest:
+                self.slowest = dt
+                node_time = max(node_time, dt)
             out.bound_evals += int(ev)
             b = max(float(b), pbound)
             if b >= thr:

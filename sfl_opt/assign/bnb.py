@@ -617,7 +617,7 @@ class ProblemOutcome:
 
 
 #: with a time limit, the incumbent (plain ``solve``) gets at most this share of it
-HEURISTIC_SHARE = 0.25
+HEURISTIC_SHARE = 0.5
 #: seconds a selected link search runs before the best-bound choice is made again
 SLICE = 0.05
 #: seconds between two progress reports

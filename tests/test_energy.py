@@ -1,4 +1,4 @@
-"""Energy on every result (sfl_opt.energy) and per-client energy budgets
+"""Energy on every result (sfl_opt.model.energy) and per-client energy budgets
 (sfl_opt.methods.budget): checked against hand computations and brute force."""
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from sfl_opt import Problem, evaluate, solve
-from sfl_opt.energy import DEFAULTS, STAGES, cpu_power
+from sfl_opt.engine.prepared import prepare
 from sfl_opt.errors import InfeasiblePointError, InfeasibleProblemError, ValidationError
-from sfl_opt.hardware import DEVICES, SERVERS
 from sfl_opt.methods import METHODS
 from sfl_opt.methods.budget import budget_power, least_energy, power_cap_for_energy
-from sfl_opt.prepared import prepare
+from sfl_opt.model.energy import DEFAULTS, STAGES, cpu_power
+from sfl_opt.model.hardware import DEVICES, SERVERS
 from sfl_opt.testing import small_problem
 
 
@@ -88,7 +88,7 @@ def test_energy_is_in_json_and_report():
     assert len(d["energy"]["per_client"]) == p.K
     assert d["breakdown"]["energy"]["per_stage"]["uplink"] == pytest.approx(
         res.energy.per_stage["uplink"])
-    from sfl_opt.report import format_report
+    from sfl_opt.experiments.report import format_report
 
     txt = format_report(p, res)
     assert "energy per training run" in txt and f"{res.energy.total:,.1f}" in txt

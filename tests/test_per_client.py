@@ -22,13 +22,13 @@ import pytest
 
 from sfl_opt import Problem, ValidationError, evaluate, solve
 from sfl_opt import kernels as kn
-from sfl_opt.client_splits import client_terms, split_vector, vector_terms
-from sfl_opt.delay import pair_table
+from sfl_opt.engine.prepared import LinkPoint, prepare
 from sfl_opt.errors import InfeasiblePointError
 from sfl_opt.kernels.demand_power import demand_power_control
 from sfl_opt.kernels.split import best_split_vector, vector_objective
 from sfl_opt.methods.per_client import best_vector, split_problem
-from sfl_opt.prepared import LinkPoint, prepare
+from sfl_opt.model.client_splits import client_terms, split_vector, vector_terms
+from sfl_opt.model.delay import pair_table
 from sfl_opt.testing import assignments, small_problem
 
 JIT_DISABLED = os.environ.get("NUMBA_DISABLE_JIT") == "1"
@@ -110,10 +110,10 @@ def _mixed(seed: int = 0, K: int = 4) -> Problem:
     """A small instance with per-client memory caps: client 0 holds only the first
     cut, the others everything."""
     base = small_problem(seed, K=K, M=K + 2, N=K + 1, L=5)
-    from sfl_opt.workload import Workload
+    from sfl_opt.model.workload import Workload
 
     wl = Workload.gpt2(5, 256, 128)
-    from sfl_opt.memory import memory_table
+    from sfl_opt.model.memory import memory_table
 
     need = memory_table(wl, base.batch, base.splits, base.ranks)
     caps = np.full(K, np.inf)
@@ -286,8 +286,8 @@ def test_per_client_bound_valid_against_brute_force(seed: int) -> None:
     """On tiny instances (K=2, M=3, N=2, 3 cuts, 2 ranks, mixed memory caps): bound <=
     brute-force per-client optimum <= the solve's per-client delay <= common delay."""
     p = small_problem(seed, K=2, M=3, N=2, L=4, ranks=(1, 8))
-    from sfl_opt.memory import memory_table
-    from sfl_opt.workload import Workload
+    from sfl_opt.model.memory import memory_table
+    from sfl_opt.model.workload import Workload
 
     wl = Workload.gpt2(4, 256, 128)
     need = memory_table(wl, p.batch, p.splits, p.ranks)
@@ -364,7 +364,7 @@ def test_per_client_deterministic() -> None:
 def test_gain_study_writes_the_figure(tmp_path) -> None:
     """The gain study on one small cohort: every gain >= 0, the CSV records the protocol
     and one row per run, and the summary's interval is computed over the seeds."""
-    from sfl_opt import client_gain as cg
+    from sfl_opt.experiments import client_gain as cg
 
     runs = cg.run(["gpt2-small"], {"phones+laptops": cg.COHORTS["phones+laptops"]},
                   seeds=[0, 1], clients=4, progress=False)
@@ -387,8 +387,8 @@ def test_per_client_wide_instances(seed: int) -> None:
     from sfl_opt.testing import wide_problem
 
     p = wide_problem(seed)
-    from sfl_opt.memory import memory_table
-    from sfl_opt.workload import Workload
+    from sfl_opt.model.memory import memory_table
+    from sfl_opt.model.workload import Workload
 
     wl = Workload.gpt2(p.L, 256, 128)
     need = memory_table(wl, p.batch, p.splits, p.ranks)
@@ -414,3 +414,19 @@ def test_per_client_time_limit_and_bcd() -> None:
     r = solve(p, split_mode="per_client", mode="bcd", max_iter=1)
     assert r.info["alternations"] == 1
     assert r.delay <= solve(p, mode="bcd", max_iter=1).delay * (1 + 1e-12)
+
+
+def test_cli_per_client_gain(tmp_path, capsys) -> None:
+    """``sfl-opt per-client-gain`` on one cohort and two seeds writes the figure and
+    prints the table; a malformed ``--seeds`` or cohort exits 2 naming it."""
+    from sfl_opt.cli import main
+
+    assert main(["per-client-gain", "--models", "gpt2-small", "--cohorts", "phones+laptops",
+                 "--seeds", "0-1", "--clients", "4", "--out", str(tmp_path),
+                 "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "phones+laptops" in out and (tmp_path / "per_client_gain.png").exists()
+    assert main(["per-client-gain", "--seeds", "x", "--out", str(tmp_path)]) == 2
+    assert "--seeds" in capsys.readouterr().err
+    assert main(["per-client-gain", "--cohorts", "tablets", "--out", str(tmp_path)]) == 2
+    assert "--cohorts" in capsys.readouterr().err

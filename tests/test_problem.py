@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from sfl_opt import Problem, ValidationError, Workload, channel
+from sfl_opt import Problem, ValidationError, Workload
+from sfl_opt.model import channel
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,10 @@ import json
 
 import numpy as np
 import pytest
+from sfl_opt.replay import Perturbations, load_trace, replay, save_trace
 
 from sfl_opt import evaluate, solve
 from sfl_opt.errors import ValidationError
-from sfl_opt.replay import Perturbations, load_trace, replay, save_trace
 from sfl_opt.testing import small_problem
 
 
@@ -152,3 +152,10 @@ def test_budget_with_per_client_cuts_is_rejected():
     p = small_problem(1).replace(client_energy=1e9)
     with pytest.raises(ValidationError, match="client_energy"):
         solve(p, split_mode="per_client")
+
+
+def test_cli_bad_seeds_are_named(capsys):
+    from sfl_opt.cli import main
+
+    assert main(["replay", "--seeds", "x"]) == 2
+    assert "--seeds" in capsys.readouterr().err

@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sfl_opt import solve
-from sfl_opt.assign.bnb import LinkArrays, native_lower_bound, square_bound
+from sfl_opt.engine.prepared import prepare
 from sfl_opt.kernels import normalise, power_control
 from sfl_opt.kernels.matching import assignment_lower_bound
-from sfl_opt.prepared import prepare
+from sfl_opt.methods.exact import LinkArrays, native_lower_bound, square_bound
 from sfl_opt.testing import enumerate_optimum, small_problem
 
 

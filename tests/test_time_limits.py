@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from sfl_opt import Problem, evaluate, solve
-from sfl_opt.assign.bnb import native_lower_bound, native_lower_bound_details
-from sfl_opt.prepared import prepare
+from sfl_opt.engine.prepared import prepare
+from sfl_opt.methods.exact import native_lower_bound, native_lower_bound_details
 from sfl_opt.testing import enumerate_optimum, small_problem
 
 

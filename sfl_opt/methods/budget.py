@@ -1,7 +1,7 @@
 """Per-client energy budgets (``Problem.client_energy``, J per training run): how every
 method of :func:`sfl_opt.solve` honours them.
 
-Structure. Client k's energy per training run at pair p is (:mod:`sfl_opt.energy`)
+Structure. Client k's energy per training run at pair p is (:mod:`sfl_opt.model.energy`)
 
     E_k = E_comp,k(p) + rounds · I · S_up · ε_s,k + rounds · S_ad · ε_f,k,
 
@@ -57,9 +57,9 @@ from typing import Any
 import numpy as np
 
 from .. import kernels as kn
-from ..energy import ENERGY_RTOL, has_budget
+from ..engine.prepared import Link, LinkPoint, PreparedProblem
 from ..errors import InfeasibleProblemError
-from ..prepared import Link, LinkPoint, PreparedProblem
+from ..model.energy import ENERGY_RTOL, has_budget
 from ..status import Status
 from .registry import MethodSpec, Outcome
 
@@ -144,7 +144,7 @@ def _f_point(ln: Link, assign: np.ndarray, tau: float) -> tuple[np.ndarray, np.n
 @dataclass
 class BudgetPoint:
     """Points of the links meeting the budget at one pair: ``points`` (link ->
-    :class:`~sfl_opt.prepared.LinkPoint`), the pair's ``total`` (s)."""
+    :class:`~sfl_opt.engine.prepared.LinkPoint`), the pair's ``total`` (s)."""
 
     points: dict[str, LinkPoint]
     total: float

@@ -33,11 +33,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import kernels as kn
-from ..client_splits import ClientTerms, client_terms
-from ..delay import link_rates, pair_table
+from ..engine.prepared import (
+    KICK_GROWTH,
+    MOVE_TOL,
+    RTOL,
+    Link,
+    LinkPoint,
+    PreparedProblem,
+    kick_numbers,
+)
 from ..kernels.demand_power import demand_power_control
 from ..kernels.split import best_split_vector, vector_objective
-from ..prepared import KICK_GROWTH, MOVE_TOL, RTOL, Link, LinkPoint, PreparedProblem, kick_numbers
+from ..model.client_splits import ClientTerms, client_terms
+from ..model.delay import link_rates, pair_table
 from ..status import Termination
 from .registry import Options, Outcome
 
@@ -99,7 +107,7 @@ def split_problem(ctx: PreparedProblem, terms: ClientTerms, rates: dict[str, np.
 
 def point_total(ctx: PreparedProblem, terms: ClientTerms, links: dict[str, LinkPoint],
                 idx: np.ndarray, q: int) -> float:
-    """T_total (s) of a per-client point (the formula of :mod:`sfl_opt.client_splits`)."""
+    """T_total (s) of a per-client point (the formula of :mod:`sfl_opt.model.client_splits`)."""
     V, lam, W, _ = split_problem(ctx, terms, _rates(ctx, links), q)
     return float(terms.rounds[q] * vector_objective(V, lam, W, np.asarray(idx, np.int64)))
 

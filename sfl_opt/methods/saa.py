@@ -3,13 +3,13 @@
 
 Split and rank are chosen once for a training run while the small-scale fading changes
 every round and the allocation and power follow it (the ``adaptive`` policy of
-:mod:`sfl_opt.dynamic`). The run's expected delay for pair p is then
+:mod:`sfl_opt.experiments.dynamic`). The run's expected delay for pair p is then
 
     E[T_total(p)] = rounds_p (I (E[sum_l t_l(p)] + fixed_iter_p) + S_ad,p (E[t_f] + 1/R_bc))
 
 (T_total is linear in the stages), with ``t_l(p)`` the optimised stage of link l in a
 round. SAA replaces each expectation by the mean over S i.i.d. drawn rounds
-(:func:`sfl_opt.fading.iid_samples`, large-scale gains fixed), the stages optimised per
+(:func:`sfl_opt.model.fading.iid_samples`, large-scale gains fixed), the stages optimised per
 sample by greedy allocation, local search and exact power (as the nested search), and
 picks the pair with the least estimate. Pairs are visited in order of a lower bound
 (the same estimate over the kernels' cheap stage bounds) and skipped once the bound
@@ -21,7 +21,7 @@ chosen pair (nested or bcd search restricted to it), so ``delay`` is still
 Options (``solve(..., fading=, samples=, large_scale=)``): ``fading`` ``"saa"`` (None:
 plain nested/bcd on the nominal gains), ``samples`` (default 32), ``large_scale``
 (link -> (K,) linear gains; default: estimated from the problem, see
-:func:`sfl_opt.fading.estimate_large_scale`). The samples derive from ``seed`` (0 when
+:func:`sfl_opt.model.fading.estimate_large_scale`). The samples derive from ``seed`` (0 when
 None).
 
 Robust planning: ``solve(problem, fading="saa", perturbations=Perturbations(...))``
@@ -38,10 +38,10 @@ from typing import Any
 import numpy as np
 
 from .. import _validation as v
+from ..engine.prepared import PreparedProblem, prepare
 from ..errors import ValidationError
-from ..fading import GAIN_FIELDS, faded_links, iid_samples
-from ..perturbations import Perturbations, draw_multipliers
-from ..prepared import PreparedProblem, prepare
+from ..model.fading import GAIN_FIELDS, faded_links, iid_samples
+from ..model.perturbations import Perturbations, draw_multipliers
 from .registry import Options, Outcome
 from .sflllm import solve_sflllm
 
@@ -117,7 +117,7 @@ def saa_estimates(ctx: PreparedProblem, opts: Options, samples: int,
 def robust_estimates(ctx: PreparedProblem, opts: Options, samples: int,
                      pert: Perturbations) -> tuple[np.ndarray, dict[str, Any]]:
     """(P,) SAA estimates of the expected realised training time (s) under the replay's
-    perturbations ``pert`` (:class:`sfl_opt.perturbations.Perturbations`) with the
+    perturbations ``pert`` (:class:`sfl_opt.model.perturbations.Perturbations`) with the
     ``adaptive`` policy and drop-and-continue, and details (as :func:`saa_estimates`).
 
     Each of the ``samples`` drawn rounds has its own gains (i.i.d. Rayleigh fading over

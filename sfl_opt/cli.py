@@ -174,7 +174,7 @@ def _cmd_solve(args: argparse.Namespace) -> int:
                 bound=False if args.bound == "none" else args.bound,
                 assign=args.assign, time_limit=args.time_limit, kicks=args.kicks,
                 max_iter=args.max_iter, max_moves=args.max_moves, **options)
-    print(format_report(problem, res))
+    print(format_report(problem, res, show_bound=args.bound != "none"))
     if args.json:
         Path(args.json).write_text(res.to_json())
         print(f"\nresult written to {args.json}")

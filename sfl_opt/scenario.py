@@ -243,7 +243,7 @@ def default_problem(
     if split_min > L - 1:
         raise ValidationError("split_min", f"a privacy floor within 1..{L - 1} (L={L} blocks)",
                               split_min)
-    return Problem(
+    problem = Problem(
         gain_s=gain_s,
         gain_f=gain_f,
         bw_s=bw_s,
@@ -267,6 +267,29 @@ def default_problem(
         band=band,
         **down,
     )
+    if nf > DEFAULTS["noise_figure_db"]:
+        _check_noise_figure(problem, nf)
+    return problem
+
+
+#: fields of a magnitude error that a raised noise floor can cause (every rate)
+_NOISE_FIELDS = ("gain_s", "gain_f", "bw_s", "bw_f", "rate_down", "rate_bcast", "client_flops")
+
+
+def _check_noise_figure(problem: Problem, nf: float) -> None:
+    """Name ``noise_figure_db`` when the noise floor it raises leaves the scenario's rates
+    out of float64's reach (rather than the derived field a later solve would name)."""
+    from .delay import check_magnitudes
+    from .errors import NumericalRangeError
+
+    try:
+        check_magnitudes(problem)
+    except NumericalRangeError as exc:
+        if exc.field not in _NOISE_FIELDS:
+            raise
+        raise NumericalRangeError(
+            "noise_figure_db", "a receiver noise figure (dB) at which the scenario's links "
+            f"still carry data (typical receivers: 2..10 dB; here {exc})", nf) from None
 
 
 def _hardware(devices: Any, server: Any, k: int, flops: np.ndarray,

@@ -17,7 +17,7 @@ from .power import PowerBackend, get_backend
 from .prepared import PreparedProblem, prepare
 from .problem import Problem
 from .result import SolveResult
-from .status import Status, Termination
+from .status import GAP_TOL, Status, Termination, certifies
 
 #: every mode of the registered methods (the CLI's choices)
 MODES = ("nested", "bcd")
@@ -26,8 +26,6 @@ ASSIGN = ("heuristic", "exact")
 #: ``bound``: the native Lagrangian bound (default, ``True``) or the cvxpy time-sharing
 #: relaxation
 BOUNDS = ("native", "relaxation")
-#: a result whose certified relative gap is at most this is reported ``optimal``
-GAP_TOL = 1e-6
 
 _WARM = {"done": False}
 
@@ -260,11 +258,13 @@ def _assemble(prep: PreparedProblem, spec: MethodSpec, opts: Options, out: Outco
     if lower is not None:
         # a valid bound never exceeds the optimum, hence the delay (rounding aside)
         lower = min(float(lower), bd.total)
-        proven = bd.total - lower <= GAP_TOL * bd.total
+        proven = certifies(bd.total, lower)
         if status == Status.FEASIBLE and proven:
             status = Status.OPTIMAL  # certified by the bound
-    if status == Status.OPTIMAL and not (spec.exact or proven):
-        status = Status.FEASIBLE  # "optimal" from a heuristic only with a proof
+    if status == Status.OPTIMAL and not proven and (lower is not None or not spec.exact):
+        # "optimal" only with a gap <= GAP_TOL on the evaluated delay (one tolerance for
+        # every method), or from an exact method that reports no bound
+        status = Status.FEASIBLE
     timings["total"] = time.perf_counter() - t_start
     grid = None if out.grid is None else prep.full_grid(out.grid)
     return SolveResult(

@@ -10,12 +10,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ._io import check_writable, write_text
 from .errors import MissingDependencyError, SflOptError, ValidationError
 from .hardware import DEVICES, SERVERS
 from .methods import METHODS
@@ -151,10 +153,11 @@ def _power_option(text: str) -> tuple[str, Any]:
 
 
 def _cmd_solve(args: argparse.Namespace) -> int:
-    if args.json:
+    if args.json:  # fail before solving, not after
         folder = Path(args.json).resolve().parent
         if not folder.is_dir():
             raise ValidationError("--json", "a path in an existing folder", str(folder))
+        check_writable(args.json, "--json")
     problem = load_problem(args.scenario, args.scenario_seed, args.profile,
                            **scenario_options(args))
     spec = METHODS[args.method]
@@ -176,7 +179,7 @@ def _cmd_solve(args: argparse.Namespace) -> int:
                 max_iter=args.max_iter, max_moves=args.max_moves, **options)
     print(format_report(problem, res, show_bound=args.bound != "none"))
     if args.json:
-        Path(args.json).write_text(res.to_json())
+        write_text(args.json, res.to_json())
         print(f"\nresult written to {args.json}")
     return 0 if res.success else 1
 
@@ -275,6 +278,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sfl-opt: error: {args.command} needs {top}, which is not installed: "
               f"pip install 'sfl-opt[{EXTRAS[top]}]'", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # the reader went away (``sfl-opt solve | head -2``): stop quietly, as cat does;
+        # stdout goes to devnull so the interpreter's final flush does not complain
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except (SflOptError, ValueError, OSError) as exc:
         print(f"sfl-opt: error: {exc}", file=sys.stderr)
         return 2

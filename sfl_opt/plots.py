@@ -34,6 +34,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
+from ._io import atomic_write, save_figure  # noqa: E402
 from .analysis import (  # noqa: E402
     METHOD_LABELS,
     Summary,
@@ -103,11 +104,11 @@ def save(fig: Any, stem: str | Path, header: Sequence[str],
     paths = []
     for ext in ("png", "pdf"):
         p = stem.with_suffix(f".{ext}")
-        fig.savefig(p, metadata={"CreationDate": None} if ext == "pdf" else None)
+        save_figure(fig, p, metadata={"CreationDate": None} if ext == "pdf" else None)
         paths.append(p)
     plt.close(fig)
     p = stem.with_suffix(".csv")
-    with p.open("w", newline="") as fh:
+    with atomic_write(p, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(header)
         for r in rows:

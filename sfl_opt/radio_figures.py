@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from ._io import atomic_write
 from .errors import ValidationError
 from .problem import Problem
 from .solve import solve
@@ -259,7 +260,7 @@ def make_radio_figures(out: str | Path = "docs/figures", *, quick: bool = False,
     rows = fading_rows(range(n), rhos, samples=8 if quick else 32, progress=progress)
     paths += plot_fading(rows, out / "fading_vs_rho")
     runs = out / "fading_vs_rho_runs.csv"
-    with runs.open("w", newline="") as fh:
+    with atomic_write(runs, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)

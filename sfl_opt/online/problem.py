@@ -366,7 +366,8 @@ class OnlineProblem:
     def to_json(self, indent: int | None = 1) -> str:
         """JSON text that :meth:`from_json` turns back into an equal problem (exactly:
         floats are written with ``repr`` precision)."""
-        return json.dumps({"sfl_opt_online_problem": FORMAT_VERSION, **self.to_dict()}, indent=indent)
+        return json.dumps({"sfl_opt_online_problem": FORMAT_VERSION, **self.to_dict()},
+                          indent=indent)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> OnlineProblem:

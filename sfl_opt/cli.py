@@ -12,7 +12,6 @@ import importlib
 import json
 import os
 import sys
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -130,15 +129,9 @@ def _cmd_default(args: argparse.Namespace) -> int:
 
 
 def warm_kernels() -> float:
-    """Compile (or load) the Numba kernels, saying so on stderr when it takes a while
-    (the first run compiles for ~30 s; later runs load the disk cache)."""
-    timer = threading.Timer(1.0, lambda: print("sfl-opt: compiling kernels (first run only) ...",
-                                               file=sys.stderr, flush=True))
-    timer.start()
-    try:
-        return warmup()
-    finally:
-        timer.cancel()
+    """Compile (or load) the Numba kernels; :func:`sfl_opt.solve.warmup` says so on
+    stderr (the ``sfl_opt`` logger) when it compiles."""
+    return warmup()
 
 
 def _power_option(text: str) -> tuple[str, Any]:

@@ -5,6 +5,8 @@ prepared problem and alone assembles the :class:`~sfl_opt.SolveResult`."""
 from __future__ import annotations
 
 import importlib
+import logging
+import threading
 import time
 import warnings
 from typing import Any
@@ -28,19 +30,42 @@ ASSIGN = ("heuristic", "exact")
 BOUNDS = ("native", "relaxation")
 
 _WARM = {"done": False}
+#: the package's logger (the compile announcement; Python prints WARNING records on
+#: stderr even when logging is not configured)
+LOG = logging.getLogger("sfl_opt")
+#: a warm-up slower than this (s) is compiling, not loading the cache: say so
+ANNOUNCE_AFTER = 1.0
+#: what the announcement says
+COMPILE_MESSAGE = ("sfl-opt: compiling the Numba kernels (first use after installing or "
+                   "upgrading: about 1 min of CPU, 15-120 s depending on the machine; later "
+                   "runs load them from Numba's disk cache in about a second)")
+
+
+def _compile_kernels() -> None:
+    """Solve a tiny instance with the nested and bcd modes (compiles every kernel a
+    default solve uses, or loads it from the disk cache)."""
+    tiny = Problem.default(0, clients=2, subchannels=3, profile=None)
+    for mode in MODES:
+        solve(tiny, mode=mode)
 
 
 def warmup() -> float:
     """Compile (or load from Numba's disk cache) the kernels by solving a tiny instance
     with the nested and bcd modes; returns the seconds it took. ``solve`` calls it once
-    per process before its clock starts, so compile time never enters ``timings``."""
+    per process before its clock starts, so compile time never enters ``timings``. When
+    it takes longer than :data:`ANNOUNCE_AFTER` (a compilation, not a cache load), a
+    WARNING on the ``sfl_opt`` logger says so once, with the expected time."""
     if _WARM["done"]:
         return 0.0
     _WARM["done"] = True
     t0 = time.perf_counter()
-    tiny = Problem.default(0, clients=2, subchannels=3, profile=None)
-    for mode in MODES:
-        solve(tiny, mode=mode)
+    timer = threading.Timer(ANNOUNCE_AFTER, LOG.warning, args=(COMPILE_MESSAGE,))
+    timer.daemon = True
+    timer.start()
+    try:
+        _compile_kernels()
+    finally:
+        timer.cancel()
     return time.perf_counter() - t0
 
 

@@ -284,7 +284,12 @@ def test_total_power_message_shows_the_excess(small):
 
 def test_zero_rate_message_says_what_underflowed(small):
     res = solve(small)
+    # rates are log1p(snr)/ln 2 (issue 20): a psd of 1e-300 still has its (tiny) rate and
+    # an enormous, finite delay; only a snr that underflows to 0 gives zero rate
     psd = np.where(np.asarray(res.psd_s) > 0, 1e-300, 0.0)
+    bd = evaluate(small, res.split, res.rank, res.assign_s, psd, res.assign_f, res.psd_f)
+    assert 1e250 < bd.total < np.inf and (bd.rate_s > 0).all()
+    psd = np.where(np.asarray(res.psd_s) > 0, 5e-324, 0.0)
     with pytest.raises(InfeasiblePointError, match="underflows to 0"):
         evaluate(small, res.split, res.rank, res.assign_s, psd, res.assign_f, res.psd_f)
     with pytest.raises(InfeasiblePointError, match="no power on its subchannels"):

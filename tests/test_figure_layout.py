@@ -12,8 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-import sfl_opt.plots as plots  # noqa: E402
-from sfl_opt.sweep import SweepRow, SweepTable  # noqa: E402
+import sfl_opt.experiments.plots as plots  # noqa: E402
+from sfl_opt.experiments.sweep import SweepRow, SweepTable  # noqa: E402
 
 DPI = 300
 
@@ -79,7 +79,7 @@ def _inside_figure(artist, fig) -> bool:
 
 # ------------------------------------------------------------ radio figures
 def _band_tables() -> dict[str, SweepTable]:
-    from sfl_opt.radio_figures import BAND_CONFIGS
+    from sfl_opt.experiments.radio_figures import BAND_CONFIGS
 
     out = {}
     for j, label in enumerate(BAND_CONFIGS):
@@ -90,7 +90,7 @@ def _band_tables() -> dict[str, SweepTable]:
 
 
 def _fading_rows() -> list[dict]:
-    from sfl_opt.radio_figures import FADING_POLICIES
+    from sfl_opt.experiments.radio_figures import FADING_POLICIES
 
     rows = []
     for label in FADING_POLICIES:
@@ -103,7 +103,7 @@ def _fading_rows() -> list[dict]:
 
 
 def test_band_figure_size_styles_and_labels(tmp_path, captured):
-    from sfl_opt.radio_figures import plot_band
+    from sfl_opt.experiments.radio_figures import plot_band
 
     paths = plot_band(_band_tables(), tmp_path / "band_vs_clients")
     assert _png_width(paths[0]) >= 3.0 * DPI  # was 350 px (saved at 100 dpi)
@@ -115,7 +115,7 @@ def test_band_figure_size_styles_and_labels(tmp_path, captured):
 
 
 def test_fading_figure_size_styles_and_labels(tmp_path, captured):
-    from sfl_opt.radio_figures import plot_fading
+    from sfl_opt.experiments.radio_figures import plot_fading
 
     paths = plot_fading(_fading_rows(), tmp_path / "fading_vs_rho")
     assert _png_width(paths[0]) >= 3.0 * DPI

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from sfl_opt import Problem, solve
-from sfl_opt.delay import check_magnitudes
 from sfl_opt.errors import ValidationError
+from sfl_opt.model.delay import check_magnitudes
+from sfl_opt.model.profiles import bundled_profile_path, check_profile
+from sfl_opt.model.workload import ARRAY_FIELDS, Workload
 from sfl_opt.online.problem import OnlineProblem
-from sfl_opt.profiles import bundled_profile_path, check_profile
-from sfl_opt.workload import ARRAY_FIELDS, Workload
 
 
 @pytest.fixture(scope="module")
@@ -217,7 +217,7 @@ def test_a_deeply_faded_subchannel_is_handled_not_refused(small):
     check_magnitudes(p)
     res = solve(p)
     assert res.success
-    from sfl_opt.delay import link_rates
+    from sfl_opt.model.delay import link_rates
     psd = np.full(p.M, 1e-9)
     assign = np.array([1, 0, 1])  # client 0 holds only the faded subchannel
     rate = link_rates(p.gain_s, p.bw_s, assign, psd, p.noise_psd, p.K)
@@ -237,7 +237,7 @@ def test_a_client_no_subchannel_can_serve_is_refused_naming_the_knobs(small):
 
 # ------------------------------------------------------------ one tolerance of "optimal"
 def test_optimal_means_a_gap_of_at_most_1e_6_for_every_method():
-    from sfl_opt.report import gap_text
+    from sfl_opt.experiments.report import gap_text
     from sfl_opt.status import GAP_TOL, certifies
     from sfl_opt.testing import small_problem
 

@@ -14,7 +14,7 @@ import pytest
 
 from sfl_opt import Problem
 from sfl_opt.cli import main
-from sfl_opt.sweep import SweepRow, SweepTable
+from sfl_opt.experiments.sweep import SweepRow, SweepTable
 
 
 def _table(tag: str, n: int = 3000) -> SweepTable:
@@ -101,7 +101,7 @@ def test_solve_json_is_written_atomically(tmp_path, capsys):
 # ------------------------------------------------------------ fail before the run
 def test_sweep_to_an_unwritable_folder_fails_before_running_any_task(tmp_path, capsys,
                                                                        monkeypatch):
-    import sfl_opt.experiments as ex
+    import sfl_opt.cli.experiments as ex
 
     def boom(*a, **k):
         raise AssertionError("a task ran")
@@ -116,7 +116,7 @@ def test_sweep_to_an_unwritable_folder_fails_before_running_any_task(tmp_path, c
 
 
 def test_compare_with_a_truncated_profile_prints_one_error(tmp_path, capsys, monkeypatch):
-    from sfl_opt.profiles import bundled_profile_path
+    from sfl_opt.model.profiles import bundled_profile_path
 
     bad = tmp_path / "truncated.json"
     bad.write_text(bundled_profile_path().read_text()[:300])

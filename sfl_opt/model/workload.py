@@ -1,0 +1,302 @@
+"""Per-sample computation and communication workload of a split transformer (SPEC §2).
+
+Units: FLOP per sample for compute, bits per sample for activations and labels,
+parameters per unit of LoRA rank for adapters, bits per adapter value; the optional
+memory fields (SPEC §8.2) are in bytes (per sample for activations, per unit of rank
+for the rank-dependent part). The client memory need they define is computed in
+:mod:`sfl_opt.model.memory`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import _validation as v
+from ..errors import ValidationError
+from .profiles import load_profile, profile_memory
+
+ARRAY_FIELDS = ("fwd", "bwd", "fwd_rank", "bwd_rank", "act_bits", "lora_params")
+SCALAR_FIELDS = ("embed_fwd", "embed_bwd", "head_fwd", "head_bwd", "label_bits", "param_bits")
+#: Optional memory fields (SPEC §8.2), bytes: all given or all None (memory not modelled).
+MEMORY_ARRAY_FIELDS = ("block_param_bytes", "saved_bytes", "saved_bytes_rank", "cut_bytes")
+MEMORY_SCALAR_FIELDS = ("embed_param_bytes",)
+MEMORY_FIELDS = MEMORY_ARRAY_FIELDS + MEMORY_SCALAR_FIELDS
+
+
+@dataclass(frozen=True, eq=False)
+class Workload:
+    """Workload of an L-block transformer, per sample.
+
+    Arrays have one entry per block j = 1..L (index j-1):
+
+    - ``fwd[j]``, ``bwd[j]``: base forward / backward FLOPs of block j;
+    - ``fwd_rank[j]``, ``bwd_rank[j]``: extra FLOPs of block j's adapters per unit of rank;
+    - ``act_bits[j]``: bits of block j's output activation (what crosses a cut after j);
+    - ``lora_params[j]``: adapter parameters of block j per unit of rank.
+
+    Scalars: ``embed_fwd``, ``embed_bwd``, ``head_fwd``, ``head_bwd`` (FLOPs),
+    ``label_bits`` (bits per sample sent with the activations), ``param_bits``
+    (bits per adapter value). ``source`` says where the numbers come from.
+
+    Memory (optional, SPEC §8.2; all five given or all None). None — the default, and
+    what an old scenario JSON without these keys loads as — means *memory is not
+    modelled*: every split and rank fits any device (see :mod:`sfl_opt.model.memory`).
+
+    - ``block_param_bytes[j]``: bytes of block j's frozen base parameters (no adapters);
+    - ``embed_param_bytes``: bytes of the frozen token and position embeddings;
+    - ``saved_bytes[j]``: bytes per sample that block j saves for backward, the part
+      that does not depend on the rank;
+    - ``saved_bytes_rank[j]``: further bytes per sample and per unit of rank saved by
+      block j's adapters (the down-projection output x·A of each target);
+    - ``cut_bytes[j]``: bytes per sample of block j's output held by a client cut after
+      block j (the cut activation; its gradient later reuses the same size).
+
+    Adapters need no field of their own: their bytes follow from ``lora_params`` and
+    ``param_bits`` (value, gradient and two AdamW moments: 4·param_bits/8 bytes each).
+    """
+
+    fwd: np.ndarray
+    bwd: np.ndarray
+    fwd_rank: np.ndarray
+    bwd_rank: np.ndarray
+    act_bits: np.ndarray
+    lora_params: np.ndarray
+    embed_fwd: float = 0.0
+    embed_bwd: float = 0.0
+    head_fwd: float = 0.0
+    head_bwd: float = 0.0
+    label_bits: float = 0.0
+    param_bits: float = 32.0
+    source: str = field(default="custom")
+    block_param_bytes: np.ndarray | None = None
+    embed_param_bytes: float | None = None
+    saved_bytes: np.ndarray | None = None
+    saved_bytes_rank: np.ndarray | None = None
+    cut_bytes: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        validate_workload(self)
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def layers(self) -> int:
+        """Number of transformer blocks L."""
+        return int(self.fwd.shape[0])
+
+    @property
+    def has_memory(self) -> bool:
+        """True if the memory fields are given (memory is modelled), False if they are None."""
+        return self.block_param_bytes is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-Python representation (lists and floats) for JSON.
+
+        The memory fields appear only when they are given, so a workload without them
+        writes the same JSON as before they existed.
+        """
+        out: dict[str, Any] = {name: getattr(self, name).tolist() for name in ARRAY_FIELDS}
+        out.update({name: float(getattr(self, name)) for name in SCALAR_FIELDS})
+        out["source"] = self.source
+        if self.has_memory:
+            out.update({name: getattr(self, name).tolist() for name in MEMORY_ARRAY_FIELDS})
+            out.update({name: float(getattr(self, name)) for name in MEMORY_SCALAR_FIELDS})
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Workload:
+        """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        if not isinstance(data, dict):
+            raise ValidationError("workload", "a mapping of workload fields", data)
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValidationError("workload", f"only the fields {sorted(known)}", unknown)
+        missing = [name for name in ARRAY_FIELDS if name not in data]
+        if missing:
+            raise ValidationError(f"workload.{missing[0]}",
+                                  f"every workload array {list(ARRAY_FIELDS)}",
+                                  f"missing {missing}")
+        return cls(**data)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Workload):
+            return NotImplemented
+        same_arrays = all(np.array_equal(getattr(self, n), getattr(other, n))
+                          for n in ARRAY_FIELDS)
+        if self.has_memory != other.has_memory:
+            return False
+        if self.has_memory and not all(np.array_equal(getattr(self, n), getattr(other, n))
+                                       for n in MEMORY_ARRAY_FIELDS):
+            return False
+        return same_arrays and all(getattr(self, n) == getattr(other, n)
+                                   for n in SCALAR_FIELDS + MEMORY_SCALAR_FIELDS + ("source",))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    # ----------------------------------------------------------- constructors
+    @classmethod
+    def gpt2(
+        cls,
+        layers: int = 12,
+        hidden: int = 768,
+        seq: int = 512,
+        *,
+        vocab: int = 50257,
+        ffn: int | None = None,
+        act_bits: int = 16,
+        param_bits: int = 32,
+        lora_targets: int = 2,
+        heads: int = 12,
+        positions: int | None = None,
+        weight_bits: int = 16,
+        saved_bits: int = 16,
+    ) -> Workload:
+        """Analytic workload of a GPT-2-style decoder (per sample of ``seq`` tokens).
+
+        Counts 2 FLOPs per multiply-add of the matrix products only (as
+        ``torch.utils.flop_counter`` does); element-wise work is neglected.
+
+        Per block (d = ``hidden``, s = ``seq``, f = ``ffn`` = 4d by default):
+
+        - forward: linear layers ``s(4d^2 + 2df)`` MACs (QKV, output projection,
+          MLP) and attention ``2 s^2 d`` MACs (scores and weighted values);
+        - backward with frozen base weights: the linear layers need only the
+          input gradient (1x their forward), the attention products need the
+          gradients of both operands (2x);
+        - LoRA on ``lora_targets`` d x d projections (query and value): per unit
+          rank ``2 s d`` MACs forward per target, 2x that backward (weight and
+          input gradients); ``2d`` parameters per target;
+        - head: the tied LM head ``s d V`` MACs forward and the same backward
+          (input gradient only); the embedding is a lookup (``s d`` additions
+          for the positions forward, nothing backward as it is frozen);
+        - activations ``s d`` values of ``act_bits`` bits; labels ``s`` token ids
+          of ``ceil(log2 V)`` bits.
+
+        Memory (bytes; SPEC §8.2, docs/model.md "When split and rank matter"), with
+        h = ``heads``, P = ``positions`` (None: s, as the harness builds the model):
+
+        - frozen parameters: ``weight_bits``/8 bytes per value (default 16: FP16/BF16
+          weights, as mixed-precision training on the catalogue's devices keeps them);
+          per block ``4d^2 + 2df + 9d + f`` values (q, k, v, output projections with
+          biases, the MLP with biases, two LayerNorms), embedding ``(V + P) d``;
+        - saved for backward, per sample, ``saved_bits``/8 bytes per value (default
+          16): the inputs of the frozen linear layers are *not* saved (their backward
+          needs only the weight), so a block saves its input and LayerNorm-1 statistics
+          (``s d + 2 s``), the LayerNorm-1 output (the adapters' input, ``s d``), the
+          q|k|v output (``3 s d``, operands of the two attention products), the
+          softmax output (``h s^2``), the LayerNorm-2 input and statistics
+          (``s d + 2 s``) and four ``s f`` tensors of the tanh-GELU (its input, the
+          tanh output and both operands of its last product): ``6sd + 4sf + hs^2 + 4s``;
+          block 1's input needs no gradient, so it saves ``s d + 2 s`` less; per unit
+          rank the adapters save ``x A`` (``s`` values per target);
+        - cut activation ``s d`` values of ``saved_bits`` bits per sample.
+
+        With ``weight_bits = saved_bits = 32`` this reproduces the float32 profile's
+        measured memory (``tests/test_memory.py``).
+        """
+        for name, val in (("layers", layers), ("hidden", hidden), ("seq", seq), ("vocab", vocab),
+                          ("act_bits", act_bits), ("param_bits", param_bits),
+                          ("lora_targets", lora_targets), ("heads", heads),
+                          ("weight_bits", weight_bits), ("saved_bits", saved_bits)):
+            v.positive_int(name, val)
+        P = seq if positions is None else v.positive_int("positions", positions)
+        if layers < 2:
+            raise ValidationError("layers", "at least 2 blocks (a split needs both sides)", layers)
+        f = 4 * hidden if ffn is None else v.positive_int("ffn", ffn)
+        d, s = float(hidden), float(seq)
+        linear_macs = s * (4 * d * d + 2 * d * f)
+        attn_macs = 2 * s * s * d
+        fwd = 2.0 * (linear_macs + attn_macs)
+        bwd = 2.0 * (linear_macs + 2.0 * attn_macs)
+        fwd_rank = 2.0 * lora_targets * 2 * s * d
+        bwd_rank = 2.0 * fwd_rank
+        ones = np.ones(layers)
+        wb, sb = weight_bits / 8.0, saved_bits / 8.0
+        ff = float(f)
+        saved = (6 * s * d + 4 * s * ff + heads * s * s + 4 * s) * ones
+        saved[0] -= s * d + 2 * s
+        return cls(
+            fwd=fwd * ones,
+            bwd=bwd * ones,
+            fwd_rank=fwd_rank * ones,
+            bwd_rank=bwd_rank * ones,
+            act_bits=s * d * act_bits * ones,
+            lora_params=2.0 * lora_targets * d * ones,
+            embed_fwd=s * d,
+            embed_bwd=0.0,
+            head_fwd=2.0 * s * d * vocab,
+            head_bwd=2.0 * s * d * vocab,
+            label_bits=s * math.ceil(math.log2(vocab)),
+            param_bits=float(param_bits),
+            source=f"analytic gpt2(layers={layers}, hidden={hidden}, seq={seq}, vocab={vocab})",
+            block_param_bytes=wb * (4 * d * d + 2 * d * ff + 9 * d + ff) * ones,
+            embed_param_bytes=wb * (vocab + P) * d,
+            saved_bytes=sb * saved,
+            saved_bytes_rank=sb * lora_targets * s * ones,
+            cut_bytes=sb * s * d * ones,
+        )
+
+    @classmethod
+    def from_profile(cls, path: str | Path) -> Workload:
+        """The measured workload of a profile written by ``sfl-opt profile``.
+
+        ``path`` is a profile JSON file (schema: docs/profiles.md); its ``workload``
+        entry holds the arrays and scalars of SPEC §2, per sample (FLOP, bits,
+        parameters per unit rank). ``source`` becomes ``"measured: <file name>"``.
+
+        The memory fields come from the profile's ``memory`` section (absent: memory not
+        modelled), see :func:`profile_memory` for how its batch-``b``, rank-``r``
+        numbers are turned into per-sample and per-unit-rank ones.
+        """
+        data = load_profile(path)
+        return cls.from_dict({**data["workload"], **profile_memory(data),
+                              "source": f"measured: {Path(path).name}"})
+
+
+def validate_workload(w: Workload) -> None:
+    """Validate and normalise a :class:`Workload` in place (frozen: via object.__setattr__)."""
+    lengths = {name: v.float_array(f"workload.{name}", getattr(w, name), ndim=1).shape[0]
+               for name in ARRAY_FIELDS}
+    # the block count L is the length most arrays agree on (ties: the first field's), so
+    # the error names the array that is off, not the one compared last
+    counts = Counter(lengths.values())
+    n = max(lengths.values(), key=lambda x: (counts[x], x == lengths["fwd"]))
+    if n < 2:
+        raise ValidationError("workload.fwd", "at least 2 blocks", f"{n}")
+    for name in ARRAY_FIELDS:
+        positive = name in ("act_bits", "lora_params")
+        if lengths[name] != n:
+            same = [k for k, x in lengths.items() if x == n]
+            raise ValidationError(f"workload.{name}", f"one entry per block: {n} like "
+                                  f"{', '.join(same)}", f"{lengths[name]} entries")
+        arr = v.float_array(f"workload.{name}", getattr(w, name), shape=(n,),
+                            positive=positive, nonnegative=not positive)
+        object.__setattr__(w, name, arr)
+    for name in SCALAR_FIELDS:
+        positive = name == "param_bits"
+        val = v.scalar(f"workload.{name}", getattr(w, name), positive=positive,
+                       nonnegative=not positive)
+        object.__setattr__(w, name, val)
+    if not isinstance(w.source, str):
+        raise ValidationError("workload.source", "a string", w.source)
+    given = [name for name in MEMORY_FIELDS if getattr(w, name) is not None]
+    if given and len(given) < len(MEMORY_FIELDS):
+        missing = [name for name in MEMORY_FIELDS if name not in given]
+        raise ValidationError(f"workload.{missing[0]}",
+                              f"all memory fields {list(MEMORY_FIELDS)} or none "
+                              f"(got only {given})", None)
+    if given:
+        for name in MEMORY_ARRAY_FIELDS:
+            arr = v.float_array(f"workload.{name}", getattr(w, name), shape=(n,),
+                                nonnegative=True)
+            object.__setattr__(w, name, arr)
+        for name in MEMORY_SCALAR_FIELDS:
+            object.__setattr__(w, name, v.scalar(f"workload.{name}", getattr(w, name),
+                                                 nonnegative=True))
+

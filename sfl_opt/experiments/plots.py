@@ -34,7 +34,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator  # noqa: E402
 
-from ._io import atomic_write, save_figure  # noqa: E402
+from .._io import atomic_write, save_figure  # noqa: E402
 from .analysis import (  # noqa: E402
     METHOD_LABELS,
     Summary,

@@ -4,6 +4,8 @@ prepared problem and alone assembles the :class:`~sfl_opt.SolveResult`."""
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 import warnings
 from typing import Any
@@ -23,7 +25,7 @@ from .model.delay import check_magnitudes, evaluate, pair_table
 from .model.energy import has_budget
 from .model.problem import Problem
 from .power import PowerBackend, get_backend
-from .status import Status, Termination
+from .status import GAP_TOL, Status, Termination, certifies  # noqa: F401 (GAP_TOL: re-export)
 
 #: every mode of the registered methods (the CLI's choices)
 MODES = ("nested", "bcd")
@@ -32,25 +34,52 @@ ASSIGN = ("heuristic", "exact")
 #: ``bound``: the native Lagrangian bound (default, ``True``) or the cvxpy time-sharing
 #: relaxation
 BOUNDS = ("native", "relaxation")
-#: a result whose certified relative gap is at most this is reported ``optimal``
-GAP_TOL = 1e-6
+#: with a time limit and the native bound, the method gets this share of the limit and
+#: the bound on its result the rest (the bound is anytime: every pair it has no time for
+#: keeps its closed-form bound); a method that proves its own bound (``exact``,
+#: ``milp``) gets ``BOUND_SHARE_EXACT`` less
+BOUND_SHARE = 0.1
+BOUND_SHARE_EXACT = 0.03
 
 _WARM = {"done": False}
+#: the package's logger (the compile announcement; Python prints WARNING records on
+#: stderr even when logging is not configured)
+LOG = logging.getLogger("sfl_opt")
+#: a warm-up slower than this (s) is compiling, not loading the cache: say so
+ANNOUNCE_AFTER = 1.0
+#: what the announcement says
+COMPILE_MESSAGE = ("sfl-opt: compiling the Numba kernels (first use after installing or "
+                   "upgrading: about 1 min of CPU, 15-120 s depending on the machine; later "
+                   "runs load them from Numba's disk cache in about a second)")
+
+
+def _compile_kernels() -> None:
+    """Solve a tiny instance with the nested and bcd modes and per-client cuts (compiles
+    every kernel a default solve uses, or loads it from the disk cache)."""
+    tiny = Problem.default(0, clients=2, subchannels=3, profile=None)
+    for mode in MODES:
+        solve(tiny, mode=mode)
+    solve(tiny, split_mode="per_client")
 
 
 def warmup() -> float:
     """Compile (or load from Numba's disk cache) the kernels by solving a tiny instance
     with the nested and bcd modes and per-client cuts; returns the seconds it took.
     ``solve`` calls it once per process before its clock starts, so compile time never
-    enters ``timings``."""
+    enters ``timings``. When it takes longer than :data:`ANNOUNCE_AFTER` (a compilation,
+    not a cache load), a WARNING on the ``sfl_opt`` logger says so once, with the
+    expected time."""
     if _WARM["done"]:
         return 0.0
     _WARM["done"] = True
     t0 = time.perf_counter()
-    tiny = Problem.default(0, clients=2, subchannels=3, profile=None)
-    for mode in MODES:
-        solve(tiny, mode=mode)
-    solve(tiny, split_mode="per_client")
+    timer = threading.Timer(ANNOUNCE_AFTER, LOG.warning, args=(COMPILE_MESSAGE,))
+    timer.daemon = True
+    timer.start()
+    try:
+        _compile_kernels()
+    finally:
+        timer.cancel()
     return time.perf_counter() - t0
 
 
@@ -208,8 +237,13 @@ def solve(
         small links and none on large ones; 0 disables). Their random numbers derive
         from ``seed`` (0 when None), so the answer is deterministic.
     time_limit:
-        seconds; on expiry the best point so far is returned with
-        ``termination="time_limit"``.
+        seconds of wall-clock time for the whole call (validation, preparation, the
+        method and the native bound on its result; compilation excluded): the best point
+        so far is returned, with its certified bound, and ``termination="time_limit"``
+        when the method had to stop early. The call returns within about
+        ``time_limit + max(5 %, 0.2 s)`` (``bound="relaxation"`` runs after the limit).
+        A problem so large that its first feasible point takes longer returns that
+        point as soon as it exists.
     split_mode:
         ``"common"`` (default): one cut for every client (SPEC §1); ``"per_client"``
         (``"per-client"`` also accepted): each client its own cut within its own
@@ -272,13 +306,19 @@ def solve(
                    prune=DEFAULTS["prune"] if prune is None else prune, kicks=kicks or 0,
                    time_limit=time_limit, seed=seed, extra=options, split_mode=split_mode)
     prep = prepare(problem, table)
+    prep.started = t_start  # the time limit covers validation and preparation too
+    deadline = None if time_limit is None else t_start + float(time_limit)
+    if time_limit is not None and bound is not False:
+        share = BOUND_SHARE_EXACT if spec.bound else BOUND_SHARE
+        opts.time_limit = float(time_limit) * (1 - share)
     try:
         out = spec.fn(prep, opts)
+        opts.time_limit = time_limit  # the user's limit (the method had its share)
         if has_budget(problem):
             t0 = time.perf_counter()
             out = apply_budget(prep, spec, out, _energy_function(prep))
             out.timings = {**out.timings, "budget": time.perf_counter() - t0}
-        return _assemble(prep, spec, opts, out, bound, t_start)
+        return _assemble(prep, spec, opts, out, bound, t_start, deadline)
     except (ZeroDivisionError, OverflowError, FloatingPointError) as exc:
         # a magnitude check_magnitudes does not foresee: an honest error, not a crash
         raise NumericalRangeError(
@@ -320,9 +360,10 @@ def options_ran(spec: MethodSpec, opts: Options, bound: bool | str) -> dict[str,
 
 
 def _assemble(prep: PreparedProblem, spec: MethodSpec, opts: Options, out: Outcome,
-              bound: bool | str, t_start: float) -> SolveResult:
+              bound: bool | str, t_start: float, deadline: float | None = None) -> SolveResult:
     """The one place a :class:`SolveResult` is built: the point evaluated exactly
-    (SPEC §2), the method's labels, the bound (``solve``'s ``bound``) and the total
+    (SPEC §2), the method's labels, the bound (``solve``'s ``bound``; the native one
+    stops improving at ``deadline``, a ``time.perf_counter()`` value) and the total
     time; ``optimal`` when the bound proves a gap <= ``GAP_TOL``."""
     pr = prep.problem
     split, rank = prep.pair(out.pair)
@@ -346,7 +387,7 @@ def _assemble(prep: PreparedProblem, spec: MethodSpec, opts: Options, out: Outco
         elif opts.split_mode == "per_client":  # the per-client relaxation
             lb = float(per_client_lower_bound(prep, upper=bd.total))
         else:  # the native bound; the point's delay lets pairs that cannot matter stop
-            lb = float(native_lower_bound(prep, upper=bd.total))
+            lb = float(native_lower_bound(prep, upper=bd.total, deadline=deadline))
         timings["bound"] = time.perf_counter() - t0
         if lower is not None:  # keep a tighter certified bound of the method
             lb = max(lb, float(lower))
@@ -355,11 +396,13 @@ def _assemble(prep: PreparedProblem, spec: MethodSpec, opts: Options, out: Outco
     if lower is not None:
         # a valid bound never exceeds the optimum, hence the delay (rounding aside)
         lower = min(float(lower), bd.total)
-        proven = bd.total - lower <= GAP_TOL * bd.total
+        proven = certifies(bd.total, lower)
         if status == Status.FEASIBLE and proven:
             status = Status.OPTIMAL  # certified by the bound
-    if status == Status.OPTIMAL and not (spec.exact or proven):
-        status = Status.FEASIBLE  # "optimal" from a heuristic only with a proof
+    if status == Status.OPTIMAL and not proven and (lower is not None or not spec.exact):
+        # "optimal" only with a gap <= GAP_TOL on the evaluated delay (one tolerance for
+        # every method), or from an exact method that reports no bound
+        status = Status.FEASIBLE
     timings["total"] = time.perf_counter() - t_start
     grid = None if out.grid is None else prep.full_grid(out.grid)
     return SolveResult(

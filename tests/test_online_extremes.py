@@ -30,7 +30,7 @@ def _parser():
 @pytest.mark.parametrize("V, text", [("250000", "250000"), ("1234567.5", "1234567.5"),
                                      ("3e20", "3e+20")])
 def test_cli_prints_v_in_full(V, text, capsys):
-    args = _parser().parse_args(["online", "--devices", "3", "--rounds", "3", "--policy",
+    args = _parser().parse_args(["online", "--clients", "3", "--rounds", "3", "--policy",
                                  "lyapunov", "--V", V, "--sweep", f"{V},7", "--no-progress"])
     assert args.func(args) == 0
     out = capsys.readouterr().out

@@ -78,7 +78,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
                     "or (--train) train a small proxy under each policy's schedule. The "
                     "long-term per-device energy budget is our reading of the paper: its "
                     "abstract does not state the long-term constraint.")
-    p.add_argument("--devices", type=int, default=20, help="number of devices K (default 20)")
+    p.add_argument("--clients", type=int, default=20, help="number of clients K (default 20)")
     p.add_argument("--seed", type=int, default=0, help="scenario and channel seed (default 0)")
     p.add_argument("--rounds", type=int, default=None,
                    help=f"rounds T (default {SIM_ROUNDS}; {TRAIN_ROUNDS} with --train)")
@@ -107,16 +107,16 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="the issue-19 learning experiment (extra [harness]): fixed-N "
                         "calibration sweeps (N = 1,2,3,5,10), the fit of Ψ's participation "
                         "term, then lyapunov at each V of --sweep (default 10,100,1000) and "
-                        "every baseline on the calibrated Ψ; resumes from --out; writes "
+                        "every baseline on the calibrated Ψ; resumes from --runs; writes "
                         "online_participation/online_learning figures, CSVs and settings")
     p.add_argument("--seeds", default="5",
                    help="--experiment seeds: N means 0..N-1, or a list a,b or a range a-b "
                         "(default 5)")
-    p.add_argument("--out", default="results/online_experiment",
+    p.add_argument("--runs", default="results/online_experiment",
                    help="--experiment: folder of the per-run JSON files (resume)")
     p.add_argument("--figures", action="store_true",
                    help="write online_energy/tradeoff/queues figures and CSVs")
-    p.add_argument("--outdir", default="docs/figures", help="figure directory")
+    p.add_argument("--out", default="docs/figures", help="figure folder (default docs/figures)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.set_defaults(func=run)
     return p
@@ -143,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     if args.train:  # the proxy's head, batch and iterations (same payload as 4 x 1)
         kw.update(classes=TRAIN_CLASSES, batch=TRAIN_BATCH, local_iters=TRAIN_ITERS)
     try:
-        problem = OnlineProblem.default(seed=args.seed, devices=args.devices, **kw)
+        problem = OnlineProblem.default(seed=args.seed, devices=args.clients, **kw)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -184,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
             from ..online.plots import make_figures
 
             Vs = args.sweep or _floats(DEFAULT_SWEEP)
-            paths = make_figures(problem, Vs, args.rounds, args.seed, args.outdir,
+            paths = make_figures(problem, Vs, args.rounds, args.seed, args.out,
                                  V_energy=args.V, progress=progress, sweep=sweep,
                                  baselines=runs, lyapunov=runs.get("lyapunov"))
             print("\nwrote " + ", ".join(str(p) for p in paths))
@@ -218,7 +218,7 @@ def _train(problem: OnlineProblem, args: argparse.Namespace) -> int:
         print(f"{name:<14}{r.val_loss[-1]:>10.4f}{r.accuracy[-1]:>10.4f}{r.energy[-1]:>11.2f}"
               f"{r.budget_ratio[-1]:>10.3f}{tr.participation.mean():>7.2f}"
               f"{tr.weighted_penalty:>10.4f}")
-    paths = learning_figure(runs, args.outdir)
+    paths = learning_figure(runs, args.out)
     fit = fit_runs(runs, problem.K)
     alpha0 = default_alpha(problem)
     print(f"\nΨ fitted to the loss curves (loss_(t+1) = ρ·loss_t + γ + α/N_t, "
@@ -230,10 +230,10 @@ def _train(problem: OnlineProblem, args: argparse.Namespace) -> int:
           f"(V·α sets the trade-off: V = {fmt_v(args.V)} with the default Ψ ≈ "
           f"V = {args.V * alpha0 / fit.alpha:.3g} with the fitted Ψ)")
     command = ("sfl-opt online --train --policies " + ",".join(args.policies)
-               + f" --devices {args.devices} --seed {args.seed} --rounds {args.rounds}"
+               + f" --clients {args.clients} --seed {args.seed} --rounds {args.rounds}"
                + f" --V {fmt_v(args.V)} --server-mode {problem.server_mode}"
-               + f" --threads {args.threads} --outdir {args.outdir}")
-    paths.append(write_settings(Path(args.outdir) / "online_learning_settings.json",
+               + f" --threads {args.threads} --out {args.out}")
+    paths.append(write_settings(Path(args.out) / "online_learning_settings.json",
                                 problem, runs, args.V, args.seed, command))
     print("\nwrote " + ", ".join(str(p) for p in paths))
     return 0
@@ -272,7 +272,7 @@ def _experiment(args: argparse.Namespace) -> int:
     T = EXP_ROUNDS if args.rounds is None else int(args.rounds)
     Vs = tuple(args.sweep) if args.sweep else EXP_VS
     progress = not args.no_progress
-    calib = run_all(calibration_tasks(seeds, T, EXP_EVAL), args.out, progress)
+    calib = run_all(calibration_tasks(seeds, T, EXP_EVAL), args.runs, progress)
     fit = fit_participation(calib)
     lo, hi = fit["alpha_ci95"]
     print(f"participation fit: α = {fit['alpha']:.4g} per round [95 % CI {lo:.4g}, {hi:.4g}],"
@@ -280,15 +280,15 @@ def _experiment(args: argparse.Namespace) -> int:
           f"{fit['final_a']:.4f}/N [a: {fit['final_a_ci95'][0]:.4f}, "
           f"{fit['final_a_ci95'][1]:.4f}]")
     comp = run_all(comparison_tasks(seeds, T, EXP_EVAL, fit["alpha"], Vs, EXP_COUNT),
-                   args.out, progress)
+                   args.runs, progress)
     cfg = proxy_config(seeds[0])
     command = (f"sfl-opt online --experiment --seeds {args.seeds} --rounds {T} --sweep "
-               + ",".join(fmt_v(x) for x in Vs) + f" --out {args.out} --outdir {args.outdir}")
+               + ",".join(fmt_v(x) for x in Vs) + f" --runs {args.runs} --out {args.out}")
     settings = {"rounds": T, "eval_every": EXP_EVAL, "V": list(Vs), "count": EXP_COUNT,
                 "seeds": seeds, "proxy": write_settings_problem(cfg),
                 "problem_seed0": scheduling_problem(seeds[0], cfg, alpha=fit["alpha"])
                 .to_dict()}
-    paths, stats = report(calib, comp, fit, args.outdir, command, settings)
+    paths, stats = report(calib, comp, fit, args.out, command, settings)
     print(markdown_table(stats))
     print(json.dumps(stats["paired_differences"], indent=1))
     print("\nwrote " + ", ".join(str(Path(p)) for p in paths))
@@ -296,7 +296,7 @@ def _experiment(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The ``sfl-opt online [options]`` command on its own (``main(["--devices", "5"])``);
+    """The ``sfl-opt online [options]`` command on its own (``main(["--clients", "5"])``);
     from the shell use ``sfl-opt online``."""
     parser = argparse.ArgumentParser(prog="sfl-opt")
     sub = parser.add_subparsers(dest="command", required=True)

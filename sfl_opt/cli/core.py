@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
+from .._io import check_writable, write_text
 from ..errors import ValidationError
 from ..experiments.report import format_report
 from ..methods import METHODS
@@ -137,15 +137,9 @@ def _cmd_default(args: argparse.Namespace) -> int:
 
 
 def warm_kernels() -> float:
-    """Compile (or load) the Numba kernels, saying so on stderr when it takes a while
-    (the first run compiles for ~30 s; later runs load the disk cache)."""
-    timer = threading.Timer(1.0, lambda: print("sfl-opt: compiling kernels (first run only) ...",
-                                               file=sys.stderr, flush=True))
-    timer.start()
-    try:
-        return warmup()
-    finally:
-        timer.cancel()
+    """Compile (or load) the Numba kernels; :func:`sfl_opt.solve.warmup` says so on
+    stderr (the ``sfl_opt`` logger) when it compiles."""
+    return warmup()
 
 
 def _power_option(text: str) -> tuple[str, Any]:
@@ -159,11 +153,18 @@ def _power_option(text: str) -> tuple[str, Any]:
         return key, raw
 
 
+def _exact_progress(d: dict[str, float]) -> None:
+    """One stderr line per progress report of ``method="exact"``."""
+    print(f"sfl-opt: exact {d['elapsed']:.0f} s: best {d['delay']:.6g} s, bound "
+          f"{d['lower']:.6g} s, gap {d['gap']:.3%}, {d['nodes']:.0f} nodes", file=sys.stderr)
+
+
 def _cmd_solve(args: argparse.Namespace) -> int:
-    if args.json:
+    if args.json:  # fail before solving, not after
         folder = Path(args.json).resolve().parent
         if not folder.is_dir():
             raise ValidationError("--json", "a path in an existing folder", str(folder))
+        check_writable(args.json, "--json")
     problem = load_problem(args.scenario, args.scenario_seed, args.profile,
                            **scenario_options(args))
     spec = METHODS[args.method]
@@ -177,6 +178,8 @@ def _cmd_solve(args: argparse.Namespace) -> int:
         options["rank"] = args.rank
     if args.power_option:
         options["power_options"] = dict(args.power_option)
+    if args.method == "exact" and not args.no_progress:
+        options["progress"] = _exact_progress
     warm_kernels()
     res = solve(problem, args.method, power=args.power, seed=seed, mode=args.mode,
                 refine=False if args.no_refine else None,
@@ -184,9 +187,9 @@ def _cmd_solve(args: argparse.Namespace) -> int:
                 assign=args.assign, time_limit=args.time_limit, kicks=args.kicks,
                 max_iter=args.max_iter, max_moves=args.max_moves,
                 split_mode=args.split_mode.replace("-", "_"), **options)
-    print(format_report(problem, res))
+    print(format_report(problem, res, show_bound=args.bound != "none"))
     if args.json:
-        Path(args.json).write_text(res.to_json())
+        write_text(args.json, res.to_json())
         print(f"\nresult written to {args.json}")
     return 0 if res.success else 1
 
@@ -233,7 +236,11 @@ def register(sub: Any) -> None:
     p.add_argument("--bound", default="native", choices=("native", "relaxation", "none"),
                    help="the lower bound (certificate) on the result: the native bound "
                         "(default), the cvxpy time-sharing relaxation, or none")
-    p.add_argument("--time-limit", type=float, default=None, help="seconds")
+    p.add_argument("--time-limit", type=float, default=None,
+                   help="seconds for the whole solve (the best point and its certified gap "
+                        "are reported when it expires)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress lines on stderr (method exact prints one a second)")
     p.add_argument("--split-mode", default="common", choices=("common", "per-client"),
                    help="one cut for all clients (default) or one per client within its "
                         "own memory (method sflllm)")

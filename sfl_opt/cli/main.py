@@ -12,11 +12,13 @@ Each command group is a module of this package with a ``register(subparsers)`` f
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 from ..errors import MissingDependencyError, SflOptError
 from . import client_gain, core, dynamic, experiments, harness, online, replay
+from .options import Parser
 
 #: the command groups, in the order of ``sfl-opt --help``
 GROUPS = (core, experiments, client_gain, online, dynamic, replay, harness)
@@ -29,7 +31,7 @@ EXTRAS = {"cvxpy": "cvxpy", "clarabel": "cvxpy", "pyomo": "pyomo", "highspy": "p
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``sfl-opt`` parser with every command group's subcommands."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="sfl-opt",
         description="Joint subchannel, power, split and LoRA-rank optimisation for split "
                     "federated fine-tuning of LLMs over wireless networks.")
@@ -56,6 +58,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sfl-opt: error: {args.command} needs {top}, which is not installed: "
               f"pip install 'sfl-opt[{EXTRAS[top]}]'", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # the reader went away (``sfl-opt solve | head -2``): stop quietly, as cat does;
+        # stdout goes to devnull so the interpreter's final flush does not complain
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except (SflOptError, ValueError, OSError) as exc:
         print(f"sfl-opt: error: {exc}", file=sys.stderr)
         return 2

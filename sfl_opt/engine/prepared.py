@@ -56,6 +56,15 @@ RTOL = 1e-12
 MOVE_TOL = 1e-9
 #: adaptive kicks: at most this many times ``kicks`` restarts while they keep improving
 KICK_GROWTH = 10
+#: with a deadline, a link with more client-subchannel entries (K * M) than this runs its
+#: local search in timed chunks of moves (a smaller one finishes in milliseconds)
+TIMED_LINK = 4000
+#: moves of the first timed chunk
+FIRST_CHUNK = 8
+#: links with more entries than this sort their gain order with NumPy (vectorised
+#: introsort) instead of the kernel (``kernels.gain_order``, 1.6x slower at K = 1000,
+#: M = 4096); both are orders by decreasing gain
+NUMPY_ORDER = 100_000
 
 
 @dataclass
@@ -112,8 +121,10 @@ class Link:
         if (work is None) != (bits is None):
             raise ValidationError("work", "work and bits both given or both None", work)
         la, inva = kn.normalise(gain, noise_psd)
+        order = (np.argsort(-la, axis=1) if la.size > NUMPY_ORDER
+                 else kn.gain_order(la))
         return cls(name, key, gain, np.asarray(bw, float), np.asarray(p_max, float),
-                   float(p_total), float(noise_psd), la, inva, kn.gain_order(la),
+                   float(p_total), float(noise_psd), la, inva, order,
                    np.asarray(client_flops, float), work, bits)
 
     # -- shape and demand ------------------------------------------------------------
@@ -172,22 +183,30 @@ class Link:
 
     # -- allocation ------------------------------------------------------------------
     def greedy(self, p: int | None, refine: bool = False, max_moves: int = 10_000,
-               kicks: int = 0, seed: int | None = None) -> LinkPoint:
+               kicks: int = 0, seed: int | None = None,
+               deadline: float | None = None) -> LinkPoint:
         """Straggler-first greedy allocation, optionally refined by local search (with
-        ``kicks`` iterated-local-search restarts), exact power."""
+        ``kicks`` iterated-local-search restarts; ``deadline`` see :meth:`refine`),
+        exact power."""
         c, S = self.demand(p)
         assign = kn.greedy_assign(self.la, self.inva, self.bw, c, S, self.p_max, self.p_total,
                                   self.order)
         if not refine:
             return self.exact_power(assign, p)
-        return self.refine(assign, p, max_moves, kicks, seed)
+        return self.refine(assign, p, max_moves, kicks, seed, deadline)
 
     def refine(self, assign: np.ndarray, p: int | None, max_moves: int = 10_000,
-               kicks: int = 0, seed: int | None = None) -> LinkPoint:
+               kicks: int = 0, seed: int | None = None,
+               deadline: float | None = None) -> LinkPoint:
         """Move/swap local search from ``assign`` (plus ``kicks`` perturbation restarts,
-        their random numbers from ``seed``), re-scored with exact power."""
+        their random numbers from ``seed``), re-scored with exact power. ``deadline``
+        (``time.perf_counter()`` value): on a large link (K M > ``TIMED_LINK``) the
+        search runs in chunks of moves sized to the time left and stops there with the
+        best assignment so far (none once the deadline has passed)."""
         c, S = self.demand(p)
         a0 = np.ascontiguousarray(assign, np.int64)
+        if deadline is not None and self.K * self.M > TIMED_LINK:
+            return self._timed_refine(a0, p, c, S, max_moves, kicks, seed, deadline)
         if kicks > 0 and self.K > 1:
             # adaptive: ``kicks`` in a row without improvement end it, at most KICK_GROWTH x
             rand = kick_numbers(seed, self.key, p, kicks * KICK_GROWTH)
@@ -199,6 +218,48 @@ class Link:
                                                 self.p_max, self.p_total, RTOL, max_moves,
                                                 MOVE_TOL)
         return LinkPoint(a, psd, float(t), int(moves))
+
+    def _timed_refine(self, a: np.ndarray, p: int | None, c: np.ndarray, S: float,
+                      max_moves: int, kicks: int, seed: int | None,
+                      deadline: float) -> LinkPoint:
+        """:meth:`refine` in chunks: each chunk of moves (or of ``kicks`` kicks) is
+        sized so that, at the speed of the previous one, it ends well before
+        ``deadline``."""
+        done, chunk = 0, FIRST_CHUNK
+        if time.perf_counter() >= deadline:
+            return self.exact_power(a, p)
+        while True:
+            t0 = time.perf_counter()
+            n = min(chunk, max_moves - done)
+            a, t, psd, moves = kn.refine_assign(self.la, self.inva, self.bw, a, c, S,
+                                                self.p_max, self.p_total, RTOL, n, MOVE_TOL)
+            now = time.perf_counter()
+            done += int(moves)
+            if moves < n or done >= max_moves:
+                break  # a local optimum (or the move budget)
+            left = deadline - now
+            # the next chunk's time, at the speed of this one, within a quarter of the time
+            # left (a move costs more near a local optimum, where swaps are scanned)
+            chunk = int(min(2 * chunk, chunk * 0.25 * left / max(now - t0, 1e-9)))
+            if chunk < 1:
+                break
+        if kicks > 0 and self.K > 1 and done < max_moves:
+            rand = kick_numbers(seed, self.key, p, kicks * KICK_GROWTH)
+            last = 0.0  # seconds of the previous chunk of kicks
+            for q in range(0, rand.shape[0], kicks):
+                t0 = time.perf_counter()
+                if t0 + last > deadline:
+                    break
+                b, tb, pb, mv = kn.perturb_search(self.la, self.inva, self.bw, a, c, S,
+                                                  self.p_max, self.p_total, RTOL,
+                                                  max_moves - done, MOVE_TOL,
+                                                  rand[q:q + kicks], kicks)
+                last = time.perf_counter() - t0
+                done += int(mv)
+                if not tb < t:
+                    break  # ``kicks`` kicks in a row without improvement
+                a, t, psd = b, tb, pb
+        return LinkPoint(a, psd, float(t), done)
 
     # -- bounds ----------------------------------------------------------------------
     @cached_property
@@ -229,14 +290,16 @@ class PreparedProblem:
     """A problem prepared once for a solve (module docstring).
 
     ``tab``: the per-pair workload terms of the candidate pairs that fit the clients'
-    memory (pair ``p`` is ``pair(p)``; with no memory cap, ``(splits[p // R],
-    ranks[p % R])``); ``links``: name -> :class:`Link`;
+    memory, sorted by split then rank whatever the problem's candidate order (pair ``p``
+    is ``pair(p)``); ``links``: name -> :class:`Link`;
     ``stage_links``: the per-pair links whose stages add up to the optimised part of an
     iteration (``("s", "d")`` with an allocated downlink); ``round_link``: the per-bit
     link of the adapter upload; ``fixed_iter (P,)``: the rest of an iteration, ``Ts +
     max_k (S_dn/rate_down_k + TcB_k)`` (s) with the fixed downlink, ``Ts`` with the
     allocated one; ``started``:
-    ``time.perf_counter()`` at preparation (time limits count from it).
+    ``time.perf_counter()`` at preparation (time limits count from it); ``full_tab``: the
+    table of every candidate pair (``pair_table(problem)``, before the memory filter),
+    which ``evaluate`` takes.
     """
 
     problem: Problem
@@ -246,6 +309,12 @@ class PreparedProblem:
     stage_links: tuple[str, ...] = ("s",)
     round_link: str = "f"
     started: float = field(default_factory=time.perf_counter)
+    full_tab: PairTable | None = None
+
+    def full_table(self) -> PairTable:
+        """The table of every candidate pair (``full_tab``; built here if the preparation
+        did not keep one)."""
+        return self.full_tab if self.full_tab is not None else pair_table(self.problem)
 
     @property
     def P(self) -> int:
@@ -272,18 +341,17 @@ class PreparedProblem:
 
     @property
     def splits(self) -> np.ndarray:
-        """The candidate splits with at least one pair in the table (problem order)."""
-        return self.problem.splits[np.isin(self.problem.splits, self.tab.split)]
+        """The candidate splits with at least one pair in the table (ascending)."""
+        return np.unique(self.tab.split)
 
     @property
     def ranks(self) -> np.ndarray:
-        """The candidate ranks with at least one pair in the table (problem order)."""
-        return self.problem.ranks[np.isin(self.problem.ranks, self.tab.rank)]
+        """The candidate ranks with at least one pair in the table (ascending)."""
+        return np.unique(self.tab.rank)
 
     def ranks_at(self, split: int) -> np.ndarray:
-        """The candidate ranks paired with ``split`` in the table (problem order)."""
-        ranks = self.tab.rank[self.tab.split == split]
-        return self.problem.ranks[np.isin(self.problem.ranks, ranks)]
+        """The candidate ranks paired with ``split`` in the table (ascending)."""
+        return np.unique(self.tab.rank[self.tab.split == split])
 
     def full_grid(self, values: np.ndarray) -> np.ndarray:
         """``values (P,)`` per pair of the table as a ``(len(splits), len(ranks))`` grid of
@@ -358,28 +426,37 @@ class PreparedProblem:
             links[name] = Link.build(name, ln.key, g, ln.bw, ln.p_max, ln.p_total,
                                      ln.noise_psd, ln.client_flops, ln.work, ln.bits)
         return PreparedProblem(self.problem, self.tab, links, self.fixed_iter,
-                               self.stage_links, self.round_link)
+                               self.stage_links, self.round_link, full_tab=self.full_tab)
 
     def elapsed(self) -> float:
         """Seconds since preparation."""
         return time.perf_counter() - self.started
 
 
-def prepare(problem: Problem) -> PreparedProblem:
+def prepare(problem: Problem, table: PairTable | None = None) -> PreparedProblem:
     """Pre-compute everything that does not depend on the allocation.
 
     The pair table holds only the (split, rank) candidates whose memory need fits every
     client's ``client_memory`` (all of them when the caps are ``inf``), so every method,
-    looping over ``range(P)``, searches feasible pairs only."""
+    looping over ``range(P)``, searches feasible pairs only. ``table``:
+    ``pair_table(problem)`` if the caller has built it (else built here)."""
     pr = problem
+<<<<<<< HEAD
     if pr.chooses_local_iters:
         raise ValidationError("local_iters", "one I here (solve chooses among candidates; "
                               "problem.at_local_iters(I) is the problem at one of them)",
                               list(pr.local_iters))
     tab = pair_table(pr)
+=======
+    full = pair_table(pr) if table is None else table
+    tab = full
+>>>>>>> main
     fits = pr.memory_feasible().ravel()
-    if not fits.all():
-        tab = tab.take(np.flatnonzero(fits))
+    # the pairs in canonical order (split, then rank, ascending) whatever the order of the
+    # problem's candidates: ties, search order and the kicks' random numbers (per pair
+    # index) are then the same, so the answer does not depend on that order
+    keep = np.flatnonzero(fits)
+    tab = tab.take(keep[np.lexsort((tab.rank[keep], tab.split[keep]))])
     links = {
         "s": Link.build("s", 0, pr.gain_s, pr.bw_s, pr.p_max, pr.p_total_s, pr.noise_psd,
                         pr.client_flops, work=tab.w_client_fwd, bits=tab.s_up),
@@ -390,13 +467,14 @@ def prepare(problem: Problem) -> PreparedProblem:
     if pr.gain_d is None:  # the fixed-rate downlink (SPEC §2): part of the fixed terms
         tcb = tab.w_client_bwd[:, None] / pr.client_flops[None, :]
         dn = tab.s_dn[:, None] / pr.rate_down[None, :]
-        return PreparedProblem(pr, tab, links, fixed_iter + np.max(dn + tcb, axis=1))
+        return PreparedProblem(pr, tab, links, fixed_iter + np.max(dn + tcb, axis=1),
+                               full_tab=full)
     # the allocated downlink (SPEC §8.4): the base station's budget, no per-client cap
     assert pr.bw_d is not None and pr.p_total_d is not None
     links["d"] = Link.build("d", 2, pr.gain_d, pr.bw_d, np.full(pr.K, pr.p_total_d),
                             pr.p_total_d, pr.noise_psd, pr.client_flops,
                             work=tab.w_client_bwd, bits=tab.s_dn)
-    return PreparedProblem(pr, tab, links, fixed_iter, stage_links=("s", "d"))
+    return PreparedProblem(pr, tab, links, fixed_iter, stage_links=("s", "d"), full_tab=full)
 
 
 __all__ = ["MOVE_TOL", "RTOL", "Link", "LinkPoint", "PreparedProblem", "kick_numbers",

@@ -39,9 +39,17 @@ class SolveResult:
       delay found per pair, s, or None); ``info`` (method-specific details);
     - ``assign_d (D,)``, ``psd_d (D,)``: the allocated downlink (SPEC §8.4; None with
       the fixed-rate downlink);
+<<<<<<< HEAD
     - ``local_iters``: the local iterations per round I of the point (the problem's I,
       or the one ``solve`` chose among the problem's candidates);
     - ``split_mode``: ``"common"`` or ``"per_client"`` (what ``solve`` searched).
+=======
+    - ``split_mode``: ``"common"`` or ``"per_client"`` (what ``solve`` searched);
+    - ``options``: what ran — the mode and power backend (methods that have them), every
+      option the method read with its effective value (defaults filled in, the automatic
+      ``kicks`` resolved, ``seed``) and the ``bound`` (see
+      ``sfl_opt.show_options(method)``).
+>>>>>>> main
     """
 
     delay: float
@@ -68,6 +76,7 @@ class SolveResult:
     psd_d: np.ndarray | None = None
     local_iters: int | None = None
     split_mode: str = "common"
+    options: dict[str, Any] = field(default_factory=dict)
 
     def evaluate_kwargs(self) -> dict[str, Any]:
         """The point as keyword arguments of :func:`sfl_opt.evaluate` (after the problem):
@@ -130,7 +139,7 @@ class SolveResult:
             "rounds_source": self.rounds_source, "info": self.info,
             "local_iters": self.local_iters,
             "split_mode": self.split_mode,
-            "energy": self.energy.to_dict(),
+            "energy": self.energy.to_dict(), "options": self.options,
         }
         if self.assign_d is not None:
             out.update(assign_d=self.assign_d, psd_d=self.psd_d)

@@ -22,12 +22,8 @@ import sys as _sys
 from .engine.result import SolveResult
 from .errors import BackendError, InfeasiblePointError, SflOptError, ValidationError
 from .experiments import replay
-<<<<<<< HEAD
-from .model import convergence, hardware, memory, profiles
-=======
 from .methods import available_methods, show_options
-from .model import hardware, memory, profiles
->>>>>>> main
+from .model import convergence, hardware, memory, profiles
 from .model.delay import Breakdown, evaluate
 from .model.problem import Problem
 from .model.workload import Workload
@@ -44,11 +40,8 @@ del _mod
 __all__ = [
     "BackendError", "Breakdown", "InfeasiblePointError", "Problem", "SflOptError",
     "SolveResult", "Status", "Termination", "ValidationError", "Workload", "available_backends",
-<<<<<<< HEAD
-    "convergence", "evaluate", "hardware", "memory", "profiles", "solve",
-=======
-    "available_methods", "evaluate", "hardware", "memory", "profiles", "show_options", "solve",
->>>>>>> main
+    "available_methods", "convergence", "evaluate", "hardware", "memory", "profiles",
+    "show_options", "solve",
 ]
 
 try:

@@ -441,16 +441,12 @@ def prepare(problem: Problem, table: PairTable | None = None) -> PreparedProblem
     looping over ``range(P)``, searches feasible pairs only. ``table``:
     ``pair_table(problem)`` if the caller has built it (else built here)."""
     pr = problem
-<<<<<<< HEAD
     if pr.chooses_local_iters:
         raise ValidationError("local_iters", "one I here (solve chooses among candidates; "
                               "problem.at_local_iters(I) is the problem at one of them)",
                               list(pr.local_iters))
-    tab = pair_table(pr)
-=======
     full = pair_table(pr) if table is None else table
     tab = full
->>>>>>> main
     fits = pr.memory_feasible().ravel()
     # the pairs in canonical order (split, then rank, ascending) whatever the order of the
     # problem's candidates: ties, search order and the kicks' random numbers (per pair

@@ -39,17 +39,13 @@ class SolveResult:
       delay found per pair, s, or None); ``info`` (method-specific details);
     - ``assign_d (D,)``, ``psd_d (D,)``: the allocated downlink (SPEC §8.4; None with
       the fixed-rate downlink);
-<<<<<<< HEAD
     - ``local_iters``: the local iterations per round I of the point (the problem's I,
       or the one ``solve`` chose among the problem's candidates);
-    - ``split_mode``: ``"common"`` or ``"per_client"`` (what ``solve`` searched).
-=======
     - ``split_mode``: ``"common"`` or ``"per_client"`` (what ``solve`` searched);
     - ``options``: what ran — the mode and power backend (methods that have them), every
       option the method read with its effective value (defaults filled in, the automatic
       ``kicks`` resolved, ``seed``) and the ``bound`` (see
       ``sfl_opt.show_options(method)``).
->>>>>>> main
     """
 
     delay: float

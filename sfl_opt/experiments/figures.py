@@ -18,13 +18,8 @@ from ..model import hardware
 from ..model.problem import Problem
 from ..solve import solve
 from .analysis import BASELINES, REFERENCE, compare
-<<<<<<< HEAD
 from .regimes import ablation_shares, delay_by_local_iters, rank_by_tokens, split_map
-from .sweep import default_value, executor_scope, sweep
-=======
-from .regimes import ablation_shares, rank_by_tokens, split_map
 from .sweep import RunMemo, default_value, executor_scope, sweep
->>>>>>> main
 
 
 @dataclass(frozen=True)

@@ -26,13 +26,6 @@ def rounds_note(problem: Problem) -> str:
     return problem.rounds_source
 
 
-<<<<<<< HEAD
-def format_report(problem: Problem, res: SolveResult) -> str:
-    """A multi-line report: choice, status, per-client rates and delays, breakdown.
-
-    With candidate local iterations, the problem at the chosen I is reported and one
-    line lists the delay of every candidate."""
-=======
 def gap_text(gap: float) -> str:
     """The gap as printed: rounded *up* (to 0.01 % above 1e-4, else to three digits), so
     a gap that does not certify ``optimal`` (> GAP_TOL = 1e-6) never prints as 1e-6."""
@@ -49,8 +42,10 @@ def gap_text(gap: float) -> str:
 
 def format_report(problem: Problem, res: SolveResult, show_bound: bool = True) -> str:
     """A multi-line report: choice, status, per-client rates and delays, breakdown
-    (``show_bound=False``: no lower-bound / gap line, as ``solve --bound none`` asks)."""
->>>>>>> main
+    (``show_bound=False``: no lower-bound / gap line, as ``solve --bound none`` asks).
+
+    With candidate local iterations, the problem at the chosen I is reported and one
+    line lists the delay of every candidate."""
     bd = res.breakdown
     lines = []
     chosen = ""

@@ -219,13 +219,8 @@ def check_link(problem: Problem, name: str, assign: Any, psd: Any, n_sub: int,
 
 
 def evaluate(problem: Problem, split: int | Any, rank: int, assign_s: Any, psd_s: Any,
-<<<<<<< HEAD
              assign_f: Any, psd_f: Any, assign_d: Any = None, psd_d: Any = None,
-             local_iters: int | None = None) -> Breakdown:
-=======
-             assign_f: Any, psd_f: Any, assign_d: Any = None, psd_d: Any = None, *,
-             table: PairTable | None = None) -> Breakdown:
->>>>>>> main
+             local_iters: int | None = None, *, table: PairTable | None = None) -> Breakdown:
     """Every delay term of SPEC §2 for one point, exactly.
 
     ``split`` is the cut of every client (an integer) or one cut per client, a

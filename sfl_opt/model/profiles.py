@@ -388,10 +388,5 @@ def rounds_protocol(profile: str | Path | dict[str, Any]) -> str:
 
 
 __all__ = ["DEFAULT_PROFILE", "PROFILES_DIR", "bundled_profile_path", "check_profile",
-<<<<<<< HEAD
-           "convergence_model",
-           "load_profile", "profile_memory", "profile_rounds", "rounds_at", "rounds_protocol"]
-=======
-           "load_profile", "profile_memory", "profile_rounds", "read_profile", "rounds_at",
-           "rounds_protocol"]
->>>>>>> main
+           "convergence_model", "load_profile", "profile_memory", "profile_rounds", "read_profile",
+           "rounds_at", "rounds_protocol"]

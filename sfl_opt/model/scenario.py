@@ -18,25 +18,18 @@ import numpy as np
 from .. import _validation as v
 from ..errors import NumericalRangeError, ValidationError
 from . import channel, hardware
-<<<<<<< HEAD
 from .convergence import Table
+from .delay import check_magnitudes
 from .hardware import client_devices
 from .hardware import server as server_spec
 from .problem import DEFAULT_SCENARIO, Problem
 from .profiles import (
     bundled_profile_path,
     convergence_model,
-    load_profile,
+    read_profile,
     rounds_at,
     rounds_protocol,
 )
-=======
-from .delay import check_magnitudes
-from .hardware import client_devices
-from .hardware import server as server_spec
-from .problem import DEFAULT_SCENARIO, Problem
-from .profiles import bundled_profile_path, read_profile, rounds_at, rounds_protocol
->>>>>>> main
 from .workload import MEMORY_FIELDS, Workload
 
 #: Rounds-to-target per rank used until a measured profile is bundled. Illustrative only.
@@ -419,18 +412,13 @@ def _default_workload_rounds(
         _check_ranks_fit(ranks, full["hidden"])
         rounds = [ILLUSTRATIVE_ROUNDS.get(r, _interp_rounds(r)) for r in ranks]
         bits = {"weight_bits": memory_bits, "saved_bits": memory_bits}
-<<<<<<< HEAD
         model = None
         if len(cands) > 1:  # illustrative rounds at the default I, iterations held
             i0 = int(DEFAULTS["local_iters"])
             model = Table(ranks, [i0], [[x * i0] for x in rounds], source="illustrative")
             rounds = None
         return Workload.gpt2(**full, **bits), rounds, "illustrative", model
-    data = load_profile(path)
-=======
-        return Workload.gpt2(**full, **bits), rounds, "illustrative"
     data = read_profile(path)
->>>>>>> main
     _check_ranks_fit(ranks, int(dims["hidden"] or data["model"]["hidden"]))
     rounds_arr, note = rounds_at(data, ranks, local_iters)
     rounds: list[float] | None = rounds_arr.tolist()

@@ -116,7 +116,8 @@ def test_schema2_errors_name_the_field(tmp_path: Path) -> None:
 def test_old_flat_table_is_read_as_measured() -> None:
     # the first edition's flat table, kept in the bundled profile under rounds.previous
     data = json.loads(SMALL.read_text())
-    old = data["rounds"]["previous"]
+    rounds = data["rounds"]
+    old = (rounds.get("previous_edition") or rounds)["previous"]
     data["rounds"] = old
     measured = old["settings"]["local_iters"]
     got, note = rounds_at(data, old["ranks"], measured)

@@ -745,7 +745,7 @@ def write_profile(folder: str | os.PathLike[str], profile: str | os.PathLike[str
     if old.get("schema") == 2:
         sec["previous_edition"] = {
             **{k: old[k] for k in ("ranks", "local_iters", "table", "target_loss", "seeds",
-                                   "wall_seconds", "command") if k in old},
+                                   "wall_seconds", "command", "previous") if k in old},
             "superseded_because": (
                 "one absolute target (1.4 nats, ~83 % of the proxy's loss reduction) reached "
                 "after ~14 local iterations (0.28 epoch), rates tuned for that sprint "

@@ -210,9 +210,9 @@ class Problem:
         if conv is not None and not getattr(conv, "derived", False) and "rounds" not in changes \
                 and {"local_iters", "ranks", "convergence"} & set(changes):
             data["rounds"] = None  # derived again from the model
-        if "rounds" in changes and "convergence" not in changes and conv is not None \
-                and getattr(conv, "derived", False):
-            data["convergence"] = None  # rebuilt from the new rounds
+        if "rounds" in changes and changes["rounds"] is not None \
+                and "convergence" not in changes and conv is not None:
+            data["convergence"] = None  # given rounds replace the model (one-column table)
         data.update(changes)
         return Problem(**data)
 

@@ -16,6 +16,7 @@ the protocol).
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ import numpy as np
 
 from ..errors import ValidationError
 from ..model.problem import Problem
+from ..model.scenario import default_problem
 from ..solve import solve
 
 #: cohort name -> catalogue devices, cycled over the clients
@@ -84,11 +86,10 @@ def scenario(model: str, devices: Sequence[str], seed: int, clients: int = CLIEN
 
 
 def default_models() -> tuple[str, ...]:
-    """:data:`MODELS` when the model catalogue (``sfl_opt.models``) is installed, else
+    """:data:`MODELS` when ``Problem.default`` takes a catalogue ``model``, else
     :data:`STAND_INS`."""
-    import importlib.util
-
-    return MODELS if importlib.util.find_spec("sfl_opt.models") else STAND_INS
+    has = "model" in inspect.signature(default_problem).parameters
+    return MODELS if has else STAND_INS
 
 
 def run(models: Sequence[str] | None = None, cohorts: dict[str, Sequence[str]] | None = None,

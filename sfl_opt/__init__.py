@@ -22,6 +22,7 @@ import sys as _sys
 from .engine.result import SolveResult
 from .errors import BackendError, InfeasiblePointError, SflOptError, ValidationError
 from .experiments import replay
+from .methods import available_methods, show_options
 from .model import hardware, memory, profiles
 from .model.delay import Breakdown, evaluate
 from .model.problem import Problem
@@ -38,7 +39,7 @@ del _mod
 __all__ = [
     "BackendError", "Breakdown", "InfeasiblePointError", "Problem", "SflOptError",
     "SolveResult", "Status", "Termination", "ValidationError", "Workload", "available_backends",
-    "evaluate", "hardware", "memory", "profiles", "solve",
+    "available_methods", "evaluate", "hardware", "memory", "profiles", "show_options", "solve",
 ]
 
 try:

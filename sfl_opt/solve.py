@@ -4,12 +4,14 @@ prepared problem and alone assembles the :class:`~sfl_opt.SolveResult`."""
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 import warnings
 from typing import Any
 
 from . import _validation as v
-from .engine.bounds import lower_bound as relaxation_bound
+from .engine.bounds import lower_bound_details
 from .engine.prepared import PreparedProblem, prepare
 from .engine.result import SolveResult
 from .errors import NumericalRangeError, SflOptError, ValidationError, require
@@ -17,12 +19,13 @@ from .methods import METHODS, MethodSpec, Options, Outcome, auto_kicks, get_meth
 from .methods.budget import apply_budget
 from .methods.exact import native_lower_bound
 from .methods.per_client_bound import per_client_lower_bound
+from .methods.registry import COMMON_OPTIONS, DEFAULTS
 from .model.client_splits import check_split_mode
-from .model.delay import check_magnitudes, evaluate
+from .model.delay import check_magnitudes, evaluate, pair_table
 from .model.energy import has_budget
 from .model.problem import Problem
 from .power import PowerBackend, get_backend
-from .status import Status, Termination
+from .status import GAP_TOL, Status, Termination, certifies  # noqa: F401 (GAP_TOL: re-export)
 
 #: every mode of the registered methods (the CLI's choices)
 MODES = ("nested", "bcd")
@@ -31,25 +34,46 @@ ASSIGN = ("heuristic", "exact")
 #: ``bound``: the native Lagrangian bound (default, ``True``) or the cvxpy time-sharing
 #: relaxation
 BOUNDS = ("native", "relaxation")
-#: a result whose certified relative gap is at most this is reported ``optimal``
-GAP_TOL = 1e-6
 
 _WARM = {"done": False}
+#: the package's logger (the compile announcement; Python prints WARNING records on
+#: stderr even when logging is not configured)
+LOG = logging.getLogger("sfl_opt")
+#: a warm-up slower than this (s) is compiling, not loading the cache: say so
+ANNOUNCE_AFTER = 1.0
+#: what the announcement says
+COMPILE_MESSAGE = ("sfl-opt: compiling the Numba kernels (first use after installing or "
+                   "upgrading: about 1 min of CPU, 15-120 s depending on the machine; later "
+                   "runs load them from Numba's disk cache in about a second)")
+
+
+def _compile_kernels() -> None:
+    """Solve a tiny instance with the nested and bcd modes and per-client cuts (compiles
+    every kernel a default solve uses, or loads it from the disk cache)."""
+    tiny = Problem.default(0, clients=2, subchannels=3, profile=None)
+    for mode in MODES:
+        solve(tiny, mode=mode)
+    solve(tiny, split_mode="per_client")
 
 
 def warmup() -> float:
     """Compile (or load from Numba's disk cache) the kernels by solving a tiny instance
     with the nested and bcd modes and per-client cuts; returns the seconds it took.
     ``solve`` calls it once per process before its clock starts, so compile time never
-    enters ``timings``."""
+    enters ``timings``. When it takes longer than :data:`ANNOUNCE_AFTER` (a compilation,
+    not a cache load), a WARNING on the ``sfl_opt`` logger says so once, with the
+    expected time."""
     if _WARM["done"]:
         return 0.0
     _WARM["done"] = True
     t0 = time.perf_counter()
-    tiny = Problem.default(0, clients=2, subchannels=3, profile=None)
-    for mode in MODES:
-        solve(tiny, mode=mode)
-    solve(tiny, split_mode="per_client")
+    timer = threading.Timer(ANNOUNCE_AFTER, LOG.warning, args=(COMPILE_MESSAGE,))
+    timer.daemon = True
+    timer.start()
+    try:
+        _compile_kernels()
+    finally:
+        timer.cancel()
     return time.perf_counter() - t0
 
 
@@ -260,16 +284,17 @@ def solve(
     if bound == "relaxation":
         require("cvxpy", "the relaxation bound (bound='relaxation', --bound relaxation)",
                 "cvxpy")
-    check_magnitudes(problem)
+    table = pair_table(problem)  # the one pair table of this solve
+    check_magnitudes(problem, table)
     if kicks is None and "kicks" in spec.honours:
         kicks = auto_kicks(problem.K, max(problem.M, problem.N))
     opts = Options(power=backend, mode=eff_mode,
-                   refine=True if refine is None else refine,
-                   max_iter=20 if max_iter is None else max_iter,
-                   max_moves=10_000 if max_moves is None else max_moves,
-                   prune=True if prune is None else prune, kicks=kicks or 0,
+                   refine=DEFAULTS["refine"] if refine is None else refine,
+                   max_iter=DEFAULTS["max_iter"] if max_iter is None else max_iter,
+                   max_moves=DEFAULTS["max_moves"] if max_moves is None else max_moves,
+                   prune=DEFAULTS["prune"] if prune is None else prune, kicks=kicks or 0,
                    time_limit=time_limit, seed=seed, extra=options, split_mode=split_mode)
-    prep = prepare(problem)
+    prep = prepare(problem, table)
     try:
         out = spec.fn(prep, opts)
         if has_budget(problem):
@@ -295,10 +320,26 @@ def _energy_function(prep: PreparedProblem) -> Any:
         d = points.get("d")
         dn = {} if d is None else {"assign_d": d.assign, "psd_d": d.psd}
         bd = evaluate(free, split, rank, points["s"].assign, points["s"].psd,
-                      points["f"].assign, points["f"].psd, **dn)
+                      points["f"].assign, points["f"].psd, **dn, table=prep.full_tab)
         return bd.energy.per_client
 
     return energy_of
+
+
+def options_ran(spec: MethodSpec, opts: Options, bound: bool | str) -> dict[str, Any]:
+    """What ran, as recorded in ``SolveResult.options``: the mode and power backend (for
+    methods that have them), every option the method read with its effective value
+    (defaults filled in, ``kicks`` after the automatic choice) and the bound."""
+    ran: dict[str, Any] = {}
+    if spec.modes:
+        ran["mode"] = opts.mode
+    if spec.power == "any":
+        ran["power"] = opts.power_name
+    for name, opt in spec.option_table(opts.mode or None).items():
+        ran[name] = getattr(opts, name) if name in COMMON_OPTIONS \
+            else opts.extra.get(name, opt.default)
+    ran["bound"] = "native" if bound is True else bound
+    return ran
 
 
 def _assemble(prep: PreparedProblem, spec: MethodSpec, opts: Options, out: Outcome,
@@ -317,14 +358,14 @@ def _assemble(prep: PreparedProblem, spec: MethodSpec, opts: Options, out: Outco
                           f"{'no' if d is None else 'a'} downlink point for a problem with "
                           f"{pr.downlink} downlink")
     dn = {} if d is None else {"assign_d": d.assign, "psd_d": d.psd}
-    bd = evaluate(pr, split, rank, s.assign, s.psd, f.assign, f.psd, **dn)
+    bd = evaluate(pr, split, rank, s.assign, s.psd, f.assign, f.psd, **dn, table=prep.full_tab)
     status = Status(out.status)
     timings = dict(out.timings)
     lower = out.lower_bound
     if bound is not False:
         t0 = time.perf_counter()
         if bound == "relaxation":
-            lb = float(relaxation_bound(pr))
+            lb = float(lower_bound_details(pr, prep)["bound"])
         elif opts.split_mode == "per_client":  # the per-client relaxation
             lb = float(per_client_lower_bound(prep, upper=bd.total))
         else:  # the native bound; the point's delay lets pairs that cannot matter stop
@@ -337,11 +378,13 @@ def _assemble(prep: PreparedProblem, spec: MethodSpec, opts: Options, out: Outco
     if lower is not None:
         # a valid bound never exceeds the optimum, hence the delay (rounding aside)
         lower = min(float(lower), bd.total)
-        proven = bd.total - lower <= GAP_TOL * bd.total
+        proven = certifies(bd.total, lower)
         if status == Status.FEASIBLE and proven:
             status = Status.OPTIMAL  # certified by the bound
-    if status == Status.OPTIMAL and not (spec.exact or proven):
-        status = Status.FEASIBLE  # "optimal" from a heuristic only with a proof
+    if status == Status.OPTIMAL and not proven and (lower is not None or not spec.exact):
+        # "optimal" only with a gap <= GAP_TOL on the evaluated delay (one tolerance for
+        # every method), or from an exact method that reports no bound
+        status = Status.FEASIBLE
     timings["total"] = time.perf_counter() - t_start
     grid = None if out.grid is None else prep.full_grid(out.grid)
     return SolveResult(
@@ -352,5 +395,5 @@ def _assemble(prep: PreparedProblem, spec: MethodSpec, opts: Options, out: Outco
         termination=Termination(out.termination),
         power=out.power or (opts.power_name if spec.power == "any" else spec.power),
         mode=opts.mode, grid=grid, rounds_source=pr.rounds_source, info=dict(out.info),
-        split_mode=opts.split_mode, **dn,
+        split_mode=opts.split_mode, options=options_ran(spec, opts, bound), **dn,
     )

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from .._io import write_text
 from ..engine.prepared import prepare
 from ..errors import ValidationError
 from ..model.problem import Problem
@@ -201,7 +202,7 @@ def plot(runs: Sequence[GainRun], stem: str | Path, clients: int = CLIENTS,
                 "solve(p) vs solve(p, split_mode='per_client'), native power, bound off; "
                 "common = the better of solve(p) and the best common split on the per-client "
                 "result's assignments (power re-solved); gain = 1 - per_client/common\n")
-    csv.write_text(protocol + csv.read_text())
+    write_text(csv, protocol + csv.read_text())
     return paths
 
 

@@ -83,8 +83,8 @@ def shannon_rate(bandwidth: np.ndarray | float, power: np.ndarray | float,
                  gain: np.ndarray | float, noise: float) -> np.ndarray:
     """Rate (bit/s) of ``bandwidth`` Hz at ``power`` W over ``gain`` with noise psd ``noise``."""
     bw = np.asarray(bandwidth, dtype=float)
-    return bw * np.log2(1.0 + np.asarray(power, dtype=float) * np.asarray(gain, dtype=float)
-                        / (noise * bw))
+    snr = np.asarray(power, dtype=float) * np.asarray(gain, dtype=float) / (noise * bw)
+    return bw * (np.log1p(snr) / np.log(2.0))
 
 
 def downlink_rates(gain: np.ndarray, total_power: float, bandwidth: float,

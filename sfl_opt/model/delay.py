@@ -18,13 +18,17 @@ from .problem import Problem
 
 #: Relative tolerance on power caps when checking a point (floating-point slack).
 POWER_RTOL = 1e-9
-#: Range of signal-to-noise ratios (a client's power over one subchannel) that the rates
-#: are computed reliably in float64: below SNR_MIN ``log2(1 + snr)`` loses its digits (a
-#: rate underflows to 0), above SNR_MAX water levels overflow. See :func:`check_magnitudes`.
+#: Range of signal-to-noise ratios (a client's power over one subchannel) the model
+#: accepts: a client whose *best* subchannel stays below SNR_MIN (-100 dB) at its share
+#: of the power cannot carry data (delays beyond any scale); above SNR_MAX water levels
+#: overflow. Single weak subchannels are fine (rates use ``log1p``). See
+#: :func:`check_magnitudes`.
 SNR_MIN, SNR_MAX = 1e-10, 1e30
 #: Largest delay term (s) the model reports (about 3e7 years); beyond it the total
 #: overflows or loses every digit of the smaller terms.
 TIME_MAX = 1e15
+#: ln 2 (rates are ``log1p(snr) / LN2`` bit/s/Hz)
+LN2 = float(np.log(2.0))
 
 
 @dataclass(frozen=True)
@@ -54,8 +58,15 @@ class PairTable:
         return PairTable(**{f.name: getattr(self, f.name)[i] for f in fields(self)})
 
 
+#: how many pair tables were built (by :func:`pair_table`) in this process: ``solve``
+#: builds one per call and hands it on (tests count it)
+BUILDS = {"pair_table": 0}
+
+
 def pair_table(problem: Problem) -> PairTable:
-    """Workload terms of SPEC §2 for every (split, rank) candidate, vectorised."""
+    """Workload terms of SPEC §2 for every (split, rank) candidate, vectorised (pair ``i``
+    is ``(splits[i // R], ranks[i % R])``)."""
+    BUILDS["pair_table"] += 1
     w = problem.workload
     b = float(problem.batch)
     sp = np.repeat(problem.splits, problem.ranks.size)
@@ -159,9 +170,11 @@ class Breakdown:
 
 def link_rates(gain: np.ndarray, bw: np.ndarray, assign: np.ndarray, psd: np.ndarray,
                noise_psd: float, k: int) -> np.ndarray:
-    """Per-client rate (bit/s): sum over its subchannels of bw log2(1 + psd gain / N0)."""
+    """Per-client rate (bit/s): sum over its subchannels of bw log2(1 + psd gain / N0),
+    computed as ``log1p(snr) / ln 2`` so that a weak subchannel's rate keeps its digits."""
     m = np.arange(assign.size)
-    per_sub = bw * np.log2(1.0 + psd * gain[assign, m] / noise_psd)
+    # log1p: a deeply faded subchannel (snr far below float64's epsilon) keeps its digits
+    per_sub = bw * (np.log1p(psd * gain[assign, m] / noise_psd) / LN2)
     return np.bincount(assign, weights=per_sub, minlength=k)
 
 
@@ -206,7 +219,8 @@ def check_link(problem: Problem, name: str, assign: Any, psd: Any, n_sub: int,
 
 
 def evaluate(problem: Problem, split: int | Any, rank: int, assign_s: Any, psd_s: Any,
-             assign_f: Any, psd_f: Any, assign_d: Any = None, psd_d: Any = None) -> Breakdown:
+             assign_f: Any, psd_f: Any, assign_d: Any = None, psd_d: Any = None, *,
+             table: PairTable | None = None) -> Breakdown:
     """Every delay term of SPEC §2 for one point, exactly.
 
     ``split`` is the cut of every client (an integer) or one cut per client, a
@@ -221,7 +235,9 @@ def evaluate(problem: Problem, split: int | Any, rank: int, assign_s: Any, psd_s
     (:func:`check_memory`), or a client's energy per training run (``breakdown.energy``,
     :mod:`sfl_opt.model.energy`) exceeds its ``client_energy`` budget (beyond a relative
     ``ENERGY_RTOL``); ``ValidationError`` when the split or rank is not a candidate of the
-    problem or the downlink arguments do not match its downlink model.
+    problem or the downlink arguments do not match its downlink model. ``table``:
+    ``pair_table(problem)`` when the caller has built it already (``solve`` does), else
+    it is built here.
     """
     vec = None
     if isinstance(split, (int, np.integer)) and not isinstance(split, bool):
@@ -262,13 +278,13 @@ def evaluate(problem: Problem, split: int | Any, rank: int, assign_s: Any, psd_s
             else:
                 snr = float(np.max(p[mine] * gain[i, np.flatnonzero(mine)] / problem.noise_psd))
                 why = (f"its signal-to-noise ratio psd*gain/noise_psd is at most {snr:.3g}, so "
-                       "log2(1 + snr) underflows to 0 in float64")
+                       "its rate underflows to 0 in float64")
             raise InfeasiblePointError(f"psd_{name}: client {i} has zero rate ({why}), its "
                                        "delay would be infinite")
+    tab = pair_table(problem) if table is None else table
     if vec is None:
         ri = int(np.flatnonzero(problem.ranks == rank)[0])
         si = int(np.flatnonzero(problem.splits == split)[0])
-        tab = pair_table(problem)
         i = si * problem.ranks.size + ri
         tcf = tab.w_client_fwd[i] / problem.client_flops
         tcb = tab.w_client_bwd[i] / problem.client_flops
@@ -279,7 +295,7 @@ def evaluate(problem: Problem, split: int | Any, rank: int, assign_s: Any, psd_s
         bc = float(tab.s_ad[i] / problem.rate_bcast)
         rounds = float(tab.rounds[i])
     else:
-        vt = vector_terms(problem, vec, rank, client_terms(problem, pair_table(problem)))
+        vt = vector_terms(problem, vec, rank, client_terms(problem, tab))
         tcf, tcb, ts = vt["tcf"], vt["tcb"], vt["ts"]
         up = vt["s_up"] / rs
         dn = vt["s_dn"] / (problem.rate_down if rd is None else rd)
@@ -348,7 +364,7 @@ def _candidate(name: str, value: Any, allowed: np.ndarray) -> int:
     return int(value)
 
 
-def check_magnitudes(problem: Problem) -> None:
+def check_magnitudes(problem: Problem, table: PairTable | None = None) -> None:
     """Reject magnitudes the model cannot compute in float64, naming the field.
 
     ``solve`` calls this before it runs a method. Checked (units SI):
@@ -356,8 +372,11 @@ def check_magnitudes(problem: Problem) -> None:
     - every gain, and every gain over the noise psd, is a finite, normal number;
     - the signal-to-noise ratio of each client over one subchannel at full power is at
       most :data:`SNR_MAX` (``p_max * gain / (noise_psd * bw)``, its best subchannel),
-      and at least :data:`SNR_MIN` on its worst subchannel with its share
-      ``min(p_max, p_total / K)`` spread over the whole band;
+      and at least :data:`SNR_MIN` on its best subchannel with its share
+      ``min(p_max, p_total / K)`` of the power (a client no subchannel can serve).
+      Deeply faded subchannels are normal (one of 200 x 1024 Rayleigh draws is below
+      1e-5 of the mean): they are never refused; their rate is computed stably
+      (``log1p``) and the water-filling leaves them without power;
     - every per-pair compute and downlink term, the broadcast term and ``rounds`` times
       ``local_iters`` times the slowest of them stay below :data:`TIME_MAX` s, so does
       each link's least transfer time (the slowest client at its best rate), and the
@@ -365,6 +384,7 @@ def check_magnitudes(problem: Problem) -> None:
       water-filling needs ``deadline - compute > 0``).
 
     Raises :class:`~sfl_opt.errors.NumericalRangeError` (a ``ValidationError``).
+    ``table``: ``pair_table(problem)`` if the caller has it (else built here).
     """
     pr = problem
     k = pr.K
@@ -382,7 +402,7 @@ def check_magnitudes(problem: Problem) -> None:
                     "W/Hz)")
             hi = pr.p_max * gain.max(axis=1) / (pr.noise_psd * bw.min())
             share = np.minimum(pr.p_max, p_total / k)
-            lo = share * gain.min(axis=1) / (pr.noise_psd * bw.sum())
+            lo = share * np.max(gain / bw, axis=1) / pr.noise_psd
             if not (hi <= SNR_MAX).all():
                 i = int(np.argmax(np.where(np.isfinite(hi), hi, np.inf)))
                 raise NumericalRangeError(
@@ -392,11 +412,12 @@ def check_magnitudes(problem: Problem) -> None:
             if not (lo >= SNR_MIN).all():
                 i = int(np.argmin(lo))
                 raise NumericalRangeError(
-                    f"gain_{name}", f"a signal-to-noise ratio min(p_max, p_total_{name}/K)*"
-                    f"gain/(noise_psd*sum(bw_{name})) >= {SNR_MIN:g} on every subchannel (its "
-                    f"rate underflows below; change gain_{name}, p_max, p_total_{name}, "
-                    f"noise_psd or bw_{name})", f"{lo[i]:.3g} for client {i}")
-        tab = pair_table(pr)
+                    f"gain_{name}", f"every client's best subchannel at a signal-to-noise "
+                    f"ratio min(p_max, p_total_{name}/K)*gain/(noise_psd*bw_{name}) >= "
+                    f"{SNR_MIN:g} (below, no subchannel can carry its data; raise p_max or "
+                    f"p_total_{name}, or lower noise_psd, or check gain_{name}'s units)",
+                    f"{lo[i]:.3g} for client {i}")
+        tab = pair_table(pr) if table is None else table
         checks = (
             ("workload", np.max(tab.s_up)),
             ("client_flops", np.max(tab.w_client_fwd + tab.w_client_bwd)
@@ -429,8 +450,8 @@ def check_magnitudes(problem: Problem) -> None:
         rate_hi = {}
         for name, gain, bw, bits in (("s", pr.gain_s, pr.bw_s, tab.s_up),
                                      ("f", pr.gain_f, pr.bw_f, tab.s_ad)):
-            rate_hi[name] = bw.sum() * np.log2(1.0 + pr.p_max * gain.max(axis=1)
-                                               / (pr.noise_psd * bw.min()))
+            rate_hi[name] = bw.sum() * np.log1p(pr.p_max * gain.max(axis=1)
+                                                / (pr.noise_psd * bw.min())) / LN2
             t_min = float(np.max(np.min(bits) / rate_hi[name]))
             if not t_min <= TIME_MAX:
                 raise NumericalRangeError(

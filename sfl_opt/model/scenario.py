@@ -16,12 +16,13 @@ from typing import Any
 import numpy as np
 
 from .. import _validation as v
-from ..errors import ValidationError
+from ..errors import NumericalRangeError, ValidationError
 from . import channel, hardware
+from .delay import check_magnitudes
 from .hardware import client_devices
 from .hardware import server as server_spec
 from .problem import DEFAULT_SCENARIO, Problem
-from .profiles import bundled_profile_path, load_profile, rounds_at, rounds_protocol
+from .profiles import bundled_profile_path, read_profile, rounds_at, rounds_protocol
 from .workload import MEMORY_FIELDS, Workload
 
 #: Rounds-to-target per rank used until a measured profile is bundled. Illustrative only.
@@ -255,7 +256,7 @@ def default_problem(
     if split_min > L - 1:
         raise ValidationError("split_min", f"a privacy floor within 1..{L - 1} (L={L} blocks)",
                               split_min)
-    return Problem(
+    problem = Problem(
         gain_s=gain_s,
         gain_f=gain_f,
         bw_s=bw_s,
@@ -283,6 +284,27 @@ def default_problem(
         client_energy=client_energy,
         **down,
     )
+    if nf > DEFAULTS["noise_figure_db"]:
+        _check_noise_figure(problem, nf)
+    return problem
+
+
+#: fields of a magnitude error that a raised noise floor can cause (every rate)
+_NOISE_FIELDS = ("gain_s", "gain_f", "bw_s", "bw_f", "rate_down", "rate_bcast", "client_flops")
+
+
+def _check_noise_figure(problem: Problem, nf: float) -> None:
+    """Name ``noise_figure_db`` when the noise floor it raises leaves the scenario's rates
+    out of float64's reach (rather than the derived field a later solve would name)."""
+
+    try:
+        check_magnitudes(problem)
+    except NumericalRangeError as exc:
+        if exc.field not in _NOISE_FIELDS:
+            raise
+        raise NumericalRangeError(
+            "noise_figure_db", "a receiver noise figure (dB) at which the scenario's links "
+            f"still carry data (typical receivers: 2..10 dB; here {exc})", nf) from None
 
 
 def _catalogue_power(names: Any, k: int, given: Any, field: str) -> Any:
@@ -370,7 +392,7 @@ def _default_workload_rounds(
         rounds = [ILLUSTRATIVE_ROUNDS.get(r, _interp_rounds(r)) for r in ranks]
         bits = {"weight_bits": memory_bits, "saved_bits": memory_bits}
         return Workload.gpt2(**full, **bits), rounds, "illustrative"
-    data = load_profile(path)
+    data = read_profile(path)
     _check_ranks_fit(ranks, int(dims["hidden"] or data["model"]["hidden"]))
     rounds_arr, note = rounds_at(data, ranks, local_iters)
     rounds = rounds_arr.tolist()
@@ -396,6 +418,18 @@ def _default_workload_rounds(
         # mixed-precision memory fields of the same model instead
         work = work_with_memory(work, analytic)
     return work, rounds, source
+
+
+def model_dims(profile: Any = "bundled") -> dict[str, int]:
+    """``layers``, ``hidden`` and ``seq`` of the default scenario's model when the
+    keywords leave them at ``None``: the profile's (``"bundled"``: the bundled one; a path)
+    or GPT-2 small's (:data:`GPT2_DIMS`) with ``profile=None`` or no bundled profile."""
+    path = bundled_profile_path() if isinstance(profile, str) and profile == "bundled" \
+        else (None if profile is None else Path(profile))
+    if path is None:
+        return dict(GPT2_DIMS)
+    model = read_profile(path)["model"]
+    return {k: int(model[k]) for k in GPT2_DIMS}
 
 
 def work_with_memory(work: Workload, memory_of: Workload) -> Workload:

@@ -83,7 +83,13 @@ SCENARIO_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
                                                    "unlimited; default: the devices' memory)")),
     "--noise-figure-db": ("noise_figure_db", dict(type=float, metavar="DB",
                                                   help="receiver noise figure added to "
-                                                       "-174 dBm/Hz (default 0)")),
+                                                       "-174 dBm/Hz (default 5)")),
+    "--max-se": ("max_se", dict(type=float, metavar="BIT/S/HZ",
+                                help="spectral-efficiency cap per subchannel (truncated "
+                                     "Shannon; default 7.4, 256-QAM; inf: none)")),
+    "--se-attenuation": ("se_attenuation", dict(type=float, metavar="ALPHA",
+                                                help="attenuation factor of the truncated "
+                                                     "Shannon rate, TR 36.942 (default 1)")),
     "--p-total": ("p_total", dict(type=float, metavar="W",
                                   help="total power cap per link, W (inf: per-device caps "
                                        "only; default 0.6)")),

@@ -54,7 +54,9 @@ DEFAULTS: dict[str, Any] = {
     "r_max": 500.0,
     "shadowing_db": 8.0,
     "profile": "bundled",
-    "noise_figure_db": 0.0,
+    "noise_figure_db": 5.0,
+    "max_se": 7.4,
+    "se_attenuation": 1.0,
     "split_min": 1,
     "client_memory": None,
     "devices": None,
@@ -95,6 +97,8 @@ def default_problem(
     shadowing_db: float = DEFAULTS["shadowing_db"],
     profile: str | Path | None = DEFAULTS["profile"],
     noise_figure_db: float = DEFAULTS["noise_figure_db"],
+    max_se: float = DEFAULTS["max_se"],
+    se_attenuation: float = DEFAULTS["se_attenuation"],
     split_min: int = DEFAULTS["split_min"],
     client_memory: float | Sequence[float] | None = DEFAULTS["client_memory"],
     devices: str | Sequence[str] | None = DEFAULTS["devices"],
@@ -118,7 +122,13 @@ def default_problem(
     Second-edition options (SPEC §8.2, §8.3; the defaults keep §6):
 
     - ``noise_figure_db``: receiver noise figure, dB, added to the -174 dBm/Hz floor
-      (every link, the downlink and broadcast rates included);
+      (every link, the downlink and broadcast rates included); 5 dB, a base-station
+      receiver (3GPP TR 36.942 Table 4.3; docs/model.md), since the first edition's 0 dB;
+    - ``max_se``, ``se_attenuation``: the truncated Shannon rate ``bw min(α log2(1 + SNR),
+      max_se)`` of every subchannel (TR 36.942 Annex A) and of the fixed downlink and
+      broadcast rates; ``max_se = 7.4`` bit/s/Hz is the peak spectral efficiency of the
+      256-QAM MCS table of TS 38.214 (Table 5.1.3.1-2, MCS 27: 948/1024 x 8 bit), α = 1.
+      ``max_se=float("inf"), noise_figure_db=0`` is the first edition's radio;
     - ``p_total``: ``float("inf")`` is the per-device-caps-only variant (no total power
       cap on either link): a total cap over different handsets models a regulatory or
       interference budget, not a battery;
@@ -183,6 +193,9 @@ def default_problem(
     v.seed("seed", seed)
     k = v.positive_int("clients", clients)
     nf = v.scalar("noise_figure_db", noise_figure_db, nonnegative=True)
+    max_se = v.scalar("max_se", max_se, positive=True, allow_inf=True)
+    se_attenuation = v.scalar("se_attenuation", se_attenuation, positive=True)
+    se = {"max_se": max_se, "se_attenuation": se_attenuation}
     if isinstance(memory_bits, bool) or memory_bits not in (16, 32):
         raise ValidationError("memory_bits", "16 (analytic mixed-precision memory) or 32 "
                               "(the profile's float32 measurement)", memory_bits)
@@ -254,8 +267,8 @@ def default_problem(
         p_total_f=float(p_total),
         client_flops=flops,
         server_flops=float(server_flops),
-        rate_down=channel.downlink_rates(g_down, bs_power, bs_bandwidth, noise),
-        rate_bcast=channel.broadcast_rate(g_down, bs_power, bs_bandwidth, noise),
+        rate_down=channel.downlink_rates(g_down, bs_power, bs_bandwidth, noise, **se),
+        rate_bcast=channel.broadcast_rate(g_down, bs_power, bs_bandwidth, noise, **se),
         batch=batch,
         local_iters=local_iters,
         splits=np.arange(split_min, L),
@@ -265,6 +278,7 @@ def default_problem(
         rounds_source=rounds_source,
         client_memory=caps,
         band=band,
+        **se,
         **down,
     )
 

@@ -57,7 +57,8 @@ def check_solution(sub: PowerSubproblem, sol) -> None:
     rate = np.zeros(sub.K)
     for m in range(sub.M):
         k = sub.assign[m]
-        rate[k] += sub.bw[m] * np.log2(1 + sol.psd[m] * sub.gain[k, m] / sub.noise_psd)
+        rate[k] += sub.bw[m] * min(np.log2(1 + sol.psd[m] * sub.gain[k, m] / sub.noise_psd),
+                                   sub.lcap)  # the spectral-efficiency cap (inf: none)
     assert sol.t == pytest.approx(np.max(sub.c + sub.S / rate), rel=1e-12)
 
 

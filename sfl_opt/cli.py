@@ -179,7 +179,8 @@ def _cmd_solve(args: argparse.Namespace) -> int:
                 refine=False if args.no_refine else None,
                 bound=False if args.bound == "none" else args.bound,
                 assign=args.assign, time_limit=args.time_limit, kicks=args.kicks,
-                max_iter=args.max_iter, max_moves=args.max_moves, **options)
+                max_iter=args.max_iter, max_moves=args.max_moves,
+                split_mode=args.split_mode.replace("-", "_"), **options)
     print(format_report(problem, res))
     if args.json:
         Path(args.json).write_text(res.to_json())
@@ -238,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the lower bound (certificate) on the result: the native bound "
                         "(default), the cvxpy time-sharing relaxation, or none")
     p.add_argument("--time-limit", type=float, default=None, help="seconds")
+    p.add_argument("--split-mode", default="common", choices=("common", "per-client"),
+                   help="one cut for all clients (default) or one per client within its "
+                        "own memory (method sflllm)")
     p.add_argument("--rank", type=int, default=None,
                    help="the rank of method fixed_rank (default: the median candidate)")
     p.add_argument("--kicks", type=int, default=None,

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from . import _validation as v
+from .client_splits import client_terms, split_vector, vector_terms
 from .errors import InfeasiblePointError, NumericalRangeError, ValidationError
 from .problem import Problem
 
@@ -111,16 +112,16 @@ class Breakdown:
     Per-client arrays have shape (K,). ``total`` is the objective T_total.
     """
 
-    split: int
+    split: int | np.ndarray      # the cut, or one per client (K,) (split_mode="per_client")
     rank: int
     rounds: float                # rounds(r), count
     client_fwd: np.ndarray       # TcF_k
     uplink: np.ndarray           # S_up / Rs_k
-    server: float                # Ts
+    server: float                # Ts (per client cuts: b sum_k Ws(l_k) / server_flops)
     downlink: np.ndarray         # S_dn / rate_down[k] (fixed) or S_dn / Rd_k (allocated)
     client_bwd: np.ndarray       # TcB_k
     fed_upload: np.ndarray       # S_ad / Rf_k
-    broadcast: float             # S_ad / rate_bcast
+    broadcast: float             # S_ad / rate_bcast (per client cuts: max_k S_ad,k)
     rate_s: np.ndarray           # Rs_k, bit/s
     rate_f: np.ndarray           # Rf_k, bit/s
     power_s: np.ndarray          # client transmit power on the s-link, W
@@ -205,10 +206,13 @@ def check_link(problem: Problem, name: str, assign: Any, psd: Any, n_sub: int,
     return a, p
 
 
-def evaluate(problem: Problem, split: int, rank: int, assign_s: Any, psd_s: Any,
+def evaluate(problem: Problem, split: int | Any, rank: int, assign_s: Any, psd_s: Any,
              assign_f: Any, psd_f: Any, assign_d: Any = None, psd_d: Any = None) -> Breakdown:
     """Every delay term of SPEC §2 for one point, exactly.
 
+    ``split`` is the cut of every client (an integer) or one cut per client, a
+    ``(K,)`` array (``split_mode="per_client"``: the terms of
+    :mod:`sfl_opt.client_splits`; an array of equal cuts gives the integer's delay).
     ``assign_*`` give the client index of each subchannel, ``psd_*`` its power spectral
     density (W/Hz); ``assign_d``/``psd_d`` the allocated downlink's (SPEC §8.4: required
     when ``problem.downlink == "allocated"``, rejected otherwise). Raises
@@ -218,7 +222,11 @@ def evaluate(problem: Problem, split: int, rank: int, assign_s: Any, psd_s: Any,
     (:func:`check_memory`); ``ValidationError`` when the split or rank is not a candidate of the
     problem or the downlink arguments do not match its downlink model.
     """
-    split = _candidate("split", split, problem.splits)
+    vec = None
+    if isinstance(split, (int, np.integer)) and not isinstance(split, bool):
+        split = _candidate("split", split, problem.splits)
+    else:  # one split per client (split_mode="per_client", sfl_opt.client_splits)
+        vec = split = split_vector(problem, split)
     rank = _candidate("rank", rank, problem.ranks)
     check_memory(problem, split, rank)
     a_s, p_s = check_link(problem, "s", assign_s, psd_s, problem.M, problem.p_total_s)
@@ -257,23 +265,32 @@ def evaluate(problem: Problem, split: int, rank: int, assign_s: Any, psd_s: Any,
                        "log2(1 + snr) underflows to 0 in float64")
             raise InfeasiblePointError(f"psd_{name}: client {i} has zero rate ({why}), its "
                                        "delay would be infinite")
-    ri = int(np.flatnonzero(problem.ranks == rank)[0])
-    si = int(np.flatnonzero(problem.splits == split)[0])
-    tab = pair_table(problem)
-    i = si * problem.ranks.size + ri
-    tcf = tab.w_client_fwd[i] / problem.client_flops
-    tcb = tab.w_client_bwd[i] / problem.client_flops
-    ts = float(tab.w_server[i] / problem.server_flops)
-    up = tab.s_up[i] / rs
-    dn = tab.s_dn[i] / (problem.rate_down if rd is None else rd)
-    fed = tab.s_ad[i] / rf
-    bc = float(tab.s_ad[i] / problem.rate_bcast)
+    if vec is None:
+        ri = int(np.flatnonzero(problem.ranks == rank)[0])
+        si = int(np.flatnonzero(problem.splits == split)[0])
+        tab = pair_table(problem)
+        i = si * problem.ranks.size + ri
+        tcf = tab.w_client_fwd[i] / problem.client_flops
+        tcb = tab.w_client_bwd[i] / problem.client_flops
+        ts = float(tab.w_server[i] / problem.server_flops)
+        up = tab.s_up[i] / rs
+        dn = tab.s_dn[i] / (problem.rate_down if rd is None else rd)
+        fed = tab.s_ad[i] / rf
+        bc = float(tab.s_ad[i] / problem.rate_bcast)
+        rounds = float(tab.rounds[i])
+    else:
+        vt = vector_terms(problem, vec, rank, client_terms(problem, pair_table(problem)))
+        tcf, tcb, ts = vt["tcf"], vt["tcb"], vt["ts"]
+        up = vt["s_up"] / rs
+        dn = vt["s_dn"] / (problem.rate_down if rd is None else rd)
+        fed = vt["s_ad"] / rf
+        bc = float(vt["s_bc"] / problem.rate_bcast)
+        rounds = vt["rounds"]
     t_up = float(np.max(tcf + up))
     t_dn = float(np.max(dn + tcb))
     t_iter = t_up + ts + t_dn
     t_fed = float(np.max(fed))
     t_round = problem.local_iters * t_iter + t_fed + bc
-    rounds = float(tab.rounds[i])
     total = float(total_delay(rounds, problem.local_iters, t_up, ts + t_dn, t_fed + bc))
     if not np.isfinite(total):
         terms = {"client_flops": float(np.max(np.maximum(tcf, tcb))),
@@ -306,9 +323,10 @@ def check_memory(problem: Problem, split: int, rank: int) -> None:
     over = np.flatnonzero(need > caps)
     if over.size:
         k = int(over[0])
+        where = split if np.ndim(split) == 0 else f"{int(split[k])} (client {k}'s)"
         raise InfeasiblePointError(
-            f"client_memory: split {split}, rank {rank} needs {need[k]:.4g} bytes "
-            f"({need[k] / 1e9:.3f} GB) per client, above client {k}'s cap of {caps[k]:.4g} "
+            f"client_memory: split {where}, rank {rank} needs {need[k]:.4g} bytes "
+            f"({need[k] / 1e9:.3f} GB), above client {k}'s cap of {caps[k]:.4g} "
             f"bytes ({caps[k] / 1e9:.3f} GB)")
 
 

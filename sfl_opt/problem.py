@@ -146,17 +146,24 @@ class Problem:
         return self.workload.layers
 
     # ----------------------------------------------------------------- memory
-    def memory_need(self, split: int, rank: int) -> np.ndarray:
+    def memory_need(self, split: int | np.ndarray, rank: int) -> np.ndarray:
         """Memory each client needs at ``(split, rank)``, bytes, shape ``(K,)``.
 
-        All clients run the same split, rank and batch, so the entries are equal (the
-        model of :mod:`sfl_opt.memory`); a workload without memory fields raises a
+        ``split`` is one cut for all clients (the entries are then equal) or one per
+        client, shape ``(K,)`` (``split_mode="per_client"``); the model of
+        :mod:`sfl_opt.memory`. A workload without memory fields raises a
         :class:`ValidationError` naming ``workload.block_param_bytes``.
         """
-        from .memory import memory_need
+        from .memory import memory_need, memory_table
 
-        need = memory_need(self.workload, self.batch, int(split), float(rank))
-        return np.full(self.K, need)
+        if np.ndim(split) == 0:
+            need = memory_need(self.workload, self.batch, int(split), float(rank))
+            return np.full(self.K, need)
+        sp = np.asarray(split, dtype=np.int64)
+        if sp.shape != (self.K,):
+            raise ValidationError("split", f"an integer or shape ({self.K},)",
+                                  f"shape {sp.shape}")
+        return memory_table(self.workload, self.batch, sp, [float(rank)])[:, 0]
 
     def memory_feasible(self) -> np.ndarray:
         """Which candidate pairs fit every client's ``client_memory``: bool array

@@ -50,15 +50,25 @@ def format_report(problem: Problem, res: SolveResult) -> str:
         gap = res.gap or 0.0
         txt = f"{gap:.2%}" if gap == 0 or gap >= 1e-4 else f"{gap:.1e}"
         lines.append(f"lower bound: {_duration(res.lower_bound)}, optimality gap {txt}")
-    lines.append(f"split point: l = {res.split} (clients run the embedding and blocks "
-                 f"1..{res.split}; the main server blocks {res.split + 1}..{problem.L} and "
-                 "the head)")
+    per_client = np.ndim(res.split) == 1
+    if per_client:
+        lines.append(f"split points (one per client): l_k = {np.asarray(res.split).tolist()} "
+                     "(client k runs the embedding and blocks 1..l_k; the main server the "
+                     f"rest of its batch up to block {problem.L} and the head); the common "
+                     f"split's delay was {_duration(res.info.get('common_delay', res.delay))}")
+    else:
+        lines.append(f"split point: l = {res.split} (clients run the embedding and blocks "
+                     f"1..{res.split}; the main server blocks {res.split + 1}..{problem.L} "
+                     "and the head)")
     lines.append(f"LoRA rank: r = {res.rank}, rounds(r) = {bd.rounds:g}")
     if problem.workload.has_memory:
-        need = float(problem.memory_need(res.split, res.rank)[0])
+        needs = problem.memory_need(res.split, res.rank)
         cap = float(problem.client_memory.min())
         cap_txt = "unlimited" if np.isinf(cap) else f"smallest cap {cap / 1e9:.3f} GB"
-        lines.append(f"client memory: {need / 1e9:.3f} GB per client ({cap_txt}); "
+        need_txt = (f"{needs.min() / 1e9:.3f}..{needs.max() / 1e9:.3f} GB per client, each "
+                    "within its own cap" if per_client else
+                    f"{float(needs[0]) / 1e9:.3f} GB per client")
+        lines.append(f"client memory: {need_txt} ({cap_txt}); "
                      f"candidate splits {problem.splits.min()}..{problem.splits.max()}")
     lines.append(f"total training delay T_total = {_duration(res.delay)}")
     lines.append("")
@@ -71,6 +81,8 @@ def format_report(problem: Problem, res: SolveResult) -> str:
     if alloc:
         hdr += f" {'subch d':>7} {'P_d [W]':>8} {'R_d [Mb/s]':>10}"
         cnt_d = np.bincount(res.assign_d, minlength=problem.K)
+    if per_client:
+        hdr += f" {'cut':>5}"
     lines.append(hdr)
     lines.append("-" * len(hdr))
     for k in range(problem.K):
@@ -81,6 +93,8 @@ def format_report(problem: Problem, res: SolveResult) -> str:
         if alloc:
             row += (f" {cnt_d[k]:>7} {bd.power_d[k]:>8.4f} "  # type: ignore[index]
                     f"{bd.rate_d[k] / 1e6:>10.3f}")  # type: ignore[index]
+        if per_client:
+            row += f" {int(res.split[k]):>5}"
         lines.append(row)
     lines.append("")
     lines.append("delay breakdown (s):")

@@ -18,7 +18,8 @@ class SolveResult:
     """The chosen point, its delay and how it was found.
 
     - ``delay``: T_total of the point, s (equals ``evaluate(...).total`` of the point);
-    - ``split``, ``rank``; ``assign_s (M,)``, ``assign_f (N,)`` (client per subchannel);
+    - ``split`` (the cut, an int; with ``split_mode="per_client"`` one cut per client,
+      an int array (K,)), ``rank``; ``assign_s (M,)``, ``assign_f (N,)`` (client per subchannel);
       ``psd_s (M,)``, ``psd_f (N,)`` (W/Hz);
     - ``status`` (:class:`~sfl_opt.Status`): how good the answer is — ``"optimal"``
       (certified: an exact method's proof, or a bound proving a gap <= 1e-6),
@@ -36,7 +37,8 @@ class SolveResult:
       default the native one; None with ``bound=False``); ``grid`` ((len(splits), len(ranks)) best
       delay found per pair, s, or None); ``info`` (method-specific details);
     - ``assign_d (D,)``, ``psd_d (D,)``: the allocated downlink (SPEC §8.4; None with
-      the fixed-rate downlink).
+      the fixed-rate downlink);
+    - ``split_mode``: ``"common"`` or ``"per_client"`` (what ``solve`` searched).
     """
 
     delay: float
@@ -61,6 +63,7 @@ class SolveResult:
     info: dict[str, Any] = field(default_factory=dict)
     assign_d: np.ndarray | None = None
     psd_d: np.ndarray | None = None
+    split_mode: str = "common"
 
     def evaluate_kwargs(self) -> dict[str, Any]:
         """The point as keyword arguments of :func:`sfl_opt.evaluate` (after the problem):
@@ -112,6 +115,7 @@ class SolveResult:
             "timings": self.timings, "breakdown": self.breakdown.to_dict(),
             "lower_bound": self.lower_bound, "gap": self.gap, "grid": self.grid,
             "rounds_source": self.rounds_source, "info": self.info,
+            "split_mode": self.split_mode,
         }
         if self.assign_d is not None:
             out.update(assign_d=self.assign_d, psd_d=self.psd_d)

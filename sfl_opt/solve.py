@@ -34,8 +34,9 @@ _WARM = {"done": False}
 
 def warmup() -> float:
     """Compile (or load from Numba's disk cache) the kernels by solving a tiny instance
-    with the nested and bcd modes; returns the seconds it took. ``solve`` calls it once
-    per process before its clock starts, so compile time never enters ``timings``."""
+    with the nested and bcd modes and per-client cuts; returns the seconds it took.
+    ``solve`` calls it once per process before its clock starts, so compile time never
+    enters ``timings``."""
     if _WARM["done"]:
         return 0.0
     _WARM["done"] = True
@@ -43,6 +44,7 @@ def warmup() -> float:
     tiny = Problem.default(0, clients=2, subchannels=3, profile=None)
     for mode in MODES:
         solve(tiny, mode=mode)
+    solve(tiny, split_mode="per_client")
     return time.perf_counter() - t0
 
 
@@ -112,6 +114,32 @@ def _check_honoured(spec: MethodSpec, mode: Any, given: dict[str, Any], power: A
     return eff_mode
 
 
+def _check_split_mode(spec: MethodSpec, split_mode: Any, power: Any, bound: Any,
+                      options: dict[str, Any]) -> str:
+    """``split_mode`` validated against the method's capability flag, and the arguments
+    a per-client solve cannot honour rejected, each naming itself."""
+    from .client_splits import check_split_mode
+
+    mode = check_split_mode(split_mode)
+    if mode not in spec.split_modes:
+        raise ValidationError("split_mode", f"one of {list(spec.split_modes)} (method "
+                              f"{spec.name!r} searches one common cut; 'per_client' is "
+                              "honoured by method 'sflllm')", split_mode)
+    if mode == "per_client":
+        name = power.name if isinstance(power, PowerBackend) else power
+        if power is not None and name != "native":
+            raise ValidationError("power", "None or 'native' with split_mode='per_client' "
+                                  "(the per-client search runs the exact native power)", name)
+        if bound == "relaxation":
+            raise ValidationError("bound", "True, False or 'native' with "
+                                  "split_mode='per_client' (the time-sharing relaxation "
+                                  "bounds the common-split optimum only)", bound)
+        if options.get("fading") is not None:
+            raise ValidationError("fading", "None with split_mode='per_client'",
+                                  options["fading"])
+    return mode
+
+
 def solve(
     problem: Problem,
     method: str = "sflllm",
@@ -127,6 +155,7 @@ def solve(
     prune: bool | None = None,
     kicks: int | None = None,
     time_limit: float | None = None,
+    split_mode: str = "common",
     **options: Any,
 ) -> SolveResult:
     """Minimise the total training delay T_total (s) of ``problem``.
@@ -177,6 +206,16 @@ def solve(
     time_limit:
         seconds; on expiry the best point so far is returned with
         ``termination="time_limit"``.
+    split_mode:
+        ``"common"`` (default): one cut for every client (SPEC §1); ``"per_client"``
+        (``"per-client"`` also accepted): each client its own cut within its own
+        ``client_memory`` (:mod:`sfl_opt.client_splits`); ``SolveResult.split`` is then
+        an array (K,). Honoured by ``sflllm`` (the best common split, then an alternation
+        of the exact split vector for the allocation held and the allocation for the
+        split vector held, :mod:`sfl_opt.methods.per_client`: never worse than the
+        common split found); the other methods (``MethodSpec.split_modes``) reject it.
+        Power by the native kernels only; the bound is the per-client relaxation
+        (:mod:`sfl_opt.methods.per_client_bound`; ``bound="relaxation"`` is rejected).
     **options:
         the method's own options (e.g. ``rank`` for ``fixed_rank``; for ``sflllm``
         ``fading="saa"`` with ``samples=`` and ``large_scale=``: the (split, rank) by
@@ -201,6 +240,7 @@ def solve(
     given = {"seed": seed, "refine": refine, "max_iter": max_iter, "max_moves": max_moves,
              "prune": prune, "kicks": kicks, "time_limit": time_limit}
     eff_mode = _check_honoured(spec, mode, given, power, power_options, options)
+    split_mode = _check_split_mode(spec, split_mode, power, bound, options)
     backend = (get_backend(power if power is not None else "native", **(power_options or {}))
                if spec.power == "any" else None)
     if bound == "relaxation":
@@ -214,7 +254,7 @@ def solve(
                    max_iter=20 if max_iter is None else max_iter,
                    max_moves=10_000 if max_moves is None else max_moves,
                    prune=True if prune is None else prune, kicks=kicks or 0,
-                   time_limit=time_limit, seed=seed, extra=options)
+                   time_limit=time_limit, seed=seed, extra=options, split_mode=split_mode)
     prep = prepare(problem)
     try:
         out = spec.fn(prep, opts)
@@ -234,6 +274,8 @@ def _assemble(prep: PreparedProblem, spec: MethodSpec, opts: Options, out: Outco
     time; ``optimal`` when the bound proves a gap <= ``GAP_TOL``."""
     pr = prep.problem
     split, rank = prep.pair(out.pair)
+    if out.split is not None:  # split_mode="per_client": the pair gives the rank
+        split = out.split
     s, f = out.points["s"], out.points["f"]
     d = out.points.get("d")
     if (d is None) != (pr.gain_d is None):
@@ -249,6 +291,9 @@ def _assemble(prep: PreparedProblem, spec: MethodSpec, opts: Options, out: Outco
         t0 = time.perf_counter()
         if bound == "relaxation":
             lb = float(importlib.import_module(".assign.bound", __package__).lower_bound(pr))
+        elif opts.split_mode == "per_client":  # the per-client relaxation
+            cb = importlib.import_module(".methods.per_client_bound", __package__)
+            lb = float(cb.per_client_lower_bound(prep, upper=bd.total))
         else:  # the native bound; the point's delay lets pairs that cannot matter stop
             bnb = importlib.import_module(".assign.bnb", __package__)
             lb = float(bnb.native_lower_bound(prep, upper=bd.total))
@@ -275,5 +320,5 @@ def _assemble(prep: PreparedProblem, spec: MethodSpec, opts: Options, out: Outco
         termination=Termination(out.termination),
         power=out.power or (opts.power_name if spec.power == "any" else spec.power),
         mode=opts.mode, grid=grid, rounds_source=pr.rounds_source, info=dict(out.info),
-        **dn,
+        split_mode=opts.split_mode, **dn,
     )

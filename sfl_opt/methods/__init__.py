@@ -27,15 +27,27 @@ from .registry import (
 )
 from .saa import solve_sflllm_fading
 
+
+def _solve_sflllm(prep: PreparedProblem, opts: Options) -> Outcome:
+    """SflLLM; with ``split_mode="per_client"`` its common optimum then the per-client
+    search (:mod:`.per_client`)."""
+    if opts.split_mode == "per_client":
+        from .per_client import solve_per_client
+
+        return solve_per_client(prep, opts, solve_sflllm_fading)
+    return solve_sflllm_fading(prep, opts)
+
+
 # fading="saa" (with samples=, large_scale=): the pair by sample-average approximation
 # over block fading (.saa); without it the plain SflLLM search (.sflllm)
-register_method("sflllm", solve_sflllm_fading,
+register_method("sflllm", _solve_sflllm,
                 "SflLLM: greedy allocation + exact power + (split, rank) search",
                 modes=("nested", "bcd"),
                 honours=("seed", "refine", "max_iter", "max_moves", "prune", "kicks",
                          "time_limit"),
                 mode_only={"max_iter": "bcd", "prune": "nested"},
-                options=("start", "fading", "samples", "large_scale"))
+                options=("start", "fading", "samples", "large_scale"),
+                split_modes=("common", "per_client"))
 
 # baselines (SPEC §3): ablations of SflLLM, see .baselines
 from .baselines import BASELINES  # noqa: E402

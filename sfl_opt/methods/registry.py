@@ -47,6 +47,7 @@ class Options:
     time_limit: float | None = None
     seed: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    split_mode: str = "common"
 
     @property
     def power_name(self) -> str:
@@ -66,7 +67,9 @@ class Outcome:
     (objective after each outer iteration, s), ``timings`` (s per stage), ``grid`` ((P,)
     best total per pair, s, or None), ``lower_bound`` (s, a certified bound the method
     proved, or None), ``info`` (details, messages), and ``power``: what computed the
-    final power when it is not the requested backend (e.g. ``"native"``, ``"equal"``)."""
+    final power when it is not the requested backend (e.g. ``"native"``, ``"equal"``);
+    ``split``: the cut of each client (K,) with ``split_mode="per_client"`` (the pair
+    then gives the rank only), None for the pair's common split."""
 
     pair: int
     points: Mapping[str, LinkPoint]
@@ -79,6 +82,7 @@ class Outcome:
     lower_bound: float | None = None
     info: dict[str, Any] = field(default_factory=dict)
     power: str | None = None
+    split: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,10 @@ class MethodSpec:
     - ``exact``: ``status="optimal"`` certifies the optimum (within its tolerance);
     - ``bound``: it returns a certified ``lower_bound`` of its own;
     - ``random``: its answer depends on ``seed`` by random draws;
-    - ``options``: names of its own keyword options (read from ``Options.extra``).
+    - ``options``: names of its own keyword options (read from ``Options.extra``);
+    - ``split_modes``: the values of ``solve(split_mode=)`` it honours (``"common"``:
+      one cut for all clients; ``"per_client"``: one cut per client, the ``Outcome``'s
+      ``split``); others are rejected naming ``split_mode``.
     """
 
     name: str
@@ -109,6 +116,7 @@ class MethodSpec:
     bound: bool = False
     random: bool = False
     options: tuple[str, ...] = ()
+    split_modes: tuple[str, ...] = ("common",)
 
     def accepts(self, argument: str, mode: str | None = None) -> bool:
         """True when the method honours ``argument`` (in ``mode``, default: its default
@@ -132,7 +140,8 @@ def register_method(name: str, fn: Callable[[PreparedProblem, Options], Outcome]
                     honours: tuple[str, ...] | frozenset[str] = (),
                     mode_only: Mapping[str, str] | None = None, exact: bool = False,
                     bound: bool = False, random: bool = False,
-                    options: tuple[str, ...] = ()) -> MethodSpec:
+                    options: tuple[str, ...] = (),
+                    split_modes: tuple[str, ...] = ("common",)) -> MethodSpec:
     """Make ``fn`` available as ``solve(problem, method=name)`` (see :class:`MethodSpec`
     for the declarations). Returns the spec."""
     unknown = set(honours) - set(ARGUMENTS)
@@ -142,7 +151,8 @@ def register_method(name: str, fn: Callable[[PreparedProblem, Options], Outcome]
         if arg not in honours or mode not in modes:
             raise ValueError(f"mode_only: {arg!r} must be honoured and {mode!r} a mode")
     spec = MethodSpec(name, fn, description, tuple(modes), power, frozenset(honours),
-                      dict(mode_only or {}), exact, bound, random, tuple(options))
+                      dict(mode_only or {}), exact, bound, random, tuple(options),
+                      tuple(split_modes))
     METHODS[name] = spec
     return spec
 

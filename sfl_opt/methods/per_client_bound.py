@@ -1,0 +1,99 @@
+"""The native lower bound with per-client cut layers (``split_mode="per_client"``).
+
+A relaxation in which every client's terms take, each on its own, their best cut within
+the client's memory cap (the candidates client k can hold at rank r, ``F_k(r)``): for
+any split vector, allocation and power at rank r (terms of :mod:`sfl_opt.client_splits`)
+
+- up stage ``max_k (TcF_k(l_k) + S_up(l_k)/Rs_k) >= max_k (c_k + S/Rs_k)`` with
+  ``c_k = min_{l in F_k} TcF_k(l)`` and ``S = min_l S_up(l)``; the least of the right
+  side over every allocation is bounded by the link's native Lagrangian bound
+  (:mod:`sfl_opt.kernels.lagrange`, via ``LinkArrays.root_bound``);
+- server ``Ts >= b sum_k min_{l in F_k} Ws(l) / server_flops``;
+- down stage: ``max_k min_{l in F_k} (S_dn(l)/rate_down_k + TcB_k(l))`` with fixed
+  rates, the link bound with ``c_k = min TcB_k``, ``S = min S_dn`` when allocated;
+- per round ``max_k S_ad,k/Rf_k + S_bc/rate_bcast >= S_ad,min (tf + 1/rate_bcast)``
+  with ``tf`` the round link's bound on ``max_k 1/Rf_k`` (s/bit).
+
+A second relaxation keeps the coupling between a client's compute and the server's
+work: every rate at its largest (client k alone with every subchannel of the link at
+``p_max[k]``, ``Link.rate_bounds``; the fixed downlink's own rates), the best split
+vector of those rates is exact (:func:`sfl_opt.kernels.split.best_split_vector`), and
+each term only decreases when a rate grows. The bound is the least over the ranks every
+client can run of the larger of the two. It is valid (tests check it against
+enumeration of every split vector and assignment of tiny instances) and looser than the
+common-split bound, which does not bound a per-client optimum. Units: s.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..assign.bnb import LinkArrays, bound_iterations, link_of
+from ..client_splits import client_terms
+from ..delay import pair_table
+from ..kernels.split import best_split_vector
+from ..prepared import PreparedProblem
+from .per_client import split_problem
+
+
+def per_client_lower_bound(prep: PreparedProblem, upper: float = math.inf) -> float:
+    """A lower bound (s) on the least T_total over every per-client split vector, rank,
+    allocation and power (module docstring). ``upper`` (s, a known delay) is accepted
+    for symmetry with :func:`~sfl_opt.assign.bnb.native_lower_bound` and not used."""
+    pr = prep.problem
+    t = client_terms(pr, pair_table(pr))
+    it = bound_iterations(prep)
+    tf = link_of(prep, prep.round_link, None).root_bound(it)[0]
+    I = float(pr.local_iters)
+    fl = pr.client_flops
+    rall = _largest_rates(prep)
+    best = math.inf
+    for q in range(t.ranks.size):
+        fits = t.fits[:, :, q]
+        if not fits.any(axis=1).all():
+            continue  # some client cannot hold any cut at this rank
+        anyfit = fits.any(axis=0)
+
+        cf = _least(fits, t.wcf[None, :, q]) / fl
+        cb = _least(fits, t.wcb[None, :, q]) / fl
+        ts = float(np.sum(_least(fits, t.ws[None, :, q])) / pr.server_flops)
+        up = _link_bound(prep, "s", cf, float(np.min(t.s_up[anyfit])), it)
+        if "d" in prep.stage_links:
+            down = _link_bound(prep, "d", cb, float(np.min(t.s_dn[anyfit])), it)
+        else:
+            dn = (t.s_dn[None, :] / pr.rate_down[:, None] + t.wcb[None, :, q] / fl[:, None])
+            down = float(np.max(_least(fits, dn)))
+        s_ad = float(np.min(t.s_ad[anyfit, q]))
+        total = t.rounds[q] * (I * (up + ts + down) + s_ad * (tf + 1.0 / pr.rate_bcast))
+        V, lam, W, feas = split_problem(prep, t, rall, q)
+        coupled = t.rounds[q] * best_split_vector(V, lam, W, feas)[0] * (1 - 1e-12)
+        best = min(best, max(float(total), float(coupled)))
+    return best
+
+
+def _largest_rates(prep: PreparedProblem) -> dict[str, np.ndarray]:
+    """(K,) bit/s: each client's rate alone with every subchannel of each link at its
+    cap (the fixed downlink: ``rate_down``)."""
+    out = {n: prep.link(n).rate_bounds[0] for n in (*prep.stage_links, prep.round_link)}
+    if "d" not in out:
+        out["d"] = prep.problem.rate_down
+    return out
+
+
+def _least(fits: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """(K,) each client's least of ``x`` ((K, n) or (1, n)) over its own candidates
+    ``fits (K, n)``."""
+    return np.min(np.where(fits, x, np.inf), axis=1)
+
+
+def _link_bound(prep: PreparedProblem, name: str, c: np.ndarray, S: float, it: int) -> float:
+    """Native bound (s) on ``min max_k (c_k + S/R_k)`` over the allocations of ``name``."""
+    base = link_of(prep, name, None) if not prep.link(name).per_pair else link_of(prep, name, 0)
+    arr = LinkArrays(base.la, base.inva, base.bw, base.pmax, base.ptot,
+                     np.asarray(c, float), float(S))
+    return float(arr.root_bound(it)[0])
+
+
+__all__ = ["per_client_lower_bound"]

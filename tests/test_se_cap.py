@@ -179,6 +179,20 @@ def test_every_method_honours_the_cap(seed: int) -> None:
             assert res.delay == pytest.approx(oracle.delay, rel=1e-6), name
 
 
+@pytest.mark.parametrize("alpha", [1.0, 0.6])
+def test_per_client_cuts_honour_the_cap(alpha: float) -> None:
+    pr = _capped(5, max_se=4.4, alpha=alpha)
+    res = solve(pr, split_mode="per_client")
+    ev = evaluate(pr, **res.evaluate_kwargs())
+    assert res.delay == pytest.approx(ev.total, rel=1e-9)
+    common = enumerate_optimum(pr).delay
+    assert res.delay <= common * (1 + 1e-9)  # never above the common-split optimum
+    for link, gain, bw in (("s", pr.gain_s, pr.bw_s), ("f", pr.gain_f, pr.bw_f)):
+        a, psd = getattr(res, f"assign_{link}"), getattr(res, f"psd_{link}")
+        per = _subchannel_rates(pr, gain, bw, a, psd)
+        assert np.all(per <= pr.max_se * bw * (1 + 1e-12))
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_attenuation_and_cap_match_the_enumeration(seed: int) -> None:
     pr = _capped(seed, max_se=4.4, alpha=0.6)  # TR 36.942's downlink pair

@@ -128,7 +128,11 @@ def test_backends_agree_on_default_scenario(seed, backends):
         assert sols["pyomo"].bound <= ref * (1 + 1e-9)
         assert sols["pyomo"].bound >= ref * (1 - RTOL)
         info = sols["pyomo"].info
-        assert info["oa_violation"] <= 1e-6 and sols["pyomo"].iterations >= 1
+        # converged: the cuts hold at the LP point, or the LP bound meets the feasible
+        # deadline (with the spectral-efficiency cap every client can saturate, fixing
+        # the deadline; the variables of slack clients then need no cut)
+        assert info["oa_violation"] <= 1e-6 or info["gap"] <= 1e-9
+        assert sols["pyomo"].iterations >= 1
 
 
 @st.composite

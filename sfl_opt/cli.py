@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MissingDependencyError, SflOptError, ValidationError
+from .architectures import MODELS
 from .hardware import DEVICES, SERVERS
 from .methods import METHODS
 from .power import available_backends, registered_backends
@@ -69,6 +70,9 @@ SCENARIO_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
                                        "clients (sets client FLOP/s and memory)")),
     "--server": ("server", dict(choices=sorted(SERVERS),
                                 help="main server from the catalogue (sets server FLOP/s)")),
+    "--model": ("model", dict(choices=sorted(MODELS), metavar="MODEL",
+                              help="LLM architecture from the catalogue (analytic workload): "
+                                   + ", ".join(sorted(MODELS)))),
     "--clients": ("clients", dict(type=int, metavar="K", help="number of clients (default 5)")),
     "--subchannels": ("subchannels", dict(type=int, metavar="M",
                                           help="subchannels per link (default 20)")),

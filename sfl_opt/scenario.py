@@ -65,6 +65,7 @@ DEFAULTS: dict[str, Any] = {
     "downlink": "fixed",
     "subchannels_d": None,
     "band": "separate",
+    "model": None,
 }
 
 #: ``downlink`` options: the paper's fixed rates, or an allocated downlink (SPEC §8.4)
@@ -107,6 +108,7 @@ def default_problem(
     downlink: str = DEFAULTS["downlink"],
     subchannels_d: int | None = DEFAULTS["subchannels_d"],
     band: str = DEFAULTS["band"],
+    model: str | None = DEFAULTS["model"],
 ) -> Problem:
     """The bundled default scenario of SPEC §6, drawn with ``seed``.
 
@@ -155,6 +157,14 @@ def default_problem(
     Workload and ``rounds`` (``profile``; ``layers``, ``hidden``, ``seq`` default
     to GPT-2 small's 12, 768, 512 tokens):
 
+    - ``model``: a name of the LLM catalogue :data:`sfl_opt.models.MODELS` (e.g.
+      ``"llama-3.2-1b"``): the analytic workload of that architecture at ``seq`` tokens
+      (default 512) with its default LoRA targets, frozen weights at ``memory_bits``
+      (16, or 8 / 4 for quantised base weights, 32 for float32; saved activations at 16
+      bits, 32 with ``memory_bits=32``); ``layers`` and ``hidden`` must then be None.
+      ``rounds`` still come from the profile (measured on the GPT-2 proxy: the rounds
+      for another model are an assumption, said so in ``rounds_source``);
+
     - ``"bundled"`` (default): the measured profile ``profiles/cpu-gpt2-small.json``
       of the source tree. Its measured workload is used when ``layers``,
       ``hidden`` and ``seq`` are left at None or equal the profile's model; if you
@@ -196,9 +206,11 @@ def default_problem(
     max_se = v.scalar("max_se", max_se, positive=True, allow_inf=True)
     se_attenuation = v.scalar("se_attenuation", se_attenuation, positive=True)
     se = {"max_se": max_se, "se_attenuation": se_attenuation}
-    if isinstance(memory_bits, bool) or memory_bits not in (16, 32):
+    allowed_bits = (16, 32) if model is None else (4, 8, 16, 32)
+    if isinstance(memory_bits, bool) or memory_bits not in allowed_bits:
         raise ValidationError("memory_bits", "16 (analytic mixed-precision memory) or 32 "
-                              "(the profile's float32 measurement)", memory_bits)
+                              "(the profile's float32 measurement); with a catalogue model "
+                              "also 8 or 4 (quantised frozen weights)", memory_bits)
     m = v.positive_int("subchannels", subchannels)
     n = m if subchannels_f is None else v.positive_int("subchannels_f", subchannels_f)
     if isinstance(client_flops, str) or not hasattr(client_flops, "__len__") \
@@ -247,8 +259,13 @@ def default_problem(
                 "p_total_d": float(bs_power)}
     noise = channel.noise_psd(channel.NOISE_DBM_PER_HZ + nf)
     ranks = tuple(int(r) for r in rank_arr)
-    workload, rounds, rounds_source = _default_workload_rounds(
-        profile, ranks, local_iters, memory_bits, layers=layers, hidden=hidden, seq=seq)
+    if model is None:
+        workload, rounds, rounds_source = _default_workload_rounds(
+            profile, ranks, local_iters, memory_bits, layers=layers, hidden=hidden, seq=seq)
+    else:
+        workload, rounds, rounds_source = _model_workload_rounds(
+            model, profile, ranks, local_iters, memory_bits, layers=layers, hidden=hidden,
+            seq=seq)
     flops, caps, server_flops = _hardware(devices, server, k, flops, client_flops,
                                           server_flops, client_memory)
     L = workload.layers
@@ -386,6 +403,31 @@ def _default_workload_rounds(
         # mixed-precision memory fields of the same model instead
         work = work_with_memory(work, analytic)
     return work, rounds, source
+
+
+def _model_workload_rounds(
+    model: str, profile: str | Path | None, ranks: tuple[int, ...], local_iters: int,
+    memory_bits: int, **dims: int | None
+) -> tuple[Workload, list[float], str]:
+    """Workload of catalogue ``model`` (analytic) and the rounds of the GPT-2 proxy
+    profile (or the illustrative table without one)."""
+    from .architectures import get_model
+
+    arch = get_model(model)
+    for name in ("layers", "hidden"):
+        if dims[name] is not None:
+            raise ValidationError(name, f"None with model={arch.name!r} (the catalogue fixes "
+                                        "the model's dimensions)", dims[name])
+    seq = 512 if dims["seq"] is None else v.positive_int("seq", dims["seq"])
+    _check_ranks_fit(ranks, arch.hidden)
+    saved = 32 if memory_bits == 32 else 16
+    work = arch.workload(seq, weight_bits=memory_bits, saved_bits=saved)
+    _, rounds, source = _default_workload_rounds(profile, ranks, local_iters, memory_bits
+                                                 if memory_bits in (16, 32) else 16,
+                                                 layers=None, hidden=None, seq=None)
+    note = (f"{source}; rounds(r, I) of the GPT-2 proxy assumed for {arch.name} (not "
+            "measured on it)")
+    return work, rounds, note
 
 
 def work_with_memory(work: Workload, memory_of: Workload) -> Workload:

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import MissingDependencyError, SflOptError, ValidationError
 from .architectures import MODELS
+from .errors import MissingDependencyError, SflOptError, ValidationError
 from .hardware import DEVICES, SERVERS
 from .methods import METHODS
 from .power import available_backends, registered_backends

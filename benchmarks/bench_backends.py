@@ -20,10 +20,10 @@ import numpy as np
 import pytest
 
 from sfl_opt import Problem
+from sfl_opt.engine.prepared import RTOL, prepare
 from sfl_opt.kernels import normalise, power_control
 from sfl_opt.power import get_backend
 from sfl_opt.power.base import PowerSubproblem
-from sfl_opt.prepared import RTOL, prepare
 
 PAIRS = (0, 12, 23, 54)
 

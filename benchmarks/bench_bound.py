@@ -3,7 +3,7 @@
 Run: ``python -m pytest benchmarks/bench_bound.py -s`` (``-s`` shows the table).
 
 Target (issue 10, item 1): ``solve(pr)`` (which puts the native bound on its result by
-default, ``assign.bnb.native_lower_bound(prep, upper=delay)``) costs at most 3x
+default, ``methods.exact.native_lower_bound(prep, upper=delay)``) costs at most 3x
 ``solve(pr, bound=False)``. Both sides are measured in the same run, interleaved, on
 the default scenario seeds 0-4, after a warm-up (Numba compilation excluded); the ratio
 of the medians is reported per seed together with the gap the bound certifies and the
@@ -18,8 +18,8 @@ import time
 import pytest
 
 from sfl_opt import Problem, solve
-from sfl_opt.assign.bnb import native_lower_bound_details
-from sfl_opt.prepared import prepare
+from sfl_opt.engine.prepared import prepare
+from sfl_opt.methods.exact import native_lower_bound_details
 
 SEEDS = (0, 1, 2, 3, 4)
 ROUNDS = 7
@@ -49,7 +49,7 @@ def measure(pr: Problem) -> dict[str, float]:
 
 def test_bound_cost_ratio(benchmark) -> None:
     rows = {seed: measure(Problem.default(seed=seed)) for seed in SEEDS}
-    from sfl_opt.assign.bound import lower_bound
+    from sfl_opt.engine.bounds import lower_bound
 
     print("\nseed | solve ms | solve+bound ms | ratio | certified gap | cvxpy bound / native")
     for seed, r in rows.items():

@@ -26,8 +26,8 @@ import pytest
 
 from sfl_opt import Problem, solve
 from sfl_opt import kernels as kn
-from sfl_opt.delay import check_magnitudes, pair_table
 from sfl_opt.errors import NumericalRangeError
+from sfl_opt.model.delay import check_magnitudes, pair_table
 
 
 def _warm(p: Problem) -> None:

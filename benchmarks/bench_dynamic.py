@@ -1,7 +1,7 @@
 """Speed of the per-round re-optimisation under block fading (pytest-benchmark):
 ``python -m pytest benchmarks/bench_dynamic.py``.
 
-One round of the ``adaptive`` policy of :mod:`sfl_opt.dynamic` for a fixed (split,
+One round of the ``adaptive`` policy of :mod:`sfl_opt.experiments.dynamic` for a fixed (split,
 rank): the links rebuilt on the round's gains (normalised gains, gain order) and every
 link's allocation re-optimised (greedy vs the previous allocation, local search, exact
 power). Target: well under the 5 ms of the full solve on the default scenario (it is the
@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from sfl_opt import Problem, solve
-from sfl_opt.dynamic import adaptive_point
-from sfl_opt.fading import GaussMarkovFading
-from sfl_opt.prepared import LinkPoint, prepare
+from sfl_opt.engine.prepared import LinkPoint, prepare
+from sfl_opt.experiments.dynamic import adaptive_point
+from sfl_opt.model.fading import GaussMarkovFading
 
 CASES = {
     "default": {},

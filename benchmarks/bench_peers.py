@@ -30,8 +30,8 @@ import numpy as np
 import pytest
 
 from sfl_opt import Problem, solve
-from sfl_opt.assign.bnb import link_of, solve_problem_bnb
-from sfl_opt.prepared import prepare
+from sfl_opt.engine.prepared import prepare
+from sfl_opt.methods.exact import link_of, solve_problem_bnb
 
 pyscipopt = pytest.importorskip("pyscipopt")
 

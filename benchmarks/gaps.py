@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from sfl_opt import Problem, solve
-from sfl_opt.assign.bound import lower_bound
+from sfl_opt.engine.bounds import lower_bound
 from sfl_opt.testing import small_problem
 
 SIZES = ((3, 6, 4), (4, 8, 6))  # (K, M, N)

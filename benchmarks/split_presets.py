@@ -5,7 +5,7 @@ rank matter").
 
 Solves ``Problem.default(seed, devices=D, server=S, clients=K,
 subchannels=max(20, K), batch=b)`` for every device and server of
-``sfl_opt.hardware`` and K in {5, 10, 20}, and prints per preset the compute-threshold
+``sfl_opt.model.hardware`` and K in {5, 10, 20}, and prints per preset the compute-threshold
 side (``hardware.split_side``), the chosen (split, rank) per seed, the largest split
 that fits the devices' memory and the delay gained over the best split-1 point.
 About 10 s on 2 cores.
@@ -20,7 +20,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from sfl_opt import Problem, solve
-from sfl_opt.hardware import DEVICES, SERVERS, split_side
+from sfl_opt.model.hardware import DEVICES, SERVERS, split_side
 
 
 def main() -> None:

@@ -48,6 +48,11 @@ class InfeasiblePointError(SflOptError, ValueError):
     """A candidate point breaks a constraint of the model (see ``evaluate``)."""
 
 
+class InfeasibleProblemError(SflOptError, ValueError):
+    """The problem has no feasible point a method could find (e.g. a client energy
+    budget below the least energy the client needs); the message names the field."""
+
+
 class BackendError(SflOptError, ValueError):
     """An unknown or unavailable backend or method was asked for."""
 

@@ -4,19 +4,24 @@ prepared problem and alone assembles the :class:`~sfl_opt.SolveResult`."""
 
 from __future__ import annotations
 
-import importlib
 import time
 import warnings
 from typing import Any
 
 from . import _validation as v
-from .delay import check_magnitudes, evaluate
+from .engine.bounds import lower_bound as relaxation_bound
+from .engine.prepared import PreparedProblem, prepare
+from .engine.result import SolveResult
 from .errors import NumericalRangeError, SflOptError, ValidationError, require
 from .methods import METHODS, MethodSpec, Options, Outcome, auto_kicks, get_method
+from .methods.budget import apply_budget
+from .methods.exact import native_lower_bound
+from .methods.per_client_bound import per_client_lower_bound
+from .model.client_splits import check_split_mode
+from .model.delay import check_magnitudes, evaluate
+from .model.energy import has_budget
+from .model.problem import Problem
 from .power import PowerBackend, get_backend
-from .prepared import PreparedProblem, prepare
-from .problem import Problem
-from .result import SolveResult
 from .status import Status, Termination
 
 #: every mode of the registered methods (the CLI's choices)
@@ -118,8 +123,6 @@ def _check_split_mode(spec: MethodSpec, split_mode: Any, power: Any, bound: Any,
                       options: dict[str, Any]) -> str:
     """``split_mode`` validated against the method's capability flag, and the arguments
     a per-client solve cannot honour rejected, each naming itself."""
-    from .client_splits import check_split_mode
-
     mode = check_split_mode(split_mode)
     if mode not in spec.split_modes:
         raise ValidationError("split_mode", f"one of {list(spec.split_modes)} (method "
@@ -185,9 +188,9 @@ def solve(
     bound:
         the certificate on the result: ``True`` (default) or ``"native"`` fills
         ``lower_bound`` and ``gap`` with the native Lagrangian bound on the problem's
-        optimum (:func:`sfl_opt.assign.bnb.native_lower_bound`, every link, every
+        optimum (:func:`sfl_opt.methods.exact.native_lower_bound`, every link, every
         memory-feasible pair); ``"relaxation"`` with the cvxpy time-sharing relaxation
-        (:mod:`sfl_opt.assign.bound`, needs cvxpy, slower); ``False``: no bound
+        (:mod:`sfl_opt.engine.bounds`, needs cvxpy, slower); ``False``: no bound
         (``lower_bound`` None, except a certified bound a method proves itself, e.g.
         ``milp``/``exact``). A method's own tighter bound is kept. Its time is in
         ``timings["bound"]`` and ``timings["total"]``. A result whose certified gap is
@@ -209,7 +212,7 @@ def solve(
     split_mode:
         ``"common"`` (default): one cut for every client (SPEC §1); ``"per_client"``
         (``"per-client"`` also accepted): each client its own cut within its own
-        ``client_memory`` (:mod:`sfl_opt.client_splits`); ``SolveResult.split`` is then
+        ``client_memory`` (:mod:`sfl_opt.model.client_splits`); ``SolveResult.split`` is then
         an array (K,). Honoured by ``sflllm`` (the best common split, then an alternation
         of the exact split vector for the allocation held and the allocation for the
         split vector held, :mod:`sfl_opt.methods.per_client`: never worse than the
@@ -221,6 +224,13 @@ def solve(
         ``fading="saa"`` with ``samples=`` and ``large_scale=``: the (split, rank) by
         sample-average approximation over block fading, see
         :mod:`sfl_opt.methods.saa`) and backend options (``power_options={...}``).
+
+    Energy budgets: with a finite ``problem.client_energy`` every method's point is made
+    to honour it (:mod:`sfl_opt.methods.budget`: kept when it meets the budget, else
+    its allocation kept and the power re-solved under the budget, exact for a given
+    split of each client's budget between the links); the native bound of the
+    unbudgeted problem stays a valid bound. An infeasible budget raises
+    :class:`~sfl_opt.errors.InfeasibleProblemError` naming the client.
 
     Returns
     -------
@@ -241,6 +251,10 @@ def solve(
              "prune": prune, "kicks": kicks, "time_limit": time_limit}
     eff_mode = _check_honoured(spec, mode, given, power, power_options, options)
     split_mode = _check_split_mode(spec, split_mode, power, bound, options)
+    if split_mode == "per_client" and has_budget(problem):
+        raise ValidationError("client_energy", "inf for every client with split_mode="
+                              "'per_client' (energy budgets are honoured with one common "
+                              "cut)", problem.client_energy.tolist())
     backend = (get_backend(power if power is not None else "native", **(power_options or {}))
                if spec.power == "any" else None)
     if bound == "relaxation":
@@ -258,13 +272,33 @@ def solve(
     prep = prepare(problem)
     try:
         out = spec.fn(prep, opts)
+        if has_budget(problem):
+            t0 = time.perf_counter()
+            out = apply_budget(prep, spec, out, _energy_function(prep))
+            out.timings = {**out.timings, "budget": time.perf_counter() - t0}
         return _assemble(prep, spec, opts, out, bound, t_start)
     except (ZeroDivisionError, OverflowError, FloatingPointError) as exc:
         # a magnitude check_magnitudes does not foresee: an honest error, not a crash
         raise NumericalRangeError(
             "problem", "magnitudes the solver computes in float64 (see "
-            "sfl_opt.delay.check_magnitudes; rescale gains, powers, bandwidths, compute or "
+            "sfl_opt.model.delay.check_magnitudes; rescale gains, powers, bandwidths, compute or "
             f"workload towards realistic SI values): {type(exc).__name__}: {exc}") from exc
+
+
+def _energy_function(prep: PreparedProblem) -> Any:
+    """``energy_of(pair, points) -> (K,)`` J per training run of a point, by
+    :func:`evaluate` on the problem without its budget."""
+    free = prep.problem.replace(client_energy=None)
+
+    def energy_of(p: int, points: Any) -> Any:
+        split, rank = prep.pair(p)
+        d = points.get("d")
+        dn = {} if d is None else {"assign_d": d.assign, "psd_d": d.psd}
+        bd = evaluate(free, split, rank, points["s"].assign, points["s"].psd,
+                      points["f"].assign, points["f"].psd, **dn)
+        return bd.energy.per_client
+
+    return energy_of
 
 
 def _assemble(prep: PreparedProblem, spec: MethodSpec, opts: Options, out: Outcome,
@@ -290,13 +324,11 @@ def _assemble(prep: PreparedProblem, spec: MethodSpec, opts: Options, out: Outco
     if bound is not False:
         t0 = time.perf_counter()
         if bound == "relaxation":
-            lb = float(importlib.import_module(".assign.bound", __package__).lower_bound(pr))
+            lb = float(relaxation_bound(pr))
         elif opts.split_mode == "per_client":  # the per-client relaxation
-            cb = importlib.import_module(".methods.per_client_bound", __package__)
-            lb = float(cb.per_client_lower_bound(prep, upper=bd.total))
+            lb = float(per_client_lower_bound(prep, upper=bd.total))
         else:  # the native bound; the point's delay lets pairs that cannot matter stop
-            bnb = importlib.import_module(".assign.bnb", __package__)
-            lb = float(bnb.native_lower_bound(prep, upper=bd.total))
+            lb = float(native_lower_bound(prep, upper=bd.total))
         timings["bound"] = time.perf_counter() - t0
         if lower is not None:  # keep a tighter certified bound of the method
             lb = max(lb, float(lower))

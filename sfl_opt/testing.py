@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from .delay import evaluate, pair_table
 from .kernels import normalise, power_control
-from .problem import Problem
+from .model.delay import evaluate, pair_table
+from .model.problem import Problem
 
 
 def assignments(K: int, M: int) -> Iterator[np.ndarray]:

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sfl_opt import BackendError, Problem, evaluate, solve
+from sfl_opt.engine.prepared import prepare
 from sfl_opt.power import (
     _REGISTRY,
     available_backends,
@@ -20,7 +21,6 @@ from sfl_opt.power import (
     registered_backends,
 )
 from sfl_opt.power.base import PowerSubproblem
-from sfl_opt.prepared import prepare
 
 RTOL = 1e-4
 BACKENDS = ("native", "cvxpy", "pyomo")
@@ -101,7 +101,7 @@ def test_unknown_cvxpy_solver_is_a_clear_error():
 @pytest.mark.slow
 def test_optional_dependencies_imported_lazily():
     code = ("import sys, sfl_opt; from sfl_opt import solve, Problem; "
-            "import sfl_opt.power, sfl_opt.assign; "
+            "import sfl_opt.power, sfl_opt.engine.bounds, sfl_opt.methods.milp; "
             "bad = [m for m in ('cvxpy', 'pyomo', 'highspy', 'clarabel') if m in sys.modules]; "
             "print(bad); assert not bad, bad")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

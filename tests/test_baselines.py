@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sfl_opt import Problem, evaluate, solve
-from sfl_opt.delay import client_power, link_rates
 from sfl_opt.methods import METHODS
 from sfl_opt.methods.baselines import BASELINES, equal_psd, median_rank, random_assignment
+from sfl_opt.model.delay import client_power, link_rates
 
 NAMES = sorted(BASELINES)
 RANDOM = sorted(n for n, spec in BASELINES.items() if spec.get("random"))

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from sfl_opt import Problem, solve
-from sfl_opt.assign.bound import SHAVE, TimeSharingRelaxation, lower_bound, lower_bound_details
-from sfl_opt.prepared import prepare
+from sfl_opt.engine.bounds import SHAVE, TimeSharingRelaxation, lower_bound, lower_bound_details
+from sfl_opt.engine.prepared import prepare
 from sfl_opt.testing import enumerate_optimum, small_problem
 
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from sfl_opt import InfeasiblePointError, Problem, ValidationError, evaluate, solve
-from sfl_opt.memory import memory_table
+from sfl_opt.engine.prepared import prepare
 from sfl_opt.methods import METHODS
-from sfl_opt.prepared import prepare
+from sfl_opt.model.memory import memory_table
 from sfl_opt.testing import enumerate_optimum, small_problem
 
 

@@ -8,8 +8,8 @@ import pytest
 
 import sfl_opt
 from sfl_opt import Problem, Status, Termination, ValidationError, evaluate, solve
+from sfl_opt.engine.prepared import Link, PreparedProblem, prepare
 from sfl_opt.methods import ARGUMENTS, METHODS, Options, Outcome, register_method
-from sfl_opt.prepared import Link, PreparedProblem, prepare
 
 
 @pytest.fixture(scope="module")

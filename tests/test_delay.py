@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from sfl_opt import InfeasiblePointError, Problem, Workload, evaluate
-from sfl_opt.delay import pair_table
+from sfl_opt.model.delay import pair_table
 
 
 def tiny() -> Problem:

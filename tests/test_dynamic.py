@@ -7,9 +7,9 @@ import pytest
 
 from sfl_opt import Problem, ValidationError, evaluate, solve
 from sfl_opt.cli import main
-from sfl_opt.dynamic import simulate_training
-from sfl_opt.fading import GaussMarkovFading, estimate_large_scale, iid_samples, with_gains
-from sfl_opt.scenario import large_scale_gains
+from sfl_opt.experiments.dynamic import simulate_training
+from sfl_opt.model.fading import GaussMarkovFading, estimate_large_scale, iid_samples, with_gains
+from sfl_opt.model.scenario import large_scale_gains
 from sfl_opt.testing import enumerate_optimum, small_problem
 
 
@@ -155,7 +155,11 @@ def test_cli_dynamic(capsys, tmp_path) -> None:
 def test_radio_figures_and_shares(tmp_path) -> None:
     import csv
 
-    from sfl_opt.radio_figures import format_shares, make_radio_figures, stage_share_rows
+    from sfl_opt.experiments.radio_figures import (
+        format_shares,
+        make_radio_figures,
+        stage_share_rows,
+    )
 
     paths = make_radio_figures(tmp_path, quick=True, seeds=1, executor="serial",
                                progress=False)

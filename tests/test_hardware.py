@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from sfl_opt import ValidationError, Workload
-from sfl_opt.hardware import (
+from sfl_opt.model.hardware import (
     DEVICES,
     SERVERS,
     SPLIT_REGIMES,

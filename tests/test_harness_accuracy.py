@@ -64,7 +64,7 @@ def test_evaluate_parts_matches_the_full_model():
 
 
 def _parse(argv):
-    from sfl_opt.harness.cli import register
+    from sfl_opt.cli.harness import register
 
     ap = argparse.ArgumentParser()
     register(ap.add_subparsers(dest="cmd", required=True))

@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("peft")
 
-from sfl_opt.harness.cli import register  # noqa: E402
+from sfl_opt.cli.harness import register  # noqa: E402
 from sfl_opt.harness.model import ModelConfig  # noqa: E402
 from sfl_opt.harness.profiler import profile_model  # noqa: E402
 

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 import sfl_opt
-import sfl_opt.scenario as problem_mod
+import sfl_opt.model.scenario as problem_mod
 from sfl_opt import Problem, Workload
 from sfl_opt.errors import ValidationError
-from sfl_opt.profiles import PROFILES_DIR, bundled_profile_path, load_profile, profile_rounds
+from sfl_opt.model.profiles import PROFILES_DIR, bundled_profile_path, load_profile, profile_rounds
 
 PROFILES = Path(sfl_opt.__file__).resolve().parents[1] / "profiles"
 assert PROFILES == PROFILES_DIR
@@ -25,7 +25,7 @@ TINY = PROFILES / "cpu-gpt2-tiny.json"
 @pytest.mark.slow
 def test_core_and_cli_registration_do_not_import_torch():
     code = ("import sys, argparse, sfl_opt, sfl_opt.harness\n"
-            "from sfl_opt.harness.cli import register\n"
+            "from sfl_opt.cli.harness import register\n"
             "ap = argparse.ArgumentParser(); sub = ap.add_subparsers(dest='cmd')\n"
             "register(sub)\n"
             "a = ap.parse_args(['measure-rounds', '--profile', 'x.json', '--target-loss', '1'])\n"

@@ -272,7 +272,7 @@ def test_within_round_point_is_the_virtual_fedavg_and_stop_aggregates():
 
 
 def _parse(argv):
-    from sfl_opt.harness.cli import register
+    from sfl_opt.cli.harness import register
 
     ap = argparse.ArgumentParser()
     register(ap.add_subparsers(dest="cmd", required=True))
@@ -305,7 +305,7 @@ def _profile(path):
 
 @pytest.mark.slow
 def test_measure_rounds_schema_and_resume(tmp_path, small_pretrain, monkeypatch):
-    import sfl_opt.harness.cli as cli
+    import sfl_opt.cli.harness as cli
 
     full = tmp_path / "full.json"
     _profile(full)
@@ -346,7 +346,7 @@ def test_measure_rounds_schema_and_resume(tmp_path, small_pretrain, monkeypatch)
         assert f"{p['lr'][r]:.6g}" in complete
         assert min(complete, key=lambda k: sum(complete[k])) == f"{p['lr'][r]:.6g}"
     # the solver side still reads the backward-compatible vector
-    from sfl_opt.profiles import profile_rounds
+    from sfl_opt.model.profiles import profile_rounds
 
     np.testing.assert_allclose(profile_rounds(prof, [2, 1]), [t["rounds"][1], t["rounds"][0]])
 
@@ -370,10 +370,8 @@ def test_measure_rounds_schema_and_resume(tmp_path, small_pretrain, monkeypatch)
     assert saved["rounds"]["rounds"] == [9.0, 5.0]          # old table untouched meanwhile
     monkeypatch.setattr(cli, "_write_json", real_write)
     # A rerun with other settings ignores the saved runs; the same settings resume.
-    import sfl_opt.harness.rounds as rounds_mod
-
     seen = {}
-    orig_measure = rounds_mod.measure_rounds
+    orig_measure = cli.measure_rounds
 
     def spy(*a, **kw):
         seen["records"] = dict(kw["records"])
@@ -381,7 +379,7 @@ def test_measure_rounds_schema_and_resume(tmp_path, small_pretrain, monkeypatch)
         seen["new_runs"] = out["runs_this_session"]
         return out
 
-    monkeypatch.setattr(rounds_mod, "measure_rounds", spy)
+    monkeypatch.setattr(cli, "measure_rounds", spy)
     args = _parse(["measure-rounds", "--profile", str(part), *_RUN])
     assert args.func(args) == 0
     assert len(seen["records"]) == 2
@@ -439,7 +437,7 @@ def test_measure_rounds_within_round_protocol_fields(tmp_path, small_pretrain):
             assert got == pytest.approx(fractional_iterations(pts, _TARGET) / i, abs=1e-3)
             assert pts[-1][1] <= _TARGET < min(x for _, x in pts[:-1])
 
-    from sfl_opt.harness.cli import _eval_every
+    from sfl_opt.cli.harness import _eval_every
 
     assert [_eval_every(x) for x in ("auto", "NONE", "3")] == ["auto", None, 3]
     for bad in ("0", "-2", "x"):

@@ -20,8 +20,8 @@ from scipy.optimize import brentq, minimize
 
 from sfl_opt import evaluate
 from sfl_opt import kernels as kn
-from sfl_opt.delay import pair_table
-from sfl_opt.prepared import prepare
+from sfl_opt.engine.prepared import prepare
+from sfl_opt.model.delay import pair_table
 from sfl_opt.testing import best_link, small_problem
 
 JIT_DISABLED = os.environ.get("NUMBA_DISABLE_JIT") == "1"

@@ -1,4 +1,4 @@
-"""Client memory model (SPEC §8.2): Workload memory fields, sfl_opt.memory."""
+"""Client memory model (SPEC §8.2): Workload memory fields, sfl_opt.model.memory."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from sfl_opt import ValidationError, Workload
-from sfl_opt.memory import memory_feasible, memory_need, memory_table
-from sfl_opt.profiles import bundled_profile_path, load_profile, profile_memory
-from sfl_opt.workload import MEMORY_FIELDS
+from sfl_opt.model.memory import memory_feasible, memory_need, memory_table
+from sfl_opt.model.profiles import bundled_profile_path, load_profile, profile_memory
+from sfl_opt.model.workload import MEMORY_FIELDS
 
 TINY = dict(fwd=[1.0, 2.0, 3.0], bwd=[1.0, 1.0, 1.0], fwd_rank=[0.1, 0.1, 0.1],
             bwd_rank=[0.2, 0.2, 0.2], act_bits=[16.0, 32.0, 48.0], lora_params=[4.0, 6.0, 8.0],

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from sfl_opt import ValidationError, evaluate, solve
-from sfl_opt.assign.milp import RTOL, LinkMILP, exact_link
-from sfl_opt.prepared import prepare
+from sfl_opt.engine.prepared import prepare
+from sfl_opt.methods.milp import RTOL, LinkMILP, exact_link
 from sfl_opt.testing import best_link, enumerate_optimum, small_problem
 
 
@@ -79,8 +79,8 @@ def test_exact_certifies_k4_m8(seed):
 
 
 def test_exact_solver_trouble_returns_best_point(monkeypatch):
-    from sfl_opt.assign import milp as exact
     from sfl_opt.errors import SflOptError
+    from sfl_opt.methods import milp as exact
 
     def broken(self, p, t):
         raise SflOptError("HiGHS stopped with error")

@@ -1,7 +1,7 @@
-"""The native Lagrangian bound (kernels/lagrange) and the branch-and-bound (assign/bnb).
+"""The native Lagrangian bound (kernels/lagrange) and the branch-and-bound (methods/exact).
 
 Independent references: the enumeration oracle (every assignment, exact power), the
-cvxpy time-sharing relaxation (assign/bound.py), and closed forms for one client.
+cvxpy time-sharing relaxation (engine/bounds.py), and closed forms for one client.
 The module also runs as plain Python (``NUMBA_DISABLE_JIT=1``) in
 ``test_pure_python_path``.
 """
@@ -21,15 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sfl_opt import Problem, evaluate, solve
-from sfl_opt.assign.bnb import (
-    GAP_TOL,
-    LinkArrays,
-    bnb_link,
-    link_of,
-    native_lower_bound,
-    native_lower_bound_details,
-    solve_problem_bnb,
-)
+from sfl_opt.engine.prepared import prepare
 from sfl_opt.kernels import gain_order, normalise, power_control
 from sfl_opt.kernels import lagrange as lg
 from sfl_opt.kernels.bnb import (
@@ -38,7 +30,15 @@ from sfl_opt.kernels.bnb import (
     power_count_infeasible,
     symmetry_classes,
 )
-from sfl_opt.prepared import prepare
+from sfl_opt.methods.exact import (
+    GAP_TOL,
+    LinkArrays,
+    bnb_link,
+    link_of,
+    native_lower_bound,
+    native_lower_bound_details,
+    solve_problem_bnb,
+)
 from sfl_opt.testing import best_link, enumerate_optimum, small_problem, wide_problem
 
 JIT_DISABLED = os.environ.get("NUMBA_DISABLE_JIT") == "1"
@@ -150,7 +150,7 @@ def test_phi_upper_bounds_phi():
 def test_native_bound_matches_cvxpy_relaxation(seed):
     """Same relaxation, two solvers: the native dual reaches the cvxpy optimum (which is
     shaved by 1e-6) to a relative 1e-5, on the f-link and on several s-link pairs."""
-    from sfl_opt.assign.bound import TimeSharingRelaxation, f_link_cheap
+    from sfl_opt.engine.bounds import TimeSharingRelaxation, f_link_cheap
 
     pr = Problem.default(seed=seed)
     ctx = prepare(pr)
@@ -172,7 +172,7 @@ def test_native_lower_bound_on_small_problems(seed):
     ctx = prepare(pr)
     lb = native_lower_bound(ctx)
     assert 0 < lb <= opt
-    from sfl_opt.assign.bound import lower_bound
+    from sfl_opt.engine.bounds import lower_bound
 
     assert lb == pytest.approx(lower_bound(pr), rel=1e-5)  # same relaxation (cvxpy)
     d = native_lower_bound_details(ctx, upper=opt)

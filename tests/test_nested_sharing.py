@@ -10,8 +10,8 @@ import pytest
 
 from sfl_opt import Problem, evaluate, solve
 from sfl_opt import kernels as kn
+from sfl_opt.engine.prepared import RTOL, prepare
 from sfl_opt.kernels.greedy import greedy_pairs
-from sfl_opt.prepared import RTOL, prepare
 
 
 def _held_totals(p: Problem, r) -> np.ndarray:

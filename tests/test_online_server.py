@@ -221,7 +221,7 @@ def test_fit_bound_recovers_known_constants():
 def test_cli_train_options_and_reconstruction_label(capsys):
     import argparse
 
-    from sfl_opt.online.cli import TRAIN_BATCH, TRAIN_CLASSES, TRAIN_ITERS, register
+    from sfl_opt.cli.online import TRAIN_BATCH, TRAIN_CLASSES, TRAIN_ITERS, register
 
     parser = argparse.ArgumentParser(prog="sfl-opt")
     sub = parser.add_subparsers(dest="command")

@@ -8,9 +8,9 @@ import argparse
 import numpy as np
 import pytest
 
+from sfl_opt.cli.online import register
 from sfl_opt.errors import ValidationError
 from sfl_opt.online import POLICIES, OnlineProblem, simulate, summarize
-from sfl_opt.online.cli import register
 
 
 @pytest.fixture(scope="module")
@@ -171,7 +171,7 @@ def test_online_figures_share_the_paper_style_and_label_v_with_its_unit(tmp_path
     import matplotlib.pyplot as plt
 
     import sfl_opt.online.plots as oplots
-    from sfl_opt.plots import COLUMN_WIDTH
+    from sfl_opt.experiments.plots import COLUMN_WIDTH
 
     labels, widths, fonts = [], [], []
     real = oplots.save

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from sfl_opt import Problem, solve
-from sfl_opt.profiles import PROFILES_DIR, bundled_profile_path
+from sfl_opt.model.profiles import PROFILES_DIR, bundled_profile_path
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ("sfl_opt", "profiles", "setup.py", "setup.cfg", "pyproject.toml", "README.md",

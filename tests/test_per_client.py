@@ -22,13 +22,13 @@ import pytest
 
 from sfl_opt import Problem, ValidationError, evaluate, solve
 from sfl_opt import kernels as kn
-from sfl_opt.client_splits import client_terms, split_vector, vector_terms
-from sfl_opt.delay import pair_table
+from sfl_opt.engine.prepared import LinkPoint, prepare
 from sfl_opt.errors import InfeasiblePointError
 from sfl_opt.kernels.demand_power import demand_power_control
 from sfl_opt.kernels.split import best_split_vector, vector_objective
 from sfl_opt.methods.per_client import best_vector, split_problem
-from sfl_opt.prepared import LinkPoint, prepare
+from sfl_opt.model.client_splits import client_terms, split_vector, vector_terms
+from sfl_opt.model.delay import pair_table
 from sfl_opt.testing import assignments, small_problem
 
 JIT_DISABLED = os.environ.get("NUMBA_DISABLE_JIT") == "1"
@@ -110,10 +110,10 @@ def _mixed(seed: int = 0, K: int = 4) -> Problem:
     """A small instance with per-client memory caps: client 0 holds only the first
     cut, the others everything."""
     base = small_problem(seed, K=K, M=K + 2, N=K + 1, L=5)
-    from sfl_opt.workload import Workload
+    from sfl_opt.model.workload import Workload
 
     wl = Workload.gpt2(5, 256, 128)
-    from sfl_opt.memory import memory_table
+    from sfl_opt.model.memory import memory_table
 
     need = memory_table(wl, base.batch, base.splits, base.ranks)
     caps = np.full(K, np.inf)
@@ -286,8 +286,8 @@ def test_per_client_bound_valid_against_brute_force(seed: int) -> None:
     """On tiny instances (K=2, M=3, N=2, 3 cuts, 2 ranks, mixed memory caps): bound <=
     brute-force per-client optimum <= the solve's per-client delay <= common delay."""
     p = small_problem(seed, K=2, M=3, N=2, L=4, ranks=(1, 8))
-    from sfl_opt.memory import memory_table
-    from sfl_opt.workload import Workload
+    from sfl_opt.model.memory import memory_table
+    from sfl_opt.model.workload import Workload
 
     wl = Workload.gpt2(4, 256, 128)
     need = memory_table(wl, p.batch, p.splits, p.ranks)
@@ -364,7 +364,7 @@ def test_per_client_deterministic() -> None:
 def test_gain_study_writes_the_figure(tmp_path) -> None:
     """The gain study on one small cohort: every gain >= 0, the CSV records the protocol
     and one row per run, and the summary's interval is computed over the seeds."""
-    from sfl_opt import client_gain as cg
+    from sfl_opt.experiments import client_gain as cg
 
     runs = cg.run(["gpt2-small"], {"phones+laptops": cg.COHORTS["phones+laptops"]},
                   seeds=[0, 1], clients=4, progress=False)
@@ -387,8 +387,8 @@ def test_per_client_wide_instances(seed: int) -> None:
     from sfl_opt.testing import wide_problem
 
     p = wide_problem(seed)
-    from sfl_opt.memory import memory_table
-    from sfl_opt.workload import Workload
+    from sfl_opt.model.memory import memory_table
+    from sfl_opt.model.workload import Workload
 
     wl = Workload.gpt2(p.L, 256, 128)
     need = memory_table(wl, p.batch, p.splits, p.ranks)
@@ -402,3 +402,15 @@ def test_per_client_wide_instances(seed: int) -> None:
     assert evaluate(p, **r1.evaluate_kwargs()).total == pytest.approx(r1.delay, rel=1e-12)
     assert r1.lower_bound <= r1.delay
     assert (p.memory_need(r1.split, r1.rank) <= p.client_memory).all()
+
+
+def test_per_client_time_limit_and_bcd() -> None:
+    """A time limit that has passed returns the common point as a valid per-client
+    point (termination time_limit); bcd with max_iter=1 alternates once."""
+    p = _instances()[9]
+    r = solve(p, split_mode="per_client", time_limit=1e-9)
+    assert str(r.termination) == "time_limit"
+    assert evaluate(p, **r.evaluate_kwargs()).total == pytest.approx(r.delay, rel=1e-12)
+    r = solve(p, split_mode="per_client", mode="bcd", max_iter=1)
+    assert r.info["alternations"] == 1
+    assert r.delay <= solve(p, mode="bcd", max_iter=1).delay * (1 + 1e-12)

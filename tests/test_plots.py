@@ -10,18 +10,18 @@ import numpy as np
 import pytest
 
 from sfl_opt import Problem, solve
-from sfl_opt.analysis import compare, compare_rows
 from sfl_opt.cli import main
-from sfl_opt.figures import bcd_trace, make_figures
-from sfl_opt.plots import (
+from sfl_opt.experiments.analysis import compare, compare_rows
+from sfl_opt.experiments.figures import bcd_trace, make_figures
+from sfl_opt.experiments.plots import (
     plot_comparison,
     plot_convergence,
     plot_heatmap,
     plot_reduction,
     plot_sweep,
 )
-from sfl_opt.report import format_compare
-from sfl_opt.sweep import SweepTable, sweep
+from sfl_opt.experiments.report import format_compare
+from sfl_opt.experiments.sweep import SweepTable, sweep
 
 METHODS = ["fully_random", "sflllm", "equal_power"]
 
@@ -76,7 +76,7 @@ def test_sweep_figure_draws_the_median_in_minutes_and_names_the_default_line(
         table: SweepTable, tmp_path: Path, monkeypatch) -> None:
     import matplotlib.pyplot as plt
 
-    import sfl_opt.plots as plots
+    import sfl_opt.experiments.plots as plots
 
     seen = {}
     real_save = plots.save
@@ -99,7 +99,7 @@ def test_sweep_figure_draws_the_median_in_minutes_and_names_the_default_line(
 
 
 def test_every_figure_uses_one_time_unit() -> None:
-    from sfl_opt.plots import time_unit
+    from sfl_opt.experiments.plots import time_unit
 
     assert time_unit([1.0]) == time_unit([1e6]) == time_unit() == ("min", 60.0)
 

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from sfl_opt import Problem, ValidationError, Workload, channel
+from sfl_opt import Problem, ValidationError, Workload
+from sfl_opt.model import channel
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +143,12 @@ BAD_FIELDS = [
     ("client_memory", lambda p: np.zeros(p.K)),
     ("client_memory", lambda p: np.full(p.K, np.nan)),
     ("client_memory", lambda p: 1e3),  # below the least need of every pair
+    ("compute_power", lambda p: -np.ones(p.K)),
+    ("compute_power", lambda p: np.ones(p.K + 1)),
+    ("server_power", lambda p: float("inf")),
+    ("bs_power", lambda p: -1.0),
+    ("client_energy", lambda p: np.zeros(p.K)),
+    ("client_energy", lambda p: np.full(p.K, np.nan)),
     ("gain_d", lambda p: np.ones((p.K, p.K))),       # without bw_d, p_total_d
     ("bw_d", lambda p: np.ones(p.K)),
     ("p_total_d", lambda p: 10.0),

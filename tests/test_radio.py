@@ -9,10 +9,10 @@ import pytest
 
 from sfl_opt import Problem, ValidationError, evaluate, solve
 from sfl_opt.cli import main
-from sfl_opt.delay import pair_table
+from sfl_opt.engine.prepared import prepare
 from sfl_opt.errors import InfeasiblePointError, SflOptError
 from sfl_opt.methods import METHODS
-from sfl_opt.prepared import prepare
+from sfl_opt.model.delay import pair_table
 from sfl_opt.testing import enumerate_optimum, small_problem
 
 

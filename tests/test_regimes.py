@@ -1,4 +1,4 @@
-"""When split and rank matter (sfl_opt.regimes, the three figures of SPEC §8.2)."""
+"""When split and rank matter (sfl_opt.experiments.regimes, the three figures of SPEC §8.2)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from sfl_opt import Problem, solve
-from sfl_opt.plots import plot_ablation_shares, plot_rank_tokens, plot_split_map
-from sfl_opt.regimes import (
+from sfl_opt.experiments.plots import plot_ablation_shares, plot_rank_tokens, plot_split_map
+from sfl_opt.experiments.regimes import (
     DECISIONS,
     ablation,
     rank_by_tokens,

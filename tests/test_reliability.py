@@ -25,10 +25,10 @@ from sfl_opt.errors import (
     NumericalRangeError,
     ValidationError,
 )
+from sfl_opt.experiments.sweep import SweepTable, implausible, sweep
+from sfl_opt.model.problem import FORMAT_VERSION
 from sfl_opt.online.bandwidth import min_bandwidth
 from sfl_opt.online.problem import OnlineProblem
-from sfl_opt.problem import FORMAT_VERSION
-from sfl_opt.sweep import SweepTable, implausible, sweep
 
 PROBLEM_FIELDS = {"gain_s", "gain_f", "bw_s", "bw_f", "noise_psd", "p_max", "p_total_s",
                   "p_total_f", "client_flops", "server_flops", "rate_down", "rate_bcast",
@@ -261,7 +261,7 @@ def test_online_default_overrides_name_the_argument(kw, field):
 
 
 def test_profile_whose_layers_disagree_with_its_arrays_is_rejected(tmp_path):
-    from sfl_opt.profiles import bundled_profile_path, load_profile
+    from sfl_opt.model.profiles import bundled_profile_path, load_profile
 
     data = json.loads(bundled_profile_path().read_text())
     data["model"]["layers"] = data["model"]["layers"] + 1
@@ -409,7 +409,7 @@ def test_scenario_seed_with_a_file_is_an_error(tmp_path, capsys):
 
 
 def test_json_into_a_missing_folder_fails_before_solving(tmp_path, capsys, monkeypatch):
-    import sfl_opt.cli as cli
+    import sfl_opt.cli.core as cli
 
     monkeypatch.setattr(cli, "solve", lambda *a, **k: pytest.fail("solved first"))
     assert main(["solve", "--json", str(tmp_path / "nope" / "out.json")]) == 2
@@ -417,7 +417,7 @@ def test_json_into_a_missing_folder_fails_before_solving(tmp_path, capsys, monke
 
 
 def test_profile_option_builds_the_default_from_that_profile(capsys):
-    from sfl_opt.profiles import PROFILES_DIR
+    from sfl_opt.model.profiles import PROFILES_DIR
 
     tiny = PROFILES_DIR / "cpu-gpt2-tiny.json"
     assert main(["default", "--profile", str(tiny)]) == 0
@@ -440,7 +440,7 @@ def test_sweep_warns_about_implausible_si_values(capsys):
 
 
 def test_compare_progress_bar_is_labelled_compare(monkeypatch):
-    import sfl_opt.analysis as analysis
+    import sfl_opt.experiments.analysis as analysis
 
     seen = {}
     monkeypatch.setattr(analysis, "sweep", lambda *a, **k: seen.update(k) or SweepTable([]))
@@ -456,8 +456,8 @@ def test_docs_name_the_command_and_the_papers_and_stay_inside_the_repository():
     import re
 
     online = (ROOT / "docs" / "online.md").read_text()
-    cli = (ROOT / "sfl_opt" / "online" / "cli.py").read_text()
-    assert "python -m sfl_opt.online.cli" not in online + cli
+    cli = (ROOT / "sfl_opt" / "cli" / "online.py").read_text()
+    assert "python -m sfl_opt.cli.online" not in online + cli
     assert "sfl-opt online" in online
     for path in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]:
         text = path.read_text()
@@ -475,7 +475,7 @@ def test_docs_name_the_command_and_the_papers_and_stay_inside_the_repository():
     (["figures", "--quick", "--serial", "--quiet"], "make_figures"),
 ])
 def test_experiment_commands_pass_the_profile(cmd, target, monkeypatch, tmp_path):
-    import sfl_opt.experiments as ex
+    import sfl_opt.cli.experiments as ex
 
     seen = {}
 
@@ -492,7 +492,7 @@ def test_experiment_commands_pass_the_profile(cmd, target, monkeypatch, tmp_path
 def test_cli_announces_a_slow_kernel_compilation_on_stderr(monkeypatch, capsys):
     import time
 
-    import sfl_opt.cli as cli
+    import sfl_opt.cli.core as cli
 
     monkeypatch.setattr(cli, "warmup", lambda: time.sleep(1.5) or 1.5)
     assert cli.warm_kernels() == 1.5

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from sfl_opt import Problem, ValidationError
-from sfl_opt.profiles import PROFILES_DIR, profile_rounds, rounds_at, rounds_protocol
+from sfl_opt.model.profiles import PROFILES_DIR, profile_rounds, rounds_at, rounds_protocol
 
 SMALL = PROFILES_DIR / "cpu-gpt2-small.json"
 RANKS = [1, 2, 4, 8, 16]
@@ -122,7 +122,7 @@ def test_old_flat_table_is_read_as_measured() -> None:
 
 def test_the_local_iters_sweep_reads_the_table(tmp_path: Path) -> None:
     from sfl_opt import solve
-    from sfl_opt.sweep import sweep
+    from sfl_opt.experiments.sweep import sweep
 
     path = schema2(tmp_path)
     base = {"profile": str(path), "clients": 2, "subchannels": 4}

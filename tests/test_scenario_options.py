@@ -11,8 +11,8 @@ import pytest
 import sfl_opt
 from sfl_opt import Problem, ValidationError, solve
 from sfl_opt.cli import main
-from sfl_opt.hardware import DEVICES, SERVERS
-from sfl_opt.memory import memory_table
+from sfl_opt.model.hardware import DEVICES, SERVERS
+from sfl_opt.model.memory import memory_table
 
 
 def test_defaults_keep_the_first_edition_scenario() -> None:
@@ -97,8 +97,8 @@ def test_memory_bits_option() -> None:
 
 
 def test_submodules_are_exported() -> None:
-    assert sfl_opt.hardware.DEVICES is DEVICES
-    assert callable(sfl_opt.memory.memory_need)
+    assert sfl_opt.model.hardware.DEVICES is DEVICES
+    assert callable(sfl_opt.model.memory.memory_need)
     assert "hardware" in sfl_opt.__all__ and "memory" in sfl_opt.__all__
 
 

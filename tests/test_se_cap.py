@@ -19,10 +19,10 @@ import pytest
 from scipy.optimize import minimize_scalar
 
 from sfl_opt import Problem, evaluate, solve
+from sfl_opt.engine.prepared import prepare
 from sfl_opt.errors import ValidationError
 from sfl_opt.kernels import normalise, power_control
 from sfl_opt.kernels.waterfill import max_rate_for_power, min_power_for_rate
-from sfl_opt.prepared import prepare
 from sfl_opt.testing import enumerate_optimum, small_problem
 
 JIT_DISABLED = os.environ.get("NUMBA_DISABLE_JIT") == "1"
@@ -208,8 +208,8 @@ def test_attenuation_and_cap_match_the_enumeration(seed: int) -> None:
 
 @pytest.mark.parametrize("seed", range(6))
 def test_native_and_relaxation_bounds_stay_below_the_capped_optimum(seed: int) -> None:
-    from sfl_opt.assign.bnb import native_lower_bound
-    from sfl_opt.assign.bound import lower_bound
+    from sfl_opt.engine.bounds import lower_bound
+    from sfl_opt.methods.exact import native_lower_bound
 
     pr = _capped(seed, max_se=[3.0, 5.0, 7.4][seed % 3])
     opt = enumerate_optimum(pr).delay
@@ -326,7 +326,7 @@ def test_phi_upper_bounds_the_capped_dual_term() -> None:
 def test_single_client_capped_bound_is_tight() -> None:
     """One client: time sharing relaxes nothing, so the dual of the capped problem is
     tight (it equals the exact capped power control)."""
-    from sfl_opt.assign.bnb import LinkArrays
+    from sfl_opt.methods.exact import LinkArrays
 
     rng = np.random.default_rng(5)
     for _ in range(10):

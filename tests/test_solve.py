@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from sfl_opt import BackendError, Problem, SolveResult, ValidationError, evaluate, solve
 from sfl_opt import kernels as kn
-from sfl_opt.prepared import prepare
+from sfl_opt.engine.prepared import prepare
 from sfl_opt.testing import enumerate_optimum, small_problem
 
 

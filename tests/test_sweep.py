@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from sfl_opt import Problem, solve
-from sfl_opt.sweep import PARAMS, SweepRow, SweepTable, make_tasks, scenario_kwargs, sweep
+from sfl_opt.experiments.sweep import (
+    PARAMS,
+    SweepRow,
+    SweepTable,
+    make_tasks,
+    scenario_kwargs,
+    sweep,
+)
 
 METHODS = ["sflllm", "fully_random", "equal_power"]
 GRID = dict(param="clients", values=[3, 2], methods=METHODS, seeds=[1, 0])

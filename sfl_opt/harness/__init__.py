@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import importlib
 
+from ..errors import MissingDependencyError
+
 _NEEDED = ("torch", "transformers", "peft")
 
 
@@ -26,8 +28,6 @@ def require_torch() -> None:
             if name == "torch":  # transformers and peft would only print warnings about it
                 break
     if missing:
-        from ..errors import MissingDependencyError
-
         raise MissingDependencyError("the PyTorch harness (sfl_opt.harness)",
                                      ", ".join(missing), "harness")
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from ..architectures import Architecture, get_model
+from ..model.architectures import Architecture, get_model
 
 #: small stand-ins of each family (their dimensions only; the real models are too big)
 SMALL: dict[str, Architecture] = {

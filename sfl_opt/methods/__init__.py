@@ -6,15 +6,20 @@ power backends, arguments, exactness, bound, randomness, its own options); see
 :mod:`.registry`. ``METHODS`` maps names to specs.
 
 Registered here: ``sflllm`` (:mod:`.sflllm`; with ``fading="saa"`` the pair by
-sample-average approximation over block fading, :mod:`.saa`), the baselines (:mod:`.baselines`) and
-``milp`` (:mod:`sfl_opt.assign.milp`, certified optimum of small instances; needs
-pyomo + highspy) and ``exact`` (:mod:`sfl_opt.assign.bnb`, certified optimum by a native
-branch-and-bound, no solver).
+sample-average approximation over block fading, :mod:`.saa`), the baselines
+(:mod:`.baselines`), ``milp`` (:mod:`.milp`, certified optimum of small instances; needs
+pyomo + highspy, imported only when it runs) and ``exact`` (:mod:`.exact`, certified
+optimum by a native branch-and-bound, no solver).
 """
 
 from __future__ import annotations
 
-from ..prepared import PreparedProblem
+from ..engine.prepared import PreparedProblem
+from ..errors import require
+from .baselines import BASELINES
+from .exact import solve_exact_bnb
+from .milp import solve_milp
+from .per_client import solve_per_client
 from .registry import (
     ARGUMENTS,
     METHODS,
@@ -32,8 +37,6 @@ def _solve_sflllm(prep: PreparedProblem, opts: Options) -> Outcome:
     """SflLLM; with ``split_mode="per_client"`` its common optimum then the per-client
     search (:mod:`.per_client`)."""
     if opts.split_mode == "per_client":
-        from .per_client import solve_per_client
-
         return solve_per_client(prep, opts, solve_sflllm_fading)
     return solve_sflllm_fading(prep, opts)
 
@@ -46,23 +49,17 @@ register_method("sflllm", _solve_sflllm,
                 honours=("seed", "refine", "max_iter", "max_moves", "prune", "kicks",
                          "time_limit"),
                 mode_only={"max_iter": "bcd", "prune": "nested"},
-                options=("start", "fading", "samples", "large_scale"),
+                options=("start", "fading", "samples", "large_scale", "perturbations"),
                 split_modes=("common", "per_client"))
 
 # baselines (SPEC §3): ablations of SflLLM, see .baselines
-from .baselines import BASELINES  # noqa: E402
-
 for _name, _kw in BASELINES.items():
     register_method(_name, **_kw)
 
 
 def _solve_milp(prep: PreparedProblem, opts: Options) -> Outcome:
-    from ..errors import require
-
     require("pyomo.environ", "method 'milp'", "pyomo")  # imported only when it runs
     require("highspy", "method 'milp'", "pyomo")
-    from ..assign.milp import solve_milp
-
     return solve_milp(prep, opts)
 
 
@@ -74,8 +71,6 @@ register_method("milp", _solve_milp,
 
 
 def _solve_exact(prep: PreparedProblem, opts: Options) -> Outcome:
-    from ..assign.bnb import solve_exact_bnb  # imported only when it runs
-
     return solve_exact_bnb(prep, opts)
 
 

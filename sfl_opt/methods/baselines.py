@@ -28,8 +28,8 @@ import time
 
 import numpy as np
 
+from ..engine.prepared import Link, LinkPoint, PreparedProblem
 from ..errors import ValidationError
-from ..prepared import Link, LinkPoint, PreparedProblem
 from ..status import Status, Termination
 from .registry import Options, Outcome
 from .sflllm import solve_f_link, solve_sflllm

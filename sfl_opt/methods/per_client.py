@@ -8,6 +8,9 @@ found by the method's own search (so the answer is never worse than it):
    search over O(K·n) values per delay term, never the n^K vectors; docs/model.md,
    "Per-client cut layers");
    the best (rank, vector) over the ranks is kept.
+   Then coordinate moves (:func:`coordinate_moves`): one client's cut, or the rank, at
+   a time, with the assignments held and the power re-solved exactly — a binding total
+   power cap couples the clients, which the held-rate step cannot see.
 2. **Allocation for the split vector held**: each stage link's demands are per client
    (``c_k = TcF_k(l_k)`` on the s-link, ``TcB_k(l_k)`` on an allocated downlink, the
    payloads of client k's cut): straggler-first greedy, local search (with the solve's
@@ -17,7 +20,8 @@ found by the method's own search (so the answer is never worse than it):
 
 A step is kept only when it lowers T_total; the loop stops when neither does (or at
 ``max_iter`` alternations, or the time limit). ``info``: ``common_delay`` (the start),
-``alternations``, ``split_nodes`` (threshold-search nodes). Units: s, bits, FLOP.
+``alternations``, ``split_nodes`` (threshold-search nodes), ``split_moves`` (coordinate
+moves kept). Units: s, bits, FLOP.
 """
 
 from __future__ import annotations
@@ -29,11 +33,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import kernels as kn
-from ..client_splits import ClientTerms, client_terms
-from ..delay import link_rates, pair_table
+from ..engine.prepared import (
+    KICK_GROWTH,
+    MOVE_TOL,
+    RTOL,
+    Link,
+    LinkPoint,
+    PreparedProblem,
+    kick_numbers,
+)
 from ..kernels.demand_power import demand_power_control
 from ..kernels.split import best_split_vector, vector_objective
-from ..prepared import KICK_GROWTH, MOVE_TOL, RTOL, Link, LinkPoint, PreparedProblem, kick_numbers
+from ..model.client_splits import ClientTerms, client_terms
+from ..model.delay import link_rates, pair_table
 from ..status import Termination
 from .registry import Options, Outcome
 
@@ -96,7 +108,7 @@ def split_problem(ctx: PreparedProblem, terms: ClientTerms, rates: dict[str, np.
 
 def point_total(ctx: PreparedProblem, terms: ClientTerms, links: dict[str, LinkPoint],
                 idx: np.ndarray, q: int) -> float:
-    """T_total (s) of a per-client point (the formula of :mod:`sfl_opt.client_splits`)."""
+    """T_total (s) of a per-client point (the formula of :mod:`sfl_opt.model.client_splits`)."""
     V, lam, W, _ = split_problem(ctx, terms, _rates(ctx, links), q)
     return float(terms.rounds[q] * vector_objective(V, lam, W, np.asarray(idx, np.int64)))
 
@@ -203,15 +215,19 @@ def repower(ctx: PreparedProblem, terms: ClientTerms, links: dict[str, LinkPoint
 
 
 def coordinate_moves(ctx: PreparedProblem, terms: ClientTerms, cur: Point,
-                     ranks: np.ndarray, max_sweeps: int = 20) -> tuple[Point, int]:
+                     ranks: np.ndarray, max_sweeps: int = 20,
+                     time_limit: float | None = None) -> tuple[Point, int]:
     """Step 1b: the assignments held and the power re-solved exactly, move one client's
     cut (or every client's rank) while T_total drops (first improvement, sweeps over
     every client and cut); returns the point and the number of moves. Catches what the
     held-rate step cannot: a deeper cut for a client that needs power another client
-    frees (a binding total power cap)."""
+    frees (a binding total power cap). Stops between sweeps once ``ctx.elapsed()``
+    passes ``time_limit`` (s)."""
     moves = 0
     K = ctx.K
     for _ in range(max_sweeps):
+        if time_limit is not None and ctx.elapsed() > time_limit:
+            break
         improved = False
         for q in ranks:
             q = int(q)
@@ -275,7 +291,8 @@ def solve_per_client(ctx: PreparedProblem, opts: Options,
         if tot < cur.total * (1 - IMPROVE_TOL):
             cur = Point(idx, q, cur.links, tot)
             improved = True
-        cur, mv = coordinate_moves(ctx, terms, cur, ranks)  # step 1b
+        cur, mv = coordinate_moves(ctx, terms, cur, ranks,  # step 1b
+                                   time_limit=opts.time_limit)
         moves += mv
         improved = improved or mv > 0
         new = reallocate(ctx, terms, cur.links, cur.idx, cur.q, opts)  # step 2

@@ -2,7 +2,7 @@
 
 A relaxation in which every client's terms take, each on its own, their best cut within
 the client's memory cap (the candidates client k can hold at rank r, ``F_k(r)``): for
-any split vector, allocation and power at rank r (terms of :mod:`sfl_opt.client_splits`)
+any split vector, allocation and power at rank r (terms of :mod:`sfl_opt.model.client_splits`)
 
 - up stage ``max_k (TcF_k(l_k) + S_up(l_k)/Rs_k) >= max_k (c_k + S/Rs_k)`` with
   ``c_k = min_{l in F_k} TcF_k(l)`` and ``S = min_l S_up(l)``; the least of the right
@@ -30,18 +30,18 @@ import math
 
 import numpy as np
 
-from ..assign.bnb import LinkArrays, bound_iterations, link_of
-from ..client_splits import client_terms
-from ..delay import pair_table
+from ..engine.prepared import PreparedProblem
 from ..kernels.split import best_split_vector
-from ..prepared import PreparedProblem
+from ..model.client_splits import client_terms
+from ..model.delay import pair_table
+from .exact import LinkArrays, bound_iterations, link_of
 from .per_client import split_problem
 
 
 def per_client_lower_bound(prep: PreparedProblem, upper: float = math.inf) -> float:
     """A lower bound (s) on the least T_total over every per-client split vector, rank,
     allocation and power (module docstring). ``upper`` (s, a known delay) is accepted
-    for symmetry with :func:`~sfl_opt.assign.bnb.native_lower_bound` and not used."""
+    for symmetry with :func:`~sfl_opt.methods.exact.native_lower_bound` and not used."""
     pr = prep.problem
     t = client_terms(pr, pair_table(pr))
     it = bound_iterations(prep)

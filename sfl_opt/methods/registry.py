@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from ..engine.prepared import LinkPoint, PreparedProblem
 from ..errors import BackendError
 from ..power.base import PowerBackend
-from ..prepared import LinkPoint, PreparedProblem
 from ..status import Status, Termination
 
 #: arguments of ``solve`` that a method may honour (besides ``mode`` and ``power``)
@@ -62,7 +62,7 @@ class Options:
 @dataclass
 class Outcome:
     """What a method returns: the chosen pair ``pair`` (index into ``prep.tab``) and one
-    :class:`~sfl_opt.prepared.LinkPoint` per link in ``points`` (``"s"``, ``"f"``), how
+    :class:`~sfl_opt.engine.prepared.LinkPoint` per link in ``points`` (``"s"``, ``"f"``), how
     good it is (``status``) and why the method stopped (``termination``); ``history``
     (objective after each outer iteration, s), ``timings`` (s per stage), ``grid`` ((P,)
     best total per pair, s, or None), ``lower_bound`` (s, a certified bound the method

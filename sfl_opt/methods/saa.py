@@ -3,13 +3,13 @@
 
 Split and rank are chosen once for a training run while the small-scale fading changes
 every round and the allocation and power follow it (the ``adaptive`` policy of
-:mod:`sfl_opt.dynamic`). The run's expected delay for pair p is then
+:mod:`sfl_opt.experiments.dynamic`). The run's expected delay for pair p is then
 
     E[T_total(p)] = rounds_p (I (E[sum_l t_l(p)] + fixed_iter_p) + S_ad,p (E[t_f] + 1/R_bc))
 
 (T_total is linear in the stages), with ``t_l(p)`` the optimised stage of link l in a
 round. SAA replaces each expectation by the mean over S i.i.d. drawn rounds
-(:func:`sfl_opt.fading.iid_samples`, large-scale gains fixed), the stages optimised per
+(:func:`sfl_opt.model.fading.iid_samples`, large-scale gains fixed), the stages optimised per
 sample by greedy allocation, local search and exact power (as the nested search), and
 picks the pair with the least estimate. Pairs are visited in order of a lower bound
 (the same estimate over the kernels' cheap stage bounds) and skipped once the bound
@@ -21,8 +21,13 @@ chosen pair (nested or bcd search restricted to it), so ``delay`` is still
 Options (``solve(..., fading=, samples=, large_scale=)``): ``fading`` ``"saa"`` (None:
 plain nested/bcd on the nominal gains), ``samples`` (default 32), ``large_scale``
 (link -> (K,) linear gains; default: estimated from the problem, see
-:func:`sfl_opt.fading.estimate_large_scale`). The samples derive from ``seed`` (0 when
+:func:`sfl_opt.model.fading.estimate_large_scale`). The samples derive from ``seed`` (0 when
 None).
+
+Robust planning: ``solve(problem, fading="saa", perturbations=Perturbations(...))``
+plans against the replay's perturbations (:mod:`sfl_opt.replay`): the samples also draw
+compute-speed jitter, stragglers and dropouts (:func:`robust_estimates`), and the pair
+minimises the estimated expected realised time under the adaptive policy.
 """
 
 from __future__ import annotations
@@ -33,9 +38,10 @@ from typing import Any
 import numpy as np
 
 from .. import _validation as v
+from ..engine.prepared import PreparedProblem, prepare
 from ..errors import ValidationError
-from ..fading import iid_samples
-from ..prepared import PreparedProblem
+from ..model.fading import GAIN_FIELDS, faded_links, iid_samples
+from ..model.perturbations import Perturbations, draw_multipliers
 from .registry import Options, Outcome
 from .sflllm import solve_sflllm
 
@@ -49,7 +55,7 @@ def solve_sflllm_fading(ctx: PreparedProblem, opts: Options) -> Outcome:
     """SflLLM, with ``fading="saa"``: the pair by sample-average approximation."""
     fading = opts.extra.get("fading")
     if fading is None:
-        for name in ("samples", "large_scale"):
+        for name in ("samples", "large_scale", "perturbations"):
             if opts.extra.get(name) is not None:
                 raise ValidationError(name, "None unless fading='saa'", opts.extra[name])
         return solve_sflllm(ctx, opts)
@@ -59,7 +65,14 @@ def solve_sflllm_fading(ctx: PreparedProblem, opts: Options) -> Outcome:
                               opts.extra["start"])
     samples = v.positive_int("samples", opts.extra.get("samples") or SAMPLES)
     t0 = time.perf_counter()
-    grid, info = saa_estimates(ctx, opts, samples, opts.extra.get("large_scale"))
+    pert = opts.extra.get("perturbations")
+    if pert is not None:
+        if not isinstance(pert, Perturbations):
+            raise ValidationError("perturbations", "None or a sfl_opt.replay.Perturbations",
+                                  type(pert).__name__)
+        grid, info = robust_estimates(ctx, opts, samples, pert)
+    else:
+        grid, info = saa_estimates(ctx, opts, samples, opts.extra.get("large_scale"))
     t_saa = time.perf_counter() - t0
     best = int(np.argmin(grid))
     out = solve_sflllm(ctx, opts, pairs=np.array([best]))
@@ -101,4 +114,65 @@ def saa_estimates(ctx: PreparedProblem, opts: Options, samples: int,
                   "lower": lower, "std": std, "tf_mean": float(tf.mean())}
 
 
-__all__ = ["FADING", "SAMPLES", "saa_estimates", "solve_sflllm_fading"]
+def robust_estimates(ctx: PreparedProblem, opts: Options, samples: int,
+                     pert: Perturbations) -> tuple[np.ndarray, dict[str, Any]]:
+    """(P,) SAA estimates of the expected realised training time (s) under the replay's
+    perturbations ``pert`` (:class:`sfl_opt.model.perturbations.Perturbations`) with the
+    ``adaptive`` policy and drop-and-continue, and details (as :func:`saa_estimates`).
+
+    Each of the ``samples`` drawn rounds has its own gains (i.i.d. Rayleigh fading over
+    the large-scale gains when ``pert.rho`` is not None, else the nominal gains), compute
+    times multiplied by the jitter and straggler draws, and participants (Bernoulli
+    ``pert.dropout``, at least one); the round's allocation and power are optimised per
+    pair as the nested search does, on the participants. Under the replay's charging (a
+    round with K' of K clients adds K'/K of a round) the expected time of pair p is
+    estimated by ``rounds_p · mean_s T_round,s(p) / mean_s (K'_s / K)`` (a ratio
+    estimator). An availability trace is not sampled (use ``dropout``)."""
+    pr = ctx.problem
+    rng = np.random.default_rng([0 if opts.seed is None else int(opts.seed), 21])
+    jit, strag, drop, fade = rng.spawn(4)
+    gains = (iid_samples(pr, samples, fade, pert.large_scale) if pert.rho is not None
+             else [None] * samples)
+    K = pr.K
+    rounds, share = [], []
+    for g in gains:
+        mult = draw_multipliers(pert, jit, strag, K)
+        who = np.ones(K, dtype=bool)
+        if pert.dropout > 0:
+            who = drop.random(K) >= pert.dropout
+            while not who.any():
+                who = drop.random(K) >= pert.dropout
+        idx = np.flatnonzero(who)
+        ch: dict[str, Any] = {}
+        for name in faded_links(pr):
+            base = getattr(pr, GAIN_FIELDS[name]) if g is None else g[name]
+            ch[GAIN_FIELDS[name]] = np.asarray(base, float)[idx]
+        sub = pr.replace(**ch, p_max=pr.p_max[idx], client_flops=pr.client_flops[idx]
+                         / mult[idx], rate_down=pr.rate_down[idx],
+                         client_memory=pr.client_memory[idx],
+                         compute_power=pr.compute_power[idx], client_energy=None,
+                         rounds=np.ones(pr.ranks.size))
+        rounds.append(prepare(sub))
+        share.append(idx.size / K)
+    P = ctx.P
+    tf = np.array([r.link(r.round_link).greedy(None, opts.refine, opts.max_moves).t
+                   for r in rounds])
+    per = np.empty((samples, P))
+    for i, r in enumerate(rounds):
+        if r.P != P or not (np.array_equal(r.tab.split, ctx.tab.split)
+                            and np.array_equal(r.tab.rank, ctx.tab.rank)):
+            raise ValidationError("perturbations", "samples with the problem's pairs", r.P)
+        for p in range(P):
+            st = sum(r.link(n).greedy(p, opts.refine, opts.max_moves).t
+                     for n in r.stage_links)
+            per[i, p] = float(r.total(p, st, tf[i]))  # T_round (rounds = 1)
+    mean_share = float(np.mean(share))
+    grid = ctx.tab.rounds * per.mean(axis=0) / mean_share
+    std = (ctx.tab.rounds * per.std(axis=0, ddof=1) / np.sqrt(samples) / mean_share
+           if samples > 1 else np.full(P, np.nan))
+    return grid, {"samples": samples, "evaluated": P, "skipped": 0, "std": std,
+                  "perturbations": pert.to_dict(), "mean_share": mean_share,
+                  "tf_mean": float(tf.mean())}
+
+
+__all__ = ["FADING", "SAMPLES", "robust_estimates", "saa_estimates", "solve_sflllm_fading"]

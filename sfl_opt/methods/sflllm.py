@@ -26,9 +26,9 @@ import time
 
 import numpy as np
 
+from ..engine.prepared import RTOL, Link, LinkPoint, PreparedProblem
 from ..errors import SflOptError, ValidationError
 from ..kernels.greedy import greedy_pairs
-from ..prepared import RTOL, Link, LinkPoint, PreparedProblem
 from ..status import Status, Termination
 from .registry import Options, Outcome
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from .. import _validation as v
 from ..errors import ValidationError
+from ..harness import require_torch
 from .bound import BoundFit, fit_bound
 from .problem import OnlineProblem
 from .simulate import POLICY_REGISTRY, Trace, simulate
@@ -71,7 +72,6 @@ def train_policies(problem: OnlineProblem, policies: Sequence[str], V: float, ro
     """
     from tqdm.auto import tqdm
 
-    from ..harness import require_torch
 
     require_torch()
     from ..harness.ushape import ProxyConfig, ScheduledTrainer
@@ -121,10 +121,10 @@ def learning_rows(runs: dict[str, LearningRun]) -> list[list[object]]:
 def learning_figure(runs: dict[str, LearningRun], outdir: str | Path,
                     stem: str = "online_learning") -> list[Path]:
     """Validation loss against round and against cumulative energy (PNG, PDF and the
-    CSV of :func:`learning_rows`), saved by :func:`sfl_opt.plots.save`."""
+    CSV of :func:`learning_rows`), saved by :func:`sfl_opt.experiments.plots.save`."""
     import matplotlib.pyplot as plt
 
-    from ..plots import save
+    from ..experiments.plots import save
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for i, (name, r) in enumerate(runs.items()):

@@ -1,5 +1,5 @@
 """Figures of the online scheduler (matplotlib, Agg backend), each saved as PNG and PDF
-with the CSV of the plotted numbers next to it (:func:`sfl_opt.plots.save`):
+with the CSV of the plotted numbers next to it (:func:`sfl_opt.experiments.plots.save`):
 
 - ``online_energy``: running time-average energy of each device over its budget,
   ``lyapunov`` against ``all``;
@@ -7,7 +7,7 @@ with the CSV of the plotted numbers next to it (:func:`sfl_opt.plots.save`):
   against V (the O(1/V), O(V) trade-off), with the baselines for reference;
 - ``online_queues``: device-average virtual queue over the rounds for each V.
 
-They share the style of the offline figures (:func:`sfl_opt.plots.paper_style`: fonts,
+They share the style of the offline figures (:func:`sfl_opt.experiments.plots.paper_style`: fonts,
 grid, 300 dpi, column-width panels); V is in J² per loss unit (the drift-plus-penalty
 objective V·w·Ψ + Σ Q·E is in J², Ψ in loss units) and labelled so.
 """
@@ -23,7 +23,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ..plots import COLUMN_WIDTH, paper_style, save  # noqa: E402
+from ..experiments.plots import COLUMN_WIDTH, paper_style, save  # noqa: E402
 from .problem import OnlineProblem  # noqa: E402
 from .simulate import POLICIES, Trace, simulate, summarize, sweep_v  # noqa: E402
 

@@ -34,10 +34,11 @@ from typing import Any
 import numpy as np
 
 from .. import _validation as v
-from .. import channel
 from ..errors import ValidationError
-from ..problem import _dec_nested, _enc
-from ..workload import Workload
+from ..model import channel
+from ..model.problem import _dec_nested, _enc
+from ..model.workload import Workload
+from .bandwidth import min_bandwidth
 from .bound import psi_values, round_weights
 
 _LN2 = math.log(2.0)
@@ -84,8 +85,6 @@ class RoundModel:
         """The model for ``count`` scheduled devices (itself when nothing depends on it)."""
         if self.server_step == 0.0 or count == self.count:
             return self
-        from .bandwidth import min_bandwidth
-
         fixed = self.fixed_time + (count - self.count) * self.server_step
         b_min = min_bandwidth(self.bits, self.deadline - fixed, self.snr_bw)
         b_min = np.where(b_min <= self.total, b_min, np.inf)
@@ -140,7 +139,7 @@ class OnlineProblem:
     ``downlink_power`` W and ``downlink_bandwidth`` Hz of the base station, shared
     equally by the K devices (``downlink_bandwidth = inf`` neglects the downlink time).
 
-    Learning fields: ``workload`` (per-sample :class:`~sfl_opt.workload.Workload`),
+    Learning fields: ``workload`` (per-sample :class:`~sfl_opt.model.workload.Workload`),
     ``batch`` b, ``local_iters`` I, LoRA ``rank``, ``head_params`` (trainable values of
     the task head), and the constants of the convergence bound (see :meth:`psi`):
     ``smoothness`` L (1/loss unit), ``pl_constant`` μ, ``learning_rate`` η,
@@ -307,8 +306,6 @@ class OnlineProblem:
         """The per-round quantities for channel gains ``gains`` (K,) (linear), with
         ``count`` devices scheduled (default K; only ``"shared"`` depends on it, see
         :meth:`RoundModel.with_count`)."""
-        from .bandwidth import min_bandwidth
-
         g = v.float_array("gains", gains, shape=(self.K,), positive=True)
         n = self.K if count is None else int(count)
         if not 0 <= n <= self.K:

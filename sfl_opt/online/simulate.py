@@ -36,9 +36,9 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import _validation as v
-from .._executor import Executor, run_tasks
 from .._validation import seed as check_seed
 from ..errors import ValidationError
+from ..experiments.executor import Executor, run_tasks
 from .bandwidth import min_bandwidth, split_bandwidth
 from .problem import OnlineProblem, RoundModel
 from .schedule import RoundDecision, make_decision, solve_round_model
@@ -348,7 +348,7 @@ def sweep_v(problem: OnlineProblem, Vs: list[float] | np.ndarray, rounds: int, s
             *, progress: bool | None = None, executor: Executor | str | None = "serial",
             workers: int = 2) -> list[Trace]:
     """``lyapunov`` traces for each V in ``Vs`` (same channels for all), in the order of
-    ``Vs``. ``executor`` as in :func:`sfl_opt.sweep.sweep`: ``"serial"`` (default) runs
+    ``Vs``. ``executor`` as in :func:`sfl_opt.experiments.sweep.sweep`: ``"serial"`` (default) runs
     here, ``None`` a process pool of ``workers`` made and shut down here, or any
     ``concurrent.futures.Executor`` (left running). ``progress`` shows a tqdm bar over
     the V values (default: on a terminal)."""

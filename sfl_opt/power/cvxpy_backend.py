@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import BackendError
 from ..status import Status, Termination
 from .base import PowerBackend, PowerSolution, PowerSubproblem
 from .scaling import Scaling, reference_point, repair_caps
@@ -84,8 +85,6 @@ class CvxpyBackend(PowerBackend):
         import cvxpy as cp
 
         if solver.upper() not in cp.installed_solvers():
-            from ..errors import BackendError
-
             raise BackendError(f"cvxpy: solver {solver!r} is not installed; installed: "
                                f"{', '.join(cp.installed_solvers())}")
         self.solver = solver.upper()

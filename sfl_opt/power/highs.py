@@ -1,6 +1,6 @@
 """HiGHS through Pyomo's persistent appsi interface, and the tangent cuts of the outer
 approximations that run on it (the ``pyomo`` backend and the MILP of
-:mod:`sfl_opt.assign.milp`). Pyomo is imported only when a solver is built."""
+:mod:`sfl_opt.methods.milp`). Pyomo is imported only when a solver is built."""
 
 from __future__ import annotations
 

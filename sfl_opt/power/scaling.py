@@ -1,7 +1,7 @@
 """The scaled units of the convex power formulation, shared by every module that hands
 the power problem to a numerical solver: the ``cvxpy`` and ``pyomo`` backends, the
-time-sharing lower bound (:mod:`sfl_opt.assign.bound`) and the MILP
-(:mod:`sfl_opt.assign.milp`).
+time-sharing lower bound (:mod:`sfl_opt.engine.bounds`) and the MILP
+(:mod:`sfl_opt.methods.milp`).
 
 Conic and LP solvers use absolute tolerances, so they must see numbers near 1:
 

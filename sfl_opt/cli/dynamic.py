@@ -1,0 +1,101 @@
+"""The radio model's subcommands (SPEC §8.4): ``sfl-opt dynamic`` (one training run
+under block fading, :mod:`sfl_opt.experiments.dynamic`) and ``sfl-opt radio-figures``
+(:mod:`sfl_opt.experiments.radio_figures`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..experiments.dynamic import simulate_training
+from ..experiments.radio_figures import format_shares, make_radio_figures, stage_share_rows
+from ..model.scenario import large_scale_gains
+from .core import add_radio_options, load_problem
+
+
+def _cmd_dynamic(args: argparse.Namespace) -> int:
+    problem = load_problem(args.scenario, args.scenario_seed, downlink=args.downlink,
+                           band=args.band)
+    extra: dict[str, Any] = {}
+    if args.scenario is None:  # the default scenario's exact large-scale gains
+        ls = large_scale_gains(args.scenario_seed or 0)
+        extra["large_scale"] = {n: ls[n] for n in ("s", "f", "d")}
+        extra["distance"] = ls["distance"]
+    elif args.mobility_step > 0:
+        print("sfl-opt: error: --mobility-step needs the default scenario (client "
+              "distances)")
+        return 2
+    policies = ("static", "adaptive") if args.policy == "both" else (args.policy,)
+    out = []
+    for policy in policies:
+        run = simulate_training(problem, seed=args.seed, policy=policy, rounds=args.rounds,
+                                rho=args.rho, pair=args.pair, mobility_step=args.mobility_step,
+                                static_power=args.static_power, samples=args.samples,
+                                **extra)
+        out.append(run)
+        print(f"{policy:>8}: split {run.split}, rank {run.rank}, {run.round_delays.size} "
+              f"rounds simulated (rounds(r) = {run.rounds_r:g}), total {run.total:,.1f} s, "
+              f"certified bound {run.bound:,.1f} s, round delay "
+              f"{np.median(run.round_delays):,.2f} s median, re-optimisation "
+              f"{1e3 * run.reopt_time.mean():.3f} ms/round")
+    if args.json:
+        Path(args.json).write_text(json.dumps([r.to_dict() for r in out], indent=1))
+        print(f"runs written to {args.json}")
+    return 0
+
+
+def _cmd_radio_figures(args: argparse.Namespace) -> int:
+    paths = make_radio_figures(args.out, quick=args.quick, seeds=args.seeds,
+                               executor="serial" if args.serial else None,
+                               progress=not args.quiet)
+    print(f"{len(paths)} files written to {args.out}")
+    return 0
+
+
+def _cmd_radio_shares(args: argparse.Namespace) -> int:
+    print(f"SflLLM on the default scenario, mean over {args.seeds} seeds "
+          "(scenario seed = method seed); share of T_total per stage")
+    print(format_shares(stage_share_rows(range(args.seeds))))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``dynamic`` to the ``sfl-opt`` command line."""
+    p = sub.add_parser("dynamic", help="simulate a training run under block fading")
+    p.add_argument("scenario", nargs="?", help="scenario JSON (default: the bundled default)")
+    p.add_argument("--scenario-seed", type=int, default=None,
+                   help="seed of the default scenario (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the fading draws (default 0)")
+    p.add_argument("--policy", default="both", choices=("adaptive", "static", "both"))
+    p.add_argument("--rho", type=float, default=0.0,
+                   help="round-to-round fading correlation in [0, 1] (default 0: i.i.d.)")
+    p.add_argument("--rounds", type=int, default=None,
+                   help="rounds to simulate (default ceil(rounds(r)))")
+    p.add_argument("--pair", default="nominal", choices=("nominal", "saa"),
+                   help="(split, rank) from the nominal channel or by sample-average "
+                        "approximation")
+    p.add_argument("--samples", type=int, default=32, help="SAA samples (default 32)")
+    p.add_argument("--static-power", default="fixed", choices=("fixed", "resolved"))
+    p.add_argument("--mobility-step", type=float, default=0.0,
+                   help="random-walk step of the client distances, m per round")
+    p.add_argument("--json", metavar="OUT", help="also write the runs as JSON")
+    add_radio_options(p)
+    p.set_defaults(func=_cmd_dynamic)
+
+    p = sub.add_parser("radio-figures", help="figures of the radio options: shared vs "
+                                             "separate band, block fading policies")
+    p.add_argument("--out", default="docs/figures", help="output folder (default docs/figures)")
+    p.add_argument("--quick", action="store_true", help="3 seeds, fewer points")
+    p.add_argument("--seeds", type=int, default=None, help="number of seeds (default 10)")
+    p.add_argument("--serial", action="store_true", help="run the sweeps in this process")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_radio_figures)
+
+    p = sub.add_parser("radio-shares", help="delay share of each stage under each radio "
+                                            "model (default scenario, mean over seeds)")
+    p.add_argument("--seeds", type=int, default=10, help="number of seeds (default 10)")
+    p.set_defaults(func=_cmd_radio_shares)

@@ -166,3 +166,21 @@ def test_analytic_formulas_match_flop_counter_and_saved_tensors(family: str) -> 
                         "lora_params"}
     for k, r in res.items():
         assert abs(r["rel"]) <= 0.05, (family, k, r)
+
+
+def test_model_device_cells_and_figure(tmp_path) -> None:
+    from sfl_opt.experiments.model_device import plot_model_device, run_cell, summarise
+
+    ok = run_cell("gpt2-small", "jetson-orin-nano-8gb", 0)
+    assert ok["feasible"] and 1 <= ok["split"] < 12 and ok["delay"] > 0
+    p = Problem.default(0, model="gpt2-small", devices="jetson-orin-nano-8gb", server="A100")
+    assert ok["delay"] == pytest.approx(solve(p, seed=0).delay, rel=1e-12)
+    # a device too small for any pair: marked infeasible with its least need
+    bad = run_cell("llama-3.2-1b", "jetson-orin-nano-8gb", 0, client_memory=0.5e9)
+    assert not bad["feasible"] and bad["min_need"] > 0.5e9 and np.isnan(bad["delay"])
+    bad["memory"] = 0.5e9
+    summ = summarise([ok, bad])
+    assert summ[("gpt2-small", "jetson-orin-nano-8gb")]["split"] == ok["split"]
+    assert not summ[("llama-3.2-1b", "jetson-orin-nano-8gb")]["feasible"]
+    paths = plot_model_device([ok, bad], tmp_path / "md")
+    assert all(x.exists() and x.stat().st_size > 1000 for x in paths)

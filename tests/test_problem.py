@@ -153,6 +153,11 @@ BAD_FIELDS = [
     ("bw_d", lambda p: np.ones(p.K)),
     ("p_total_d", lambda p: 10.0),
     ("band", lambda p: "both"),
+    ("max_se", lambda p: 0.0),
+    ("max_se", lambda p: float("nan")),
+    ("max_se", lambda p: 1e4),            # above the largest finite cap
+    ("se_attenuation", lambda p: 0.0),
+    ("se_attenuation", lambda p: 1.5),
 ]
 
 

@@ -39,7 +39,7 @@ def _best_rate_brute(bw, inva, power, lcap):
     def neg(theta):
         psd = np.array([theta, 1.0 - theta]) * power / bw
         return -_rate(bw, inva, psd, lcap)
-    grid = np.linspace(0.0, 1.0, 2001)
+    grid = np.linspace(0.0, 1.0, 101)
     vals = np.array([neg(x) for x in grid])
     i = int(np.argmin(vals))
     lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, grid.size - 1)]
@@ -98,10 +98,10 @@ def _link_brute(bw, inva, owner, c, S, pmax, ptot, lcap):
     hi = min(pmax[0], ptot)
     if hi - lo < 1e-15:
         return deadline(hi)
-    grid = np.linspace(lo, hi, 401)
+    grid = np.linspace(lo, hi, 41)
     vals = [deadline(x) for x in grid]
     i = int(np.argmin(vals))
-    res = minimize_scalar(deadline, bounds=(grid[max(i - 1, 0)], grid[min(i + 1, 400)]),
+    res = minimize_scalar(deadline, bounds=(grid[max(i - 1, 0)], grid[min(i + 1, 40)]),
                           method="bounded", options={"xatol": 1e-14})
     return min(res.fun, vals[i])
 

@@ -23,6 +23,7 @@ import sys as _sys
 from .engine.result import SolveResult
 from .errors import BackendError, InfeasiblePointError, SflOptError, ValidationError
 from .experiments import replay
+from .methods import available_methods, show_options
 from .model import architectures as models
 from .model import hardware, memory, profiles
 from .model.delay import Breakdown, evaluate
@@ -41,7 +42,8 @@ _sys.modules[f"{__name__}.models"] = models  # the LLM catalogue, sfl_opt.model.
 __all__ = [
     "BackendError", "Breakdown", "InfeasiblePointError", "Problem", "SflOptError",
     "SolveResult", "Status", "Termination", "ValidationError", "Workload", "available_backends",
-    "evaluate", "hardware", "memory", "models", "profiles", "solve",
+    "available_methods", "evaluate", "hardware", "memory", "models", "profiles", "show_options",
+    "solve",
 ]
 
 try:

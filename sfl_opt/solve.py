@@ -9,7 +9,7 @@ import warnings
 from typing import Any
 
 from . import _validation as v
-from .engine.bounds import lower_bound as relaxation_bound
+from .engine.bounds import lower_bound_details
 from .engine.prepared import PreparedProblem, prepare
 from .engine.result import SolveResult
 from .errors import NumericalRangeError, SflOptError, ValidationError, require
@@ -17,8 +17,9 @@ from .methods import METHODS, MethodSpec, Options, Outcome, auto_kicks, get_meth
 from .methods.budget import apply_budget
 from .methods.exact import native_lower_bound
 from .methods.per_client_bound import per_client_lower_bound
+from .methods.registry import COMMON_OPTIONS, DEFAULTS
 from .model.client_splits import check_split_mode
-from .model.delay import check_magnitudes, evaluate
+from .model.delay import check_magnitudes, evaluate, pair_table
 from .model.energy import has_budget
 from .model.problem import Problem
 from .power import PowerBackend, get_backend
@@ -260,16 +261,17 @@ def solve(
     if bound == "relaxation":
         require("cvxpy", "the relaxation bound (bound='relaxation', --bound relaxation)",
                 "cvxpy")
-    check_magnitudes(problem)
+    table = pair_table(problem)  # the one pair table of this solve
+    check_magnitudes(problem, table)
     if kicks is None and "kicks" in spec.honours:
         kicks = auto_kicks(problem.K, max(problem.M, problem.N))
     opts = Options(power=backend, mode=eff_mode,
-                   refine=True if refine is None else refine,
-                   max_iter=20 if max_iter is None else max_iter,
-                   max_moves=10_000 if max_moves is None else max_moves,
-                   prune=True if prune is None else prune, kicks=kicks or 0,
+                   refine=DEFAULTS["refine"] if refine is None else refine,
+                   max_iter=DEFAULTS["max_iter"] if max_iter is None else max_iter,
+                   max_moves=DEFAULTS["max_moves"] if max_moves is None else max_moves,
+                   prune=DEFAULTS["prune"] if prune is None else prune, kicks=kicks or 0,
                    time_limit=time_limit, seed=seed, extra=options, split_mode=split_mode)
-    prep = prepare(problem)
+    prep = prepare(problem, table)
     try:
         out = spec.fn(prep, opts)
         if has_budget(problem):
@@ -295,10 +297,26 @@ def _energy_function(prep: PreparedProblem) -> Any:
         d = points.get("d")
         dn = {} if d is None else {"assign_d": d.assign, "psd_d": d.psd}
         bd = evaluate(free, split, rank, points["s"].assign, points["s"].psd,
-                      points["f"].assign, points["f"].psd, **dn)
+                      points["f"].assign, points["f"].psd, **dn, table=prep.full_tab)
         return bd.energy.per_client
 
     return energy_of
+
+
+def options_ran(spec: MethodSpec, opts: Options, bound: bool | str) -> dict[str, Any]:
+    """What ran, as recorded in ``SolveResult.options``: the mode and power backend (for
+    methods that have them), every option the method read with its effective value
+    (defaults filled in, ``kicks`` after the automatic choice) and the bound."""
+    ran: dict[str, Any] = {}
+    if spec.modes:
+        ran["mode"] = opts.mode
+    if spec.power == "any":
+        ran["power"] = opts.power_name
+    for name, opt in spec.option_table(opts.mode or None).items():
+        ran[name] = getattr(opts, name) if name in COMMON_OPTIONS \
+            else opts.extra.get(name, opt.default)
+    ran["bound"] = "native" if bound is True else bound
+    return ran
 
 
 def _assemble(prep: PreparedProblem, spec: MethodSpec, opts: Options, out: Outcome,
@@ -317,14 +335,14 @@ def _assemble(prep: PreparedProblem, spec: MethodSpec, opts: Options, out: Outco
                           f"{'no' if d is None else 'a'} downlink point for a problem with "
                           f"{pr.downlink} downlink")
     dn = {} if d is None else {"assign_d": d.assign, "psd_d": d.psd}
-    bd = evaluate(pr, split, rank, s.assign, s.psd, f.assign, f.psd, **dn)
+    bd = evaluate(pr, split, rank, s.assign, s.psd, f.assign, f.psd, **dn, table=prep.full_tab)
     status = Status(out.status)
     timings = dict(out.timings)
     lower = out.lower_bound
     if bound is not False:
         t0 = time.perf_counter()
         if bound == "relaxation":
-            lb = float(relaxation_bound(pr))
+            lb = float(lower_bound_details(pr, prep)["bound"])
         elif opts.split_mode == "per_client":  # the per-client relaxation
             lb = float(per_client_lower_bound(prep, upper=bd.total))
         else:  # the native bound; the point's delay lets pairs that cannot matter stop
@@ -352,5 +370,5 @@ def _assemble(prep: PreparedProblem, spec: MethodSpec, opts: Options, out: Outco
         termination=Termination(out.termination),
         power=out.power or (opts.power_name if spec.power == "any" else spec.power),
         mode=opts.mode, grid=grid, rounds_source=pr.rounds_source, info=dict(out.info),
-        split_mode=opts.split_mode, **dn,
+        split_mode=opts.split_mode, options=options_ran(spec, opts, bound), **dn,
     )

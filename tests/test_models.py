@@ -13,12 +13,12 @@ import sys
 
 import numpy as np
 import pytest
-
-from sfl_opt import Problem, Workload, evaluate, solve
-from sfl_opt.errors import ValidationError
 from sfl_opt.memory import memory_table
 from sfl_opt.models import MODELS, get_model
 from sfl_opt.profiles import bundled_profile_path, load_profile
+
+from sfl_opt import Problem, Workload, evaluate, solve
+from sfl_opt.errors import ValidationError
 
 #: published parameter counts (model cards / safetensors totals), for the catalogue's
 #: numbers copied from each config.json

@@ -414,3 +414,19 @@ def test_per_client_time_limit_and_bcd() -> None:
     r = solve(p, split_mode="per_client", mode="bcd", max_iter=1)
     assert r.info["alternations"] == 1
     assert r.delay <= solve(p, mode="bcd", max_iter=1).delay * (1 + 1e-12)
+
+
+def test_cli_per_client_gain(tmp_path, capsys) -> None:
+    """``sfl-opt per-client-gain`` on one cohort and two seeds writes the figure and
+    prints the table; a malformed ``--seeds`` or cohort exits 2 naming it."""
+    from sfl_opt.cli import main
+
+    assert main(["per-client-gain", "--models", "gpt2-small", "--cohorts", "phones+laptops",
+                 "--seeds", "0-1", "--clients", "4", "--out", str(tmp_path),
+                 "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "phones+laptops" in out and (tmp_path / "per_client_gain.png").exists()
+    assert main(["per-client-gain", "--seeds", "x", "--out", str(tmp_path)]) == 2
+    assert "--seeds" in capsys.readouterr().err
+    assert main(["per-client-gain", "--cohorts", "tablets", "--out", str(tmp_path)]) == 2
+    assert "--cohorts" in capsys.readouterr().err

@@ -152,3 +152,10 @@ def test_budget_with_per_client_cuts_is_rejected():
     p = small_problem(1).replace(client_energy=1e9)
     with pytest.raises(ValidationError, match="client_energy"):
         solve(p, split_mode="per_client")
+
+
+def test_cli_bad_seeds_are_named(capsys):
+    from sfl_opt.cli import main
+
+    assert main(["replay", "--seeds", "x"]) == 2
+    assert "--seeds" in capsys.readouterr().err

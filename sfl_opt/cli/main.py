@@ -3,7 +3,8 @@
 Each command group is a module of this package with a ``register(subparsers)`` function
 (which must not import optional dependencies such as torch or cvxpy):
 :mod:`.core` (``default``, ``solve``, ``backends``), :mod:`.experiments` (``compare``,
-``sweep``, ``figures``), :mod:`.online` (``online``), :mod:`.dynamic` (``dynamic``,
+``sweep``, ``figures``), :mod:`.client_gain` (``per-client-gain``), :mod:`.online`
+(``online``), :mod:`.dynamic` (``dynamic``,
 ``radio-figures``), :mod:`.replay` (``replay``, ``replay-figures``) and :mod:`.harness`
 (``profile``, ``measure-rounds``, ``measure-accuracy``).
 """
@@ -15,10 +16,10 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import MissingDependencyError, SflOptError
-from . import core, dynamic, experiments, harness, online, replay
+from . import client_gain, core, dynamic, experiments, harness, online, replay
 
 #: the command groups, in the order of ``sfl-opt --help``
-GROUPS = (core, experiments, online, dynamic, replay, harness)
+GROUPS = (core, experiments, client_gain, online, dynamic, replay, harness)
 
 #: optional module -> the extra that installs it (for the one-line error message)
 EXTRAS = {"cvxpy": "cvxpy", "clarabel": "cvxpy", "pyomo": "pyomo", "highspy": "pyomo",

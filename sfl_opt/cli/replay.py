@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import ValidationError
 from ..experiments.replay import replay
 from ..experiments.replay_figures import make_replay_figures
 from ..model.perturbations import Perturbations, load_trace
@@ -18,13 +19,21 @@ from .core import load_problem, warm_kernels
 
 def _seeds(text: str) -> list[int]:
     """The CLI's seed vocabulary: ``N`` (0..N-1), ``a,b,c`` or ``a-b``."""
-    text = text.strip()
-    if "," in text:
-        return [int(x) for x in text.split(",")]
-    if "-" in text:
-        a, b = (int(x) for x in text.split("-"))
-        return list(range(a, b + 1))
-    return list(range(int(text)))
+    t = text.strip()
+    try:
+        if "," in t:
+            out = [int(x) for x in t.split(",")]
+        elif "-" in t:
+            a, b = (int(x) for x in t.split("-"))
+            out = list(range(a, b + 1))
+        else:
+            out = list(range(int(t)))
+    except ValueError:
+        out = []
+    if not out or min(out) < 0:
+        raise ValidationError("--seeds", "N (seeds 0..N-1, N >= 1), a,b,c or a-b (seeds >= 0)",
+                              text)
+    return out
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:

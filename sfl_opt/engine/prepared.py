@@ -250,7 +250,9 @@ class PreparedProblem:
     link of the adapter upload; ``fixed_iter (P,)``: the rest of an iteration, ``Ts +
     max_k (S_dn/rate_down_k + TcB_k)`` (s) with the fixed downlink, ``Ts`` with the
     allocated one; ``started``:
-    ``time.perf_counter()`` at preparation (time limits count from it).
+    ``time.perf_counter()`` at preparation (time limits count from it); ``full_tab``: the
+    table of every candidate pair (``pair_table(problem)``, before the memory filter),
+    which ``evaluate`` takes.
     """
 
     problem: Problem
@@ -260,6 +262,12 @@ class PreparedProblem:
     stage_links: tuple[str, ...] = ("s",)
     round_link: str = "f"
     started: float = field(default_factory=time.perf_counter)
+    full_tab: PairTable | None = None
+
+    def full_table(self) -> PairTable:
+        """The table of every candidate pair (``full_tab``; built here if the preparation
+        did not keep one)."""
+        return self.full_tab if self.full_tab is not None else pair_table(self.problem)
 
     @property
     def P(self) -> int:
@@ -373,21 +381,23 @@ class PreparedProblem:
                                      ln.noise_psd, ln.client_flops, ln.work, ln.bits,
                                      ln.lcap, ln.alpha)
         return PreparedProblem(self.problem, self.tab, links, self.fixed_iter,
-                               self.stage_links, self.round_link)
+                               self.stage_links, self.round_link, full_tab=self.full_tab)
 
     def elapsed(self) -> float:
         """Seconds since preparation."""
         return time.perf_counter() - self.started
 
 
-def prepare(problem: Problem) -> PreparedProblem:
+def prepare(problem: Problem, table: PairTable | None = None) -> PreparedProblem:
     """Pre-compute everything that does not depend on the allocation.
 
     The pair table holds only the (split, rank) candidates whose memory need fits every
     client's ``client_memory`` (all of them when the caps are ``inf``), so every method,
-    looping over ``range(P)``, searches feasible pairs only."""
+    looping over ``range(P)``, searches feasible pairs only. ``table``:
+    ``pair_table(problem)`` if the caller has built it (else built here)."""
     pr = problem
-    tab = pair_table(pr)
+    full = pair_table(pr) if table is None else table
+    tab = full
     radio = {"lcap": pr.se_cap, "alpha": pr.se_attenuation}
     fits = pr.memory_feasible().ravel()
     if not fits.all():
@@ -402,13 +412,14 @@ def prepare(problem: Problem) -> PreparedProblem:
     if pr.gain_d is None:  # the fixed-rate downlink (SPEC §2): part of the fixed terms
         tcb = tab.w_client_bwd[:, None] / pr.client_flops[None, :]
         dn = tab.s_dn[:, None] / pr.rate_down[None, :]
-        return PreparedProblem(pr, tab, links, fixed_iter + np.max(dn + tcb, axis=1))
+        return PreparedProblem(pr, tab, links, fixed_iter + np.max(dn + tcb, axis=1),
+                               full_tab=full)
     # the allocated downlink (SPEC §8.4): the base station's budget, no per-client cap
     assert pr.bw_d is not None and pr.p_total_d is not None
     links["d"] = Link.build("d", 2, pr.gain_d, pr.bw_d, np.full(pr.K, pr.p_total_d),
                             pr.p_total_d, pr.noise_psd, pr.client_flops,
                             work=tab.w_client_bwd, bits=tab.s_dn, **radio)
-    return PreparedProblem(pr, tab, links, fixed_iter, stage_links=("s", "d"))
+    return PreparedProblem(pr, tab, links, fixed_iter, stage_links=("s", "d"), full_tab=full)
 
 
 __all__ = ["MOVE_TOL", "RTOL", "Link", "LinkPoint", "PreparedProblem", "kick_numbers",

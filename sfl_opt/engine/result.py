@@ -39,7 +39,11 @@ class SolveResult:
       delay found per pair, s, or None); ``info`` (method-specific details);
     - ``assign_d (D,)``, ``psd_d (D,)``: the allocated downlink (SPEC §8.4; None with
       the fixed-rate downlink);
-    - ``split_mode``: ``"common"`` or ``"per_client"`` (what ``solve`` searched).
+    - ``split_mode``: ``"common"`` or ``"per_client"`` (what ``solve`` searched);
+    - ``options``: what ran — the mode and power backend (methods that have them), every
+      option the method read with its effective value (defaults filled in, the automatic
+      ``kicks`` resolved, ``seed``) and the ``bound`` (see
+      ``sfl_opt.show_options(method)``).
     """
 
     delay: float
@@ -65,6 +69,7 @@ class SolveResult:
     assign_d: np.ndarray | None = None
     psd_d: np.ndarray | None = None
     split_mode: str = "common"
+    options: dict[str, Any] = field(default_factory=dict)
 
     def evaluate_kwargs(self) -> dict[str, Any]:
         """The point as keyword arguments of :func:`sfl_opt.evaluate` (after the problem):
@@ -124,7 +129,7 @@ class SolveResult:
             "lower_bound": self.lower_bound, "gap": self.gap, "grid": self.grid,
             "rounds_source": self.rounds_source, "info": self.info,
             "split_mode": self.split_mode,
-            "energy": self.energy.to_dict(),
+            "energy": self.energy.to_dict(), "options": self.options,
         }
         if self.assign_d is not None:
             out.update(assign_d=self.assign_d, psd_d=self.psd_d)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ValidationError
-from .sweep import SweepTable, default_value, sweep
+from .sweep import RunMemo, SweepTable, default_value, sweep
 
 #: the default method and the baselines, in the order of the tables and figures
 REFERENCE = "sflllm"
@@ -98,18 +98,19 @@ def reductions(table: SweepTable, reference: str = "sflllm") -> dict[str, np.nda
 
 def compare(seeds: int | Iterable[int] = 10, methods: Sequence[str] | None = None,
             executor: Executor | str | None = None, progress: bool = True,
-            base: dict[str, Any] | None = None) -> SweepTable:
+            base: dict[str, Any] | None = None, memo: RunMemo | None = None) -> SweepTable:
     """Run SflLLM and every baseline on seeds ``0..seeds-1`` (or the given seeds) of the
     default scenario (with the ``Problem.default`` keywords ``base``, e.g. the radio
     options ``{"downlink": "allocated", "band": "shared"}`` or ``{"profile": path}``);
-    each seed is the scenario's and the method's."""
+    each seed is the scenario's and the method's. ``memo``: runs shared with other sweeps
+    (see :func:`~sfl_opt.experiments.sweep.sweep`)."""
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         if seeds < 1:
             raise ValidationError("seeds", "a number of seeds >= 1", seeds)
         seeds = range(seeds)
     methods = list(methods) if methods is not None else [REFERENCE, *BASELINES]
     return sweep("clients", [default_value("clients")], methods, seeds, executor=executor,
-                 progress=progress, base=base, desc="compare")
+                 progress=progress, base=base, desc="compare", memo=memo)
 
 
 def compare_rows(table: SweepTable, reference: str = REFERENCE) -> list[dict[str, Any]]:

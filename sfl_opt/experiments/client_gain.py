@@ -7,8 +7,8 @@ starts from that common optimum, so it is never worse). The gain is ``1 - T_pc /
 T_common``; per (model, cohort) the mean with a 95 % Student-t interval over the seeds,
 the largest gain, and how many seeds gained at all.
 
-    sfl-opt per-client-gain --out docs/figures          # the committed figure
-    python -m sfl_opt.experiments.client_gain --seeds 3 --no-progress
+    sfl-opt per-client-gain --seeds 10                  # the committed figure
+    sfl-opt per-client-gain --seeds 3 --no-progress --out /tmp/figs
 
 writes ``per_client_gain.{png,pdf,csv}`` (one row per run; the CSV's first lines record
 the protocol).
@@ -16,9 +16,7 @@ the protocol).
 
 from __future__ import annotations
 
-import argparse
 import math
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ValidationError
 from ..model.problem import Problem
 from ..solve import solve
 
@@ -175,44 +174,32 @@ def plot(runs: Sequence[GainRun], stem: str | Path, clients: int = CLIENTS,
     return paths
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m sfl_opt.experiments.client_gain``: run, print the summary, write the figure."""
-    ap = argparse.ArgumentParser(prog="sfl-opt per-client-gain",
-                                 description="Gain of per-client cut layers over the best "
-                                             "common split, per device cohort.")
-    ap.add_argument("--models", default=None,
-                    help="comma-separated models: gpt2-small (the default workload), "
-                         "gpt2-shape-LxD (analytic GPT-2 shape), or catalogue names (default: "
-                         f"{','.join(MODELS)} with the catalogue, else {','.join(STAND_INS)})")
-    ap.add_argument("--seeds", default="5", help="N (seeds 0..N-1), a list a,b or a range a-b")
-    ap.add_argument("--clients", type=int, default=CLIENTS, help="clients per cohort")
-    ap.add_argument("--server", default=SERVER, help="catalogue server")
-    ap.add_argument("--out", default="docs/figures", help="folder of the figure")
-    ap.add_argument("--no-progress", action="store_true", help="no progress bar")
-    args = ap.parse_args(argv)
-    models = args.models.split(",") if args.models else None
-    runs = run(models, seeds=parse_seeds(args.seeds), clients=args.clients,
-               server=args.server, progress=not args.no_progress)
-    print(f"{'model':<20} {'cohort':<24} {'seeds':>5} {'mean gain':>10} {'95% CI':>8} "
-          f"{'max':>7} {'gained':>6}")
+def format_summary(runs: Sequence[GainRun]) -> str:
+    """The summary (:func:`summary`) as a text table."""
+    lines = [f"{'model':<20} {'cohort':<24} {'seeds':>5} {'mean gain':>10} {'95% CI':>8} "
+             f"{'max':>7} {'gained':>6}"]
     for s in summary(runs):
-        print(f"{s['model']:<20} {s['cohort']:<24} {s['seeds']:>5} {s['mean']:>10.3%} "
-              f"{s['ci95']:>8.3%} {s['max']:>7.2%} {s['gained']:>6}")
-    for p in plot(runs, Path(args.out) / "per_client_gain", args.clients, args.server):
-        print(f"wrote {p}")
-    return 0
+        lines.append(f"{s['model']:<20} {s['cohort']:<24} {s['seeds']:>5} {s['mean']:>10.3%} "
+                     f"{s['ci95']:>8.3%} {s['max']:>7.2%} {s['gained']:>6}")
+    return "\n".join(lines)
 
 
 def parse_seeds(text: str) -> list[int]:
-    """``N`` (0..N-1), ``a,b,c`` or ``a-b`` (inclusive)."""
-    text = text.strip()
-    if "," in text:
-        return [int(x) for x in text.split(",")]
-    if "-" in text:
-        a, b = text.split("-")
-        return list(range(int(a), int(b) + 1))
-    return list(range(int(text)))
+    """``N`` (seeds 0..N-1), ``a,b,c`` or ``a-b`` (inclusive); ValidationError naming
+    ``--seeds`` otherwise."""
+    t = str(text).strip()
+    try:
+        if "," in t:
+            out = [int(x) for x in t.split(",")]
+        elif "-" in t.lstrip("-"):
+            a, b = t.split("-")
+            out = list(range(int(a), int(b) + 1))
+        else:
+            out = list(range(int(t)))
+    except ValueError:
+        out = []
+    if not out or min(out) < 0:
+        raise ValidationError("--seeds", "N (seeds 0..N-1, N >= 1), a list a,b,c or a range "
+                              "a-b of seeds >= 0", text)
+    return out
 
-
-if __name__ == "__main__":
-    sys.exit(main())

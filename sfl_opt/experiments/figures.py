@@ -19,7 +19,7 @@ from ..model.problem import Problem
 from ..solve import solve
 from .analysis import BASELINES, REFERENCE, compare
 from .regimes import ablation_shares, rank_by_tokens, split_map
-from .sweep import default_value, executor_scope, sweep
+from .sweep import RunMemo, default_value, executor_scope, sweep
 
 
 @dataclass(frozen=True)
@@ -74,8 +74,10 @@ def make_figures(out: str | Path = "docs/figures", *, quick: bool = False,
             raise ValidationError("params", f"swept parameters {sorted(grids)}", name)
     methods = [REFERENCE, *BASELINES]
     paths: list[Path] = []
+    memo: RunMemo = {}  # each distinct run once (the default point recurs in the sweeps)
     with executor_scope(executor) as ex:
-        table = compare(n_seeds, methods, executor=ex, progress=progress, base=base)
+        table = compare(n_seeds, methods, executor=ex, progress=progress, base=base,
+                        memo=memo)
         table.to_csv(out / "compare_runs.csv")
         paths.append(out / "compare_runs.csv")
         paths += plots.plot_comparison(table, out / "comparison")
@@ -83,7 +85,7 @@ def make_figures(out: str | Path = "docs/figures", *, quick: bool = False,
         for name in names:
             g = grids[name]
             t = sweep(name, g.values, methods, range(n_seeds), executor=ex,
-                      progress=progress, base=base)
+                      progress=progress, base=base, memo=memo)
             t.to_csv(out / f"sweep_{name}_runs.csv")
             paths.append(out / f"sweep_{name}_runs.csv")
             paths += plots.plot_sweep(t, out / f"delay_vs_{name}", default=default_value(name),

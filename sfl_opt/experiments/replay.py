@@ -344,6 +344,9 @@ def replay(problem: Problem, result: SolveResult, perturbations: Perturbations |
     seeds = [v.seed("seeds", s) for s in seeds]
     if not seeds:
         raise ValidationError("seeds", "at least one seed", seeds)
+    if len(getattr(problem, "local_iters_candidates", (0,))) > 1:
+        # a problem with candidate I: the plan's I (the convergence model's rounds at it)
+        problem = problem.at_local_iters(result.local_iters)  # type: ignore[attr-defined]
     evaluate(problem, **result.evaluate_kwargs())  # the plan is a point of the problem
     tasks = [(problem, result, pert, s, policy, dropouts, retry) for s in seeds]
     runs = run_tasks(_task, tasks, executor=executor, workers=workers, progress=progress,

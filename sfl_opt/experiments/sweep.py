@@ -20,7 +20,7 @@ import math
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor, as_completed
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from ..errors import ValidationError
 from ..methods import METHODS
 from ..model.problem import Problem
 from ..model.scenario import DEFAULTS as SCENARIO_DEFAULTS
-from ..model.scenario import GPT2_DIMS
+from ..model.scenario import GPT2_DIMS, model_dims
 from ..solve import solve
 from .executor import executor_scope
 
@@ -246,6 +246,37 @@ def run_task(task: SweepTask) -> SweepRow:
                     rank=int(res.rank), status=str(res.status), time=time.perf_counter() - t0)
 
 
+#: a memo of runs shared by sweeps (``sweep(..., memo=...)``): :func:`run_key` -> row
+RunMemo = dict[tuple[Any, ...], SweepRow]
+
+
+def _same_as_default(name: str, value: Any, scenario: dict[str, Any]) -> bool:
+    """Whether ``Problem.default`` keyword ``name=value`` is what the default scenario
+    takes anyway (with the other keywords ``scenario``): its :data:`DEFAULTS` entry, or
+    for ``layers``/``hidden``/``seq`` the dimension of the profile in use."""
+    if name not in SCENARIO_DEFAULTS:
+        return False
+    default = SCENARIO_DEFAULTS[name]
+    if default is None and name in GPT2_DIMS:
+        default = model_dims(scenario.get("profile", SCENARIO_DEFAULTS["profile"]))[name]
+    if isinstance(default, (tuple, list)) or isinstance(value, (tuple, list)):
+        return isinstance(value, (tuple, list)) and isinstance(default, (tuple, list)) \
+            and tuple(value) == tuple(default)
+    return value is not None and type(value) is not bool and value == default
+
+
+def run_key(task: SweepTask) -> tuple[Any, ...]:
+    """What decides a task's row: the ``Problem.default`` keywords that differ from the
+    default scenario's, the method, the seed and the solve options. Two tasks with equal
+    keys are the same run (e.g. ``compare``'s default point and a sweep's default value),
+    which a shared memo (:func:`sweep`'s ``memo``) runs once."""
+    kw = dict(task.base)
+    kw.update(scenario_kwargs(task.param, task.value))
+    scenario = tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
+                            for k, v in kw.items() if not _same_as_default(k, v, kw)))
+    return (scenario, task.method, task.seed, task.solve_options)
+
+
 def make_tasks(param: str, values: Sequence[float], methods: Sequence[str],
                seeds: Iterable[int], base: dict[str, Any] | None = None,
                solve_options: dict[str, Any] | None = None) -> list[SweepTask]:
@@ -279,7 +310,7 @@ def sweep(param: str, values: Sequence[float], methods: Sequence[str] = ("sflllm
           seeds: Iterable[int] = range(3), executor: Executor | str | None = None,
           progress: bool = True, base: dict[str, Any] | None = None,
           solve_options: dict[str, Any] | None = None, workers: int = 2,
-          desc: str | None = None) -> SweepTable:
+          desc: str | None = None, memo: RunMemo | None = None) -> SweepTable:
     """Solve ``Problem.default(seed, **base, param=value)`` for every value, method and seed.
 
     Parameters
@@ -300,6 +331,10 @@ def sweep(param: str, values: Sequence[float], methods: Sequence[str] = ("sflllm
         further ``Problem.default`` keywords held fixed.
     solve_options:
         keywords for :func:`sfl_opt.solve` (e.g. ``mode="bcd"``).
+    memo:
+        runs done before (:func:`run_key` -> row), shared by several sweeps: a task whose
+        run is in it is not run again (its row is copied with this sweep's ``param`` and
+        ``value``; ``time`` is the first run's), and the new runs are added to it.
 
     Returns
     -------
@@ -308,22 +343,25 @@ def sweep(param: str, values: Sequence[float], methods: Sequence[str] = ("sflllm
         arguments whatever the executor (except the ``time`` column).
     """
     tasks = make_tasks(param, values, methods, seeds, base, solve_options)
+    memo = {} if memo is None else memo
+    keys = [run_key(t) for t in tasks]
+    todo = {k: t for k, t in zip(keys, tasks, strict=True) if k not in memo}
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(tasks), desc=desc or f"sweep {param}", unit="run",
+    bar = tqdm(total=len(todo), desc=desc or f"sweep {param}", unit="run",
                disable=not progress)
-    rows: list[SweepRow] = []
     try:
         with executor_scope(executor, workers=workers) as ex:
             if isinstance(ex, str):
-                for t in tasks:
-                    rows.append(run_task(t))
+                for k, t in todo.items():
+                    memo[k] = run_task(t)
                     bar.update()
-            else:
-                futures = [ex.submit(run_task, t) for t in tasks]
+            elif todo:
+                futures = {ex.submit(run_task, t): k for k, t in todo.items()}
                 for fut in as_completed(futures):
-                    rows.append(fut.result())
+                    memo[futures[fut]] = fut.result()
                     bar.update()
     finally:
         bar.close()
-    return SweepTable(rows)
+    return SweepTable(replace(memo[k], param=t.param, value=float(t.value))
+                      for k, t in zip(keys, tasks, strict=True))

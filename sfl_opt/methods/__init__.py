@@ -18,19 +18,23 @@ from ..engine.prepared import PreparedProblem
 from ..errors import require
 from .baselines import BASELINES
 from .exact import solve_exact_bnb
+from .milp import RTOL as MILP_RTOL
 from .milp import solve_milp
 from .per_client import solve_per_client
 from .registry import (
     ARGUMENTS,
     METHODS,
     MethodSpec,
+    Option,
     Options,
     Outcome,
     auto_kicks,
+    available_methods,
     get_method,
     register_method,
+    show_options,
 )
-from .saa import solve_sflllm_fading
+from .saa import SAMPLES, solve_sflllm_fading
 
 
 def _solve_sflllm(prep: PreparedProblem, opts: Options) -> Outcome:
@@ -49,7 +53,17 @@ register_method("sflllm", _solve_sflllm,
                 honours=("seed", "refine", "max_iter", "max_moves", "prune", "kicks",
                          "time_limit"),
                 mode_only={"max_iter": "bcd", "prune": "nested"},
-                options=("start", "fading", "samples", "large_scale", "perturbations"),
+                options=(
+                    Option("start", None, "", "(split, rank) the bcd loop starts from "
+                           "(mode bcd); None: the pair of least lower bound"),
+                    Option("fading", None, "", "'saa': choose (split, rank) by sample-average "
+                           "approximation over block fading; None: the given gains"),
+                    Option("samples", SAMPLES, "", "fading samples of fading='saa'"),
+                    Option("large_scale", None, "", "large-scale gains of fading='saa' "
+                           "(link -> (K, n)); None: the problem's gains"),
+                    Option("perturbations", None, "", "a sfl_opt.replay.Perturbations that "
+                           "fading='saa' plans against (robust planning); None: fading only"),
+                ),
                 split_modes=("common", "per_client"))
 
 # baselines (SPEC §3): ablations of SflLLM, see .baselines
@@ -67,7 +81,11 @@ register_method("milp", _solve_milp,
                 "certified optimum by outer-approximation MILPs (Pyomo + HiGHS) inside a "
                 "bisection on the deadline; exact power; small instances",
                 power="native", honours=("max_moves", "time_limit"), exact=True, bound=True,
-                options=("rtol", "probe"))
+                options=(Option("rtol", MILP_RTOL, "", "relative tolerance of the bisection "
+                                "on the deadline"),
+                         Option("probe", "top", "", "where a deadline probe is placed: 'top' "
+                                "(just below the incumbent) or 'mid' (bisection)")),
+                requires=("pyomo", "highspy"))
 
 
 def _solve_exact(prep: PreparedProblem, opts: Options) -> Outcome:
@@ -81,5 +99,6 @@ register_method("exact", _solve_exact,
                 power="native", honours=("seed", "max_moves", "kicks", "time_limit"),
                 exact=True, bound=True)
 
-__all__ = ["ARGUMENTS", "METHODS", "MethodSpec", "Options", "Outcome", "PreparedProblem",
-           "auto_kicks", "get_method", "register_method"]
+__all__ = ["ARGUMENTS", "METHODS", "MethodSpec", "Option", "Options", "Outcome",
+           "PreparedProblem", "auto_kicks", "available_methods", "get_method",
+           "register_method", "show_options"]

@@ -31,7 +31,7 @@ import numpy as np
 from ..engine.prepared import Link, LinkPoint, PreparedProblem
 from ..errors import ValidationError
 from ..status import Status, Termination
-from .registry import Options, Outcome
+from .registry import Option, Options, Outcome
 from .sflllm import solve_f_link, solve_sflllm
 
 # ---------------------------------------------------------------- building blocks
@@ -209,7 +209,9 @@ BASELINES: dict[str, dict] = {
         description="baseline: random split, SflLLM for the rest"),
     "fixed_rank": dict(
         fn=solve_fixed_rank, modes=("nested", "bcd"), honours=_SFLLLM_ARGS,
-        mode_only=_SFLLLM_MODE_ONLY, options=("rank",),
+        mode_only=_SFLLLM_MODE_ONLY,
+        options=(Option("rank", None, "", "the LoRA rank (a candidate of the problem); "
+                        "None: the median candidate"),),
         description="baseline: rank given by option 'rank' (default median), SflLLM for "
                     "the rest"),
     "random_rank": dict(

@@ -45,7 +45,7 @@ from ..engine.prepared import (
 from ..kernels.demand_power import demand_power_control
 from ..kernels.split import best_split_vector, vector_objective
 from ..model.client_splits import ClientTerms, client_terms
-from ..model.delay import link_rates, pair_table
+from ..model.delay import link_rates
 from ..status import Termination
 from .registry import Options, Outcome
 
@@ -265,7 +265,7 @@ def solve_per_client(ctx: PreparedProblem, opts: Options,
     timings["common"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     pr = ctx.problem
-    terms = client_terms(pr, pair_table(pr))
+    terms = client_terms(pr, ctx.full_table())
     split0, rank0 = ctx.pair(base.pair)
     i0 = int(np.flatnonzero(terms.splits == split0)[0])
     q0 = int(np.flatnonzero(terms.ranks == rank0)[0])

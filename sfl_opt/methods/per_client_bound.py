@@ -33,7 +33,6 @@ import numpy as np
 from ..engine.prepared import PreparedProblem
 from ..kernels.split import best_split_vector
 from ..model.client_splits import client_terms
-from ..model.delay import pair_table
 from .exact import LinkArrays, bound_iterations, link_of
 from .per_client import split_problem
 
@@ -43,7 +42,7 @@ def per_client_lower_bound(prep: PreparedProblem, upper: float = math.inf) -> fl
     allocation and power (module docstring). ``upper`` (s, a known delay) is accepted
     for symmetry with :func:`~sfl_opt.methods.exact.native_lower_bound` and not used."""
     pr = prep.problem
-    t = client_terms(pr, pair_table(pr))
+    t = client_terms(pr, prep.full_table())
     it = bound_iterations(prep)
     tf = link_of(prep, prep.round_link, None).root_bound(it)[0]
     I = float(pr.local_iters)

@@ -10,7 +10,8 @@ the :class:`~sfl_opt.SolveResult` from the returned :class:`Outcome`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import importlib.util
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,11 +22,39 @@ from ..errors import BackendError
 from ..power.base import PowerBackend
 from ..status import Status, Termination
 
+
+@dataclass(frozen=True)
+class Option:
+    """One option a method reads: its ``name`` (a keyword of :func:`sfl_opt.solve`), its
+    ``default`` (``None``: as ``doc`` says), ``unit`` (``""`` for flags, counts and
+    names) and a one-line ``doc``."""
+
+    name: str
+    default: Any
+    unit: str
+    doc: str
+
+
+#: the arguments of ``solve`` a method may honour (besides ``mode`` and ``power``), each
+#: declared once: the one place of their defaults (``solve``, ``Options`` and the CLI
+#: read them here)
+COMMON_OPTIONS: dict[str, Option] = {o.name: o for o in (
+    Option("seed", None, "", "seed of the random choices (random methods, kicks): same seed, "
+           "same answer; None: kicks draw from seed 0"),
+    Option("refine", True, "", "local-search refinement of the subchannel assignment"),
+    Option("max_iter", 20, "", "outer iterations of mode bcd"),
+    Option("max_moves", 10_000, "", "local-search moves per link"),
+    Option("prune", True, "", "skip (split, rank) pairs whose lower bound exceeds the best "
+           "delay found (mode nested)"),
+    Option("kicks", None, "", "iterated-local-search restarts per link and pair; None: "
+           "automatic (auto_kicks: many on small links, none on large), 0 disables"),
+    Option("time_limit", None, "s", "wall-clock limit; on expiry the best point so far "
+           "(termination time_limit); None: no limit"),
+)}
 #: arguments of ``solve`` that a method may honour (besides ``mode`` and ``power``)
-ARGUMENTS = ("seed", "refine", "max_iter", "max_moves", "prune", "kicks", "time_limit")
+ARGUMENTS = tuple(COMMON_OPTIONS)
 #: defaults of those arguments when the method honours them (``kicks``: automatic)
-DEFAULTS: dict[str, Any] = {"seed": None, "refine": True, "max_iter": 20, "max_moves": 10_000,
-                            "prune": True, "kicks": None, "time_limit": None}
+DEFAULTS: dict[str, Any] = {name: o.default for name, o in COMMON_OPTIONS.items()}
 
 
 @dataclass
@@ -39,13 +68,13 @@ class Options:
 
     power: PowerBackend | None = None
     mode: str = ""
-    refine: bool = True
-    max_iter: int = 20
-    max_moves: int = 10_000
-    prune: bool = True
+    refine: bool = DEFAULTS["refine"]
+    max_iter: int = DEFAULTS["max_iter"]
+    max_moves: int = DEFAULTS["max_moves"]
+    prune: bool = DEFAULTS["prune"]
     kicks: int = 0
-    time_limit: float | None = None
-    seed: int | None = None
+    time_limit: float | None = DEFAULTS["time_limit"]
+    seed: int | None = DEFAULTS["seed"]
     extra: dict[str, Any] = field(default_factory=dict)
     split_mode: str = "common"
 
@@ -99,7 +128,10 @@ class MethodSpec:
     - ``exact``: ``status="optimal"`` certifies the optimum (within its tolerance);
     - ``bound``: it returns a certified ``lower_bound`` of its own;
     - ``random``: its answer depends on ``seed`` by random draws;
-    - ``options``: names of its own keyword options (read from ``Options.extra``);
+    - ``options``: names of its own keyword options (read from ``Options.extra``), and
+      ``own``: their declarations (:class:`Option`: default, unit, doc);
+    - ``requires``: the modules it needs beyond the core (``available`` says whether they
+      are installed).
     - ``split_modes``: the values of ``solve(split_mode=)`` it honours (``"common"``:
       one cut for all clients; ``"per_client"``: one cut per client, the ``Outcome``'s
       ``split``); others are rejected naming ``split_mode``.
@@ -117,6 +149,20 @@ class MethodSpec:
     random: bool = False
     options: tuple[str, ...] = ()
     split_modes: tuple[str, ...] = ("common",)
+    own: tuple[Option, ...] = ()
+    requires: tuple[str, ...] = ()
+
+    @property
+    def available(self) -> bool:
+        """True when the modules of ``requires`` are installed."""
+        return all(importlib.util.find_spec(mod) is not None for mod in self.requires)
+
+    def option_table(self, mode: str | None = None) -> dict[str, Option]:
+        """The options this method reads (in ``mode``, default: its default mode): the
+        common arguments it honours, then its own."""
+        out = {n: o for n, o in COMMON_OPTIONS.items() if self.accepts(n, mode)}
+        out.update({o.name: o for o in self.own})
+        return out
 
     def accepts(self, argument: str, mode: str | None = None) -> bool:
         """True when the method honours ``argument`` (in ``mode``, default: its default
@@ -140,19 +186,22 @@ def register_method(name: str, fn: Callable[[PreparedProblem, Options], Outcome]
                     honours: tuple[str, ...] | frozenset[str] = (),
                     mode_only: Mapping[str, str] | None = None, exact: bool = False,
                     bound: bool = False, random: bool = False,
-                    options: tuple[str, ...] = (),
-                    split_modes: tuple[str, ...] = ("common",)) -> MethodSpec:
+                    options: Sequence[Option | str] = (),
+                    split_modes: tuple[str, ...] = ("common",),
+                    requires: tuple[str, ...] = ()) -> MethodSpec:
     """Make ``fn`` available as ``solve(problem, method=name)`` (see :class:`MethodSpec`
-    for the declarations). Returns the spec."""
+    for the declarations). ``options``: the method's own options, each an :class:`Option`
+    (a bare name declares one without default or doc). Returns the spec."""
     unknown = set(honours) - set(ARGUMENTS)
     if unknown:
         raise ValueError(f"honours: expected names among {ARGUMENTS}, got {sorted(unknown)}")
     for arg, mode in (mode_only or {}).items():
         if arg not in honours or mode not in modes:
             raise ValueError(f"mode_only: {arg!r} must be honoured and {mode!r} a mode")
+    own = tuple(o if isinstance(o, Option) else Option(str(o), None, "", "") for o in options)
     spec = MethodSpec(name, fn, description, tuple(modes), power, frozenset(honours),
-                      dict(mode_only or {}), exact, bound, random, tuple(options),
-                      tuple(split_modes))
+                      dict(mode_only or {}), exact, bound, random,
+                      tuple(o.name for o in own), tuple(split_modes), own, tuple(requires))
     METHODS[name] = spec
     return spec
 
@@ -165,10 +214,67 @@ def get_method(name: str) -> MethodSpec:
     return METHODS[name]
 
 
+def available_methods() -> list[str]:
+    """Names of the registered methods whose dependencies are installed (registration
+    order; ``METHODS`` has them all, ``show_options(name)`` what each reads)."""
+    return [name for name, spec in METHODS.items() if spec.available]
+
+
+def _fmt(value: Any) -> str:
+    return "automatic" if value is None else (f"{value:_}" if isinstance(value, int)
+                                               and not isinstance(value, bool) else str(value))
+
+
+def show_options(method: str | None = None, disp: bool = True) -> str | None:
+    """The options of ``method`` (every method when None): each with its default, unit
+    and meaning, its modes, power rule and capabilities (as ``scipy.optimize.
+    show_options``). Printed when ``disp``, else returned as text."""
+    names = list(METHODS) if method is None else [get_method(method).name]
+    blocks = []
+    for name in names:
+        spec = METHODS[name]
+        lines = [f"{name}: {spec.description}"]
+        caps = []
+        if spec.modes:
+            caps.append(f"modes {', '.join(spec.modes)} (default {spec.modes[0]})")
+        caps.append("power: any backend (power=, default native)" if spec.power == "any"
+                    else f"power: {spec.power}")
+        caps += [flag for flag, on in (("exact", spec.exact), ("own bound", spec.bound),
+                                       ("random", spec.random)) if on]
+        if spec.requires:
+            caps.append(f"needs {', '.join(spec.requires)}"
+                        + ("" if spec.available else " (not installed)"))
+        lines.append("  " + "; ".join(caps))
+        rows = []
+        for mode in (spec.modes or ("",)):
+            for opt in spec.option_table(mode or None).values():
+                only = spec.mode_only.get(opt.name)
+                rows.append((opt, only))
+        seen: set[str] = set()
+        for opt, only in rows:
+            if opt.name in seen:
+                continue
+            seen.add(opt.name)
+            unit = f" [{opt.unit}]" if opt.unit else ""
+            where = f" (mode {only})" if only else ""
+            own = "" if opt.name in COMMON_OPTIONS else " (own option)"
+            lines.append(f"  {opt.name:<12} default {_fmt(opt.default)}{unit}{where}{own}: "
+                         f"{opt.doc}")
+        if not rows:
+            lines.append("  (no options)")
+        blocks.append("\n".join(lines))
+    text = "\n\n".join(blocks)
+    if disp:
+        print(text)
+        return None
+    return text
+
+
 def auto_kicks(K: int, M: int) -> int:
     """Default number of iterated-local-search kicks: many on small links, none on large."""
     return int(min(30, 1000 // (K * M)))
 
 
-__all__ = ["ARGUMENTS", "DEFAULTS", "METHODS", "MethodSpec", "Options", "Outcome",
-           "auto_kicks", "get_method", "register_method"]
+__all__ = ["ARGUMENTS", "COMMON_OPTIONS", "DEFAULTS", "METHODS", "MethodSpec", "Option",
+           "Options", "Outcome", "auto_kicks", "available_methods", "get_method",
+           "register_method", "show_options"]

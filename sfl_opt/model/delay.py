@@ -54,8 +54,15 @@ class PairTable:
         return PairTable(**{f.name: getattr(self, f.name)[i] for f in fields(self)})
 
 
+#: how many pair tables were built (by :func:`pair_table`) in this process: ``solve``
+#: builds one per call and hands it on (tests count it)
+BUILDS = {"pair_table": 0}
+
+
 def pair_table(problem: Problem) -> PairTable:
-    """Workload terms of SPEC §2 for every (split, rank) candidate, vectorised."""
+    """Workload terms of SPEC §2 for every (split, rank) candidate, vectorised (pair ``i``
+    is ``(splits[i // R], ranks[i % R])``)."""
+    BUILDS["pair_table"] += 1
     w = problem.workload
     b = float(problem.batch)
     sp = np.repeat(problem.splits, problem.ranks.size)
@@ -210,7 +217,8 @@ def check_link(problem: Problem, name: str, assign: Any, psd: Any, n_sub: int,
 
 
 def evaluate(problem: Problem, split: int | Any, rank: int, assign_s: Any, psd_s: Any,
-             assign_f: Any, psd_f: Any, assign_d: Any = None, psd_d: Any = None) -> Breakdown:
+             assign_f: Any, psd_f: Any, assign_d: Any = None, psd_d: Any = None, *,
+             table: PairTable | None = None) -> Breakdown:
     """Every delay term of SPEC §2 for one point, exactly.
 
     ``split`` is the cut of every client (an integer) or one cut per client, a
@@ -225,7 +233,9 @@ def evaluate(problem: Problem, split: int | Any, rank: int, assign_s: Any, psd_s
     (:func:`check_memory`), or a client's energy per training run (``breakdown.energy``,
     :mod:`sfl_opt.model.energy`) exceeds its ``client_energy`` budget (beyond a relative
     ``ENERGY_RTOL``); ``ValidationError`` when the split or rank is not a candidate of the
-    problem or the downlink arguments do not match its downlink model.
+    problem or the downlink arguments do not match its downlink model. ``table``:
+    ``pair_table(problem)`` when the caller has built it already (``solve`` does), else
+    it is built here.
     """
     vec = None
     if isinstance(split, (int, np.integer)) and not isinstance(split, bool):
@@ -270,10 +280,10 @@ def evaluate(problem: Problem, split: int | Any, rank: int, assign_s: Any, psd_s
                        "log2(1 + snr) underflows to 0 in float64")
             raise InfeasiblePointError(f"psd_{name}: client {i} has zero rate ({why}), its "
                                        "delay would be infinite")
+    tab = pair_table(problem) if table is None else table
     if vec is None:
         ri = int(np.flatnonzero(problem.ranks == rank)[0])
         si = int(np.flatnonzero(problem.splits == split)[0])
-        tab = pair_table(problem)
         i = si * problem.ranks.size + ri
         tcf = tab.w_client_fwd[i] / problem.client_flops
         tcb = tab.w_client_bwd[i] / problem.client_flops
@@ -284,7 +294,7 @@ def evaluate(problem: Problem, split: int | Any, rank: int, assign_s: Any, psd_s
         bc = float(tab.s_ad[i] / problem.rate_bcast)
         rounds = float(tab.rounds[i])
     else:
-        vt = vector_terms(problem, vec, rank, client_terms(problem, pair_table(problem)))
+        vt = vector_terms(problem, vec, rank, client_terms(problem, tab))
         tcf, tcb, ts = vt["tcf"], vt["tcb"], vt["ts"]
         up = vt["s_up"] / rs
         dn = vt["s_dn"] / (problem.rate_down if rd is None else rd)
@@ -353,7 +363,7 @@ def _candidate(name: str, value: Any, allowed: np.ndarray) -> int:
     return int(value)
 
 
-def check_magnitudes(problem: Problem) -> None:
+def check_magnitudes(problem: Problem, table: PairTable | None = None) -> None:
     """Reject magnitudes the model cannot compute in float64, naming the field.
 
     ``solve`` calls this before it runs a method. Checked (units SI):
@@ -370,6 +380,7 @@ def check_magnitudes(problem: Problem) -> None:
       water-filling needs ``deadline - compute > 0``).
 
     Raises :class:`~sfl_opt.errors.NumericalRangeError` (a ``ValidationError``).
+    ``table``: ``pair_table(problem)`` if the caller has it (else built here).
     """
     pr = problem
     k = pr.K
@@ -401,7 +412,7 @@ def check_magnitudes(problem: Problem) -> None:
                     f"gain/(noise_psd*sum(bw_{name})) >= {SNR_MIN:g} on every subchannel (its "
                     f"rate underflows below; change gain_{name}, p_max, p_total_{name}, "
                     f"noise_psd or bw_{name})", f"{lo[i]:.3g} for client {i}")
-        tab = pair_table(pr)
+        tab = pair_table(pr) if table is None else table
         checks = (
             ("workload", np.max(tab.s_up)),
             ("client_flops", np.max(tab.w_client_fwd + tab.w_client_bwd)

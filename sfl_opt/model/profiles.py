@@ -7,6 +7,7 @@ profiles into :data:`PROFILES_DIR`, the solver (``Problem.default``,
 
 from __future__ import annotations
 
+import copy
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -42,14 +43,39 @@ def bundled_profile_path(name: str = DEFAULT_PROFILE) -> Path | None:
     return None
 
 
-def load_profile(path: str | Path) -> dict[str, Any]:
-    """Read and check a profile JSON file (schema: docs/profiles.md, :func:`check_profile`).
-    Errors name the field (``profile`` ...)."""
+#: parsed and checked profiles, keyed on (resolved path, modification time in ns, size):
+#: a file is read and parsed once per version (:func:`read_profile`)
+_PARSED: dict[tuple[str, int, int], dict[str, Any]] = {}
+#: how many profile files were parsed in this process (tests count it)
+PARSES = {"profile": 0}
+
+
+def read_profile(path: str | Path) -> dict[str, Any]:
+    """The checked profile in ``path``, parsed once per version of the file (cached on
+    its path, modification time and size, so an edited file is read again). The dict is
+    shared by every caller: read it, do not modify it (:func:`load_profile` gives a
+    private copy). Errors name the field (``profile`` ...)."""
     p = Path(path)
     if not p.is_file():
         raise ValidationError("profile", "an existing profile JSON file", str(path))
-    return check_profile(v.json_text("profile", p.read_text(), f"valid JSON in {p.name}"),
-                         p.name)
+    st = p.stat()
+    key = (str(p.resolve()), st.st_mtime_ns, st.st_size)
+    data = _PARSED.get(key)
+    if data is None:
+        data = check_profile(v.json_text("profile", p.read_text(), f"valid JSON in {p.name}"),
+                             p.name)
+        PARSES["profile"] += 1
+        if len(_PARSED) >= 32:  # a bounded cache: drop the oldest entry
+            _PARSED.pop(next(iter(_PARSED)))
+        _PARSED[key] = data
+    return data
+
+
+def load_profile(path: str | Path) -> dict[str, Any]:
+    """Read and check a profile JSON file (schema: docs/profiles.md, :func:`check_profile`):
+    the caller's own copy of :func:`read_profile`'s (cached) dict. Errors name the field
+    (``profile`` ...)."""
+    return copy.deepcopy(read_profile(path))
 
 
 def check_profile(data: Any, name: str = "profile") -> dict[str, Any]:
@@ -113,7 +139,7 @@ def profile_memory(profile: str | Path | dict[str, Any]) -> dict[str, Any]:
     So the need of :func:`sfl_opt.model.memory.memory_need` at the measured batch and rank
     equals the profile's ``client_peak`` for every split.
     """
-    data = profile if isinstance(profile, dict) else load_profile(profile)
+    data = profile if isinstance(profile, dict) else read_profile(profile)
     mem = data.get("memory")
     if mem is None:
         return {}
@@ -194,7 +220,7 @@ def rounds_at(profile: str | Path | dict[str, Any], ranks: Any,
     An old (flat) table measured at one I (``rounds.settings.local_iters``) gives its
     ``rounds`` vector whatever the I; the note says so when the I differ.
     """
-    data = profile if isinstance(profile, dict) else load_profile(profile)
+    data = profile if isinstance(profile, dict) else read_profile(profile)
     table = _rounds_table(data)
     wanted = [int(r) for r in np.ravel(ranks)]
     if table.get("schema") == 2:
@@ -250,7 +276,7 @@ def rounds_protocol(profile: str | Path | dict[str, Any]) -> str:
     """One line naming how a profile's rounds table was measured: the proxy model, the
     LoRA scaling and how the learning rate was chosen (from ``rounds.protocol`` of a
     schema-2 table, ``rounds.settings`` of an old one)."""
-    data = profile if isinstance(profile, dict) else load_profile(profile)
+    data = profile if isinstance(profile, dict) else read_profile(profile)
     table = _rounds_table(data)
     parts = []
     proxy = table.get("measured_on")
@@ -284,4 +310,5 @@ def rounds_protocol(profile: str | Path | dict[str, Any]) -> str:
 
 
 __all__ = ["DEFAULT_PROFILE", "PROFILES_DIR", "bundled_profile_path", "check_profile",
-           "load_profile", "profile_memory", "profile_rounds", "rounds_at", "rounds_protocol"]
+           "load_profile", "profile_memory", "profile_rounds", "read_profile", "rounds_at",
+           "rounds_protocol"]

@@ -22,7 +22,7 @@ from .architectures import get_model
 from .hardware import client_devices
 from .hardware import server as server_spec
 from .problem import DEFAULT_SCENARIO, Problem
-from .profiles import bundled_profile_path, load_profile, rounds_at, rounds_protocol
+from .profiles import bundled_profile_path, read_profile, rounds_at, rounds_protocol
 from .workload import MEMORY_FIELDS, Workload
 
 #: Rounds-to-target per rank used until a measured profile is bundled. Illustrative only.
@@ -402,7 +402,7 @@ def _default_workload_rounds(
         rounds = [ILLUSTRATIVE_ROUNDS.get(r, _interp_rounds(r)) for r in ranks]
         bits = {"weight_bits": memory_bits, "saved_bits": memory_bits}
         return Workload.gpt2(**full, **bits), rounds, "illustrative"
-    data = load_profile(path)
+    data = read_profile(path)
     _check_ranks_fit(ranks, int(dims["hidden"] or data["model"]["hidden"]))
     rounds_arr, note = rounds_at(data, ranks, local_iters)
     rounds = rounds_arr.tolist()
@@ -451,6 +451,18 @@ def _model_workload_rounds(
     note = (f"{source}; rounds(r, I) of the GPT-2 proxy assumed for {arch.name} (not "
             "measured on it)")
     return work, rounds, note
+
+
+def model_dims(profile: Any = "bundled") -> dict[str, int]:
+    """``layers``, ``hidden`` and ``seq`` of the default scenario's model when the
+    keywords leave them at ``None``: the profile's (``"bundled"``: the bundled one; a path)
+    or GPT-2 small's (:data:`GPT2_DIMS`) with ``profile=None`` or no bundled profile."""
+    path = bundled_profile_path() if isinstance(profile, str) and profile == "bundled" \
+        else (None if profile is None else Path(profile))
+    if path is None:
+        return dict(GPT2_DIMS)
+    model = read_profile(path)["model"]
+    return {k: int(model[k]) for k in GPT2_DIMS}
 
 
 def work_with_memory(work: Workload, memory_of: Workload) -> Workload:

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import _validation as v
 from ..errors import ValidationError
-from .profiles import load_profile, profile_memory
+from .profiles import profile_memory, read_profile
 
 ARRAY_FIELDS = ("fwd", "bwd", "fwd_rank", "bwd_rank", "act_bits", "lora_params")
 SCALAR_FIELDS = ("embed_fwd", "embed_bwd", "head_fwd", "head_bwd", "label_bits", "param_bits")
@@ -372,7 +372,7 @@ class Workload:
         modelled), see :func:`profile_memory` for how its batch-``b``, rank-``r``
         numbers are turned into per-sample and per-unit-rank ones.
         """
-        data = load_profile(path)
+        data = read_profile(path)
         return cls.from_dict({**data["workload"], **profile_memory(data),
                               "source": f"measured: {Path(path).name}"})
 

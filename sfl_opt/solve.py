@@ -4,6 +4,8 @@ prepared problem and alone assembles the :class:`~sfl_opt.SolveResult`."""
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 import warnings
 from typing import Any
@@ -23,7 +25,7 @@ from .model.delay import check_magnitudes, evaluate, pair_table
 from .model.energy import has_budget
 from .model.problem import Problem
 from .power import PowerBackend, get_backend
-from .status import Status, Termination
+from .status import GAP_TOL, Status, Termination, certifies  # noqa: F401 (GAP_TOL: re-export)
 
 #: every mode of the registered methods (the CLI's choices)
 MODES = ("nested", "bcd")
@@ -32,25 +34,46 @@ ASSIGN = ("heuristic", "exact")
 #: ``bound``: the native Lagrangian bound (default, ``True``) or the cvxpy time-sharing
 #: relaxation
 BOUNDS = ("native", "relaxation")
-#: a result whose certified relative gap is at most this is reported ``optimal``
-GAP_TOL = 1e-6
 
 _WARM = {"done": False}
+#: the package's logger (the compile announcement; Python prints WARNING records on
+#: stderr even when logging is not configured)
+LOG = logging.getLogger("sfl_opt")
+#: a warm-up slower than this (s) is compiling, not loading the cache: say so
+ANNOUNCE_AFTER = 1.0
+#: what the announcement says
+COMPILE_MESSAGE = ("sfl-opt: compiling the Numba kernels (first use after installing or "
+                   "upgrading: about 1 min of CPU, 15-120 s depending on the machine; later "
+                   "runs load them from Numba's disk cache in about a second)")
+
+
+def _compile_kernels() -> None:
+    """Solve a tiny instance with the nested and bcd modes and per-client cuts (compiles
+    every kernel a default solve uses, or loads it from the disk cache)."""
+    tiny = Problem.default(0, clients=2, subchannels=3, profile=None)
+    for mode in MODES:
+        solve(tiny, mode=mode)
+    solve(tiny, split_mode="per_client")
 
 
 def warmup() -> float:
     """Compile (or load from Numba's disk cache) the kernels by solving a tiny instance
     with the nested and bcd modes and per-client cuts; returns the seconds it took.
     ``solve`` calls it once per process before its clock starts, so compile time never
-    enters ``timings``."""
+    enters ``timings``. When it takes longer than :data:`ANNOUNCE_AFTER` (a compilation,
+    not a cache load), a WARNING on the ``sfl_opt`` logger says so once, with the
+    expected time."""
     if _WARM["done"]:
         return 0.0
     _WARM["done"] = True
     t0 = time.perf_counter()
-    tiny = Problem.default(0, clients=2, subchannels=3, profile=None)
-    for mode in MODES:
-        solve(tiny, mode=mode)
-    solve(tiny, split_mode="per_client")
+    timer = threading.Timer(ANNOUNCE_AFTER, LOG.warning, args=(COMPILE_MESSAGE,))
+    timer.daemon = True
+    timer.start()
+    try:
+        _compile_kernels()
+    finally:
+        timer.cancel()
     return time.perf_counter() - t0
 
 
@@ -355,11 +378,13 @@ def _assemble(prep: PreparedProblem, spec: MethodSpec, opts: Options, out: Outco
     if lower is not None:
         # a valid bound never exceeds the optimum, hence the delay (rounding aside)
         lower = min(float(lower), bd.total)
-        proven = bd.total - lower <= GAP_TOL * bd.total
+        proven = certifies(bd.total, lower)
         if status == Status.FEASIBLE and proven:
             status = Status.OPTIMAL  # certified by the bound
-    if status == Status.OPTIMAL and not (spec.exact or proven):
-        status = Status.FEASIBLE  # "optimal" from a heuristic only with a proof
+    if status == Status.OPTIMAL and not proven and (lower is not None or not spec.exact):
+        # "optimal" only with a gap <= GAP_TOL on the evaluated delay (one tolerance for
+        # every method), or from an exact method that reports no bound
+        status = Status.FEASIBLE
     timings["total"] = time.perf_counter() - t_start
     grid = None if out.grid is None else prep.full_grid(out.grid)
     return SolveResult(

@@ -49,4 +49,21 @@ class Termination(StrEnum):
     INFEASIBLE = "infeasible"
 
 
-__all__ = ["Status", "Termination"]
+#: the one tolerance of "optimal": a result is certified when its relative gap
+#: ``(delay - lower_bound) / delay`` is at most this, whatever method or bound proved it
+GAP_TOL = 1e-6
+
+
+def relative_gap(delay: float, lower: float) -> float:
+    """The relative optimality gap ``max(0, (delay - lower) / delay)`` (the one formula
+    of :attr:`SolveResult.gap` and of every method's certificate)."""
+    return max(0.0, (float(delay) - float(lower)) / float(delay))
+
+
+def certifies(delay: float, lower: float | None) -> bool:
+    """True when ``lower`` proves ``delay`` optimal: ``relative_gap <= GAP_TOL``, compared
+    in float64 without rounding (a gap of 1.0007e-6 is *not* optimal)."""
+    return lower is not None and relative_gap(delay, lower) <= GAP_TOL
+
+
+__all__ = ["GAP_TOL", "Status", "Termination", "certifies", "relative_gap"]

@@ -284,7 +284,12 @@ def test_total_power_message_shows_the_excess(small):
 
 def test_zero_rate_message_says_what_underflowed(small):
     res = solve(small)
+    # rates are log1p(snr)/ln 2 (issue 20): a psd of 1e-300 still has its (tiny) rate and
+    # an enormous, finite delay; only a snr that underflows to 0 gives zero rate
     psd = np.where(np.asarray(res.psd_s) > 0, 1e-300, 0.0)
+    bd = evaluate(small, res.split, res.rank, res.assign_s, psd, res.assign_f, res.psd_f)
+    assert 1e250 < bd.total < np.inf and (bd.rate_s > 0).all()
+    psd = np.where(np.asarray(res.psd_s) > 0, 5e-324, 0.0)
     with pytest.raises(InfeasiblePointError, match="underflows to 0"):
         evaluate(small, res.split, res.rank, res.assign_s, psd, res.assign_f, res.psd_f)
     with pytest.raises(InfeasiblePointError, match="no power on its subchannels"):
@@ -476,6 +481,10 @@ def test_docs_name_the_command_and_the_papers_and_stay_inside_the_repository():
 ])
 def test_experiment_commands_pass_the_profile(cmd, target, monkeypatch, tmp_path):
     import sfl_opt.cli.experiments as ex
+    from sfl_opt.model.profiles import bundled_profile_path
+
+    monkeypatch.chdir(tmp_path)  # the commands check their output folder first
+    profile = str(bundled_profile_path())
 
     seen = {}
 
@@ -485,19 +494,42 @@ def test_experiment_commands_pass_the_profile(cmd, target, monkeypatch, tmp_path
 
     monkeypatch.setattr(ex, target, fake)
     with pytest.raises(SystemExit):
-        main([*cmd, "--profile", "x.json"])
-    assert seen["base"] == {"profile": "x.json"}
+        main([*cmd, "--profile", profile])
+    assert seen["base"] == {"profile": profile}
 
 
-def test_cli_announces_a_slow_kernel_compilation_on_stderr(monkeypatch, capsys):
+def test_a_slow_kernel_compilation_is_announced_once_with_its_time(monkeypatch, caplog):
+    """From Python too (issue 20): a WARNING on the sfl_opt logger, once per process."""
+    import importlib
+    import logging
     import time
 
-    import sfl_opt.cli.core as cli
+    s = importlib.import_module("sfl_opt.solve")  # the module, not the function
 
-    monkeypatch.setattr(cli, "warmup", lambda: time.sleep(1.5) or 1.5)
-    assert cli.warm_kernels() == 1.5
-    assert "compiling kernels (first run only)" in capsys.readouterr().err
-    monkeypatch.setattr(cli, "warmup", lambda: 0.0)
-    cli.warm_kernels()
-    time.sleep(1.2)
-    assert capsys.readouterr().err == ""
+    monkeypatch.setitem(s._WARM, "done", False)
+    monkeypatch.setattr(s, "_compile_kernels", lambda: time.sleep(1.5))
+    with caplog.at_level(logging.WARNING, logger="sfl_opt"):
+        assert s.warmup() >= 1.5
+        assert s.warmup() == 0.0  # once per process
+    msgs = [r.getMessage() for r in caplog.records if r.name == "sfl_opt"]
+    assert len(msgs) == 1 and "compiling the Numba kernels" in msgs[0]
+    assert "15-120 s" in msgs[0]
+    # a fast warm-up (the disk cache) says nothing
+    caplog.clear()
+    monkeypatch.setitem(s._WARM, "done", False)
+    monkeypatch.setattr(s, "_compile_kernels", lambda: None)
+    with caplog.at_level(logging.WARNING, logger="sfl_opt"):
+        s.warmup()
+        time.sleep(1.2)
+    assert not caplog.records
+
+
+def test_the_announcement_reaches_stderr_without_logging_configured():
+    import subprocess
+    import sys
+
+    code = ("import importlib, time; s = importlib.import_module('sfl_opt.solve'); "
+            "s._compile_kernels = lambda: time.sleep(1.5); s.warmup()")
+    err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120).stderr
+    assert err.count("compiling the Numba kernels") == 1

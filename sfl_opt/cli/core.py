@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
+from .._io import check_writable, write_text
 from ..errors import ValidationError
 from ..experiments.report import format_report
 from ..methods import METHODS
@@ -133,15 +133,9 @@ def _cmd_default(args: argparse.Namespace) -> int:
 
 
 def warm_kernels() -> float:
-    """Compile (or load) the Numba kernels, saying so on stderr when it takes a while
-    (the first run compiles for ~30 s; later runs load the disk cache)."""
-    timer = threading.Timer(1.0, lambda: print("sfl-opt: compiling kernels (first run only) ...",
-                                               file=sys.stderr, flush=True))
-    timer.start()
-    try:
-        return warmup()
-    finally:
-        timer.cancel()
+    """Compile (or load) the Numba kernels; :func:`sfl_opt.solve.warmup` says so on
+    stderr (the ``sfl_opt`` logger) when it compiles."""
+    return warmup()
 
 
 def _power_option(text: str) -> tuple[str, Any]:
@@ -156,10 +150,11 @@ def _power_option(text: str) -> tuple[str, Any]:
 
 
 def _cmd_solve(args: argparse.Namespace) -> int:
-    if args.json:
+    if args.json:  # fail before solving, not after
         folder = Path(args.json).resolve().parent
         if not folder.is_dir():
             raise ValidationError("--json", "a path in an existing folder", str(folder))
+        check_writable(args.json, "--json")
     problem = load_problem(args.scenario, args.scenario_seed, args.profile,
                            **scenario_options(args))
     spec = METHODS[args.method]
@@ -180,9 +175,9 @@ def _cmd_solve(args: argparse.Namespace) -> int:
                 assign=args.assign, time_limit=args.time_limit, kicks=args.kicks,
                 max_iter=args.max_iter, max_moves=args.max_moves,
                 split_mode=args.split_mode.replace("-", "_"), **options)
-    print(format_report(problem, res))
+    print(format_report(problem, res, show_bound=args.bound != "none"))
     if args.json:
-        Path(args.json).write_text(res.to_json())
+        write_text(args.json, res.to_json())
         print(f"\nresult written to {args.json}")
     return 0 if res.success else 1
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._io import write_text
 from ..experiments.dynamic import simulate_training
 from ..experiments.radio_figures import format_shares, make_radio_figures, stage_share_rows
 from ..model.scenario import large_scale_gains
@@ -43,7 +43,7 @@ def _cmd_dynamic(args: argparse.Namespace) -> int:
               f"{np.median(run.round_delays):,.2f} s median, re-optimisation "
               f"{1e3 * run.reopt_time.mean():.3f} ms/round")
     if args.json:
-        Path(args.json).write_text(json.dumps([r.to_dict() for r in out], indent=1))
+        write_text(args.json, json.dumps([r.to_dict() for r in out], indent=1))
         print(f"runs written to {args.json}")
     return 0
 

@@ -18,8 +18,10 @@ import sys
 import time
 from concurrent.futures import Executor
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
+from .._io import check_writable
 from ..experiments import model_device
 from ..experiments.analysis import BASELINES, REFERENCE, compare
 from ..experiments.figures import GRIDS, make_figures
@@ -49,6 +51,16 @@ def _base(args: argparse.Namespace) -> dict[str, Any] | None:
     return out or None
 
 
+def _check_before_run(args: argparse.Namespace, out: str | Path | None = None,
+                      option: str = "--out") -> Problem:
+    """What can fail for every task fails once, before any task runs: the scenario
+    options (a bad ``--profile`` is one error, not one per run) and the output path."""
+    scenario = Problem.default(0, **(_base(args) or {}))
+    if out is not None:
+        check_writable(out, option)
+    return scenario
+
+
 def _report_failures(table: SweepTable) -> int:
     """Print the failed runs (one line each) to stderr; 1 if there are any, else 0."""
     bad = table.failed()
@@ -61,12 +73,13 @@ def _report_failures(table: SweepTable) -> int:
 def _cmd_compare(args: argparse.Namespace) -> int:
     radio = {k: val for k, val in (("downlink", args.downlink), ("band", args.band))
              if val is not None}
+    scenario = _check_before_run(args, args.csv, "--csv")
     with _scope(args) as ex:
         table = compare(args.seeds, args.methods, executor=ex, progress=not args.quiet,
                         base=_base(args))
     if _report_failures(table):
         return 1
-    print(format_compare(table, scenario=Problem.default(0, **(_base(args) or {}))))
+    print(format_compare(table, scenario=scenario))
     if radio:
         print("radio options: " + ", ".join(f"{k}={val}" for k, val in radio.items()))
     if args.csv:
@@ -82,12 +95,14 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         warning = implausible(args.param, x)
         if warning:
             print(f"sfl-opt: warning: {warning}", file=sys.stderr)
+    out = args.out or f"sweep_{args.param}.csv"
+    _check_before_run(args, out)
     t0 = time.perf_counter()
     with _scope(args) as ex:
         table = sweep(args.param, values, args.methods or [REFERENCE, *BASELINES],
                       range(args.seeds), executor=ex, progress=not args.quiet,
                       base=_base(args))
-    path = table.to_csv(args.out or f"sweep_{args.param}.csv")
+    path = table.to_csv(out)
     print(f"{len(table)} runs in {time.perf_counter() - t0:.1f} s written to {path}")
     if table.failed():
         print(f"{len(table.failed())} run(s) failed (status 'error', message in the error "
@@ -96,6 +111,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_figures(args: argparse.Namespace) -> int:
+    _check_before_run(args, Path(args.out) / "comparison.png")
     t0 = time.perf_counter()
     with _scope(args) as ex:
         paths = make_figures(args.out, quick=args.quick, seeds=args.seeds, executor=ex,

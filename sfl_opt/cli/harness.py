@@ -12,6 +12,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from .._io import write_text
 from ..errors import ValidationError
 from ..harness import require_torch
 from ..harness.data import WordTokenizer
@@ -206,8 +207,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
         old = json.loads(out.read_text())
         if "rounds" in old:
             prof["rounds"] = old["rounds"]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(prof, indent=1) + "\n")
+    write_text(out, json.dumps(prof, indent=1) + "\n")
     w, t = prof["workload"], prof["times"]
     print(f"wrote {out}")
     print(f"  block 2 forward {w['fwd'][1]:.4g} FLOP, backward {w['bwd'][1]:.4g} FLOP per sample;"
@@ -217,9 +217,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     """Write ``data`` to ``path`` atomically (a temporary file, then rename)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    tmp.replace(path)
+    write_text(path, json.dumps(data, indent=1) + "\n")
 
 
 def cmd_measure_rounds(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ Each command group is a module of this package with a ``register(subparsers)`` f
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -56,6 +57,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sfl-opt: error: {args.command} needs {top}, which is not installed: "
               f"pip install 'sfl-opt[{EXTRAS[top]}]'", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # the reader went away (``sfl-opt solve | head -2``): stop quietly, as cat does;
+        # stdout goes to devnull so the interpreter's final flush does not complain
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except (SflOptError, ValueError, OSError) as exc:
         print(f"sfl-opt: error: {exc}", file=sys.stderr)
         return 2

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 import numpy as np
 
+from .._io import write_text
 from ..errors import ValidationError
 from ..experiments.replay import replay
 from ..experiments.replay_figures import make_replay_figures
@@ -58,7 +58,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
           f"{pc['time'][95]:,.2f} s (x{pc['time_ratio'][50]:.3f} the plan at the median); "
           f"energy median {np.median(out.realised_energy):,.1f} J")
     if args.out:
-        Path(args.out).write_text(json.dumps(out.to_dict(), indent=1))
+        write_text(args.out, json.dumps(out.to_dict(), indent=1))
         print(f"replays written to {args.out}")
     return 0
 

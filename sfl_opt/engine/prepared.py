@@ -243,8 +243,8 @@ class PreparedProblem:
     """A problem prepared once for a solve (module docstring).
 
     ``tab``: the per-pair workload terms of the candidate pairs that fit the clients'
-    memory (pair ``p`` is ``pair(p)``; with no memory cap, ``(splits[p // R],
-    ranks[p % R])``); ``links``: name -> :class:`Link`;
+    memory, sorted by split then rank whatever the problem's candidate order (pair ``p``
+    is ``pair(p)``); ``links``: name -> :class:`Link`;
     ``stage_links``: the per-pair links whose stages add up to the optimised part of an
     iteration (``("s", "d")`` with an allocated downlink); ``round_link``: the per-bit
     link of the adapter upload; ``fixed_iter (P,)``: the rest of an iteration, ``Ts +
@@ -294,18 +294,17 @@ class PreparedProblem:
 
     @property
     def splits(self) -> np.ndarray:
-        """The candidate splits with at least one pair in the table (problem order)."""
-        return self.problem.splits[np.isin(self.problem.splits, self.tab.split)]
+        """The candidate splits with at least one pair in the table (ascending)."""
+        return np.unique(self.tab.split)
 
     @property
     def ranks(self) -> np.ndarray:
-        """The candidate ranks with at least one pair in the table (problem order)."""
-        return self.problem.ranks[np.isin(self.problem.ranks, self.tab.rank)]
+        """The candidate ranks with at least one pair in the table (ascending)."""
+        return np.unique(self.tab.rank)
 
     def ranks_at(self, split: int) -> np.ndarray:
-        """The candidate ranks paired with ``split`` in the table (problem order)."""
-        ranks = self.tab.rank[self.tab.split == split]
-        return self.problem.ranks[np.isin(self.problem.ranks, ranks)]
+        """The candidate ranks paired with ``split`` in the table (ascending)."""
+        return np.unique(self.tab.rank[self.tab.split == split])
 
     def full_grid(self, values: np.ndarray) -> np.ndarray:
         """``values (P,)`` per pair of the table as a ``(len(splits), len(ranks))`` grid of
@@ -400,8 +399,11 @@ def prepare(problem: Problem, table: PairTable | None = None) -> PreparedProblem
     tab = full
     radio = {"lcap": pr.se_cap, "alpha": pr.se_attenuation}
     fits = pr.memory_feasible().ravel()
-    if not fits.all():
-        tab = tab.take(np.flatnonzero(fits))
+    # the pairs in canonical order (split, then rank, ascending) whatever the order of the
+    # problem's candidates: ties, search order and the kicks' random numbers (per pair
+    # index) are then the same, so the answer does not depend on that order
+    keep = np.flatnonzero(fits)
+    tab = tab.take(keep[np.lexsort((tab.rank[keep], tab.split[keep]))])
     links = {
         "s": Link.build("s", 0, pr.gain_s, pr.bw_s, pr.p_max, pr.p_total_s, pr.noise_psd,
                         pr.client_flops, work=tab.w_client_fwd, bits=tab.s_up, **radio),

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .._io import write_text
 from ..errors import ValidationError
 from ..model.problem import Problem
 from ..solve import solve
@@ -170,7 +171,7 @@ def plot(runs: Sequence[GainRun], stem: str | Path, clients: int = CLIENTS,
                 "subchannels=max(20,K)); "
                 "solve(p) vs solve(p, split_mode='per_client'), native power, bound off; "
                 "gain = 1 - per_client/common\n")
-    csv.write_text(protocol + csv.read_text())
+    write_text(csv, protocol + csv.read_text())
     return paths
 
 

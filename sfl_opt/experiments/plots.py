@@ -32,8 +32,9 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator  # noqa: E402
 
+from .._io import atomic_write, save_figure  # noqa: E402
 from .analysis import (  # noqa: E402
     METHOD_LABELS,
     Summary,
@@ -97,17 +98,23 @@ def paper_style():
 
 def save(fig: Any, stem: str | Path, header: Sequence[str],
          rows: Iterable[Sequence[Any]]) -> list[Path]:
-    """Save ``fig`` as ``stem.png`` and ``stem.pdf`` and its data as ``stem.csv``."""
+    """Save ``fig`` as ``stem.png`` and ``stem.pdf`` and its data as ``stem.csv`` (each
+    file atomically). The papers' resolution and tight bounding box are passed
+    explicitly, so a figure saved outside :func:`paper_style` is still 300 dpi and no
+    label is clipped."""
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = []
     for ext in ("png", "pdf"):
         p = stem.with_suffix(f".{ext}")
-        fig.savefig(p, metadata={"CreationDate": None} if ext == "pdf" else None)
+        with paper_style():  # ticks made at draw time take the figures' fonts too
+            save_figure(fig, p, metadata={"CreationDate": None} if ext == "pdf" else None,
+                        dpi=_RC["savefig.dpi"], bbox_inches=_RC["savefig.bbox"],
+                        pad_inches=_RC["savefig.pad_inches"])
         paths.append(p)
     plt.close(fig)
     p = stem.with_suffix(".csv")
-    with p.open("w", newline="") as fh:
+    with atomic_write(p, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(header)
         for r in rows:
@@ -367,7 +374,7 @@ def plot_split_map(cells: Sequence[Any], stem: str | Path, *, server_flops: floa
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlim(ks.min() * 0.8, ks.max() * 1.25)
-        ax.set_ylim(fl.min() * 0.6, fl.max() * 1.6)
+        ax.set_ylim(fl.min() * 0.3, fl.max() * 1.6)  # a free strip for the legend
         for fmt_ax in (ax.xaxis, ax.yaxis):
             fmt_ax.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
             fmt_ax.set_minor_formatter(NullFormatter())
@@ -375,21 +382,31 @@ def plot_split_map(cells: Sequence[Any], stem: str | Path, *, server_flops: floa
         groups: list[tuple[float, list[str]]] = []  # devices within 15 % share a label
         for name, f in sorted((devices or {}).items(), key=lambda kv: kv[1]):
             y = f / 1e12
-            if not fl.min() * 0.6 < y < fl.max() * 1.6:
+            if not fl.min() * 0.3 < y < fl.max() * 1.6:
                 continue
             if groups and y < groups[-1][0] * 1.15:
                 groups[-1][1].append(name)
             else:
                 groups.append((y, [name]))
-        for y, names in groups:
+        for y, _ in groups:
             ax.axhline(y, color="0.5", linewidth=0.5, linestyle=":", zorder=1)
-            ax.text(ks.max() * 1.2, y, ", ".join(names), fontsize=4.5, color="0.3",
-                    ha="right", va="bottom")
         ax.set_xlabel("number of clients K")
         ax.set_ylabel("client compute (TFLOP/s)")
-        cb = fig.colorbar(sc, ax=ax, pad=0.02)
-        cb.set_label("chosen split ℓ")
-        ax.legend(loc="lower left", fontsize=6)
+        # the colour bar on top, so the device names can sit outside the axes on the right
+        # (inside, they fell on the markers)
+        cb = fig.colorbar(sc, ax=ax, location="top", pad=0.02, fraction=0.06, aspect=35)
+        cb.set_label("chosen split ℓ", fontsize=7)
+        cb.ax.tick_params(labelsize=6)
+        if groups:
+            names_ax = ax.twinx()
+            names_ax.set_yscale("log")
+            names_ax.set_ylim(ax.get_ylim())
+            names_ax.set_yticks([y for y, _ in groups],
+                                ["\n".join(names) for _, names in groups])
+            names_ax.yaxis.set_minor_locator(NullLocator())
+            names_ax.tick_params(axis="y", labelsize=5, labelcolor="0.3", length=2)
+            names_ax.grid(False)
+        ax.legend(loc="lower left", fontsize=6, borderaxespad=0.2)
         ax.grid(True, which="major", alpha=0.3)
         rows = [(c.client_flops, c.clients, c.split, c.rank, c.delay, c.side) for c in cells]
         return save(fig, stem, ("client_flops", "clients", "split", "rank", "delay_s",

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from .._io import atomic_write
 from ..errors import ValidationError
 from ..model.delay import evaluate
 from ..model.problem import Problem
@@ -151,11 +152,14 @@ def plot_band(tables: dict[str, SweepTable], stem: str | Path) -> list[Path]:
     from .plots import COLUMN_WIDTH, paper_style, save
 
     out_rows = []
-    styles = {"separate": ("C0", "o"), "shared": ("C3", "s")}
+    # every series its own colour and marker (the downlink also by line style)
+    styles = {"separate, fixed downlink": ("C0", "o", "-"),
+              "shared, fixed downlink": ("C3", "s", "-"),
+              "separate, allocated downlink": ("C2", "^", "--"),
+              "shared, allocated downlink": ("C1", "D", "--")}
     with paper_style():
         fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.6))
         for label, table in tables.items():
-            band = label.split(",")[0]
             down = label.split(", ")[1]
             ref = tables[f"separate, {down}"]
             xs, med, lo, hi = [], [], [], []
@@ -169,8 +173,7 @@ def plot_band(tables: dict[str, SweepTable], stem: str | Path) -> list[Path]:
                 lo.append(q25)
                 hi.append(q75)
                 out_rows.append((label, int(value), m, q25, q75, len(d), ratio))
-            color, marker = styles[band]
-            ls = "-" if down == "fixed downlink" else "--"
+            color, marker, ls = styles[label]
             ax.plot(xs, med, color=color, marker=marker, linestyle=ls, label=label)
             ax.fill_between(xs, lo, hi, color=color, alpha=0.10, linewidth=0)
         ax.set_xlabel("clients K (M = N = 20 subchannels of 1 MHz)")
@@ -182,8 +185,10 @@ def plot_band(tables: dict[str, SweepTable], stem: str | Path) -> list[Path]:
         ax.legend(fontsize=6, title=f"median, 25–75 % band over {n} seeds",
                   title_fontsize=6, loc="upper left")
         fig.tight_layout()
-    return save(fig, stem, ["config", "clients", "median_delay_s", "q25_delay_s",
-                            "q75_delay_s", "n_seeds", "median_shared_over_separate"], out_rows)
+        # saved inside the style: ticks drawn later would take other fonts (clipped labels)
+        return save(fig, stem, ["config", "clients", "median_delay_s", "q25_delay_s",
+                                "q75_delay_s", "n_seeds", "median_shared_over_separate"],
+                    out_rows)
 
 
 def plot_fading(rows: list[dict[str, Any]], stem: str | Path) -> list[Path]:
@@ -197,7 +202,11 @@ def plot_fading(rows: list[dict[str, Any]], stem: str | Path) -> list[Path]:
     rhos = sorted({r["rho"] for r in rows})
     x = np.arange(len(rhos))
     out_rows = []
-    colors = {"static allocation": "C0", "adaptive": "C3", "adaptive, SAA (split, rank)": "C2"}
+    # colour, marker, line style and a small x offset per policy: equal medians (the
+    # policies often tie) stay visible side by side instead of hiding each other
+    styles = {"static allocation": ("C0", "o", "-", -0.12),
+              "adaptive": ("C3", "s", "--", 0.0),
+              "adaptive, SAA (split, rank)": ("C2", "^", "-.", 0.12)}
     with paper_style():
         fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.6))
         for label in FADING_POLICIES:
@@ -210,8 +219,9 @@ def plot_fading(rows: list[dict[str, Any]], stem: str | Path) -> list[Path]:
                 med.append(m)
                 lo.append(q25)
                 hi.append(q75)
-            ax.plot(x, med, marker="o", color=colors[label], label=label)
-            ax.fill_between(x, lo, hi, color=colors[label], alpha=0.12, linewidth=0)
+            color, marker, ls, dx = styles[label]
+            ax.plot(x + dx, med, marker=marker, color=color, linestyle=ls, label=label)
+            ax.fill_between(x + dx, lo, hi, color=color, alpha=0.12, linewidth=0)
         bnd = []
         for rho in rhos:
             sel = [r for r in rows if r["policy"] == "adaptive" and r["rho"] == rho]
@@ -226,7 +236,7 @@ def plot_fading(rows: list[dict[str, Any]], stem: str | Path) -> list[Path]:
         ax.plot(x, bnd, color="0.4", linestyle=":", label=f"certified bound per round ({name})")
         ax.axhline(1.0, color="0.6", linewidth=0.6)
         ax.set_xticks(x, [f"{r:g}" for r in rhos])
-        ax.set_xlabel("round-to-round fading correlation ρ (1: frozen channel)")
+        ax.set_xlabel("fading correlation ρ between rounds (1: frozen)")
         ax.set_ylabel("run delay / frozen-channel optimum")
         lo_y, hi_y = ax.get_ylim()
         ax.set_ylim(lo_y, hi_y + 0.55 * (hi_y - lo_y))  # room for the legend
@@ -234,8 +244,8 @@ def plot_fading(rows: list[dict[str, Any]], stem: str | Path) -> list[Path]:
         ax.legend(fontsize=6, title=f"median, 25–75 % band over {n} seeds",
                   title_fontsize=6, loc="upper right")
         fig.tight_layout()
-    return save(fig, stem, ["policy", "rho", "median_ratio", "q25_ratio", "q75_ratio",
-                            "n_seeds", "median_reopt_ms"], out_rows)
+        return save(fig, stem, ["policy", "rho", "median_ratio", "q25_ratio", "q75_ratio",
+                                "n_seeds", "median_reopt_ms"], out_rows)
 
 
 def make_radio_figures(out: str | Path = "docs/figures", *, quick: bool = False,
@@ -257,7 +267,7 @@ def make_radio_figures(out: str | Path = "docs/figures", *, quick: bool = False,
     rows = fading_rows(range(n), rhos, samples=8 if quick else 32, progress=progress)
     paths += plot_fading(rows, out / "fading_vs_rho")
     runs = out / "fading_vs_rho_runs.csv"
-    with runs.open("w", newline="") as fh:
+    with atomic_write(runs, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from .._io import atomic_write, save_figure
 from ..model.perturbations import Perturbations
 from ..model.problem import Problem
 from ..solve import solve
@@ -56,7 +57,7 @@ ROBUST_PERTURBATIONS = Perturbations(rho=0.0, jitter=0.5, straggler_prob=0.1,
 
 def _write_csv(path: Path, header: Sequence[str], rows: list[dict[str, Any]],
                notes: Sequence[str]) -> None:
-    with path.open("w", newline="") as fh:
+    with atomic_write(path, "w", newline="") as fh:
         for n in notes:
             fh.write(f"# {n}\n")
         w = csv.DictWriter(fh, fieldnames=list(header))
@@ -162,7 +163,7 @@ def make_replay_figures(out: str | Path, seeds: int | Sequence[int] = 20,
     axes[0].set_ylabel("realised / predicted time\n(median, 5-95 % over seeds)")
     axes[0].legend()
     fig.tight_layout()
-    fig.savefig(paths[1], dpi=120)
+    save_figure(fig, paths[1], dpi=120)
     plt.close(fig)
     rrows = robust_rows(seeds[: max(1, len(seeds))], samples=samples, executor=executor,
                         progress=progress)

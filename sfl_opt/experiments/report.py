@@ -3,6 +3,8 @@ Markdown). Used by the CLI; the numbers come from :mod:`sfl_opt.experiments.anal
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..engine.result import SolveResult
@@ -24,8 +26,23 @@ def rounds_note(problem: Problem) -> str:
     return problem.rounds_source
 
 
-def format_report(problem: Problem, res: SolveResult) -> str:
-    """A multi-line report: choice, status, per-client rates and delays, breakdown."""
+def gap_text(gap: float) -> str:
+    """The gap as printed: rounded *up* (to 0.01 % above 1e-4, else to three digits), so
+    a gap that does not certify ``optimal`` (> GAP_TOL = 1e-6) never prints as 1e-6."""
+    if gap <= 0:
+        return "0.00%"
+    if gap >= 1e-4:
+        return f"{math.ceil(gap * 1e4 - 1e-9) / 1e4:.2%}"
+    exp = math.floor(math.log10(gap))
+    mant = math.ceil(gap / 10.0**exp * 100 - 1e-9) / 100
+    if mant >= 10.0:
+        mant, exp = mant / 10.0, exp + 1
+    return f"{mant:.2f}e{exp:+03d}"
+
+
+def format_report(problem: Problem, res: SolveResult, show_bound: bool = True) -> str:
+    """A multi-line report: choice, status, per-client rates and delays, breakdown
+    (``show_bound=False``: no lower-bound / gap line, as ``solve --bound none`` asks)."""
     bd = res.breakdown
     lines = []
     lines.append(f"sfl-opt solution — method {res.method}, power backend {res.power}"
@@ -46,10 +63,9 @@ def format_report(problem: Problem, res: SolveResult) -> str:
     ms = res.timings.get("total", 0.0) * 1e3
     lines.append(f"status: {res.status} (termination: {res.termination}), "
                  f"{res.iterations} iteration(s), solve time {ms:.1f} ms")
-    if res.lower_bound is not None:
-        gap = res.gap or 0.0
-        txt = f"{gap:.2%}" if gap == 0 or gap >= 1e-4 else f"{gap:.1e}"
-        lines.append(f"lower bound: {_duration(res.lower_bound)}, optimality gap {txt}")
+    if res.lower_bound is not None and show_bound:
+        lines.append(f"lower bound: {_duration(res.lower_bound)}, optimality gap "
+                     f"{gap_text(res.gap or 0.0)}")
     per_client = np.ndim(res.split) == 1
     if per_client:
         lines.append(f"split points (one per client): l_k = {np.asarray(res.split).tolist()} "

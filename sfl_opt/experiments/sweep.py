@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from .._io import atomic_write
 from ..errors import ValidationError
 from ..methods import METHODS
 from ..model.problem import Problem
@@ -185,8 +186,7 @@ class SweepTable:
     def to_csv(self, path: str | Path) -> Path:
         """Write the table (header + one line per row; floats in full precision)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w", newline="") as fh:
+        with atomic_write(path, "w", newline="") as fh:  # readers never see half a file
             w = csv.writer(fh)
             w.writerow(self.columns)
             for r in self.rows:

@@ -25,6 +25,7 @@ import numpy as np
 from ._jit import kernel
 from .waterfill import capped_psd, max_rate_for_power, min_power_for_rate
 
+#: ln 2 (a rate is bw * log1p(snr) / ln 2: stable for a deeply faded subchannel)
 LN2 = math.log(2.0)
 STATUS_OK = 0
 STATUS_NO_SUBCHANNEL = 1
@@ -202,7 +203,7 @@ def link_check(gain, bw, assign, psd, noise_psd, c, S, pmax, ptot, lcap=math.inf
     viol = 0.0
     for m in range(assign.shape[0]):
         k = assign[m]
-        rate[k] += bw[m] * min(math.log2(1.0 + psd[m] * gain[k, m] / noise_psd), lcap)
+        rate[k] += bw[m] * min(math.log1p(psd[m] * gain[k, m] / noise_psd) / LN2, lcap)
         power[k] += psd[m] * bw[m]
         if -psd[m] > viol:
             viol = -psd[m]

@@ -93,6 +93,8 @@ def max_rate_for_power(la, inva, bw, n, power, active, lcap=math.inf):
             if active[i]:
                 sbw += bw[i]
                 sinv += bw[i] * inva[i]
+        if sbw == 0.0:
+            return _faded_rate(inva, bw, n, power)
         w = (power + sinv) / sbw
         changed = False
         for i in range(n):
@@ -227,6 +229,9 @@ def _max_rate_capped(la, inva, bw, n, power, active, lcap):
             for i in range(n):
                 if sat[i] and top * inva[i] > w:
                     w = top * inva[i]
+            if w == 0.0:  # nothing saturated: the power is lost in inva's rounding
+                r, wf = _faded_rate(inva, bw, n, pp)
+                return r, wf
             break
         changed = False
         for i in range(n):
@@ -244,6 +249,21 @@ def _max_rate_capped(la, inva, bw, n, power, active, lcap):
         elif active[i]:
             rate += bw[i] * (lw + la[i])
     return rate, w
+
+
+def _faded_rate(inva, bw, n, power):
+    """``(rate, level)`` when ``power`` is lost in the rounding of every subchannel's
+    ``inva`` (deeply faded subchannels: ``power / bw`` below ``inva``'s last digit): all
+    the power on the best subchannel, its rate ``bw log2(1 + power / (bw inva))`` by
+    ``log1p`` (tiny but positive, so the client's delay is huge, not a division by 0)."""
+    j = 0
+    for i in range(1, n):
+        if inva[i] < inva[j]:
+            j = i
+    rate = bw[j] * math.log1p(power / (bw[j] * inva[j])) / math.log(2.0)
+    if not rate > 0.0:
+        rate = 5e-324  # the smallest positive float: an enormous, finite delay
+    return rate, inva[j] + power / bw[j]
 
 
 @kernel

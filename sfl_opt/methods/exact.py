@@ -50,13 +50,11 @@ from ..kernels.bnb import (
     symmetry_classes,
 )
 from ..kernels.lagrange import initial_multipliers, link_dual_bound
-from ..status import Status, Termination
+from ..status import GAP_TOL, Status, Termination
 from .registry import Options, Outcome
 
 #: relative prune tolerance (each link); the certified gap is at most about twice this
 PRUNE_RTOL = 1e-7
-#: a result is "optimal" when the relative gap between it and its bound is at most this
-GAP_TOL = 1e-6
 #: BFGS iterations of the bound at the root of a link / at a node
 ROOT_ITER = 1000
 #: :func:`native_lower_bound` stops improving once the bound is within this (relative)

@@ -63,7 +63,8 @@ def solve_sflllm_fading(ctx: PreparedProblem, opts: Options) -> Outcome:
     if opts.extra.get("start") is not None:
         raise ValidationError("start", "no start pair with fading='saa' (SAA picks the pair)",
                               opts.extra["start"])
-    samples = v.positive_int("samples", opts.extra.get("samples") or SAMPLES)
+    given = opts.extra.get("samples")
+    samples = SAMPLES if given is None else v.positive_int("samples", given)
     t0 = time.perf_counter()
     pert = opts.extra.get("perturbations")
     if pert is not None:

@@ -86,8 +86,8 @@ def shannon_rate(bandwidth: np.ndarray | float, power: np.ndarray | float,
     truncated (TR 36.942 Annex A) at ``max_se`` bit/s/Hz with attenuation ``se_attenuation``:
     ``bw min(alpha log2(1 + SNR), max_se)``."""
     bw = np.asarray(bandwidth, dtype=float)
-    se = se_attenuation * np.log2(1.0 + np.asarray(power, dtype=float)
-                                  * np.asarray(gain, dtype=float) / (noise * bw))
+    snr = np.asarray(power, dtype=float) * np.asarray(gain, dtype=float) / (noise * bw)
+    se = se_attenuation * (np.log1p(snr) / np.log(2.0))
     return bw * np.minimum(se, max_se)
 
 

@@ -18,13 +18,17 @@ from .problem import Problem
 
 #: Relative tolerance on power caps when checking a point (floating-point slack).
 POWER_RTOL = 1e-9
-#: Range of signal-to-noise ratios (a client's power over one subchannel) that the rates
-#: are computed reliably in float64: below SNR_MIN ``log2(1 + snr)`` loses its digits (a
-#: rate underflows to 0), above SNR_MAX water levels overflow. See :func:`check_magnitudes`.
+#: Range of signal-to-noise ratios (a client's power over one subchannel) the model
+#: accepts: a client whose *best* subchannel stays below SNR_MIN (-100 dB) at its share
+#: of the power cannot carry data (delays beyond any scale); above SNR_MAX water levels
+#: overflow. Single weak subchannels are fine (rates use ``log1p``). See
+#: :func:`check_magnitudes`.
 SNR_MIN, SNR_MAX = 1e-10, 1e30
 #: Largest delay term (s) the model reports (about 3e7 years); beyond it the total
 #: overflows or loses every digit of the smaller terms.
 TIME_MAX = 1e15
+#: ln 2 (rates are ``log1p(snr) / LN2`` bit/s/Hz)
+LN2 = float(np.log(2.0))
 
 
 @dataclass(frozen=True)
@@ -169,9 +173,11 @@ def link_rates(gain: np.ndarray, bw: np.ndarray, assign: np.ndarray, psd: np.nda
                se_attenuation: float = 1.0) -> np.ndarray:
     """Per-client rate (bit/s): sum over its subchannels of
     ``bw min(se_attenuation log2(1 + psd gain / N0), max_se)`` (truncated Shannon, TR 36.942
-    Annex A; ``max_se`` bit/s/Hz, inf and 1 give plain Shannon)."""
+    Annex A; ``max_se`` bit/s/Hz, inf and 1 give plain Shannon), computed with
+    ``log1p(snr) / ln 2`` so that a weak subchannel's rate keeps its digits."""
     m = np.arange(assign.size)
-    se = se_attenuation * np.log2(1.0 + psd * gain[assign, m] / noise_psd)
+    # log1p: a deeply faded subchannel (snr far below float64's epsilon) keeps its digits
+    se = se_attenuation * (np.log1p(psd * gain[assign, m] / noise_psd) / LN2)
     per_sub = bw * np.minimum(se, max_se)
     return np.bincount(assign, weights=per_sub, minlength=k)
 
@@ -277,7 +283,7 @@ def evaluate(problem: Problem, split: int | Any, rank: int, assign_s: Any, psd_s
             else:
                 snr = float(np.max(p[mine] * gain[i, np.flatnonzero(mine)] / problem.noise_psd))
                 why = (f"its signal-to-noise ratio psd*gain/noise_psd is at most {snr:.3g}, so "
-                       "log2(1 + snr) underflows to 0 in float64")
+                       "its rate underflows to 0 in float64")
             raise InfeasiblePointError(f"psd_{name}: client {i} has zero rate ({why}), its "
                                        "delay would be infinite")
     tab = pair_table(problem) if table is None else table
@@ -371,8 +377,11 @@ def check_magnitudes(problem: Problem, table: PairTable | None = None) -> None:
     - every gain, and every gain over the noise psd, is a finite, normal number;
     - the signal-to-noise ratio of each client over one subchannel at full power is at
       most :data:`SNR_MAX` (``p_max * gain / (noise_psd * bw)``, its best subchannel),
-      and at least :data:`SNR_MIN` on its worst subchannel with its share
-      ``min(p_max, p_total / K)`` spread over the whole band;
+      and at least :data:`SNR_MIN` on its best subchannel with its share
+      ``min(p_max, p_total / K)`` of the power (a client no subchannel can serve).
+      Deeply faded subchannels are normal (one of 200 x 1024 Rayleigh draws is below
+      1e-5 of the mean): they are never refused; their rate is computed stably
+      (``log1p``) and the water-filling leaves them without power;
     - every per-pair compute and downlink term, the broadcast term and ``rounds`` times
       ``local_iters`` times the slowest of them stay below :data:`TIME_MAX` s, so does
       each link's least transfer time (the slowest client at its best rate), and the
@@ -398,7 +407,7 @@ def check_magnitudes(problem: Problem, table: PairTable | None = None) -> None:
                     "W/Hz)")
             hi = pr.p_max * gain.max(axis=1) / (pr.noise_psd * bw.min())
             share = np.minimum(pr.p_max, p_total / k)
-            lo = share * gain.min(axis=1) / (pr.noise_psd * bw.sum())
+            lo = share * np.max(gain / bw, axis=1) / pr.noise_psd
             if not (hi <= SNR_MAX).all():
                 i = int(np.argmax(np.where(np.isfinite(hi), hi, np.inf)))
                 raise NumericalRangeError(
@@ -408,10 +417,11 @@ def check_magnitudes(problem: Problem, table: PairTable | None = None) -> None:
             if not (lo >= SNR_MIN).all():
                 i = int(np.argmin(lo))
                 raise NumericalRangeError(
-                    f"gain_{name}", f"a signal-to-noise ratio min(p_max, p_total_{name}/K)*"
-                    f"gain/(noise_psd*sum(bw_{name})) >= {SNR_MIN:g} on every subchannel (its "
-                    f"rate underflows below; change gain_{name}, p_max, p_total_{name}, "
-                    f"noise_psd or bw_{name})", f"{lo[i]:.3g} for client {i}")
+                    f"gain_{name}", f"every client's best subchannel at a signal-to-noise "
+                    f"ratio min(p_max, p_total_{name}/K)*gain/(noise_psd*bw_{name}) >= "
+                    f"{SNR_MIN:g} (below, no subchannel can carry its data; raise p_max or "
+                    f"p_total_{name}, or lower noise_psd, or check gain_{name}'s units)",
+                    f"{lo[i]:.3g} for client {i}")
         tab = pair_table(pr) if table is None else table
         checks = (
             ("workload", np.max(tab.s_up)),

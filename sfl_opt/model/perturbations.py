@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .. import _validation as v
+from .._io import write_text
 from ..errors import ValidationError
 
 
@@ -125,7 +126,7 @@ def next_all_on(trace: Mapping[int, Sequence[tuple[float, float]]], K: int,
 
 def save_trace(path: str | Path, on: Mapping[int, Sequence[tuple[float, float]]]) -> None:
     """Write an availability trace in the format of :func:`load_trace`."""
-    Path(path).write_text(json.dumps({"sfl_opt_trace": 1, "on": {
+    write_text(path, json.dumps({"sfl_opt_trace": 1, "on": {
         str(k): [[a, "inf" if math.isinf(b) else b] for a, b in iv] for k, iv in on.items()}},
         indent=1))
 

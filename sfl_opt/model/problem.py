@@ -150,7 +150,7 @@ class Problem:
     def subchannel_rate(self, bw: Any, snr: Any) -> np.ndarray:
         """Rate (bit/s) of subchannels of bandwidth ``bw`` (Hz) at signal-to-noise ratio
         ``snr``: ``bw min(se_attenuation log2(1 + snr), max_se)``."""
-        se = self.se_attenuation * np.log2(1.0 + np.asarray(snr, dtype=float))
+        se = self.se_attenuation * (np.log1p(np.asarray(snr, dtype=float)) / np.log(2.0))
         return np.asarray(bw, dtype=float) * np.minimum(se, self.max_se)
 
     @property

@@ -78,6 +78,24 @@ def load_profile(path: str | Path) -> dict[str, Any]:
     return copy.deepcopy(read_profile(path))
 
 
+#: the profile file formats this version reads (top-level ``schema``; absent: 1)
+PROFILE_SCHEMAS = (1,)
+#: the rounds-table formats it reads (``rounds.schema``; absent: 1, the flat table)
+ROUNDS_SCHEMAS = (1, 2)
+
+
+def _check_schema(name: str, data: dict[str, Any], known: tuple[int, ...]) -> None:
+    """A ``schema`` entry, when present, must be one this version reads: a newer file read
+    by an older package would otherwise be misread silently."""
+    if "schema" not in data:
+        return
+    val = data["schema"]
+    if isinstance(val, bool) or not isinstance(val, int) or val not in known:
+        raise ValidationError(name, f"a schema this version of sfl-opt reads "
+                              f"({', '.join(map(str, known))}; a newer file needs a newer "
+                              "sfl-opt)", val)
+
+
 def check_profile(data: Any, name: str = "profile") -> dict[str, Any]:
     """Check a profile's content (what a writer must produce, what a reader accepts).
 
@@ -87,6 +105,7 @@ def check_profile(data: Any, name: str = "profile") -> dict[str, Any]:
     """
     if not isinstance(data, dict):
         raise ValidationError("profile", "a JSON object", type(data).__name__)
+    _check_schema("profile.schema", data, PROFILE_SCHEMAS)
     model = data.get("model")
     if not isinstance(model, dict) or any(k not in model for k in
                                           ("layers", "hidden", "heads", "seq", "vocab")):
@@ -106,6 +125,7 @@ def check_profile(data: Any, name: str = "profile") -> dict[str, Any]:
     if table is not None:
         if not isinstance(table, dict) or "ranks" not in table or "rounds" not in table:
             raise ValidationError("profile.rounds", "a mapping with ranks and rounds", table)
+        _check_schema("profile.rounds.schema", table, ROUNDS_SCHEMAS)
         ranks = v.int_array("profile.rounds.ranks", table["ranks"], unique=True)
         rounds = v.float_array("profile.rounds.rounds", table["rounds"], shape=(ranks.size,),
                                positive=True)

@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 
 from .. import _validation as v
-from ..errors import ValidationError
+from ..errors import NumericalRangeError, ValidationError
 from . import channel, hardware
 from .architectures import get_model
+from .delay import check_magnitudes
 from .hardware import client_devices
 from .hardware import server as server_spec
 from .problem import DEFAULT_SCENARIO, Problem
@@ -286,7 +287,7 @@ def default_problem(
     if split_min > L - 1:
         raise ValidationError("split_min", f"a privacy floor within 1..{L - 1} (L={L} blocks)",
                               split_min)
-    return Problem(
+    problem = Problem(
         gain_s=gain_s,
         gain_f=gain_f,
         bw_s=bw_s,
@@ -315,6 +316,27 @@ def default_problem(
         client_energy=client_energy,
         **down,
     )
+    if nf > DEFAULTS["noise_figure_db"]:
+        _check_noise_figure(problem, nf)
+    return problem
+
+
+#: fields of a magnitude error that a raised noise floor can cause (every rate)
+_NOISE_FIELDS = ("gain_s", "gain_f", "bw_s", "bw_f", "rate_down", "rate_bcast", "client_flops")
+
+
+def _check_noise_figure(problem: Problem, nf: float) -> None:
+    """Name ``noise_figure_db`` when the noise floor it raises leaves the scenario's rates
+    out of float64's reach (rather than the derived field a later solve would name)."""
+
+    try:
+        check_magnitudes(problem)
+    except NumericalRangeError as exc:
+        if exc.field not in _NOISE_FIELDS:
+            raise
+        raise NumericalRangeError(
+            "noise_figure_db", "a receiver noise figure (dB) at which the scenario's links "
+            f"still carry data (typical receivers: 2..10 dB; here {exc})", nf) from None
 
 
 def _catalogue_power(names: Any, k: int, given: Any, field: str) -> Any:

@@ -10,6 +10,7 @@ for the rank-dependent part). The client memory need they define is computed in
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -379,12 +380,20 @@ class Workload:
 
 def validate_workload(w: Workload) -> None:
     """Validate and normalise a :class:`Workload` in place (frozen: via object.__setattr__)."""
-    first = v.float_array("workload.fwd", w.fwd, ndim=1, nonnegative=True)
-    n = first.shape[0]
+    lengths = {name: v.float_array(f"workload.{name}", getattr(w, name), ndim=1).shape[0]
+               for name in ARRAY_FIELDS}
+    # the block count L is the length most arrays agree on (ties: the first field's), so
+    # the error names the array that is off, not the one compared last
+    counts = Counter(lengths.values())
+    n = max(lengths.values(), key=lambda x: (counts[x], x == lengths["fwd"]))
     if n < 2:
         raise ValidationError("workload.fwd", "at least 2 blocks", f"{n}")
     for name in ARRAY_FIELDS:
         positive = name in ("act_bits", "lora_params")
+        if lengths[name] != n:
+            same = [k for k, x in lengths.items() if x == n]
+            raise ValidationError(f"workload.{name}", f"one entry per block: {n} like "
+                                  f"{', '.join(same)}", f"{lengths[name]} entries")
         arr = v.float_array(f"workload.{name}", getattr(w, name), shape=(n,),
                             positive=positive, nonnegative=not positive)
         object.__setattr__(w, name, arr)

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from .. import _validation as v
+from .._io import write_text
 from ..errors import ValidationError
 from ..harness import require_torch
 from .bound import BoundFit, fit_bound
@@ -187,6 +188,4 @@ def write_settings(path: str | Path, problem: OnlineProblem, runs: dict[str, Lea
                       "default_rho": problem.contraction},
         "problem": problem.to_dict(),
     }
-    p = Path(path)
-    p.write_text(json.dumps(out, indent=1))
-    return p
+    return write_text(path, json.dumps(out, indent=1))

@@ -40,8 +40,9 @@ def _energy_figure(traces: dict[str, Trace], outdir: Path) -> list[Path]:
     """Running average energy / budget per device for each trace (one panel each), at
     ~400 log-spaced rounds."""
     names = list(traces)
-    fig, axes = plt.subplots(1, len(names), figsize=(COLUMN_WIDTH * len(names), 2.4), sharey=True,
-                             squeeze=False)
+    # constrained layout keeps the figure title clear of the panel titles
+    fig, axes = plt.subplots(1, len(names), figsize=(COLUMN_WIDTH * len(names), 2.6),
+                             sharey=True, squeeze=False, layout="constrained")
     T = next(iter(traces.values())).rounds
     at = _log_rounds(T)
     ratios = {n: (traces[n].running_energy / traces[n].budget)[at] for n in names}
@@ -119,7 +120,8 @@ def _queues_figure(sweep: list[Trace], outdir: Path) -> list[Path]:
     ax.set_yscale("symlog", linthresh=1e-2)
     ax.set_xlabel("round t")
     ax.set_ylabel("mean virtual queue Q(t) (J)")
-    ax.legend()
+    # the legend beside the axes: eight V curves leave no free corner inside
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     ax.set_title("Virtual energy queues (lyapunov)")
     header = ["round"] + [f"V={tr.V:g}" for tr in sweep]
     rows = [[int(t) + 1] + [f"{c[i]:.6g}" for c in cols] for i, t in enumerate(at)]

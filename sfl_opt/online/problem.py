@@ -43,6 +43,8 @@ from .bound import psi_values, round_weights
 
 _LN2 = math.log(2.0)
 
+#: the ``sfl_opt_online_problem`` format version written by :meth:`OnlineProblem.to_json`
+FORMAT_VERSION = 1
 #: How the edge server's compute is shared (``OnlineProblem.server_mode``).
 SERVER_MODES = ("shared", "per_device")
 
@@ -361,7 +363,8 @@ class OnlineProblem:
     def to_json(self, indent: int | None = 1) -> str:
         """JSON text that :meth:`from_json` turns back into an equal problem (exactly:
         floats are written with ``repr`` precision)."""
-        return json.dumps({"sfl_opt_online_problem": 1, **self.to_dict()}, indent=indent)
+        return json.dumps({"sfl_opt_online_problem": FORMAT_VERSION, **self.to_dict()},
+                          indent=indent)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> OnlineProblem:
@@ -370,7 +373,10 @@ class OnlineProblem:
             raise ValidationError("online_problem", "a JSON object of OnlineProblem fields",
                                   type(data).__name__)
         data = dict(data)
-        data.pop("sfl_opt_online_problem", None)
+        version = data.pop("sfl_opt_online_problem", FORMAT_VERSION)
+        if isinstance(version, bool) or version != FORMAT_VERSION:
+            raise ValidationError("sfl_opt_online_problem", f"format version {FORMAT_VERSION} "
+                                  "(this version of sfl-opt reads only that one)", version)
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

@@ -9,9 +9,10 @@ used. ``available_backends()`` lists the installed ones; ``get_backend(name)`` r
 from __future__ import annotations
 
 import importlib
+import inspect
 from typing import Any
 
-from ..errors import BackendError
+from ..errors import BackendError, ValidationError
 from .base import PowerBackend, PowerSolution, PowerSubproblem
 
 #: name -> "module:Class" (module relative to this package)
@@ -60,7 +61,21 @@ def get_backend(name: str | PowerBackend = "native", **options: Any) -> PowerBac
     if not isinstance(name, str):
         raise BackendError(f"power: expected a backend name, got {name!r}; installed: "
                            f"{', '.join(available_backends())}")
-    return backend_class(name)(**options)
+    cls = backend_class(name)
+    known, free = backend_options(cls)
+    unknown = sorted(set(options) - set(known))
+    if unknown and not free:
+        raise ValidationError("power_options", f"options of backend {name!r}: "
+                              f"{', '.join(known) or 'none'}", unknown)
+    return cls(**options)
+
+
+def backend_options(cls: type[PowerBackend]) -> tuple[list[str], bool]:
+    """The keyword options of a backend's constructor, and whether it passes further
+    keywords on (e.g. cvxpy's solver options)."""
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    known = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    return known, any(p.kind == p.VAR_KEYWORD for p in params)
 
 
 def registered_backends() -> list[str]:

@@ -251,6 +251,7 @@ def _max_rate_capped(la, inva, bw, n, power, active, lcap):
     return rate, w
 
 
+@kernel
 def _faded_rate(inva, bw, n, power):
     """``(rate, level)`` when ``power`` is lost in the rounding of every subchannel's
     ``inva`` (deeply faded subchannels: ``power / bw`` below ``inva``'s last digit): all

@@ -398,7 +398,10 @@ def test_bound_off_and_relaxation():
     opt = enumerate_optimum(pr).delay
     rel = solve(pr, bound="relaxation")
     assert rel.lower_bound <= opt
-    assert rel.lower_bound == pytest.approx(solve(pr).lower_bound, rel=1e-4)
+    # the native bound is the time-sharing relaxation's dual, tightened on square links
+    # (here the f-link, K = N = 3: kernels/matching): never looser, still valid
+    native = solve(pr).lower_bound
+    assert rel.lower_bound <= native * (1 + 1e-4) and native <= opt * (1 + 1e-12)
 
 
 def test_time_limit_returns_best_point_with_proven_gap():

@@ -149,6 +149,12 @@ def _power_option(text: str) -> tuple[str, Any]:
         return key, raw
 
 
+def _exact_progress(d: dict[str, float]) -> None:
+    """One stderr line per progress report of ``method="exact"``."""
+    print(f"sfl-opt: exact {d['elapsed']:.0f} s: best {d['delay']:.6g} s, bound "
+          f"{d['lower']:.6g} s, gap {d['gap']:.3%}, {d['nodes']:.0f} nodes", file=sys.stderr)
+
+
 def _cmd_solve(args: argparse.Namespace) -> int:
     if args.json:  # fail before solving, not after
         folder = Path(args.json).resolve().parent
@@ -168,6 +174,8 @@ def _cmd_solve(args: argparse.Namespace) -> int:
         options["rank"] = args.rank
     if args.power_option:
         options["power_options"] = dict(args.power_option)
+    if args.method == "exact" and not args.no_progress:
+        options["progress"] = _exact_progress
     warm_kernels()
     res = solve(problem, args.method, power=args.power, seed=seed, mode=args.mode,
                 refine=False if args.no_refine else None,
@@ -224,7 +232,11 @@ def register(sub: Any) -> None:
     p.add_argument("--bound", default="native", choices=("native", "relaxation", "none"),
                    help="the lower bound (certificate) on the result: the native bound "
                         "(default), the cvxpy time-sharing relaxation, or none")
-    p.add_argument("--time-limit", type=float, default=None, help="seconds")
+    p.add_argument("--time-limit", type=float, default=None,
+                   help="seconds for the whole solve (the best point and its certified gap "
+                        "are reported when it expires)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress lines on stderr (method exact prints one a second)")
     p.add_argument("--split-mode", default="common", choices=("common", "per-client"),
                    help="one cut for all clients (default) or one per client within its "
                         "own memory (method sflllm)")

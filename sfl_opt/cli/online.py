@@ -66,7 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
                     "or (--train) train a small proxy under each policy's schedule. The "
                     "long-term per-device energy budget is our reading of the paper: its "
                     "abstract does not state the long-term constraint.")
-    p.add_argument("--devices", type=int, default=20, help="number of devices K (default 20)")
+    p.add_argument("--clients", type=int, default=20, help="number of clients K (default 20)")
     p.add_argument("--seed", type=int, default=0, help="scenario and channel seed (default 0)")
     p.add_argument("--rounds", type=int, default=None,
                    help=f"rounds T (default {SIM_ROUNDS}; {TRAIN_ROUNDS} with --train)")
@@ -93,7 +93,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         "(default 0.15; the budget constraint is our reading of the paper)")
     p.add_argument("--figures", action="store_true",
                    help="write online_energy/tradeoff/queues figures and CSVs")
-    p.add_argument("--outdir", default="docs/figures", help="figure directory")
+    p.add_argument("--out", default="docs/figures", help="figure folder (default docs/figures)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.set_defaults(func=run)
     return p
@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     if args.train:  # the proxy's head, batch and iterations (same payload as 4 x 1)
         kw.update(classes=TRAIN_CLASSES, batch=TRAIN_BATCH, local_iters=TRAIN_ITERS)
     try:
-        problem = OnlineProblem.default(seed=args.seed, devices=args.devices, **kw)
+        problem = OnlineProblem.default(seed=args.seed, devices=args.clients, **kw)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -158,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
             from ..online.plots import make_figures
 
             Vs = args.sweep or _floats(DEFAULT_SWEEP)
-            paths = make_figures(problem, Vs, args.rounds, args.seed, args.outdir,
+            paths = make_figures(problem, Vs, args.rounds, args.seed, args.out,
                                  V_energy=args.V, progress=progress, sweep=sweep,
                                  baselines=runs, lyapunov=runs.get("lyapunov"))
             print("\nwrote " + ", ".join(str(p) for p in paths))
@@ -192,7 +192,7 @@ def _train(problem: OnlineProblem, args: argparse.Namespace) -> int:
         print(f"{name:<14}{r.val_loss[-1]:>10.4f}{r.accuracy[-1]:>10.4f}{r.energy[-1]:>11.2f}"
               f"{r.budget_ratio[-1]:>10.3f}{tr.participation.mean():>7.2f}"
               f"{tr.weighted_penalty:>10.4f}")
-    paths = learning_figure(runs, args.outdir)
+    paths = learning_figure(runs, args.out)
     fit = fit_runs(runs, problem.K)
     alpha0 = default_alpha(problem)
     print(f"\nΨ fitted to the loss curves (loss_(t+1) = ρ·loss_t + γ + α/N_t, "
@@ -204,17 +204,17 @@ def _train(problem: OnlineProblem, args: argparse.Namespace) -> int:
           f"(V·α sets the trade-off: V = {args.V:g} with the default Ψ ≈ "
           f"V = {args.V * alpha0 / fit.alpha:.3g} with the fitted Ψ)")
     command = ("sfl-opt online --train --policies " + ",".join(args.policies)
-               + f" --devices {args.devices} --seed {args.seed} --rounds {args.rounds}"
+               + f" --clients {args.clients} --seed {args.seed} --rounds {args.rounds}"
                + f" --V {args.V:g} --server-mode {problem.server_mode}"
-               + f" --threads {args.threads} --outdir {args.outdir}")
-    paths.append(write_settings(Path(args.outdir) / "online_learning_settings.json",
+               + f" --threads {args.threads} --out {args.out}")
+    paths.append(write_settings(Path(args.out) / "online_learning_settings.json",
                                 problem, runs, args.V, args.seed, command))
     print("\nwrote " + ", ".join(str(p) for p in paths))
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The ``sfl-opt online [options]`` command on its own (``main(["--devices", "5"])``);
+    """The ``sfl-opt online [options]`` command on its own (``main(["--clients", "5"])``);
     from the shell use ``sfl-opt online``."""
     parser = argparse.ArgumentParser(prog="sfl-opt")
     sub = parser.add_subparsers(dest="command", required=True)

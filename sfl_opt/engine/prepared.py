@@ -63,6 +63,15 @@ RTOL = 1e-12
 MOVE_TOL = 1e-9
 #: adaptive kicks: at most this many times ``kicks`` restarts while they keep improving
 KICK_GROWTH = 10
+#: with a deadline, a link with more client-subchannel entries (K * M) than this runs its
+#: local search in timed chunks of moves (a smaller one finishes in milliseconds)
+TIMED_LINK = 4000
+#: moves of the first timed chunk
+FIRST_CHUNK = 8
+#: links with more entries than this sort their gain order with NumPy (vectorised
+#: introsort) instead of the kernel (``kernels.gain_order``, 1.6x slower at K = 1000,
+#: M = 4096); both are orders by decreasing gain
+NUMPY_ORDER = 100_000
 
 
 @dataclass
@@ -123,8 +132,10 @@ class Link:
         if (work is None) != (bits is None):
             raise ValidationError("work", "work and bits both given or both None", work)
         la, inva = kn.normalise(gain, noise_psd)
+        order = (np.argsort(-la, axis=1) if la.size > NUMPY_ORDER
+                 else kn.gain_order(la))
         return cls(name, key, gain, np.asarray(bw, float), np.asarray(p_max, float),
-                   float(p_total), float(noise_psd), la, inva, kn.gain_order(la),
+                   float(p_total), float(noise_psd), la, inva, order,
                    np.asarray(client_flops, float), work, bits, float(lcap), float(alpha))
 
     # -- shape and demand ------------------------------------------------------------
@@ -185,22 +196,30 @@ class Link:
 
     # -- allocation ------------------------------------------------------------------
     def greedy(self, p: int | None, refine: bool = False, max_moves: int = 10_000,
-               kicks: int = 0, seed: int | None = None) -> LinkPoint:
+               kicks: int = 0, seed: int | None = None,
+               deadline: float | None = None) -> LinkPoint:
         """Straggler-first greedy allocation, optionally refined by local search (with
-        ``kicks`` iterated-local-search restarts), exact power."""
+        ``kicks`` iterated-local-search restarts; ``deadline`` see :meth:`refine`),
+        exact power."""
         c, S = self.demand(p)
         assign = kn.greedy_assign(self.la, self.inva, self.bw, c, S, self.p_max, self.p_total,
                                   self.order, self.lcap)
         if not refine:
             return self.exact_power(assign, p)
-        return self.refine(assign, p, max_moves, kicks, seed)
+        return self.refine(assign, p, max_moves, kicks, seed, deadline)
 
     def refine(self, assign: np.ndarray, p: int | None, max_moves: int = 10_000,
-               kicks: int = 0, seed: int | None = None) -> LinkPoint:
+               kicks: int = 0, seed: int | None = None,
+               deadline: float | None = None) -> LinkPoint:
         """Move/swap local search from ``assign`` (plus ``kicks`` perturbation restarts,
-        their random numbers from ``seed``), re-scored with exact power."""
+        their random numbers from ``seed``), re-scored with exact power. ``deadline``
+        (``time.perf_counter()`` value): on a large link (K M > ``TIMED_LINK``) the
+        search runs in chunks of moves sized to the time left and stops there with the
+        best assignment so far (none once the deadline has passed)."""
         c, S = self.demand(p)
         a0 = np.ascontiguousarray(assign, np.int64)
+        if deadline is not None and self.K * self.M > TIMED_LINK:
+            return self._timed_refine(a0, p, c, S, max_moves, kicks, seed, deadline)
         if kicks > 0 and self.K > 1:
             # adaptive: ``kicks`` in a row without improvement end it, at most KICK_GROWTH x
             rand = kick_numbers(seed, self.key, p, kicks * KICK_GROWTH)
@@ -212,6 +231,49 @@ class Link:
                                                 self.p_max, self.p_total, RTOL, max_moves,
                                                 MOVE_TOL, self.lcap)
         return LinkPoint(a, psd, float(t), int(moves))
+
+    def _timed_refine(self, a: np.ndarray, p: int | None, c: np.ndarray, S: float,
+                      max_moves: int, kicks: int, seed: int | None,
+                      deadline: float) -> LinkPoint:
+        """:meth:`refine` in chunks: each chunk of moves (or of ``kicks`` kicks) is
+        sized so that, at the speed of the previous one, it ends well before
+        ``deadline``."""
+        done, chunk = 0, FIRST_CHUNK
+        if time.perf_counter() >= deadline:
+            return self.exact_power(a, p)
+        while True:
+            t0 = time.perf_counter()
+            n = min(chunk, max_moves - done)
+            a, t, psd, moves = kn.refine_assign(self.la, self.inva, self.bw, a, c, S,
+                                                self.p_max, self.p_total, RTOL, n, MOVE_TOL,
+                                                self.lcap)
+            now = time.perf_counter()
+            done += int(moves)
+            if moves < n or done >= max_moves:
+                break  # a local optimum (or the move budget)
+            left = deadline - now
+            # the next chunk's time, at the speed of this one, within a quarter of the time
+            # left (a move costs more near a local optimum, where swaps are scanned)
+            chunk = int(min(2 * chunk, chunk * 0.25 * left / max(now - t0, 1e-9)))
+            if chunk < 1:
+                break
+        if kicks > 0 and self.K > 1 and done < max_moves:
+            rand = kick_numbers(seed, self.key, p, kicks * KICK_GROWTH)
+            last = 0.0  # seconds of the previous chunk of kicks
+            for q in range(0, rand.shape[0], kicks):
+                t0 = time.perf_counter()
+                if t0 + last > deadline:
+                    break
+                b, tb, pb, mv = kn.perturb_search(self.la, self.inva, self.bw, a, c, S,
+                                                  self.p_max, self.p_total, RTOL,
+                                                  max_moves - done, MOVE_TOL,
+                                                  rand[q:q + kicks], kicks, self.lcap)
+                last = time.perf_counter() - t0
+                done += int(mv)
+                if not tb < t:
+                    break  # ``kicks`` kicks in a row without improvement
+                a, t, psd = b, tb, pb
+        return LinkPoint(a, psd, float(t), done)
 
     # -- bounds ----------------------------------------------------------------------
     @cached_property

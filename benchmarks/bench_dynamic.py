@@ -5,7 +5,8 @@ One round of the ``adaptive`` policy of :mod:`sfl_opt.experiments.dynamic` for a
 rank): the links rebuilt on the round's gains (normalised gains, gain order) and every
 link's allocation re-optimised (greedy vs the previous allocation, local search, exact
 power). Target: well under the 5 ms of the full solve on the default scenario (it is the
-use case of the fast solve: re-optimise every round). Compilation excluded (warm-up).
+use case of the fast solve: re-optimise every round); issue 20: <= 2 ms at K = 20,
+M = N = 64 (5-8 ms when filed). Compilation excluded (warm-up).
 """
 
 from __future__ import annotations
@@ -49,4 +50,4 @@ def test_round_reoptimisation(benchmark, case: str) -> None:
     one_round()  # warm-up (compilation)
     benchmark(one_round)
     benchmark.extra_info["links"] = len(held)
-    benchmark.extra_info["target_s"] = 0.005
+    benchmark.extra_info["target_s"] = 0.002 if "K=20" in case else 0.005

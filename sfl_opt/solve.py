@@ -34,6 +34,12 @@ ASSIGN = ("heuristic", "exact")
 #: ``bound``: the native Lagrangian bound (default, ``True``) or the cvxpy time-sharing
 #: relaxation
 BOUNDS = ("native", "relaxation")
+#: with a time limit and the native bound, the method gets this share of the limit and
+#: the bound on its result the rest (the bound is anytime: every pair it has no time for
+#: keeps its closed-form bound); a method that proves its own bound (``exact``,
+#: ``milp``) gets ``BOUND_SHARE_EXACT`` less
+BOUND_SHARE = 0.1
+BOUND_SHARE_EXACT = 0.03
 
 _WARM = {"done": False}
 #: the package's logger (the compile announcement; Python prints WARNING records on
@@ -231,8 +237,13 @@ def solve(
         small links and none on large ones; 0 disables). Their random numbers derive
         from ``seed`` (0 when None), so the answer is deterministic.
     time_limit:
-        seconds; on expiry the best point so far is returned with
-        ``termination="time_limit"``.
+        seconds of wall-clock time for the whole call (validation, preparation, the
+        method and the native bound on its result; compilation excluded): the best point
+        so far is returned, with its certified bound, and ``termination="time_limit"``
+        when the method had to stop early. The call returns within about
+        ``time_limit + max(5 %, 0.2 s)`` (``bound="relaxation"`` runs after the limit).
+        A problem so large that its first feasible point takes longer returns that
+        point as soon as it exists.
     split_mode:
         ``"common"`` (default): one cut for every client (SPEC §1); ``"per_client"``
         (``"per-client"`` also accepted): each client its own cut within its own
@@ -295,13 +306,19 @@ def solve(
                    prune=DEFAULTS["prune"] if prune is None else prune, kicks=kicks or 0,
                    time_limit=time_limit, seed=seed, extra=options, split_mode=split_mode)
     prep = prepare(problem, table)
+    prep.started = t_start  # the time limit covers validation and preparation too
+    deadline = None if time_limit is None else t_start + float(time_limit)
+    if time_limit is not None and bound is not False:
+        share = BOUND_SHARE_EXACT if spec.bound else BOUND_SHARE
+        opts.time_limit = float(time_limit) * (1 - share)
     try:
         out = spec.fn(prep, opts)
+        opts.time_limit = time_limit  # the user's limit (the method had its share)
         if has_budget(problem):
             t0 = time.perf_counter()
             out = apply_budget(prep, spec, out, _energy_function(prep))
             out.timings = {**out.timings, "budget": time.perf_counter() - t0}
-        return _assemble(prep, spec, opts, out, bound, t_start)
+        return _assemble(prep, spec, opts, out, bound, t_start, deadline)
     except (ZeroDivisionError, OverflowError, FloatingPointError) as exc:
         # a magnitude check_magnitudes does not foresee: an honest error, not a crash
         raise NumericalRangeError(
@@ -343,9 +360,10 @@ def options_ran(spec: MethodSpec, opts: Options, bound: bool | str) -> dict[str,
 
 
 def _assemble(prep: PreparedProblem, spec: MethodSpec, opts: Options, out: Outcome,
-              bound: bool | str, t_start: float) -> SolveResult:
+              bound: bool | str, t_start: float, deadline: float | None = None) -> SolveResult:
     """The one place a :class:`SolveResult` is built: the point evaluated exactly
-    (SPEC §2), the method's labels, the bound (``solve``'s ``bound``) and the total
+    (SPEC §2), the method's labels, the bound (``solve``'s ``bound``; the native one
+    stops improving at ``deadline``, a ``time.perf_counter()`` value) and the total
     time; ``optimal`` when the bound proves a gap <= ``GAP_TOL``."""
     pr = prep.problem
     split, rank = prep.pair(out.pair)
@@ -369,7 +387,7 @@ def _assemble(prep: PreparedProblem, spec: MethodSpec, opts: Options, out: Outco
         elif opts.split_mode == "per_client":  # the per-client relaxation
             lb = float(per_client_lower_bound(prep, upper=bd.total))
         else:  # the native bound; the point's delay lets pairs that cannot matter stop
-            lb = float(native_lower_bound(prep, upper=bd.total))
+            lb = float(native_lower_bound(prep, upper=bd.total, deadline=deadline))
         timings["bound"] = time.perf_counter() - t0
         if lower is not None:  # keep a tighter certified bound of the method
             lb = max(lb, float(lower))

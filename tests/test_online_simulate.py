@@ -143,8 +143,8 @@ def _parser():
 
 
 def test_cli_summary_and_figures(tmp_path, capsys):
-    args = _parser().parse_args(["online", "--devices", "6", "--rounds", "40", "--sweep",
-                                 "1e2,1e4", "--figures", "--outdir", str(tmp_path),
+    args = _parser().parse_args(["online", "--clients", "6", "--rounds", "40", "--sweep",
+                                 "1e2,1e4", "--figures", "--out", str(tmp_path),
                                  "--no-progress"])
     assert args.func(args) == 0
     out = capsys.readouterr().out
@@ -159,7 +159,7 @@ def test_cli_summary_and_figures(tmp_path, capsys):
 
 
 def test_cli_bad_input(capsys):
-    args = _parser().parse_args(["online", "--devices", "0", "--rounds", "5"])
+    args = _parser().parse_args(["online", "--clients", "0", "--rounds", "5"])
     assert args.func(args) == 2
     assert "devices" in capsys.readouterr().err
     with pytest.raises(SystemExit):

@@ -302,7 +302,9 @@ def test_seeds_option_is_named(cmd, capsys):
     with pytest.raises(SystemExit) as info:
         main([*cmd.split(), "--seeds", "abc"])
     assert info.value.code == 2
-    assert "argument --seeds: expected an integer >= 1, got 'abc'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("sfl-opt: error: argument --seeds: expected N (seeds 0..N-1)")
+    assert "got 'abc'" in err and err.count("\n") == 1
 
 
 # ------------------------------------------------------- online min_bandwidth

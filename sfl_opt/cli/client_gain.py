@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from ..experiments import client_gain as cg
+from .options import add_seeds
 
 
 def _cmd(args: argparse.Namespace) -> int:
-    seeds = cg.parse_seeds(args.seeds)
+    seeds = args.seeds
     models = [m for m in args.models.split(",") if m] if args.models else None
     cohorts = None
     if args.cohorts:
@@ -45,8 +46,7 @@ def register(subparsers: Any) -> None:
                         f"{','.join(cg.STAND_INS)})")
     p.add_argument("--cohorts", default=None,
                    help=f"comma-separated cohorts (default all: {', '.join(cg.COHORTS)})")
-    p.add_argument("--seeds", default="5",
-                   help="N (seeds 0..N-1), a list a,b,c or a range a-b (default 5)")
+    add_seeds(p, "5")
     p.add_argument("--clients", type=int, default=cg.CLIENTS,
                    help=f"clients per scenario (default {cg.CLIENTS})")
     p.add_argument("--server", default=cg.SERVER, help=f"catalogue server (default {cg.SERVER})")

@@ -16,6 +16,7 @@ from .._io import check_writable, write_text
 from ..errors import ValidationError
 from ..experiments.report import format_report
 from ..methods import METHODS
+from ..model.architectures import MODELS
 from ..model.hardware import DEVICES, SERVERS
 from ..model.problem import Problem
 from ..model.scenario import BANDS, DOWNLINKS
@@ -57,6 +58,9 @@ SCENARIO_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
                                        "clients (sets client FLOP/s and memory)")),
     "--server": ("server", dict(choices=sorted(SERVERS),
                                 help="main server from the catalogue (sets server FLOP/s)")),
+    "--model": ("model", dict(choices=sorted(MODELS), metavar="MODEL",
+                              help="LLM architecture from the catalogue (analytic workload): "
+                                   + ", ".join(sorted(MODELS)))),
     "--clients": ("clients", dict(type=int, metavar="K", help="number of clients (default 5)")),
     "--subchannels": ("subchannels", dict(type=int, metavar="M",
                                           help="subchannels per link (default 20)")),
@@ -78,7 +82,13 @@ SCENARIO_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
                                                    "catalogue power, else 10 W)")),
     "--noise-figure-db": ("noise_figure_db", dict(type=float, metavar="DB",
                                                   help="receiver noise figure added to "
-                                                       "-174 dBm/Hz (default 0)")),
+                                                       "-174 dBm/Hz (default 5)")),
+    "--max-se": ("max_se", dict(type=float, metavar="BIT/S/HZ",
+                                help="spectral-efficiency cap per subchannel (truncated "
+                                     "Shannon; default 7.4, 256-QAM; inf: none)")),
+    "--se-attenuation": ("se_attenuation", dict(type=float, metavar="ALPHA",
+                                                help="attenuation factor of the truncated "
+                                                     "Shannon rate, TR 36.942 (default 1)")),
     "--p-total": ("p_total", dict(type=float, metavar="W",
                                   help="total power cap per link, W (inf: per-device caps "
                                        "only; default 0.6)")),
@@ -139,6 +149,12 @@ def _power_option(text: str) -> tuple[str, Any]:
         return key, raw
 
 
+def _exact_progress(d: dict[str, float]) -> None:
+    """One stderr line per progress report of ``method="exact"``."""
+    print(f"sfl-opt: exact {d['elapsed']:.0f} s: best {d['delay']:.6g} s, bound "
+          f"{d['lower']:.6g} s, gap {d['gap']:.3%}, {d['nodes']:.0f} nodes", file=sys.stderr)
+
+
 def _cmd_solve(args: argparse.Namespace) -> int:
     if args.json:  # fail before solving, not after
         folder = Path(args.json).resolve().parent
@@ -158,6 +174,8 @@ def _cmd_solve(args: argparse.Namespace) -> int:
         options["rank"] = args.rank
     if args.power_option:
         options["power_options"] = dict(args.power_option)
+    if args.method == "exact" and not args.no_progress:
+        options["progress"] = _exact_progress
     warm_kernels()
     res = solve(problem, args.method, power=args.power, seed=seed, mode=args.mode,
                 refine=False if args.no_refine else None,
@@ -214,7 +232,11 @@ def register(sub: Any) -> None:
     p.add_argument("--bound", default="native", choices=("native", "relaxation", "none"),
                    help="the lower bound (certificate) on the result: the native bound "
                         "(default), the cvxpy time-sharing relaxation, or none")
-    p.add_argument("--time-limit", type=float, default=None, help="seconds")
+    p.add_argument("--time-limit", type=float, default=None,
+                   help="seconds for the whole solve (the best point and its certified gap "
+                        "are reported when it expires)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress lines on stderr (method exact prints one a second)")
     p.add_argument("--split-mode", default="common", choices=("common", "per-client"),
                    help="one cut for all clients (default) or one per client within its "
                         "own memory (method sflllm)")

@@ -15,6 +15,7 @@ from ..experiments.dynamic import simulate_training
 from ..experiments.radio_figures import format_shares, make_radio_figures, stage_share_rows
 from ..model.scenario import large_scale_gains
 from .core import add_radio_options, load_problem
+from .options import SEEDS_HELP, add_no_progress, add_seeds, fail, seed_count, seeds
 
 
 def _cmd_dynamic(args: argparse.Namespace) -> int:
@@ -26,9 +27,7 @@ def _cmd_dynamic(args: argparse.Namespace) -> int:
         extra["large_scale"] = {n: ls[n] for n in ("s", "f", "d")}
         extra["distance"] = ls["distance"]
     elif args.mobility_step > 0:
-        print("sfl-opt: error: --mobility-step needs the default scenario (client "
-              "distances)")
-        return 2
+        fail("--mobility-step needs the default scenario (client distances)")
     policies = ("static", "adaptive") if args.policy == "both" else (args.policy,)
     out = []
     for policy in policies:
@@ -49,17 +48,18 @@ def _cmd_dynamic(args: argparse.Namespace) -> int:
 
 
 def _cmd_radio_figures(args: argparse.Namespace) -> int:
-    paths = make_radio_figures(args.out, quick=args.quick, seeds=args.seeds,
+    n = None if args.seeds is None else seed_count(args.seeds)
+    paths = make_radio_figures(args.out, quick=args.quick, seeds=n,
                                executor="serial" if args.serial else None,
-                               progress=not args.quiet)
+                               progress=not args.no_progress)
     print(f"{len(paths)} files written to {args.out}")
     return 0
 
 
 def _cmd_radio_shares(args: argparse.Namespace) -> int:
-    print(f"SflLLM on the default scenario, mean over {args.seeds} seeds "
+    print(f"SflLLM on the default scenario, mean over {len(args.seeds)} seeds "
           "(scenario seed = method seed); share of T_total per stage")
-    print(format_shares(stage_share_rows(range(args.seeds))))
+    print(format_shares(stage_share_rows(args.seeds)))
     return 0
 
 
@@ -90,12 +90,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                                              "separate band, block fading policies")
     p.add_argument("--out", default="docs/figures", help="output folder (default docs/figures)")
     p.add_argument("--quick", action="store_true", help="3 seeds, fewer points")
-    p.add_argument("--seeds", type=int, default=None, help="number of seeds (default 10)")
+    p.add_argument("--seeds", type=seeds, default=None,
+                   help=f"{SEEDS_HELP}, of the form 0..N-1 (default 10)")
     p.add_argument("--serial", action="store_true", help="run the sweeps in this process")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_no_progress(p)
     p.set_defaults(func=_cmd_radio_figures)
 
     p = sub.add_parser("radio-shares", help="delay share of each stage under each radio "
                                             "model (default scenario, mean over seeds)")
-    p.add_argument("--seeds", type=int, default=10, help="number of seeds (default 10)")
+    add_seeds(p, "10")
     p.set_defaults(func=_cmd_radio_shares)

@@ -2,7 +2,7 @@
 
     sfl-opt compare --seeds 10                 # SflLLM vs every baseline, default scenario
     sfl-opt compare --downlink allocated --band shared   # ... with the §8.4 radio options
-    sfl-opt sweep clients --values 2 4 8 --out clients.csv
+    sfl-opt sweep clients --values 2,4,8 --out clients.csv
     sfl-opt figures                            # everything into docs/figures/
     sfl-opt figures --quick                    # a small grid (smoke test)
 
@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from .._io import check_writable
+from ..errors import ValidationError
+from ..experiments import model_device
 from ..experiments.analysis import BASELINES, REFERENCE, compare
 from ..experiments.figures import GRIDS, make_figures
 from ..experiments.report import format_compare, markdown_compare
@@ -29,6 +31,8 @@ from ..experiments.sweep import PARAMS, SweepTable, executor_scope, implausible,
 from ..methods import METHODS
 from ..model.problem import Problem
 from .core import add_radio_options
+from .options import SEEDS_HELP, add_no_progress, add_seeds, comma_list, float_list, seed_count
+from .options import seeds as seeds_type
 
 #: the command that reproduces the README's comparison table
 REPRODUCE = "sfl-opt compare --seeds 10"
@@ -74,8 +78,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
              if val is not None}
     scenario = _check_before_run(args, args.csv, "--csv")
     with _scope(args) as ex:
-        table = compare(args.seeds, args.methods, executor=ex, progress=not args.quiet,
-                        base=_base(args))
+        table = compare(args.seeds, _methods(args.methods), executor=ex,
+                        progress=not args.no_progress, base=_base(args))
     if _report_failures(table):
         return 1
     print(format_compare(table, scenario=scenario))
@@ -89,7 +93,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    values = args.values if args.values else list(GRIDS[args.param].values)
+    values = [x for part in args.values for x in part] if args.values \
+        else list(GRIDS[args.param].values)
     for x in values:
         warning = implausible(args.param, x)
         if warning:
@@ -98,8 +103,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     _check_before_run(args, out)
     t0 = time.perf_counter()
     with _scope(args) as ex:
-        table = sweep(args.param, values, args.methods or [REFERENCE, *BASELINES],
-                      range(args.seeds), executor=ex, progress=not args.quiet,
+        table = sweep(args.param, values, _methods(args.methods) or [REFERENCE, *BASELINES],
+                      args.seeds, executor=ex, progress=not args.no_progress,
                       base=_base(args))
     path = table.to_csv(out)
     print(f"{len(table)} runs in {time.perf_counter() - t0:.1f} s written to {path}")
@@ -113,10 +118,26 @@ def _cmd_figures(args: argparse.Namespace) -> int:
     _check_before_run(args, Path(args.out) / "comparison.png")
     t0 = time.perf_counter()
     with _scope(args) as ex:
-        paths = make_figures(args.out, quick=args.quick, seeds=args.seeds, executor=ex,
-                             progress=not args.quiet, base=_base(args))
+        n = None if args.seeds is None else seed_count(args.seeds)
+        paths = make_figures(args.out, quick=args.quick, seeds=n, executor=ex,
+                             progress=not args.no_progress, base=_base(args))
     print(f"{len(paths)} files written to {args.out} in {time.perf_counter() - t0:.1f} s")
     return 0
+
+
+#: argparse type of ``--methods`` (comma-separated; several words are joined)
+_METHOD_LIST = comma_list(str, "method names")
+
+
+def _methods(given: list[list[str]] | None) -> list[str] | None:
+    """The ``--methods`` given (comma lists, also as several words), each registered."""
+    if not given:
+        return None
+    names = [m for part in given for m in part]
+    unknown = [m for m in names if m not in METHODS]
+    if unknown:
+        raise ValidationError("--methods", f"registered methods {sorted(METHODS)}", unknown)
+    return names
 
 
 def _positive(text: str) -> int:
@@ -150,7 +171,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="processes of the local pool (default 2)")
     g.add_argument("--dask", metavar="ADDRESS",
                    help="run on a Dask cluster (scheduler address, e.g. tcp://host:8786)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_no_progress(p)
 
 
 def register(subparsers: Any) -> None:
@@ -158,15 +179,22 @@ def register(subparsers: Any) -> None:
     method_names = sorted(METHODS)
     p = subparsers.add_parser("compare", help="SflLLM vs every baseline on the default "
                                               "scenario (mean ± std over seeds)")
-    p.add_argument("--seeds", type=_positive, default=10, help="number of seeds (default 10)")
-    p.add_argument("--methods", nargs="+", choices=method_names, default=None,
-                   help="methods to run (default: sflllm and every baseline)")
+    add_seeds(p, "10")
+    p.add_argument("--methods", nargs="+", type=_METHOD_LIST, default=None,
+                   help=f"comma-separated methods to run, of {','.join(method_names)} "
+                        "(default: sflllm and every baseline)")
     p.add_argument("--csv", metavar="OUT", help="also write the runs as CSV")
     p.add_argument("--markdown", action="store_true", help="also print a Markdown table")
     add_radio_options(p)
     add_profile_option(p)
     _add_run_options(p)
     p.set_defaults(func=_cmd_compare)
+
+    p = subparsers.add_parser("model-device", help="chosen split and delay per catalogue "
+                              "model x client device, memory-infeasible cells marked "
+                              "(model_device.png/pdf/csv)")
+    model_device.add_arguments(p)
+    p.set_defaults(func=model_device.run)
 
     p = subparsers.add_parser(
         "sweep", help="vary one scenario parameter over methods and seeds; write a tidy CSV",
@@ -175,11 +203,12 @@ def register(subparsers: Any) -> None:
                     "value far outside the plausible range draws a warning.")
     p.add_argument("param", choices=sorted(PARAMS),
                    help="; ".join(f"{k} ({SI_UNITS[k]})" for k in PARAMS))
-    p.add_argument("--values", nargs="+", type=float,
-                   help="grid values in SI units, e.g. 5e5 1e6 2e6 for subchannel_bw in Hz "
-                        "(default: the figures' grid)")
-    p.add_argument("--methods", nargs="+", choices=method_names, default=None)
-    p.add_argument("--seeds", type=_positive, default=5, help="number of seeds (default 5)")
+    p.add_argument("--values", nargs="+", type=float_list,
+                   help="comma-separated grid values in SI units, e.g. 5e5,1e6,2e6 for "
+                        "subchannel_bw in Hz (default: the figures' grid)")
+    p.add_argument("--methods", nargs="+", type=_METHOD_LIST, default=None,
+                   help=f"comma-separated methods, of {','.join(method_names)}")
+    add_seeds(p, "5")
     p.add_argument("--out", metavar="CSV", help="output CSV (default sweep_PARAM.csv)")
     add_profile_option(p)
     _add_run_options(p)
@@ -188,8 +217,8 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("figures", help="regenerate the paper's figures (PNG, PDF, CSV)")
     p.add_argument("--out", default="docs/figures", help="output folder (default docs/figures)")
     p.add_argument("--quick", action="store_true", help="a small grid and 2 seeds")
-    p.add_argument("--seeds", type=_positive, default=None,
-                   help="number of seeds (default 10, or 2 with --quick)")
+    p.add_argument("--seeds", type=seeds_type, default=None,
+                   help=f"{SEEDS_HELP}, of the form 0..N-1 (default 10, or 2 with --quick)")
     add_profile_option(p)
     _add_run_options(p)
     p.set_defaults(func=_cmd_figures)

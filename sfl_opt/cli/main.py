@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from ..errors import MissingDependencyError, SflOptError
 from . import client_gain, core, dynamic, experiments, harness, online, replay
+from .options import Parser
 
 #: the command groups, in the order of ``sfl-opt --help``
 GROUPS = (core, experiments, client_gain, online, dynamic, replay, harness)
@@ -30,7 +31,7 @@ EXTRAS = {"cvxpy": "cvxpy", "clarabel": "cvxpy", "pyomo": "pyomo", "highspy": "p
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``sfl-opt`` parser with every command group's subcommands."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="sfl-opt",
         description="Joint subchannel, power, split and LoRA-rank optimisation for split "
                     "federated fine-tuning of LLMs over wireless networks.")

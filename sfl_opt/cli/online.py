@@ -8,12 +8,24 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from ..online.experiment import (
+    calibration_tasks,
+    comparison_tasks,
+    fit_participation,
+    markdown_table,
+    proxy_config,
+    run_all,
+    scheduling_problem,
+    write_settings_problem,
+)
+from ..online.experiment import write_report as report
 from ..online.learning import (
     default_alpha,
     fit_runs,
@@ -22,7 +34,7 @@ from ..online.learning import (
     write_settings,
 )
 from ..online.problem import SERVER_MODES, OnlineProblem
-from ..online.simulate import POLICIES, simulate, summarize
+from ..online.simulate import POLICIES, fmt_v, simulate, summarize
 
 #: classes of the proxy's tagging head (len(sfl_opt.harness.ushape.TAGS)); the
 #: scheduling scenario's head has as many classes
@@ -66,7 +78,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
                     "or (--train) train a small proxy under each policy's schedule. The "
                     "long-term per-device energy budget is our reading of the paper: its "
                     "abstract does not state the long-term constraint.")
-    p.add_argument("--devices", type=int, default=20, help="number of devices K (default 20)")
+    p.add_argument("--clients", type=int, default=20, help="number of clients K (default 20)")
     p.add_argument("--seed", type=int, default=0, help="scenario and channel seed (default 0)")
     p.add_argument("--rounds", type=int, default=None,
                    help=f"rounds T (default {SIM_ROUNDS}; {TRAIN_ROUNDS} with --train)")
@@ -91,9 +103,20 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--budget", type=float, default=None,
                    help="long-term average energy budget of every device, J per round "
                         "(default 0.15; the budget constraint is our reading of the paper)")
+    p.add_argument("--experiment", action="store_true",
+                   help="the issue-19 learning experiment (extra [harness]): fixed-N "
+                        "calibration sweeps (N = 1,2,3,5,10), the fit of Ψ's participation "
+                        "term, then lyapunov at each V of --sweep (default 10,100,1000) and "
+                        "every baseline on the calibrated Ψ; resumes from --runs; writes "
+                        "online_participation/online_learning figures, CSVs and settings")
+    p.add_argument("--seeds", default="5",
+                   help="--experiment seeds: N means 0..N-1, or a list a,b or a range a-b "
+                        "(default 5)")
+    p.add_argument("--runs", default="results/online_experiment",
+                   help="--experiment: folder of the per-run JSON files (resume)")
     p.add_argument("--figures", action="store_true",
                    help="write online_energy/tradeoff/queues figures and CSVs")
-    p.add_argument("--outdir", default="docs/figures", help="figure directory")
+    p.add_argument("--out", default="docs/figures", help="figure folder (default docs/figures)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.set_defaults(func=run)
     return p
@@ -101,7 +124,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def _row(name: str, tr) -> str:
     s = summarize(tr)
-    return (f"{name:<16}{s.penalty:>11.3e}{s.weighted_penalty:>11.4f}{s.participation:>8.2f}"
+    lead = f"{name:<16}" + ("" if len(name) < 16 else " ")   # never cut the label
+    return (lead + f"{s.penalty:>11.3e}{s.weighted_penalty:>11.4f}{s.participation:>8.2f}"
             f"{s.mean_queue:>10.3f}{s.max_budget_ratio:>10.3f}{tr.deadline_violations:>6d}")
 
 
@@ -111,13 +135,15 @@ _HEADER = (f"{'policy':<16}{'mean Ψ':>11}{'Σ w_t Ψ':>11}{'N_t':>8}{'mean Q':>
 
 def run(args: argparse.Namespace) -> int:
     """Execute the subcommand; returns the exit status."""
+    if args.experiment:
+        return _experiment(args)
     kw: dict = {} if args.budget is None else {"energy_budget": args.budget}
     if args.server_mode is not None:
         kw["server_mode"] = args.server_mode
     if args.train:  # the proxy's head, batch and iterations (same payload as 4 x 1)
         kw.update(classes=TRAIN_CLASSES, batch=TRAIN_BATCH, local_iters=TRAIN_ITERS)
     try:
-        problem = OnlineProblem.default(seed=args.seed, devices=args.devices, **kw)
+        problem = OnlineProblem.default(seed=args.seed, devices=args.clients, **kw)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -142,8 +168,8 @@ def run(args: argparse.Namespace) -> int:
         for name in policies:
             tr = simulate(problem, name, args.V, args.rounds, args.seed, progress=progress)
             runs[name] = tr
-            label = f"{name}" + (f" V={args.V:g}" if name == "lyapunov" else "")
-            print(_row(label[:16], tr))
+            label = f"{name}" + (f" V={fmt_v(args.V)}" if name == "lyapunov" else "")
+            print(_row(label, tr))
         sweep = None
         if args.sweep:
             sweep = []
@@ -153,12 +179,12 @@ def run(args: argparse.Namespace) -> int:
                       simulate(problem, "lyapunov", V, args.rounds, args.seed,
                                progress=progress))
                 sweep.append(tr)
-                print(_row(f"{V:g}", tr))
+                print(_row(fmt_v(V), tr))
         if args.figures:
             from ..online.plots import make_figures
 
             Vs = args.sweep or _floats(DEFAULT_SWEEP)
-            paths = make_figures(problem, Vs, args.rounds, args.seed, args.outdir,
+            paths = make_figures(problem, Vs, args.rounds, args.seed, args.out,
                                  V_energy=args.V, progress=progress, sweep=sweep,
                                  baselines=runs, lyapunov=runs.get("lyapunov"))
             print("\nwrote " + ", ".join(str(p) for p in paths))
@@ -178,7 +204,7 @@ def _train(problem: OnlineProblem, args: argparse.Namespace) -> int:
     torch.set_num_threads(max(1, int(args.threads)))
     print(f"online training: K={problem.K} devices, B={problem.bandwidth / 1e6:g} MHz, "
           f"server {problem.server_mode}, budget {problem.energy_budget.mean():g} J/round "
-          f"(our reading), T={args.rounds} rounds, V={args.V:g} (lyapunov), seed {args.seed}")
+          f"(our reading), T={args.rounds} rounds, V={fmt_v(args.V)} (lyapunov), seed {args.seed}")
     try:
         runs = train_policies(problem, args.policies, args.V, args.rounds, args.seed,
                               progress=not args.no_progress)
@@ -192,7 +218,7 @@ def _train(problem: OnlineProblem, args: argparse.Namespace) -> int:
         print(f"{name:<14}{r.val_loss[-1]:>10.4f}{r.accuracy[-1]:>10.4f}{r.energy[-1]:>11.2f}"
               f"{r.budget_ratio[-1]:>10.3f}{tr.participation.mean():>7.2f}"
               f"{tr.weighted_penalty:>10.4f}")
-    paths = learning_figure(runs, args.outdir)
+    paths = learning_figure(runs, args.out)
     fit = fit_runs(runs, problem.K)
     alpha0 = default_alpha(problem)
     print(f"\nΨ fitted to the loss curves (loss_(t+1) = ρ·loss_t + γ + α/N_t, "
@@ -201,20 +227,76 @@ def _train(problem: OnlineProblem, args: argparse.Namespace) -> int:
           f"floor = {fit.floor:.4f}; residuals rms {fit.residual_rms:.3g}, "
           f"max {fit.residual_max:.3g}; R² of the decrease {fit.r2:.3f}")
     print(f"default constants: ρ = {problem.contraction:.5f}, α = {alpha0:.4g} "
-          f"(V·α sets the trade-off: V = {args.V:g} with the default Ψ ≈ "
+          f"(V·α sets the trade-off: V = {fmt_v(args.V)} with the default Ψ ≈ "
           f"V = {args.V * alpha0 / fit.alpha:.3g} with the fitted Ψ)")
     command = ("sfl-opt online --train --policies " + ",".join(args.policies)
-               + f" --devices {args.devices} --seed {args.seed} --rounds {args.rounds}"
-               + f" --V {args.V:g} --server-mode {problem.server_mode}"
-               + f" --threads {args.threads} --outdir {args.outdir}")
-    paths.append(write_settings(Path(args.outdir) / "online_learning_settings.json",
+               + f" --clients {args.clients} --seed {args.seed} --rounds {args.rounds}"
+               + f" --V {fmt_v(args.V)} --server-mode {problem.server_mode}"
+               + f" --threads {args.threads} --out {args.out}")
+    paths.append(write_settings(Path(args.out) / "online_learning_settings.json",
                                 problem, runs, args.V, args.seed, command))
     print("\nwrote " + ", ".join(str(p) for p in paths))
     return 0
 
 
+def _seed_list(text: str) -> list[int]:
+    text = str(text).strip()
+    try:
+        if "," in text:
+            return [int(x) for x in text.split(",") if x.strip()]
+        if "-" in text:
+            a, b = (int(x) for x in text.split("-"))
+            return list(range(a, b + 1))
+        return list(range(int(text)))
+    except ValueError:
+        raise ValueError(f"seeds: expected N, a,b,... or a-b, got {text!r}") from None
+
+
+#: --experiment: rounds, evaluation interval, V values and baseline participants
+EXP_ROUNDS, EXP_EVAL, EXP_VS, EXP_COUNT = 80, 10, (10.0, 100.0, 1000.0), 4
+
+
+def _experiment(args: argparse.Namespace) -> int:
+    try:
+        import torch
+    except ImportError:
+        print("error: --experiment needs the [harness] extra (torch, transformers, peft)",
+              file=sys.stderr)
+        return 2
+    torch.set_num_threads(max(1, int(args.threads)))
+    try:
+        seeds = _seed_list(args.seeds)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    T = EXP_ROUNDS if args.rounds is None else int(args.rounds)
+    Vs = tuple(args.sweep) if args.sweep else EXP_VS
+    progress = not args.no_progress
+    calib = run_all(calibration_tasks(seeds, T, EXP_EVAL), args.runs, progress)
+    fit = fit_participation(calib)
+    lo, hi = fit["alpha_ci95"]
+    print(f"participation fit: α = {fit['alpha']:.4g} per round [95 % CI {lo:.4g}, {hi:.4g}],"
+          f" ρ = {fit['rho']:.4f}; final loss = {fit['final_c']:.4f} + "
+          f"{fit['final_a']:.4f}/N [a: {fit['final_a_ci95'][0]:.4f}, "
+          f"{fit['final_a_ci95'][1]:.4f}]")
+    comp = run_all(comparison_tasks(seeds, T, EXP_EVAL, fit["alpha"], Vs, EXP_COUNT),
+                   args.runs, progress)
+    cfg = proxy_config(seeds[0])
+    command = (f"sfl-opt online --experiment --seeds {args.seeds} --rounds {T} --sweep "
+               + ",".join(fmt_v(x) for x in Vs) + f" --runs {args.runs} --out {args.out}")
+    settings = {"rounds": T, "eval_every": EXP_EVAL, "V": list(Vs), "count": EXP_COUNT,
+                "seeds": seeds, "proxy": write_settings_problem(cfg),
+                "problem_seed0": scheduling_problem(seeds[0], cfg, alpha=fit["alpha"])
+                .to_dict()}
+    paths, stats = report(calib, comp, fit, args.out, command, settings)
+    print(markdown_table(stats))
+    print(json.dumps(stats["paired_differences"], indent=1))
+    print("\nwrote " + ", ".join(str(Path(p)) for p in paths))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """The ``sfl-opt online [options]`` command on its own (``main(["--devices", "5"])``);
+    """The ``sfl-opt online [options]`` command on its own (``main(["--clients", "5"])``);
     from the shell use ``sfl-opt online``."""
     parser = argparse.ArgumentParser(prog="sfl-opt")
     sub = parser.add_subparsers(dest="command", required=True)

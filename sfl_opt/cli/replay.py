@@ -9,31 +9,12 @@ import json
 import numpy as np
 
 from .._io import write_text
-from ..errors import ValidationError
 from ..experiments.replay import replay
 from ..experiments.replay_figures import make_replay_figures
 from ..model.perturbations import Perturbations, load_trace
 from ..solve import solve
 from .core import load_problem, warm_kernels
-
-
-def _seeds(text: str) -> list[int]:
-    """The CLI's seed vocabulary: ``N`` (0..N-1), ``a,b,c`` or ``a-b``."""
-    t = text.strip()
-    try:
-        if "," in t:
-            out = [int(x) for x in t.split(",")]
-        elif "-" in t:
-            a, b = (int(x) for x in t.split("-"))
-            out = list(range(a, b + 1))
-        else:
-            out = list(range(int(t)))
-    except ValueError:
-        out = []
-    if not out or min(out) < 0:
-        raise ValidationError("--seeds", "N (seeds 0..N-1, N >= 1), a,b,c or a-b (seeds >= 0)",
-                              text)
-    return out
+from .options import add_seeds
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
@@ -46,7 +27,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     kw = ({"fading": "saa", "perturbations": pert, "samples": args.samples, "seed": 0}
           if args.plan == "robust" else {})
     res = solve(problem, **kw)
-    out = replay(problem, res, pert, seeds=_seeds(args.seeds), policy=args.policy,
+    out = replay(problem, res, pert, seeds=args.seeds, policy=args.policy,
                  dropouts=args.dropouts, executor="serial" if args.workers <= 1 else None,
                  workers=args.workers, progress=not args.no_progress)
     pc = out.percentiles()
@@ -67,7 +48,7 @@ def _cmd_replay_figures(args: argparse.Namespace) -> int:
     import sys
 
     warm_kernels()
-    paths = make_replay_figures(args.out, _seeds(args.seeds),
+    paths = make_replay_figures(args.out, args.seeds,
                                 executor="serial" if args.workers <= 1 else None,
                                 progress=not args.no_progress, samples=args.samples,
                                 command="sfl-opt " + " ".join(sys.argv[1:]))
@@ -79,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("replay-figures", help="predicted vs realised by perturbation "
                        "strength, and nominal vs robust plans (docs/figures/replay_*)")
     p.add_argument("--out", default="docs/figures")
-    p.add_argument("--seeds", default="20", help="N (0..N-1), a,b,c or a-b (default 20)")
+    add_seeds(p, "20")
     p.add_argument("--samples", type=int, default=32, help="SAA samples of the robust plan")
     p.add_argument("--workers", type=int, default=1, help="processes (1: serial)")
     p.add_argument("--no-progress", action="store_true")
@@ -92,7 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plan", choices=("nominal", "robust"), default="nominal",
                    help="solve(problem) or the robust SAA plan against the perturbations")
     p.add_argument("--samples", type=int, default=32, help="SAA samples of --plan robust")
-    p.add_argument("--seeds", default="20", help="N (0..N-1), a,b,c or a-b (default 20)")
+    add_seeds(p, "20")
     p.add_argument("--rho", type=float, default=None, help="block-fading correlation in "
                    "[0, 1] (default: no fading)")
     p.add_argument("--jitter", type=float, default=0.0, help="lognormal sigma of the "

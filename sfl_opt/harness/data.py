@@ -111,9 +111,18 @@ def _fill(template: str, mr: dict[str, str]) -> str:
     return out
 
 
-def generate_samples(n: int, seed: int) -> list[tuple[str, str, int]]:
-    """``n`` samples ``(mr_text, sentence, eattype_index)`` drawn with ``seed``."""
+def generate_samples(n: int, seed: int, attrs: tuple[str, ...] | None = None
+                     ) -> list[tuple[str, str, int]]:
+    """``n`` samples ``(mr_text, sentence, eattype_index)`` drawn with ``seed``.
+
+    Each optional attribute (food, price, rating, area, family, near) is kept with
+    probability 0.6; ``attrs`` instead keeps exactly those optional attributes in every
+    sample (a data set of one *kind*, e.g. ``("food",)``)."""
     n = positive_int("n", n)
+    if attrs is not None:
+        bad = [a for a in attrs if a not in ATTRS[2:]]
+        if bad:
+            raise ValidationError("attrs", f"optional attributes from {ATTRS[2:]}", bad)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValidationError("seed", "an integer >= 0", seed)
     rng = np.random.default_rng(seed)
@@ -130,6 +139,8 @@ def generate_samples(n: int, seed: int) -> list[tuple[str, str, int]]:
             "near": NEAR[rng.integers(len(NEAR))],
         }
         keep = rng.random(len(optional)) < 0.6
+        if attrs is not None:
+            keep = np.array([key in attrs for key in optional])
         for (key, val), k in zip(optional.items(), keep, strict=True):
             if k:
                 mr[key] = val

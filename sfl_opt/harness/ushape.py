@@ -60,6 +60,17 @@ from .train import fedavg
 #: Tag classes of the token-tagging task (index = class id).
 TAGS = ("O", "name", "eattype", "food", "pricerange", "customer rating", "area",
         "familyfriendly", "near")
+#: Optional attributes; data kinds of the ``split="kinds"`` proxy partition them.
+OPTIONAL = TAGS[3:]
+#: Data splits of :class:`ProxyConfig`; aggregation rules of :class:`ScheduledTrainer`.
+SPLITS = ("dirichlet", "kinds")
+AGGREGATIONS = ("renormalised", "unbiased")
+
+
+def kind_attrs(kinds: int) -> list[tuple[str, ...]]:
+    """The optional attributes of each of ``kinds`` data kinds (a partition of
+    :data:`OPTIONAL` into contiguous groups)."""
+    return [tuple(str(a) for a in g) for g in np.array_split(np.array(OPTIONAL), kinds)]
 
 
 # ----------------------------------------------------------------------- data
@@ -87,17 +98,19 @@ def tag_words(mr_text: str, sentence: str) -> tuple[list[str], list[int]]:
 
 
 def make_tagging_data(n: int, seq: int, seed: int,
-                      tokenizer: WordTokenizer | None = None) -> TaskData:
+                      tokenizer: WordTokenizer | None = None,
+                      attrs: tuple[str, ...] | None = None) -> TaskData:
     """``n`` tagged sentences of ``seq`` tokens (``<bos>`` then the words, padded).
 
     ``labels`` hold tag ids (``-100`` on ``<bos>``, padding and ambiguous words);
-    ``group`` is the venue type (for the non-IID split). Drawn with ``seed``.
+    ``group`` is the venue type (for the non-IID split). Drawn with ``seed``; ``attrs``
+    (optional attributes) makes every sentence realise exactly those (one data *kind*).
     """
     seq = positive_int("seq", seq)
     if seq < 2:
         raise ValidationError("seq", "at least 2 tokens", seq)
     tok = tokenizer or WordTokenizer()
-    samples = generate_samples(n, seed)
+    samples = generate_samples(n, seed, attrs)
     ids = np.full((n, seq), PAD, dtype=np.int64)
     labels = np.full((n, seq), -100, dtype=np.int64)
     for i, (mr, text, _) in enumerate(samples):
@@ -184,7 +197,18 @@ class ProxyConfig:
     """Settings of the proxy: ``devices`` K, model ``layers``/``hidden``/``heads``,
     ``seq`` tokens, LoRA ``rank``, ``batch`` samples per iteration, ``local_iters`` I,
     SGD step ``lr``, ``n_train``/``n_val`` samples, Dirichlet ``concentration`` of the
-    non-IID split, ``seed`` (model, data, batch order)."""
+    non-IID split, ``seed`` (model, data, batch order).
+
+    ``split``: ``"dirichlet"`` (venue-type mixtures in Dirichlet(``concentration``)
+    proportions, the first edition) or ``"kinds"``: device k holds sentences of kind
+    k mod ``kinds``, each kind realising its own optional attributes
+    (:func:`kind_attrs`; with 6 kinds one tag class each), so a device left out takes
+    its tags' training signal with it; data sizes n_k ∝ Dirichlet(``size_concentration``)
+    of ``n_train`` (at least ``2·batch``); the validation set has ``n_val`` sentences,
+    an equal share of every kind. ``aggregation``: ``"renormalised"`` FedAvg over the
+    participants (weights n_k/Σ_S n_j) or ``"unbiased"``: w ← w + Σ_S (n_k/n)/π_k·
+    (w_k − w) with the inclusion probabilities π_k given to :meth:`ScheduledTrainer.round`
+    (Horvitz–Thompson: the expected update is full participation's)."""
 
     devices: int = 20
     layers: int = 2
@@ -199,8 +223,20 @@ class ProxyConfig:
     n_val: int = 256
     concentration: float = 0.05
     seed: int = 0
+    split: str = "dirichlet"
+    kinds: int = 6
+    size_concentration: float = 1.0
+    aggregation: str = "renormalised"
 
     def __post_init__(self) -> None:
+        if self.split not in SPLITS:
+            raise ValidationError("split", f"one of {SPLITS}", self.split)
+        if self.aggregation not in AGGREGATIONS:
+            raise ValidationError("aggregation", f"one of {AGGREGATIONS}", self.aggregation)
+        positive_int("kinds", self.kinds)
+        if self.kinds > len(OPTIONAL):
+            raise ValidationError("kinds", f"at most {len(OPTIONAL)} kinds", self.kinds)
+        scalar("size_concentration", self.size_concentration, positive=True)
         for name in ("devices", "layers", "hidden", "heads", "seq", "rank", "batch",
                      "local_iters", "n_train", "n_val"):
             positive_int(name, getattr(self, name))
@@ -212,6 +248,27 @@ class ProxyConfig:
     def model_config(self) -> ModelConfig:
         return ModelConfig(layers=self.layers, hidden=self.hidden, heads=self.heads,
                            seq=self.seq, vocab=WordTokenizer().vocab_size)
+
+
+def _kinds_split(cfg: ProxyConfig, tok: WordTokenizer
+                 ) -> tuple[TaskData, list[TaskData], np.ndarray]:
+    """(validation set, per-device data, kind of each device) of ``split="kinds"``."""
+    groups = kind_attrs(cfg.kinds)
+    K = cfg.devices
+    rng = np.random.default_rng([cfg.seed, 11])
+    share = rng.dirichlet(np.full(K, cfg.size_concentration))
+    sizes = np.maximum(np.round(share * cfg.n_train).astype(int), 2 * cfg.batch)
+    kind = np.arange(K) % cfg.kinds
+    base = 100_000 * (cfg.seed + 1)
+    parts = [make_tagging_data(int(sizes[k]), cfg.seq, base + k, tok, groups[kind[k]])
+             for k in range(K)]
+    per = [len(x) for x in np.array_split(np.arange(cfg.n_val), cfg.kinds)]
+    vals = [make_tagging_data(n, cfg.seq, base + 50_000 + g, tok, groups[g])
+            for g, n in enumerate(per) if n > 0]
+    val = TaskData(np.concatenate([v.input_ids for v in vals]),
+                   np.concatenate([v.labels for v in vals]),
+                   np.concatenate([v.group for v in vals]))
+    return val, parts, kind
 
 
 class ScheduledTrainer:
@@ -226,9 +283,13 @@ class ScheduledTrainer:
         tok = WordTokenizer()
         self.model = UShapeModel(cfg.model_config(), cfg.rank, len(TAGS), seed=cfg.seed)
         self.model.eval()  # dropout is 0 anyway
-        train = make_tagging_data(cfg.n_train, cfg.seq, 2 * cfg.seed, tok)
-        self.val = make_tagging_data(cfg.n_val, cfg.seq, 2 * cfg.seed + 1, tok)
-        self.parts = non_iid_split(train, cfg.devices, cfg.seed, cfg.concentration)
+        if cfg.split == "kinds":
+            self.val, self.parts, self.kind = _kinds_split(cfg, tok)
+        else:
+            train = make_tagging_data(cfg.n_train, cfg.seq, 2 * cfg.seed, tok)
+            self.val = make_tagging_data(cfg.n_val, cfg.seq, 2 * cfg.seed + 1, tok)
+            self.parts = non_iid_split(train, cfg.devices, cfg.seed, cfg.concentration)
+            self.kind = np.zeros(cfg.devices, dtype=np.int64)
         self.sizes = np.array([len(p) for p in self.parts], dtype=float)
         self.rngs = [np.random.default_rng([cfg.seed, 7, k]) for k in range(cfg.devices)]
         self.global_state = self.model.state()
@@ -258,17 +319,33 @@ class ScheduledTrainer:
                     p -= self.cfg.lr * g
         return m.state()
 
-    def round(self, scheduled: Sequence[bool] | np.ndarray) -> None:
-        """One round: the scheduled devices train, FedAvg over them (data-size weights)."""
+    def round(self, scheduled: Sequence[bool] | np.ndarray,
+              inclusion: np.ndarray | None = None) -> None:
+        """One round: the scheduled devices train, then FedAvg over them with data-size
+        weights (``aggregation="renormalised"``) or the unbiased update with the
+        inclusion probabilities ``inclusion (K,)`` in (0, 1] (``"unbiased"``)."""
+        K = self.cfg.devices
         sched = np.asarray(scheduled, dtype=bool)
-        if sched.shape != (self.cfg.devices,):
-            raise ValidationError("scheduled", f"shape ({self.cfg.devices},)",
-                                  f"shape {sched.shape}")
+        if sched.shape != (K,):
+            raise ValidationError("scheduled", f"shape ({K},)", f"shape {sched.shape}")
+        unbiased = self.cfg.aggregation == "unbiased"
+        if unbiased:
+            pi = np.asarray(inclusion if inclusion is not None else [], dtype=float)
+            if pi.shape != (K,) or not ((pi > 0) & (pi <= 1)).all():
+                raise ValidationError("inclusion", f"(K,) = ({K},) probabilities in (0, 1] "
+                                      "for aggregation='unbiased'", inclusion)
         idx = np.flatnonzero(sched)
         if idx.size == 0:
             return
         states = [self.local_update(int(k)) for k in idx]
-        self.global_state = fedavg(states, self.sizes[idx].tolist())
+        if not unbiased:
+            self.global_state = fedavg(states, self.sizes[idx].tolist())
+            return
+        coef = self.sizes[idx] / self.sizes.sum() / pi[idx]
+        g = self.global_state
+        self.global_state = {n: g[n] + sum(float(c) * (st[n] - g[n])
+                                           for c, st in zip(coef, states, strict=True))
+                             for n in g}
 
     @torch.no_grad()
     def evaluate(self, batch: int = 128) -> tuple[float, float]:

@@ -33,6 +33,19 @@ _LN2 = math.log(2.0)
 
 # ----------------------------------------------------------- bandwidth split
 @kernel
+def rate(a, b):
+    """Uplink rate b·log2(1 + a/b) (bit/s) of bandwidth b Hz at a = p·g/N0 Hz, without
+    overflow when a/b exceeds the float range (b tiny, e.g. a deadline of 1e308 s) and
+    exact for a/b tiny (b huge): log1p, and ln(a/b) = ln a − ln b past 1e300."""
+    if b <= 0.0:
+        return 0.0
+    y = a / b
+    if y < 1e300:
+        return b * math.log1p(y) / _LN2
+    return b * (math.log(a) - math.log(b) + math.log1p(b / a)) / _LN2
+
+
+@kernel
 def _dfun(x):
     """D(x) = ln(1 + x) − x / (1 + x) (series for small x)."""
     if x < 1e-3:
@@ -129,12 +142,25 @@ def refine_logx(logc, out):
 @kernel
 def _log_marginal(u, logc):
     """log m and d(log m)/du at x = e^u for m = C x² D(x) / ln²(1+x), logc = log C."""
-    x = math.exp(u)
-    lx = math.log1p(x)
-    d = _dfun(x)
+    if u < -6.9:  # x < 1e-3 (a huge band): D = x²·q and ln(1+x) = x·r by series, in
+        # log space (x² and D underflow long before x does)
+        x = math.exp(u)
+        q = 0.5 - x * (2.0 / 3.0 - x * (0.75 - 0.8 * x))
+        r = 1.0 - x * (0.5 - x * (1.0 / 3.0 - 0.25 * x))
+        opx = 1.0 + x
+        return (logc + 2.0 * u + math.log(q) - 2.0 * math.log(r),
+                2.0 + 1.0 / (opx * opx * q) - 2.0 / (opx * r))
+    if u > 30.0:  # x = e^u past overflow: ln(1+x) = u + ln(1 + e^-u), x/(1+x) = sig
+        lx = u + math.log1p(math.exp(-u))
+        sig = 1.0 / (1.0 + math.exp(-u))
+        d = lx - sig
+    else:
+        x = math.exp(u)
+        lx = math.log1p(x)
+        d = _dfun(x)
+        sig = x / (1.0 + x)
     val = logc + 2.0 * u + math.log(d) - 2.0 * math.log(lx)
-    opx = 1.0 + x
-    der = 2.0 + x * x / (opx * opx * d) - 2.0 * x / (opx * lx)
+    der = 2.0 + sig * sig / d - 2.0 * sig / lx
     return val, der
 
 
@@ -164,9 +190,10 @@ def _solve_u(logc, loglam, ulo, uhi, u0):
 
 
 @kernel
-def _response(loglam, active, logc, snr_bw, bmin, ub, ulo, uhi, mlo, mhi, uw, out_b):
+def _response(loglam, active, logc, snr_bw, bmin, ub, ulo, uhi, mlo, mhi, uw, out_b, scale):
     """Bandwidths b_k(λ) of the active positive-weight devices at price λ = e^loglam
-    (others keep out_b); returns (Σ b over active, d Σb / d loglam)."""
+    (others keep out_b); returns (Σ b over active, d Σb / d loglam), both divided by
+    ``scale`` (so that the sum of bands near 1e308 Hz does not overflow)."""
     total = 0.0
     deriv = 0.0
     for k in range(active.size):
@@ -181,8 +208,8 @@ def _response(loglam, active, logc, snr_bw, bmin, ub, ulo, uhi, mlo, mhi, uw, ou
             uw[k] = u
             b = snr_bw[k] * math.exp(-u)
             out_b[k] = b
-            deriv -= b / der
-        total += out_b[k]
+            deriv -= b / scale / der
+        total += out_b[k] / scale
     return total, deriv
 
 
@@ -202,8 +229,8 @@ def response_setup(weight, snr_bw, bits, power, bmin, ub, logc, ulo, uhi, mlo, m
         if weight[k] <= 0.0:
             continue
         logc[k] = math.log(weight[k] * power[k] * bits[k] * _LN2) - 2.0 * math.log(snr_bw[k])
-        ulo[k] = math.log(snr_bw[k] / ub[k])
-        uhi[k] = math.log(snr_bw[k] / bmin[k])
+        ulo[k] = math.log(snr_bw[k]) - math.log(ub[k])   # no overflow of a/b
+        uhi[k] = math.log(snr_bw[k]) - math.log(bmin[k])
         mlo[k] = _log_marginal(ulo[k], logc[k])[0]
         mhi[k] = _log_marginal(uhi[k], logc[k])[0]
         uw[k] = 0.5 * (ulo[k] + uhi[k])
@@ -217,10 +244,12 @@ def split_kernel(weight, snr_bw, bits, power, bmin, total, out_b):
     weight is 0); returns −1 if Σ bmin > total.
     """
     n = weight.size
+    # sums of bands are taken in units of sc (bands near 1e308 Hz would overflow)
+    sc = 1.0 if total < 1e290 else total
     sum_min = 0.0
     for k in range(n):
-        sum_min += bmin[k]
-    spare = total - sum_min
+        sum_min += bmin[k] / sc
+    spare = total - sum_min * sc
     if spare < -1e-9 * total:
         return -1.0
     spare = max(spare, 0.0)
@@ -236,7 +265,7 @@ def split_kernel(weight, snr_bw, bits, power, bmin, total, out_b):
     active = np.zeros(n, dtype=np.bool_)
     logc, ub, ulo, uhi, mlo, mhi, uw = response_scratch(n)
     for k in range(n):
-        ub[k] = bmin[k] + spare
+        ub[k] = min(bmin[k] + spare, total)   # = total − Σ_{j≠k} b_j^min <= total
     response_setup(weight, snr_bw, bits, power, bmin, ub, logc, ulo, uhi, mlo, mhi, uw)
     lam_lo = np.inf
     lam_hi = -np.inf
@@ -247,19 +276,20 @@ def split_kernel(weight, snr_bw, bits, power, bmin, total, out_b):
         lam_lo = min(lam_lo, mlo[k])
         lam_hi = max(lam_hi, mhi[k])
     if spare == 0.0:
-        return math.exp(lam_hi)
-    target = total - sum_min
+        return math.exp(min(lam_hi, 709.0))  # the price saturates at 8e307
+    target = total / sc   # Σ_active b = B − Σ_inactive b^min, in units of sc
     for k in range(n):
-        if active[k]:
-            target += bmin[k]
+        if not active[k]:
+            target -= bmin[k] / sc
     # g(l) = Σ_active b(l) − target is decreasing; g(lam_lo) ≥ 0 ≥ g(lam_hi)
     lo = lam_lo
     hi = lam_hi
     ell = 0.5 * (lo + hi)
     for _ in range(300):
-        s, ds = _response(ell, active, logc, snr_bw, bmin, ub, ulo, uhi, mlo, mhi, uw, out_b)
+        s, ds = _response(ell, active, logc, snr_bw, bmin, ub, ulo, uhi, mlo, mhi, uw, out_b,
+                          sc)
         g = s - target
-        if abs(g) <= 1e-13 * total:
+        if abs(g) <= 1e-13 * total / sc:
             break
         if g > 0.0:
             lo = ell
@@ -275,15 +305,15 @@ def split_kernel(weight, snr_bw, bits, power, bmin, total, out_b):
     s = 0.0
     free = 0.0
     for k in range(n):
-        s += out_b[k]
+        s += out_b[k] / sc
         if active[k] and bmin[k] < out_b[k] < ub[k]:
-            free += out_b[k] - bmin[k]
-    resid = total - s
+            free += (out_b[k] - bmin[k]) / sc
+    resid = total / sc - s
     if free > 0.0:
         for k in range(n):
             if active[k] and bmin[k] < out_b[k] < ub[k]:
-                out_b[k] += resid * (out_b[k] - bmin[k]) / free
-    return math.exp(ell)
+                out_b[k] += resid * ((out_b[k] - bmin[k]) / sc) / free * sc
+    return math.exp(min(ell, 709.0))
 
 
 @kernel
@@ -291,8 +321,7 @@ def energy_kernel(snr_bw, bits, power, ecomp, b):
     """Per-round energies e + p S / (b log2(1 + a/b)) (J)."""
     out = np.empty(b.size)
     for k in range(b.size):
-        r = b[k] * math.log2(1.0 + snr_bw[k] / b[k])
-        out[k] = ecomp[k] + power[k] * bits[k] / r
+        out[k] = ecomp[k] + power[k] * bits[k] / rate(snr_bw[k], b[k])
     return out
 
 
@@ -307,7 +336,7 @@ def _prepare(q, a, s, p, bmin, cap, logc, ub, ulo, uhi, mlo, mhi, uw):
 @kernel
 def _phi_at(ell, q, a, s, p, e, bmin, ub, logc, ulo, uhi, mlo, mhi, uw, out_b, out_phi):
     """Price response at λ = e^ell: b_k(λ) and φ_k(λ) = Q_k E_k(b_k) + λ b_k."""
-    lam = math.exp(ell)
+    lam = math.exp(min(ell, 709.0))  # prices past 8e307 J/Hz act alike
     for k in range(q.size):
         if q[k] <= 0.0:
             out_b[k] = bmin[k]
@@ -322,7 +351,7 @@ def _phi_at(ell, q, a, s, p, e, bmin, ub, logc, ulo, uhi, mlo, mhi, uw, out_b, o
             uw[k] = u
             b = a[k] * math.exp(-u)
         out_b[k] = b
-        r = b * math.log2(1.0 + a[k] / b)
+        r = rate(a[k], b)
         out_phi[k] = q[k] * (e[k] + p[k] * s[k] / r) + lam * b
 
 
@@ -367,7 +396,7 @@ def _dual_scan(q, a, s, p, e, bmin, total, vwpsi, mask_lo, mask_hi, phi):
             hi = max(hi, mhi[k])
     gain = vwpsi[0] - vwpsi[n]
     if gain > 0.0:
-        hi = max(hi, math.log(gain / bmin_min))
+        hi = max(hi, math.log(gain) - math.log(bmin_min))
     if not math.isfinite(hi):
         hi = 0.0
     if not math.isfinite(lo):
@@ -491,7 +520,7 @@ def _rank_moves(best_mask, best_b, price, q, a, s, p, e, phi, width, adds, drops
     for k in range(n):
         if best_mask[k]:
             bk = best_b[k]
-            en = e[k] + p[k] * s[k] / (bk * math.log2(1.0 + a[k] / bk))
+            en = e[k] + p[k] * s[k] / rate(a[k], bk)
             key[k] = -(q[k] * en + price * bk)  # drop the costliest first
         else:
             key[k] = phi[k]  # add the cheapest first

@@ -97,7 +97,9 @@ register_method("exact", _solve_exact,
                 "every link and all (split, rank) pairs, native Lagrangian bound at each "
                 "node, exact power at the leaves; the heuristic as incumbent",
                 power="native", honours=("seed", "max_moves", "kicks", "time_limit"),
-                exact=True, bound=True)
+                exact=True, bound=True,
+                options=(Option("progress", None, "", "a callable receiving a dict (elapsed s, "
+                                "delay s, lower s, gap, nodes) about once a second"),))
 
 __all__ = ["ARGUMENTS", "METHODS", "MethodSpec", "Option", "Options", "Outcome",
            "PreparedProblem", "auto_kicks", "available_methods", "get_method",

@@ -30,6 +30,7 @@ W, W/Hz, Hz.
 
 from __future__ import annotations
 
+import heapq
 import math
 import time
 from collections.abc import Callable
@@ -50,8 +51,10 @@ from ..kernels.bnb import (
     symmetry_classes,
 )
 from ..kernels.lagrange import initial_multipliers, link_dual_bound
+from ..kernels.matching import square_link_bound
 from ..status import GAP_TOL, Status, Termination
 from .registry import Options, Outcome
+from .sflllm import solve_sflllm
 
 #: relative prune tolerance (each link); the certified gap is at most about twice this
 PRUNE_RTOL = 1e-7
@@ -65,9 +68,21 @@ RESULT_RTOL = 1e-9
 #: multiplier snapping and dense BFGS updates dominate: K = 200, M = 1024 took 6.1 s at
 #: 300 iterations and 0.39 s at 20, for the same gap)
 BOUND_ITER = 300
+BOUND_ITER_CAPPED = 1000
 BOUND_LARGE = 2000
 BOUND_ITER_LARGE = 20
 NODE_ITER = 8
+#: best-first link searches plunge (dive to a leaf with the favourite children, for
+#: incumbents) from every this many-th node taken from the heap
+PLUNGE_EVERY = 4
+#: links with K = M up to this size get the exact square-link bound
+#: (:mod:`sfl_opt.kernels.matching`: bisection with an assignment problem, O(K^3) a step)
+SQUARE_MAX = 120
+#: relative bisection tolerance of the square-link bound
+SQUARE_RTOL = 1e-10
+#: the counting tests of a node (``count_infeasible``, ``power_count_infeasible``) cost up
+#: to O(K M^2); on links with K M^2 above this they are skipped (they only prune)
+COUNT_MAX = 4_000_000
 #: branching rule of :func:`bnb_link`
 BRANCHING = "static"
 #: relative tolerance of the exact power control at the leaves
@@ -85,6 +100,7 @@ class LinkArrays:
     ptot: float
     c: np.ndarray
     S: float
+    lcap: float = math.inf  # the spectral-efficiency cap, log2(1 + SNR) per subchannel
 
     @property
     def K(self) -> int:
@@ -98,22 +114,40 @@ class LinkArrays:
         """Exact optimal deadline (s) and psd of an assignment (inf if a client has none)."""
         t, psd, status, _ = kn.power_control(self.la, self.inva, self.bw,
                                              np.ascontiguousarray(assign, np.int64), self.c,
-                                             self.S, self.pmax, self.ptot, PC_RTOL)
+                                             self.S, self.pmax, self.ptot, PC_RTOL, self.lcap)
         return (float(t) if status == 0 else math.inf), psd
 
     def root_bound(self, max_iter: int = ROOT_ITER) -> tuple[float, np.ndarray]:
         """Native bound (s) of the whole link and its multipliers."""
         fixed = -np.ones(self.M, np.int64)
-        z = initial_multipliers(self.la, self.inva, self.bw, fixed, self.pmax, self.ptot)
+        z = initial_multipliers(self.la, self.inva, self.bw, fixed, self.pmax, self.ptot,
+                                self.lcap)
         b, _ = link_dual_bound(self.la, self.inva, self.bw, fixed, self.c, self.S, self.pmax,
-                               self.ptot, z, max_iter, math.inf)
+                               self.ptot, z, max_iter, math.inf, self.lcap)
         cheap = self.cheap_bound()
         return max(float(b), cheap), z
 
     def cheap_bound(self) -> float:
         """Closed-form bound (``kernels.bounds``)."""
-        rall, rsum = kn.link_rate_bounds(self.la, self.inva, self.bw, self.pmax, self.ptot)
+        rall, rsum = kn.link_rate_bounds(self.la, self.inva, self.bw, self.pmax, self.ptot,
+                                         self.lcap)
         return float(kn.stage_lower_bound(self.c, self.S, rall, rsum, 1e-12)) * (1 - 1e-12)
+
+
+def square_bound(arr: LinkArrays, lo: float, hi: float) -> float:
+    """``lo`` raised to the square-link bound when the link has K = M (at most
+    ``SQUARE_MAX``): every assignment is a perfect matching and the bound is the
+    optimum to ``SQUARE_RTOL`` (:mod:`sfl_opt.kernels.matching`). ``lo``: a valid
+    lower bound (s); ``hi``: a feasible deadline (s), e.g. an assignment's."""
+    if arr.K != arr.M or arr.K > SQUARE_MAX or not (math.isfinite(hi) and hi > lo):
+        return lo
+    return max(lo, float(square_link_bound(arr.la, arr.inva, arr.bw, arr.c, arr.S, arr.pmax,
+                                           arr.ptot, lo, hi, SQUARE_RTOL)))
+
+
+def is_square(arr: LinkArrays) -> bool:
+    """Whether :func:`square_bound` applies to the link."""
+    return arr.K == arr.M and arr.K <= SQUARE_MAX
 
 
 @dataclass
@@ -134,6 +168,238 @@ class LinkOutcome:
     info: dict[str, Any] = field(default_factory=dict)
 
 
+class LinkSearch:
+    """The branch-and-bound of one link, resumable: :meth:`run` works until the tree is
+    exhausted or a deadline, and can be called again (the problem-level search
+    interleaves the links and pairs, best bound first). Depth-first by default; with
+    ``best_first`` the open node of least bound is expanded next (each open node keeps
+    its own partial assignment), so that :attr:`lower`, the bound proved so far (s),
+    rises steadily. See :func:`bnb_link` for the other arguments."""
+
+    def __init__(self, arr: LinkArrays, incumbent: np.ndarray,
+                 threshold: Callable[[float], float], *, z0: np.ndarray | None = None,
+                 node_iter: int = NODE_ITER, on_improve: Callable[[float], None] | None = None,
+                 branching: str | None = None, root: float = -math.inf,
+                 best_first: bool = False) -> None:
+        self.best_first = best_first
+        self.heap: list[tuple[float, int, int, int, int, int, np.ndarray | None,
+                              np.ndarray | None]] = []
+        self.seq = 0
+        self.pops = 0
+        self.slowest = 0.0  # seconds of the slowest node bound so far
+        self.arr, self.threshold, self.node_iter = arr, threshold, node_iter
+        self.on_improve, self.branching = on_improve, branching
+        best_a = np.ascontiguousarray(incumbent, np.int64).copy()
+        best_t, best_psd = arr.exact(best_a)
+        self.out = LinkOutcome(best_a, best_t, best_psd, math.inf, False)
+        self.pruned_lower = math.inf  # least bound over the dropped nodes
+        # explicit DFS stack: (depth, subchannel, owner, parent's z, parent's bound); the
+        # root's z is set up by the first :meth:`run`
+        self.z0 = z0
+        self.stack: list[tuple[int, int, int, np.ndarray | None, float]] = [
+            (0, -1, -1, None, root)]
+        self.ready = False
+
+    def _setup(self) -> None:
+        """Symmetry classes, branching order, root multipliers (first :meth:`run`)."""
+        arr = self.arr
+        K, M = arr.K, arr.M
+        self.sub_prev, self.cli_prev = symmetry_classes(arr.la, arr.bw, arr.c, arr.pmax)
+        self.order = branch_order(arr.la, arr.bw)
+        self.equal_bw = bool(np.all(arr.bw == arr.bw[0]))
+        self.cap_binds = self.equal_bw and arr.ptot < float(np.sum(arr.pmax))
+        self.counting = K * M * M <= COUNT_MAX
+        self.gorder = kn.gain_order(arr.la) if self.counting else np.zeros((0, 0), np.int64)
+        self.branching = BRANCHING if self.branching is None else self.branching
+        self.fixed = -np.ones(M, np.int64)
+        z0 = self.z0
+        if z0 is None:
+            z0 = initial_multipliers(arr.la, arr.inva, arr.bw, self.fixed, arr.pmax, arr.ptot,
+                                     arr.lcap)
+        depth, m, owner, _, root = self.stack[0]
+        self.stack[0] = (depth, m, owner, z0.copy(), root)
+        if self.best_first:  # (bound, -depth, seq, depth, m, owner, parent fixed, z)
+            self.stack = []
+            self.heap = [(root, 0, 0, 0, -1, -1, self.fixed.copy(), z0.copy())]
+        self.count = np.zeros(K, np.int64)
+        self.path: list[int] = []  # subchannels fixed along the current path, by depth
+        self.ready = True
+
+    @property
+    def finished(self) -> bool:
+        return self.ready and not self.stack and not self.heap or (
+            not self.ready and not self.stack)
+
+    @property
+    def lower(self) -> float:
+        """No assignment of the link has a deadline below this (s)."""
+        open_lower = min((item[4] for item in self.stack), default=math.inf)
+        if self.heap:
+            open_lower = min(open_lower, self.heap[0][0])
+        return min(self.pruned_lower, open_lower, self.out.t)
+
+    def run(self, deadline: float | None = None, hard: float | None = None) -> bool:
+        """Search until the tree is exhausted (True) or ``deadline`` (False); a node (or
+        the set-up) expected to end after ``hard`` (default ``deadline``; e.g. the time
+        limit when ``deadline`` ends a slice) is not started."""
+        arr = self.arr
+        hard = deadline if hard is None else hard
+        if not self.ready:
+            if hard is not None and (time.perf_counter()
+                                     + dual_time_estimate(arr.K, arr.M, 6) > hard):
+                return False
+            self._setup()
+        if self.best_first:
+            return self._run_best_first(deadline, hard)
+        out, fixed, count, path = self.out, self.fixed, self.count, self.path
+        M = arr.M
+        stack = self.stack
+        # a node's bound costs about 3 evaluations of the dual per BFGS iteration
+        node_time = dual_time_estimate(arr.K, M, 3 * self.node_iter + 2)
+        first = True
+        while stack:
+            now = time.perf_counter()
+            if hard is not None and now + node_time > hard or (
+                    not first and deadline is not None and now > deadline):
+                return False
+            first = False
+            depth, m, owner, z, pbound = stack.pop()
+            # rewind the path to the parent and apply this node's decision
+            while len(path) > max(depth - 1, 0):
+                m_old = path.pop()
+                count[fixed[m_old]] -= 1
+                fixed[m_old] = -1
+            if depth > 0:
+                fixed[m] = owner
+                count[owner] += 1
+                path.append(m)
+            out.nodes += 1
+            thr = self.threshold(out.t)
+            if depth == M:
+                out.leaves += 1
+                t, psd = arr.exact(fixed)
+                if t < out.t:
+                    out.t, out.assign, out.psd = t, fixed.copy(), psd
+                    out.improved += 1
+                    if self.on_improve is not None:
+                        self.on_improve(t)
+                continue
+            if self.counting and count_infeasible(
+                    arr.la, arr.inva, arr.bw, fixed, arr.c, arr.S, arr.pmax, thr,
+                    self.gorder, self.equal_bw, arr.lcap) or self.counting and (
+                    self.cap_binds and power_count_infeasible(
+                        arr.la, arr.inva, arr.bw, fixed, arr.c, arr.S, arr.pmax, arr.ptot, thr,
+                        self.gorder, arr.lcap)):
+                out.counted += 1
+                self.pruned_lower = min(self.pruned_lower, max(thr, pbound))
+                continue
+            z = z.copy()
+            t0 = time.perf_counter()
+            b, ev = node_bound(arr.la, arr.inva, arr.bw, fixed, arr.c, arr.S, arr.pmax,
+                               arr.ptot, z, self.node_iter, thr, arr.lcap)
+            _record_cost(time.perf_counter() - t0, int(ev), arr.K, M)
+            out.bound_evals += int(ev)
+            b = max(float(b), pbound)
+            if b >= thr:
+                self.pruned_lower = min(self.pruned_lower, b)
+                continue
+            # children: the most contested subchannel to each client; the relaxation's
+            # favourite is popped first
+            forced = int(self.order[depth]) if self.branching == "static" else -1
+            mb, cands = branch_choice(arr.inva, arr.bw, fixed, z, arr.pmax, arr.ptot, forced,
+                                      arr.lcap)
+            for k in cands[::-1]:
+                k = int(k)
+                if child_allowed(fixed, count, mb, k, self.sub_prev, self.cli_prev):
+                    stack.append((depth + 1, int(mb), k, z, b))
+        return True
+
+    def _run_best_first(self, deadline: float | None, hard: float | None) -> bool:
+        """:meth:`run` with the open node of least bound first."""
+        arr, out, heap = self.arr, self.out, self.heap
+        K, M = arr.K, arr.M
+        # a node: about 3 evaluations per BFGS iteration, or the slowest node seen
+        node_time = max(dual_time_estimate(K, M, 3 * self.node_iter + 2), self.slowest)
+        first = True
+        nxt = None  # the next node of a plunge
+        while heap or nxt is not None:
+            now = time.perf_counter()
+            if hard is not None and now + node_time > hard or (
+                    not first and deadline is not None and now > deadline):
+                if nxt is not None:
+                    heapq.heappush(heap, nxt)
+                return False
+            first = False
+            if nxt is None:
+                self.pops += 1
+                item = heapq.heappop(heap)
+                plunging = self.pops % PLUNGE_EVERY == 0
+            else:
+                item, nxt = nxt, None
+            pbound, _, _, depth, m, owner, pfixed, z = item
+            fixed = pfixed.copy()
+            if depth > 0:
+                fixed[m] = owner
+            out.nodes += 1
+            thr = self.threshold(out.t)
+            if pbound >= thr:  # the incumbent improved since the node was queued
+                self.pruned_lower = min(self.pruned_lower, pbound)
+                continue
+            if depth == M:
+                out.leaves += 1
+                t, psd = arr.exact(fixed)
+                if t < out.t:
+                    out.t, out.assign, out.psd = t, fixed.copy(), psd
+                    out.improved += 1
+                    if self.on_improve is not None:
+                        self.on_improve(t)
+                continue
+            if self.counting and count_infeasible(
+                    arr.la, arr.inva, arr.bw, fixed, arr.c, arr.S, arr.pmax, thr,
+                    self.gorder, self.equal_bw, arr.lcap) or self.counting and (
+                    self.cap_binds and power_count_infeasible(
+                        arr.la, arr.inva, arr.bw, fixed, arr.c, arr.S, arr.pmax, arr.ptot, thr,
+                        self.gorder, arr.lcap)):
+                out.counted += 1
+                self.pruned_lower = min(self.pruned_lower, max(thr, pbound))
+                continue
+            z = z.copy()
+            t0 = time.perf_counter()
+            b, ev = node_bound(arr.la, arr.inva, arr.bw, fixed, arr.c, arr.S, arr.pmax,
+                               arr.ptot, z, self.node_iter, thr, arr.lcap)
+            dt = time.perf_counter() - t0
+            _record_cost(dt, int(ev), K, M)
+            if dt > self.slowest:
+                self.slowest = dt
+                node_time = max(node_time, dt)
+            out.bound_evals += int(ev)
+            b = max(float(b), pbound)
+            if b >= thr:
+                self.pruned_lower = min(self.pruned_lower, b)
+                continue
+            forced = int(self.order[depth]) if self.branching == "static" else -1
+            mb, cands = branch_choice(arr.inva, arr.bw, fixed, z, arr.pmax, arr.ptot, forced,
+                                      arr.lcap)
+            count = np.bincount(fixed[fixed >= 0], minlength=K).astype(np.int64)
+            for k in cands:
+                k = int(k)
+                if child_allowed(fixed, count, mb, k, self.sub_prev, self.cli_prev):
+                    # deeper first among equal bounds, then the relaxation's favourite
+                    self.seq += 1
+                    child = (b, -(depth + 1), self.seq, depth + 1, int(mb), k, fixed, z)
+                    if plunging and nxt is None:
+                        nxt = child  # a plunge goes on with the favourite child
+                    else:
+                        heapq.heappush(heap, child)
+        return True
+
+    def outcome(self) -> LinkOutcome:
+        """The best assignment so far, the bound proved and the counters."""
+        self.out.lower = self.lower
+        self.out.finished = self.finished
+        return self.out
+
+
 def bnb_link(arr: LinkArrays, incumbent: np.ndarray, threshold: Callable[[float], float],
              *, z0: np.ndarray | None = None, deadline: float | None = None,
              node_iter: int = NODE_ITER, on_improve: Callable[[float], None] | None = None,
@@ -150,78 +416,10 @@ def bnb_link(arr: LinkArrays, incumbent: np.ndarray, threshold: Callable[[float]
     least bound over every dropped or unexplored node (capped at the best deadline):
     no assignment has a deadline below it.
     """
-    K, M = arr.K, arr.M
-    best_a = np.ascontiguousarray(incumbent, np.int64).copy()
-    best_t, best_psd = arr.exact(best_a)
-    sub_prev, cli_prev = symmetry_classes(arr.la, arr.bw, arr.c, arr.pmax)
-    order = branch_order(arr.la, arr.bw)
-    gorder = kn.gain_order(arr.la)
-    equal_bw = bool(np.all(arr.bw == arr.bw[0]))
-    cap_binds = equal_bw and arr.ptot < float(np.sum(arr.pmax))
-    branching = BRANCHING if branching is None else branching
-    fixed = -np.ones(M, np.int64)
-    if z0 is None:
-        z0 = initial_multipliers(arr.la, arr.inva, arr.bw, fixed, arr.pmax, arr.ptot)
-    out = LinkOutcome(best_a, best_t, best_psd, math.inf, True)
-    lower = math.inf
-    # explicit DFS stack: (depth, subchannel, owner, parent's z, parent's bound)
-    stack: list[tuple[int, int, int, np.ndarray, float]] = [(0, -1, -1, z0.copy(), -math.inf)]
-    count = np.zeros(K, np.int64)
-    path: list[int] = []  # subchannels fixed along the current path, by depth
-    while stack:
-        depth, m, owner, z, pbound = stack.pop()
-        if deadline is not None and time.perf_counter() > deadline:
-            out.finished = False
-            lower = min(lower, pbound)
-            for item in stack:
-                lower = min(lower, item[4])
-            break
-        # rewind the path to the parent and apply this node's decision
-        while len(path) > max(depth - 1, 0):
-            m_old = path.pop()
-            count[fixed[m_old]] -= 1
-            fixed[m_old] = -1
-        if depth > 0:
-            fixed[m] = owner
-            count[owner] += 1
-            path.append(m)
-        out.nodes += 1
-        thr = threshold(best_t)
-        if depth == M:
-            out.leaves += 1
-            t, psd = arr.exact(fixed)
-            if t < best_t:
-                best_t, best_a, best_psd = t, fixed.copy(), psd
-                out.improved += 1
-                if on_improve is not None:
-                    on_improve(t)
-            continue
-        if count_infeasible(arr.la, arr.inva, arr.bw, fixed, arr.c, arr.S, arr.pmax, thr,
-                            gorder, equal_bw) or (
-                cap_binds and power_count_infeasible(arr.la, arr.inva, arr.bw, fixed, arr.c,
-                                                     arr.S, arr.pmax, arr.ptot, thr, gorder)):
-            out.counted += 1
-            lower = min(lower, max(thr, pbound))
-            continue
-        z = z.copy()
-        b, ev = node_bound(arr.la, arr.inva, arr.bw, fixed, arr.c, arr.S, arr.pmax, arr.ptot,
-                           z, node_iter, thr)
-        out.bound_evals += int(ev)
-        b = max(float(b), pbound)
-        if b >= thr:
-            lower = min(lower, b)
-            continue
-        # children: the most contested subchannel to each client; the relaxation's
-        # favourite is popped first
-        forced = int(order[depth]) if branching == "static" else -1
-        mb, cands = branch_choice(arr.inva, arr.bw, fixed, z, arr.pmax, arr.ptot, forced)
-        for k in cands[::-1]:
-            k = int(k)
-            if child_allowed(fixed, count, mb, k, sub_prev, cli_prev):
-                stack.append((depth + 1, int(mb), k, z, b))
-    out.assign, out.t, out.psd = best_a, best_t, best_psd
-    out.lower = min(lower, best_t)
-    return out
+    search = LinkSearch(arr, incumbent, threshold, z0=z0, node_iter=node_iter,
+                        on_improve=on_improve, branching=branching)
+    search.run(deadline)
+    return search.outcome()
 
 
 # ---------------------------------------------------------------------------- problem level
@@ -232,7 +430,7 @@ def link_of(prep: PreparedProblem, link: str, p: int | None) -> LinkArrays:
     la, inva, bw, pmax, ptot = ln.arrays()
     c, S = ln.demand(p)
     return LinkArrays(la, inva, np.asarray(bw, float), np.asarray(pmax, float), float(ptot),
-                      np.asarray(c, float), float(S))
+                      np.asarray(c, float), float(S), ln.lcap)
 
 
 def native_link_bounds(prep: PreparedProblem, max_iter: int = ROOT_ITER,
@@ -250,13 +448,77 @@ def native_link_bounds(prep: PreparedProblem, max_iter: int = ROOT_ITER,
 
 def bound_iterations(prep: PreparedProblem) -> int:
     """BFGS iterations per link of the bound on a result: ``BOUND_ITER`` unless a link
-    has more than ``BOUND_LARGE`` client-subchannel entries (then ``BOUND_ITER_LARGE``)."""
+    has more than ``BOUND_LARGE`` client-subchannel entries (then ``BOUND_ITER_LARGE``);
+    ``BOUND_ITER_CAPPED`` on small links with a spectral-efficiency cap (where the dual
+    is piecewise linear in the multipliers of saturated subchannels and BFGS needs more
+    steps: 1.4e-4 short of the relaxation's optimum at 300 on tests' small problems)."""
     size = max(ln.K * ln.M for ln in prep.links.values())
-    return BOUND_ITER if size <= BOUND_LARGE else BOUND_ITER_LARGE
+    if size > BOUND_LARGE:
+        return BOUND_ITER_LARGE
+    capped = any(math.isfinite(ln.lcap) for ln in prep.links.values())
+    return BOUND_ITER_CAPPED if capped else BOUND_ITER
+
+
+#: BFGS iterations of the first (timing) call of :func:`timed_dual_bound`
+PROBE_ITER = 2
+#: evaluations of the dual (each O(K M)) that a probe call costs, about
+PROBE_EVALS = 8
+#: seconds per client-subchannel entry and evaluation of the dual: the largest seen
+#: in this process (starts at a guess; machines and load differ)
+_COST = {"entry": 1e-7}
+
+
+def _entries(K: int, M: int) -> int:
+    """Work of one evaluation of the dual and BFGS step: K M terms, (2K+1)^2 updates."""
+    return K * M + (2 * K + 1) ** 2
+
+
+def _record_cost(seconds: float, evals: int, K: int, M: int) -> None:
+    if evals > 0:
+        _COST["entry"] = max(0.5 * _COST["entry"], seconds / (evals * _entries(K, M)))
+
+
+def dual_time_estimate(K: int, M: int, evals: int = PROBE_EVALS) -> float:
+    """Estimated seconds of ``evals`` evaluations of a link's dual (K x M)."""
+    return _COST["entry"] * _entries(K, M) * evals
+
+
+def timed_dual_bound(arr: LinkArrays, fixed: np.ndarray, z: np.ndarray | None,
+                     max_iter: int, target: float,
+                     deadline: float | None) -> tuple[float, np.ndarray | None]:
+    """``link_dual_bound`` of ``arr`` from multipliers ``z`` (None: the initial ones;
+    updated in place) that stops improving at ``deadline`` (``time.perf_counter()``
+    value; None: no limit): a short first call times an iteration, the second gets
+    the iterations that fit half the time left; nothing is started that is expected to
+    end after the deadline (then ``-inf``). Any multipliers certify a valid bound, so
+    stopping early only loosens it. Returns ``(bound, z)``."""
+    K, M = arr.K, arr.M
+    if deadline is not None and time.perf_counter() + dual_time_estimate(K, M) > deadline:
+        return -math.inf, z
+    t0 = time.perf_counter()
+    if z is None:
+        z = initial_multipliers(arr.la, arr.inva, arr.bw, fixed, arr.pmax, arr.ptot, arr.lcap)
+    first = max_iter if deadline is None else min(max_iter, PROBE_ITER)
+    b, ev = link_dual_bound(arr.la, arr.inva, arr.bw, fixed, arr.c, arr.S, arr.pmax,
+                            arr.ptot, z, first, target, arr.lcap)
+    b = float(b)
+    now = time.perf_counter()
+    _record_cost(now - t0, int(ev) + 2, K, M)
+    if deadline is None or first >= max_iter or b >= target:
+        return b, z
+    per_iter = (now - t0) / first
+    n = min(max_iter - first, int(0.5 * (deadline - now) / max(per_iter, 1e-9)))
+    if n < 1:
+        return b, z
+    b2, ev = link_dual_bound(arr.la, arr.inva, arr.bw, fixed, arr.c, arr.S, arr.pmax,
+                             arr.ptot, z, n, target, arr.lcap)
+    _record_cost(time.perf_counter() - now, int(ev), K, M)
+    return max(b, float(b2)), z
 
 
 def native_lower_bound_details(prep: PreparedProblem, upper: float = math.inf,
-                               max_iter: int | None = None) -> dict[str, Any]:
+                               max_iter: int | None = None,
+                               deadline: float | None = None) -> dict[str, Any]:
     """The native bound on T_total with its parts: ``bound`` (s), ``tf`` (s/bit), ``ts``
     (P,) certified bounds on the summed stage of the stage links (s; NaN where skipped),
     ``cheap`` (P,) closed-form summed stage bounds, ``pair`` (the minimising pair) and
@@ -274,7 +536,10 @@ def native_lower_bound_details(prep: PreparedProblem, upper: float = math.inf,
     reaches the minimum, the remaining pairs are skipped (and when the closed forms
     alone reach ``upper``, no dual is solved at all). Valid for every instance
     (module :mod:`..kernels.lagrange`). ``max_iter``: BFGS iterations per link (None:
-    :func:`bound_iterations`); fewer iterations give a looser but still valid bound."""
+    :func:`bound_iterations`); fewer iterations give a looser but still valid bound.
+    ``deadline`` (``time.perf_counter()`` value): the bound is *anytime*: the dual
+    solves stop improving there and the pairs not reached keep their closed-form
+    bounds (``timed_out`` says whether that happened)."""
     if max_iter is None:
         max_iter = bound_iterations(prep)
     names = prep.stage_links
@@ -282,20 +547,30 @@ def native_lower_bound_details(prep: PreparedProblem, upper: float = math.inf,
     cheap_l = {n: prep.link(n).cheap_bounds() * (1 - 1e-12) for n in names}
     cheap = sum(cheap_l.values())
     f_arr = link_of(prep, prep.round_link, None)
-    tf = f_arr.cheap_bound()
+    tf = prep.link(prep.round_link).cheap_bound(None) * (1 - 1e-12)
     # ``upper`` less a hair: a bound within RESULT_RTOL of it certifies enough
     upper = upper * (1 - RESULT_RTOL)
+    timed_out = False
     if float(np.min(prep.total(np.arange(P), cheap, tf))) < upper:
         # the closed forms alone do not reach ``upper``: the round link's dual bound
-        tf = max(tf, f_arr.root_bound(max_iter)[0])
+        if deadline is not None and time.perf_counter() >= deadline:
+            timed_out = True
+        else:
+            t_dual, _ = timed_dual_bound(f_arr, -np.ones(f_arr.M, np.int64), None, max_iter,
+                                         math.inf, deadline)
+            tf = max(tf, t_dual)
+            if is_square(f_arr):
+                tf = square_bound(f_arr, tf, prep.link(prep.round_link).greedy(None).t)
     cheap_tot = prep.total(np.arange(P), cheap, tf)
     ts = np.full(P, np.nan)
     best, best_p, solved = math.inf, -1, 0
-    zs: dict[str, np.ndarray] = {}
+    zs: dict[str, np.ndarray | None] = {}
     for p in np.argsort(cheap_tot, kind="stable"):
         p = int(p)
         ref = min(best, upper)
-        if cheap_tot[p] >= ref:
+        if cheap_tot[p] >= ref or (deadline is not None and time.perf_counter() >= deadline):
+            # the remaining pairs' closed forms are at least this one's
+            timed_out = timed_out or cheap_tot[p] < ref
             if cheap_tot[p] < best:
                 best, best_p = float(cheap_tot[p]), p
             break
@@ -303,29 +578,28 @@ def native_lower_bound_details(prep: PreparedProblem, upper: float = math.inf,
         lo = {n: float(cheap_l[n][p]) for n in names}
         for n in names:
             arr = link_of(prep, n, p)
-            if n not in zs:
-                zs[n] = initial_multipliers(arr.la, arr.inva, arr.bw, -np.ones(arr.M, np.int64),
-                                            arr.pmax, arr.ptot)
             others = sum(lo[m] for m in names if m != n)
-            t, _ = link_dual_bound(arr.la, arr.inva, arr.bw, -np.ones(arr.M, np.int64), arr.c,
-                                   arr.S, arr.pmax, arr.ptot, zs[n], max_iter,
-                                   stage_ref - others)
-            lo[n] = max(float(t), lo[n])
+            t, zs[n] = timed_dual_bound(arr, -np.ones(arr.M, np.int64), zs.get(n), max_iter,
+                                        stage_ref - others, deadline)
+            lo[n] = max(t, lo[n])
+            if is_square(arr) and lo[n] < stage_ref - others:
+                lo[n] = square_bound(arr, lo[n], prep.link(n).greedy(p).t)
         ts[p] = sum(lo.values())
         solved += 1
         tot = float(prep.total(p, ts[p], tf))
         if tot < best:
             best, best_p = tot, p
     return {"bound": best, "tf": tf, "ts": ts, "cheap": cheap, "pair": best_p,
-            "solved": solved}
+            "solved": solved, "timed_out": timed_out}
 
 
-def native_lower_bound(prep: PreparedProblem, upper: float = math.inf) -> float:
+def native_lower_bound(prep: PreparedProblem, upper: float = math.inf,
+                       deadline: float | None = None) -> float:
     """A lower bound (s) on the optimal T_total over all pairs (native, no solver).
     ``upper``: a known achievable total delay (s) lets pairs that cannot matter be
     skipped; the result is then ``min(bound, upper)``-safe: it never exceeds the true
-    optimum."""
-    return float(native_lower_bound_details(prep, upper)["bound"])
+    optimum. ``deadline``: see :func:`native_lower_bound_details`."""
+    return float(native_lower_bound_details(prep, upper, deadline=deadline)["bound"])
 
 
 @dataclass
@@ -354,106 +628,220 @@ class ProblemOutcome:
         return self.stages["s"]
 
 
+#: with a time limit, the incumbent (plain ``solve``) gets at most this share of it
+HEURISTIC_SHARE = 0.5
+#: seconds a selected link search runs before the best-bound choice is made again
+SLICE = 0.05
+#: seconds between two progress reports
+PROGRESS_EVERY = 1.0
+
+
 def solve_problem_bnb(prep: PreparedProblem, *, time_limit: float | None = None,
                       prune_rtol: float = PRUNE_RTOL, seed: int | None = 0,
-                      kicks: int = 30, max_moves: int = 10_000) -> ProblemOutcome:
-    """Certified optimum of the whole problem (module doc). ``time_limit`` s from now."""
+                      kicks: int = 30, max_moves: int = 10_000, start: Outcome | None = None,
+                      progress: Callable[[dict[str, float]], None] | None = None
+                      ) -> ProblemOutcome:
+    """Certified optimum of the whole problem (module doc). ``time_limit`` s from now.
+
+    The incumbent is ``start`` (an :class:`Outcome` of a method, e.g. SflLLM's), by
+    default plain SflLLM (``solve``'s point; with a time limit it gets
+    ``HEURISTIC_SHARE`` of it): the result is never worse. Then, best bound first: the
+    pair with the least lower bound is taken; the first time, its stage links get their
+    root bounds and incumbents (the better of the greedy + local search and the
+    incumbent's assignment re-powered for the pair); afterwards the one of its links
+    (the round link, shared by all pairs, or one of its stage links) whose gap
+    contributes most to the pair's gap is searched for ``SLICE`` s, and the choice is
+    made again. It stops when no pair's bound is below the best total by more than
+    ``prune_rtol``, or at the time limit. ``progress(d)`` is called every
+    ``PROGRESS_EVERY`` s with ``elapsed``, ``delay``, ``lower``, ``gap``, ``nodes``."""
     t_start = time.perf_counter()
     deadline = None if time_limit is None else t_start + time_limit
     timings: dict[str, float] = {}
     P = prep.P
     names = prep.stage_links
     keep = 1 - prune_rtol
-    # round link: heuristic incumbent, then branch-and-bound
+    pall = np.arange(P)
+    # incumbent: the heuristic (plain solve)
+    if start is None:
+        limit = None if time_limit is None else prep.elapsed() + HEURISTIC_SHARE * time_limit
+        start = solve_sflllm(prep, Options(seed=seed, kicks=kicks, max_moves=max_moves,
+                                           time_limit=limit))
+    timings["heuristic"] = time.perf_counter() - t_start
+    p0 = int(start.pair)
+    f0 = start.points[prep.round_link]
+    cur: dict[int, dict[str, LinkPoint]] = {p0: {n: start.points[n] for n in names}}
+    heuristic_delay = float(prep.total(p0, sum(cur[p0][n].t for n in names), f0.t))
+    best: dict[str, Any] = {"total": heuristic_delay, "p": p0}
+    grid = np.full(P, np.inf) if start.grid is None else np.asarray(start.grid, float).copy()
+    grid[p0] = min(grid[p0], heuristic_delay)
+    # closed-form bounds of every stage link and pair, the round link's root bound
+    t0 = time.perf_counter()
+    stage_lo = {n: prep.link(n).cheap_bounds() * (1 - 1e-12) for n in names}
     f_arr = link_of(prep, prep.round_link, None)
-    f_heur = prep.link(prep.round_link).greedy(None, True, max_moves, kicks, seed)
-    tf_root, zf = f_arr.root_bound()
-    f_out = bnb_link(f_arr, f_heur.assign, lambda tb: tb * keep, z0=zf, deadline=deadline)
-    f_out.lower = max(f_out.lower, tf_root) if f_out.finished else max(
-        min(f_out.lower, f_out.t), tf_root)
-    timings["f_link"] = time.perf_counter() - t_start
-    tf, tf_lo = f_out.t, min(f_out.lower, f_out.t)
-    # stage links: root bounds and heuristic incumbents of every pair
-    t0 = time.perf_counter()
-    arrs = {n: [link_of(prep, n, p) for p in range(P)] for n in names}
-    roots = {n: [arrs[n][p].root_bound() for p in range(P)] for n in names}
-    lo = {n: np.array([r[0] for r in roots[n]]) for n in names}
+    f_root, zf = timed_dual_bound(f_arr, -np.ones(f_arr.M, np.int64), None, ROOT_ITER,
+                                  math.inf, deadline)
+    f_cheap = prep.link(prep.round_link).cheap_bound(None) * (1 - 1e-12)
+    f_lo = square_bound(f_arr, max(f_root, f_cheap), f0.t)
+    state = {"tf": f0.t, "tf_lo": min(f_lo, f0.t)}
     timings["root_bounds"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    heur = {n: [prep.link(n).greedy(p, True, max_moves, kicks, seed) for p in range(P)]
-            for n in names}
-    timings["heuristic"] = time.perf_counter() - t0
-    cur_t = {n: np.array([h.t for h in heur[n]]) for n in names}
-    found: dict[str, list[LinkOutcome | None]] = {n: [None] * P for n in names}
 
-    def stage_sum(d: dict[str, np.ndarray], p: Any = slice(None)) -> Any:
-        return sum(d[n][p] for n in names)
+    def stage_cur(p: int) -> float:
+        return float(sum(cur[p][n].t for n in names))
 
-    grid = prep.total(np.arange(P), stage_sum(cur_t), tf)
-    heuristic_delay = float(np.min(prep.total(np.arange(P), stage_sum(cur_t), f_heur.t)))
-    best = {"total": float(np.min(grid))}
-    pair_lower = prep.total(np.arange(P), stage_sum(lo), tf_lo)
-    finished = f_out.finished
-    nodes = f_out.nodes
-    searched = 0
-    t0 = time.perf_counter()
-    for p in np.argsort(pair_lower, kind="stable"):
-        p = int(p)
-        if pair_lower[p] >= best["total"] * keep:
-            break
-        if deadline is not None and time.perf_counter() > deadline:
-            finished = False
-            break
-        searched += 1
+    def lower_all() -> np.ndarray:
+        return np.asarray(prep.total(pall, sum(stage_lo[n] for n in names), state["tf_lo"]),
+                          float)
+
+    def update_best(p: int) -> None:
+        tot = float(prep.total(p, stage_cur(p), state["tf"]))
+        grid[p] = min(grid[p], tot)
+        if tot < best["total"]:
+            best["total"], best["p"] = tot, p
+
+    # the round link's search: prune a node when no pair could beat the best with it
+    def f_threshold(t_best: float) -> float:
+        lo = sum(stage_lo[n] for n in names)
+        a = np.asarray(prep.total(pall, lo, 0.0), float)
+        slope = np.asarray(prep.total(pall, lo, 1.0), float) - a
+        need = float(np.max((best["total"] * keep - a) / slope))
+        return min(t_best * keep, need)
+
+    def f_improved(t: float) -> None:
+        state["tf"] = t
+        for q in cur:
+            update_best(q)
+
+    f_search: LinkSearch | None = None
+    searches: dict[tuple[str, int], LinkSearch] = {}
+    closed: set[int] = set()  # pairs with nothing left to search
+
+    def activate(p: int) -> None:
+        """Root bounds, incumbents and searches of pair p's stage links."""
+        pts = cur.get(p, {})
         for n in names:
-            others_lo = float(sum(lo[m][p] for m in names if m != n))
+            arr = link_of(prep, n, p)
+            others = sum(float(stage_lo[m][p]) for m in names if m != n)
+            target = prep.stage_for_total(p, best["total"] * keep, state["tf_lo"]) - others
+            root, z = timed_dual_bound(arr, -np.ones(arr.M, np.int64), None, ROOT_ITER,
+                                       target, deadline)
+            stage_lo[n][p] = max(float(stage_lo[n][p]), root)
+            ln = prep.link(n)
+            cands = [] if n not in pts else [pts[n]]
+            cands.append(ln.exact_power(cur[best["p"]][n].assign, p))
+            if deadline is None or time.perf_counter() < deadline:
+                cands.append(ln.greedy(p, True, max_moves, kicks, seed, deadline))
+            pts[n] = min(cands, key=lambda pt: pt.t)
+            root = square_bound(arr, max(root, float(stage_lo[n][p])), pts[n].t)
+            stage_lo[n][p] = max(float(stage_lo[n][p]), root)
 
-            def threshold(t_best: float, p: int = p, others_lo: float = others_lo) -> float:
-                # prune a node whose pair cannot beat the best total by more than rtol
-                return min(t_best * keep,
-                           prep.stage_for_total(p, best["total"] * keep, tf) - others_lo)
+            def threshold(t_best: float, p: int = p, n: str = n) -> float:
+                others = sum(float(stage_lo[m][p]) for m in names if m != n)
+                return min(t_best * keep, prep.stage_for_total(
+                    p, best["total"] * keep, state["tf_lo"]) - others)
 
             def improved(t: float, p: int = p, n: str = n) -> None:
-                tot = float(prep.total(p, t + sum(cur_t[m][p] for m in names if m != n), tf))
-                best["total"] = min(best["total"], tot)
+                out = searches[(n, p)].out
+                cur[p][n] = LinkPoint(out.assign, out.psd, out.t)
+                update_best(p)
 
-            out = bnb_link(arrs[n][p], heur[n][p].assign, threshold, z0=roots[n][p][1],
-                           deadline=deadline, on_improve=improved)
-            nodes += out.nodes
-            found[n][p] = out
-            cur_t[n][p] = min(cur_t[n][p], out.t)
-            lo[n][p] = max(lo[n][p], out.lower)
-            grid[p] = prep.total(p, stage_sum(cur_t, p), tf)
-            pair_lower[p] = prep.total(p, stage_sum(lo, p), tf_lo)
-            if not out.finished:
-                finished = False
-                break
-        if not finished:
+            searches[(n, p)] = LinkSearch(arr, pts[n].assign, threshold, z0=z,
+                                          on_improve=improved, root=root, best_first=True)
+        cur[p] = pts
+        update_best(p)
+
+    t0 = time.perf_counter()
+    finished = False
+    last_report = t0
+    while True:
+        lows = lower_all()
+        if progress is not None and time.perf_counter() - last_report >= PROGRESS_EVERY:
+            last_report = time.perf_counter()
+            lo = min(float(lows.min()), best["total"])
+            progress({"elapsed": prep.elapsed(), "delay": best["total"], "lower": lo,
+                      "gap": (best["total"] - lo) / best["total"],
+                      "nodes": sum(s.out.nodes for s in searches.values())
+                      + (0 if f_search is None else f_search.out.nodes)})
+        lows[list(closed)] = math.inf
+        p = int(np.argmin(lows))
+        if not lows[p] < best["total"] * keep:
+            finished = True  # every pair searched out or unable to win
             break
-    timings["stage_links"] = time.perf_counter() - t0
-    pb = int(np.argmin(grid))
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+        if (names[0], p) not in searches:
+            activate(p)
+            continue
+        # the link whose gap weighs most in pair p's gap
+        slo = sum(float(stage_lo[n][p]) for n in names)
+        base = float(prep.total(p, slo, state["tf_lo"]))
+        task, weight = None, 0.0
+        if f_search is None or not f_search.finished:
+            weight = float(prep.total(p, slo, state["tf"])) - base
+            task = "f"
+        for n in names:
+            sr = searches[(n, p)]
+            if sr.finished:
+                continue
+            w = float(prep.total(p, slo + cur[p][n].t - float(stage_lo[n][p]),
+                                 state["tf_lo"])) - base
+            if task is None or w > weight:
+                task, weight = n, w
+        if task is None:
+            closed.add(p)
+            continue
+        until = time.perf_counter() + SLICE
+        if task == "f":
+            if f_search is None:
+                f_search = LinkSearch(f_arr, f0.assign, f_threshold, z0=zf,
+                                      on_improve=f_improved, root=state["tf_lo"],
+                                      best_first=True)
+            sr = f_search
+        else:
+            sr = searches[(task, p)]
+        if not sr.run(until, math.inf if deadline is None else deadline) and (
+                time.perf_counter() < until):
+            # the next node would end after the time limit: nothing more fits
+            break
+        if task == "f":
+            state["tf_lo"] = max(state["tf_lo"], min(f_search.lower, state["tf"]))
+        else:
+            stage_lo[task][p] = max(float(stage_lo[task][p]), sr.lower)
+    timings["search"] = time.perf_counter() - t0
+    pb = int(best["p"])
     stages: dict[str, LinkOutcome] = {}
     for n in names:
-        out = found[n][pb]
-        if out is None or out.t > heur[n][pb].t:
-            h = heur[n][pb]
-            out = LinkOutcome(h.assign, h.t, h.psd, float(lo[n][pb]), False)
+        pt = cur[pb][n]
+        sr = searches.get((n, pb))
+        if sr is not None:
+            out = sr.outcome()
+            out.assign, out.psd, out.t = pt.assign, pt.psd, pt.t
+        else:
+            out = LinkOutcome(pt.assign, pt.t, pt.psd, float(stage_lo[n][pb]), False)
         stages[n] = out
-    delay = float(grid[pb])
+    if f_search is not None:
+        f_out = f_search.outcome()
+    else:
+        f_out = LinkOutcome(f0.assign, f0.t, f0.psd, state["tf_lo"], False)
+    f_out.t = state["tf"]
+    delay = float(best["total"])
+    pair_lower = lower_all()
     lower = float(min(np.min(pair_lower), delay))
     gap = (delay - lower) / delay
+    nodes = sum(s.out.nodes for s in searches.values()) + f_out.nodes
     timings["total"] = time.perf_counter() - t_start
     return ProblemOutcome(pb, stages, f_out, delay, lower, gap, finished, heuristic_delay,
-                          searched, pair_lower, grid, timings, nodes)
+                          len({p for _, p in searches}), pair_lower, grid, timings, nodes)
 
 
 def solve_exact_bnb(prep: PreparedProblem, opts: Options) -> Outcome:
-    """``method="exact"``: the certified optimum by :func:`solve_problem_bnb`.
-    ``status="optimal"`` only when the relative gap is <= ``GAP_TOL``; on a time limit
-    the best point with its proven ``lower_bound`` and ``termination="time_limit"``."""
+    """``method="exact"``: the certified optimum by :func:`solve_problem_bnb`, from
+    SflLLM's point (plain ``solve``). ``status="optimal"`` only when the relative gap is
+    <= ``GAP_TOL``; on a time limit the best point with its proven ``lower_bound`` and
+    ``termination="time_limit"``. Option ``progress``: a callable receiving the
+    progress reports (see :func:`solve_problem_bnb`)."""
     remaining = None if opts.time_limit is None else max(0.0, opts.time_limit - prep.elapsed())
     out = solve_problem_bnb(prep, time_limit=remaining, seed=opts.seed, kicks=opts.kicks,
-                            max_moves=opts.max_moves)
+                            max_moves=opts.max_moves, progress=opts.extra.get("progress"))
     points = {n: LinkPoint(o.assign, o.psd, o.t) for n, o in out.stages.items()}
     points[prep.round_link] = LinkPoint(out.f.assign, out.f.psd, out.f.t)
     status = Status.OPTIMAL if out.gap <= GAP_TOL else Status.FEASIBLE
@@ -465,7 +853,7 @@ def solve_exact_bnb(prep: PreparedProblem, opts: Options) -> Outcome:
                    grid=out.grid, lower_bound=out.lower, info=info, power="native")
 
 
-__all__ = ["GAP_TOL", "LinkArrays", "LinkOutcome", "ProblemOutcome", "bnb_link",
+__all__ = ["GAP_TOL", "LinkArrays", "LinkOutcome", "LinkSearch", "ProblemOutcome", "bnb_link",
            "bound_iterations", "link_of",
            "native_link_bounds", "native_lower_bound", "native_lower_bound_details",
            "solve_exact_bnb", "solve_problem_bnb"]

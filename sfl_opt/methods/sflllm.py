@@ -54,9 +54,32 @@ MAX_ROUNDS = 4
 RESCORE_ALL = 8
 
 
+#: with a time limit, the f-link's local search gets at most this share of the time left
+F_LINK_SHARE = 1 / 3
+#: with a time limit, the greedy allocations of the pairs are computed in blocks of this
+#: many pairs, the clock checked between blocks
+GREEDY_BLOCK = 8
+
+
+def deadline_of(ctx: PreparedProblem, opts: Options) -> float | None:
+    """The ``time.perf_counter()`` value at which the method must stop (None: no limit)."""
+    return None if opts.time_limit is None else ctx.started + opts.time_limit
+
+
+def out_of_time(ctx: PreparedProblem, opts: Options) -> bool:
+    """Whether the method's time limit has passed."""
+    return opts.time_limit is not None and ctx.elapsed() > opts.time_limit
+
+
 def solve_f_link(ctx: PreparedProblem, opts: Options) -> LinkPoint:
-    """The f-link: maximise the least client rate once (c = 0, S = 1 bit)."""
-    return ctx.link("f").greedy(None, opts.refine, opts.max_moves, opts.kicks, opts.seed)
+    """The f-link: maximise the least client rate once (c = 0, S = 1 bit); with a time
+    limit its local search stops after ``F_LINK_SHARE`` of the time left."""
+    deadline = deadline_of(ctx, opts)
+    if deadline is not None:
+        now = time.perf_counter()
+        deadline = now + max(deadline - now, 0.0) * F_LINK_SHARE
+    return ctx.link(ctx.round_link).greedy(None, opts.refine, opts.max_moves, opts.kicks,
+                                           opts.seed, deadline)
 
 
 def uses_kernel_power(opts: Options) -> bool:
@@ -123,6 +146,25 @@ def _allowed(ctx: PreparedProblem, pairs: np.ndarray | None) -> np.ndarray:
     return np.unique(np.asarray(pairs, dtype=np.int64))
 
 
+def _timed_greedy(ctx: PreparedProblem, opts: Options, links: list[Link],
+                  idx: np.ndarray) -> tuple[np.ndarray, dict[str, list]]:
+    """The greedy points of the pairs ``idx`` on every stage link, in blocks of
+    ``GREEDY_BLOCK`` pairs until the time limit (the first block always): the pairs
+    done and ``{link: [point or None per pair]}``."""
+    points: dict[str, list] = {ln.name: [None] * ctx.P for ln in links}
+    done = []
+    block = idx.size if opts.time_limit is None else GREEDY_BLOCK
+    for q in range(0, idx.size, block):
+        if q and out_of_time(ctx, opts):
+            break
+        part = idx[q:q + block]
+        for ln in links:
+            for p, pt in zip(part, _greedy_points(ln, part), strict=True):
+                points[ln.name][p] = pt
+        done.append(part)
+    return np.concatenate(done), points
+
+
 def _greedy_points(ln: Link, idx: np.ndarray) -> list[LinkPoint]:
     """``ln.greedy(p)`` (greedy allocation, exact power) of the pairs ``idx`` of a
     per-pair link, in one kernel call."""
@@ -130,7 +172,7 @@ def _greedy_points(ln: Link, idx: np.ndarray) -> list[LinkPoint]:
     c_all = np.array([c for c, _ in demands], dtype=float).reshape(len(idx), ln.K)
     s_all = np.array([s for _, s in demands], dtype=float)
     assigns, ts, psds, status = greedy_pairs(ln.la, ln.inva, ln.bw, c_all, s_all, ln.p_max,
-                                             ln.p_total, ln.order, RTOL)
+                                             ln.p_total, ln.order, RTOL, ln.lcap)
     if status.any():
         raise SflOptError(f"assign_{ln.name}: a client has no subchannel")
     return [LinkPoint(assigns[q], psds[q], float(ts[q])) for q in range(len(idx))]
@@ -158,21 +200,23 @@ def _solve_nested(ctx: PreparedProblem, opts: Options,
     t0 = time.perf_counter()
     P = ctx.P
     links = [ctx.link(n) for n in ctx.stage_links]
-    idx = _allowed(ctx, pairs)
-    points: dict[str, list] = {ln.name: [None] * P for ln in links}
-    for ln in links:
-        for p, pt in zip(idx, _greedy_points(ln, idx), strict=True):
-            points[ln.name][p] = pt
+    deadline = deadline_of(ctx, opts)
+    # with a time limit, the pairs not reached by the greedy are left out
+    allowed = _allowed(ctx, pairs)
+    idx, points = _timed_greedy(ctx, opts, links, allowed)
     t_s = np.array([stage_sum(points, p) for p in idx])
     grid = np.full(P, np.inf)
     grid[idx] = ctx.total(idx, t_s, f.t)
     timings["greedy"] = time.perf_counter() - t0
     history = [float(grid.min())]
-    termination = Termination.CONVERGED
+    termination = (Termination.CONVERGED if idx.size == allowed.size
+                   else Termination.TIME_LIMIT)
     refined = 0
     pruned: set[int] = set()
     skipped: set[int] = set()
-    if opts.refine:
+    if opts.refine and out_of_time(ctx, opts):
+        termination = Termination.TIME_LIMIT
+    elif opts.refine:
         t0 = time.perf_counter()
         lb = ctx.total(np.arange(P), ctx.stage_bounds(), f.t)
         timings["bounds"] = time.perf_counter() - t0
@@ -202,7 +246,7 @@ def _solve_nested(ctx: PreparedProblem, opts: Options,
                         start = warm
                     warmed = True
                 start_sum += start.t
-                pt = ln.refine(start.assign, p, opts.max_moves, kicks, opts.seed)
+                pt = ln.refine(start.assign, p, opts.max_moves, kicks, opts.seed, deadline)
                 if not pt.t < start.t:
                     pt = start
                 points[ln.name][p] = pt
@@ -229,6 +273,8 @@ def _solve_nested(ctx: PreparedProblem, opts: Options,
             changed = False
             for ln in links:
                 for a in _distinct(found[ln.name]):
+                    if out_of_time(ctx, opts):
+                        break
                     if cand.size > RESCORE_ALL:
                         stages = ctx.search_link(ln.name, a, f.t)[1]
                     else:
@@ -271,8 +317,8 @@ def _solve_nested(ctx: PreparedProblem, opts: Options,
                 history.append(float(grid[best_p]))
             return True
 
-        out_of_time = opts.time_limit is not None and ctx.elapsed() > opts.time_limit
-        if out_of_time:
+        late = out_of_time(ctx, opts)
+        if late:
             termination = Termination.TIME_LIMIT
         elif large:  # search the best greedy pair first: its assignment starts the others
             improve(best_p, 0)
@@ -281,7 +327,7 @@ def _solve_nested(ctx: PreparedProblem, opts: Options,
             history.append(float(grid[best_p]))
         # pass 1: local search; pass 2: iterated local search (kicks) on the pairs that
         # can still win after pass 1
-        passes = () if out_of_time else (0, opts.kicks) if opts.kicks > 0 else (0,)
+        passes = () if late else (0, opts.kicks) if opts.kicks > 0 else (0,)
         for kicks in passes:
             if kicks:
                 done[:] = False
@@ -347,8 +393,8 @@ def _solve_bcd(ctx: PreparedProblem, opts: Options,
             break
         t0 = time.perf_counter()
         # (a) allocation (+ exact power) of every stage link
-        cur = {ln.name: ln.greedy(p, opts.refine, opts.max_moves, opts.kicks, opts.seed)
-               for ln in links}
+        cur = {ln.name: ln.greedy(p, opts.refine, opts.max_moves, opts.kicks, opts.seed,
+                                  deadline_of(ctx, opts)) for ln in links}
         timings["allocation"] += time.perf_counter() - t0
         if start_delay is None:
             start_delay = float(ctx.total(p, sum(pt.t for pt in cur.values()), f.t))

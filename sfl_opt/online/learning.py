@@ -30,7 +30,7 @@ from ..errors import ValidationError
 from ..harness import require_torch
 from .bound import BoundFit, fit_bound
 from .problem import OnlineProblem
-from .simulate import POLICY_REGISTRY, Trace, simulate
+from .simulate import POLICY_REGISTRY, Trace, fmt_v, simulate
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ def learning_figure(runs: dict[str, LearningRun], outdir: str | Path,
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for i, (name, r) in enumerate(runs.items()):
-        label = name + (f" (V = {r.trace.V:g})" if name == "lyapunov" else "")
+        label = name + (f" (V = {fmt_v(r.trace.V)})" if name == "lyapunov" else "")
         t = np.arange(r.rounds + 1)
         axes[0].plot(t, r.val_loss, lw=1.2, color=f"C{i}", label=label)
         axes[1].plot(r.energy, r.val_loss, lw=1.2, color=f"C{i}", label=label)

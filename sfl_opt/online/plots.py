@@ -25,7 +25,8 @@ import numpy as np  # noqa: E402
 
 from ..experiments.plots import COLUMN_WIDTH, paper_style, save  # noqa: E402
 from .problem import OnlineProblem  # noqa: E402
-from .simulate import POLICIES, Trace, simulate, summarize, sweep_v  # noqa: E402
+from .simulate import POLICIES, Trace, fmt_v, simulate, summarize, sweep_v  # noqa: E402
+from .stats import policy_label, t_ci  # noqa: E402
 
 #: axis label of the penalty weight V, with its unit
 V_LABEL = "V (J² per loss unit)"
@@ -57,7 +58,7 @@ def _energy_figure(traces: dict[str, Trace], outdir: Path) -> list[Path]:
         ax.axhline(1.0, color="k", lw=1.2, label="budget")
         ax.axhline(1.05, color="k", lw=0.8, ls="--", label="budget + 5%")
         tr = traces[name]
-        title = f"{name}" + (f" (V = {tr.V:g} J²/loss unit)" if name == "lyapunov" else "")
+        title = f"{name}" + (f" (V = {fmt_v(tr.V)} J²/loss unit)" if name == "lyapunov" else "")
         ax.set_title(title)
         ax.set_xlabel("round t")
         ax.set_xscale("log")
@@ -116,14 +117,14 @@ def _queues_figure(sweep: list[Trace], outdir: Path) -> list[Path]:
     for tr in sweep:
         mq = tr.queues.mean(axis=1)[at]
         cols.append(mq)
-        ax.plot(x, mq, lw=1, label=f"V = {tr.V:g} J²/loss unit")
+        ax.plot(x, mq, lw=1, label=f"V = {fmt_v(tr.V)} J²/loss unit")
     ax.set_yscale("symlog", linthresh=1e-2)
     ax.set_xlabel("round t")
     ax.set_ylabel("mean virtual queue Q(t) (J)")
     # the legend beside the axes: eight V curves leave no free corner inside
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     ax.set_title("Virtual energy queues (lyapunov)")
-    header = ["round"] + [f"V={tr.V:g}" for tr in sweep]
+    header = ["round"] + [f"V={fmt_v(tr.V)}" for tr in sweep]
     rows = [[int(t) + 1] + [f"{c[i]:.6g}" for c in cols] for i, t in enumerate(at)]
     return save(fig, outdir / "online_queues", header, rows)
 
@@ -177,3 +178,102 @@ def make_figures(problem: OnlineProblem, Vs: Sequence[float], rounds: int, seed:
     paths += tradeoff_figure(sweep, base, out)
     paths += queues_figure(sweep, out)
     return paths
+
+
+# ----------------------------------------------------------- issue-19 experiment
+def _participation_figure(runs: list[dict], fit: dict, outdir: Path) -> list[Path]:
+    Ns = sorted({r["N"] for r in runs})
+    fin = {N: np.array([np.mean(r["val_loss"][-3:]) for r in runs if r["N"] == N])
+           for N in Ns}
+    seeds = sorted({r["seed"] for r in runs})
+    # paired by seed: each seed's final loss minus its mean over N (CI of the N effect)
+    by_seed = np.array([[np.mean(next(r["val_loss"][-3:] for r in runs
+                                      if r["N"] == N and r["seed"] == s)) for N in Ns]
+                        for s in seeds])
+    centred = by_seed - by_seed.mean(axis=1, keepdims=True)
+    fig, axes = plt.subplots(1, 2, figsize=(COLUMN_WIDTH * 2.2, 2.6))
+    rows = []
+    for i, N in enumerate(Ns):
+        m, h = t_ci(fin[N])
+        cm, ch = t_ci(centred[:, i])
+        axes[0].errorbar(N, m, yerr=h, fmt="o", color="C0", capsize=3)
+        rows.append([N, len(fin[N]), f"{m:.6g}", f"{h:.6g}", f"{cm:.6g}", f"{ch:.6g}",
+                     f"{fit['final_c'] + fit['final_a'] / N:.6g}"])
+        curves = np.array([r["val_loss"] for r in runs if r["N"] == N])
+        cmean, chalf = t_ci(curves)
+        at = runs[0]["eval_rounds"]
+        axes[1].plot(at, cmean, color=f"C{i}", label=f"N = {N}")
+        axes[1].fill_between(at, cmean - chalf, cmean + chalf, color=f"C{i}", alpha=0.2)
+    nn = np.linspace(1, max(Ns), 100)
+    lo, hi = fit["final_a_ci95"]
+    axes[0].plot(nn, fit["final_c"] + fit["final_a"] / nn, "k-", lw=1,
+                 label=f"c + a/N, a = {fit['final_a']:.3f} [{lo:.3f}, {hi:.3f}]")
+    axes[0].set_xscale("log")
+    axes[0].set_xlabel("participants per round N (uniform at random)")
+    axes[0].set_ylabel("final validation loss (nats/token)")
+    axes[0].legend(fontsize=7)
+    axes[1].set_xlabel("round t")
+    axes[1].set_ylabel("validation loss (nats/token)")
+    axes[1].set_yscale("log")
+    axes[1].legend(fontsize=7)
+    fig.suptitle("Participation effect (fixed N, mean ± 95 % CI over seeds)")
+    fig.tight_layout()
+    header = ["N", "seeds", "final_loss_mean", "final_loss_ci95", "paired_effect_mean",
+              "paired_effect_ci95", "fit_c_plus_a_over_N"]
+    return save(fig, outdir / "online_participation", header, rows)
+
+
+def participation_figure(runs: list[dict], fit: dict, outdir: str | Path) -> list[Path]:
+    """Final validation loss against the fixed participant count N (mean ± 95 % CI over
+    seeds, and the fitted c + a/N) and the mean loss curves per N; writes
+    ``online_participation.{png,pdf,csv}``."""
+    with paper_style():
+        return _participation_figure(runs, fit, Path(outdir))
+
+
+def _learning_bands(runs: list[dict], outdir: Path, rows: list[list[object]],
+                    header: list[str]) -> list[Path]:
+    labels = list(dict.fromkeys(policy_label(r["policy"], r["V"]) for r in runs))
+    fig, axes = plt.subplots(1, 2, figsize=(COLUMN_WIDTH * 2.4, 2.8))
+    # up to the energy every lyapunov run reaches; a policy is drawn where all its seeds
+    # have reached that energy (the cheap ones stop early, `all` is cut off)
+    ly = [np.sum(r["energy"]) for r in runs if r["policy"] == "lyapunov"]
+    emax = min(ly) if ly else max(np.sum(r["energy"]) for r in runs)
+    grid = np.linspace(0, emax, 80)
+    for i, lab in enumerate(labels):
+        sel = [r for r in runs if policy_label(r["policy"], r["V"]) == lab]
+        at = sel[0]["eval_rounds"]
+        L = np.array([r["val_loss"] for r in sel])
+        m, h = t_ci(L)
+        axes[0].plot(at, m, color=f"C{i}", label=lab, lw=1)
+        axes[0].fill_between(at, m - h, m + h, color=f"C{i}", alpha=0.18)
+        curves = []
+        for r in sel:
+            cum = np.concatenate([[0.0], np.cumsum(np.sum(r["energy"], axis=1))])[at]
+            ok = grid <= cum[-1]
+            c = np.full(grid.size, np.nan)
+            c[ok] = np.interp(grid[ok], cum, r["val_loss"])
+            curves.append(c)
+        C = np.array(curves)
+        ok = np.isfinite(C).all(axis=0)
+        if ok.sum() >= 2:
+            m, h = t_ci(C[:, ok])
+            axes[1].plot(grid[ok], m, color=f"C{i}", lw=1)
+            axes[1].fill_between(grid[ok], m - h, m + h, color=f"C{i}", alpha=0.18)
+    axes[0].set_xlabel("round t")
+    axes[1].set_xlabel("cumulative energy of all devices (J)")
+    for ax in axes:
+        ax.set_ylabel("validation loss (nats/token)")
+        ax.set_yscale("log")
+    axes[0].legend(fontsize=6, ncol=2)
+    fig.suptitle("Learning under each schedule (mean ± 95 % CI over seeds)")
+    fig.tight_layout()
+    return save(fig, outdir / "online_learning", header, rows)
+
+
+def learning_bands_figure(runs: list[dict], outdir: str | Path, rows: list[list[object]],
+                          header: list[str]) -> list[Path]:
+    """Validation loss against round and against cumulative energy, a mean line and a
+    95 % CI band per policy; writes ``online_learning.{png,pdf}`` and the CSV ``rows``."""
+    with paper_style():
+        return _learning_bands(runs, Path(outdir), rows, header)

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from .. import _validation as v
-from ..errors import ValidationError
+from ..errors import NumericalRangeError, ValidationError
 from ..model import channel
 from ..model.problem import _dec_nested, _enc
 from ..model.workload import Workload
@@ -42,6 +42,19 @@ from .bandwidth import min_bandwidth
 from .bound import psi_values, round_weights
 
 _LN2 = math.log(2.0)
+
+
+def shannon(bandwidth: np.ndarray, snr_bw: np.ndarray) -> np.ndarray:
+    """Rates b·log2(1 + a/b) (bit/s) of ``bandwidth`` b Hz (> 0) at ``snr_bw`` a Hz,
+    finite wherever a and b are: log1p for a/b tiny (a 1e308 Hz band), and
+    ln(a/b) = ln a − ln b where a/b overflows (a bandwidth of 1e-304 Hz)."""
+    b = np.asarray(bandwidth, dtype=float)
+    a = np.asarray(snr_bw, dtype=float)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        y = a / b
+        small = b * np.log1p(y) / _LN2
+        big = b * (np.log(a) - np.log(b) + np.log1p(b / a)) / _LN2
+    return np.where(y < 1e300, small, big)
 
 #: the ``sfl_opt_online_problem`` format version written by :meth:`OnlineProblem.to_json`
 FORMAT_VERSION = 1
@@ -98,7 +111,7 @@ class RoundModel:
         out = np.zeros_like(b)
         pos = b > 0
         # shannon_rate(bw, power, gain, noise) with power*gain/noise folded into snr_bw
-        out[pos] = channel.shannon_rate(b[pos], self.snr_bw[pos], 1.0, 1.0)
+        out[pos] = shannon(b[pos], self.snr_bw[pos])
         return out
 
     def energy(self, bandwidth: np.ndarray) -> np.ndarray:
@@ -301,8 +314,10 @@ class OnlineProblem:
         equally among the K devices (``inf`` if ``downlink_bandwidth`` is inf)."""
         if math.isinf(self.downlink_bandwidth):
             return np.full(self.K, np.inf)
-        return channel.downlink_rates(gains, self.downlink_power, self.downlink_bandwidth,
-                                      self.noise_psd)
+        # channel.downlink_rates's FDMA share, with log1p (a 1e308 Hz band keeps its rate)
+        share = self.downlink_bandwidth / self.K
+        return shannon(np.full(self.K, share),
+                       self.downlink_power / self.K * np.asarray(gains) / self.noise_psd)
 
     def round_model(self, gains: np.ndarray, count: int | None = None) -> RoundModel:
         """The per-round quantities for channel gains ``gains`` (K,) (linear), with
@@ -548,6 +563,14 @@ def validate_online_problem(p: OnlineProblem) -> None:
     if not p.pl_constant <= p.smoothness:
         raise ValidationError("pl_constant", f"μ <= L = {p.smoothness:g}", p.pl_constant)
     v.choice("server_mode", p.server_mode, SERVER_MODES)
+    with np.errstate(over="ignore", invalid="ignore"):
+        e_comp = p.kappa * p.device_flop * p.flops**2
+    if not np.isfinite(e_comp).all():
+        k = int(np.argmax(~np.isfinite(e_comp)))
+        raise NumericalRangeError(
+            "kappa", "a compute energy κ·W_dev·f² per round within float64 range "
+            f"(device {k}: W_dev = {p.device_flop:.4g} FLOP, f = {p.flops[k]:.4g} FLOP/s)",
+            float(p.kappa[k]))
     psi01 = psi_values(np.array([0.0, 1.0]), k, p.batch, p.smoothness, p.pl_constant,
                  p.learning_rate, p.grad_variance, p.dissimilarity, p.initial_gap)
     if psi01[0] < psi01[1]:

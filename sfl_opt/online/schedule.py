@@ -224,7 +224,8 @@ def make_decision(problem: OnlineProblem, model: RoundModel, scheduled: np.ndarr
     count = int(sched.sum())
     psi = float(problem.psi_table[count])
     pen = V * weight * psi
-    qterm = float(np.sum(queues * energy))
+    with np.errstate(over="ignore", invalid="ignore"):  # simulate reports an overflow
+        qterm = float(np.sum(queues * energy))
     for arr in (sched, bw, energy, latency):
         arr.setflags(write=False)
     return RoundDecision(scheduled=sched, bandwidth=bw, energy=energy, latency=latency,

@@ -14,7 +14,8 @@ Policies (all respect the deadline: a device is only scheduled with b_k ≥ b_k^
 - ``best_channel``: the ``count`` devices (default ⌈K/2⌉) of largest gain, while
   Σ b^min ≤ B;
 - ``myopic``: the largest set whose per-round energy stays within each device's
-  budget E_k ≤ Ē_k (and the deadline): devices by increasing bandwidth need.
+  budget E_k ≤ Ē_k (and the deadline): devices by increasing bandwidth need;
+- ``fair``: age-based round robin, the ``count`` devices scheduled least recently.
 
 ``random``, ``best_channel`` and ``myopic`` split the bandwidth exactly to minimise
 the total energy Σ E_k of their set (unit weights). With a shared server
@@ -37,11 +38,17 @@ from tqdm import tqdm
 
 from .. import _validation as v
 from .._validation import seed as check_seed
-from ..errors import ValidationError
+from ..errors import NumericalRangeError, ValidationError
 from ..experiments.executor import Executor, run_tasks
 from .bandwidth import min_bandwidth, split_bandwidth
 from .problem import OnlineProblem, RoundModel
 from .schedule import RoundDecision, make_decision, solve_round_model
+
+
+def fmt_v(V: float) -> str:
+    """V in full for labels and commands (``250000``, ``1e+20``, ``0.125``): up to 15
+    significant digits, never cut."""
+    return f"{float(V):.15g}"
 
 
 @dataclass(frozen=True)
@@ -119,8 +126,9 @@ class Trace:
 class PolicyContext:
     """What a policy sees in one round: the problem, the round's :class:`RoundModel`
     (for K scheduled devices), the queues Q (J) before the round, V and the round
-    weight w_t, the policy's random generator and the run's options
-    (``random_fraction``, ``count``, ``exact``)."""
+    weight w_t, the policy's random generator, the run's options
+    (``random_fraction``, ``count``, ``exact``) and ``age (K,)``: rounds since each
+    device was last scheduled (rounds so far + 1 if never)."""
 
     problem: OnlineProblem
     model: RoundModel
@@ -131,6 +139,7 @@ class PolicyContext:
     random_fraction: float = 0.5
     count: int | None = None
     exact: bool = False
+    age: np.ndarray | None = None
 
     def decide(self, scheduled: np.ndarray, bandwidth: np.ndarray, method: str
                ) -> RoundDecision:
@@ -244,6 +253,21 @@ def _myopic(ctx: PolicyContext) -> RoundDecision:
     return ctx.decide(sched, _min_energy_split(ctx, sched, need_e), "myopic")
 
 
+@register_policy("fair")
+def _fair(ctx: PolicyContext) -> RoundDecision:
+    """Age-based round robin: the ``count`` (default ⌈K/2⌉) devices scheduled least
+    recently (largest age; ties by index) that fit (Σ b^min ≤ B); exact min-energy
+    split."""
+    problem = ctx.problem
+    K = problem.K
+    limit = math.ceil(K / 2) if ctx.count is None else ctx.count
+    need = ctx.model.with_count(min(limit, K)).b_min
+    age = np.zeros(K) if ctx.age is None else ctx.age
+    order = np.lexsort((np.arange(K), -age))
+    sched = _fill(order, need, problem.bandwidth, limit)
+    return ctx.decide(sched, _min_energy_split(ctx, sched), "fair")
+
+
 POLICIES = tuple(POLICY_REGISTRY)
 
 
@@ -261,14 +285,17 @@ def baseline_round(problem: OnlineProblem, model: RoundModel, policy: str,
 def simulate(problem: OnlineProblem, policy: str = "lyapunov", V: float = 1e4,
              rounds: int = 1000, seed: int = 0, *, progress: bool | None = None,
              exact: bool = False, random_fraction: float = 0.5,
-             count: int | None = None) -> Trace:
+             count: int | None = None, initial_queues: float | np.ndarray = 0.0) -> Trace:
     """Run ``rounds`` rounds of ``policy`` (one of :data:`POLICIES`) with penalty weight
     ``V`` (J² per loss unit; used by ``lyapunov``) from all-zero queues.
 
     The channel draws depend only on ``seed`` (every policy sees the same channels);
     the same arguments give the same trace. ``progress`` shows a tqdm bar (default:
     when ``rounds >= 2000`` and stderr is a terminal). ``exact`` makes ``lyapunov``
-    enumerate the sets (K ≤ 16).
+    enumerate the sets (K ≤ 16). ``initial_queues`` Q(0) (J, scalar or (K,); default
+    0): a warm start from a run's steady state avoids the first rounds' burst of
+    zero-queue (free) energy, which dominates the budget of a short run; the overshoot
+    of the time-average energy is then bounded by (Q_k(T) − Q_k(0))/T.
     """
     v.choice("policy", policy, tuple(POLICY_REGISTRY))
     V = v.scalar("V", V, nonnegative=True)
@@ -293,20 +320,28 @@ def simulate(problem: OnlineProblem, policy: str = "lyapunov", V: float = 1e4,
     scheduled = np.zeros((T, K), dtype=bool)
     penalty = np.zeros(T)
     objective = np.zeros(T)
-    q = np.zeros(K)
+    q0 = initial_queues
+    if np.ndim(q0) == 0 and not isinstance(q0, (str, bytes)):
+        q0 = np.full(K, v.scalar("initial_queues", q0, nonnegative=True))
+    q = np.array(v.float_array("initial_queues", q0, shape=(K,), nonnegative=True))
+    last = np.full(K, -1)
     budget = problem.energy_budget
     for t in tqdm(range(T), disable=not progress, desc=f"online {policy}", unit="round"):
         model = problem.round_model(problem.draw_gains(ch_rng))
         ctx = PolicyContext(problem, model, q, V, float(weights[t]), pol_rng,
-                            random_fraction=random_fraction, count=count, exact=exact)
+                            random_fraction=random_fraction, count=count, exact=exact,
+                            age=(t - last).astype(float))
         dec = decide(ctx)
         scheduled[t] = dec.scheduled
+        last[dec.scheduled] = t
         out["bandwidth"][t] = dec.bandwidth
         out["energy"][t] = dec.energy
         out["latency"][t] = dec.latency
         penalty[t] = dec.psi
         objective[t] = dec.objective
         q = np.maximum(q + dec.energy - budget, 0.0)
+        if not (np.isfinite(q).all() and np.isfinite(dec.objective)):
+            _overflow(problem, dec, t)
         out["queues"][t] = q
     arrays = dict(out, scheduled=scheduled, penalty=penalty, weights=weights,
                   objective=objective)
@@ -314,6 +349,19 @@ def simulate(problem: OnlineProblem, policy: str = "lyapunov", V: float = 1e4,
         arr.setflags(write=False)
     return Trace(policy=policy, V=V, seed=int(seed), budget=budget,
                  deadline=problem.deadline, **arrays)
+
+
+def _overflow(problem: OnlineProblem, dec: RoundDecision, t: int) -> None:
+    """Raise :class:`~sfl_opt.errors.NumericalRangeError` for a round whose energies,
+    queues or queue-weighted objective left float64, naming the field to scale."""
+    e_comp = problem.compute_energy
+    k = int(np.argmax(np.where(dec.scheduled, dec.energy, 0.0)))
+    field = "kappa" if e_comp[k] >= dec.energy[k] - e_comp[k] else "power"
+    raise NumericalRangeError(
+        field, "per-round energies E_k whose virtual queues Q_k and products Q_k·E_k stay "
+        f"within float64 (< 1.8e308); round {t} gives device {k} E = {dec.energy[k]:.4g} J "
+        f"(compute {e_comp[k]:.4g} J) and an objective of {dec.objective:.4g}",
+        float(problem.kappa[k] if field == "kappa" else problem.power[k]))
 
 
 @dataclass(frozen=True)

@@ -78,13 +78,13 @@ def cheap_lower_bound(p: Problem) -> float:
     tab = pair_table(p)
     la_s, inva_s = kn.normalise(p.gain_s, p.noise_psd)
     la_f, inva_f = kn.normalise(p.gain_f, p.noise_psd)
-    rall, rsum = kn.link_rate_bounds(la_f, inva_f, p.bw_f, p.p_max, p.p_total_f)
-    tf = kn.stage_lower_bound(np.zeros(p.K), 1.0, rall, rsum, 1e-12)
-    rall, rsum = kn.link_rate_bounds(la_s, inva_s, p.bw_s, p.p_max, p.p_total_s)
+    rall, rsum = kn.link_rate_bounds(la_f, inva_f, p.bw_f, p.p_max, p.p_total_f, p.se_cap)
+    tf = kn.stage_lower_bound(np.zeros(p.K), 1.0 / p.se_attenuation, rall, rsum, 1e-12)
+    rall, rsum = kn.link_rate_bounds(la_s, inva_s, p.bw_s, p.p_max, p.p_total_s, p.se_cap)
     best = np.inf
     for q in range(len(tab)):
         c = tab.w_client_fwd[q] / p.client_flops
-        ts = kn.stage_lower_bound(c, float(tab.s_up[q]), rall, rsum, 1e-12)
+        ts = kn.stage_lower_bound(c, float(tab.s_up[q]) / p.se_attenuation, rall, rsum, 1e-12)
         fixed_iter = (tab.w_server[q] / p.server_flops
                       + np.max(tab.s_dn[q] / p.rate_down + tab.w_client_bwd[q] / p.client_flops))
         total = tab.rounds[q] * (p.local_iters * (ts + fixed_iter)

@@ -3,7 +3,8 @@
     from sfl_opt import Problem, solve, evaluate
     res = solve(Problem.default(seed=0))
 
-Submodules a user reaches for: ``sfl_opt.hardware`` (device/server catalogue),
+Submodules a user reaches for: ``sfl_opt.models`` (LLM architecture catalogue,
+:mod:`sfl_opt.model.architectures`), ``sfl_opt.hardware`` (device/server catalogue),
 ``sfl_opt.memory`` (client memory need), ``sfl_opt.profiles`` (measured profiles): the
 modules of :mod:`sfl_opt.model` of the same names, also importable under these short
 paths (``from sfl_opt.hardware import DEVICES``); ``sfl_opt.replay`` (virtual-time replay of
@@ -23,6 +24,7 @@ from .engine.result import SolveResult
 from .errors import BackendError, InfeasiblePointError, SflOptError, ValidationError
 from .experiments import replay
 from .methods import available_methods, show_options
+from .model import architectures as models
 from .model import convergence, hardware, memory, profiles
 from .model.delay import Breakdown, evaluate
 from .model.problem import Problem
@@ -36,12 +38,13 @@ from .status import Status, Termination
 for _mod in (convergence, hardware, memory, profiles, replay):
     _sys.modules[f"{__name__}.{_mod.__name__.rsplit('.', 1)[1]}"] = _mod
 del _mod
+_sys.modules[f"{__name__}.models"] = models  # the LLM catalogue, sfl_opt.model.architectures
 
 __all__ = [
     "BackendError", "Breakdown", "InfeasiblePointError", "Problem", "SflOptError",
     "SolveResult", "Status", "Termination", "ValidationError", "Workload", "available_backends",
-    "available_methods", "convergence", "evaluate", "hardware", "memory", "profiles",
-    "show_options", "solve",
+    "available_methods", "convergence", "evaluate", "hardware", "memory", "models",
+    "profiles", "show_options", "solve",
 ]
 
 try:

@@ -46,11 +46,13 @@ class OracleResult:
 
 
 def best_link(la: np.ndarray, inva: np.ndarray, bw: np.ndarray, c: np.ndarray, S: float,
-              pmax: np.ndarray, ptot: float, K: int) -> tuple[float, Any, Any]:
-    """(deadline, assignment, psd) of the best assignment of one link, by enumeration."""
+              pmax: np.ndarray, ptot: float, K: int,
+              lcap: float = np.inf) -> tuple[float, Any, Any]:
+    """(deadline, assignment, psd) of the best assignment of one link, by enumeration
+    (``lcap``: the cap on log2(1 + SNR) per subchannel)."""
     best = (np.inf, None, None)
     for a in assignments(K, bw.size):
-        t, psd, status, _ = power_control(la, inva, bw, a, c, S, pmax, ptot, 1e-13)
+        t, psd, status, _ = power_control(la, inva, bw, a, c, S, pmax, ptot, 1e-13, lcap)
         if t < best[0]:
             best = (t, a, psd)
     return best
@@ -64,7 +66,10 @@ def enumerate_optimum(problem: Problem) -> OracleResult:
     tab = pair_table(pr)
     la_s, inva_s = normalise(pr.gain_s, pr.noise_psd)
     la_f, inva_f = normalise(pr.gain_f, pr.noise_psd)
-    _, a_f, psd_f = best_link(la_f, inva_f, pr.bw_f, np.zeros(K), 1.0, pr.p_max, pr.p_total_f, K)
+    # the spectral-efficiency cap; the attenuation alpha divides the bits (prepared.py)
+    lcap, alpha = pr.se_cap, pr.se_attenuation
+    _, a_f, psd_f = best_link(la_f, inva_f, pr.bw_f, np.zeros(K), 1.0 / alpha, pr.p_max,
+                              pr.p_total_f, K, lcap)
     grid = np.empty(len(tab))
     best = None
     if pr.gain_d is not None:  # the allocated downlink: the base station's budget only
@@ -76,13 +81,13 @@ def enumerate_optimum(problem: Problem) -> OracleResult:
             grid[p] = np.inf  # over a client's memory cap: not a candidate
             continue
         c = tab.w_client_fwd[p] / pr.client_flops
-        _, a_s, psd_s = best_link(la_s, inva_s, pr.bw_s, c, float(tab.s_up[p]), pr.p_max,
-                                  pr.p_total_s, K)
+        _, a_s, psd_s = best_link(la_s, inva_s, pr.bw_s, c, float(tab.s_up[p]) / alpha,
+                                  pr.p_max, pr.p_total_s, K, lcap)
         dn: dict[str, Any] = {}
         if pr.gain_d is not None:
             _, a_d, psd_d = best_link(la_d, inva_d, pr.bw_d, tab.w_client_bwd[p]
-                                      / pr.client_flops, float(tab.s_dn[p]), cap_d,
-                                      float(pr.p_total_d), K)  # type: ignore[arg-type]
+                                      / pr.client_flops, float(tab.s_dn[p]) / alpha, cap_d,
+                                      float(pr.p_total_d), K, lcap)  # type: ignore[arg-type]
             dn = {"assign_d": a_d, "psd_d": psd_d}
         total = evaluate(pr, int(tab.split[p]), int(tab.rank[p]), a_s, psd_s, a_f, psd_f,
                          **dn).total

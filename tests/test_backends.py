@@ -57,7 +57,8 @@ def check_solution(sub: PowerSubproblem, sol) -> None:
     rate = np.zeros(sub.K)
     for m in range(sub.M):
         k = sub.assign[m]
-        rate[k] += sub.bw[m] * np.log2(1 + sol.psd[m] * sub.gain[k, m] / sub.noise_psd)
+        rate[k] += sub.bw[m] * min(np.log2(1 + sol.psd[m] * sub.gain[k, m] / sub.noise_psd),
+                                   sub.lcap)  # the spectral-efficiency cap (inf: none)
     assert sol.t == pytest.approx(np.max(sub.c + sub.S / rate), rel=1e-12)
 
 
@@ -127,7 +128,11 @@ def test_backends_agree_on_default_scenario(seed, backends):
         assert sols["pyomo"].bound <= ref * (1 + 1e-9)
         assert sols["pyomo"].bound >= ref * (1 - RTOL)
         info = sols["pyomo"].info
-        assert info["oa_violation"] <= 1e-6 and sols["pyomo"].iterations >= 1
+        # converged: the cuts hold at the LP point, or the LP bound meets the feasible
+        # deadline (with the spectral-efficiency cap every client can saturate, fixing
+        # the deadline; the variables of slack clients then need no cut)
+        assert info["oa_violation"] <= 1e-6 or info["gap"] <= 1e-9
+        assert sols["pyomo"].iterations >= 1
 
 
 @st.composite

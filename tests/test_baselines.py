@@ -113,7 +113,8 @@ def test_equal_power_uses_one_psd_per_link(problems) -> None:
         assert np.all(psd == psd[0]) and psd[0] > 0
         assert psd[0] == pytest.approx(equal_psd(bw, a, p.p_max, ptot), rel=1e-15)
     # the s-link stage equals the formula with the delay model's rates
-    rs = link_rates(p.gain_s, p.bw_s, r.assign_s, r.psd_s, p.noise_psd, p.K)
+    rs = link_rates(p.gain_s, p.bw_s, r.assign_s, r.psd_s, p.noise_psd, p.K, p.max_se,
+                    p.se_attenuation)
     assert np.allclose(r.breakdown.rate_s, rs, rtol=1e-12)
     # exact power on the same assignment is never worse (independent: sflllm pipeline)
     assert solve(p, seed=0).delay <= r.delay * (1 + 1e-12)

@@ -291,18 +291,19 @@ def test_search_pairs_equals_brute_force(seed) -> None:
     a_s = np.concatenate([np.arange(p.K), rng.integers(0, p.K, p.M - p.K)]).astype(np.int64)
     a_f = np.concatenate([np.arange(p.K), rng.integers(0, p.K, p.N - p.K)]).astype(np.int64)
     la_f, inva_f = kn.normalise(p.gain_f, p.noise_psd)
+    lcap = p.se_cap  # the default scenario's spectral-efficiency cap
     tf, psd_f, _, _ = kn.power_control(la_f, inva_f, p.bw_f, a_f, np.zeros(p.K), 1.0, p.p_max,
-                                       p.p_total_f, 1e-13)
+                                       p.p_total_f, 1e-13, lcap)
     totals, _ = kn.search_pairs(*ctx.link("s").arrays()[:2], p.bw_s, a_s, p.p_max, p.p_total_s,
                                 p.client_flops, ctx.tab.w_client_fwd, ctx.tab.s_up,
                                 ctx.tab.rounds, ctx.fixed_iter, ctx.fixed_round(tf),
-                                float(p.local_iters), 1e-13)
+                                float(p.local_iters), 1e-13, lcap)
     tab = pair_table(p)
     brute = []
     for i in range(len(tab)):
         c = tab.w_client_fwd[i] / p.client_flops
         _, psd, _, _ = kn.power_control(ctx.link("s").la, ctx.link("s").inva, p.bw_s, a_s, c,
-                                        float(tab.s_up[i]), p.p_max, p.p_total_s, 1e-13)
+                                        float(tab.s_up[i]), p.p_max, p.p_total_s, 1e-13, lcap)
         brute.append(evaluate(p, int(tab.split[i]), int(tab.rank[i]), a_s, psd, a_f,
                               psd_f).total)
     assert totals == pytest.approx(np.array(brute), rel=1e-9)

@@ -49,7 +49,7 @@ def test_exact_link_from_a_poor_incumbent(seed, probe):
         p = int(p)
         la, inva, bw, pmax, ptot = ctx.link("s").arrays()
         c, S = ctx.link("s").demand(p)
-        t_opt, _, _ = best_link(la, inva, bw, c, S, pmax, ptot, K)
+        t_opt, _, _ = best_link(la, inva, bw, c, S, pmax, ptot, K, ctx.link("s").lcap)
         a0 = np.concatenate([np.arange(K), rng.integers(0, K, M - K)])
         pt, lo, _ = exact_link(milp, p, ctx.link("s").exact_power(a0, p), 0.0, RTOL, probe=probe)
         assert pt.t <= t_opt * (1 + RTOL)

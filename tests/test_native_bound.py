@@ -67,7 +67,10 @@ def links(draw, max_k: int = 3, max_m: int = 5):
     scale = S / float(np.mean(bw))  # a typical transfer time, s
     c = rng.uniform(0, 3, K) * scale if draw(st.booleans()) else np.zeros(K)
     la, inva = normalise(gain, noise)
-    return LinkArrays(la, inva, bw, pmax, ptot, c, S)
+    # the spectral-efficiency cap (log2(1 + SNR) per subchannel): none, or binding at
+    # 0.5..12 (the SNRs above reach 110 dB, log2 ~ 37)
+    lcap = math.inf if draw(st.booleans()) else float(rng.uniform(0.5, 12.0))
+    return LinkArrays(la, inva, bw, pmax, ptot, c, S, lcap)
 
 
 def oracle_link(arr: LinkArrays, fixed: np.ndarray | None = None) -> float:
@@ -81,7 +84,7 @@ def oracle_link(arr: LinkArrays, fixed: np.ndarray | None = None) -> float:
         if fixed is not None and np.any((fixed >= 0) & (fixed != a)):
             continue
         t, _, status, _ = power_control(arr.la, arr.inva, arr.bw, a, arr.c, arr.S, arr.pmax,
-                                        arr.ptot, 1e-13)
+                                        arr.ptot, 1e-13, arr.lcap)
         if status == 0:
             best = min(best, t)
     return best
@@ -100,16 +103,16 @@ def test_bound_never_exceeds_enumerated_optimum(arr, data):
     rng = np.random.default_rng(data.draw(st.integers(0, 2**31 - 1)))
     fixed = np.where(rng.random(arr.M) < 0.5, rng.integers(0, arr.K, arr.M), -1).astype(np.int64)
     sub = oracle_link(arr, fixed)
-    zz = lg.initial_multipliers(arr.la, arr.inva, arr.bw, fixed, arr.pmax, arr.ptot)
+    zz = lg.initial_multipliers(arr.la, arr.inva, arr.bw, fixed, arr.pmax, arr.ptot, arr.lcap)
     b, _ = lg.link_dual_bound(arr.la, arr.inva, arr.bw, fixed, arr.c, arr.S, arr.pmax,
-                              arr.ptot, zz, 200, math.inf)
+                              arr.ptot, zz, 200, math.inf, arr.lcap)
     assert b <= sub
     # any multipliers certify a valid bound (here: random ones)
     mu = np.exp(rng.normal(0, 5, arr.K))
     nu = np.exp(rng.normal(0, 5, arr.K))
     lam = float(np.exp(rng.normal(0, 5))) if lg.total_cap_binds(arr.pmax, arr.ptot) else 0.0
     r = lg.certified_root(arr.inva, arr.bw, fixed, mu, nu, lam, arr.pmax, arr.ptot, arr.c,
-                          arr.S)
+                          arr.S, arr.lcap)
     assert r <= sub
 
 
@@ -191,11 +194,11 @@ def test_counting_test_never_cuts_a_feasible_deadline(arr, data):
     for equal in {equal_bw, False}:
         for f in (1.0 + 1e-9, 1.01, 2.0):
             assert not count_infeasible(arr.la, arr.inva, arr.bw, fixed, arr.c, arr.S,
-                                        arr.pmax, sub * f, order, equal)
+                                        arr.pmax, sub * f, order, equal, arr.lcap)
     if equal_bw:
         for f in (1.0 + 1e-9, 1.01, 2.0):
             assert not power_count_infeasible(arr.la, arr.inva, arr.bw, fixed, arr.c, arr.S,
-                                              arr.pmax, arr.ptot, sub * f, order)
+                                              arr.pmax, arr.ptot, sub * f, order, arr.lcap)
 
 
 def test_counting_test_fires_where_sharing_would_not():
@@ -415,7 +418,8 @@ def test_oracle_helper_agrees_with_tests_oracle():
     """``oracle_link`` (used above) is the test oracle's ``best_link`` on the same data."""
     pr = small_problem(5, K=3, M=5, N=4)
     arr = link_of(prepare(pr), "s", 3)
-    t, _, _ = best_link(arr.la, arr.inva, arr.bw, arr.c, arr.S, arr.pmax, arr.ptot, arr.K)
+    t, _, _ = best_link(arr.la, arr.inva, arr.bw, arr.c, arr.S, arr.pmax, arr.ptot, arr.K,
+                        arr.lcap)
     assert oracle_link(arr) == t
 
 

@@ -57,13 +57,13 @@ def test_greedy_pairs_is_the_per_pair_greedy() -> None:
     c_all = np.array([ln.demand(q)[0] for q in range(P)])
     s_all = np.array([ln.demand(q)[1] for q in range(P)])
     assigns, ts, psds, status = greedy_pairs(ln.la, ln.inva, ln.bw, c_all, s_all, ln.p_max,
-                                             ln.p_total, ln.order, RTOL)
+                                             ln.p_total, ln.order, RTOL, ln.lcap)
     assert not status.any()
     for q in range(P):
         a = kn.greedy_assign(ln.la, ln.inva, ln.bw, c_all[q], s_all[q], ln.p_max, ln.p_total,
-                             ln.order)
+                             ln.order, ln.lcap)
         t, psd, _, _ = kn.power_control(ln.la, ln.inva, ln.bw, a, c_all[q], s_all[q],
-                                        ln.p_max, ln.p_total, RTOL)
+                                        ln.p_max, ln.p_total, RTOL, ln.lcap)
         assert (assigns[q] == a).all() and ts[q] == t and (psds[q] == psd).all()
 
 
@@ -76,7 +76,7 @@ def test_local_search_ends_move_optimal_at_a_binding_total_cap(seed: int) -> Non
     c, S = ln.demand(7)
     g = ln.greedy(7)
     a, t, psd, moves = kn.local_search(ln.la, ln.inva, ln.bw, g.assign, c, S, ln.p_max,
-                                       ln.p_total, RTOL, 10_000, 1e-9)
+                                       ln.p_total, RTOL, 10_000, 1e-9, ln.lcap)
     assert moves > 0 and t <= g.t
     assert np.sum(psd * ln.bw) == pytest.approx(ln.p_total, rel=1e-6)  # the total cap binds
     cnt = np.bincount(a, minlength=ln.K)
@@ -89,5 +89,5 @@ def test_local_search_ends_move_optimal_at_a_binding_total_cap(seed: int) -> Non
             b = a.copy()
             b[m] = j
             t2, _, _, _ = kn.power_control(ln.la, ln.inva, ln.bw, b, c, S, ln.p_max,
-                                           ln.p_total, RTOL)
+                                           ln.p_total, RTOL, ln.lcap)
             assert t2 >= t * (1 - 1e-7)

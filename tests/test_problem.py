@@ -25,7 +25,9 @@ def test_default_matches_spec(base: Problem) -> None:
     assert np.all((p.client_flops >= 0.2e12) & (p.client_flops <= 1e12))
     assert p.server_flops == 50e12 and p.batch == 8 and p.local_iters == 50
     assert p.ranks.tolist() == [1, 2, 4, 8, 16] and p.splits.tolist() == list(range(1, 12))
-    assert math.isclose(p.noise_psd, 10 ** (-174 / 10) * 1e-3, rel_tol=1e-12)
+    # -174 dBm/Hz plus the base station's 5 dB noise figure (issue 18)
+    assert math.isclose(p.noise_psd, 10 ** ((-174 + 5) / 10) * 1e-3, rel_tol=1e-12)
+    assert p.max_se == 7.4
     # distances 50..500 m: gains within path loss +- a generous shadowing/fading margin
     pl_far = 10 ** (-channel.path_loss_db(500.0) / 10)
     pl_near = 10 ** (-channel.path_loss_db(50.0) / 10)
@@ -151,6 +153,11 @@ BAD_FIELDS = [
     ("bw_d", lambda p: np.ones(p.K)),
     ("p_total_d", lambda p: 10.0),
     ("band", lambda p: "both"),
+    ("max_se", lambda p: 0.0),
+    ("max_se", lambda p: float("nan")),
+    ("max_se", lambda p: 1e4),            # above the largest finite cap
+    ("se_attenuation", lambda p: 0.0),
+    ("se_attenuation", lambda p: 1.5),
     ("local_iters", lambda p: [5, 0]),
     ("convergence", lambda p: "table"),
     ("convergence", lambda p: __import__("sfl_opt.convergence").convergence.Callable(

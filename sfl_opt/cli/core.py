@@ -16,6 +16,7 @@ from .._io import check_writable, write_text
 from ..errors import ValidationError
 from ..experiments.report import format_report
 from ..methods import METHODS
+from ..model.architectures import MODELS
 from ..model.hardware import DEVICES, SERVERS
 from ..model.problem import Problem
 from ..model.scenario import BANDS, DOWNLINKS
@@ -69,6 +70,9 @@ SCENARIO_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
                                        "clients (sets client FLOP/s and memory)")),
     "--server": ("server", dict(choices=sorted(SERVERS),
                                 help="main server from the catalogue (sets server FLOP/s)")),
+    "--model": ("model", dict(choices=sorted(MODELS), metavar="MODEL",
+                              help="LLM architecture from the catalogue (analytic workload): "
+                                   + ", ".join(sorted(MODELS)))),
     "--clients": ("clients", dict(type=int, metavar="K", help="number of clients (default 5)")),
     "--subchannels": ("subchannels", dict(type=int, metavar="M",
                                           help="subchannels per link (default 20)")),
@@ -92,7 +96,13 @@ SCENARIO_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
                                                    "catalogue power, else 10 W)")),
     "--noise-figure-db": ("noise_figure_db", dict(type=float, metavar="DB",
                                                   help="receiver noise figure added to "
-                                                       "-174 dBm/Hz (default 0)")),
+                                                       "-174 dBm/Hz (default 5)")),
+    "--max-se": ("max_se", dict(type=float, metavar="BIT/S/HZ",
+                                help="spectral-efficiency cap per subchannel (truncated "
+                                     "Shannon; default 7.4, 256-QAM; inf: none)")),
+    "--se-attenuation": ("se_attenuation", dict(type=float, metavar="ALPHA",
+                                                help="attenuation factor of the truncated "
+                                                     "Shannon rate, TR 36.942 (default 1)")),
     "--p-total": ("p_total", dict(type=float, metavar="W",
                                   help="total power cap per link, W (inf: per-device caps "
                                        "only; default 0.6)")),

@@ -23,6 +23,7 @@ from typing import Any
 
 from .._io import check_writable
 from ..errors import ValidationError
+from ..experiments import model_device
 from ..experiments.analysis import BASELINES, REFERENCE, compare
 from ..experiments.figures import GRIDS, make_figures
 from ..experiments.report import format_compare, markdown_compare
@@ -188,6 +189,12 @@ def register(subparsers: Any) -> None:
     add_profile_option(p)
     _add_run_options(p)
     p.set_defaults(func=_cmd_compare)
+
+    p = subparsers.add_parser("model-device", help="chosen split and delay per catalogue "
+                              "model x client device, memory-infeasible cells marked "
+                              "(model_device.png/pdf/csv)")
+    model_device.add_arguments(p)
+    p.set_defaults(func=model_device.run)
 
     p = subparsers.add_parser(
         "sweep", help="vary one scenario parameter over methods and seeds; write a tidy CSV",

@@ -26,7 +26,9 @@ Pairs whose cheap bound already exceeds the best relaxed total are skipped.
 
 In scaled form (``y = P / p_scale``, ``a = p_scale gain / (bw noise_psd)``, rates in units
 of ``r_unit = S / t_ref``, times in units of ``t_ref``): ``theta log(1 + a y / theta) =
--rel_entr(theta, y + theta / a) + theta log a``. Units: s, bits, W, Hz.
+-rel_entr(theta, y + theta / a) + theta log a``. A spectral-efficiency cap (``lcap``,
+log2(1 + SNR) per subchannel) adds ``u <= lcap ln 2 theta``, the perspective of the
+capped rate. Units: s, bits, W, Hz.
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ class TimeSharingRelaxation:
             self.c + cp.inv_pos(rate) <= self.t,
         ]
         cons.append(cp.sum(self.y) <= self.sc.ptot)
+        if math.isfinite(self.sc.qcap):  # the spectral-efficiency cap, perspective form
+            cons.append(self.u <= self.sc.qcap * self.theta)
         self.problem = cp.Problem(cp.Minimize(self.t), cons)
         assert self.problem.is_dpp()
         self.solver = solver

@@ -30,11 +30,18 @@ take finite caps); it is listed in ``stage_links`` (its stage adds to the s-link
 ``total``) and its fixed downlink term leaves ``fixed_iter``. The methods loop over
 ``stage_links`` (see ``tests/test_contract.py::test_methods_handle_a_third_link``); the
 result assembly (``solve``) and ``evaluate`` are the places that name the links.
+
+Spectral-efficiency cap (``Problem.max_se``, ``se_attenuation`` α): a subchannel's rate is
+``bw min(α log2(1 + SNR), max_se) = α bw min(log2(1 + SNR), lcap)`` with ``lcap = max_se /
+α``. Every kernel takes ``lcap`` (box-constrained water-filling); α is folded into the
+demand: a link's ``S`` is ``bits / α`` in units of the unattenuated rate, so that
+``c_k + S / R_k`` is the stage with the attenuated rate ``α R_k``.
 Units: s, bits, W, W/Hz, Hz, FLOP, FLOP/s.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -96,7 +103,8 @@ class Link:
     normalised gains, ``order (K, M)`` each client's subchannels by decreasing gain;
     ``work (P,)`` FLOP per client before/after the transmission and ``bits (P,)`` per
     client per pair, or both None for a per-bit link; ``key`` numbers the link in the
-    random streams of the kicks.
+    random streams of the kicks; ``lcap`` the cap on log2(1 + SNR) per subchannel (inf:
+    none) and ``alpha`` the attenuation α (module doc).
     """
 
     name: str
@@ -112,11 +120,14 @@ class Link:
     client_flops: np.ndarray
     work: np.ndarray | None = None
     bits: np.ndarray | None = None
+    lcap: float = math.inf
+    alpha: float = 1.0
 
     @classmethod
     def build(cls, name: str, key: int, gain: np.ndarray, bw: np.ndarray, p_max: np.ndarray,
               p_total: float, noise_psd: float, client_flops: np.ndarray,
-              work: np.ndarray | None = None, bits: np.ndarray | None = None) -> Link:
+              work: np.ndarray | None = None, bits: np.ndarray | None = None,
+              lcap: float = math.inf, alpha: float = 1.0) -> Link:
         """A link from its data (normalised gains and gain order computed here)."""
         if (work is None) != (bits is None):
             raise ValidationError("work", "work and bits both given or both None", work)
@@ -125,7 +136,7 @@ class Link:
                  else kn.gain_order(la))
         return cls(name, key, gain, np.asarray(bw, float), np.asarray(p_max, float),
                    float(p_total), float(noise_psd), la, inva, order,
-                   np.asarray(client_flops, float), work, bits)
+                   np.asarray(client_flops, float), work, bits, float(lcap), float(alpha))
 
     # -- shape and demand ------------------------------------------------------------
     @property
@@ -146,16 +157,18 @@ class Link:
         return self.la, self.inva, self.bw, self.p_max, self.p_total
 
     def demand(self, p: int | None) -> tuple[np.ndarray, float]:
-        """``(c (K,) s, S bits)`` of pair ``p``; a per-bit link has ``(0, 1)`` (``p`` ignored)."""
+        """``(c (K,) s, S)`` of pair ``p``: S = bits / alpha (module doc); a per-bit link
+        has ``(0, 1 / alpha)`` (``p`` ignored)."""
         if self.bits is None:
-            return np.zeros(self.K), 1.0
+            return np.zeros(self.K), 1.0 / self.alpha
         if p is None:
             raise ValidationError("p", f"a pair index for the {self.name}-link", p)
-        return self.work[p] / self.client_flops, float(self.bits[p])
+        return self.work[p] / self.client_flops, float(self.bits[p]) / self.alpha
 
     def scaling(self, r_unit: float = 1.0) -> Scaling:
         """The scaled units of this link's convex formulation (rate unit ``r_unit``, bit/s)."""
-        return Scaling.of(self.gain, self.bw, self.noise_psd, self.p_max, self.p_total, r_unit)
+        return Scaling.of(self.gain, self.bw, self.noise_psd, self.p_max, self.p_total, r_unit,
+                          self.lcap)
 
     # -- power -----------------------------------------------------------------------
     def exact_power(self, assign: np.ndarray, p: int | None) -> LinkPoint:
@@ -163,7 +176,7 @@ class Link:
         c, S = self.demand(p)
         a = np.ascontiguousarray(assign, np.int64)
         t, psd, status, _ = kn.power_control(self.la, self.inva, self.bw, a, c, S, self.p_max,
-                                             self.p_total, RTOL)
+                                             self.p_total, RTOL, self.lcap)
         if status != 0:
             raise SflOptError(f"assign_{self.name}: a client has no subchannel")
         return LinkPoint(a, psd, float(t))
@@ -173,7 +186,7 @@ class Link:
         c, S = self.demand(p)
         return PowerSubproblem(gain=self.gain, bw=self.bw, assign=np.asarray(assign, np.int64),
                                c=c, S=S, p_max=self.p_max, p_total=self.p_total,
-                               noise_psd=self.noise_psd)
+                               noise_psd=self.noise_psd, lcap=self.lcap)
 
     def backend_power(self, assign: np.ndarray, p: int | None,
                       backend: PowerBackend) -> tuple[LinkPoint, PowerSolution]:
@@ -190,7 +203,7 @@ class Link:
         exact power."""
         c, S = self.demand(p)
         assign = kn.greedy_assign(self.la, self.inva, self.bw, c, S, self.p_max, self.p_total,
-                                  self.order)
+                                  self.order, self.lcap)
         if not refine:
             return self.exact_power(assign, p)
         return self.refine(assign, p, max_moves, kicks, seed, deadline)
@@ -212,11 +225,11 @@ class Link:
             rand = kick_numbers(seed, self.key, p, kicks * KICK_GROWTH)
             a, t, psd, moves = kn.perturb_search(self.la, self.inva, self.bw, a0, c, S,
                                                  self.p_max, self.p_total, RTOL, max_moves,
-                                                 MOVE_TOL, rand, kicks)
+                                                 MOVE_TOL, rand, kicks, self.lcap)
         else:
             a, t, psd, moves = kn.refine_assign(self.la, self.inva, self.bw, a0, c, S,
                                                 self.p_max, self.p_total, RTOL, max_moves,
-                                                MOVE_TOL)
+                                                MOVE_TOL, self.lcap)
         return LinkPoint(a, psd, float(t), int(moves))
 
     def _timed_refine(self, a: np.ndarray, p: int | None, c: np.ndarray, S: float,
@@ -232,7 +245,8 @@ class Link:
             t0 = time.perf_counter()
             n = min(chunk, max_moves - done)
             a, t, psd, moves = kn.refine_assign(self.la, self.inva, self.bw, a, c, S,
-                                                self.p_max, self.p_total, RTOL, n, MOVE_TOL)
+                                                self.p_max, self.p_total, RTOL, n, MOVE_TOL,
+                                                self.lcap)
             now = time.perf_counter()
             done += int(moves)
             if moves < n or done >= max_moves:
@@ -253,7 +267,7 @@ class Link:
                 b, tb, pb, mv = kn.perturb_search(self.la, self.inva, self.bw, a, c, S,
                                                   self.p_max, self.p_total, RTOL,
                                                   max_moves - done, MOVE_TOL,
-                                                  rand[q:q + kicks], kicks)
+                                                  rand[q:q + kicks], kicks, self.lcap)
                 last = time.perf_counter() - t0
                 done += int(mv)
                 if not tb < t:
@@ -266,7 +280,8 @@ class Link:
     def rate_bounds(self) -> tuple[np.ndarray, float]:
         """``(Rall (K,), Rsum)`` bit/s: each client alone with every subchannel, and the
         link's largest sum rate (``kernels.link_rate_bounds``)."""
-        rall, rsum = kn.link_rate_bounds(self.la, self.inva, self.bw, self.p_max, self.p_total)
+        rall, rsum = kn.link_rate_bounds(self.la, self.inva, self.bw, self.p_max, self.p_total,
+                                         self.lcap)
         return rall, float(rsum)
 
     def cheap_bound(self, p: int | None) -> float:
@@ -275,7 +290,7 @@ class Link:
         ``max(max_k 1/Rall_k, K/Rsum)`` (s/bit)."""
         rall, rsum = self.rate_bounds
         if not self.per_pair:
-            return float(max(np.max(1.0 / rall), self.K / rsum))
+            return float(max(np.max(1.0 / rall), self.K / rsum)) / self.alpha
         c, S = self.demand(p)
         return float(kn.stage_lower_bound(c, S, rall, rsum, 1e-12))
 
@@ -394,7 +409,7 @@ class PreparedProblem:
         return kn.search_pairs(ln.la, ln.inva, ln.bw, np.ascontiguousarray(assign, np.int64),
                                ln.p_max, ln.p_total, ln.client_flops, ln.work, ln.bits,
                                self.tab.rounds, self.fixed_iter, self.fixed_round(tf_unit),
-                               float(self.problem.local_iters), RTOL)
+                               float(self.problem.local_iters), RTOL, ln.lcap)
 
     def search(self, assigns: Mapping[str, np.ndarray], tf_unit: float) -> np.ndarray:
         """Totals (P,) (s) of every pair for fixed assignments of the stage links
@@ -424,7 +439,8 @@ class PreparedProblem:
                 raise ValidationError(f"gains[{name}]", f"shape {ln.gain.shape}",
                                       f"shape {g.shape}")
             links[name] = Link.build(name, ln.key, g, ln.bw, ln.p_max, ln.p_total,
-                                     ln.noise_psd, ln.client_flops, ln.work, ln.bits)
+                                     ln.noise_psd, ln.client_flops, ln.work, ln.bits,
+                                     ln.lcap, ln.alpha)
         return PreparedProblem(self.problem, self.tab, links, self.fixed_iter,
                                self.stage_links, self.round_link, full_tab=self.full_tab)
 
@@ -447,6 +463,7 @@ def prepare(problem: Problem, table: PairTable | None = None) -> PreparedProblem
                               list(pr.local_iters))
     full = pair_table(pr) if table is None else table
     tab = full
+    radio = {"lcap": pr.se_cap, "alpha": pr.se_attenuation}
     fits = pr.memory_feasible().ravel()
     # the pairs in canonical order (split, then rank, ascending) whatever the order of the
     # problem's candidates: ties, search order and the kicks' random numbers (per pair
@@ -455,9 +472,9 @@ def prepare(problem: Problem, table: PairTable | None = None) -> PreparedProblem
     tab = tab.take(keep[np.lexsort((tab.rank[keep], tab.split[keep]))])
     links = {
         "s": Link.build("s", 0, pr.gain_s, pr.bw_s, pr.p_max, pr.p_total_s, pr.noise_psd,
-                        pr.client_flops, work=tab.w_client_fwd, bits=tab.s_up),
+                        pr.client_flops, work=tab.w_client_fwd, bits=tab.s_up, **radio),
         "f": Link.build("f", 1, pr.gain_f, pr.bw_f, pr.p_max, pr.p_total_f, pr.noise_psd,
-                        pr.client_flops),
+                        pr.client_flops, **radio),
     }
     fixed_iter = tab.w_server / pr.server_flops
     if pr.gain_d is None:  # the fixed-rate downlink (SPEC §2): part of the fixed terms
@@ -469,7 +486,7 @@ def prepare(problem: Problem, table: PairTable | None = None) -> PreparedProblem
     assert pr.bw_d is not None and pr.p_total_d is not None
     links["d"] = Link.build("d", 2, pr.gain_d, pr.bw_d, np.full(pr.K, pr.p_total_d),
                             pr.p_total_d, pr.noise_psd, pr.client_flops,
-                            work=tab.w_client_bwd, bits=tab.s_dn)
+                            work=tab.w_client_bwd, bits=tab.s_dn, **radio)
     return PreparedProblem(pr, tab, links, fixed_iter, stage_links=("s", "d"), full_tab=full)
 
 

@@ -1,11 +1,15 @@
 """The gain of per-client cut layers over the best common split, per device cohort.
 
-For each model, cohort (catalogue devices cycled over the clients, :mod:`sfl_opt.model.hardware`)
-and scenario seed: ``solve(p)`` (one cut for all clients) and ``solve(p,
-split_mode="per_client")`` (each client its own cut within its own memory; the search
-starts from that common optimum, so it is never worse). The gain is ``1 - T_pc /
-T_common``; per (model, cohort) the mean with a 95 % Student-t interval over the seeds,
-the largest gain, and how many seeds gained at all.
+For each model, cohort (catalogue devices cycled over the clients,
+:mod:`sfl_opt.model.hardware`) and scenario seed: ``solve(p)`` (one cut for all clients)
+and ``solve(p, split_mode="per_client")`` (each client its own cut within its own
+memory; the search starts from that common optimum, so it is never worse). The
+per-client search also re-allocates the subchannels, which on its own can beat the
+common search's allocation, so the common baseline is the better of ``solve(p)`` and the
+best common split on the per-client result's assignments (:func:`common_on_allocation`):
+the gain ``1 - T_pc / T_common`` is what the per-client cuts add. Per (model, cohort)
+the mean with a 95 % Student-t interval over the seeds, the largest gain, and how many
+seeds gained at all.
 
     sfl-opt per-client-gain --seeds 10                  # the committed figure
     sfl-opt per-client-gain --seeds 3 --no-progress --out /tmp/figs
@@ -16,6 +20,7 @@ the protocol).
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,8 +30,10 @@ from typing import Any
 import numpy as np
 
 from .._io import write_text
+from ..engine.prepared import prepare
 from ..errors import ValidationError
 from ..model.problem import Problem
+from ..model.scenario import default_problem
 from ..solve import solve
 
 #: cohort name -> catalogue devices, cycled over the clients
@@ -59,6 +66,7 @@ class GainRun:
     seed: int
     common: float
     per_client: float
+    common_solve: float
     common_split: int
     splits: tuple[int, ...]
     rank_common: int
@@ -85,11 +93,10 @@ def scenario(model: str, devices: Sequence[str], seed: int, clients: int = CLIEN
 
 
 def default_models() -> tuple[str, ...]:
-    """:data:`MODELS` when the model catalogue (``sfl_opt.models``) is installed, else
+    """:data:`MODELS` when ``Problem.default`` takes a catalogue ``model``, else
     :data:`STAND_INS`."""
-    import importlib.util
-
-    return MODELS if importlib.util.find_spec("sfl_opt.models") else STAND_INS
+    has = "model" in inspect.signature(default_problem).parameters
+    return MODELS if has else STAND_INS
 
 
 def run(models: Sequence[str] | None = None, cohorts: dict[str, Sequence[str]] | None = None,
@@ -106,9 +113,30 @@ def run(models: Sequence[str] | None = None, cohorts: dict[str, Sequence[str]] |
         p = scenario(m, cohorts[c], int(s), clients, server)
         r0 = solve(p, bound=False)
         r1 = solve(p, bound=False, split_mode="per_client")
-        out.append(GainRun(m, c, int(s), r0.delay, r1.delay, int(r0.split),
-                           tuple(int(x) for x in r1.split), int(r0.rank), int(r1.rank)))
+        common, split0, rank0 = r0.delay, int(r0.split), int(r0.rank)
+        alt = common_on_allocation(p, r1)
+        if alt[0] < common:
+            common, split0, rank0 = alt
+        out.append(GainRun(m, c, int(s), common, r1.delay, r0.delay, split0,
+                           tuple(int(x) for x in r1.split), rank0, int(r1.rank)))
     return out
+
+
+def common_on_allocation(problem: Problem, res: Any) -> tuple[float, int, int]:
+    """``(delay, split, rank)``: the best common split for the subchannel assignments of
+    a result (every pair, the power re-solved exactly). The per-client search also
+    re-allocates, which can beat the common search's allocation by itself; comparing
+    with the better of the two common points measures what the per-client cuts add."""
+    prep = prepare(problem)
+    assigns = {"s": res.assign_s, "f": res.assign_f, "d": res.assign_d}
+    tf = prep.link(prep.round_link).exact_power(assigns[prep.round_link], None).t
+    best = (float("inf"), 0, 0)
+    for q in range(prep.P):
+        ts = sum(prep.link(n).exact_power(assigns[n], q).t for n in prep.stage_links)
+        tot = float(prep.total(q, ts, tf))
+        if tot < best[0]:
+            best = (tot, *prep.pair(q))
+    return best
 
 
 def summary(runs: Sequence[GainRun]) -> list[dict[str, Any]]:
@@ -161,16 +189,19 @@ def plot(runs: Sequence[GainRun], stem: str | Path, clients: int = CLIENTS,
     ax.legend(fontsize=8)
     fig.tight_layout()
     header = ["model", "cohort", "seed", "common_delay_s", "per_client_delay_s", "gain",
-              "common_split", "per_client_splits", "common_rank", "per_client_rank"]
+              "common_split", "per_client_splits", "common_rank", "per_client_rank",
+              "common_solve_delay_s"]
     rows = [(r.model, r.cohort, r.seed, r.common, r.per_client, r.gain, r.common_split,
-             " ".join(map(str, r.splits)), r.rank_common, r.rank) for r in runs]
+             " ".join(map(str, r.splits)), r.rank_common, r.rank, r.common_solve)
+            for r in runs]
     paths = save(fig, stem, header, rows)
     csv = Path(stem).with_suffix(".csv")
     protocol = (f"# protocol: sfl_opt.experiments.client_gain; Problem.default(seed, model, "
                 f"devices cycled over K={clients} clients, server={server}, "
                 "subchannels=max(20,K)); "
                 "solve(p) vs solve(p, split_mode='per_client'), native power, bound off; "
-                "gain = 1 - per_client/common\n")
+                "common = the better of solve(p) and the best common split on the per-client "
+                "result's assignments (power re-solved); gain = 1 - per_client/common\n")
     write_text(csv, protocol + csv.read_text())
     return paths
 

@@ -12,7 +12,8 @@
 - :func:`node_bound`: the native Lagrangian bound (:mod:`.lagrange`) of a partial
   assignment, warm-started from the parent's multipliers.
 
-Units: s, bits, W, W/Hz, Hz.
+Every function that computes rates takes the spectral-efficiency cap ``lcap`` (log2(1 +
+SNR) per subchannel, :mod:`.waterfill`; inf: none). Units: s, bits, W, W/Hz, Hz.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import math
 import numpy as np
 
 from ._jit import kernel
-from .lagrange import LN2, ZMAX, link_dual_bound
+from .lagrange import LN2, ZMAX, link_dual_bound, phi_upper
 from .waterfill import max_rate_for_power, min_power_for_rate
 
 
@@ -139,7 +140,7 @@ def child_allowed(fixed, count, m, k, sub_prev, cli_prev):
 
 
 @kernel
-def branch_choice(inva, bw, fixed, z, pmax, ptot, forced):
+def branch_choice(inva, bw, fixed, z, pmax, ptot, forced, lcap=math.inf):
     """The free subchannel to branch on and its clients in the order to try.
 
     At the node's multipliers z (see :mod:`.lagrange`), the time-sharing relaxation gives
@@ -166,7 +167,7 @@ def branch_choice(inva, bw, fixed, z, pmax, ptot, forced):
             mu = math.exp(min(max(z[k], -ZMAX), ZMAX))
             nu = math.exp(min(max(z[K + k], -ZMAX), ZMAX))
             x = mu / ((nu + lam) * LN2 * inva[k, m])
-            v = bw[m] * mu * (math.log(x) - 1.0 + 1.0 / x) if x > 1.0 else 0.0
+            v = bw[m] * mu * phi_upper(x, lcap) if x > 1.0 else 0.0
             if v > top1:
                 top2 = top1
                 top1 = v
@@ -182,15 +183,15 @@ def branch_choice(inva, bw, fixed, z, pmax, ptot, forced):
         mu = math.exp(min(max(z[k], -ZMAX), ZMAX))
         nu = math.exp(min(max(z[K + k], -ZMAX), ZMAX))
         x = mu / ((nu + lam) * LN2 * inva[k, best_m])
-        h[k] = mu * (math.log(x) - 1.0 + 1.0 / x) if x > 1.0 else -1.0 / x
+        h[k] = mu * phi_upper(x, lcap) if x > 1.0 else -1.0 / x
     return best_m, np.argsort(-h, kind="mergesort")
 
 
 @kernel
-def node_bound(la, inva, bw, fixed, c, S, pmax, ptot, z, max_iter, target):
+def node_bound(la, inva, bw, fixed, c, S, pmax, ptot, z, max_iter, target, lcap=math.inf):
     """Native bound (s) of a partial assignment (see :func:`.lagrange.link_dual_bound`);
     ``z`` is updated in place."""
-    return link_dual_bound(la, inva, bw, fixed, c, S, pmax, ptot, z, max_iter, target)
+    return link_dual_bound(la, inva, bw, fixed, c, S, pmax, ptot, z, max_iter, target, lcap)
 
 
 @kernel
@@ -208,7 +209,7 @@ def gather_fixed(k, fixed, la, inva, bw, bla, binv, bbw):
 
 
 @kernel
-def count_infeasible(la, inva, bw, fixed, c, S, pmax, t, order, equal_bw):
+def count_infeasible(la, inva, bw, fixed, c, S, pmax, t, order, equal_bw, lcap=math.inf):
     """Whether no completion of ``fixed`` meets deadline t, by counting whole subchannels.
 
     Client k needs rate ``D_k = S / (t - c_k)`` at power ``p_max[k]`` (the total cap only
@@ -239,7 +240,7 @@ def count_infeasible(la, inva, bw, fixed, c, S, pmax, t, order, equal_bw):
         n = gather_fixed(k, fixed, la, inva, bw, bla, binv, bbw)
         base = 0.0
         if n > 0:
-            base, _ = max_rate_for_power(bla, binv, bbw, n, pmax[k], active)
+            base, _ = max_rate_for_power(bla, binv, bbw, n, pmax[k], active, lcap)
         if base * (1.0 + 1e-12) >= need:
             continue
         extra = 0
@@ -254,7 +255,7 @@ def count_infeasible(la, inva, bw, fixed, c, S, pmax, t, order, equal_bw):
                 bbw[n] = bw[m]
                 n += 1
                 extra += 1
-                r, _ = max_rate_for_power(bla, binv, bbw, n, pmax[k], active)
+                r, _ = max_rate_for_power(bla, binv, bbw, n, pmax[k], active, lcap)
                 if r * (1.0 + 1e-12) >= need:  # rounding: err towards feasible
                     reached = True
                     break
@@ -265,7 +266,8 @@ def count_infeasible(la, inva, bw, fixed, c, S, pmax, t, order, equal_bw):
                     bla[0] = la[k, m]
                     binv[0] = inva[k, m]
                     bbw[0] = bw[m]
-                    single[ns], _ = max_rate_for_power(bla, binv, bbw, 1, pmax[k], active)
+                    single[ns], _ = max_rate_for_power(bla, binv, bbw, 1, pmax[k], active,
+                                                       lcap)
                     ns += 1
             srt = np.sort(single[:ns])
             acc = base
@@ -284,7 +286,7 @@ def count_infeasible(la, inva, bw, fixed, c, S, pmax, t, order, equal_bw):
 
 
 @kernel
-def power_count_infeasible(la, inva, bw, fixed, c, S, pmax, ptot, t, order):
+def power_count_infeasible(la, inva, bw, fixed, c, S, pmax, ptot, t, order, lcap=math.inf):
     """The counting test with the total cap (equal bandwidths only): ``P_k(n)``, the least
     power at which client k reaches ``D_k(t)`` with its fixed subchannels and the n
     strongest free ones, is a lower bound on its power with *any* n free ones; if even
@@ -326,7 +328,7 @@ def power_count_infeasible(la, inva, bw, fixed, c, S, pmax, ptot, t, order):
             if n == 0:
                 pk[j] = math.inf
             else:
-                p, _ = min_power_for_rate(bla, binv, bbw, n, need, active)
+                p, _ = min_power_for_rate(bla, binv, bbw, n, need, active, lcap)
                 p *= 1.0 - 1e-12  # rounding: err towards feasible
                 pk[j] = p if p <= pmax[k] else math.inf
             j += 1

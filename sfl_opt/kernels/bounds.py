@@ -7,7 +7,10 @@ For deadline t client k needs rate S/(t - c_k). Two relaxations bound it from be
    by giving each subchannel to its best client and water-filling the power
    ``min(p_total, sum p_max)`` over all of them: ``sum_k S / (t - c_k) <= Rsum``.
 
-The bound is the least t meeting both (bisection on the second). Units: s, bits, bit/s.
+The bound is the least t meeting both (bisection on the second). With a spectral-
+efficiency cap ``lcap`` both rates are capped water-filling (the strongest client of a
+subchannel still dominates: its capped rate is the larger at every power). Units: s,
+bits, bit/s.
 """
 
 from __future__ import annotations
@@ -21,13 +24,13 @@ from .waterfill import max_rate_for_power
 
 
 @kernel
-def link_rate_bounds(la, inva, bw, pmax, ptot):
+def link_rate_bounds(la, inva, bw, pmax, ptot, lcap=math.inf):
     """``(Rall (K,), Rsum)``: per-client rate with all subchannels, and the link's sum rate."""
     K, M = la.shape
     active = np.empty(M, dtype=np.bool_)
     rall = np.empty(K)
     for k in range(K):
-        rall[k], _ = max_rate_for_power(la[k], inva[k], bw, M, pmax[k], active)
+        rall[k], _ = max_rate_for_power(la[k], inva[k], bw, M, pmax[k], active, lcap)
     best_la = np.empty(M)
     best_inv = np.empty(M)
     for m in range(M):
@@ -38,7 +41,7 @@ def link_rate_bounds(la, inva, bw, pmax, ptot):
         best_la[m] = la[kb, m]
         best_inv[m] = inva[kb, m]
     budget = min(ptot, pmax.sum())
-    rsum, _ = max_rate_for_power(best_la, best_inv, bw, M, budget, active)
+    rsum, _ = max_rate_for_power(best_la, best_inv, bw, M, budget, active, lcap)
     return rall, rsum
 
 

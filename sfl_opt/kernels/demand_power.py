@@ -12,7 +12,9 @@ every ``P_k(t) <= p_max[k]`` and ``sum_k P_k(t) <= p_total``. The least t with e
 client at its cap is ``t_lo = max_k (c_k + S_k / Rmax_k)``; if the total cap holds there
 it is the optimum, otherwise bisection between t_lo and the deadline at which every
 client at ``min(p_max, p_total/K)`` is feasible finds it to relative ``rtol`` (the
-returned t is feasible). Units: s, bits, W, W/Hz, Hz.
+returned t is feasible). ``lcap``: the spectral-efficiency cap on log2(1 + SNR) of a
+subchannel (box-constrained water-filling, :mod:`.waterfill`; inf: none). Units: s,
+bits, W, W/Hz, Hz.
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ import numpy as np
 
 from ._jit import kernel
 from .power import _segments
-from .waterfill import max_rate_for_power, min_power_for_rate
+from .waterfill import capped_psd, max_rate_for_power, min_power_for_rate
 
 
 @kernel
-def _need(start, sla, sinv, sbw, c, S, t, active):
+def _need(start, sla, sinv, sbw, c, S, t, active, lcap):
     """Total least power (W) of every client at deadline t."""
     total = 0.0
     for k in range(c.shape[0]):
@@ -35,13 +37,14 @@ def _need(start, sla, sinv, sbw, c, S, t, active):
         d = t - c[k]
         if d <= 0.0:
             return math.inf
-        p, _ = min_power_for_rate(sla[a:b], sinv[a:b], sbw[a:b], b - a, S[k] / d, active)
+        p, _ = min_power_for_rate(sla[a:b], sinv[a:b], sbw[a:b], b - a, S[k] / d, active,
+                                  lcap)
         total += p
     return total
 
 
 @kernel
-def demand_power_control(la, inva, bw, assign, c, S, pmax, ptot, rtol):
+def demand_power_control(la, inva, bw, assign, c, S, pmax, ptot, rtol, lcap=math.inf):
     """Optimal deadline and psd of a fixed assignment with per-client payloads.
 
     ``la``, ``inva`` (K, M) normalised gains (see waterfill), ``bw`` (M,) Hz,
@@ -61,21 +64,22 @@ def demand_power_control(la, inva, bw, assign, c, S, pmax, ptot, rtol):
     t_hi = -math.inf
     for k in range(K):
         a, b = start[k], start[k + 1]
-        r, _ = max_rate_for_power(sla[a:b], sinv[a:b], sbw[a:b], b - a, pmax[k], active)
+        r, _ = max_rate_for_power(sla[a:b], sinv[a:b], sbw[a:b], b - a, pmax[k], active,
+                                  lcap)
         tk = c[k] + S[k] / r
         if tk > t_lo:
             t_lo = tk
         q = min(pmax[k], ptot / K)
-        r2, _ = max_rate_for_power(sla[a:b], sinv[a:b], sbw[a:b], b - a, q, active)
+        r2, _ = max_rate_for_power(sla[a:b], sinv[a:b], sbw[a:b], b - a, q, active, lcap)
         tk2 = c[k] + S[k] / r2
         if tk2 > t_hi:
             t_hi = tk2
     t = t_lo
-    if _need(start, sla, sinv, sbw, c, S, t_lo, active) > ptot:
+    if _need(start, sla, sinv, sbw, c, S, t_lo, active, lcap) > ptot:
         it = 0
         while t_hi - t_lo > rtol * t_hi and it < 400:
             mid = 0.5 * (t_lo + t_hi)
-            if _need(start, sla, sinv, sbw, c, S, mid, active) <= ptot:
+            if _need(start, sla, sinv, sbw, c, S, mid, active, lcap) <= ptot:
                 t_hi = mid
             else:
                 t_lo = mid
@@ -85,12 +89,12 @@ def demand_power_control(la, inva, bw, assign, c, S, pmax, ptot, rtol):
     for k in range(K):
         a, b = start[k], start[k + 1]
         p, w = min_power_for_rate(sla[a:b], sinv[a:b], sbw[a:b], b - a, S[k] / (t - c[k]),
-                                  active)
+                                  active, lcap)
         scale = 1.0
         if p > pmax[k]:
             scale = pmax[k] / p
         for q in range(a, b):
-            x = w - sinv[q]
+            x = capped_psd(w - sinv[q], sinv[q], lcap)
             psd[idx[q]] = x * scale if x > 0.0 else 0.0
         total += p * scale
     if total > ptot:

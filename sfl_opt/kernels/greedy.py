@@ -12,6 +12,11 @@ computed once per link), so finding a client's best free subchannel is amortised
 and its rate after taking one is O(1) (running sums over its active subchannels, see
 ``_add_subchannel``); the straggler is the root of a max-heap on the delays (ties to the
 smaller index), so the whole allocation costs O(K M + M log K).
+
+With a spectral-efficiency cap ``lcap`` (log2(1 + SNR) per subchannel, :mod:`.waterfill`)
+the running sums no longer give the rate (the strongest subchannels saturate first and
+leave the prefix structure), so a client's best rate is recomputed by capped
+water-filling over its subchannels (O(n) per step).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import numpy as np
 
 from ._jit import kernel
 from .power import power_control
+from .waterfill import max_rate_for_power
 
 
 @kernel
@@ -90,9 +96,24 @@ def _add_subchannel(k, m, la, inva, bw, budget, sums, closed):
 
 
 @kernel
-def greedy_assign(la, inva, bw, c, S, pmax, ptot, order):
+def _capped_rate(k, m, la, inva, bw, budget, mem, cnt, bla, binv, bbw, active, lcap):
+    """Client k takes subchannel m; its best rate (bit/s) at its budget with the cap
+    ``lcap`` (capped water-filling over its members ``mem[k, :cnt[k]]``)."""
+    mem[k, cnt[k]] = m
+    cnt[k] += 1
+    for q in range(cnt[k]):
+        j = mem[k, q]
+        bla[q] = la[k, j]
+        binv[q] = inva[k, j]
+        bbw[q] = bw[j]
+    r, _ = max_rate_for_power(bla, binv, bbw, cnt[k], budget[k], active, lcap)
+    return r
+
+
+@kernel
+def greedy_assign(la, inva, bw, c, S, pmax, ptot, order, lcap=math.inf):
     """Assignment (M,) of subchannels to clients; needs K <= M. ``order`` is
-    ``gain_order(la)``."""
+    ``gain_order(la)``; ``lcap`` the spectral-efficiency cap (inf: none)."""
     K, M = la.shape
     assign = -np.ones(M, dtype=np.int64)
     budget = np.empty(K)
@@ -103,6 +124,13 @@ def greedy_assign(la, inva, bw, c, S, pmax, ptot, order):
     closed = np.zeros(K, dtype=np.bool_)
     cnt = np.zeros(K, dtype=np.int64)
     delay = np.full(K, math.inf)
+    capped = lcap < math.inf
+    mem = np.empty((K, M) if capped else (1, 1), dtype=np.int64)
+    ccnt = np.zeros(K, dtype=np.int64)
+    bla = np.empty(M)
+    binv = np.empty(M)
+    bbw = np.empty(M)
+    active = np.empty(M, dtype=np.bool_)
     # phase 1: one subchannel each, the worst-off client first; a client's candidate
     # (its best free subchannel and the delay with it) is recomputed only once taken
     cand = -np.ones(K, dtype=np.int64)
@@ -117,7 +145,7 @@ def greedy_assign(la, inva, bw, c, S, pmax, ptot, order):
                 m = _best_free(order, ptr, assign, k)
                 w = budget[k] / bw[m] + inva[k, m]
                 cand[k] = m
-                cand_val[k] = c[k] + S / (bw[m] * (math.log2(w) + la[k, m]))
+                cand_val[k] = c[k] + S / (bw[m] * min(math.log2(w) + la[k, m], lcap))
             if cand_val[k] > worst_val:
                 worst_val = cand_val[k]
                 worst_k = k
@@ -125,7 +153,10 @@ def greedy_assign(la, inva, bw, c, S, pmax, ptot, order):
         m = cand[k]
         assign[m] = k
         cnt[k] = 1
-        _add_subchannel(k, m, la, inva, bw, budget, sums, closed)
+        if capped:
+            _capped_rate(k, m, la, inva, bw, budget, mem, ccnt, bla, binv, bbw, active, lcap)
+        else:
+            _add_subchannel(k, m, la, inva, bw, budget, sums, closed)
         delay[k] = worst_val
     # phase 2: each free subchannel to the current straggler (a max-heap on the delay)
     heap = np.arange(K)
@@ -136,18 +167,23 @@ def greedy_assign(la, inva, bw, c, S, pmax, ptot, order):
         m = _best_free(order, ptr, assign, k)
         assign[m] = k
         cnt[k] += 1
-        r = _add_subchannel(k, m, la, inva, bw, budget, sums, closed)
+        if capped:
+            r = _capped_rate(k, m, la, inva, bw, budget, mem, ccnt, bla, binv, bbw, active,
+                             lcap)
+        else:
+            r = _add_subchannel(k, m, la, inva, bw, budget, sums, closed)
         delay[k] = c[k] + S / r
         _sift_down(heap, delay, 0)  # k's delay only fell
     return assign
 
 
 @kernel
-def greedy_pairs(la, inva, bw, c_all, s_all, pmax, ptot, order, rtol):
+def greedy_pairs(la, inva, bw, c_all, s_all, pmax, ptot, order, rtol, lcap=math.inf):
     """:func:`greedy_assign` plus exact power control (:func:`.power.power_control`) for
     many demands in one call: ``c_all`` (P, K) s, ``s_all`` (P,) bits. Returns
     ``(assign (P, M), t (P,) s, psd (P, M) W/Hz, status (P,))``, status 0 when every
-    client holds a subchannel (always when K <= M)."""
+    client holds a subchannel (always when K <= M). ``lcap``: the spectral-efficiency
+    cap (inf: none)."""
     P = s_all.shape[0]
     M = la.shape[1]
     assigns = np.empty((P, M), dtype=np.int64)
@@ -155,8 +191,9 @@ def greedy_pairs(la, inva, bw, c_all, s_all, pmax, ptot, order, rtol):
     psds = np.empty((P, M))
     status = np.zeros(P, dtype=np.int64)
     for p in range(P):
-        a = greedy_assign(la, inva, bw, c_all[p], s_all[p], pmax, ptot, order)
-        t, psd, st, _ = power_control(la, inva, bw, a, c_all[p], s_all[p], pmax, ptot, rtol)
+        a = greedy_assign(la, inva, bw, c_all[p], s_all[p], pmax, ptot, order, lcap)
+        t, psd, st, _ = power_control(la, inva, bw, a, c_all[p], s_all[p], pmax, ptot, rtol,
+                                      lcap)
         assigns[p] = a
         ts[p] = t
         psds[p] = psd

@@ -16,7 +16,12 @@ For multipliers ``mu_k >= 0`` (rate constraints), ``nu_k >= 0`` (own caps) and
                                + sum_m max_{k allowed on m} h_km,
     h_km = (bw_m mu_k / ln 2) phi(x_km),  x_km = mu_k a_km / (pi_k ln 2),
 
-``phi(x) = ln x - 1 + 1/x`` for x > 1 (0 otherwise), ``a_km = gain/N0 = 1/inva``. Every t
+``phi(x) = ln x - 1 + 1/x`` for x > 1 (0 otherwise), ``a_km = gain/N0 = 1/inva``. With a
+spectral-efficiency cap ``lcap`` (rate ``bw min(log2(1 + psd a), lcap)``, :mod:`.waterfill`)
+the per-subchannel supremum is taken over psd up to the cap's, ``(2^lcap - 1) / a``:
+``phi_c(x) = phi(x)`` for ``x <= 2^lcap`` and ``lcap ln 2 - (2^lcap - 1) / x`` above (the
+value at the boxed psd; continuous with a continuous slope at ``x = 2^lcap``), so the
+bound stays a valid lower bound of the capped problem. Every t
 with ``sum mu_k D_k(t) > G`` is infeasible, and so is every smaller t (the demands only
 grow): the root of ``sum_k mu_k S / (t - c_k) = G`` is a lower bound on the relaxed and
 on the integral optimum, for *any* multipliers. The multipliers are only optimised
@@ -44,11 +49,18 @@ SAFE = 1e-12
 
 
 @kernel
-def phi_upper(x):
-    """An upper bound on ``phi(x) = ln x - 1 + 1/x`` (x > 1; 0 below), including a bound
-    on the rounding error of the argument (relative 8 eps) and of the evaluation."""
+def phi_upper(x, lcap=math.inf):
+    """An upper bound on ``phi(x) = ln x - 1 + 1/x`` (x > 1; 0 below), or on ``phi_c`` of
+    the spectral-efficiency cap ``lcap`` (module doc), including a bound on the rounding
+    error of the argument (relative 8 eps) and of the evaluation."""
     if not x > 1.0 - 1e-13:
         return 0.0
+    if lcap < math.inf and x > 2.0 ** lcap:
+        # phi_c' = (2^lcap - 1)/x^2 < 1/x: an argument error of 8 eps x moves it by <= 8 eps
+        v = lcap * LN2 - (2.0 ** lcap - 1.0) / x
+        if v < 0.0:
+            v = 0.0
+        return v * (1.0 + 1e-12) + 1e-15 * (lcap * LN2 + 2.0) + 4e-15 + 1e-300
     if x == math.inf:
         return math.inf
     u = x - 1.0
@@ -85,7 +97,7 @@ def _unpack(z, K, has_lam, mu, nu):
 
 
 @kernel
-def dual_value(inva, bw, fixed, mu, nu, lam, pmax, ptot):
+def dual_value(inva, bw, fixed, mu, nu, lam, pmax, ptot, lcap=math.inf):
     """The dual value G (module doc), rounded up. ``fixed`` (M,): owner or -1."""
     K, M = inva.shape
     g = 0.0
@@ -103,7 +115,7 @@ def dual_value(inva, bw, fixed, mu, nu, lam, pmax, ptot):
                 continue
             pk = nu[k] + lam
             x = mu[k] / (pk * LN2 * inva[k, m])
-            v = mu[k] * phi_upper(x)
+            v = mu[k] * phi_upper(x, lcap)
             if v > best:
                 best = v
         g += bw[m] * best / LN2
@@ -167,21 +179,23 @@ def _root(mu, c, S, g, safe):
 
 
 @kernel
-def certified_root(inva, bw, fixed, mu, nu, lam, pmax, ptot, c, S):
+def certified_root(inva, bw, fixed, mu, nu, lam, pmax, ptot, c, S, lcap=math.inf):
     """The lower bound (s) certified by the multipliers: every t' below it is infeasible
     for every completion of ``fixed`` (and for the time-sharing relaxation)."""
-    g = dual_value(inva, bw, fixed, mu, nu, lam, pmax, ptot)
+    g = dual_value(inva, bw, fixed, mu, nu, lam, pmax, ptot, lcap)
     return _root(mu, c, S, g, True)
 
 
 @kernel
 def _smooth_eval(z, inva, bw, fixed, pmax, ptot, c, S, has_lam, tau, grad, mu, nu, dgm, dgp,
-                 hbuf, lbuf):
+                 hbuf, lbuf, lcap):
     """Root t of the smoothed dual (max over clients -> tau log-sum-exp) and its gradient
     with respect to z (filled into ``grad``). Returns t (-inf if undefined). ``hbuf`` and
     ``lbuf`` (K,) are scratch."""
     K, M = inva.shape
     lam = _unpack(z, K, has_lam, mu, nu)
+    top = 2.0 ** lcap if lcap < math.inf else math.inf  # phi_c's switch point
+    gcap = top - 1.0
     g = 0.0
     for k in range(K):
         g += nu[k] * pmax[k]
@@ -199,7 +213,10 @@ def _smooth_eval(z, inva, bw, fixed, pmax, ptot, c, S, has_lam, tau, grad, mu, n
             if o >= 0 and k != o:
                 continue
             x = lbuf[k] / inva[k, m]
-            h = bw[m] * mu[k] * (math.log(x) - 1.0 + 1.0 / x) / LN2 if x > 1.0 else 0.0
+            if x > top:
+                h = bw[m] * mu[k] * (lcap * LN2 - gcap / x) / LN2
+            else:
+                h = bw[m] * mu[k] * (math.log(x) - 1.0 + 1.0 / x) / LN2 if x > 1.0 else 0.0
             hbuf[k] = h
             if h > hmax:
                 hmax = h
@@ -217,8 +234,12 @@ def _smooth_eval(z, inva, bw, fixed, pmax, ptot, c, S, has_lam, tau, grad, mu, n
             if hbuf[k] > 0.0:
                 x = lbuf[k] / inva[k, m]
                 sig = hbuf[k] / ssum
-                dgm[k] += sig * bw[m] * math.log2(x)
-                dgp[k] -= sig * bw[m] * (x - 1.0) * inva[k, m]
+                if x > top:  # the psd is boxed at the cap's
+                    dgm[k] += sig * bw[m] * lcap
+                    dgp[k] -= sig * bw[m] * gcap * inva[k, m]
+                else:
+                    dgm[k] += sig * bw[m] * math.log2(x)
+                    dgp[k] -= sig * bw[m] * (x - 1.0) * inva[k, m]
     t = _root(mu, c, S, g, False)
     if not t > -math.inf:
         return t
@@ -244,7 +265,7 @@ def _smooth_eval(z, inva, bw, fixed, pmax, ptot, c, S, has_lam, tau, grad, mu, n
 
 
 @kernel
-def initial_multipliers(la, inva, bw, fixed, pmax, ptot):
+def initial_multipliers(la, inva, bw, fixed, pmax, ptot, lcap=math.inf):
     """Starting log-multipliers ``z`` (2K+1,): each client's water level w_k at
     ``min(p_max, p_total/K)`` over the subchannels it may use, ``mu_k = w_k`` (then every
     power price is 1/ln 2), split evenly between own cap and total cap."""
@@ -265,7 +286,7 @@ def initial_multipliers(la, inva, bw, fixed, pmax, ptot):
         q = min(pmax[k], ptot / K)
         lw = 0.0
         if n > 0 and q > 0.0:
-            _, lv = max_rate_for_power(bla, binv, bbw, n, q, active)
+            _, lv = max_rate_for_power(bla, binv, bbw, n, q, active, lcap)
             lw = math.log(lv)
         z[k] = lw
         z[K + k] = math.log(0.5 / LN2)
@@ -283,14 +304,16 @@ def total_cap_binds(pmax, ptot):
 
 
 @kernel
-def link_dual_bound(la, inva, bw, fixed, c, S, pmax, ptot, z, max_iter, target):
+def link_dual_bound(la, inva, bw, fixed, c, S, pmax, ptot, z, max_iter, target,
+                    lcap=math.inf):
     """Lower bound (s) on the least deadline of any completion of ``fixed`` (and of the
     time-sharing relaxation), from multipliers optimised by BFGS on the smoothed root.
 
     ``z`` (2K+1,) holds the starting log-multipliers (``initial_multipliers``) and is
     updated to the best ones found. Stops early once the certified bound reaches
     ``target`` (use inf to optimise fully). Returns ``(bound, evaluations)``; the bound
-    is ``-inf`` when nothing could be certified.
+    is ``-inf`` when nothing could be certified. ``lcap``: the spectral-efficiency cap
+    (log2(1 + SNR) per subchannel; inf: none).
     """
     K, M = inva.shape
     has_lam = total_cap_binds(pmax, ptot)
@@ -309,11 +332,11 @@ def link_dual_bound(la, inva, bw, fixed, c, S, pmax, ptot, z, max_iter, target):
     evals = 0
     # certified value at the start
     lam = _unpack(z, K, has_lam, mu, nu)
-    best = certified_root(inva, bw, fixed, mu, nu, lam, pmax, ptot, c, S)
+    best = certified_root(inva, bw, fixed, mu, nu, lam, pmax, ptot, c, S, lcap)
     if best >= target:
         return best, 1
     # smoothing temperature: a fraction of the typical per-subchannel dual term
-    g0 = dual_value(inva, bw, fixed, mu, nu, lam, pmax, ptot)
+    g0 = dual_value(inva, bw, fixed, mu, nu, lam, pmax, ptot, lcap)
     it = 0
     for stage in range(3):
         if max_iter >= SNAP_ITER and stage > 0:
@@ -323,7 +346,7 @@ def link_dual_bound(la, inva, bw, fixed, c, S, pmax, ptot, z, max_iter, target):
                 old = z[i]
                 z[i] = -ZMAX
                 lam = _unpack(z, K, has_lam, mu, nu)
-                r = certified_root(inva, bw, fixed, mu, nu, lam, pmax, ptot, c, S)
+                r = certified_root(inva, bw, fixed, mu, nu, lam, pmax, ptot, c, S, lcap)
                 evals += 1
                 if r > best:
                     best = r
@@ -341,7 +364,7 @@ def link_dual_bound(la, inva, bw, fixed, c, S, pmax, ptot, z, max_iter, target):
                 H[i, j] = 1.0 if i == j else 0.0
         # minimise f = -log t (scale-free; t > max c >= 0)
         t0 = _smooth_eval(z, inva, bw, fixed, pmax, ptot, c, S, has_lam, tau, grad, mu, nu,
-                          dgm, dgp, hbuf, lbuf)
+                          dgm, dgp, hbuf, lbuf, lcap)
         evals += 1
         if not t0 > 0.0:
             break
@@ -380,7 +403,7 @@ def link_dual_bound(la, inva, bw, fixed, c, S, pmax, ptot, z, max_iter, target):
                 for i in range(n):
                     x_new[i] = min(max(z[i] + step * d[i], -ZMAX), ZMAX)
                 tn = _smooth_eval(x_new, inva, bw, fixed, pmax, ptot, c, S, has_lam, tau,
-                                  g_new, mu, nu, dgm, dgp, hbuf, lbuf)
+                                  g_new, mu, nu, dgm, dgp, hbuf, lbuf, lcap)
                 evals += 1
                 fn = -math.log(tn) if tn > 0.0 else math.inf
                 if fn <= f + 1e-4 * step * slope and fn < math.inf:
@@ -393,7 +416,7 @@ def link_dual_bound(la, inva, bw, fixed, c, S, pmax, ptot, z, max_iter, target):
                 g_new[i] = -g_new[i] / tn
             # certified value at the new point
             lam = _unpack(x_new, K, has_lam, mu, nu)
-            r = certified_root(inva, bw, fixed, mu, nu, lam, pmax, ptot, c, S)
+            r = certified_root(inva, bw, fixed, mu, nu, lam, pmax, ptot, c, S, lcap)
             if r > best:
                 best = r
                 for i in range(n):

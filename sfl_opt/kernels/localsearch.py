@@ -87,7 +87,7 @@ def _hand_over(mem, cnt, pos, assign, m, j):
 
 
 @inline_kernel
-def _need_with(la, inva, bw, mem, cnt, k, skip, add, rate, buf_la, buf_inv, buf_bw, active):
+def _need_with(la, inva, bw, mem, cnt, k, skip, add, rate, buf_la, buf_inv, buf_bw, active, lcap):
     """``(power, level)`` of client k for ``rate`` with its members minus ``skip`` plus
     ``add`` (either may be -1); power inf when the set is empty."""
     n = 0
@@ -106,7 +106,7 @@ def _need_with(la, inva, bw, mem, cnt, k, skip, add, rate, buf_la, buf_inv, buf_
         n += 1
     if n == 0:
         return math.inf, math.inf
-    return min_power_for_rate(buf_la, buf_inv, buf_bw, n, rate, active)
+    return min_power_for_rate(buf_la, buf_inv, buf_bw, n, rate, active, lcap)
 
 
 @inline_kernel
@@ -160,11 +160,11 @@ def _phi_after(base, new_i, new_j, i, j, need, pmax, total, ptot):
 
 @inline_kernel
 def _set_client(la, inva, bw, mem, cnt, k, pmax, rate, need, level, ratio, tot, ver, bufs_la,
-                bufs_inv, bufs_bw, active):
+                bufs_inv, bufs_bw, active, lcap):
     """Recompute client k's need, level and ratio at its rate; keep the total in step and
     invalidate what is cached about k (a fresh stamp ``ver[k]``; ``ver[K]`` counts)."""
     p, w = _need_with(la, inva, bw, mem, cnt, k, -1, -1, rate[k], bufs_la, bufs_inv, bufs_bw,
-                      active)
+                      active, lcap)
     tot[0] += p - need[k]
     K = need.shape[0]
     ver[K] += 1  # a stamp never used before, so no stale cache entry can match it
@@ -176,7 +176,7 @@ def _set_client(la, inva, bw, mem, cnt, k, pmax, rate, need, level, ratio, tot, 
 
 @kernel
 def _refresh(la, inva, bw, mem, cnt, c, S, t, pmax, rate, need, level, ratio, tot, top, ver,
-             buf_la, buf_inv, buf_bw, active):
+             buf_la, buf_inv, buf_bw, active, lcap):
     """Rebuild the whole state at a new deadline t."""
     K = c.shape[0]
     tot[0] = 0.0
@@ -184,7 +184,7 @@ def _refresh(la, inva, bw, mem, cnt, c, S, t, pmax, rate, need, level, ratio, to
         rate[k] = S / (t - c[k])
         need[k] = 0.0
         _set_client(la, inva, bw, mem, cnt, k, pmax, rate, need, level, ratio, tot, ver,
-                    buf_la, buf_inv, buf_bw, active)
+                    buf_la, buf_inv, buf_bw, active, lcap)
     tot[0] = 0.0
     for k in range(K):
         tot[0] += need[k]
@@ -214,7 +214,7 @@ def _the_binding_client(ratio, top, tot, ptot, threshold):
 def _best_receiver(la, inva, bw, mem, cnt, m, i, j_only, cands, n_cands, new_i, best_phi,
                    rate, need,
                    level, ratio, top, tot, pmax, ptot, ver, got, got_ver, buf_la, buf_inv,
-                   buf_bw, active):
+                   buf_bw, active, lcap):
     """Best client to receive subchannel m from i (``j_only`` >= 0 restricts it to one):
     ``(j, phi)``, j = -1 when none beats ``best_phi``. ``got[m, j]`` caches client j's
     need with m added, valid while ``got_ver[m, j] == ver[j]``."""
@@ -241,7 +241,7 @@ def _best_receiver(la, inva, bw, mem, cnt, m, i, j_only, cands, n_cands, new_i, 
             if ptot < math.inf and (tot[0] - need[i] + new_i - ub) / ptot >= best_phi:
                 continue
             new_j, _ = _need_with(la, inva, bw, mem, cnt, j, -1, m, rate[j], buf_la, buf_inv,
-                                  buf_bw, active)
+                                  buf_bw, active, lcap)
             got[m, j] = new_j
             got_ver[m, j] = ver[j]
         phi = _phi_after(base, new_i, new_j, i, j, need, pmax, tot[0], ptot)
@@ -254,7 +254,7 @@ def _best_receiver(la, inva, bw, mem, cnt, m, i, j_only, cands, n_cands, new_i, 
 @kernel
 def _scan_moves(la, inva, bw, assign, mem, cnt, start_pos, threshold, rate, need, level,
                 ratio, top, tot, pmax, ptot, ver, wo_need, wo_level, wo_ver, got, got_ver,
-                buf_la, buf_inv, buf_bw, active, dirty, dlist, n_dirty):
+                buf_la, buf_inv, buf_bw, active, dirty, dlist, n_dirty, lcap):
     """First improving move from subchannel ``start_pos`` on: ``(m, j)`` or (-1, -1).
     ``wo_need[m]`` caches the owner's need without m (:func:`_ensure_without`)."""
     M = assign.shape[0]
@@ -270,7 +270,7 @@ def _scan_moves(la, inva, bw, assign, mem, cnt, start_pos, threshold, rate, need
             if inva[must, m] >= level[must]:
                 continue
         _ensure_without(la, inva, bw, assign, mem, cnt, rate, m, ver, wo_need, wo_level,
-                        wo_ver, buf_la, buf_inv, buf_bw, active)
+                        wo_ver, buf_la, buf_inv, buf_bw, active, lcap)
         new_i = wo_need[m]
         if new_i / pmax[i] >= threshold:
             continue
@@ -282,7 +282,7 @@ def _scan_moves(la, inva, bw, assign, mem, cnt, start_pos, threshold, rate, need
         j, _ = _best_receiver(la, inva, bw, mem, cnt, m, i, j_only, dlist, n_cands, new_i,
                               threshold, rate,
                               need, level, ratio, top, tot, pmax, ptot, ver, got, got_ver,
-                              buf_la, buf_inv, buf_bw, active)
+                              buf_la, buf_inv, buf_bw, active, lcap)
         if j >= 0:
             return m, j
     return -1, -1
@@ -290,13 +290,13 @@ def _scan_moves(la, inva, bw, assign, mem, cnt, start_pos, threshold, rate, need
 
 @inline_kernel
 def _ensure_without(la, inva, bw, assign, mem, cnt, rate, m, ver, wo_need, wo_level, wo_ver,
-                    buf_la, buf_inv, buf_bw, active):
+                    buf_la, buf_inv, buf_bw, active, lcap):
     """Make ``wo_need[m]``, ``wo_level[m]`` (the owner's need, W, and level without m)
     current: recomputed only when the owner changed since (``wo_ver[m] != ver[owner]``)."""
     i = assign[m]
     if wo_ver[m] != ver[i]:
         wo_need[m], wo_level[m] = _need_with(la, inva, bw, mem, cnt, i, m, -1, rate[i],
-                                             buf_la, buf_inv, buf_bw, active)
+                                             buf_la, buf_inv, buf_bw, active, lcap)
         wo_ver[m] = ver[i]
 
 
@@ -351,7 +351,7 @@ def _useful_partners(inva, assign, mem, cnt, i, wo_level, useful, n_useful):
 @kernel
 def _scan_swaps(la, inva, bw, assign, mem, cnt, start_pos, threshold, rate, need, level,
                 ratio, top, tot, pmax, ptot, ver, wo_need, wo_level, wo_ver, useful, n_useful,
-                buf_la, buf_inv, buf_bw, active):
+                buf_la, buf_inv, buf_bw, active, lcap):
     """First subchannel (from ``start_pos``) with an improving swap, and its best partner:
     ``(m, m2)`` or (-1, -1).
 
@@ -370,7 +370,7 @@ def _scan_swaps(la, inva, bw, assign, mem, cnt, start_pos, threshold, rate, need
         best_phi = threshold
         best_m2 = -1
         _ensure_without(la, inva, bw, assign, mem, cnt, rate, m, ver, wo_need, wo_level,
-                        wo_ver, buf_la, buf_inv, buf_bw, active)
+                        wo_ver, buf_la, buf_inv, buf_bw, active, lcap)
         mode = 0  # 0: every subchannel, 1: the binding client's, 2: i's useful partners
         n_part = M
         if must >= 0 and i != must:
@@ -381,7 +381,8 @@ def _scan_swaps(la, inva, bw, assign, mem, cnt, start_pos, threshold, rate, need
             if n_useful[i] < 0:
                 for q in range(cnt[i]):
                     _ensure_without(la, inva, bw, assign, mem, cnt, rate, mem[i, q], ver,
-                                    wo_need, wo_level, wo_ver, buf_la, buf_inv, buf_bw, active)
+                                    wo_need, wo_level, wo_ver, buf_la, buf_inv, buf_bw, active,
+                                    lcap)
                 _useful_partners(inva, assign, mem, cnt, i, wo_level, useful, n_useful)
             n_part = n_useful[i]
         for q in range(n_part):
@@ -399,16 +400,16 @@ def _scan_swaps(la, inva, bw, assign, mem, cnt, start_pos, threshold, rate, need
             if _max_excluding(ratio, top, i, j) >= best_phi:
                 continue  # another client's cap binds
             _ensure_without(la, inva, bw, assign, mem, cnt, rate, m2, ver, wo_need, wo_level,
-                            wo_ver, buf_la, buf_inv, buf_bw, active)
+                            wo_ver, buf_la, buf_inv, buf_bw, active, lcap)
             if not _swap_candidate_ok(bw, la, inva, m, m2, i, j, best_phi, cnt, need, ratio,
                                       top, tot, pmax, ptot, wo_need, wo_level):
                 continue
             new_i, _ = _need_with(la, inva, bw, mem, cnt, i, m, m2, rate[i], buf_la, buf_inv,
-                                  buf_bw, active)
+                                  buf_bw, active, lcap)
             if new_i / pmax[i] >= best_phi:
                 continue
             new_j, _ = _need_with(la, inva, bw, mem, cnt, j, m2, m, rate[j], buf_la, buf_inv,
-                                  buf_bw, active)
+                                  buf_bw, active, lcap)
             phi = _phi_after(_max_excluding(ratio, top, i, j), new_i, new_j, i, j, need, pmax,
                              tot[0], ptot)
             if phi < best_phi:
@@ -420,7 +421,7 @@ def _scan_swaps(la, inva, bw, assign, mem, cnt, start_pos, threshold, rate, need
 
 
 @inline_kernel
-def _own_deadline(la, inva, bw, mem, cnt, k, c, S, pmax, tk, buf_la, buf_inv, buf_bw, active):
+def _own_deadline(la, inva, bw, mem, cnt, k, c, S, pmax, tk, buf_la, buf_inv, buf_bw, active, lcap):
     """``tk[k] = c_k + S / Rmax_k``: client k's best deadline at p_max[k] on its set, s."""
     n = 0
     for q in range(cnt[k]):
@@ -429,13 +430,14 @@ def _own_deadline(la, inva, bw, mem, cnt, k, c, S, pmax, tk, buf_la, buf_inv, bu
         buf_inv[n] = inva[k, m]
         buf_bw[n] = bw[m]
         n += 1
-    r, _ = max_rate_for_power(buf_la, buf_inv, buf_bw, n, pmax[k], active)
+    r, _ = max_rate_for_power(buf_la, buf_inv, buf_bw, n, pmax[k], active, lcap)
     tk[k] = c[k] + S / r if r > 0.0 else math.inf
 
 
 @kernel
 def _solve_deadline(la, inva, bw, assign, mem, cnt, c, S, pmax, ptot, rtol, tk, rate, need,
-                    level, ratio, tot, top, ver, buf_la, buf_inv, buf_bw, active, total_binds):
+                    level, ratio, tot, top, ver, buf_la, buf_inv, buf_bw, active, total_binds,
+                    lcap):
     """Re-solve the optimal deadline t of the current assignment and rebuild the state
     at it. ``t_lo = max_k tk[k]`` (kept per client) is optimal when the total cap holds
     there (no root search, no pass over the CSR layout); else ``power_control`` finds the
@@ -446,11 +448,11 @@ def _solve_deadline(la, inva, bw, assign, mem, cnt, c, S, pmax, ptot, rtol, tk, 
             t = tk[k]
     if not total_binds:
         _refresh(la, inva, bw, mem, cnt, c, S, t, pmax, rate, need, level, ratio, tot, top,
-                 ver, buf_la, buf_inv, buf_bw, active)
+                 ver, buf_la, buf_inv, buf_bw, active, lcap)
     if total_binds or (ptot < math.inf and tot[0] > ptot):
-        t, _, _, _ = power_control(la, inva, bw, assign, c, S, pmax, ptot, rtol)
+        t, _, _, _ = power_control(la, inva, bw, assign, c, S, pmax, ptot, rtol, lcap)
         _refresh(la, inva, bw, mem, cnt, c, S, t, pmax, rate, need, level, ratio, tot, top,
-                 ver, buf_la, buf_inv, buf_bw, active)
+                 ver, buf_la, buf_inv, buf_bw, active, lcap)
     return t
 
 
@@ -464,7 +466,7 @@ def _clear_dirty(dirty, dlist, n_dirty, value):
 
 
 @kernel
-def local_search(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol):
+def local_search(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol, lcap=math.inf):
     """Improve ``assign0`` by cyclic first-improvement move/swap local search.
 
     Returns ``(assign, t, psd, moves)`` with t (s) and psd (W/Hz) from exact power
@@ -498,9 +500,9 @@ def local_search(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol):
     pos_swap = 0
     for k in range(K):
         _own_deadline(la, inva, bw, mem, cnt, k, c, S, pmax, tk, buf_la, buf_inv, buf_bw,
-                      active)
+                      active, lcap)
     _solve_deadline(la, inva, bw, assign, mem, cnt, c, S, pmax, ptot, rtol, tk, rate, need,
-                    level, ratio, tot, top, ver, buf_la, buf_inv, buf_bw, active, False)
+                    level, ratio, tot, top, ver, buf_la, buf_inv, buf_bw, active, False, lcap)
     stale = False  # changes applied since t was last re-solved
     # while the total cap binds, a move's test depends only on its two clients (its
     # saving must exceed tol * p_total): after a full move scan found none, only moves
@@ -517,7 +519,7 @@ def local_search(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol):
         m, x = _scan_moves(la, inva, bw, assign, mem, cnt, pos_move, threshold, rate, need,
                            level, ratio, top, tot, pmax, ptot, ver, wo_need, wo_level,
                            wo_ver, got, got_ver, buf_la, buf_inv, buf_bw, active, dirty,
-                           dlist, use)
+                           dlist, use, lcap)
         if m < 0 and use < 0 and total_binds:
             n_dirty = _clear_dirty(dirty, dlist, n_dirty, 0)
         if m >= 0:
@@ -529,14 +531,14 @@ def local_search(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol):
             m, x = _scan_swaps(la, inva, bw, assign, mem, cnt, pos_swap, threshold, rate,
                                need, level, ratio, top, tot, pmax, ptot, ver, wo_need,
                                wo_level, wo_ver, useful, n_useful, buf_la, buf_inv, buf_bw,
-                               active)
+                               active, lcap)
             if m < 0:
                 if not stale:
                     break
                 # the caps are slack at t: re-solve the deadline exactly and go on
                 _solve_deadline(la, inva, bw, assign, mem, cnt, c, S, pmax, ptot, rtol, tk,
                                 rate, need, level, ratio, tot, top, ver, buf_la, buf_inv,
-                                buf_bw, active, True)
+                                buf_bw, active, True, lcap)
                 stale = False
                 n_dirty = _clear_dirty(dirty, dlist, n_dirty, -1)
                 continue
@@ -548,11 +550,11 @@ def local_search(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol):
         moves += 1
         for k in (i, j):
             _own_deadline(la, inva, bw, mem, cnt, k, c, S, pmax, tk, buf_la, buf_inv, buf_bw,
-                          active)
+                          active, lcap)
         if total_binds:  # re-solving t costs a root search: defer it, update i and j
             for k in (i, j):
                 _set_client(la, inva, bw, mem, cnt, k, pmax, rate, need, level, ratio, tot,
-                            ver, buf_la, buf_inv, buf_bw, active)
+                            ver, buf_la, buf_inv, buf_bw, active, lcap)
             _top3(ratio, top)
             stale = True
             if n_dirty >= 0:
@@ -564,8 +566,8 @@ def local_search(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol):
         else:  # a client's own cap binds: re-solving t is cheap and keeps pruning sharp
             _solve_deadline(la, inva, bw, assign, mem, cnt, c, S, pmax, ptot, rtol, tk, rate,
                             need, level, ratio, tot, top, ver, buf_la, buf_inv, buf_bw, active,
-                            False)
+                            False, lcap)
             stale = False
             n_dirty = _clear_dirty(dirty, dlist, n_dirty, -1)
-    t, psd, _, _ = power_control(la, inva, bw, assign, c, S, pmax, ptot, rtol)
+    t, psd, _, _ = power_control(la, inva, bw, assign, c, S, pmax, ptot, rtol, lcap)
     return assign, t, psd, moves

@@ -59,7 +59,7 @@ def _gather_subset(la, inva, bw, k, s, buf_la, buf_inv, buf_bw):
 
 
 @kernel
-def _own_cap_delays(la, inva, bw, c, S, pmax, out):
+def _own_cap_delays(la, inva, bw, c, S, pmax, out, lcap):
     """``out[k, s] = c_k + S / Rmax_k(s)``: client k's best deadline on set s alone, s."""
     K, M = la.shape
     buf_la = np.empty(M)
@@ -70,12 +70,12 @@ def _own_cap_delays(la, inva, bw, c, S, pmax, out):
         out[k, 0] = math.inf
         for s in range(1, 1 << M):
             n = _gather_subset(la, inva, bw, k, s, buf_la, buf_inv, buf_bw)
-            r, _ = max_rate_for_power(buf_la, buf_inv, buf_bw, n, pmax[k], active)
+            r, _ = max_rate_for_power(buf_la, buf_inv, buf_bw, n, pmax[k], active, lcap)
             out[k, s] = c[k] + S / r if r > 0.0 else math.inf
 
 
 @kernel
-def _needs_at(la, inva, bw, c, S, pmax, t, out):
+def _needs_at(la, inva, bw, c, S, pmax, t, out, lcap):
     """``out[k, s] = P_k(t, s)`` (W), or inf when it exceeds p_max[k] or t <= c_k."""
     K, M = la.shape
     buf_la = np.empty(M)
@@ -91,7 +91,7 @@ def _needs_at(la, inva, bw, c, S, pmax, t, out):
         rate = S / (t - c[k])
         for s in range(1, 1 << M):
             n = _gather_subset(la, inva, bw, k, s, buf_la, buf_inv, buf_bw)
-            p, _ = min_power_for_rate(buf_la, buf_inv, buf_bw, n, rate, active)
+            p, _ = min_power_for_rate(buf_la, buf_inv, buf_bw, n, rate, active, lcap)
             out[k, s] = p if p <= pmax[k] else math.inf
 
 
@@ -146,32 +146,33 @@ def _unroll(choice, M):
 
 
 @kernel
-def partition_optimum(la, inva, bw, c, S, pmax, ptot, rtol, t_hi):
+def partition_optimum(la, inva, bw, c, S, pmax, ptot, rtol, t_hi, lcap=math.inf):
     """The optimal assignment of a small link (see the module docstring).
 
     ``la``, ``inva`` (K, M), ``bw`` (M,) Hz, ``c`` (K,) s, ``S`` bits, ``pmax`` (K,) W,
     ``ptot`` W (inf allowed), ``rtol`` the bisection tolerance on t, ``t_hi`` a deadline
-    known to be feasible (s; only used when ``ptot`` is finite, inf to derive one).
+    known to be feasible (s; only used when ``ptot`` is finite, inf to derive one),
+    ``lcap`` the spectral-efficiency cap (inf: none).
     Returns ``(assign, t, psd)`` with t (s) and psd (W/Hz) from ``power_control``.
     """
     K, M = la.shape
     n_masks = 1 << M
     cost = np.empty((K, n_masks))
     choice = np.zeros((K, n_masks), dtype=np.int64)
-    _own_cap_delays(la, inva, bw, c, S, pmax, cost)
+    _own_cap_delays(la, inva, bw, c, S, pmax, cost, lcap)
     t_lo = _partition_dp(cost, True, choice)
     assign = _unroll(choice, M)
     # among the partitions feasible just above t_lo, the one of least total power: it
     # meets the total cap if any does, and it breaks the many ties of the min-max (only
     # the slowest client matters) the same way whatever the clients' labels
-    _needs_at(la, inva, bw, c, S, pmax, t_lo * (1.0 + rtol), cost)
+    _needs_at(la, inva, bw, c, S, pmax, t_lo * (1.0 + rtol), cost, lcap)
     if _partition_dp(cost, False, choice) <= ptot:
         assign = _unroll(choice, M)
     elif ptot < math.inf:
         if not t_hi < math.inf:  # the min-max partition with the total cap shared
-            t_hi, _, _, _ = power_control(la, inva, bw, assign, c, S, pmax, ptot, rtol)
+            t_hi, _, _, _ = power_control(la, inva, bw, assign, c, S, pmax, ptot, rtol, lcap)
         hi = t_hi * (1.0 + rtol)
-        _needs_at(la, inva, bw, c, S, pmax, hi, cost)
+        _needs_at(la, inva, bw, c, S, pmax, hi, cost, lcap)
         if _partition_dp(cost, False, choice) <= ptot:
             assign = _unroll(choice, M)
         lo = t_lo
@@ -179,11 +180,11 @@ def partition_optimum(la, inva, bw, c, S, pmax, ptot, rtol, t_hi):
             if hi - lo <= 0.25 * rtol * hi:
                 break
             mid = 0.5 * (lo + hi)
-            _needs_at(la, inva, bw, c, S, pmax, mid, cost)
+            _needs_at(la, inva, bw, c, S, pmax, mid, cost, lcap)
             if _partition_dp(cost, False, choice) <= ptot:
                 hi = mid
                 assign = _unroll(choice, M)
             else:
                 lo = mid
-    t, psd, _, _ = power_control(la, inva, bw, assign, c, S, pmax, ptot, rtol)
+    t, psd, _, _ = power_control(la, inva, bw, assign, c, S, pmax, ptot, rtol, lcap)
     return assign, t, psd

@@ -2,7 +2,9 @@
 
 Problem (one link): minimise t over psd >= 0 subject to ``c_k + S / R_k <= t`` for every
 client, ``sum psd*bw <= p_max[k]`` per client and ``<= p_total`` overall, where
-``R_k = sum_{m in k} bw_m log2(1 + psd_m gain_km / N0)``.
+``R_k = sum_{m in k} bw_m log2(1 + psd_m gain_km / N0)`` (each term capped at ``bw_m lcap``
+with a spectral-efficiency cap ``lcap``, bit/s/Hz: box-constrained water-filling, see
+:mod:`.waterfill`; P_k(t) stays convex and decreasing, so nothing else changes).
 
 For a given t, client k needs ``S / (t - c_k)`` bit/s; its least power P_k(t) is
 water-filling over its own subchannels and decreases strictly in t. So t is feasible iff
@@ -21,7 +23,7 @@ import math
 import numpy as np
 
 from ._jit import kernel
-from .waterfill import max_rate_for_power, min_power_for_rate
+from .waterfill import capped_psd, max_rate_for_power, min_power_for_rate
 
 #: ln 2 (a rate is bw * log1p(snr) / ln 2: stable for a deeply faded subchannel)
 LN2 = math.log(2.0)
@@ -65,7 +67,7 @@ def _segments(la, inva, bw, assign, K):
 
 
 @kernel
-def _total_need(start, sla, sinv, sbw, c, S, t, active):
+def _total_need(start, sla, sinv, sbw, c, S, t, active, lcap):
     """``(sum_k P_k(t), -d/dt sum_k P_k(t))``: total least power (W) and its slope.
 
     With water level w_k, dP_k/dR_k = w_k ln 2 and dR_k/dt = -S / (t - c_k)^2.
@@ -76,19 +78,20 @@ def _total_need(start, sla, sinv, sbw, c, S, t, active):
     for k in range(K):
         a, b = start[k], start[k + 1]
         d = t - c[k]
-        p, w = min_power_for_rate(sla[a:b], sinv[a:b], sbw[a:b], b - a, S / d, active)
+        p, w = min_power_for_rate(sla[a:b], sinv[a:b], sbw[a:b], b - a, S / d, active, lcap)
         total += p
         slope += LN2 * w * S / (d * d)
     return total, slope
 
 
 @kernel
-def power_control(la, inva, bw, assign, c, S, pmax, ptot, rtol):
+def power_control(la, inva, bw, assign, c, S, pmax, ptot, rtol, lcap=math.inf):
     """Optimal deadline and psd for a fixed assignment.
 
     ``la``, ``inva``: (K, M) normalised gains (see waterfill); ``bw`` (M,) Hz; ``assign``
     (M,) client per subchannel; ``c`` (K,) fixed delays, s; ``S`` bits per client;
-    ``pmax`` (K,) W; ``ptot`` W (inf allowed); ``rtol`` relative tolerance on t.
+    ``pmax`` (K,) W; ``ptot`` W (inf allowed); ``rtol`` relative tolerance on t;
+    ``lcap`` the spectral-efficiency cap, log2(1 + SNR) per subchannel (inf: none).
 
     Returns ``(t, psd (M,), status, iterations)``: t in s is feasible and within
     ``rtol`` of the optimum; status 1 means a client has no subchannel (t = inf).
@@ -104,20 +107,21 @@ def power_control(la, inva, bw, assign, c, S, pmax, ptot, rtol):
     t_lo = -math.inf
     for k in range(K):
         a, b = start[k], start[k + 1]
-        r, _ = max_rate_for_power(sla[a:b], sinv[a:b], sbw[a:b], b - a, pmax[k], active)
+        r, _ = max_rate_for_power(sla[a:b], sinv[a:b], sbw[a:b], b - a, pmax[k], active,
+                                  lcap)
         tk = c[k] + S / r
         if tk > t_lo:
             t_lo = tk
     iters = 0
     t = t_lo
-    need_lo, slope_lo = _total_need(start, sla, sinv, sbw, c, S, t_lo, active)
+    need_lo, slope_lo = _total_need(start, sla, sinv, sbw, c, S, t_lo, active, lcap)
     if need_lo > ptot:
         # an upper end: every client at min(p_max, p_total/K) is feasible
         t_hi = -math.inf
         for k in range(K):
             a, b = start[k], start[k + 1]
             q = min(pmax[k], ptot / K)
-            r, _ = max_rate_for_power(sla[a:b], sinv[a:b], sbw[a:b], b - a, q, active)
+            r, _ = max_rate_for_power(sla[a:b], sinv[a:b], sbw[a:b], b - a, q, active, lcap)
             tk = c[k] + S / r
             if tk > t_hi:
                 t_hi = tk
@@ -131,7 +135,7 @@ def power_control(la, inva, bw, assign, c, S, pmax, ptot, rtol):
             if x - t_lo <= 0.25 * rtol * x:
                 t_lo = x
                 break
-            need_x, slope_x = _total_need(start, sla, sinv, sbw, c, S, x, active)
+            need_x, slope_x = _total_need(start, sla, sinv, sbw, c, S, x, active, lcap)
             if need_x <= ptot:  # landed on the root itself (rounding)
                 t_hi = x
                 break
@@ -140,11 +144,11 @@ def power_control(la, inva, bw, assign, c, S, pmax, ptot, rtol):
             slope_lo = slope_x
         # certify a feasible end within rtol of t_lo; bisection as the fall-back
         x = t_lo * (1.0 + 0.5 * rtol)
-        if x < t_hi and _total_need(start, sla, sinv, sbw, c, S, x, active)[0] <= ptot:
+        if x < t_hi and _total_need(start, sla, sinv, sbw, c, S, x, active, lcap)[0] <= ptot:
             t_hi = x
         while t_hi - t_lo > rtol * t_hi and iters < 300:
             mid = 0.5 * (t_lo + t_hi)
-            if _total_need(start, sla, sinv, sbw, c, S, mid, active)[0] <= ptot:
+            if _total_need(start, sla, sinv, sbw, c, S, mid, active, lcap)[0] <= ptot:
                 t_hi = mid
             else:
                 t_lo = mid
@@ -155,12 +159,12 @@ def power_control(la, inva, bw, assign, c, S, pmax, ptot, rtol):
     for k in range(K):
         a, b = start[k], start[k + 1]
         p, w = min_power_for_rate(sla[a:b], sinv[a:b], sbw[a:b], b - a, S / (t - c[k]),
-                                  active)
+                                  active, lcap)
         scale = 1.0
         if p > pmax[k]:
             scale = pmax[k] / p
         for q in range(a, b):
-            x = w - sinv[q]
+            x = capped_psd(w - sinv[q], sinv[q], lcap)
             psd[idx[q]] = x * scale if x > 0.0 else 0.0
         total += p * scale
     if total > ptot:
@@ -171,7 +175,7 @@ def power_control(la, inva, bw, assign, c, S, pmax, ptot, rtol):
 
 
 @kernel
-def client_needs(la, inva, bw, assign, c, S, t):
+def client_needs(la, inva, bw, assign, c, S, t, lcap=math.inf):
     """Least power (W) of each client to meet deadline ``t`` with its subchannels."""
     K = c.shape[0]
     start, idx, sla, sinv, sbw = _segments(la, inva, bw, assign, K)
@@ -183,22 +187,23 @@ def client_needs(la, inva, bw, assign, c, S, t):
             need[k] = math.inf
         else:
             need[k], _ = min_power_for_rate(sla[a:b], sinv[a:b], sbw[a:b], b - a,
-                                            S / (t - c[k]), active)
+                                            S / (t - c[k]), active, lcap)
     return need
 
 
 @kernel
-def link_check(gain, bw, assign, psd, noise_psd, c, S, pmax, ptot):
+def link_check(gain, bw, assign, psd, noise_psd, c, S, pmax, ptot, lcap=math.inf):
     """``(deadline, violation)`` of a psd on one link: ``max_k (c_k + S / R_k)`` in s
-    (inf when a client has zero rate), and the largest relative excess over a power cap
-    or below zero (0 when every constraint holds)."""
+    (inf when a client has zero rate; each subchannel's rate capped at ``bw lcap``), and
+    the largest relative excess over a power cap or below zero (0 when every constraint
+    holds)."""
     K = c.shape[0]
     rate = np.zeros(K)
     power = np.zeros(K)
     viol = 0.0
     for m in range(assign.shape[0]):
         k = assign[m]
-        rate[k] += bw[m] * (math.log1p(psd[m] * gain[k, m] / noise_psd) / LN2)
+        rate[k] += bw[m] * min(math.log1p(psd[m] * gain[k, m] / noise_psd) / LN2, lcap)
         power[k] += psd[m] * bw[m]
         if -psd[m] > viol:
             viol = -psd[m]

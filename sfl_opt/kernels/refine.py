@@ -12,6 +12,8 @@ local search and keeps the result if it is better. Units: s, bits, W, W/Hz, Hz.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._jit import kernel
@@ -21,7 +23,7 @@ from .power import power_control
 
 
 @kernel
-def refine_assign(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol):
+def refine_assign(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol, lcap=math.inf):
     """Improve ``assign0``: the exact optimum by the subset DP when the link is small
     (:func:`.partition.partition_is_cheap`), else move/swap local search
     (:func:`.localsearch.local_search`).
@@ -32,9 +34,9 @@ def refine_assign(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol)
     """
     K, M = la.shape
     if not partition_is_cheap(K, M):
-        return local_search(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol)
-    t0, psd0, _, _ = power_control(la, inva, bw, assign0, c, S, pmax, ptot, rtol)
-    a, t, psd = partition_optimum(la, inva, bw, c, S, pmax, ptot, rtol, t0)
+        return local_search(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol, lcap)
+    t0, psd0, _, _ = power_control(la, inva, bw, assign0, c, S, pmax, ptot, rtol, lcap)
+    a, t, psd = partition_optimum(la, inva, bw, c, S, pmax, ptot, rtol, t0, lcap)
     if not t < t0:
         return assign0.copy(), t0, psd0, 0
     moves = 0
@@ -46,7 +48,7 @@ def refine_assign(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol)
 
 @kernel
 def perturb_search(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol, rand,
-                   patience):
+                   patience, lcap=math.inf):
     """Iterated local search from ``assign0``.
 
     ``rand`` (rows, 2 * size) holds uniform numbers in [0, 1): row q drives kick q,
@@ -58,9 +60,9 @@ def perturb_search(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol
     """
     K, M = la.shape
     if partition_is_cheap(K, M):  # refine_assign is exact: nothing left to find
-        return refine_assign(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol)
+        return refine_assign(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol, lcap)
     best, t_best, psd_best, moves = refine_assign(la, inva, bw, assign0, c, S, pmax, ptot,
-                                                  rtol, max_moves, tol)
+                                                  rtol, max_moves, tol, lcap)
     count = np.empty(K, dtype=np.int64)
     idle = 0  # kicks since the last improvement
     for q in range(rand.shape[0]):
@@ -95,7 +97,7 @@ def perturb_search(la, inva, bw, assign0, c, S, pmax, ptot, rtol, max_moves, tol
             count[i] -= 1
             count[j] += 1
         a2, t2, psd2, mv = refine_assign(la, inva, bw, a, c, S, pmax, ptot, rtol, max_moves,
-                                         tol)
+                                         tol, lcap)
         moves += mv
         idle += 1
         if t2 < t_best * (1.0 - tol):

@@ -12,6 +12,8 @@ do not depend on the s-link allocation. Units: s, bits, FLOP, FLOP/s.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._jit import kernel
@@ -26,7 +28,7 @@ def compose_total(rounds, local_iters, t_s, fixed_iter, fixed_round):
 
 @kernel
 def search_pairs(la, inva, bw, assign, pmax, ptot, client_flops, w_fwd, s_up, rounds,
-                 fixed_iter, fixed_round, local_iters, rtol):
+                 fixed_iter, fixed_round, local_iters, rtol, lcap=math.inf):
     """Totals (P,) and s-link stage times (P,) of every pair for a fixed assignment.
 
     ``w_fwd`` (P,) is b * WcF in FLOP, ``s_up`` (P,) bits; the best pair is the argmin.
@@ -39,7 +41,7 @@ def search_pairs(la, inva, bw, assign, pmax, ptot, client_flops, w_fwd, s_up, ro
     for p in range(P):
         for k in range(K):
             c[k] = w_fwd[p] / client_flops[k]
-        t, _, _, _ = power_control(la, inva, bw, assign, c, s_up[p], pmax, ptot, rtol)
+        t, _, _, _ = power_control(la, inva, bw, assign, c, s_up[p], pmax, ptot, rtol, lcap)
         t_s[p] = t
         totals[p] = compose_total(rounds[p], local_iters, t, fixed_iter[p], fixed_round[p])
     return totals, t_s

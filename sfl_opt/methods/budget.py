@@ -92,17 +92,18 @@ def _client_arrays(ln: Link, assign: np.ndarray, k: int) -> tuple[np.ndarray, ..
 
 
 def power_cap_for_energy(la: np.ndarray, inva: np.ndarray, bw: np.ndarray, epb: float,
-                         p_max: float) -> float:
+                         p_max: float, lcap: float = math.inf) -> float:
     """The largest power P <= ``p_max`` (W) whose water-filling energy per bit
     ``P / R(P)`` is at most ``epb`` J/bit on one client's subchannels (normalised gains
     ``la``, ``inva``; ``bw`` Hz); 0 when ``epb`` is at or below the infimum
     ``ln 2 · min(inva)``. The ratio grows with P (module docstring), so bisection is
-    exact; the returned power always meets ``epb``."""
+    exact (with the spectral-efficiency cap ``lcap`` the rate stops growing at saturation
+    and the ratio keeps growing); the returned power always meets ``epb``."""
     n = la.shape[0]
     act = np.empty(n, dtype=np.bool_)
 
     def ratio(q: float) -> float:
-        r, _ = kn.max_rate_for_power(la, inva, bw, n, q, act)
+        r, _ = kn.max_rate_for_power(la, inva, bw, n, q, act, lcap)
         return q / r if r > 0 else math.inf
 
     if not epb > LN2 * float(np.min(inva)):
@@ -123,17 +124,19 @@ def power_cap_for_energy(la: np.ndarray, inva: np.ndarray, bw: np.ndarray, epb: 
 
 def _f_point(ln: Link, assign: np.ndarray, tau: float) -> tuple[np.ndarray, np.ndarray] | None:
     """psd (N,) and per-client power (K,) of the f-link at deadline ``tau`` (s/bit): each
-    client at rate 1/tau with the least power; None if a cap is broken."""
+    client at rate 1/tau with the least power; None if a cap is broken. (The kernels'
+    rates are unattenuated: the rate 1/tau needs 1/(alpha tau) of them, prepared.py.)"""
     psd = np.zeros(assign.size)
     power = np.zeros(ln.K)
     for k in range(ln.K):
         la, inva, bw, m = _client_arrays(ln, assign, k)
         act = np.empty(m.size, dtype=np.bool_)
-        q, w = kn.min_power_for_rate(la, inva, bw, m.size, 1.0 / tau, act)
+        q, w = kn.min_power_for_rate(la, inva, bw, m.size, 1.0 / (ln.alpha * tau), act,
+                                     ln.lcap)
         if not q <= ln.p_max[k] * (1 + 1e-12):
             return None
         out = np.empty(m.size)
-        kn.psd_at_level(inva, w, out)
+        kn.psd_at_level(inva, w, out, ln.lcap)
         psd[m] = out
         power[k] = float(np.sum(out * bw))
     if power.sum() > ln.p_total * (1 + 1e-12):
@@ -182,11 +185,11 @@ def budget_power(prep: PreparedProblem, p: int, assigns: dict[str, np.ndarray],
         for k in range(pr.K):
             la, inva, bw, _ = _client_arrays(s, a_s, k)
             caps[k] = power_cap_for_energy(la, inva, bw, left[k] / (rounds * it * S),
-                                           float(s.p_max[k]))
+                                           float(s.p_max[k]), s.lcap)
         if not (caps > 0).all():
             return math.inf, None, None
         t, psd, status, _ = kn.power_control(s.la, s.inva, s.bw, a_s, c, S, caps,
-                                             s.p_total, 1e-12)
+                                             s.p_total, 1e-12, s.lcap)
         if status != 0 or not math.isfinite(t):
             return math.inf, None, None
         total = float(prep.total(p, t + t_other, tau))

@@ -94,7 +94,8 @@ class LinkMILP:
         self.r_unit = sc.r_unit
         self.w = sc.w
         self.ub = sc.ub[:, None] * np.ones((1, M))
-        qmax = np.log1p(self.a * self.ub)
+        # the spectral-efficiency cap bounds q (nat/s/Hz) as well: q <= qcap z
+        qmax = np.minimum(np.log1p(self.a * self.ub), sc.qcap)
         self.stats = ProbeStats()
         self.pool: dict[tuple[int, ...], None] = {}
         self._cut_points: set[tuple[int, int, float]] = set()

@@ -73,7 +73,8 @@ def _rates(ctx: PreparedProblem, links: dict[str, LinkPoint]) -> dict[str, np.nd
     out = {}
     for name, pt in links.items():
         ln = ctx.link(name)
-        out[name] = link_rates(ln.gain, ln.bw, pt.assign, pt.psd, pr.noise_psd, pr.K)
+        out[name] = link_rates(ln.gain, ln.bw, pt.assign, pt.psd, pr.noise_psd, pr.K,
+                               pr.max_se, pr.se_attenuation)
     if "d" not in out:
         out["d"] = pr.rate_down
     return out
@@ -131,19 +132,21 @@ def best_vector(ctx: PreparedProblem, terms: ClientTerms, links: dict[str, LinkP
 
 def _demand(ctx: PreparedProblem, terms: ClientTerms, name: str, idx: np.ndarray,
             q: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-client ``(c (K,) s, S (K,) bits)`` of link ``name`` at a split vector."""
+    """Per-client ``(c (K,) s, S (K,))`` of link ``name`` at a split vector: S in bits over
+    the link's attenuation α (``prepared``: the kernels see the unattenuated rate)."""
     pr = ctx.problem
+    alpha = ctx.link(name).alpha
     if name == "s":
-        return terms.wcf[idx, q] / pr.client_flops, terms.s_up[idx]
+        return terms.wcf[idx, q] / pr.client_flops, terms.s_up[idx] / alpha
     if name == "d":
-        return terms.wcb[idx, q] / pr.client_flops, terms.s_dn[idx]
-    return np.zeros(pr.K), terms.s_ad[idx, q]  # the round link
+        return terms.wcb[idx, q] / pr.client_flops, terms.s_dn[idx] / alpha
+    return np.zeros(pr.K), terms.s_ad[idx, q] / alpha  # the round link
 
 
 def _exact(ln: Link, assign: np.ndarray, c: np.ndarray, S: np.ndarray) -> LinkPoint:
     a = np.ascontiguousarray(assign, np.int64)
     t, psd, _ = demand_power_control(ln.la, ln.inva, ln.bw, a, c, np.ascontiguousarray(S),
-                                     ln.p_max, ln.p_total, RTOL)
+                                     ln.p_max, ln.p_total, RTOL, ln.lcap)
     return LinkPoint(a, psd, float(t))
 
 
@@ -164,7 +167,7 @@ def reallocate(ctx: PreparedProblem, terms: ClientTerms, cur: dict[str, LinkPoin
             continue
         s1 = float(np.max(S))
         starts = [kn.greedy_assign(ln.la, ln.inva, ln.bw, c, s1, ln.p_max, ln.p_total,
-                                   ln.order), pt.assign]
+                                   ln.order, ln.lcap), pt.assign]
         cands = []
         for a0 in starts:
             a0 = np.ascontiguousarray(a0, np.int64)
@@ -173,10 +176,12 @@ def reallocate(ctx: PreparedProblem, terms: ClientTerms, cur: dict[str, LinkPoin
                     rand = kick_numbers(opts.seed, ln.key, q, opts.kicks * KICK_GROWTH)
                     a0, _, _, _ = kn.perturb_search(ln.la, ln.inva, ln.bw, a0, c, s1,
                                                     ln.p_max, ln.p_total, RTOL,
-                                                    opts.max_moves, MOVE_TOL, rand, opts.kicks)
+                                                    opts.max_moves, MOVE_TOL, rand, opts.kicks,
+                                                    ln.lcap)
                 else:
                     a0, _, _, _ = kn.refine_assign(ln.la, ln.inva, ln.bw, a0, c, s1, ln.p_max,
-                                                   ln.p_total, RTOL, opts.max_moves, MOVE_TOL)
+                                                   ln.p_total, RTOL, opts.max_moves, MOVE_TOL,
+                                                   ln.lcap)
             cands.append(_exact(ln, a0, c, S))
         out[name] = min(cands, key=lambda x: x.t)
     return out

@@ -75,7 +75,9 @@ def per_client_lower_bound(prep: PreparedProblem, upper: float = math.inf) -> fl
 def _largest_rates(prep: PreparedProblem) -> dict[str, np.ndarray]:
     """(K,) bit/s: each client's rate alone with every subchannel of each link at its
     cap (the fixed downlink: ``rate_down``)."""
-    out = {n: prep.link(n).rate_bounds[0] for n in (*prep.stage_links, prep.round_link)}
+    # the kernels' rates are unattenuated (prepared.py): times alpha for bit/s
+    out = {n: prep.link(n).rate_bounds[0] * prep.link(n).alpha
+           for n in (*prep.stage_links, prep.round_link)}
     if "d" not in out:
         out["d"] = prep.problem.rate_down
     return out
@@ -91,7 +93,7 @@ def _link_bound(prep: PreparedProblem, name: str, c: np.ndarray, S: float, it: i
     """Native bound (s) on ``min max_k (c_k + S/R_k)`` over the allocations of ``name``."""
     base = link_of(prep, name, None) if not prep.link(name).per_pair else link_of(prep, name, 0)
     arr = LinkArrays(base.la, base.inva, base.bw, base.pmax, base.ptot,
-                     np.asarray(c, float), float(S))
+                     np.asarray(c, float), float(S) / prep.link(name).alpha, base.lcap)
     return float(arr.root_bound(it)[0])
 
 

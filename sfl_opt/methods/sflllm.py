@@ -172,7 +172,7 @@ def _greedy_points(ln: Link, idx: np.ndarray) -> list[LinkPoint]:
     c_all = np.array([c for c, _ in demands], dtype=float).reshape(len(idx), ln.K)
     s_all = np.array([s for _, s in demands], dtype=float)
     assigns, ts, psds, status = greedy_pairs(ln.la, ln.inva, ln.bw, c_all, s_all, ln.p_max,
-                                             ln.p_total, ln.order, RTOL)
+                                             ln.p_total, ln.order, RTOL, ln.lcap)
     if status.any():
         raise SflOptError(f"assign_{ln.name}: a client has no subchannel")
     return [LinkPoint(assigns[q], psds[q], float(ts[q])) for q in range(len(idx))]

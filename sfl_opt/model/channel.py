@@ -80,24 +80,31 @@ def draw_subchannel_gains(
 
 
 def shannon_rate(bandwidth: np.ndarray | float, power: np.ndarray | float,
-                 gain: np.ndarray | float, noise: float) -> np.ndarray:
-    """Rate (bit/s) of ``bandwidth`` Hz at ``power`` W over ``gain`` with noise psd ``noise``."""
+                 gain: np.ndarray | float, noise: float, max_se: float = np.inf,
+                 se_attenuation: float = 1.0) -> np.ndarray:
+    """Rate (bit/s) of ``bandwidth`` Hz at ``power`` W over ``gain`` with noise psd ``noise``;
+    truncated (TR 36.942 Annex A) at ``max_se`` bit/s/Hz with attenuation ``se_attenuation``:
+    ``bw min(alpha log2(1 + SNR), max_se)``."""
     bw = np.asarray(bandwidth, dtype=float)
     snr = np.asarray(power, dtype=float) * np.asarray(gain, dtype=float) / (noise * bw)
-    return bw * (np.log1p(snr) / np.log(2.0))
+    se = se_attenuation * (np.log1p(snr) / np.log(2.0))
+    return bw * np.minimum(se, max_se)
 
 
 def downlink_rates(gain: np.ndarray, total_power: float, bandwidth: float,
-                   noise: float) -> np.ndarray:
+                   noise: float, max_se: float = np.inf,
+                   se_attenuation: float = 1.0) -> np.ndarray:
     """Per-client downlink rates (bit/s) when a base station of ``total_power`` W shares
-    ``bandwidth`` Hz and its power equally between the K clients (FDMA)."""
+    ``bandwidth`` Hz and its power equally between the K clients (FDMA); capped as in
+    :func:`shannon_rate`."""
     g = np.asarray(gain, dtype=float)
     k = g.size
-    return shannon_rate(bandwidth / k, total_power / k, g, noise)
+    return shannon_rate(bandwidth / k, total_power / k, g, noise, max_se, se_attenuation)
 
 
 def broadcast_rate(gain: np.ndarray, total_power: float, bandwidth: float,
-                   noise: float) -> float:
-    """Common broadcast rate (bit/s): the whole band and power, limited by the weakest client."""
+                   noise: float, max_se: float = np.inf, se_attenuation: float = 1.0) -> float:
+    """Common broadcast rate (bit/s): the whole band and power, limited by the weakest client
+    (capped as in :func:`shannon_rate`)."""
     g = float(np.min(np.asarray(gain, dtype=float)))
-    return float(shannon_rate(bandwidth, total_power, g, noise))
+    return float(shannon_rate(bandwidth, total_power, g, noise, max_se, se_attenuation))

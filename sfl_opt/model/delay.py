@@ -169,12 +169,16 @@ class Breakdown:
 
 
 def link_rates(gain: np.ndarray, bw: np.ndarray, assign: np.ndarray, psd: np.ndarray,
-               noise_psd: float, k: int) -> np.ndarray:
-    """Per-client rate (bit/s): sum over its subchannels of bw log2(1 + psd gain / N0),
-    computed as ``log1p(snr) / ln 2`` so that a weak subchannel's rate keeps its digits."""
+               noise_psd: float, k: int, max_se: float = np.inf,
+               se_attenuation: float = 1.0) -> np.ndarray:
+    """Per-client rate (bit/s): sum over its subchannels of
+    ``bw min(se_attenuation log2(1 + psd gain / N0), max_se)`` (truncated Shannon, TR 36.942
+    Annex A; ``max_se`` bit/s/Hz, inf and 1 give plain Shannon), computed with
+    ``log1p(snr) / ln 2`` so that a weak subchannel's rate keeps its digits."""
     m = np.arange(assign.size)
     # log1p: a deeply faded subchannel (snr far below float64's epsilon) keeps its digits
-    per_sub = bw * (np.log1p(psd * gain[assign, m] / noise_psd) / LN2)
+    se = se_attenuation * (np.log1p(psd * gain[assign, m] / noise_psd) / LN2)
+    per_sub = bw * np.minimum(se, max_se)
     return np.bincount(assign, weights=per_sub, minlength=k)
 
 
@@ -257,8 +261,9 @@ def evaluate(problem: Problem, split: int | Any, rank: int, assign_s: Any, psd_s
     a_s, p_s = check_link(problem, "s", assign_s, psd_s, problem.M, problem.p_total_s)
     a_f, p_f = check_link(problem, "f", assign_f, psd_f, problem.N, problem.p_total_f)
     k = problem.K
-    rs = link_rates(problem.gain_s, problem.bw_s, a_s, p_s, problem.noise_psd, k)
-    rf = link_rates(problem.gain_f, problem.bw_f, a_f, p_f, problem.noise_psd, k)
+    se = (problem.max_se, problem.se_attenuation)  # the spectral-efficiency cap
+    rs = link_rates(problem.gain_s, problem.bw_s, a_s, p_s, problem.noise_psd, k, *se)
+    rf = link_rates(problem.gain_f, problem.bw_f, a_f, p_f, problem.noise_psd, k, *se)
     rates = [("s", rs, a_s, p_s, problem.gain_s), ("f", rf, a_f, p_f, problem.gain_f)]
     rd = pd = None
     if problem.gain_d is None:
@@ -274,7 +279,7 @@ def evaluate(problem: Problem, split: int | Any, rank: int, assign_s: Any, psd_s
         assert problem.bw_d is not None and problem.p_total_d is not None
         a_d, p_d = check_link(problem, "d", assign_d, psd_d, problem.D, problem.p_total_d,
                               bw=problem.bw_d, p_max=np.full(k, problem.p_total_d))
-        rd = link_rates(problem.gain_d, problem.bw_d, a_d, p_d, problem.noise_psd, k)
+        rd = link_rates(problem.gain_d, problem.bw_d, a_d, p_d, problem.noise_psd, k, *se)
         pd = client_power(problem.bw_d, a_d, p_d, k)
         rates.append(("d", rd, a_d, p_d, problem.gain_d))
     for name, r, a, p, gain in rates:
@@ -458,8 +463,8 @@ def check_magnitudes(problem: Problem, table: PairTable | None = None) -> None:
         rate_hi = {}
         for name, gain, bw, bits in (("s", pr.gain_s, pr.bw_s, tab.s_up),
                                      ("f", pr.gain_f, pr.bw_f, tab.s_ad)):
-            rate_hi[name] = bw.sum() * np.log1p(pr.p_max * gain.max(axis=1)
-                                                / (pr.noise_psd * bw.min())) / LN2
+            rate_hi[name] = pr.subchannel_rate(bw.sum(), pr.p_max * gain.max(axis=1)
+                                               / (pr.noise_psd * bw.min()))
             t_min = float(np.max(np.min(bits) / rate_hi[name]))
             if not t_min <= TIME_MAX:
                 raise NumericalRangeError(

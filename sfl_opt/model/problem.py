@@ -26,6 +26,10 @@ _ARRAY_FIELDS = ("gain_s", "gain_f", "bw_s", "bw_f", "p_max", "client_flops", "r
                  "splits", "ranks", "rounds")
 _SCALAR_FIELDS = ("noise_psd", "p_total_s", "p_total_f", "server_flops", "rate_bcast")
 _INT_FIELDS = ("batch",)
+#: optional radio scalars with their defaults (written to JSON only when not the default)
+_RADIO_FIELDS = {"max_se": math.inf, "se_attenuation": 1.0}
+#: the largest finite spectral-efficiency cap over the attenuation, log2(1 + SNR)
+SE_CAP_MAX = 1000.0
 #: the optional allocated downlink (SPEC §8.4): all three given, or none (fixed rates)
 _DOWNLINK_FIELDS = ("gain_d", "bw_d", "p_total_d")
 #: the optional energy fields (defaults: :data:`sfl_opt.model.energy.DEFAULTS`)
@@ -77,6 +81,12 @@ class Problem:
       given, the down stage is ``max_k (TcB_k + S_dn / Rd_k)`` over an allocation of
       the D subchannels and ``rate_down`` is not used; when absent (the default, the
       paper's reading) every client receives at its fixed ``rate_down``.
+    - ``max_se``: spectral-efficiency cap per subchannel, bit/s/Hz (``inf``: plain
+      Shannon, the default of a hand-built problem; ``Problem.default`` uses 7.4, the
+      256-QAM peak of the NR MCS table); ``se_attenuation`` α in (0, 1]: the truncated
+      Shannon rate of 3GPP TR 36.942 Annex A, ``bw min(α log2(1 + SNR), max_se)`` on
+      every allocated subchannel of every link (the s-, f- and allocated downlink).
+      Power beyond the cap is wasted; the solvers never spend it.
     - energy (:mod:`sfl_opt.model.energy`; defaults in :data:`sfl_opt.model.energy.DEFAULTS`):
       ``compute_power (K,)`` W each client draws while computing (its J/FLOP is
       ``compute_power / client_flops``), ``server_power`` W the main server draws while
@@ -112,6 +122,8 @@ class Problem:
     bw_d: np.ndarray | None = None
     p_total_d: float | None = None
     band: str = "separate"
+    max_se: float = math.inf
+    se_attenuation: float = 1.0
     compute_power: np.ndarray | None = None
     server_power: float | None = None
     bs_power: float | None = None
@@ -141,6 +153,18 @@ class Problem:
     def D(self) -> int:
         """Number of downlink subchannels (0 in the fixed-rate downlink model)."""
         return 0 if self.gain_d is None else int(self.gain_d.shape[1])
+
+    @property
+    def se_cap(self) -> float:
+        """The cap on ``log2(1 + SNR)`` of one subchannel, ``max_se / se_attenuation``
+        (inf: none); the kernels' ``lcap``."""
+        return self.max_se / self.se_attenuation
+
+    def subchannel_rate(self, bw: Any, snr: Any) -> np.ndarray:
+        """Rate (bit/s) of subchannels of bandwidth ``bw`` (Hz) at signal-to-noise ratio
+        ``snr``: ``bw min(se_attenuation log2(1 + snr), max_se)``."""
+        se = self.se_attenuation * (np.log1p(np.asarray(snr, dtype=float)) / np.log(2.0))
+        return np.asarray(bw, dtype=float) * np.minimum(se, self.max_se)
 
     @property
     def downlink(self) -> str:
@@ -257,6 +281,9 @@ class Problem:
             out["p_total_d"] = _enc(self.p_total_d)
         if self.band != "separate":
             out["band"] = self.band
+        for name, default in _RADIO_FIELDS.items():
+            if getattr(self, name) != default:
+                out[name] = _enc(getattr(self, name))
         out["compute_power"] = [_enc(x) for x in self.compute_power.tolist()]
         out["server_power"] = _enc(self.server_power)
         out["bs_power"] = _enc(self.bs_power)
@@ -281,13 +308,13 @@ class Problem:
         if unknown:
             raise ValidationError("problem", f"only the fields {sorted(known)}", unknown)
         missing = sorted(known - set(data) - {"rounds_source", "band", "client_memory",
-                                               "convergence", *_DOWNLINK_FIELDS,
+                                               "convergence", *_DOWNLINK_FIELDS, *_RADIO_FIELDS,
                                                *_ENERGY_FIELDS})
         if missing:
             raise ValidationError("problem", "every Problem field", f"missing {missing}")
         for name in _ARRAY_FIELDS:
             data[name] = _dec_nested(data[name])
-        for name in _SCALAR_FIELDS:
+        for name in (*_SCALAR_FIELDS, *(n for n in _RADIO_FIELDS if n in data)):
             data[name] = _dec(data[name])
         if "client_memory" in data:
             data["client_memory"] = _dec_nested(data["client_memory"])
@@ -418,6 +445,7 @@ def validate_problem(p: Problem) -> None:
     _validate_downlink(p, k)
     validate_energy_fields(p, k)
     v.choice("band", p.band, ("separate", "shared"))
+    _validate_radio(p)
     if p.band == "shared" and (m != n or not np.array_equal(p.bw_s, p.bw_f)):
         raise ValidationError("band", "'separate', or 'shared' with gain_s and gain_f over "
                               "the same subchannels (M = N, bw_s == bw_f)",
@@ -495,6 +523,22 @@ def _check_memory(p: Problem) -> None:
             f"is {need[i, q]:.4g} bytes ({need[i, q] / 1e9:.3f} GB) at split "
             f"{int(p.splits[i])}, rank {int(p.ranks[q])}, batch {p.batch}",
             f"smallest cap {cap:.4g} bytes ({cap / 1e9:.3f} GB)")
+
+
+def _validate_radio(p: Problem) -> None:
+    """``max_se`` > 0 (inf allowed), ``se_attenuation`` in (0, 1], their ratio at most
+    :data:`SE_CAP_MAX` when finite."""
+    set_ = object.__setattr__
+    max_se = v.scalar("max_se", p.max_se, positive=True, allow_inf=True)
+    alpha = v.scalar("se_attenuation", p.se_attenuation, positive=True)
+    if alpha > 1.0:
+        raise ValidationError("se_attenuation", "a factor in (0, 1] (TR 36.942 Annex A uses "
+                              "0.4-0.75)", alpha)
+    if math.isfinite(max_se) and max_se / alpha > SE_CAP_MAX:
+        raise ValidationError("max_se", f"a cap with max_se / se_attenuation <= {SE_CAP_MAX:g}"
+                              " bit/s/Hz, or inf for none", max_se)
+    set_(p, "max_se", max_se)
+    set_(p, "se_attenuation", alpha)
 
 
 def _validate_downlink(p: Problem, k: int) -> None:

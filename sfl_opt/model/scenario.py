@@ -18,6 +18,7 @@ import numpy as np
 from .. import _validation as v
 from ..errors import NumericalRangeError, ValidationError
 from . import channel, hardware
+from .architectures import get_model
 from .convergence import Table
 from .delay import check_magnitudes
 from .hardware import client_devices
@@ -64,7 +65,9 @@ DEFAULTS: dict[str, Any] = {
     "r_max": 500.0,
     "shadowing_db": 8.0,
     "profile": "bundled",
-    "noise_figure_db": 0.0,
+    "noise_figure_db": 5.0,
+    "max_se": 7.4,
+    "se_attenuation": 1.0,
     "split_min": 1,
     "client_memory": None,
     "devices": None,
@@ -73,6 +76,7 @@ DEFAULTS: dict[str, Any] = {
     "downlink": "fixed",
     "subchannels_d": None,
     "band": "separate",
+    "model": None,
     "compute_power": None,
     "server_power": None,
     "client_energy": None,
@@ -108,6 +112,8 @@ def default_problem(
     shadowing_db: float = DEFAULTS["shadowing_db"],
     profile: str | Path | None = DEFAULTS["profile"],
     noise_figure_db: float = DEFAULTS["noise_figure_db"],
+    max_se: float = DEFAULTS["max_se"],
+    se_attenuation: float = DEFAULTS["se_attenuation"],
     split_min: int = DEFAULTS["split_min"],
     client_memory: float | Sequence[float] | None = DEFAULTS["client_memory"],
     devices: str | Sequence[str] | None = DEFAULTS["devices"],
@@ -116,6 +122,7 @@ def default_problem(
     downlink: str = DEFAULTS["downlink"],
     subchannels_d: int | None = DEFAULTS["subchannels_d"],
     band: str = DEFAULTS["band"],
+    model: str | None = DEFAULTS["model"],
     compute_power: float | Sequence[float] | None = DEFAULTS["compute_power"],
     server_power: float | None = DEFAULTS["server_power"],
     client_energy: float | Sequence[float] | None = DEFAULTS["client_energy"],
@@ -134,7 +141,13 @@ def default_problem(
     Second-edition options (SPEC §8.2, §8.3; the defaults keep §6):
 
     - ``noise_figure_db``: receiver noise figure, dB, added to the -174 dBm/Hz floor
-      (every link, the downlink and broadcast rates included);
+      (every link, the downlink and broadcast rates included); 5 dB, a base-station
+      receiver (3GPP TR 36.942 Table 4.3; docs/model.md), since the first edition's 0 dB;
+    - ``max_se``, ``se_attenuation``: the truncated Shannon rate ``bw min(α log2(1 + SNR),
+      max_se)`` of every subchannel (TR 36.942 Annex A) and of the fixed downlink and
+      broadcast rates; ``max_se = 7.4`` bit/s/Hz is the peak spectral efficiency of the
+      256-QAM MCS table of TS 38.214 (Table 5.1.3.1-2, MCS 27: 948/1024 x 8 bit), α = 1.
+      ``max_se=float("inf"), noise_figure_db=0`` is the first edition's radio;
     - ``p_total``: ``float("inf")`` is the per-device-caps-only variant (no total power
       cap on either link): a total cap over different handsets models a regulatory or
       interference budget, not a battery;
@@ -164,6 +177,14 @@ def default_problem(
 
     Workload and ``rounds`` (``profile``; ``layers``, ``hidden``, ``seq`` default
     to GPT-2 small's 12, 768, 512 tokens):
+
+    - ``model``: a name of the LLM catalogue :data:`sfl_opt.models.MODELS` (e.g.
+      ``"llama-3.2-1b"``): the analytic workload of that architecture at ``seq`` tokens
+      (default 512) with its default LoRA targets, frozen weights at ``memory_bits``
+      (16, or 8 / 4 for quantised base weights, 32 for float32; saved activations at 16
+      bits, 32 with ``memory_bits=32``); ``layers`` and ``hidden`` must then be None.
+      ``rounds`` still come from the profile (measured on the GPT-2 proxy: the rounds
+      for another model are an assumption, said so in ``rounds_source``);
 
     - ``"bundled"`` (default): the measured profile ``profiles/cpu-gpt2-small.json``
       of the source tree. Its measured workload is used when ``layers``,
@@ -203,9 +224,14 @@ def default_problem(
     v.seed("seed", seed)
     k = v.positive_int("clients", clients)
     nf = v.scalar("noise_figure_db", noise_figure_db, nonnegative=True)
-    if isinstance(memory_bits, bool) or memory_bits not in (16, 32):
+    max_se = v.scalar("max_se", max_se, positive=True, allow_inf=True)
+    se_attenuation = v.scalar("se_attenuation", se_attenuation, positive=True)
+    se = {"max_se": max_se, "se_attenuation": se_attenuation}
+    allowed_bits = (16, 32) if model is None else (4, 8, 16, 32)
+    if isinstance(memory_bits, bool) or memory_bits not in allowed_bits:
         raise ValidationError("memory_bits", "16 (analytic mixed-precision memory) or 32 "
-                              "(the profile's float32 measurement)", memory_bits)
+                              "(the profile's float32 measurement); with a catalogue model "
+                              "also 8 or 4 (quantised frozen weights)", memory_bits)
     m = v.positive_int("subchannels", subchannels)
     n = m if subchannels_f is None else v.positive_int("subchannels_f", subchannels_f)
     if isinstance(client_flops, str) or not hasattr(client_flops, "__len__") \
@@ -254,8 +280,13 @@ def default_problem(
                 "p_total_d": float(bs_power)}
     noise = channel.noise_psd(channel.NOISE_DBM_PER_HZ + nf)
     ranks = tuple(int(r) for r in rank_arr)
-    workload, rounds, rounds_source, model = _default_workload_rounds(
-        profile, ranks, iters, memory_bits, layers=layers, hidden=hidden, seq=seq)
+    if model is None:
+        workload, rounds, rounds_source, conv_model = _default_workload_rounds(
+            profile, ranks, iters, memory_bits, layers=layers, hidden=hidden, seq=seq)
+    else:
+        workload, rounds, rounds_source, conv_model = _model_workload_rounds(
+            model, profile, ranks, iters, memory_bits, layers=layers, hidden=hidden,
+            seq=seq)
     flops, caps, server_flops = _hardware(devices, server, k, flops, client_flops,
                                           server_flops, client_memory)
     L = workload.layers
@@ -274,18 +305,19 @@ def default_problem(
         p_total_f=float(p_total),
         client_flops=flops,
         server_flops=float(server_flops),
-        rate_down=channel.downlink_rates(g_down, bs_power, bs_bandwidth, noise),
-        rate_bcast=channel.broadcast_rate(g_down, bs_power, bs_bandwidth, noise),
+        rate_down=channel.downlink_rates(g_down, bs_power, bs_bandwidth, noise, **se),
+        rate_bcast=channel.broadcast_rate(g_down, bs_power, bs_bandwidth, noise, **se),
         batch=batch,
         local_iters=iters,
         splits=np.arange(split_min, L),
         ranks=np.array(ranks),
         rounds=None if rounds is None else np.array(rounds),
-        convergence=model,
+        convergence=conv_model,
         workload=workload,
         rounds_source=rounds_source,
         client_memory=caps,
         band=band,
+        **se,
         compute_power=_catalogue_power(devices, k, compute_power, "compute_power"),
         server_power=_catalogue_power(server, k, server_power, "server_power"),
         bs_power=float(bs_power),
@@ -451,6 +483,31 @@ def _default_workload_rounds(
         # mixed-precision memory fields of the same model instead
         work = work_with_memory(work, analytic)
     return work, rounds, source, conv
+
+
+def _model_workload_rounds(
+    model: str, profile: str | Path | None, ranks: tuple[int, ...],
+    local_iters: int | tuple[int, ...],
+    memory_bits: int, **dims: int | None
+) -> tuple[Workload, list[float], str]:
+    """Workload of catalogue ``model`` (analytic) and the rounds of the GPT-2 proxy
+    profile (or the illustrative table without one)."""
+    arch = get_model(model)
+    for name in ("layers", "hidden"):
+        if dims[name] is not None:
+            raise ValidationError(name, f"None with model={arch.name!r} (the catalogue fixes "
+                                        "the model's dimensions)", dims[name])
+    seq = 512 if dims["seq"] is None else v.positive_int("seq", dims["seq"])
+    _check_ranks_fit(ranks, arch.hidden)
+    saved = 32 if memory_bits == 32 else 16
+    work = arch.workload(seq, weight_bits=memory_bits, saved_bits=saved)
+    _, rounds, source, conv = _default_workload_rounds(profile, ranks, local_iters,
+                                                       memory_bits if memory_bits in (16, 32)
+                                                       else 16, layers=None, hidden=None,
+                                                       seq=None)
+    note = (f"{source}; rounds(r, I) of the GPT-2 proxy assumed for {arch.name} (not "
+            "measured on it)")
+    return work, rounds, note, conv
 
 
 def model_dims(profile: Any = "bundled") -> dict[str, int]:

@@ -157,12 +157,14 @@ class Workload:
         weight_bits: int = 16,
         saved_bits: int = 16,
     ) -> Workload:
-        """Analytic workload of a GPT-2-style decoder (per sample of ``seq`` tokens).
+        """Analytic workload of a GPT-2-style decoder (per sample of ``seq`` tokens): the
+        GPT-2 case of :meth:`transformer` (LayerNorm, tanh-GELU MLP of width ``ffn`` =
+        4d by default, biases everywhere, learned positions, tied head).
 
         Counts 2 FLOPs per multiply-add of the matrix products only (as
         ``torch.utils.flop_counter`` does); element-wise work is neglected.
 
-        Per block (d = ``hidden``, s = ``seq``, f = ``ffn`` = 4d by default):
+        Per block (d = ``hidden``, s = ``seq``, f = ``ffn``):
 
         - forward: linear layers ``s(4d^2 + 2df)`` MACs (QKV, output projection,
           MLP) and attention ``2 s^2 d`` MACs (scores and weighted values);
@@ -206,39 +208,156 @@ class Workload:
                           ("weight_bits", weight_bits), ("saved_bits", saved_bits)):
             v.positive_int(name, val)
         P = seq if positions is None else v.positive_int("positions", positions)
+        f = 4 * hidden if ffn is None else v.positive_int("ffn", ffn)
+        if lora_targets > 4:
+            raise ValidationError("lora_targets", "at most 4 d x d projections (q, v, k, o)",
+                                  lora_targets)
+        work = cls.transformer(
+            layers, hidden, seq, heads=heads, head_dim=hidden / heads, ffn=f, ffn_kind="gelu",
+            vocab=vocab, positions=P, norm="layernorm", bias=True,
+            lora_targets=("q", "v", "k", "o")[:lora_targets], act_bits=act_bits,
+            param_bits=param_bits, weight_bits=weight_bits, saved_bits=saved_bits)
+        return cls(**{**{fl.name: getattr(work, fl.name) for fl in fields(work)},
+                      "source": f"analytic gpt2(layers={layers}, hidden={hidden}, seq={seq}, "
+                                f"vocab={vocab})"})
+
+    @classmethod
+    def transformer(
+        cls,
+        layers: int,
+        hidden: int,
+        seq: int,
+        *,
+        heads: int,
+        ffn: int,
+        vocab: int,
+        kv_heads: int | None = None,
+        head_dim: float | None = None,
+        ffn_kind: str = "gelu",
+        positions: int = 0,
+        norm: str = "layernorm",
+        bias: bool = False,
+        qkv_bias: bool | None = None,
+        fused_qkv: bool = False,
+        lora_targets: tuple[str, ...] = ("q", "v"),
+        act_bits: int = 16,
+        param_bits: int = 32,
+        weight_bits: int = 16,
+        saved_bits: int = 16,
+        source: str | None = None,
+    ) -> Workload:
+        """Analytic workload of a decoder-only transformer block stack, per sample of
+        ``seq`` tokens (the architectures of :mod:`sfl_opt.models`; GPT-2 is
+        :meth:`gpt2`). FLOPs, not MACs: 2 per multiply-add of the matrix products
+        (``torch.utils.flop_counter``'s convention); element-wise work is neglected.
+
+        Dimensions: d = ``hidden``, s = ``seq``, h = ``heads``, g = ``kv_heads`` (None:
+        h; grouped-query attention when g < h), e = ``head_dim`` (None: d/h), q = h e and
+        c = g e the query and key/value widths, f = ``ffn`` with ``ffn_kind`` ``"gelu"``
+        (two matrices d x f, f x d) or ``"swiglu"`` (three: gate, up, down). Per block:
+
+        - forward MACs ``s (d q + 2 d c + q d + n_f d f)`` (n_f = 2 GELU, 3 SwiGLU) for
+          the projections plus the *sequence term* ``2 s^2 q`` of attention (scores and
+          weighted values over the full s x s matrix, as eager attention computes it);
+        - backward convention (LoRA: the base weights are frozen): every frozen linear
+          layer needs the gradient of its input but not of its weight (1x its forward),
+          the attention products need both operands' gradients (2x);
+        - LoRA of rank r on ``lora_targets`` (``"q"``, ``"k"``, ``"v"``, ``"o"``,
+          ``"gate"``, ``"up"``, ``"down"``; ``"qkv"`` for a fused projection): a target
+          d_in -> d_out has ``r (d_in + d_out)`` parameters and ``r (d_in + d_out)``
+          MACs per token forward, 2x backward (weight and input gradients of A and B);
+        - head ``2 s d V`` FLOPs forward and the same backward (input gradient; the head
+          is frozen, tied or not); embedding a lookup (``s d`` position additions when
+          ``positions`` > 0 learned positions, else 0);
+        - cut activation ``s d`` values of ``act_bits`` bits; labels ``s ceil(log2 V)``.
+
+        Memory (bytes): frozen weights at ``weight_bits`` (16, 8 or 4: FP16/BF16, INT8,
+        4-bit quantised) per value: per block the projections (with biases when
+        ``bias``; ``qkv_bias`` alone for Qwen2) and two norms (``2d`` values each for
+        LayerNorm, ``d`` for RMSNorm), the embedding ``(V + positions) d``; saved for
+        backward at ``saved_bits`` per value and sample: the two norms' inputs and
+        statistics (``s d + 2 s`` LayerNorm, ``s d + s`` RMSNorm), the first norm's output
+        (the adapters' input), the attention operands ``s (q + 2 q')`` (q' = q when the
+        keys and values are repeated for grouped-query attention or fused with the
+        queries, c otherwise), the softmax output ``h s^2`` and the MLP's element-wise
+        tensors (``4 s f`` for tanh-GELU, ``3 s f`` for SwiGLU: gate, SiLU output, up); the
+        first block saves its input and norm statistics less; per unit rank ``s`` values
+        (``x A``) per target; the cut activation ``s d``. LoRA parameters and their
+        AdamW state follow from ``lora_params`` and ``param_bits`` (:mod:`sfl_opt.memory`).
+        """
+        for name, val in (("layers", layers), ("hidden", hidden), ("seq", seq), ("vocab", vocab),
+                          ("heads", heads), ("ffn", ffn), ("act_bits", act_bits),
+                          ("param_bits", param_bits), ("saved_bits", saved_bits)):
+            v.positive_int(name, val)
         if layers < 2:
             raise ValidationError("layers", "at least 2 blocks (a split needs both sides)", layers)
-        f = 4 * hidden if ffn is None else v.positive_int("ffn", ffn)
-        d, s = float(hidden), float(seq)
-        linear_macs = s * (4 * d * d + 2 * d * f)
-        attn_macs = 2 * s * s * d
-        fwd = 2.0 * (linear_macs + attn_macs)
-        bwd = 2.0 * (linear_macs + 2.0 * attn_macs)
-        fwd_rank = 2.0 * lora_targets * 2 * s * d
-        bwd_rank = 2.0 * fwd_rank
+        if weight_bits not in (4, 8, 16, 32) or isinstance(weight_bits, bool):
+            raise ValidationError("weight_bits", "4, 8, 16 or 32 bits per frozen weight",
+                                  weight_bits)
+        v.choice("ffn_kind", ffn_kind, ("gelu", "swiglu"))
+        v.choice("norm", norm, ("layernorm", "rmsnorm"))
+        g_heads = heads if kv_heads is None else v.positive_int("kv_heads", kv_heads)
+        if heads % g_heads:
+            raise ValidationError("kv_heads", f"a divisor of heads={heads}", kv_heads)
+        d, s, ff = float(hidden), float(seq), float(ffn)
+        e = d / heads if head_dim is None else float(head_dim)
+        q, c = heads * e, g_heads * e
+        dims = {"q": (d, q), "k": (d, c), "v": (d, c), "o": (q, d), "qkv": (d, q + 2 * c),
+                "up": (d, ff), "down": (ff, d), "gate": (d, ff), "gate_up": (d, 2 * ff)}
+        targets = tuple(lora_targets)
+        if not targets:
+            raise ValidationError("lora_targets", "at least one projection", targets)
+        for t in targets:
+            if t not in dims or (ffn_kind == "gelu" and t in ("gate", "gate_up")):
+                raise ValidationError("lora_targets", f"names among {sorted(dims)} (no gate "
+                                      "in a GELU MLP)", targets)
+        n_f = 2 if ffn_kind == "gelu" else 3
+        linear_macs = s * (d * q + 2 * d * c + q * d + n_f * d * ff)
+        attn_macs = 2 * s * s * q
+        lora_io = sum(a + b for a, b in (dims[t] for t in targets))
+        fwd_rank = 2.0 * s * lora_io
         ones = np.ones(layers)
+        # frozen parameters per block
+        qkv_b = bias if qkv_bias is None else qkv_bias
+        params = d * q + 2 * d * c + q * d + n_f * d * ff
+        params += (q + 2 * c) * qkv_b + d * bias + (ff + d) * bias * (ffn_kind == "gelu")
+        params += 2 * (2 * d if norm == "layernorm" else d)
+        # saved for backward, values per sample
+        stat = 2 * s if norm == "layernorm" else s
+        repeated = fused_qkv or g_heads < heads  # the keys/values take the queries' width
+        attn_saved = s * (q + 2 * (q if repeated else c))
+        mlp_saved = (4 if ffn_kind == "gelu" else 3) * s * ff
+        # inputs of the adapters: the first norm's output always; the others when targeted
+        extra = 0.0
+        if "o" in targets:
+            extra += s * q
+        if any(t in targets for t in ("up", "gate", "gate_up")):
+            extra += s * d
+        if "down" in targets:
+            extra += s * ff
+        saved = (2 * (s * d + stat) + s * d + attn_saved + heads * s * s + mlp_saved
+                 + extra) * ones
+        saved[0] -= s * d + stat
         wb, sb = weight_bits / 8.0, saved_bits / 8.0
-        ff = float(f)
-        saved = (6 * s * d + 4 * s * ff + heads * s * s + 4 * s) * ones
-        saved[0] -= s * d + 2 * s
         return cls(
-            fwd=fwd * ones,
-            bwd=bwd * ones,
+            fwd=2.0 * (linear_macs + attn_macs) * ones,
+            bwd=2.0 * (linear_macs + 2.0 * attn_macs) * ones,
             fwd_rank=fwd_rank * ones,
-            bwd_rank=bwd_rank * ones,
+            bwd_rank=2.0 * fwd_rank * ones,
             act_bits=s * d * act_bits * ones,
-            lora_params=2.0 * lora_targets * d * ones,
-            embed_fwd=s * d,
+            lora_params=lora_io * ones,
+            embed_fwd=s * d if positions > 0 else 0.0,
             embed_bwd=0.0,
             head_fwd=2.0 * s * d * vocab,
             head_bwd=2.0 * s * d * vocab,
             label_bits=s * math.ceil(math.log2(vocab)),
             param_bits=float(param_bits),
-            source=f"analytic gpt2(layers={layers}, hidden={hidden}, seq={seq}, vocab={vocab})",
-            block_param_bytes=wb * (4 * d * d + 2 * d * ff + 9 * d + ff) * ones,
-            embed_param_bytes=wb * (vocab + P) * d,
+            source=source or (f"analytic transformer(layers={layers}, hidden={hidden}, "
+                              f"seq={seq}, vocab={vocab})"),
+            block_param_bytes=wb * params * ones,
+            embed_param_bytes=wb * (vocab + positions) * d,
             saved_bytes=sb * saved,
-            saved_bytes_rank=sb * lora_targets * s * ones,
+            saved_bytes_rank=sb * len(targets) * s * ones,
             cut_bytes=sb * s * d * ones,
         )
 

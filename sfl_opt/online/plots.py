@@ -235,9 +235,11 @@ def _learning_bands(runs: list[dict], outdir: Path, rows: list[list[object]],
                     header: list[str]) -> list[Path]:
     labels = list(dict.fromkeys(policy_label(r["policy"], r["V"]) for r in runs))
     fig, axes = plt.subplots(1, 2, figsize=(COLUMN_WIDTH * 2.4, 2.8))
-    emax = min(max(np.sum(r["energy"]) for r in runs if policy_label(r["policy"], r["V"])
-                   == lab) for lab in labels)
-    grid = np.linspace(0, emax, 60)
+    # up to the energy every lyapunov run reaches; a policy is drawn where all its seeds
+    # have reached that energy (the cheap ones stop early, `all` is cut off)
+    ly = [np.sum(r["energy"]) for r in runs if r["policy"] == "lyapunov"]
+    emax = min(ly) if ly else max(np.sum(r["energy"]) for r in runs)
+    grid = np.linspace(0, emax, 80)
     for i, lab in enumerate(labels):
         sel = [r for r in runs if policy_label(r["policy"], r["V"]) == lab]
         at = sel[0]["eval_rounds"]
@@ -253,10 +255,11 @@ def _learning_bands(runs: list[dict], outdir: Path, rows: list[list[object]],
             c[ok] = np.interp(grid[ok], cum, r["val_loss"])
             curves.append(c)
         C = np.array(curves)
-        if np.isfinite(C).all():
-            m, h = t_ci(C)
-            axes[1].plot(grid, m, color=f"C{i}", lw=1)
-            axes[1].fill_between(grid, m - h, m + h, color=f"C{i}", alpha=0.18)
+        ok = np.isfinite(C).all(axis=0)
+        if ok.sum() >= 2:
+            m, h = t_ci(C[:, ok])
+            axes[1].plot(grid[ok], m, color=f"C{i}", lw=1)
+            axes[1].fill_between(grid[ok], m - h, m + h, color=f"C{i}", alpha=0.18)
     axes[0].set_xlabel("round t")
     axes[1].set_xlabel("cumulative energy of all devices (J)")
     for ax in axes:

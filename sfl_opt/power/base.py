@@ -3,11 +3,13 @@
 For one link and a fixed subchannel assignment: minimise the deadline t (s) over psd >= 0
 (W/Hz) subject to ``c_k + S / R_k <= t`` for every client k, per-client power
 ``sum_{m in k} psd_m bw_m <= p_max[k]`` and total power ``<= p_total`` (W), with
-``R_k = sum_{m in k} bw_m log2(1 + psd_m gain_km / noise_psd)`` (bit/s).
+``R_k = sum_{m in k} bw_m min(log2(1 + psd_m gain_km / noise_psd), lcap)`` (bit/s; ``lcap``
+the spectral-efficiency cap, inf for plain Shannon).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -23,7 +25,8 @@ class PowerSubproblem:
 
     ``gain (K, M)`` linear gains, ``bw (M,)`` Hz, ``assign (M,)`` client per subchannel,
     ``c (K,)`` s, ``S`` bits, ``p_max (K,)`` W, ``p_total`` W (inf allowed),
-    ``noise_psd`` W/Hz.
+    ``noise_psd`` W/Hz, ``lcap`` the cap on log2(1 + SNR) of a subchannel (inf: none;
+    a problem's attenuation α is folded into ``S``, see :mod:`sfl_opt.prepared`).
     """
 
     gain: np.ndarray
@@ -34,6 +37,7 @@ class PowerSubproblem:
     p_max: np.ndarray
     p_total: float
     noise_psd: float
+    lcap: float = math.inf
 
     @property
     def K(self) -> int:
@@ -49,7 +53,8 @@ class PowerSubproblem:
         t, v = link_check(np.asarray(self.gain, float), np.asarray(self.bw, float),
                           np.asarray(self.assign, np.int64), np.asarray(psd, float),
                           float(self.noise_psd), np.asarray(self.c, float), float(self.S),
-                          np.asarray(self.p_max, float), float(self.p_total))
+                          np.asarray(self.p_max, float), float(self.p_total),
+                          float(self.lcap))
         return float(t), float(v)
 
     def deadline_of(self, psd: np.ndarray) -> float:

@@ -3,14 +3,16 @@
 For one link and a fixed assignment (see :mod:`.base`)::
 
     min t  s.t.  c_k + inv_pos(rho_k) <= t,    rho_k <= sum_{m in k} w_m (s_m + log a_m),
-                 s_m <= log(x_m + 1/a_m),  x >= 0,  sum_{m in k} x_m <= pmax_k,  sum x <= ptot
+                 s_m <= log(x_m + 1/a_m),  s_m <= qcap - log a_m,
+                 x >= 0,  sum_{m in k} x_m <= pmax_k,  sum x <= ptot
 
 in the scaled units of :class:`~sfl_opt.power.scaling.Scaling`: ``x_m`` is the power on
 subchannel m in units of ``p_scale``, ``a_m`` the owner's SNR per unit x, ``s_m``
 nat/s/Hz, ``w_m`` turns it into rate units ``r_unit = S / t_ref`` (bit/s; ``t_ref`` is
 the deadline of a feasible reference point, s), and ``c``, ``t`` are in units of
 ``t_ref``: every number is O(1) (the constraint tolerances of the conic solver are
-absolute).
+absolute). ``qcap`` is the spectral-efficiency cap in nat/s/Hz (``lcap ln 2``; without a
+cap the bound is set above any reachable ``s``, so it never binds).
 
 The program is built once per (K, M) with :class:`cvxpy.Parameter` for everything that
 changes (gains of the owners, the (K, M) 0/1 assignment incidence scaled by ``w``,
@@ -50,10 +52,12 @@ class _Compiled:
         self.c = cp.Parameter(K)                       # c / t_ref
         self.pmax = cp.Parameter(K, nonneg=True)       # p_max / p_scale
         self.ptot = cp.Parameter(nonneg=True)          # min(p_total, sum p_max) / p_scale
+        self.scap = cp.Parameter(M)                    # qcap - log(a_m): the SE cap on s
         cons = [
             self.c + cp.inv_pos(self.rho) <= self.t,
             self.rho <= self.B @ self.s + self.off,
             self.s <= cp.log(self.x + self.inva),
+            self.s <= self.scap,
             self.A @ self.x <= self.pmax,
             cp.sum(self.x) <= self.ptot,
         ]
@@ -112,6 +116,9 @@ class CvxpyBackend(PowerBackend):
         inc[sub.assign, m] = 1.0
         a = sc.owner_a(sub.assign)
         prog.inva.value = 1.0 / a
+        # the cap, or (none) a bound above every reachable s: log(ub + 1/a) + 1
+        reach = np.log(sc.ub[sub.assign] + 1.0 / a) + 1.0
+        prog.scap.value = np.minimum(sc.qcap - np.log(a), reach)
         prog.A.value = inc
         prog.B.value = inc * sc.w[None, :]
         prog.off.value = prog.B.value @ np.log(a)

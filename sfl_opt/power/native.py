@@ -35,7 +35,8 @@ class NativeBackend(PowerBackend):
             la, inva, np.ascontiguousarray(sub.bw, dtype=float),
             np.ascontiguousarray(sub.assign, dtype=np.int64),
             np.ascontiguousarray(sub.c, dtype=float), float(sub.S),
-            np.ascontiguousarray(sub.p_max, dtype=float), float(sub.p_total), self.rtol)
+            np.ascontiguousarray(sub.p_max, dtype=float), float(sub.p_total), self.rtol,
+            float(sub.lcap))
         elapsed = time.perf_counter() - t0
         if status != STATUS_OK:
             return PowerSolution(np.inf, psd, Status.ERROR, Termination.NO_SUBCHANNEL, int(iters),

@@ -9,6 +9,7 @@ solved by Kelley's cutting planes. In the scaled units of
     min t  s.t.  t >= c_k + 1/rho_k                (convex:  tangent cuts at rho0)
                  rho_k <= sum_{m in k} w_m (s_m + log a_m)
                  s_m <= log(x_m + 1/a_m)            (concave: tangent cuts at x0)
+                 s_m <= qcap - log a_m              (spectral-efficiency cap, a bound)
                  caps on x
 
 Every tangent cut relaxes its constraint, so each LP's optimum is a lower bound on the
@@ -84,16 +85,15 @@ class PyomoBackend(PowerBackend):
         pmax = sc.pmax
         ptot = sc.ptot
         members = [np.flatnonzero(owner == k) for k in range(K)]
-        rho_hi = np.array([float(np.sum(w[mk] * (np.log(ub[mk] + inva[mk]) + loga[mk])))
-                           for mk in members])
+        s_hi = np.minimum(np.log(ub + inva), sc.qcap - loga)  # qcap: the SE cap, nat/s/Hz
+        rho_hi = np.array([float(np.sum(w[mk] * (s_hi[mk] + loga[mk]))) for mk in members])
         rho_lo = 1.0 / (1.0 - c)  # the reference point (t = 1) is feasible
 
         mdl = pyo.ConcreteModel()
         mdl.M = pyo.RangeSet(0, M - 1)
         mdl.K = pyo.RangeSet(0, K - 1)
         mdl.x = pyo.Var(mdl.M, bounds=lambda _, m: (0.0, float(ub[m])))
-        mdl.s = pyo.Var(mdl.M, bounds=lambda _, m: (math.log(inva[m]),
-                                                     math.log(ub[m] + inva[m])))
+        mdl.s = pyo.Var(mdl.M, bounds=lambda _, m: (math.log(inva[m]), float(s_hi[m])))
         mdl.rho = pyo.Var(mdl.K, bounds=lambda _, k: (float(rho_lo[k]),
                                                        float(max(rho_hi[k], rho_lo[k]))))
         mdl.t = pyo.Var(bounds=(float(np.max(c)), None))

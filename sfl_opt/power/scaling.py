@@ -11,7 +11,9 @@ Conic and LP solvers use absolute tolerances, so they must see numbers near 1:
 - rates in units of ``r_unit`` (bit/s), with ``w_m = bw_m / (r_unit ln 2)`` turning
   nat/s/Hz on subchannel m into rate units;
 - caps ``pmax = p_max / p_scale``, ``ptot = min(p_total, sum p_max) / p_scale`` and the
-  per-client bound on a subchannel's x, ``ub_k = min(p_max_k, p_total_eff) / p_scale``.
+  per-client bound on a subchannel's x, ``ub_k = min(p_max_k, p_total_eff) / p_scale``;
+- the spectral-efficiency cap ``lcap`` (log2(1 + SNR) per subchannel, inf: none) as
+  ``qcap = lcap ln 2`` nat/s/Hz: a subchannel's rate term ``log(1 + a x)`` is capped at it.
 
 Also here: a feasible reference point of a fixed assignment (its deadline ``t_ref``
 sets the time unit, ``r_unit = S / t_ref``) and the repair of a solver's psd onto the
@@ -45,12 +47,19 @@ class Scaling:
     bw: np.ndarray
     r_unit: float
     w: np.ndarray
+    lcap: float = math.inf
+
+    @property
+    def qcap(self) -> float:
+        """The spectral-efficiency cap in nat/s/Hz, ``lcap ln 2`` (inf: none)."""
+        return self.lcap * LN2
 
     @classmethod
     def of(cls, gain: np.ndarray, bw: np.ndarray, noise_psd: float, p_max: np.ndarray,
-           p_total: float, r_unit: float = 1.0) -> Scaling:
+           p_total: float, r_unit: float = 1.0, lcap: float = math.inf) -> Scaling:
         """The scaling of a link with gains ``gain (K, M)``, bandwidths ``bw (M,)`` Hz,
-        ``noise_psd`` W/Hz, caps ``p_max (K,)`` and ``p_total`` W, rate unit ``r_unit``."""
+        ``noise_psd`` W/Hz, caps ``p_max (K,)`` and ``p_total`` W, rate unit ``r_unit``,
+        spectral-efficiency cap ``lcap`` (log2(1 + SNR))."""
         bw = np.asarray(bw, float)
         p_max = np.asarray(p_max, float)
         p_scale = float(np.max(p_max))
@@ -58,12 +67,13 @@ class Scaling:
         ptot_eff = min(float(p_total), float(np.sum(p_max)))
         return cls(p_scale=p_scale, a=a, pmax=p_max / p_scale, ptot=ptot_eff / p_scale,
                    ub=np.minimum(p_max, ptot_eff) / p_scale, bw=bw, r_unit=float(r_unit),
-                   w=cls.weights(bw, r_unit))
+                   w=cls.weights(bw, r_unit), lcap=float(lcap))
 
     @classmethod
     def of_subproblem(cls, sub: PowerSubproblem, r_unit: float = 1.0) -> Scaling:
         """The scaling of a power subproblem's link."""
-        return cls.of(sub.gain, sub.bw, sub.noise_psd, sub.p_max, sub.p_total, r_unit)
+        return cls.of(sub.gain, sub.bw, sub.noise_psd, sub.p_max, sub.p_total, r_unit,
+                      sub.lcap)
 
     @staticmethod
     def weights(bw: np.ndarray, r_unit: float) -> np.ndarray:

@@ -46,6 +46,7 @@ except ImportError as exc:  # pragma: no cover - needs a torch-less env
 
 import numpy as np
 
+from .._io import atomic_write
 from .._validation import positive_int, scalar
 from ..errors import ValidationError
 from ..model.convergence import PowerLaw
@@ -162,7 +163,8 @@ class Store:
                 raise ValidationError("out", f"a folder measured with the same plan (resume); "
                                       f"{pfile} differs", str(pfile))
         else:
-            pfile.write_text(json.dumps(asdict(plan), indent=1) + "\n")
+            with atomic_write(pfile) as f:
+                f.write(json.dumps(asdict(plan), indent=1) + "\n")
         self.records: dict[str, Record] = {}
         rfile = self.dir / "records.jsonl"
         if rfile.exists():
@@ -757,7 +759,6 @@ def write_profile(folder: str | os.PathLike[str], profile: str | os.PathLike[str
     elif "previous_edition" in old:
         sec["previous_edition"] = old["previous_edition"]
     prof["rounds"] = sec
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(prof, indent=1) + "\n")
-    tmp.replace(path)
+    with atomic_write(path) as f:
+        f.write(json.dumps(prof, indent=1) + "\n")
     return sec

@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import _validation as v
 from ..errors import ValidationError
+from .convergence import Callable as CallableModel
 from .convergence import ConvergenceModel, Table
 from .convergence import from_dict as model_from_dict
 from .energy import validate_energy_fields
@@ -489,7 +490,14 @@ def _validate_rounds(p: Problem, ranks: np.ndarray) -> None:
         if conv is None or not np.array_equal(conv.ranks, np.sort(ranks)) \
                 or conv.local_iters.tolist() != [iters[0]] \
                 or not np.array_equal(conv.table[:, 0], (rounds * iters[0])[np.argsort(ranks)]):
-            set_(p, "convergence", Table.from_rounds(ranks, rounds, iters[0]))
+            if np.isfinite(rounds * iters[0]).all():
+                set_(p, "convergence", Table.from_rounds(ranks, rounds, iters[0]))
+            else:  # rounds x I overflows: kept as given, an error where it is used
+                lookup = dict(zip(ranks.tolist(), rounds.tolist(), strict=True))
+                model = CallableModel(lambda r, i, s, i0=iters[0]: lookup[r] * i0,
+                                 name="rounds x I (overflows float64)")
+                model.derived = True
+                set_(p, "convergence", model)
         return
     expected = np.array([conv.rounds_for(ranks, i) for i in iters])
     if not p.chooses_local_iters:

@@ -293,6 +293,8 @@ def test_per_client_bound_valid_against_brute_force(seed: int) -> None:
     need = memory_table(wl, p.batch, p.splits, p.ranks)
     p = p.replace(workload=wl, client_memory=np.array([np.inf, need[1].max() * 1.0001]),
                   server_flops=[0.5e12, 5e12, 50e12, 2e12][seed])
+    # plain Shannon rates: the brute force below uses the uncapped kernels
+    p = p.replace(max_se=math.inf, se_attenuation=1.0)
     opt = _brute_per_client(p)
     r1 = solve(p, split_mode="per_client")
     r0 = solve(p)

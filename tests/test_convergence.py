@@ -9,9 +9,9 @@ import math
 
 import numpy as np
 import pytest
+from sfl_opt.convergence import Callable, PowerLaw, Table, from_dict
 
 from sfl_opt import Problem, ValidationError, evaluate, solve
-from sfl_opt.convergence import Callable, PowerLaw, Table, from_dict
 
 RANKS = [1, 4, 16]
 ITERS = [1, 5, 20, 50]

@@ -35,7 +35,7 @@ def test_table_shape_order_and_values(serial: SweepTable) -> None:
     for r in serial.select(value=3.0, seed=1):
         direct = solve(Problem.default(1, clients=3), r.method, seed=1)
         assert r.delay == direct.delay and (r.split, r.rank) == (direct.split, direct.rank)
-        assert r.status == "feasible" and r.time > 0
+        assert r.status == direct.status and r.status in ("feasible", "optimal") and r.time > 0
 
 
 def test_same_seeds_same_table_serial_and_pool(serial: SweepTable) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from .._io import save_figure, write_text
 from ..errors import ValidationError
 from ..model.architectures import MODELS
 from ..model.hardware import DEVICES
@@ -134,7 +135,7 @@ def plot_model_device(rows: list[dict[str, Any]], path: str | Path) -> list[Path
     path = Path(path)
     out = []
     for ext in ("png", "pdf"):
-        fig.savefig(path.with_suffix(f".{ext}"), dpi=150)
+        save_figure(fig, path.with_suffix(f".{ext}"), dpi=150)
         out.append(path.with_suffix(f".{ext}"))
     plt.close(fig)
     return out
@@ -148,7 +149,7 @@ def write_csv(rows: list[dict[str, Any]], path: str | Path, protocol: str) -> Pa
     lines = [f"# {line}" for line in protocol.splitlines()] + [",".join(cols)]
     for r in rows:
         lines.append(",".join(str(r.get(c, "")) for c in cols))
-    path.write_text("\n".join(lines) + "\n")
+    write_text(path, "\n".join(lines) + "\n")
     return path
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from .. import _validation as v
+from .._io import write_text
 from ..errors import ValidationError
 from ..harness import require_torch
 from .problem import OnlineProblem
@@ -119,9 +120,7 @@ def run_all(tasks: Sequence[tuple[str, Callable[[], dict[str, Any]]]], outdir: s
             results.append(json.loads(path.read_text()))
             continue
         res = thunk()
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(res))
-        tmp.replace(path)
+        write_text(path, json.dumps(res))
         results.append(res)
     return results
 
@@ -388,7 +387,7 @@ def write_report(calib: Sequence[dict[str, Any]], comp: Sequence[dict[str, Any]]
           "cpu_s": {"calibration": float(sum(r["cpu_s"] for r in calib)),
                     "comparison": float(sum(r["cpu_s"] for r in comp))}}
     p = out / "online_learning_settings.json"
-    p.write_text(json.dumps(js, indent=1))
+    write_text(p, json.dumps(js, indent=1))
     paths.append(p)
     return paths, stats
 

@@ -457,8 +457,12 @@ def _assemble(prep: PreparedProblem, spec: MethodSpec, opts: Options, out: Outco
             lb = float(lower_bound_details(pr, prep)["bound"])
         elif opts.split_mode == "per_client":  # the per-client relaxation
             lb = float(per_client_lower_bound(prep, upper=bd.total))
-        else:  # the native bound; the point's delay lets pairs that cannot matter stop
-            lb = float(native_lower_bound(prep, upper=bd.total, deadline=deadline))
+        elif out.pair_bounds is not None and lower is not None and certifies(bd.total, lower):
+            lb = float(lower)  # the method's own pair bounds certify the point already
+        else:  # the native bound, from the method's pair bounds when it has some; the
+            # point's delay lets pairs that cannot matter stop
+            lb = float(native_lower_bound(prep, upper=bd.total, deadline=deadline,
+                                          known=out.pair_bounds))
         timings["bound"] = time.perf_counter() - t0
         if lower is not None:  # keep a tighter certified bound of the method
             lb = max(lb, float(lower))

@@ -265,3 +265,32 @@ def test_methods_handle_a_third_link(small, mode) -> None:
 
     for fn in (solve_fully_random, solve_random_subchannels):
         assert set(fn(prep, Options(seed=1)).points) == {"s", "d", "f"}
+
+
+def test_array_records_are_read_only() -> None:
+    """The frozen array records (one pattern, ``sfl_opt._records.ArrayRecord``): the
+    fields and the numbers in their arrays cannot change."""
+    import dataclasses
+
+    import numpy as np
+
+    from sfl_opt._records import ArrayRecord
+    from sfl_opt.engine.prepared import PairBounds
+    from sfl_opt.online import OnlineProblem, simulate, split_bandwidth
+    from sfl_opt.online.schedule import RoundDecision
+    from sfl_opt.online.simulate import Trace
+
+    prob = OnlineProblem.default(seed=0, devices=4)
+    tr = simulate(prob, "lyapunov", 1e4, 3, seed=0)
+    split = split_bandwidth(np.ones(2), np.array([1e7, 2e7]), np.array([1e6, 1e6]),
+                            np.array([0.1, 0.1]), np.array([1e5, 1e5]), 1e6)
+    given = np.array([1.0, np.nan])
+    pb = PairBounds(0.5, given)
+    assert given.flags.writeable  # PairBounds keeps its own copy
+    for rec, name in ((tr, "queues"), (split, "bandwidth"), (pb, "stage")):
+        assert isinstance(rec, ArrayRecord)
+        with pytest.raises(ValueError, match="read-only"):
+            getattr(rec, name)[0] = 1.0
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(rec, name, None)
+    assert issubclass(RoundDecision, ArrayRecord) and issubclass(Trace, ArrayRecord)

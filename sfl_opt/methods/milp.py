@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine.prepared import LinkPoint, PreparedProblem
+from ..engine.prepared import LinkPoint, PairBounds, PreparedProblem
 from ..errors import SflOptError, ValidationError
 from ..power.highs import INITIAL_X, highs_solver
 from ..status import GAP_TOL, Limit, Status, Termination, TerminationReason
@@ -354,7 +354,8 @@ def solve_exact(ctx: PreparedProblem, opts: Options, rtol: float = RTOL,
     probes = sum(v["probes"] for v in stats.values() if isinstance(v, dict))
     return Outcome(best, {"s": s_pt, "f": f_pt}, status, termination, iterations=probes,
                    history=[heur, float(grid[best])], timings=timings, grid=grid,
-                   lower_bound=min(lower, float(grid[best])), info=info, power="native")
+                   lower_bound=min(lower, float(grid[best])), info=info, power="native",
+                   pair_bounds=PairBounds(tf_lo, lo_pair))
 
 
 __all__ = ["ExactTimeout", "LinkMILP", "RTOL", "exact_link", "solve_exact", "solve_milp"]

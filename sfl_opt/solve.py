@@ -378,7 +378,7 @@ def _solve_over_local_iters(problem: Problem, method: str, kwargs: dict[str, Any
                 and kwargs.get("split_mode", "common") == "common":
             t0 = time.perf_counter()
             lb = float(native_lower_bound(prepare(sub), upper=best.delay))
-            timings["prune_bounds"] = timings.get("prune_bounds", 0.0) + \
+            timings["candidate_bounds"] = timings.get("candidate_bounds", 0.0) + \
                 time.perf_counter() - t0
             if lb >= best.delay * (1 - GAP_TOL):
                 per[str(i)] = {"pruned": True, "lower_bound": lb}

@@ -294,3 +294,50 @@ def test_array_records_are_read_only() -> None:
         with pytest.raises(dataclasses.FrozenInstanceError):
             setattr(rec, name, None)
     assert issubclass(RoundDecision, ArrayRecord) and issubclass(Trace, ArrayRecord)
+
+
+def _timing_keys_known(timings: dict) -> list[str]:
+    from sfl_opt.engine.result import TIMINGS
+
+    return [k for k in timings
+            if k not in TIMINGS and not (k.startswith("common_") and k[7:] in TIMINGS)]
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_every_timing_key_is_documented(small, name: str) -> None:
+    """One set of ``timings`` keys (``engine.result.TIMINGS``), whatever ran: no
+    "bounds"/"root_bounds" beside "bound"."""
+    import importlib.util
+
+    spec = METHODS[name]
+    if any(importlib.util.find_spec(m) is None for m in spec.requires):
+        pytest.skip(f"method {name} needs {spec.requires}")
+    kw = {"seed": 1} if spec.accepts("seed") else {}
+    res = solve(small, name, **kw)
+    assert _timing_keys_known(res.timings) == [] and "bound" in res.timings
+
+
+@pytest.mark.parametrize("kw", [{"mode": "bcd"}, {"split_mode": "per_client"},
+                                {"local_iters": (1, 2)}, {"fading": "saa", "samples": 3}])
+def test_timing_keys_of_every_variant_are_documented(small, kw) -> None:
+    problem = small
+    if "local_iters" in kw:
+        problem = Problem.default(seed=3, clients=3, subchannels=4, ranks=(2, 8),
+                                  local_iters=kw["local_iters"])
+        kw = {}
+    res = solve(problem, **kw)
+    assert _timing_keys_known(res.timings) == []
+
+
+def test_glossary_lists_every_timing_key_and_outcome() -> None:
+    """docs/glossary.md stays true to the code: every timings key, reason and limit."""
+    from pathlib import Path
+
+    from sfl_opt.engine.result import TIMINGS
+
+    root = next(p for p in Path(__file__).resolve().parents if (p / "docs").is_dir())
+    text = (root / "docs" / "glossary.md").read_text()
+    for key in TIMINGS:
+        assert f"| `{key}` |" in text, key
+    for member in (*TerminationReason, *Limit, *Status):
+        assert f"`{member}`" in text, member

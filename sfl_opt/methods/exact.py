@@ -707,7 +707,7 @@ def solve_problem_bnb(prep: PreparedProblem, *, time_limit: float | None = None,
     f_cheap = prep.link(prep.round_link).cheap_bound(None) * (1 - 1e-12)
     f_lo = square_bound(f_arr, max(f_root, f_cheap), f0.t)
     state = {"tf": f0.t, "tf_lo": min(f_lo, f0.t)}
-    timings["root_bounds"] = time.perf_counter() - t0
+    timings["pair_bounds"] = time.perf_counter() - t0
 
     def stage_cur(p: int) -> float:
         return float(sum(cur[p][n].t for n in names))

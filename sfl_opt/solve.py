@@ -29,6 +29,9 @@ from .status import GAP_TOL, Limit, Status, Termination, certifies  # noqa: F401
 
 #: every mode of the registered methods (the CLI's choices)
 MODES = ("nested", "bcd")
+#: the method and the power backend of ``solve`` when none is named
+DEFAULT_METHOD = "sflllm"
+DEFAULT_POWER = "native"
 #: ``assign``: "exact" is the deprecated alias of ``method="milp"``
 ASSIGN = ("heuristic", "exact")
 #: ``bound``: the native Lagrangian bound (default, ``True``) or the cvxpy time-sharing
@@ -175,7 +178,7 @@ def _check_split_mode(spec: MethodSpec, split_mode: Any, power: Any, bound: Any,
 
 def solve(
     problem: Problem,
-    method: str = "sflllm",
+    method: str = DEFAULT_METHOD,
     *,
     power: str | PowerBackend | None = None,
     seed: int | None = None,
@@ -307,7 +310,7 @@ def solve(
         raise ValidationError("client_energy", "inf for every client with split_mode="
                               "'per_client' (energy budgets are honoured with one common "
                               "cut)", problem.client_energy.tolist())
-    backend = (get_backend(power if power is not None else "native", **(power_options or {}))
+    backend = (get_backend(power if power is not None else DEFAULT_POWER, **(power_options or {}))
                if spec.power == "any" else None)
     if bound == "relaxation":
         require("cvxpy", "the relaxation bound (bound='relaxation', --bound relaxation)",

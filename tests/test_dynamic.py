@@ -144,7 +144,7 @@ def test_saa_options_through_the_contract(prob) -> None:
 
 def test_cli_dynamic(capsys, tmp_path) -> None:
     out = tmp_path / "runs.json"
-    assert main(["dynamic", "--rho", "0.5", "--rounds", "3", "--json", str(out)]) == 0
+    assert main(["dynamic", "--rho", "0.5", "--rounds", "3", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "static:" in text and "adaptive:" in text and "ms/round" in text
     assert out.exists()

@@ -10,8 +10,8 @@ spectral-efficiency cap ``lcap`` (truncated Shannon: a subchannel carries at mos
 ``bw_m lcap`` bit/s, see :mod:`.waterfill`) a rate ``D_k(t) > bw_m lcap`` is out of reach
 on m at any power: ``P_km(t) = inf`` (with a relative margin of ``CAP_SAFE`` so that
 rounding never declares a reachable rate unreachable). The deadline t is feasible iff
-some perfect matching f has ``P_{k f(k)}(t) <= p_max[k]`` for every k and ``sum_k P_{k f(k)}(t) <= p_total``: a
-min-cost assignment problem with cost ``P_km(t)``, or a cost ``BIG > p_total`` where
+some perfect matching f has ``P_{k f(k)}(t) <= p_max[k]`` for every k and
+``sum_k P_{k f(k)}(t) <= p_total``: a min-cost assignment problem with cost ``P_km(t)``, or a cost ``BIG > p_total`` where
 ``P_km(t) > p_max[k]`` (a matching through such an entry costs more than the budget).
 Feasibility only improves with t, so a bisection brackets the optimum; a deadline is
 *certified infeasible* when a dual-feasible ``(u, v)`` of the assignment LP (integral,

@@ -12,7 +12,8 @@ on m at any power: ``P_km(t) = inf`` (with a relative margin of ``CAP_SAFE`` so 
 rounding never declares a reachable rate unreachable). The deadline t is feasible iff
 some perfect matching f has ``P_{k f(k)}(t) <= p_max[k]`` for every k and
 ``sum_k P_{k f(k)}(t) <= p_total``: a min-cost assignment problem with cost ``P_km(t)``,
-or a cost ``BIG > p_total`` where ``P_km(t) > p_max[k]`` (a matching through such an entry costs more than the budget).
+or a cost ``BIG > p_total`` where ``P_km(t) > p_max[k]`` (a matching through such an
+entry costs more than the budget).
 Feasibility only improves with t, so a bisection brackets the optimum; a deadline is
 *certified infeasible* when a dual-feasible ``(u, v)`` of the assignment LP (integral,
 so its dual bounds the integer minimum) proves the min cost above ``p_total``, with the

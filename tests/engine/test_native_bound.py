@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sfl_opt import Problem, evaluate, solve
+from sfl_opt import Limit, Problem, Termination, evaluate, solve
 from sfl_opt.engine.prepared import prepare
 from sfl_opt.kernels import gain_order, normalise, power_control
 from sfl_opt.kernels import lagrange as lg
@@ -306,7 +306,7 @@ def check_result(pr, res, oracle):
     bd = evaluate(pr, res.split, res.rank, res.assign_s, res.psd_s, res.assign_f, res.psd_f,
                   **dn)
     assert bd.total == pytest.approx(res.delay, rel=1e-12)
-    assert res.status == "optimal" and res.termination == "converged"
+    assert res.status == "optimal" and res.termination.reason == "optimal"
     assert res.delay == pytest.approx(oracle.delay, rel=1e-9)
     assert res.lower_bound <= oracle.delay and res.gap <= GAP_TOL
 
@@ -411,7 +411,7 @@ def test_time_limit_returns_best_point_with_proven_gap():
     # 1 ms: with the convergence model's second edition (issue 22) the exact method
     # certifies the default scenario in ~0.07 s, so 0.5 s no longer runs out
     res = solve(pr, "exact", time_limit=1e-3, bound=False)
-    assert res.termination == "time_limit"
+    assert res.termination == Termination.at_limit(Limit.TIME)
     bd = evaluate(pr, res.split, res.rank, res.assign_s, res.psd_s, res.assign_f, res.psd_f)
     assert bd.total == pytest.approx(res.delay, rel=1e-12)
     assert res.lower_bound is not None and 0 < res.lower_bound <= res.delay

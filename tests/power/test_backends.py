@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sfl_opt import BackendError, Problem, evaluate, solve
+from sfl_opt import BackendError, Limit, Problem, Termination, evaluate, solve
 from sfl_opt.engine.prepared import prepare
 from sfl_opt.power import (
     _REGISTRY,
@@ -202,7 +202,7 @@ def test_solve_with_backend_matches_native(power):
     ref = solve(pr)
     res = solve(pr, power=power)
     assert res.power == power
-    assert res.termination == "converged"
+    assert res.termination.reason == "converged"
     assert abs(res.delay - ref.delay) <= RTOL * ref.delay
     bd = evaluate(pr, res.split, res.rank, res.assign_s, res.psd_s, res.assign_f, res.psd_f)
     assert bd.total == pytest.approx(res.delay, rel=1e-12)
@@ -216,7 +216,8 @@ def test_pyomo_iteration_limit_is_reported_with_a_feasible_point():
     sub = subproblems(0, pairs=(5,))[0]
     nat = get_backend("native").solve(sub)
     sol = get_backend("pyomo", max_iter=1).solve(sub)
-    assert sol.status == "feasible" and sol.termination == "iteration_limit"
+    assert sol.status == "feasible"
+    assert sol.termination == Termination.at_limit(Limit.ITERATION)
     check_solution(sub, sol)
     assert sol.t >= nat.t * (1 - 1e-12)
     assert sol.bound <= nat.t
@@ -227,7 +228,7 @@ def test_pyomo_iteration_limit_is_reported_with_a_feasible_point():
 def test_pyomo_time_limit_is_reported():
     sub = subproblems(0, pairs=(5,))[0]
     sol = get_backend("pyomo", time_limit=1e-9).solve(sub)
-    assert sol.status == "feasible" and sol.termination == "time_limit"
+    assert sol.status == "feasible" and sol.termination.limit == "time"
     check_solution(sub, sol)
 
 
@@ -239,7 +240,7 @@ def test_cvxpy_solver_trouble_is_reported_with_a_feasible_point():
     sol = get_backend("cvxpy", solver="SCS", max_iters=3).solve(sub)
     assert sol.status in ("feasible", "optimal")
     if sol.status == "feasible":
-        assert sol.termination != "converged"
+        assert sol.termination.reason in ("inaccurate", "numerical_error")
     check_solution(sub, sol)
     assert sol.t >= nat.t * (1 - 1e-9)
 

@@ -13,6 +13,8 @@ from sfl_opt.engine.prepared import prepare
 from sfl_opt.methods.milp import RTOL, LinkMILP, exact_link
 from sfl_opt.testing import best_link, enumerate_optimum, small_problem
 
+pytestmark = pytest.mark.requires("pyomo", "highspy")
+
 
 def check_certified(pr, res, oracle) -> None:
     assert res.status == "optimal" and res.termination.reason == "optimal"

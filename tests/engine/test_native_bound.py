@@ -146,6 +146,7 @@ def test_phi_upper_bounds_phi():
     assert lg.phi_upper(0.5) == 0.0
 
 
+@pytest.mark.requires("cvxpy", "clarabel")
 @pytest.mark.parametrize("seed", [0, 1])
 def test_native_bound_matches_cvxpy_relaxation(seed):
     """Same relaxation, two solvers: the native dual reaches the cvxpy optimum (which is
@@ -165,6 +166,7 @@ def test_native_bound_matches_cvxpy_relaxation(seed):
         assert nat == pytest.approx(cv, rel=1e-5)
 
 
+@pytest.mark.requires("cvxpy", "clarabel")
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_native_lower_bound_on_small_problems(seed):
     pr = small_problem(seed, K=3, M=5, N=4, p_total=[0.6, 0.3, math.inf][seed])
@@ -436,6 +438,6 @@ def test_pure_python_path() -> None:
          "-k", "not pure_python and not cvxpy and not time_limit and not problem_equals "
          "and not method_ and not every_method and not bound_off",
          "--hypothesis-seed=0"],
-        cwd=here.parent.parent, env=env, capture_output=True, text=True, timeout=900)
+        cwd=here.parents[2], env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert " passed" in proc.stdout

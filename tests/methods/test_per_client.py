@@ -330,7 +330,7 @@ def test_pure_python_path() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", str(here), "-q", "-x", "-p", "no:cacheprovider",
          "-k", "kernel or demand_power or split_step"],
-        cwd=here.parent.parent, env=env, capture_output=True, text=True, timeout=900)
+        cwd=here.parents[2], env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert " passed" in proc.stdout
 

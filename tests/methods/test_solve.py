@@ -149,8 +149,8 @@ def test_deterministic() -> None:
 
 
 # ----------------------------------------------------------------- the default
-def test_default_scenario_both_modes() -> None:
-    p = Problem.default(seed=0)
+def test_default_scenario_both_modes(default_problem) -> None:
+    p = default_problem
     nested = solve(p)
     bcd = solve(p, mode="bcd")
     for r in (nested, bcd):
@@ -189,8 +189,8 @@ def test_time_limit_returns_best_point() -> None:
     assert r.termination.limit == "time" and r.status == "feasible"
 
 
-def test_result_json() -> None:
-    p = Problem.default(seed=0)
+def test_result_json(default_problem) -> None:
+    p = default_problem
     r = solve(p)
     d = json.loads(r.to_json())
     assert d["delay"] == r.delay and d["split"] == r.split and len(d["assign_s"]) == p.M

@@ -329,14 +329,11 @@ def test_timing_keys_of_every_variant_are_documented(small, kw) -> None:
     assert _timing_keys_known(res.timings) == []
 
 
-def test_glossary_lists_every_timing_key_and_outcome() -> None:
+def test_glossary_lists_every_timing_key_and_outcome(repo_root) -> None:
     """docs/glossary.md stays true to the code: every timings key, reason and limit."""
-    from pathlib import Path
-
     from sfl_opt.engine.result import TIMINGS
 
-    root = next(p for p in Path(__file__).resolve().parents if (p / "docs").is_dir())
-    text = (root / "docs" / "glossary.md").read_text()
+    text = (repo_root / "docs" / "glossary.md").read_text()
     for key in TIMINGS:
         assert f"| `{key}` |" in text, key
     for member in (*TerminationReason, *Limit, *Status):

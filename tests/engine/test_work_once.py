@@ -175,7 +175,8 @@ def test_closed_form_pair_bounds_once_per_link(kw) -> None:
     assert res.lower_bound is not None and res.lower_bound <= res.delay
 
 
-def test_certificate_reuses_the_exact_methods_bounds(tiny) -> None:
+def test_certificate_reuses_the_exact_methods_bounds(tiny_problem) -> None:
+    tiny = tiny_problem
     """``exact`` proves every pair's bound (its root duals and searches): the
     certificate solves no dual again, and the bound stays valid (the oracle's optimum)."""
     from sfl_opt.engine.prepared import prepare

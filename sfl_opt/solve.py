@@ -324,12 +324,19 @@ def solve(
                    time_limit=time_limit, seed=seed, extra=options, split_mode=split_mode)
     prep = prepare(problem, table)
     prep.started = t_start  # the time limit covers validation and preparation too
+    if time_limit is not None and bound in (True, "native"):
+        # the rate bounds the native bound (and the nested search's pruning) start
+        # from, computed now so that the method's share of the limit is what is left
+        for name in prep.links:
+            _ = prep.link(name).rate_bounds
+    t_prepared = time.perf_counter() - t_start
     deadline = None if time_limit is None else t_start + float(time_limit)
     if time_limit is not None and bound is not False:
         share = BOUND_SHARE_EXACT if spec.bound else BOUND_SHARE
         opts.time_limit = float(time_limit) * (1 - share)
     try:
         out = spec.fn(prep, opts)
+        out.timings = {"prepare": t_prepared, **out.timings}
         opts.time_limit = time_limit  # the user's limit (the method had its share)
         if has_budget(problem):
             t0 = time.perf_counter()
@@ -456,7 +463,7 @@ def _assemble(prep: PreparedProblem, spec: MethodSpec, opts: Options, out: Outco
         if bound == "relaxation":
             lb = float(lower_bound_details(pr, prep)["bound"])
         elif opts.split_mode == "per_client":  # the per-client relaxation
-            lb = float(per_client_lower_bound(prep, upper=bd.total))
+            lb = float(per_client_lower_bound(prep, upper=bd.total, deadline=deadline))
         else:  # the native bound; the point's delay lets pairs that cannot matter stop
             lb = float(native_lower_bound(prep, upper=bd.total, deadline=deadline))
         timings["bound"] = time.perf_counter() - t0

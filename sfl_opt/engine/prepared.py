@@ -302,19 +302,6 @@ class Link:
         c, S = self.demand(p)
         return float(kn.stage_lower_bound(c, S, rall, rsum, 1e-12))
 
-    @cached_property
-    def cum_bw(self) -> np.ndarray:
-        """(M,) cumulative bandwidths (Hz) of the subchannels widest first."""
-        return np.cumsum(np.sort(self.bw)[::-1])
-
-    def cap_excludes(self, t: float, p: int | None) -> bool:
-        """Whether the spectral-efficiency cap proves that no assignment and power reach
-        stage ``t`` for pair ``p`` (``kernels.cap_excludes``; False without a cap)."""
-        if not math.isfinite(self.lcap):
-            return False
-        c, S = self.demand(p)
-        return bool(kn.cap_excludes(c, S, self.cum_bw, self.lcap, float(t)))
-
     def cheap_bounds(self) -> np.ndarray:
         """(P,) :meth:`cheap_bound` of every pair of a per-pair link."""
         assert self.bits is not None

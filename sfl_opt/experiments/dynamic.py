@@ -61,9 +61,6 @@ POLICIES = ("adaptive", "static")
 STATIC_POWER = ("fixed", "resolved")
 #: per-round bounds
 BOUNDS = ("cheap", "relaxation")
-#: a round's start point is kept without local search when the spectral-efficiency cap
-#: proves that no assignment reaches a stage this much (relative) below it
-CERT_RTOL = 1e-9
 
 
 @dataclass
@@ -121,10 +118,7 @@ def adaptive_point(rp: PreparedProblem, p: int, held: Mapping[str, LinkPoint],
                    seed: int | None = None) -> dict[str, LinkPoint]:
     """One round's re-optimisation of pair ``p`` on the round's links ``rp``
     (:meth:`~sfl_opt.engine.prepared.PreparedProblem.with_gains`): each link's local search from
-    the better of the greedy allocation and the held one ``held[link]`` (exact power),
-    skipped when the spectral-efficiency cap proves that start optimal to ``CERT_RTOL``
-    (:meth:`~sfl_opt.engine.prepared.Link.cap_excludes`: no assignment reaches a stage
-    ``CERT_RTOL`` below it; the search would only trade power at the same stage).
+    the better of the greedy allocation and the held one ``held[link]`` (exact power).
     :class:`RoundReoptimiser` computes the same points faster."""
     out = {}
     for name, ln in rp.links.items():
@@ -132,10 +126,7 @@ def adaptive_point(rp: PreparedProblem, p: int, held: Mapping[str, LinkPoint],
         g = ln.greedy(q)
         h = ln.exact_power(held[name].assign, q)
         start = g if g.t <= h.t else h
-        if ln.cap_excludes(start.t * (1 - CERT_RTOL), q):
-            out[name] = start
-        else:
-            out[name] = ln.refine(start.assign, q, max_moves, kicks, seed)
+        out[name] = ln.refine(start.assign, q, max_moves, kicks, seed)
     return out
 
 
@@ -145,8 +136,8 @@ class RoundReoptimiser:
     ``adaptive_point(prep.with_gains(gains), p, held, ...)``.
 
     What does not change with the channel is computed once: each link's demand
-    ``(c, S)`` of the pair, bandwidths and caps, the held assignments, the widest-first
-    bandwidth sums of the cap certificate and the kicks' random numbers; a round only
+    ``(c, S)`` of the pair, bandwidths and caps, the held assignments and the kicks'
+    random numbers; a round only
     normalises the new gains, orders each client's subchannels and runs the kernels
     (greedy, exact power of the greedy and the held assignment, local search), without
     building a :class:`~sfl_opt.engine.prepared.PreparedProblem`.
@@ -199,12 +190,7 @@ class RoundReoptimiser:
                                                    ln.p_total, RTOL, ln.lcap)
             if st_g != 0 or st_h != 0:
                 raise SflOptError(f"assign_{name}: a client has no subchannel")
-            a0, t0, psd0 = (a_g, float(t_g), psd_g) if t_g <= t_h else (held, float(t_h),
-                                                                          psd_h)
-            if math.isfinite(ln.lcap) and kn.cap_excludes(c, S, ln.cum_bw, ln.lcap,
-                                                          t0 * (1 - CERT_RTOL)):
-                out[name] = LinkPoint(a0, psd0, t0)
-                continue
+            a0 = a_g if t_g <= t_h else held
             if rand is not None:
                 a, t, psd, moves = kn.perturb_search(la, inva, ln.bw, a0, c, S, ln.p_max,
                                                      ln.p_total, RTOL, self.max_moves,
@@ -298,5 +284,5 @@ def simulate_training(problem: Problem, seed: int = 0, policy: str = "adaptive",
     return TrainingRun(policy, split, rank, rounds_r, delays, bounds, times, settings)
 
 
-__all__ = ["BOUNDS", "CERT_RTOL", "POLICIES", "STATIC_POWER", "RoundReoptimiser",
+__all__ = ["BOUNDS", "POLICIES", "STATIC_POWER", "RoundReoptimiser",
            "TrainingRun", "adaptive_point", "round_bound", "simulate_training"]

@@ -13,7 +13,7 @@
 - :mod:`.bnb`: branch-and-bound pieces (branching, symmetry breaking, node bound).
 """
 
-from .bounds import cap_excludes, link_rate_bounds, link_rate_bounds_sorted, stage_lower_bound
+from .bounds import link_rate_bounds, link_rate_bounds_sorted, stage_lower_bound
 from .greedy import gain_order, greedy_assign
 from .localsearch import local_search
 from .partition import partition_is_cheap, partition_optimum
@@ -23,7 +23,6 @@ from .search import compose_total, search_pairs
 from .waterfill import max_rate_for_power, min_power_for_rate, normalise, psd_at_level
 
 __all__ = [
-    "cap_excludes",
     "client_needs", "compose_total", "gain_order", "gather_clients", "greedy_assign",
     "link_check", "link_rate_bounds", "link_rate_bounds_sorted", "local_search",
     "max_rate_for_power",

@@ -131,30 +131,3 @@ def stage_lower_bound(c, S, rall, rsum, rtol):
             lo = mid
     return lo
 
-
-@kernel
-def cap_excludes(c, S, cum_bw, lcap, t):
-    """Whether the spectral-efficiency cap alone shows that no assignment reaches stage
-    ``t`` (s): client k's rate is at most ``lcap B_k`` (``B_k`` its bandwidth), so it
-    needs ``B_k >= S / (lcap (t - c_k))``, hence at least ``n_k`` subchannels with
-    ``cum_bw[n_k - 1]`` (the ``n_k`` widest together, ``cum_bw`` ascending) reaching
-    that; the clients' subchannels are disjoint, so ``sum_k n_k <= M``. True when that
-    fails (or some ``c_k >= t``); always False without a cap. Each need is lowered by a
-    relative 1e-12 so that rounding never excludes a reachable ``t``."""
-    if not lcap < math.inf:
-        return False
-    K = c.shape[0]
-    M = cum_bw.shape[0]
-    total = 0
-    for k in range(K):
-        slack = t - c[k]
-        if not slack > 0.0:
-            return True
-        need = S / (lcap * slack) * (1.0 - 1e-12)
-        n = int(np.searchsorted(cum_bw, need)) + 1
-        if n > M:
-            return True
-        total += n
-        if total > M:
-            return True
-    return False

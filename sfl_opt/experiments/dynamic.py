@@ -21,8 +21,10 @@ delays when rounds(r) is an integer; ``rounds=`` simulates another number of rou
 scales the same way). ``bounds`` are certified per-round lower bounds of the pair (the
 kernels' cheap stage bounds on the round's channel, or with ``bound="relaxation"`` also
 the time-sharing relaxation of each link: no allocation and power beat them),
-and ``reopt_time`` the seconds of each round's update: the links rebuilt on the round's
-gains plus the re-optimisation (adaptive) or the power re-solve (static, resolved).
+and ``reopt_time`` the seconds of each round's update: the re-optimisation on the round's
+gains (adaptive, by :class:`RoundReoptimiser`: the new gains normalised and ordered, the
+kernels run, what does not change with the channel computed once) or the links rebuilt
+and the power re-solved (static, resolved).
 Units: s.
 """
 
@@ -259,18 +261,24 @@ def simulate_training(problem: Problem, seed: int = 0, policy: str = "adaptive",
     fading = GaussMarkovFading(problem, rho, np.random.default_rng([seed, 140]),
                                large=large_scale, distance=distance, step=mobility_step)
     delays, bounds, times = np.empty(n), np.empty(n), np.zeros(n)
+    reopt = (RoundReoptimiser(prep, p, held, max_moves, kicks, seed) if policy == "adaptive"
+             else None)
     for t in range(n):
         gains = fading.next()
         t0 = time.perf_counter()
-        rp = prep.with_gains(gains)
-        if policy == "adaptive":
-            pts = adaptive_point(rp, p, held, max_moves, kicks, seed)
-        elif static_power == "resolved":
-            pts = {name: rp.link(name).exact_power(pt.assign, p if rp.link(name).per_pair
-                                                   else None) for name, pt in held.items()}
+        if reopt is not None:  # = adaptive_point(prep.with_gains(gains), p, held, ...)
+            pts = reopt(gains)
+            times[t] = time.perf_counter() - t0
+            rp = prep.with_gains(gains)  # for the round's bound
         else:
-            pts = dict(held)
-        times[t] = time.perf_counter() - t0
+            rp = prep.with_gains(gains)
+            if static_power == "resolved":
+                pts = {name: rp.link(name).exact_power(pt.assign, p if rp.link(name).per_pair
+                                                       else None)
+                       for name, pt in held.items()}
+            else:
+                pts = dict(held)
+            times[t] = time.perf_counter() - t0
         dn = {} if "d" not in pts else {"assign_d": pts["d"].assign, "psd_d": pts["d"].psd}
         bd = evaluate(with_gains(problem, gains), split, rank, pts["s"].assign, pts["s"].psd,
                       pts["f"].assign, pts["f"].psd, **dn)

@@ -40,7 +40,7 @@ import numpy as np
 from .. import _validation as v
 from ..engine.prepared import PreparedProblem, prepare
 from ..errors import ValidationError
-from ..model.fading import GAIN_FIELDS, faded_links, iid_samples
+from ..model.fading import GAIN_FIELDS, faded_links, iter_samples
 from ..model.perturbations import Perturbations, draw_multipliers
 from ..status import Termination
 from .registry import Options, Outcome
@@ -109,7 +109,7 @@ def saa_estimates(ctx: PreparedProblem, opts: Options, samples: int,
     one (the first sample and the first pair always are); ``samples`` is then the
     number drawn and used, the pairs not reached stay ``inf``."""
     rng = np.random.default_rng([0 if opts.seed is None else int(opts.seed), 14])
-    draws = iid_samples(ctx.problem, samples, rng, large)
+    draws = iter_samples(ctx.problem, samples, rng, large)  # drawn as used
     rounds, tf_list = [], []
     cost = 0.0
     timed_out = False
@@ -175,8 +175,8 @@ def robust_estimates(ctx: PreparedProblem, opts: Options, samples: int,
     pr = ctx.problem
     rng = np.random.default_rng([0 if opts.seed is None else int(opts.seed), 21])
     jit, strag, drop, fade = rng.spawn(4)
-    gains = (iid_samples(pr, samples, fade, pert.large_scale) if pert.rho is not None
-             else [None] * samples)
+    gains = (iter_samples(pr, samples, fade, pert.large_scale) if pert.rho is not None
+             else iter([None] * samples))
     K = pr.K
     P = ctx.P
     rounds, share, per_rows, tf_list = [], [], [], []

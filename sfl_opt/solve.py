@@ -253,13 +253,16 @@ def solve(
         small links and none on large ones; 0 disables). Their random numbers derive
         from ``seed`` (0 when None), so the answer is deterministic.
     time_limit:
-        seconds of wall-clock time for the whole call (validation, preparation, the
-        method and the native bound on its result; compilation excluded): the best point
-        so far is returned, with its certified bound, and ``termination="time_limit"``
-        when the method had to stop early. The call returns within about
-        ``time_limit + max(5 %, 0.2 s)`` (``bound="relaxation"`` runs after the limit).
-        A problem so large that its first feasible point takes longer returns that
-        point as soon as it exists.
+        seconds of wall-clock time from entering ``solve`` to its return (validation,
+        preparation, the method, the budget repair and the native bound on its result;
+        ``timings["prepare"]`` is the part before the method). Excluded: building the
+        ``Problem``, the one-time compilation of the kernels and import of an optional
+        solver (Pyomo), both before the clock starts. Every method honours it: the best
+        point so far is returned, with its certified bound, and
+        ``termination="time_limit"`` when the method had to stop early. The call
+        returns within ``time_limit + max(5 %, 0.2 s)`` (``bound="relaxation"`` runs
+        after the limit). A problem so large that its first feasible point takes longer
+        returns that point as soon as it exists (docs/backends.md §6).
     split_mode:
         ``"common"`` (default): one cut for every client (SPEC §1); ``"per_client"``
         (``"per-client"`` also accepted): each client its own cut within its own

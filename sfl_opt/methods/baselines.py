@@ -30,9 +30,12 @@ import numpy as np
 
 from ..engine.prepared import Link, LinkPoint, PreparedProblem
 from ..errors import ValidationError
-from ..status import Status, Termination
+from ..status import Limit, Status, Termination, TerminationReason
 from .registry import Option, Options, Outcome
 from .sflllm import deadline_of, solve_f_link, solve_sflllm
+
+#: why a one-shot baseline stops: it evaluated every candidate
+ENUMERATED = Termination(TerminationReason.ENUMERATED)
 
 # ---------------------------------------------------------------- building blocks
 
@@ -105,7 +108,7 @@ def solve_random_subchannels(ctx: PreparedProblem, opts: Options) -> Outcome:
     timings["f_link"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     deadline = deadline_of(ctx, opts)
-    termination = Termination.ENUMERATED
+    termination = ENUMERATED
     per_pair = 0.0
     if deadline is not None:  # time one pair's exact power
         now = time.perf_counter()
@@ -119,7 +122,7 @@ def solve_random_subchannels(ctx: PreparedProblem, opts: Options) -> Outcome:
         for p in range(ctx.P):
             now = time.perf_counter()
             if p and now + per_pair > deadline:
-                termination = Termination.TIME_LIMIT
+                termination = Termination.at_limit(Limit.TIME)
                 break
             stage = sum(ctx.link(n).exact_power(a, p).t for n, a in held.items())
             totals[p] = float(ctx.total(p, stage, f.t))
@@ -141,13 +144,13 @@ def solve_equal_power(ctx: PreparedProblem, opts: Options) -> Outcome:
     timings["f_link"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     deadline = deadline_of(ctx, opts)
-    termination = Termination.ENUMERATED
+    termination = ENUMERATED
     points: dict[str, list[LinkPoint]] = {name: [] for name in ctx.stage_links}
     per_pair = 0.0
     for p in range(ctx.P):  # with a time limit: the pairs that fit (at least one)
         now = time.perf_counter()
         if p and deadline is not None and now + per_pair > deadline:
-            termination = Termination.TIME_LIMIT
+            termination = Termination.at_limit(Limit.TIME)
             break
         for name in ctx.stage_links:
             link = ctx.link(name)
@@ -217,7 +220,7 @@ def solve_fully_random(ctx: PreparedProblem, opts: Options) -> Outcome:
               for n, a in assigns.items()}
     t = float(ctx.total(p, sum(points[n].t for n in ctx.stage_links),
                         points[ctx.round_link].t))
-    return Outcome(p, points, Status.FEASIBLE, Termination.ENUMERATED, history=[t],
+    return Outcome(p, points, Status.FEASIBLE, ENUMERATED, history=[t],
                    timings={"draw": time.perf_counter() - t0}, info={"seed": opts.seed},
                    power="equal")
 

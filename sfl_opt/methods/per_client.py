@@ -43,7 +43,7 @@ from ..kernels.demand_power import demand_power_control
 from ..kernels.split import best_split_vector, vector_objective
 from ..model.client_splits import ClientTerms, client_terms
 from ..model.delay import link_rates
-from ..status import Termination
+from ..status import Limit, Termination
 from .registry import Options, Outcome
 
 #: a step must lower T_total by this (relative) to be kept
@@ -286,7 +286,7 @@ def solve_per_client(ctx: PreparedProblem, opts: Options,
     rounds = min(opts.max_iter, MAX_ALTERNATIONS) if opts.mode == "bcd" else MAX_ALTERNATIONS
     for _ in range(rounds):
         if opts.time_limit is not None and ctx.elapsed() > opts.time_limit:
-            termination = Termination.TIME_LIMIT
+            termination = Termination.at_limit(Limit.TIME)
             break
         alternations += 1
         improved = False
@@ -300,7 +300,7 @@ def solve_per_client(ctx: PreparedProblem, opts: Options,
         moves += mv
         improved = improved or mv > 0
         if opts.time_limit is not None and ctx.elapsed() > opts.time_limit:
-            termination = Termination.TIME_LIMIT
+            termination = Termination.at_limit(Limit.TIME)
             break
         new = reallocate(ctx, terms, cur.links, cur.idx, cur.q, opts, deadline)  # step 2
         tot = point_total(ctx, terms, new, cur.idx, cur.q)

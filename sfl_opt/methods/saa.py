@@ -42,7 +42,7 @@ from ..engine.prepared import PreparedProblem, prepare
 from ..errors import ValidationError
 from ..model.fading import GAIN_FIELDS, faded_links, iter_samples
 from ..model.perturbations import Perturbations, draw_multipliers
-from ..status import Termination
+from ..status import Limit, Termination
 from .registry import Options, Outcome
 from .sflllm import deadline_of, solve_sflllm
 
@@ -85,7 +85,7 @@ def solve_sflllm_fading(ctx: PreparedProblem, opts: Options) -> Outcome:
     best = int(np.argmin(grid))
     out = solve_sflllm(ctx, opts, pairs=np.array([best]))
     if info["timed_out"]:
-        out.termination = Termination.TIME_LIMIT
+        out.termination = Termination.at_limit(Limit.TIME)
     out.timings = {"saa": t_saa, **out.timings}
     out.grid = grid
     out.info = {**out.info, "saa": info}

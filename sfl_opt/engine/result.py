@@ -18,6 +18,8 @@ from ..status import Status, Termination, TerminationReason
 #: own keys as ``common_<key>``). Glossary: docs/glossary.md
 TIMINGS: dict[str, str] = {
     "total": "the whole call of solve: validation, preparation, the method, the bound",
+    "prepare": "what solve does before the method: validation, the pair table, the "
+               "prepared problem",
     "bound": "the certificate: the lower bound solve puts on the result (lower_bound; "
              "solve's bound=)",
     "pair_bounds": "a method's lower bounds on the (split, rank) pairs, to prune its "

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import ValidationError
 from ..online.experiment import (
     FIT_MODELS,
     calibration_tasks,
@@ -94,7 +95,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         "of server_flops per device")
     p.add_argument("--train", action="store_true",
                    help="train split federated LoRA (PyTorch proxy, extra [harness]) under "
-                        "each policy of --policies; writes online_learning.csv/png/pdf")
+                        "each policy of --policies (the first edition); writes "
+                        "online_training.csv/png/pdf")
     p.add_argument("--policies", type=_policies, default=list(POLICIES), metavar="P1,P2,...",
                    help="policies for --train (default: all)")
     p.add_argument("--threads", type=int, default=1,
@@ -239,7 +241,7 @@ def _train(problem: OnlineProblem, args: argparse.Namespace) -> int:
                + f" --clients {args.clients} --seed {args.seed} --rounds {args.rounds}"
                + f" --V {fmt_v(args.V)} --server-mode {problem.server_mode}"
                + f" --threads {args.threads} --out {args.out}")
-    paths.append(write_settings(Path(args.out) / "online_learning_settings.json",
+    paths.append(write_settings(Path(args.out) / "online_training_settings.json",
                                 problem, runs, args.V, args.seed, command))
     print("\nwrote " + ", ".join(str(p) for p in paths))
     return 0
@@ -278,10 +280,11 @@ def _experiment(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     T = EXP_ROUNDS if args.rounds is None else int(args.rounds)
-    if T < 1 or len(seeds) < 2:
-        print("error: --experiment needs --rounds >= 1 and at least 2 seeds (for the CIs)",
-              file=sys.stderr)
-        return 2
+    if T < 1:
+        raise ValidationError("rounds", "at least 1 round for --experiment", T)
+    if len(seeds) < 2 or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise ValidationError("seeds", "at least 2 distinct seeds >= 0 for --experiment "
+                              "(the CIs are over seeds)", args.seeds)
     every = EXP_EVAL if T >= 4 * EXP_EVAL else max(1, T // 4)
     Vs = tuple(args.sweep) if args.sweep else EXP_VS
     progress = not args.no_progress

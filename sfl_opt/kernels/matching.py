@@ -5,10 +5,15 @@ With as many subchannels as clients (K = M) every assignment is a perfect matchi
 each client owns exactly one subchannel. For a deadline t client k needs rate
 ``D_k(t) = S / (t - c_k)``, on subchannel m at least the power
 ``P_km(t) = bw_m inva_km (2^(D_k(t) / bw_m) - 1)`` (W; one subchannel: no water-filling
-choice left). The deadline t is feasible iff some perfect matching f has
-``P_{k f(k)}(t) <= p_max[k]`` for every k and ``sum_k P_{k f(k)}(t) <= p_total``: a
-min-cost assignment problem with cost ``P_km(t)``, or a cost ``BIG > p_total`` where
-``P_km(t) > p_max[k]`` (a matching through such an entry costs more than the budget).
+choice left), computed with ``expm1`` (exact for a tiny spectral efficiency). With the
+spectral-efficiency cap ``lcap`` (truncated Shannon: a subchannel carries at most
+``bw_m lcap`` bit/s, see :mod:`.waterfill`) a rate ``D_k(t) > bw_m lcap`` is out of reach
+on m at any power: ``P_km(t) = inf`` (with a relative margin of ``CAP_SAFE`` so that
+rounding never declares a reachable rate unreachable). The deadline t is feasible iff
+some perfect matching f has ``P_{k f(k)}(t) <= p_max[k]`` for every k and
+``sum_k P_{k f(k)}(t) <= p_total``: a min-cost assignment problem with cost ``P_km(t)``,
+or a cost ``BIG > p_total`` where ``P_km(t) > p_max[k]`` (a matching through such an
+entry costs more than the budget).
 Feasibility only improves with t, so a bisection brackets the optimum; a deadline is
 *certified infeasible* when a dual-feasible ``(u, v)`` of the assignment LP (integral,
 so its dual bounds the integer minimum) proves the min cost above ``p_total``, with the
@@ -28,6 +33,10 @@ from ._jit import kernel
 
 #: relative deflation of the powers in the certificate (rounding of 2^x and products)
 POWER_SAFE = 1e-12
+#: a spectral efficiency is declared beyond the cap only above ``lcap (1 + CAP_SAFE)``
+CAP_SAFE = 1e-12
+#: ln 2
+LN2 = math.log(2.0)
 
 
 @kernel
@@ -102,9 +111,9 @@ def assignment_lower_bound(d):
 
 
 @kernel
-def _infeasible(la, inva, bw, c, S, pmax, ptot, t, d):
+def _infeasible(la, inva, bw, c, S, pmax, ptot, t, d, lcap):
     """Whether deadline t is certified infeasible for a square link (module doc);
-    ``d`` (K, K) is scratch for the costs."""
+    ``d`` (K, K) is scratch for the costs, ``lcap`` the spectral-efficiency cap."""
     K, M = inva.shape
     capped = ptot < pmax.sum()
     big = 2.0 * ptot + 1.0 if capped else 1.0
@@ -115,8 +124,10 @@ def _infeasible(la, inva, bw, c, S, pmax, ptot, t, d):
         rate = S / span
         for m in range(M):
             x = rate / bw[m]
-            p = bw[m] * inva[k, m] * (2.0 ** x - 1.0) * (1.0 - POWER_SAFE) if x < 1000.0 \
-                else math.inf
+            if x > lcap * (1.0 + CAP_SAFE) or not x < 1000.0:
+                p = math.inf
+            else:
+                p = bw[m] * inva[k, m] * math.expm1(min(x, lcap) * LN2) * (1.0 - POWER_SAFE)
             if p > pmax[k]:
                 d[k, m] = big
             else:
@@ -128,17 +139,18 @@ def _infeasible(la, inva, bw, c, S, pmax, ptot, t, d):
 
 
 @kernel
-def square_link_bound(la, inva, bw, c, S, pmax, ptot, lo, hi, rtol):
+def square_link_bound(la, inva, bw, c, S, pmax, ptot, lo, hi, rtol, lcap=math.inf):
     """Certified lower bound (s) on the optimal deadline of a link with K = M (module
     doc), by bisection between ``lo`` (a valid lower bound) and ``hi`` (a feasible
-    deadline, e.g. an assignment's), to the relative tolerance ``rtol``."""
+    deadline, e.g. an assignment's), to the relative tolerance ``rtol``; ``lcap`` the
+    spectral-efficiency cap, log2(1 + SNR) per subchannel (inf: none)."""
     K, M = inva.shape
     d = np.empty((K, M))
     for _ in range(200):
         if not hi - lo > rtol * hi:
             break
         mid = 0.5 * (lo + hi)
-        if _infeasible(la, inva, bw, c, S, pmax, ptot, mid, d):
+        if _infeasible(la, inva, bw, c, S, pmax, ptot, mid, d, lcap):
             lo = mid
         else:
             hi = mid

@@ -142,7 +142,7 @@ def square_bound(arr: LinkArrays, lo: float, hi: float) -> float:
     if arr.K != arr.M or arr.K > SQUARE_MAX or not (math.isfinite(hi) and hi > lo):
         return lo
     return max(lo, float(square_link_bound(arr.la, arr.inva, arr.bw, arr.c, arr.S, arr.pmax,
-                                           arr.ptot, lo, hi, SQUARE_RTOL)))
+                                           arr.ptot, lo, hi, SQUARE_RTOL, arr.lcap)))
 
 
 def is_square(arr: LinkArrays) -> bool:

@@ -253,8 +253,12 @@ def _learning_bands(runs: list[dict], outdir: Path, rows: list[list[object]],
         at = sel[0]["eval_rounds"]
         L = np.array([r["val_loss"] for r in sel])
         m, h = t_ci(L)
-        axes[0].plot(at, m, color=f"C{i}", label=lab, lw=1)
-        axes[0].fill_between(at, m - h, m + h, color=f"C{i}", alpha=0.18)
+        # > 10 labels: tab20's dark shades first, then its light ones (no repeats)
+        col = (plt.get_cmap("tab20")((2 * i) % 20 + (2 * i) // 20 % 2) if len(labels) > 10
+               else f"C{i}")
+        ls = "--" if lab.endswith("+guard") and not lab.startswith("lyapunov") else "-"
+        axes[0].plot(at, m, color=col, ls=ls, label=lab, lw=1)
+        axes[0].fill_between(at, m - h, m + h, color=col, alpha=0.18)
         curves = []
         for r in sel:
             cum = np.concatenate([[0.0], np.cumsum(np.sum(r["energy"], axis=1))])[at]
@@ -266,8 +270,8 @@ def _learning_bands(runs: list[dict], outdir: Path, rows: list[list[object]],
         ok = np.isfinite(C).all(axis=0)
         if ok.sum() >= 2:
             m, h = t_ci(C[:, ok])
-            axes[1].plot(grid[ok], m, color=f"C{i}", lw=1)
-            axes[1].fill_between(grid[ok], m - h, m + h, color=f"C{i}", alpha=0.18)
+            axes[1].plot(grid[ok], m, color=col, ls=ls, lw=1)
+            axes[1].fill_between(grid[ok], m - h, m + h, color=col, alpha=0.18)
     axes[0].set_xlabel("round t")
     axes[1].set_xlabel("cumulative energy of all devices (J)")
     for ax in axes:

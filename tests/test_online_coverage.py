@@ -164,3 +164,14 @@ def test_without_the_guard_a_short_run_overdraws():
     assert guarded.running_energy.max(axis=0).max() <= p.energy_budget.max() * (1 + 1e-9)
     with pytest.raises(ValidationError, match="^energy_guard:"):
         simulate(p, "lyapunov", 1e3, 5, energy_guard="yes")
+
+
+def test_data_share_penalty_that_overflows_names_coverage_weight():
+    from sfl_opt.errors import NumericalRangeError
+
+    p = OnlineProblem.default(seed=0, devices=4, coverage_weight=1e10)
+    g = p.draw_gains(np.random.default_rng(0))
+    with pytest.raises(NumericalRangeError, match="^coverage_weight:"):
+        solve_round(p, g, np.ones(4), V=1e300, weight=1.0)
+    # V = 0: the term is off, nobody is worth scheduling
+    assert solve_round(p, g, np.ones(4), V=0.0).count == 0

@@ -84,7 +84,7 @@ SQUARE_RTOL = 1e-10
 #: to O(K M^2); on links with K M^2 above this they are skipped (they only prune)
 COUNT_MAX = 4_000_000
 #: branching rule of :func:`bnb_link`
-BRANCHING = "static"
+BRANCHING = "regret"
 #: relative tolerance of the exact power control at the leaves
 PC_RTOL = 1e-13
 
@@ -305,14 +305,32 @@ class LinkSearch:
                 continue
             # children: the most contested subchannel to each client; the relaxation's
             # favourite is popped first
-            forced = int(self.order[depth]) if self.branching == "static" else -1
-            mb, cands = branch_choice(arr.inva, arr.bw, fixed, z, arr.pmax, arr.ptot, forced,
-                                      arr.lcap)
+            mb, cands = self._choose(fixed, z, depth)
             for k in cands[::-1]:
                 k = int(k)
                 if child_allowed(fixed, count, mb, k, self.sub_prev, self.cli_prev):
                     stack.append((depth + 1, int(mb), k, z, b))
         return True
+
+    def _choose(self, fixed: np.ndarray, z: np.ndarray, depth: int) -> tuple[int, np.ndarray]:
+        """The subchannel to branch on at a node and its clients in the order to try
+        (``kernels.bnb.branch_choice``, by :attr:`branching`): ``"static"`` the fixed
+        order (strongest first), ``"contested"`` the most shared, ``"regret"`` the one of
+        largest regret, then (no regret left) the first free one in the static order."""
+        arr = self.arr
+        if self.branching == "static":
+            forced = int(self.order[depth])
+        elif self.branching == "regret":
+            mb, cands = branch_choice(arr.inva, arr.bw, fixed, z, arr.pmax, arr.ptot, -1,
+                                      arr.lcap, True)
+            if mb >= 0:
+                return int(mb), cands
+            forced = next(int(m) for m in self.order if fixed[m] < 0)
+        else:
+            forced = -1
+        mb, cands = branch_choice(arr.inva, arr.bw, fixed, z, arr.pmax, arr.ptot, forced,
+                                  arr.lcap)
+        return int(mb), cands
 
     def _run_best_first(self, deadline: float | None, hard: float | None) -> bool:
         """:meth:`run` with the open node of least bound first."""
@@ -377,9 +395,7 @@ class LinkSearch:
             if b >= thr:
                 self.pruned_lower = min(self.pruned_lower, b)
                 continue
-            forced = int(self.order[depth]) if self.branching == "static" else -1
-            mb, cands = branch_choice(arr.inva, arr.bw, fixed, z, arr.pmax, arr.ptot, forced,
-                                      arr.lcap)
+            mb, cands = self._choose(fixed, z, depth)
             count = np.bincount(fixed[fixed >= 0], minlength=K).astype(np.int64)
             for k in cands:
                 k = int(k)

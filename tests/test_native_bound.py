@@ -300,7 +300,7 @@ def test_regret_branching_takes_the_largest_regret():
     pmax, ptot = np.full(K, 0.2), 0.5
     fixed = -np.ones(M, np.int64)
     fixed[2] = 1
-    for trial in range(20):
+    for _ in range(20):
         z = rng.normal(0, 2, 2 * K + 1) + np.r_[np.full(K, 20.0), np.zeros(K + 1)]
         mu, nu, lam = np.exp(z[:K]), np.exp(z[K:2 * K]), np.exp(z[2 * K])
         x = mu[:, None] / ((nu + lam)[:, None] * math.log(2) * inva)

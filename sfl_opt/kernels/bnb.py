@@ -5,7 +5,8 @@
   identical clients (same fixed delay, cap and gains), used to break symmetry;
 - :func:`child_allowed`: whether a child (subchannel m to client k) survives symmetry
   breaking and the "every client gets a subchannel" counting argument;
-- :func:`branch_choice`: the most contested free subchannel at the node's multipliers;
+- :func:`branch_choice`: the most contested free subchannel at the node's multipliers, or
+  the one of largest regret;
 - :func:`count_infeasible`: a counting test (whole subchannels per client) that
   captures integrality the relaxation ignores;
 - :func:`power_count_infeasible`: the same with the total cap (a small DP);

@@ -31,7 +31,7 @@ from .model.problem import Problem
 from .model.workload import Workload
 from .power import available_backends
 from .solve import solve
-from .status import Status, Termination
+from .status import Limit, Status, Termination, TerminationReason
 
 # the documented short paths sfl_opt.convergence / .hardware / .memory / .profiles /
 # .replay (as os.path)
@@ -41,10 +41,10 @@ del _mod
 _sys.modules[f"{__name__}.models"] = models  # the LLM catalogue, sfl_opt.model.architectures
 
 __all__ = [
-    "BackendError", "Breakdown", "InfeasiblePointError", "Problem", "SflOptError",
-    "SolveResult", "Status", "Termination", "ValidationError", "Workload", "available_backends",
-    "available_methods", "convergence", "evaluate", "hardware", "memory", "models",
-    "profiles", "show_options", "solve",
+    "BackendError", "Breakdown", "InfeasiblePointError", "Limit", "Problem", "SflOptError",
+    "SolveResult", "Status", "Termination", "TerminationReason", "ValidationError",
+    "Workload", "available_backends", "available_methods", "convergence", "evaluate",
+    "hardware", "memory", "models", "profiles", "show_options", "solve",
 ]
 
 try:

@@ -25,7 +25,7 @@ from .model.delay import check_magnitudes, evaluate, pair_table
 from .model.energy import has_budget
 from .model.problem import Problem
 from .power import PowerBackend, get_backend
-from .status import GAP_TOL, Status, Termination, certifies  # noqa: F401 (GAP_TOL: re-export)
+from .status import GAP_TOL, Limit, Status, Termination, certifies  # noqa: F401 (GAP_TOL: re-export)
 
 #: every mode of the registered methods (the CLI's choices)
 MODES = ("nested", "bcd")
@@ -239,7 +239,7 @@ def solve(
     time_limit:
         seconds of wall-clock time for the whole call (validation, preparation, the
         method and the native bound on its result; compilation excluded): the best point
-        so far is returned, with its certified bound, and ``termination="time_limit"``
+        so far is returned, with its certified bound, and ``termination.limit="time"``
         when the method had to stop early. The call returns within about
         ``time_limit + max(5 %, 0.2 s)`` (``bound="relaxation"`` runs after the limit).
         A problem so large that its first feasible point takes longer returns that
@@ -405,7 +405,7 @@ def _solve_over_local_iters(problem: Problem, method: str, kwargs: dict[str, Any
     if status in (Status.OPTIMAL, Status.FEASIBLE):
         # every solved candidate certified, every pruned one bounded above the best
         status = Status.OPTIMAL if proven or all_certified else Status.FEASIBLE
-    term = next((t for t in terminations if t == Termination.TIME_LIMIT), best.termination)
+    term = next((t for t in terminations if t.limit == Limit.TIME), best.termination)
     timings["total"] = time.perf_counter() - t_start
     info = dict(best.info)
     info["local_iters"] = per

@@ -28,7 +28,7 @@ downlink ``"d"`` has ``work = w_client_bwd``, ``bits = s_dn``, the base station'
 power as ``p_total`` and no per-client cap (``p_max = p_total`` per client: the kernels
 take finite caps); it is listed in ``stage_links`` (its stage adds to the s-link's in
 ``total``) and its fixed downlink term leaves ``fixed_iter``. The methods loop over
-``stage_links`` (see ``tests/test_contract.py::test_methods_handle_a_third_link``); the
+``stage_links`` (see ``tests/base/test_contract.py::test_methods_handle_a_third_link``); the
 result assembly (``solve``) and ``evaluate`` are the places that name the links.
 
 Spectral-efficiency cap (``Problem.max_se``, ``se_attenuation`` α): a subchannel's rate is

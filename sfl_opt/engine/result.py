@@ -11,7 +11,7 @@ import numpy as np
 
 from ..model.delay import Breakdown
 from ..model.energy import Energy
-from ..status import Status, Termination
+from ..status import Status, Termination, TerminationReason
 
 
 @dataclass
@@ -26,9 +26,12 @@ class SolveResult:
       (certified: an exact method's proof, or a bound proving a gap <= 1e-6),
       ``"feasible"`` (a valid point not proven optimal),
       ``"infeasible"``, ``"error"``;
-    - ``termination`` (:class:`~sfl_opt.Termination`): why the method stopped —
-      ``"converged"``, ``"enumerated"``, ``"iteration_limit"``, ``"time_limit"``,
-      ``"solver_error"``, ...; messages are in ``info``;
+    - ``termination`` (:class:`~sfl_opt.Termination`): why the method stopped, apart
+      from how good the answer is: ``termination.reason``
+      (:class:`~sfl_opt.TerminationReason`: ``"optimal"`` (the method's own proof),
+      ``"converged"``, ``"enumerated"``, ``"limit_reached"``, ``"solver_error"``, ...)
+      and ``termination.limit`` (:class:`~sfl_opt.Limit`: ``"time"``, ``"iteration"``,
+      or ``"none"``); messages are in ``info``;
     - ``method`` (what ran), ``power`` (the backend, or the method's own power rule:
       ``"native"`` exact kernels, ``"equal"`` equal psd), ``mode`` (``""`` for a method
       without modes); ``iterations`` (outer iterations);
@@ -62,7 +65,7 @@ class SolveResult:
     timings: dict[str, float]
     breakdown: Breakdown
     lower_bound: float | None = None
-    termination: Termination = Termination.CONVERGED
+    termination: Termination = Termination(TerminationReason.CONVERGED)
     power: str = "native"
     mode: str = ""
     grid: np.ndarray | None = None
@@ -122,6 +125,8 @@ class SolveResult:
                 return int(x)
             if isinstance(x, str):
                 return str(x)  # StrEnum members as plain strings
+            if isinstance(x, Termination):
+                return x.to_dict()
             return x
 
         out = {

@@ -74,7 +74,9 @@ def format_report(problem: Problem, res: SolveResult, show_bound: bool = True) -
         lines.append(chosen)
     lines.append("")
     ms = res.timings.get("total", 0.0) * 1e3
-    lines.append(f"status: {res.status} (termination: {res.termination}), "
+    term = res.termination
+    stopped = str(term.reason) + (f", {term.limit} limit" if term.by_limit else "")
+    lines.append(f"status: {res.status} (termination: {stopped}), "
                  f"{res.iterations} iteration(s), solve time {ms:.1f} ms")
     if res.lower_bound is not None and show_bound:
         lines.append(f"lower bound: {_duration(res.lower_bound)}, optimality gap "

@@ -14,7 +14,7 @@ measured the way the model uses the numbers:
   parameters excluded) — again one block as the difference of two depths.
 
 :func:`compare_family` returns measured, analytic (:meth:`Architecture.workload` of the
-same small dimensions at 32 bits) and their relative difference; ``tests/test_models.py``
+same small dimensions at 32 bits) and their relative difference; ``tests/model/test_models.py``
 asserts agreement within 5 % and docs/profiles.md shows the table (``python -m
 sfl_opt.harness.architectures``).
 """

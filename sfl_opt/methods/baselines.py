@@ -30,9 +30,12 @@ import numpy as np
 
 from ..engine.prepared import Link, LinkPoint, PreparedProblem
 from ..errors import ValidationError
-from ..status import Status, Termination
+from ..status import Status, Termination, TerminationReason
 from .registry import Option, Options, Outcome
 from .sflllm import solve_f_link, solve_sflllm
+
+#: why a one-shot baseline stops: it evaluated every candidate
+ENUMERATED = Termination(TerminationReason.ENUMERATED)
 
 # ---------------------------------------------------------------- building blocks
 
@@ -108,7 +111,7 @@ def solve_random_subchannels(ctx: PreparedProblem, opts: Options) -> Outcome:
     p = int(np.argmin(totals))
     points = {n: ctx.link(n).exact_power(a, p) for n, a in held.items()}
     timings["search"] = time.perf_counter() - t0
-    return Outcome(p, {**points, ctx.round_link: f}, Status.FEASIBLE, Termination.ENUMERATED,
+    return Outcome(p, {**points, ctx.round_link: f}, Status.FEASIBLE, ENUMERATED,
                    history=[float(totals[p])], timings=timings, grid=totals,
                    info={"pairs": ctx.P, "seed": opts.seed})
 
@@ -130,7 +133,7 @@ def solve_equal_power(ctx: PreparedProblem, opts: Options) -> Outcome:
     timings["search"] = time.perf_counter() - t0
     p = int(np.argmin(grid))
     chosen = {name: pts[p] for name, pts in points.items()}
-    return Outcome(p, {**chosen, ctx.round_link: f}, Status.FEASIBLE, Termination.ENUMERATED,
+    return Outcome(p, {**chosen, ctx.round_link: f}, Status.FEASIBLE, ENUMERATED,
                    history=[float(grid[p])], timings=timings, grid=grid,
                    info={"pairs": ctx.P}, power="equal")
 
@@ -186,7 +189,7 @@ def solve_fully_random(ctx: PreparedProblem, opts: Options) -> Outcome:
               for n, a in assigns.items()}
     t = float(ctx.total(p, sum(points[n].t for n in ctx.stage_links),
                         points[ctx.round_link].t))
-    return Outcome(p, points, Status.FEASIBLE, Termination.ENUMERATED, history=[t],
+    return Outcome(p, points, Status.FEASIBLE, ENUMERATED, history=[t],
                    timings={"draw": time.perf_counter() - t0}, info={"seed": opts.seed},
                    power="equal")
 

@@ -55,7 +55,7 @@ from ..kernels.bnb import (
 )
 from ..kernels.lagrange import initial_multipliers, link_dual_bound
 from ..kernels.matching import square_link_bound
-from ..status import GAP_TOL, Status, Termination
+from ..status import GAP_TOL, Limit, Status, Termination, TerminationReason
 from .registry import Options, Outcome
 from .sflllm import solve_sflllm
 
@@ -876,7 +876,7 @@ def solve_exact_bnb(prep: PreparedProblem, opts: Options) -> Outcome:
     """``method="exact"``: the certified optimum by :func:`solve_problem_bnb`, from
     SflLLM's point (plain ``solve``). ``status="optimal"`` only when the relative gap is
     <= ``GAP_TOL``; on a time limit the best point with its proven ``lower_bound`` and
-    ``termination="time_limit"``. Option ``progress``: a callable receiving the
+    ``termination.limit="time"``. Option ``progress``: a callable receiving the
     progress reports (see :func:`solve_problem_bnb`)."""
     remaining = None if opts.time_limit is None else max(0.0, opts.time_limit - prep.elapsed())
     out = solve_problem_bnb(prep, time_limit=remaining, seed=opts.seed, kicks=opts.kicks,
@@ -884,7 +884,9 @@ def solve_exact_bnb(prep: PreparedProblem, opts: Options) -> Outcome:
     points = {n: LinkPoint(o.assign, o.psd, o.t) for n, o in out.stages.items()}
     points[prep.round_link] = LinkPoint(out.f.assign, out.f.psd, out.f.t)
     status = Status.OPTIMAL if out.gap <= GAP_TOL else Status.FEASIBLE
-    termination = Termination.CONVERGED if out.finished else Termination.TIME_LIMIT
+    termination = (Termination.at_limit(Limit.TIME) if not out.finished
+                   else Termination(TerminationReason.OPTIMAL if status == Status.OPTIMAL
+                                    else TerminationReason.CONVERGED))
     info = {"assign": "exact-bnb", "heuristic_delay": out.heuristic_delay,
             "certified_gap": out.gap, "nodes": out.nodes, "pairs_searched": out.pairs_searched}
     return Outcome(out.p, points, status, termination, iterations=out.nodes,

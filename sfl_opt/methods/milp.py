@@ -36,7 +36,7 @@ the top of the bracket, ``hi (1 - rtol)``, unless the bracket is wide and
 beat the best total delay found by more than ``rtol``; pairs whose cheap bound
 (``kernels.bounds``) already cannot are skipped. The certified optimum is reported with
 ``status="optimal"`` and its ``lower_bound``; on a time limit the best point so far is
-returned with ``status="feasible"``, ``termination="time_limit"`` and the bound proved
+returned with ``status="feasible"``, ``termination.limit="time"`` and the bound proved
 so far. Units: s, bits, W, W/Hz, Hz.
 """
 
@@ -52,7 +52,7 @@ import numpy as np
 from ..engine.prepared import LinkPoint, PreparedProblem
 from ..errors import SflOptError, ValidationError
 from ..power.highs import INITIAL_X, highs_solver
-from ..status import GAP_TOL, Status, Termination
+from ..status import GAP_TOL, Limit, Status, Termination, TerminationReason
 from .registry import Options, Outcome
 
 #: default relative tolerance of the search on each link's deadline; the certified gap
@@ -299,7 +299,7 @@ def solve_exact(ctx: PreparedProblem, opts: Options, rtol: float = RTOL,
     # f-link: max-min rate; t_f = max_k 1/R_k >= max(max_k 1/Rall_k, K/Rsum)
     tf_lo0 = f_link.cheap_bound(None)
     stats: dict[str, Any] = {}
-    termination = Termination.CONVERGED
+    termination = Termination(TerminationReason.OPTIMAL)
     f_milp = s_milp = None
     f, tf_lo = f0, tf_lo0
     lo_pair = np.full(P, np.nan)
@@ -327,9 +327,9 @@ def solve_exact(ctx: PreparedProblem, opts: Options, rtol: float = RTOL,
             best_total = min(best_total, tot)
         timings["s_link"] = time.perf_counter() - t0
     except ExactTimeout:
-        termination = Termination.TIME_LIMIT
+        termination = Termination.at_limit(Limit.TIME)
     except SflOptError as exc:  # solver trouble: keep the best point, say why
-        termination = Termination.SOLVER_ERROR
+        termination = Termination(TerminationReason.SOLVER_ERROR)
         stats["error"] = str(exc)
     for name, milp in (("f_milp", f_milp), ("s_milp", s_milp)):
         if milp is not None:
@@ -345,7 +345,9 @@ def solve_exact(ctx: PreparedProblem, opts: Options, rtol: float = RTOL,
     f_pt = f_link.exact_power(f.assign, None)
     heur = float(np.min(ctx.total(np.arange(P), np.array([pt.t for pt in s_heur]), f0.t)))
     gap = (grid[best] - lower) / grid[best]
-    status = (Status.OPTIMAL if termination == Termination.CONVERGED and gap <= GAP_TOL
+    if termination.reason == TerminationReason.OPTIMAL and gap > GAP_TOL:
+        termination = Termination(TerminationReason.CONVERGED)  # finished, gap not closed
+    status = (Status.OPTIMAL if termination.reason == TerminationReason.OPTIMAL
               else Status.FEASIBLE)
     info = {"rtol": rtol, "probe": probe, "heuristic_delay": heur,
             "certified_gap": float(gap), **stats}

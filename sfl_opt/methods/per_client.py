@@ -46,7 +46,7 @@ from ..kernels.demand_power import demand_power_control
 from ..kernels.split import best_split_vector, vector_objective
 from ..model.client_splits import ClientTerms, client_terms
 from ..model.delay import link_rates
-from ..status import Termination
+from ..status import Limit, Termination
 from .registry import Options, Outcome
 
 #: a step must lower T_total by this (relative) to be kept
@@ -282,7 +282,7 @@ def solve_per_client(ctx: PreparedProblem, opts: Options,
     limit = min(opts.max_iter, MAX_ALTERNATIONS) if opts.mode == "bcd" else MAX_ALTERNATIONS
     for _ in range(limit):
         if opts.time_limit is not None and ctx.elapsed() > opts.time_limit:
-            termination = Termination.TIME_LIMIT
+            termination = Termination.at_limit(Limit.TIME)
             break
         alternations += 1
         improved = False

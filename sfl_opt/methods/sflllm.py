@@ -29,7 +29,7 @@ import numpy as np
 from ..engine.prepared import RTOL, Link, LinkPoint, PreparedProblem
 from ..errors import SflOptError, ValidationError
 from ..kernels.greedy import greedy_pairs
-from ..status import Status, Termination
+from ..status import Limit, Status, Termination, TerminationReason
 from .registry import Options, Outcome
 
 #: iterated local search (kicks) runs on the pairs within this fraction of the best delay
@@ -94,13 +94,14 @@ def stage_sum(points: dict[str, list], p: int) -> float:
 
 
 def _apply_backend(ctx: PreparedProblem, opts: Options, p: int, points: dict[str, LinkPoint],
-                   info: dict) -> tuple[dict[str, LinkPoint], Termination]:
+                   info: dict) -> tuple[dict[str, LinkPoint], Termination | None]:
     """Re-solve the final power of every link with a backend other than the kernels'
-    exact power; keep the kernel point if the backend fails, and say so."""
+    exact power; keep the kernel point if the backend fails, and say so (the
+    termination ``solver_error``; None when every backend solve succeeded)."""
     if uses_kernel_power(opts):
-        return points, Termination.CONVERGED
+        return points, None
     assert opts.power is not None
-    termination = Termination.CONVERGED
+    termination = None
     out = {}
     for name, point in points.items():
         link = ctx.link(name)
@@ -112,7 +113,7 @@ def _apply_backend(ctx: PreparedProblem, opts: Options, p: int, points: dict[str
         if Status(sol.status).success and np.isfinite(sol.t):
             out[name] = bp
         else:
-            termination = Termination.SOLVER_ERROR
+            termination = Termination(TerminationReason.SOLVER_ERROR)
             out[name] = point
     return out, termination
 
@@ -209,13 +210,13 @@ def _solve_nested(ctx: PreparedProblem, opts: Options,
     grid[idx] = ctx.total(idx, t_s, f.t)
     timings["greedy"] = time.perf_counter() - t0
     history = [float(grid.min())]
-    termination = (Termination.CONVERGED if idx.size == allowed.size
-                   else Termination.TIME_LIMIT)
+    termination = (Termination(TerminationReason.CONVERGED) if idx.size == allowed.size
+                   else Termination.at_limit(Limit.TIME))
     refined = 0
     pruned: set[int] = set()
     skipped: set[int] = set()
     if opts.refine and out_of_time(ctx, opts):
-        termination = Termination.TIME_LIMIT
+        termination = Termination.at_limit(Limit.TIME)
     elif opts.refine:
         t0 = time.perf_counter()
         lb = ctx.total(np.arange(P), ctx.stage_bounds(), f.t)
@@ -319,7 +320,7 @@ def _solve_nested(ctx: PreparedProblem, opts: Options,
 
         late = out_of_time(ctx, opts)
         if late:
-            termination = Termination.TIME_LIMIT
+            termination = Termination.at_limit(Limit.TIME)
         elif large:  # search the best greedy pair first: its assignment starts the others
             improve(best_p, 0)
             refined += 1
@@ -332,19 +333,19 @@ def _solve_nested(ctx: PreparedProblem, opts: Options,
             if kicks:
                 done[:] = False
             if not search_pass(kicks, KICK_WINDOW if kicks else None):
-                termination = Termination.TIME_LIMIT
+                termination = Termination.at_limit(Limit.TIME)
                 break
             if large:
                 rescore()
         # then share what the searches found: re-score it on every pair that can win,
         # search again (with kicks) the pairs it improved, while the best improves
-        for _ in range(MAX_ROUNDS if termination == Termination.CONVERGED else 0):
+        for _ in range(MAX_ROUNDS if termination.reason == TerminationReason.CONVERGED else 0):
             before = float(grid[best_p])
             rescore()
             if not grid[best_p] < before:
                 break
             if not search_pass(opts.kicks, KICK_WINDOW):
-                termination = Termination.TIME_LIMIT
+                termination = Termination.at_limit(Limit.TIME)
                 break
         timings["refine"] = time.perf_counter() - t0
     best = int(np.argmin(grid))
@@ -355,7 +356,7 @@ def _solve_nested(ctx: PreparedProblem, opts: Options,
     t0 = time.perf_counter()
     final, term2 = _apply_backend(ctx, opts, best, {**chosen, ctx.round_link: f}, info)
     timings["power_backend"] = time.perf_counter() - t0
-    if term2 != Termination.CONVERGED:
+    if term2 is not None:
         termination = term2
     return Outcome(best, final, Status.FEASIBLE, termination,
                    iterations=len(history), history=history, timings=timings, grid=grid,
@@ -385,11 +386,11 @@ def _solve_bcd(ctx: PreparedProblem, opts: Options,
     best: tuple[int, dict[str, LinkPoint]] | None = None
     grid = None
     history: list[float] = []
-    termination = Termination.ITERATION_LIMIT
+    termination = Termination.at_limit(Limit.ITERATION)
     power_calls = 0
     for _ in range(opts.max_iter):
         if opts.time_limit is not None and ctx.elapsed() > opts.time_limit and best is not None:
-            termination = Termination.TIME_LIMIT
+            termination = Termination.at_limit(Limit.TIME)
             break
         t0 = time.perf_counter()
         # (a) allocation (+ exact power) of every stage link
@@ -420,7 +421,7 @@ def _solve_bcd(ctx: PreparedProblem, opts: Options,
             grid = totals
             p = q
         else:
-            termination = Termination.CONVERGED
+            termination = Termination(TerminationReason.CONVERGED)
             break
     assert best is not None
     q, cur = best
@@ -429,7 +430,7 @@ def _solve_bcd(ctx: PreparedProblem, opts: Options,
     info = {"pairs": P, "power_calls": power_calls, "start_delay": start_delay,
             "start": ctx.pair(p0)}
     final, term2 = _apply_backend(ctx, opts, q, {**held, ctx.round_link: f}, info)
-    if term2 != Termination.CONVERGED:
+    if term2 is not None:
         termination = term2
     return Outcome(q, final, Status.FEASIBLE, termination,
                    iterations=len(history), history=history, timings=timings, grid=grid,

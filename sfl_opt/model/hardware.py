@@ -270,7 +270,7 @@ class SplitRegime:
 
 
 #: Presets on both sides of the threshold device FLOP/s = server FLOP/s / K (checked
-#: in tests/test_hardware.py; table in docs/model.md).
+#: in tests/model/test_hardware.py; table in docs/model.md).
 SPLIT_REGIMES: tuple[SplitRegime, ...] = (
     SplitRegime("raspberry-pi-5", "L4", 5, "first"),
     SplitRegime("iphone-15-pro-npu", "A100", 10, "first"),

@@ -200,7 +200,7 @@ class Workload:
         - cut activation ``s d`` values of ``saved_bits`` bits per sample.
 
         With ``weight_bits = saved_bits = 32`` this reproduces the float32 profile's
-        measured memory (``tests/test_memory.py``).
+        measured memory (``tests/model/test_memory.py``).
         """
         for name, val in (("layers", layers), ("hidden", hidden), ("seq", seq), ("vocab", vocab),
                           ("act_bits", act_bits), ("param_bits", param_bits),

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..kernels.power import link_check
-from ..status import Status, Termination
+from ..status import Status, Termination, TerminationReason
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,6 +64,10 @@ class PowerSubproblem:
     def violation(self, psd: np.ndarray) -> float:
         """Largest relative excess over a power cap (0 when every cap holds)."""
         return self.check(psd)[1]
+
+
+#: the termination of a backend given a client without a subchannel (no valid power)
+NO_SUBCHANNEL = Termination(TerminationReason.INFEASIBLE, detail="no_subchannel")
 
 
 @dataclass

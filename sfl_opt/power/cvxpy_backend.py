@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import BackendError
-from ..status import Status, Termination
-from .base import PowerBackend, PowerSolution, PowerSubproblem
+from ..status import Status, Termination, TerminationReason
+from .base import NO_SUBCHANNEL, PowerBackend, PowerSolution, PowerSubproblem
 from .scaling import Scaling, reference_point, repair_caps
 
 
@@ -104,7 +104,7 @@ class CvxpyBackend(PowerBackend):
         K, M = sub.K, sub.M
         counts = np.bincount(sub.assign, minlength=K)
         if np.any(counts == 0):
-            return PowerSolution(np.inf, np.zeros(M), Status.ERROR, Termination.NO_SUBCHANNEL,
+            return PowerSolution(np.inf, np.zeros(M), Status.ERROR, NO_SUBCHANNEL,
                                  solve_time=time.perf_counter() - t0)
         prog = self._compiled(K, M)
         m = np.arange(M)
@@ -125,13 +125,13 @@ class CvxpyBackend(PowerBackend):
         prog.c.value = np.asarray(sub.c, float) / t_ref
         prog.pmax.value = sc.pmax
         prog.ptot.value = sc.ptot
-        termination = Termination.CONVERGED
+        termination = Termination(TerminationReason.OPTIMAL)
         info: dict[str, Any] = {"solver": self.solver, "t_ref": t_ref}
         try:
             prog.problem.solve(solver=self.solver, **self.solver_options)
             status = prog.problem.status
         except cp.error.SolverError as exc:
-            status, termination = "solver_error", Termination.NUMERICAL_ERROR
+            status, termination = "solver_error", Termination(TerminationReason.NUMERICAL_ERROR)
             info["message"] = str(exc)
         prog.solves += 1
         elapsed = time.perf_counter() - t0
@@ -142,12 +142,12 @@ class CvxpyBackend(PowerBackend):
                       cp.UNBOUNDED_INACCURATE):
             # the problem always has a feasible point: this is a numerical failure
             return PowerSolution(sub.deadline_of(psd_ref), psd_ref, Status.FEASIBLE,
-                                 Termination.NUMERICAL_ERROR, iters, elapsed,
+                                 Termination(TerminationReason.NUMERICAL_ERROR), iters, elapsed,
                                  violation=sub.violation(psd_ref), info=info)
         if prog.x.value is None or status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
             info.setdefault("message", f"solver status {status}")
             return PowerSolution(sub.deadline_of(psd_ref), psd_ref, Status.FEASIBLE,
-                                 Termination.NUMERICAL_ERROR, iters, elapsed,
+                                 Termination(TerminationReason.NUMERICAL_ERROR), iters, elapsed,
                                  violation=sub.violation(psd_ref), info=info)
         raw = np.asarray(prog.x.value, float) * p_scale / sub.bw
         info["raw_violation"] = sub.violation(np.maximum(raw, 0.0))
@@ -156,13 +156,13 @@ class CvxpyBackend(PowerBackend):
         info["solver_t"] = float(prog.t.value) * t_ref
         if not math.isfinite(t):
             return PowerSolution(sub.deadline_of(psd_ref), psd_ref, Status.FEASIBLE,
-                                 Termination.NUMERICAL_ERROR, iters, elapsed,
+                                 Termination(TerminationReason.NUMERICAL_ERROR), iters, elapsed,
                                  violation=sub.violation(psd_ref), info=info)
         if t > sub.deadline_of(psd_ref):  # never return worse than the trivial point
             psd, t = psd_ref, sub.deadline_of(psd_ref)
         good = Status.OPTIMAL if status == cp.OPTIMAL else Status.FEASIBLE
         if status != cp.OPTIMAL:
-            termination = Termination.INACCURATE
+            termination = Termination(TerminationReason.INACCURATE)
         return PowerSolution(t, psd, good, termination, iters, elapsed,
                              violation=sub.violation(psd), info=info)
 

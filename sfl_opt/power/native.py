@@ -8,8 +8,8 @@ import numpy as np
 
 from ..kernels import normalise, power_control
 from ..kernels.power import STATUS_OK
-from ..status import Status, Termination
-from .base import PowerBackend, PowerSolution, PowerSubproblem
+from ..status import Status, Termination, TerminationReason
+from .base import NO_SUBCHANNEL, PowerBackend, PowerSolution, PowerSubproblem
 
 
 class NativeBackend(PowerBackend):
@@ -39,9 +39,9 @@ class NativeBackend(PowerBackend):
             float(sub.lcap))
         elapsed = time.perf_counter() - t0
         if status != STATUS_OK:
-            return PowerSolution(np.inf, psd, Status.ERROR, Termination.NO_SUBCHANNEL, int(iters),
-                                 elapsed)
+            return PowerSolution(np.inf, psd, Status.ERROR, NO_SUBCHANNEL, int(iters), elapsed)
         achieved, violation = sub.check(psd)
         # the root search brackets the optimum: t (1 - rtol) is not above it
-        return PowerSolution(achieved, psd, Status.OPTIMAL, Termination.CONVERGED, int(iters),
-                             elapsed, bound=t * (1 - self.rtol), violation=violation)
+        return PowerSolution(achieved, psd, Status.OPTIMAL,
+                             Termination(TerminationReason.OPTIMAL), int(iters), elapsed,
+                             bound=t * (1 - self.rtol), violation=violation)

@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from ..status import Status, Termination
-from .base import PowerBackend, PowerSolution, PowerSubproblem
+from ..status import Limit, Status, Termination, TerminationReason
+from .base import NO_SUBCHANNEL, PowerBackend, PowerSolution, PowerSubproblem
 from .highs import INITIAL_X, highs_solver, inv_cut, log_cut
 from .scaling import Scaling, reference_point, repair_caps
 
@@ -69,7 +69,7 @@ class PyomoBackend(PowerBackend):
         t0 = time.perf_counter()
         K, M = sub.K, sub.M
         if np.any(np.bincount(sub.assign, minlength=K) == 0):
-            return PowerSolution(np.inf, np.zeros(M), Status.ERROR, Termination.NO_SUBCHANNEL,
+            return PowerSolution(np.inf, np.zeros(M), Status.ERROR, NO_SUBCHANNEL,
                                  solve_time=time.perf_counter() - t0)
         owner = np.asarray(sub.assign, np.int64)
         psd_ref, t_ref = reference_point(sub)
@@ -115,7 +115,7 @@ class PyomoBackend(PowerBackend):
         opt = highs_solver(self.time_limit, self.highs_options)
         opt.set_instance(mdl)
 
-        status, termination = Status.FEASIBLE, Termination.ITERATION_LIMIT
+        status, termination = Status.FEASIBLE, Termination.at_limit(Limit.ITERATION)
         message = None
         lb = -np.inf
         viol = np.inf
@@ -124,16 +124,16 @@ class PyomoBackend(PowerBackend):
         while it < self.max_iter:
             it += 1
             if self.time_limit is not None and time.perf_counter() - t0 > self.time_limit:
-                termination = Termination.TIME_LIMIT
+                termination = Termination.at_limit(Limit.TIME)
                 break
             ts = time.perf_counter()
             res = opt.solve(mdl)
             lp_time += time.perf_counter() - ts
             if res.termination_condition != TC.optimal:
                 if res.termination_condition == TC.maxTimeLimit:
-                    termination = Termination.TIME_LIMIT
+                    termination = Termination.at_limit(Limit.TIME)
                 else:
-                    termination = Termination.SOLVER_ERROR
+                    termination = Termination(TerminationReason.SOLVER_ERROR)
                     message = f"HiGHS stopped with {res.termination_condition.name}"
                 break
             res.solution_loader.load_vars()
@@ -152,7 +152,7 @@ class PyomoBackend(PowerBackend):
             viol = float(max(np.max(v_log), np.max(v_inv), 0.0))
             gap = (best_t / t_ref - lb) / (best_t / t_ref)
             if viol <= self.tol or gap <= self.gap_tol:
-                status, termination = Status.OPTIMAL, Termination.CONVERGED
+                status, termination = Status.OPTIMAL, Termination(TerminationReason.OPTIMAL)
                 break
             new = []
             for m in np.flatnonzero(v_log > 0.1 * self.tol):
@@ -162,7 +162,7 @@ class PyomoBackend(PowerBackend):
                 k0, k1 = inv_cut(float(rho[k]))
                 new.append(mdl.cuts.add(mdl.t >= float(c[k]) + k0 + k1 * mdl.rho[int(k)]))
             if not new:  # nothing left to cut: the LP point is feasible to round-off
-                status, termination = Status.OPTIMAL, Termination.CONVERGED
+                status, termination = Status.OPTIMAL, Termination(TerminationReason.OPTIMAL)
                 break
             opt.add_constraints(new)
         elapsed = time.perf_counter() - t0

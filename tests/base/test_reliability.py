@@ -456,7 +456,7 @@ def test_compare_progress_bar_is_labelled_compare(monkeypatch):
 
 
 # ---------------------------------------------------------------------- docs
-ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
 
 
 def test_docs_name_the_command_and_the_papers_and_stay_inside_the_repository():

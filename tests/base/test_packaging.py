@@ -15,7 +15,7 @@ import pytest
 from sfl_opt import Problem, solve
 from sfl_opt.model.profiles import PROFILES_DIR, bundled_profile_path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ("sfl_opt", "profiles", "setup.py", "setup.cfg", "pyproject.toml", "README.md",
            "MANIFEST.in")
 

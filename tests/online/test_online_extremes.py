@@ -139,7 +139,7 @@ def test_extremes_compiled_and_pure_python_agree():
         if disable:
             env["NUMBA_DISABLE_JIT"] = "1"
         proc = subprocess.run([sys.executable, "-c", _SNIPPET], env=env, capture_output=True,
-                              text=True, timeout=600, cwd=Path(__file__).parent.parent)
+                              text=True, timeout=600, cwd=Path(__file__).resolve().parents[2])
         assert proc.returncode == 0, proc.stderr[-2000:]
         runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     for jit, py in zip(*runs, strict=True):

@@ -62,7 +62,7 @@ def test_exact_time_limit_on_a_medium_instance():
     pr = Problem.default(0, clients=20, subchannels=80)
     res = solve(pr, "exact", time_limit=0.5)
     assert res.timings["total"] <= tolerance(0.5)
-    assert res.termination == "time_limit" and res.status == "feasible"
+    assert res.termination.limit == "time" and res.status == "feasible"
     check_point(pr, res)
 
 
@@ -138,7 +138,7 @@ def test_cli_exact_with_a_time_limit_and_progress(capsys):
                  "--subchannels", "80"])
     assert code in (0, 1)
     captured = capsys.readouterr()
-    assert "time_limit" in captured.out
+    assert "(termination: limit_reached, time limit)" in captured.out
     err = captured.err
     assert "sfl-opt: exact" in err and "gap" in err
     main(["solve", "--method", "exact", "--time-limit", "1.5", "--clients", "20",

@@ -7,7 +7,16 @@ import numpy as np
 import pytest
 
 import sfl_opt
-from sfl_opt import Problem, Status, Termination, ValidationError, evaluate, solve
+from sfl_opt import (
+    Limit,
+    Problem,
+    Status,
+    Termination,
+    TerminationReason,
+    ValidationError,
+    evaluate,
+    solve,
+)
 from sfl_opt.engine.prepared import Link, PreparedProblem, prepare
 from sfl_opt.methods import ARGUMENTS, METHODS, Options, Outcome, register_method
 
@@ -17,10 +26,66 @@ def small() -> Problem:
     return Problem.default(seed=3, clients=3, subchannels=4, ranks=(2, 8))
 
 
-def test_status_and_termination_are_exported_str_enums() -> None:
+def test_status_and_termination_are_exported() -> None:
     assert sfl_opt.Status is Status and sfl_opt.Termination is Termination
-    assert Status.OPTIMAL == "optimal" and Termination.TIME_LIMIT == "time_limit"
+    assert sfl_opt.TerminationReason is TerminationReason and sfl_opt.Limit is Limit
+    assert Status.OPTIMAL == "optimal" and TerminationReason.LIMIT_REACHED == "limit_reached"
+    assert Limit.TIME == "time"
     assert Status.FEASIBLE.success and not Status.ERROR.success
+
+
+def test_termination_keeps_the_reason_apart_from_the_limit() -> None:
+    t = Termination.at_limit(Limit.TIME)
+    assert (t.reason, t.limit, t.by_limit) == ("limit_reached", "time", True)
+    assert Termination.at_limit("iteration", found=False).reason == "no_solution_found"
+    c = Termination(TerminationReason.CONVERGED)
+    assert (c.limit, c.by_limit, str(c)) == ("none", False, "converged")
+    assert str(t) == "limit_reached (time limit)" and Termination(t) == t
+    assert t.to_dict() == {"reason": "limit_reached", "limit": "time", "detail": ""}
+    assert len({t, Termination.at_limit(Limit.TIME), c}) == 2  # hashable, equal by value
+    # a limit reason needs its limit, other reasons take none; unknown values name the field
+    with pytest.raises(ValueError, match="^Termination limit: reason limit_reached needs"):
+        Termination(TerminationReason.LIMIT_REACHED)
+    with pytest.raises(ValueError, match="^Termination limit: reason optimal takes no"):
+        Termination(TerminationReason.OPTIMAL, Limit.TIME)
+    with pytest.raises(ValueError, match="^Termination reason: expected one of"):
+        Termination("stopped")
+    with pytest.raises(ValueError, match="^Termination limit: expected one of"):
+        Termination(TerminationReason.LIMIT_REACHED, "nodes")
+
+
+def test_every_termination_member_is_documented() -> None:
+    """Each member of Status, TerminationReason and Limit has a ``#:`` doc comment."""
+    import inspect
+    import re
+
+    for enum in (Status, TerminationReason, Limit):
+        lines = inspect.getsource(enum).splitlines()
+        members = [(m.group(1), lines[i - 1].strip()) for i, line in enumerate(lines)
+                   if (m := re.match(r"    ([A-Z_]+) = ", line))]
+        assert [n for n, _ in members] == [m.name for m in enum]
+        assert all(doc.startswith("#: ") and len(doc) > 10 for _, doc in members), enum
+
+
+def test_first_edition_terminations_still_work_and_warn() -> None:
+    with pytest.warns(DeprecationWarning, match="Termination.TIME_LIMIT is deprecated"):
+        old = Termination.TIME_LIMIT
+    assert old == Termination.at_limit(Limit.TIME)
+    with pytest.warns(DeprecationWarning, match="Termination\\('iteration_limit'\\)"):
+        assert Termination("iteration_limit").limit == "iteration"
+    with pytest.warns(DeprecationWarning, match="comparing a Termination"):
+        assert old == "time_limit" and old != "converged"
+    with pytest.warns(DeprecationWarning):
+        assert Termination(TerminationReason.OPTIMAL) == "converged"  # the old value
+    with pytest.warns(DeprecationWarning):
+        assert Termination.NO_SUBCHANNEL.detail == "no_subchannel"
+    with pytest.raises(AttributeError):
+        Termination.STOPPED  # noqa: B018
+    for name, value in (("CONVERGED", "converged"), ("ENUMERATED", "enumerated"),
+                        ("INACCURATE", "inaccurate"), ("INFEASIBLE", "infeasible"),
+                        ("SOLVER_ERROR", "solver_error"), ("TIME_LIMIT", "time_limit")):
+        with pytest.warns(DeprecationWarning):
+            assert getattr(Termination, name).legacy_name == value
 
 
 def test_every_spec_is_consistent() -> None:
@@ -38,6 +103,7 @@ def test_result_labels_say_what_ran(small, name: str) -> None:
     res = solve(small, name, **kw)
     assert res.method == name
     assert isinstance(res.status, Status) and isinstance(res.termination, Termination)
+    assert res.to_dict()["termination"] == res.termination.to_dict()
     assert res.mode == (spec.modes[0] if spec.modes else "")
     assert res.power == ("native" if spec.power == "any" else spec.power)
     bd = evaluate(small, res.split, res.rank, res.assign_s, res.psd_s, res.assign_f, res.psd_f)
@@ -95,7 +161,8 @@ def test_a_plugin_method_gets_the_contract(small) -> None:
         s, f = prep.link("s"), prep.link("f")
         pf = f.greedy(None)
         ps = s.greedy(0, refine=opts.refine)
-        return Outcome(0, {"s": ps, "f": pf}, Status.FEASIBLE, Termination.ENUMERATED,
+        return Outcome(0, {"s": ps, "f": pf}, Status.FEASIBLE,
+                       Termination(TerminationReason.ENUMERATED),
                        history=[float(prep.total(0, ps.t, pf.t))], info={"note": "toy"})
 
     register_method("toy_first_pair", first_pair, "first pair only", power="native",
@@ -106,7 +173,7 @@ def test_a_plugin_method_gets_the_contract(small) -> None:
         assert (res.method, res.power, res.mode) == ("toy_first_pair", "native", "")
         assert (res.split, res.rank) == (int(small.splits[0]), int(small.ranks[0]))
         assert res.delay == pytest.approx(res.history[0], rel=1e-12)
-        assert res.termination == "enumerated" and res.info == {"note": "toy"}
+        assert res.termination.reason == "enumerated" and res.info == {"note": "toy"}
         with pytest.raises(ValidationError, match="^seed"):
             solve(small, "toy_first_pair", seed=1)
     finally:
@@ -120,7 +187,7 @@ def test_optimal_from_a_heuristic_needs_a_proof(small) -> None:
         s, f = prep.link("s"), prep.link("f")
         p = prep.P - 1
         return Outcome(p, {"s": s.greedy(p), "f": f.greedy(None)}, Status.OPTIMAL,
-                       Termination.ENUMERATED)
+                       Termination(TerminationReason.ENUMERATED))
 
     register_method("toy_claims_optimal", last_pair_claims_optimal, "claims", power="native")
     try:

@@ -9,14 +9,9 @@ import json
 import pytest
 
 import sfl_opt
-from sfl_opt import Problem, solve
+from sfl_opt import solve
 from sfl_opt.methods import METHODS
 from sfl_opt.methods.registry import COMMON_OPTIONS, DEFAULTS, Options
-
-
-@pytest.fixture(scope="module")
-def tiny() -> Problem:
-    return Problem.default(1, clients=3, subchannels=4, ranks=(2, 8))
 
 
 def test_available_methods_lists_the_installed_ones() -> None:
@@ -60,26 +55,26 @@ def test_show_options_prints(capsys) -> None:
     assert out.startswith("exact: ") and "time_limit" in out and "refine" not in out
 
 
-def test_result_records_the_options_that_ran(tiny) -> None:
-    res = solve(tiny)
+def test_result_records_the_options_that_ran(tiny_problem) -> None:
+    res = solve(tiny_problem)
     o = res.options
     assert o["mode"] == "nested" and o["power"] == "native" and o["bound"] == "native"
     assert o["refine"] is True and o["max_moves"] == 10_000 and o["prune"] is True
     assert o["kicks"] > 0  # the automatic choice on a small link, resolved
     assert "max_iter" not in o  # bcd only
     assert o["samples"] == 32 and o["fading"] is None
-    bcd = solve(tiny, mode="bcd", kicks=0, seed=5, bound=False).options
+    bcd = solve(tiny_problem, mode="bcd", kicks=0, seed=5, bound=False).options
     assert bcd["mode"] == "bcd" and bcd["max_iter"] == 20 and bcd["kicks"] == 0
     assert bcd["seed"] == 5 and bcd["bound"] is False and "prune" not in bcd
-    fr = solve(tiny, "fixed_rank", rank=8).options
+    fr = solve(tiny_problem, "fixed_rank", rank=8).options
     assert fr["rank"] == 8
-    eq = solve(tiny, "fully_random", seed=3).options
+    eq = solve(tiny_problem, "fully_random", seed=3).options
     assert eq == {"seed": 3, "bound": "native"}
     json.loads(res.to_json())["options"]  # serialisable
 
 
-def test_rerunning_with_the_recorded_options_gives_the_same_answer(tiny) -> None:
-    res = solve(tiny, "random_split", seed=2)
+def test_rerunning_with_the_recorded_options_gives_the_same_answer(tiny_problem) -> None:
+    res = solve(tiny_problem, "random_split", seed=2)
     kw = {k: v for k, v in res.options.items() if k not in ("power",)}
-    again = solve(tiny, "random_split", **kw)
+    again = solve(tiny_problem, "random_split", **kw)
     assert again.delay == res.delay and again.split == res.split

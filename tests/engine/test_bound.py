@@ -13,6 +13,8 @@ from sfl_opt.engine.bounds import SHAVE, TimeSharingRelaxation, lower_bound, low
 from sfl_opt.engine.prepared import prepare
 from sfl_opt.testing import enumerate_optimum, small_problem
 
+pytestmark = pytest.mark.requires("cvxpy", "clarabel")
+
 
 @pytest.mark.parametrize("seed", range(16))
 def test_bound_never_exceeds_exact_optimum(seed):

@@ -333,7 +333,7 @@ def test_pure_python_path() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", str(here), "-q", "-x", "-p", "no:cacheprovider",
          "-k", "not pure_python", "--hypothesis-seed=0"],
-        cwd=here.parent.parent, env=env, capture_output=True, text=True, timeout=900)
+        cwd=here.parents[2], env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert " passed" in proc.stdout
 
@@ -369,7 +369,7 @@ def _agree_run(disable_jit: bool) -> list:
     env.pop("NUMBA_DISABLE_JIT", None)
     if disable_jit:
         env["NUMBA_DISABLE_JIT"] = "1"
-    here = Path(__file__).parent.parent
+    here = Path(__file__).resolve().parents[2]
     proc = subprocess.run([sys.executable, "-c", _AGREE_SNIPPET], cwd=here, env=env,
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -330,7 +330,7 @@ def test_pure_python_path() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", str(here), "-q", "-x", "-p", "no:cacheprovider",
          "-k", "kernel or demand_power or split_step"],
-        cwd=here.parent.parent, env=env, capture_output=True, text=True, timeout=900)
+        cwd=here.parents[2], env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert " passed" in proc.stdout
 
@@ -408,10 +408,10 @@ def test_per_client_wide_instances(seed: int) -> None:
 
 def test_per_client_time_limit_and_bcd() -> None:
     """A time limit that has passed returns the common point as a valid per-client
-    point (termination time_limit); bcd with max_iter=1 alternates once."""
+    point (termination limit_reached, limit time); bcd with max_iter=1 alternates once."""
     p = _instances()[9]
     r = solve(p, split_mode="per_client", time_limit=1e-9)
-    assert str(r.termination) == "time_limit"
+    assert str(r.termination) == "limit_reached (time limit)"
     assert evaluate(p, **r.evaluate_kwargs()).total == pytest.approx(r.delay, rel=1e-12)
     r = solve(p, split_mode="per_client", mode="bcd", max_iter=1)
     assert r.info["alternations"] == 1

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize_scalar
 
-from sfl_opt import Problem, evaluate, solve
+from sfl_opt import Problem, available_methods, evaluate, solve
 from sfl_opt.engine.prepared import prepare
 from sfl_opt.errors import ValidationError
 from sfl_opt.kernels import normalise, power_control
@@ -162,8 +162,9 @@ def test_every_method_honours_the_cap(seed: int) -> None:
     oracle = enumerate_optimum(pr)
     uncapped = enumerate_optimum(pr.replace(max_se=math.inf))
     assert oracle.delay > uncapped.delay  # the cap binds on these instances
+    installed = set(available_methods())  # milp needs the pyomo extra
     for name, spec in sorted(METHODS.items()):
-        if name == "milp" and JIT_DISABLED:
+        if name not in installed or (name == "milp" and JIT_DISABLED):
             continue
         res = solve(pr, method=name, **({"seed": 1} if spec.accepts("seed") else {}))
         ev = evaluate(pr, **res.evaluate_kwargs())
@@ -206,6 +207,7 @@ def test_attenuation_and_cap_match_the_enumeration(seed: int) -> None:
     assert res.lower_bound is not None and res.lower_bound <= oracle.delay * (1 + 1e-9)
 
 
+@pytest.mark.requires("cvxpy", "clarabel")
 @pytest.mark.parametrize("seed", range(6))
 def test_native_and_relaxation_bounds_stay_below_the_capped_optimum(seed: int) -> None:
     from sfl_opt.engine.bounds import lower_bound
@@ -238,6 +240,7 @@ def test_power_backends_agree_at_a_binding_cap() -> None:
         assert sol.t >= native.t * (1 - 1e-9), name
 
 
+@pytest.mark.requires("cvxpy", "clarabel", "pyomo", "highspy")
 def test_solve_with_a_power_backend_and_a_cap() -> None:
     pr = _capped(2)
     base = solve(pr)
@@ -248,8 +251,8 @@ def test_solve_with_a_power_backend_and_a_cap() -> None:
         assert res.delay == pytest.approx(base.delay, rel=1e-4), name
 
 
-def test_default_scenario_radio() -> None:
-    p = Problem.default(seed=0)
+def test_default_scenario_radio(default_problem) -> None:
+    p = default_problem
     assert p.max_se == 7.4 and p.se_attenuation == 1.0
     # 5 dB noise figure on the -174 dBm/Hz floor
     assert 10 * math.log10(p.noise_psd / 1e-3) == pytest.approx(-169.0, abs=1e-9)

@@ -11,11 +11,6 @@ from sfl_opt.methods import METHODS
 from sfl_opt.model import delay
 
 
-@pytest.fixture(scope="module")
-def tiny() -> Problem:
-    return Problem.default(1, clients=3, subchannels=4, ranks=(2, 8))
-
-
 def _builds(fn) -> int:
     before = delay.BUILDS["pair_table"]
     fn()
@@ -23,12 +18,12 @@ def _builds(fn) -> int:
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))
-def test_one_pair_table_per_solve(tiny, method) -> None:
+def test_one_pair_table_per_solve(tiny_problem, method) -> None:
     if method == "milp" and importlib.util.find_spec("pyomo") is None:
         pytest.skip("method milp needs pyomo (pip install 'sfl-opt[pyomo]')")
-    solve(tiny)  # warm-up (kernels) outside the count
+    solve(tiny_problem)  # warm-up (kernels) outside the count
     seed = 0 if METHODS[method].random else None
-    assert _builds(lambda: solve(tiny, method, seed=seed)) == 1
+    assert _builds(lambda: solve(tiny_problem, method, seed=seed)) == 1
 
 
 @pytest.mark.parametrize("kw", [{"mode": "bcd"}, {"bound": False}, {"split_mode": "per_client"},
@@ -40,14 +35,14 @@ def test_one_pair_table_per_solve_in_every_variant(kw) -> None:
     assert _builds(lambda: solve(pr, **opts)) == 1
 
 
-def test_relaxation_bound_reuses_the_table(tiny) -> None:
+def test_relaxation_bound_reuses_the_table(tiny_problem) -> None:
     pytest.importorskip("cvxpy", reason="the relaxation bound needs cvxpy")
-    assert _builds(lambda: solve(tiny, bound="relaxation")) == 1
+    assert _builds(lambda: solve(tiny_problem, bound="relaxation")) == 1
 
 
-def test_counter_counts_builds(tiny) -> None:
+def test_counter_counts_builds(tiny_problem) -> None:
     # the instrument itself: a direct build counts one
-    assert _builds(lambda: delay.pair_table(tiny)) == 1
+    assert _builds(lambda: delay.pair_table(tiny_problem)) == 1
 
 
 # ------------------------------------------------------------------ profile cache

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-PKG = Path(__file__).resolve().parents[1] / "sfl_opt"
+PKG = Path(__file__).resolve().parents[2] / "sfl_opt"
 
 #: the layers, lowest first: a module may import from its own layer and the ones before
 #: it. A module belongs to the layer of the longest prefix listed (``sfl_opt`` alone is
@@ -264,3 +264,16 @@ def test_public_names_and_documented_submodules_import() -> None:
         mod = importlib.import_module(f"sfl_opt.{short}")
         assert mod is getattr(sfl_opt, short)
         assert mod is importlib.import_module(f"sfl_opt.model.{short}")
+
+
+def test_tests_mirror_the_package() -> None:
+    """tests/<folder>/ exists for every layer folder of sfl_opt/ and for nothing else
+    (tests/base holds the top-level modules and the cross-cutting contracts), and no test
+    module is left at the top of tests/."""
+    tests = PKG.parent / "tests"
+    package = {p.name for p in PKG.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    mirrored = {p.name for p in tests.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))}
+    assert mirrored == package | {"base"}, sorted(mirrored ^ (package | {"base"}))
+    assert not list(tests.glob("test_*.py")), "test modules belong in the folder they test"
+    for folder in mirrored:
+        assert list((tests / folder).glob("test_*.py")), f"tests/{folder} holds no tests"

@@ -12,9 +12,9 @@ from sfl_opt import Problem
 from sfl_opt.cli import main
 
 
-def test_default_writes_the_scenario(capsys) -> None:
-    assert main(["default", "--seed", "3"]) == 0
-    out = capsys.readouterr().out
+def test_default_writes_the_scenario(cli) -> None:
+    code, out, _ = cli("default", "--seed", "3")
+    assert code == 0
     assert Problem.from_json(out) == Problem.default(seed=3)
 
 
@@ -49,21 +49,22 @@ def test_solve_bound_none_and_exact(capsys) -> None:
     assert "status: optimal" in out and "optimality gap" in out
 
 
-def test_solve_bad_file(tmp_path, capsys) -> None:
+def test_solve_bad_file(tmp_path, cli) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"gain_s": [[1.0]]}')
-    assert main(["solve", str(bad)]) == 2
-    assert "error" in capsys.readouterr().err
+    code, out, err = cli("solve", bad)
+    assert code == 2 and not out
+    assert err.startswith("sfl-opt: error:") and len(err.strip().splitlines()) == 1
 
 
-def test_unknown_method_is_rejected() -> None:
-    with pytest.raises(SystemExit):
-        main(["solve", "--method", "nope"])
+def test_unknown_method_is_rejected(cli) -> None:
+    code, _, err = cli("solve", "--method", "nope")
+    assert code == 2 and "nope" in err and "sflllm" in err  # names the valid choices
 
 
-def test_backends_lists_native(capsys) -> None:
-    assert main(["backends"]) == 0
-    assert "native" in capsys.readouterr().out
+def test_backends_lists_native(cli) -> None:
+    code, out, _ = cli("backends")
+    assert code == 0 and "native" in out
 
 
 @pytest.mark.slow

@@ -656,6 +656,9 @@ class ProblemOutcome:
 #: least number of kicks of the local searches that give :func:`solve_problem_bnb` its
 #: incumbents (the round link's, each activated pair's stage links')
 INCUMBENT_KICKS = 30
+#: ... on links with at most this many client-subchannel entries (K M; larger links keep
+#: ``kicks``: their greedy and local search alone take a large share of a short limit)
+INCUMBENT_KICKS_MAX = 4000
 #: with a time limit, the incumbent (plain ``solve``) gets at most this share of it
 HEURISTIC_SHARE = 0.5
 #: seconds a selected link search runs before the best-bound choice is made again
@@ -700,10 +703,14 @@ def solve_problem_bnb(prep: PreparedProblem, *, time_limit: float | None = None,
     # the incumbents' local search gets at least INCUMBENT_KICKS kicks (solve's automatic
     # count falls to 2 at K = 10, M = 40, where its point was 18 % above the optimum);
     # the better point is kept, so the result is never worse than ``start``
-    inc_kicks = max(kicks, INCUMBENT_KICKS)
-    if inc_kicks > kicks and (deadline is None or time.perf_counter() < deadline):
-        f_alt = prep.link(prep.round_link).greedy(None, True, max_moves, inc_kicks, seed,
-                                                  deadline)
+    def inc_kicks(n: str) -> int:
+        ln = prep.link(n)
+        return max(kicks, INCUMBENT_KICKS) if ln.K * ln.M <= INCUMBENT_KICKS_MAX else kicks
+
+    if inc_kicks(prep.round_link) > kicks and (deadline is None
+                                               or time.perf_counter() < deadline):
+        f_alt = prep.link(prep.round_link).greedy(None, True, max_moves,
+                                                  inc_kicks(prep.round_link), seed, deadline)
         if f_alt.t < f0.t:
             f0 = f_alt
     cur: dict[int, dict[str, LinkPoint]] = {p0: {n: start.points[n] for n in names}}
@@ -768,7 +775,7 @@ def solve_problem_bnb(prep: PreparedProblem, *, time_limit: float | None = None,
             cands = [] if n not in pts else [pts[n]]
             cands.append(ln.exact_power(cur[best["p"]][n].assign, p))
             if deadline is None or time.perf_counter() < deadline:
-                cands.append(ln.greedy(p, True, max_moves, inc_kicks, seed, deadline))
+                cands.append(ln.greedy(p, True, max_moves, inc_kicks(n), seed, deadline))
             pts[n] = min(cands, key=lambda pt: pt.t)
             root = square_bound(arr, max(root, float(stage_lo[n][p])), pts[n].t)
             stage_lo[n][p] = max(float(stage_lo[n][p]), root)

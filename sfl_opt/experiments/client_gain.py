@@ -31,7 +31,6 @@ import numpy as np
 
 from .._io import write_text
 from ..engine.prepared import prepare
-from ..errors import ValidationError
 from ..model.problem import Problem
 from ..model.scenario import default_problem
 from ..solve import solve
@@ -215,23 +214,4 @@ def format_summary(runs: Sequence[GainRun]) -> str:
                      f"{s['ci95']:>8.3%} {s['max']:>7.2%} {s['gained']:>6}")
     return "\n".join(lines)
 
-
-def parse_seeds(text: str) -> list[int]:
-    """``N`` (seeds 0..N-1), ``a,b,c`` or ``a-b`` (inclusive); ValidationError naming
-    ``--seeds`` otherwise."""
-    t = str(text).strip()
-    try:
-        if "," in t:
-            out = [int(x) for x in t.split(",")]
-        elif "-" in t.lstrip("-"):
-            a, b = t.split("-")
-            out = list(range(int(a), int(b) + 1))
-        else:
-            out = list(range(int(t)))
-    except ValueError:
-        out = []
-    if not out or min(out) < 0:
-        raise ValidationError("--seeds", "N (seeds 0..N-1, N >= 1), a list a,b,c or a range "
-                              "a-b of seeds >= 0", text)
-    return out
 

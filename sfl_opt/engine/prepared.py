@@ -174,6 +174,10 @@ class Link:
     def exact_power(self, assign: np.ndarray, p: int | None) -> LinkPoint:
         """Exact (native kernel) power control of a fixed assignment."""
         c, S = self.demand(p)
+        return self._power(assign, c, S)
+
+    def _power(self, assign: np.ndarray, c: np.ndarray, S: float) -> LinkPoint:
+        """Exact power of ``assign`` for the demand ``(c, S)``."""
         a = np.ascontiguousarray(assign, np.int64)
         t, psd, status, _ = kn.power_control(self.la, self.inva, self.bw, a, c, S, self.p_max,
                                              self.p_total, RTOL, self.lcap)
@@ -210,13 +214,16 @@ class Link:
 
     def refine(self, assign: np.ndarray, p: int | None, max_moves: int = 10_000,
                kicks: int = 0, seed: int | None = None,
-               deadline: float | None = None) -> LinkPoint:
+               deadline: float | None = None,
+               demand: tuple[np.ndarray, float] | None = None) -> LinkPoint:
         """Move/swap local search from ``assign`` (plus ``kicks`` perturbation restarts,
         their random numbers from ``seed``), re-scored with exact power. ``deadline``
         (``time.perf_counter()`` value): on a large link (K M > ``TIMED_LINK``) the
         search runs in chunks of moves sized to the time left and stops there with the
-        best assignment so far (none once the deadline has passed)."""
-        c, S = self.demand(p)
+        best assignment so far (none once the deadline has passed). ``demand``: a
+        ``(c (K,) s, S)`` of its own instead of pair ``p``'s (``p`` then only keys the
+        kicks' random numbers)."""
+        c, S = self.demand(p) if demand is None else demand
         a0 = np.ascontiguousarray(assign, np.int64)
         if deadline is not None and self.K * self.M > TIMED_LINK:
             return self._timed_refine(a0, p, c, S, max_moves, kicks, seed, deadline)
@@ -240,7 +247,7 @@ class Link:
         ``deadline``."""
         done, chunk = 0, FIRST_CHUNK
         if time.perf_counter() >= deadline:
-            return self.exact_power(a, p)
+            return self._power(a, c, S)
         while True:
             t0 = time.perf_counter()
             n = min(chunk, max_moves - done)
@@ -279,9 +286,10 @@ class Link:
     @cached_property
     def rate_bounds(self) -> tuple[np.ndarray, float]:
         """``(Rall (K,), Rsum)`` bit/s: each client alone with every subchannel, and the
-        link's largest sum rate (``kernels.link_rate_bounds``)."""
-        rall, rsum = kn.link_rate_bounds(self.la, self.inva, self.bw, self.p_max, self.p_total,
-                                         self.lcap)
+        link's largest sum rate (``kernels.link_rate_bounds_sorted``, on the gain
+        order)."""
+        rall, rsum = kn.link_rate_bounds_sorted(self.la, self.inva, self.bw, self.p_max,
+                                                self.p_total, self.order, self.lcap)
         return rall, float(rsum)
 
     def cheap_bound(self, p: int | None) -> float:

@@ -13,7 +13,7 @@
 - :mod:`.bnb`: branch-and-bound pieces (branching, symmetry breaking, node bound).
 """
 
-from .bounds import link_rate_bounds, stage_lower_bound
+from .bounds import link_rate_bounds, link_rate_bounds_sorted, stage_lower_bound
 from .greedy import gain_order, greedy_assign
 from .localsearch import local_search
 from .partition import partition_is_cheap, partition_optimum
@@ -24,7 +24,8 @@ from .waterfill import max_rate_for_power, min_power_for_rate, normalise, psd_at
 
 __all__ = [
     "client_needs", "compose_total", "gain_order", "gather_clients", "greedy_assign",
-    "link_check", "link_rate_bounds", "local_search", "max_rate_for_power",
+    "link_check", "link_rate_bounds", "link_rate_bounds_sorted", "local_search",
+    "max_rate_for_power",
     "min_power_for_rate", "normalise", "partition_is_cheap", "partition_optimum",
     "perturb_search", "power_control", "psd_at_level", "refine_assign", "search_pairs",
     "stage_lower_bound",

@@ -54,6 +54,9 @@ from .waterfill import max_rate_for_power, min_power_for_rate
 
 #: relative safety margin of the gain bound against rounding
 BOUND_SLACK = 1e-9
+#: a client's rate within this (relative) of its set's spectral-efficiency cap is at it
+#: (it binds; a change that leaves a client there is not an improvement)
+CAP_MARGIN = 1e-9
 
 
 @kernel
@@ -87,9 +90,13 @@ def _hand_over(mem, cnt, pos, assign, m, j):
 
 
 @inline_kernel
-def _need_with(la, inva, bw, mem, cnt, k, skip, add, rate, buf_la, buf_inv, buf_bw, active, lcap):
+def _need_with(la, inva, bw, mem, cnt, k, skip, add, rate, buf_la, buf_inv, buf_bw, active, lcap,
+               margin=0.0):
     """``(power, level)`` of client k for ``rate`` with its members minus ``skip`` plus
-    ``add`` (either may be -1); power inf when the set is empty."""
+    ``add`` (either may be -1); power inf when the set is empty, and (``margin`` > 0,
+    the changes a scan evaluates) when ``rate`` is within ``margin`` (relative) of the
+    set's spectral-efficiency cap: such a client would bind at the cap, however little
+    power it needs, so the change cannot lower the deadline."""
     n = 0
     for q in range(cnt[k]):
         m = mem[k, q]
@@ -106,6 +113,12 @@ def _need_with(la, inva, bw, mem, cnt, k, skip, add, rate, buf_la, buf_inv, buf_
         n += 1
     if n == 0:
         return math.inf, math.inf
+    if margin > 0.0 and lcap < math.inf:
+        band = 0.0
+        for q in range(n):
+            band += buf_bw[q]
+        if rate >= lcap * band * (1.0 - margin):
+            return math.inf, math.inf
     return min_power_for_rate(buf_la, buf_inv, buf_bw, n, rate, active, lcap)
 
 
@@ -162,7 +175,10 @@ def _phi_after(base, new_i, new_j, i, j, need, pmax, total, ptot):
 def _set_client(la, inva, bw, mem, cnt, k, pmax, rate, need, level, ratio, tot, ver, bufs_la,
                 bufs_inv, bufs_bw, active, lcap):
     """Recompute client k's need, level and ratio at its rate; keep the total in step and
-    invalidate what is cached about k (a fresh stamp ``ver[k]``; ``ver[K]`` counts)."""
+    invalidate what is cached about k (a fresh stamp ``ver[k]``; ``ver[K]`` counts).
+    A client whose rate is at the spectral-efficiency cap of its set (``lcap`` times its
+    bandwidth) binds like one at its power cap (ratio at least 1): only more bandwidth
+    lets it go faster, whatever power is left."""
     p, w = _need_with(la, inva, bw, mem, cnt, k, -1, -1, rate[k], bufs_la, bufs_inv, bufs_bw,
                       active, lcap)
     tot[0] += p - need[k]
@@ -172,6 +188,12 @@ def _set_client(la, inva, bw, mem, cnt, k, pmax, rate, need, level, ratio, tot, 
     need[k] = p
     level[k] = w
     ratio[k] = p / pmax[k]
+    if lcap < math.inf and ratio[k] < 1.0:
+        band = 0.0
+        for q in range(cnt[k]):
+            band += bw[mem[k, q]]
+        if rate[k] >= lcap * band * (1.0 - CAP_MARGIN):
+            ratio[k] = 1.0
 
 
 @kernel
@@ -241,7 +263,7 @@ def _best_receiver(la, inva, bw, mem, cnt, m, i, j_only, cands, n_cands, new_i, 
             if ptot < math.inf and (tot[0] - need[i] + new_i - ub) / ptot >= best_phi:
                 continue
             new_j, _ = _need_with(la, inva, bw, mem, cnt, j, -1, m, rate[j], buf_la, buf_inv,
-                                  buf_bw, active, lcap)
+                                  buf_bw, active, lcap, CAP_MARGIN)
             got[m, j] = new_j
             got_ver[m, j] = ver[j]
         phi = _phi_after(base, new_i, new_j, i, j, need, pmax, tot[0], ptot)
@@ -296,7 +318,8 @@ def _ensure_without(la, inva, bw, assign, mem, cnt, rate, m, ver, wo_need, wo_le
     i = assign[m]
     if wo_ver[m] != ver[i]:
         wo_need[m], wo_level[m] = _need_with(la, inva, bw, mem, cnt, i, m, -1, rate[i],
-                                             buf_la, buf_inv, buf_bw, active, lcap)
+                                             buf_la, buf_inv, buf_bw, active, lcap,
+                                             CAP_MARGIN)
         wo_ver[m] = ver[i]
 
 
@@ -405,11 +428,11 @@ def _scan_swaps(la, inva, bw, assign, mem, cnt, start_pos, threshold, rate, need
                                       top, tot, pmax, ptot, wo_need, wo_level):
                 continue
             new_i, _ = _need_with(la, inva, bw, mem, cnt, i, m, m2, rate[i], buf_la, buf_inv,
-                                  buf_bw, active, lcap)
+                                  buf_bw, active, lcap, CAP_MARGIN)
             if new_i / pmax[i] >= best_phi:
                 continue
             new_j, _ = _need_with(la, inva, bw, mem, cnt, j, m2, m, rate[j], buf_la, buf_inv,
-                                  buf_bw, active, lcap)
+                                  buf_bw, active, lcap, CAP_MARGIN)
             phi = _phi_after(_max_excluding(ratio, top, i, j), new_i, new_j, i, j, need, pmax,
                              tot[0], ptot)
             if phi < best_phi:

@@ -30,9 +30,9 @@ import numpy as np
 
 from ..engine.prepared import Link, LinkPoint, PreparedProblem
 from ..errors import ValidationError
-from ..status import Status, Termination, TerminationReason
+from ..status import Limit, Status, Termination, TerminationReason
 from .registry import Option, Options, Outcome
-from .sflllm import solve_f_link, solve_sflllm
+from .sflllm import deadline_of, solve_f_link, solve_sflllm
 
 #: why a one-shot baseline stops: it evaluated every candidate
 ENUMERATED = Termination(TerminationReason.ENUMERATED)
@@ -107,13 +107,33 @@ def solve_random_subchannels(ctx: PreparedProblem, opts: Options) -> Outcome:
     f = f_link.exact_power(random_assignment(rng, f_link.M, pr.K), None)
     timings["f_link"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    totals = ctx.search(held, f.t)
+    deadline = deadline_of(ctx, opts)
+    termination = ENUMERATED
+    per_pair = 0.0
+    if deadline is not None:  # time one pair's exact power
+        now = time.perf_counter()
+        for n, a in held.items():
+            ctx.link(n).exact_power(a, 0)
+        per_pair = time.perf_counter() - now
+    if deadline is None or time.perf_counter() + per_pair * ctx.P <= deadline:
+        totals = ctx.search(held, f.t)  # every pair in one kernel call
+    else:  # pair by pair (exact power of the held assignments) until the time limit
+        totals = np.full(ctx.P, np.inf)
+        for p in range(ctx.P):
+            now = time.perf_counter()
+            if p and now + per_pair > deadline:
+                termination = Termination.at_limit(Limit.TIME)
+                break
+            stage = sum(ctx.link(n).exact_power(a, p).t for n, a in held.items())
+            totals[p] = float(ctx.total(p, stage, f.t))
+            per_pair = time.perf_counter() - now
     p = int(np.argmin(totals))
     points = {n: ctx.link(n).exact_power(a, p) for n, a in held.items()}
     timings["search"] = time.perf_counter() - t0
-    return Outcome(p, {**points, ctx.round_link: f}, Status.FEASIBLE, ENUMERATED,
+    return Outcome(p, {**points, ctx.round_link: f}, Status.FEASIBLE, termination,
                    history=[float(totals[p])], timings=timings, grid=totals,
-                   info={"pairs": ctx.P, "seed": opts.seed})
+                   info={"pairs": ctx.P, "searched": int(np.isfinite(totals).sum()),
+                         "seed": opts.seed})
 
 
 def solve_equal_power(ctx: PreparedProblem, opts: Options) -> Outcome:
@@ -123,19 +143,30 @@ def solve_equal_power(ctx: PreparedProblem, opts: Options) -> Outcome:
     f = equal_power_link(ctx.link(ctx.round_link), solve_f_link(ctx, opts).assign, None)
     timings["f_link"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    points: dict[str, list[LinkPoint]] = {}
-    for name in ctx.stage_links:
-        link = ctx.link(name)
-        points[name] = [equal_power_link(link, link.greedy(p, opts.refine, opts.max_moves).assign,
-                                         p) for p in range(ctx.P)]
-    t_s = np.array([sum(pts[p].t for pts in points.values()) for p in range(ctx.P)])
-    grid = ctx.total(np.arange(ctx.P), t_s, f.t)
+    deadline = deadline_of(ctx, opts)
+    termination = ENUMERATED
+    points: dict[str, list[LinkPoint]] = {name: [] for name in ctx.stage_links}
+    per_pair = 0.0
+    for p in range(ctx.P):  # with a time limit: the pairs that fit (at least one)
+        now = time.perf_counter()
+        if p and deadline is not None and now + per_pair > deadline:
+            termination = Termination.at_limit(Limit.TIME)
+            break
+        for name in ctx.stage_links:
+            link = ctx.link(name)
+            a = link.greedy(p, opts.refine, opts.max_moves, deadline=deadline).assign
+            points[name].append(equal_power_link(link, a, p))
+        per_pair = time.perf_counter() - now
+    n = len(points[ctx.stage_links[0]])
+    t_s = np.array([sum(pts[p].t for pts in points.values()) for p in range(n)])
+    grid = np.full(ctx.P, np.inf)
+    grid[:n] = ctx.total(np.arange(n), t_s, f.t)
     timings["search"] = time.perf_counter() - t0
     p = int(np.argmin(grid))
     chosen = {name: pts[p] for name, pts in points.items()}
-    return Outcome(p, {**chosen, ctx.round_link: f}, Status.FEASIBLE, ENUMERATED,
+    return Outcome(p, {**chosen, ctx.round_link: f}, Status.FEASIBLE, termination,
                    history=[float(grid[p])], timings=timings, grid=grid,
-                   info={"pairs": ctx.P}, power="equal")
+                   info={"pairs": ctx.P, "searched": n}, power="equal")
 
 
 def solve_random_split(ctx: PreparedProblem, opts: Options) -> Outcome:
@@ -201,10 +232,12 @@ _SFLLLM_MODE_ONLY = {"max_iter": "bcd", "prune": "nested"}
 #: name -> keyword arguments of ``register_method`` (registered in ``methods/__init__``)
 BASELINES: dict[str, dict] = {
     "random_subchannels": dict(
-        fn=solve_random_subchannels, power="native", honours=("seed",), random=True,
+        fn=solve_random_subchannels, power="native", honours=("seed", "time_limit"),
+        random=True,
         description="baseline: random subchannels, exact power, (split, rank) search"),
     "equal_power": dict(
-        fn=solve_equal_power, power="equal", honours=("seed", "refine", "max_moves", "kicks"),
+        fn=solve_equal_power, power="equal",
+        honours=("seed", "refine", "max_moves", "kicks", "time_limit"),
         description="baseline: greedy subchannels, equal psd, (split, rank) search"),
     "random_split": dict(
         fn=solve_random_split, modes=("nested", "bcd"), honours=_SFLLLM_ARGS,
@@ -222,6 +255,6 @@ BASELINES: dict[str, dict] = {
         mode_only=_SFLLLM_MODE_ONLY, random=True,
         description="baseline: random rank, SflLLM for the rest"),
     "fully_random": dict(
-        fn=solve_fully_random, power="equal", honours=("seed",), random=True,
+        fn=solve_fully_random, power="equal", honours=("seed", "time_limit"), random=True,
         description="baseline: random subchannels, split and rank; equal power"),
 }

@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine.prepared import LinkPoint, PreparedProblem
+from ..engine.prepared import TIMED_LINK, Link, LinkPoint, PreparedProblem
 from ..errors import SflOptError, ValidationError
 from ..power.highs import INITIAL_X, highs_solver
 from ..status import GAP_TOL, Limit, Status, Termination, TerminationReason
@@ -58,6 +58,20 @@ from .registry import Options, Outcome
 #: default relative tolerance of the search on each link's deadline; the certified gap
 #: of the total delay is at most about twice it, so this keeps it within GAP_TOL (1e-6)
 RTOL = 4e-7
+
+
+#: with a time limit, the heuristic incumbents get this share of it
+HEURISTIC_SHARE = 0.3
+#: seconds per client-subchannel entry to build a link's MILP (Pyomo, a few variables
+#: and constraints per entry; generous): a model expected to take longer than the time
+#: left is not built (the heuristic point is returned with its bound, time_limit)
+BUILD_COST = 1e-4
+
+
+def _check_build_time(ln: Link, deadline: float | None) -> None:
+    """Raise :class:`ExactTimeout` when the link's MILP would not be built in time."""
+    if deadline is not None and time.perf_counter() + BUILD_COST * ln.K * ln.M > deadline:
+        raise ExactTimeout
 
 
 class ExactTimeout(Exception):
@@ -292,9 +306,17 @@ def solve_exact(ctx: PreparedProblem, opts: Options, rtol: float = RTOL,
     timings: dict[str, float] = {}
     P = ctx.P
     s_link, f_link = ctx.link("s"), ctx.link("f")
-    # heuristic incumbents
-    f0 = f_link.greedy(None, True, opts.max_moves)
-    s_heur = [s_link.greedy(p, True, opts.max_moves) for p in range(P)]
+    # heuristic incumbents (with a time limit: the pairs reached in HEURISTIC_SHARE of it,
+    # each local search stopped there; a pair not reached gets its point when searched)
+    heur = None if deadline is None else t_start + HEURISTIC_SHARE * max(deadline - t_start,
+                                                                        0.0)
+    f0 = f_link.greedy(None, True, opts.max_moves, deadline=heur)
+    s_heur: list[LinkPoint | None] = [None] * P
+    large = s_link.K * s_link.M > TIMED_LINK  # a small link's heuristics take milliseconds
+    for p in range(P):
+        if p and heur is not None and time.perf_counter() > heur and large:
+            break
+        s_heur[p] = s_link.greedy(p, True, opts.max_moves, deadline=heur)
     timings["heuristic"] = time.perf_counter() - t_start
     # f-link: max-min rate; t_f = max_k 1/R_k >= max(max_k 1/Rall_k, K/Rsum)
     tf_lo0 = f_link.cheap_bound(None)
@@ -303,24 +325,32 @@ def solve_exact(ctx: PreparedProblem, opts: Options, rtol: float = RTOL,
     f_milp = s_milp = None
     f, tf_lo = f0, tf_lo0
     lo_pair = np.full(P, np.nan)
-    s_best: list[LinkPoint] = list(s_heur)
+    s_best: list[LinkPoint | None] = list(s_heur)
     try:
         t0 = time.perf_counter()
+        _check_build_time(f_link, deadline)
         f_milp = LinkMILP(ctx, "f", deadline)
         f, tf_lo, _ = exact_link(f_milp, None, f0, tf_lo0, rtol, probe=probe)
         timings["f_link"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         cheap = ctx.stage_bounds()
         lo_pair[:] = cheap
-        totals = ctx.total(np.arange(P), np.array([pt.t for pt in s_heur]), f.t)
+        totals = ctx.total(np.arange(P), np.array([np.inf if pt is None else pt.t
+                                                   for pt in s_heur]), f.t)
         best_total = float(np.min(totals))
+        _check_build_time(s_link, deadline)
         s_milp = LinkMILP(ctx, "s", deadline)
         for p in np.argsort(totals, kind="stable"):
             p = int(p)
             if ctx.total(p, lo_pair[p], tf_lo) >= best_total * (1 - rtol):
                 continue  # cannot beat the best by more than rtol
+            if deadline is not None and time.perf_counter() > deadline:
+                raise ExactTimeout
+            start = s_best[p]
+            if start is None:
+                start = s_link.greedy(p, True, opts.max_moves, deadline=deadline)
             stop = ctx.stage_for_total(p, best_total * (1 - rtol), f.t)
-            pt, lo, _ = exact_link(s_milp, p, s_best[p], float(lo_pair[p]), rtol,
+            pt, lo, _ = exact_link(s_milp, p, start, float(lo_pair[p]), rtol,
                                    stop_at=stop, probe=probe)
             s_best[p], lo_pair[p] = pt, lo
             tot = float(ctx.total(p, pt.t, f.t))
@@ -338,12 +368,16 @@ def solve_exact(ctx: PreparedProblem, opts: Options, rtol: float = RTOL,
                            "nogoods": st.nogoods, "milp_time": st.milp_time}
     if np.isnan(lo_pair).any():
         lo_pair = np.where(np.isnan(lo_pair), ctx.stage_bounds(), lo_pair)
-    grid = np.array([ctx.total(p, s_best[p].t, f.t) for p in range(P)])
+    grid = np.array([np.inf if pt is None else ctx.total(p, pt.t, f.t)
+                     for p, pt in enumerate(s_best)])
     best = int(np.argmin(grid))
     lower = float(np.min(ctx.total(np.arange(P), lo_pair, tf_lo)))
-    s_pt = s_link.exact_power(s_best[best].assign, best)
+    chosen = s_best[best]
+    assert chosen is not None  # pair 0 always has its heuristic point
+    s_pt = s_link.exact_power(chosen.assign, best)
     f_pt = f_link.exact_power(f.assign, None)
-    heur = float(np.min(ctx.total(np.arange(P), np.array([pt.t for pt in s_heur]), f0.t)))
+    heur = float(np.min(ctx.total(np.arange(P), np.array([np.inf if pt is None else pt.t
+                                                          for pt in s_heur]), f0.t)))
     gap = (grid[best] - lower) / grid[best]
     if termination.reason == TerminationReason.OPTIMAL and gap > GAP_TOL:
         termination = Termination(TerminationReason.CONVERGED)  # finished, gap not closed

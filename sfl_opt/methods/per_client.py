@@ -28,19 +28,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from .. import kernels as kn
 from ..engine.prepared import (
-    KICK_GROWTH,
-    MOVE_TOL,
     RTOL,
     Link,
     LinkPoint,
     PreparedProblem,
-    kick_numbers,
 )
 from ..kernels.demand_power import demand_power_control
 from ..kernels.split import best_split_vector, vector_objective
@@ -53,6 +50,9 @@ from .registry import Options, Outcome
 IMPROVE_TOL = 1e-12
 #: alternations at most (each: the exact split step, then the allocation step)
 MAX_ALTERNATIONS = 20
+#: with a time limit, the common-split search gets this share of the method's time left
+#: (the per-client alternation the rest)
+COMMON_SHARE = 0.5
 
 
 @dataclass
@@ -151,13 +151,16 @@ def _exact(ln: Link, assign: np.ndarray, c: np.ndarray, S: np.ndarray) -> LinkPo
 
 
 def reallocate(ctx: PreparedProblem, terms: ClientTerms, cur: dict[str, LinkPoint],
-               idx: np.ndarray, q: int, opts: Options) -> dict[str, LinkPoint]:
+               idx: np.ndarray, q: int, opts: Options,
+               deadline: float | None = None) -> dict[str, LinkPoint]:
     """Step 2: each stage link re-allocated for the per-client demands of ``(idx, q)``
     (greedy, local search from it and from the current assignment, exact power); the
     round link keeps its assignment, its power re-solved for the payloads ``S_ad,k``.
     The assignment search scores a link with one payload, the largest ``S_k`` (equal to
     every ``S_k`` when the cut activations have one size, as in every transformer), and
-    the final power is exact for the per-client payloads."""
+    the final power is exact for the per-client payloads. ``deadline``
+    (``time.perf_counter()`` value): the local search of a large link stops there
+    (:meth:`~sfl_opt.engine.prepared.Link.refine`)."""
     out: dict[str, LinkPoint] = {}
     for name, pt in cur.items():
         ln = ctx.link(name)
@@ -171,17 +174,9 @@ def reallocate(ctx: PreparedProblem, terms: ClientTerms, cur: dict[str, LinkPoin
         cands = []
         for a0 in starts:
             a0 = np.ascontiguousarray(a0, np.int64)
-            if opts.refine:
-                if opts.kicks > 0 and ln.K > 1:
-                    rand = kick_numbers(opts.seed, ln.key, q, opts.kicks * KICK_GROWTH)
-                    a0, _, _, _ = kn.perturb_search(ln.la, ln.inva, ln.bw, a0, c, s1,
-                                                    ln.p_max, ln.p_total, RTOL,
-                                                    opts.max_moves, MOVE_TOL, rand, opts.kicks,
-                                                    ln.lcap)
-                else:
-                    a0, _, _, _ = kn.refine_assign(ln.la, ln.inva, ln.bw, a0, c, s1, ln.p_max,
-                                                   ln.p_total, RTOL, opts.max_moves, MOVE_TOL,
-                                                   ln.lcap)
+            if opts.refine:  # (a large link's search stops at the deadline)
+                a0 = ln.refine(a0, q, opts.max_moves, opts.kicks, opts.seed, deadline,
+                               demand=(c, s1)).assign
             cands.append(_exact(ln, a0, c, S))
         out[name] = min(cands, key=lambda x: x.t)
     return out
@@ -221,7 +216,7 @@ def coordinate_moves(ctx: PreparedProblem, terms: ClientTerms, cur: Point,
     cut (or every client's rank) while T_total drops (first improvement, sweeps over
     every client and cut); returns the point and the number of moves. Catches what the
     held-rate step cannot: a deeper cut for a client that needs power another client
-    frees (a binding total power cap). Stops between sweeps once ``ctx.elapsed()``
+    frees (a binding total power cap). Stops (between clients) once ``ctx.elapsed()``
     passes ``time_limit`` (s)."""
     moves = 0
     K = ctx.K
@@ -239,6 +234,8 @@ def coordinate_moves(ctx: PreparedProblem, terms: ClientTerms, cur: Point,
                     improved = True
                     moves += 1
         for k in range(K):
+            if time_limit is not None and ctx.elapsed() > time_limit:
+                return cur, moves
             for j in np.flatnonzero(terms.fits[k, :, cur.q]):
                 if j == cur.idx[k]:
                     continue
@@ -260,7 +257,14 @@ def solve_per_client(ctx: PreparedProblem, opts: Options,
     """Per-client cut layers from the best common split that ``common`` finds (module
     docstring). Returns an :class:`Outcome` whose ``split`` is the vector (K,)."""
     t0 = time.perf_counter()
+    limit = opts.time_limit
+    if limit is not None:  # the common search gets a share of the time left
+        elapsed = ctx.elapsed()
+        opts = replace(opts, time_limit=elapsed + COMMON_SHARE * max(limit - elapsed, 0.0))
     base = common(ctx, opts)
+    if limit is not None:
+        opts = replace(opts, time_limit=limit)
+    deadline = None if limit is None else ctx.started + limit
     timings = {f"common_{k}": v for k, v in base.timings.items()}
     timings["common"] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -279,8 +283,8 @@ def solve_per_client(ctx: PreparedProblem, opts: Options,
     moves = 0
     alternations = 0
     termination = base.termination
-    limit = min(opts.max_iter, MAX_ALTERNATIONS) if opts.mode == "bcd" else MAX_ALTERNATIONS
-    for _ in range(limit):
+    rounds = min(opts.max_iter, MAX_ALTERNATIONS) if opts.mode == "bcd" else MAX_ALTERNATIONS
+    for _ in range(rounds):
         if opts.time_limit is not None and ctx.elapsed() > opts.time_limit:
             termination = Termination.at_limit(Limit.TIME)
             break
@@ -295,7 +299,10 @@ def solve_per_client(ctx: PreparedProblem, opts: Options,
                                    time_limit=opts.time_limit)
         moves += mv
         improved = improved or mv > 0
-        new = reallocate(ctx, terms, cur.links, cur.idx, cur.q, opts)  # step 2
+        if opts.time_limit is not None and ctx.elapsed() > opts.time_limit:
+            termination = Termination.at_limit(Limit.TIME)
+            break
+        new = reallocate(ctx, terms, cur.links, cur.idx, cur.q, opts, deadline)  # step 2
         tot = point_total(ctx, terms, new, cur.idx, cur.q)
         if tot < cur.total * (1 - IMPROVE_TOL):
             cur = Point(cur.idx, cur.q, new, tot)

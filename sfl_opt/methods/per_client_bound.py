@@ -31,20 +31,26 @@ import math
 import numpy as np
 
 from ..engine.prepared import PreparedProblem
+from ..kernels.bounds import stage_lower_bound
 from ..kernels.split import best_split_vector
 from ..model.client_splits import client_terms
-from .exact import LinkArrays, bound_iterations, link_of
+from .exact import LinkArrays, bound_iterations, link_of, timed_dual_bound
 from .per_client import split_problem
 
 
-def per_client_lower_bound(prep: PreparedProblem, upper: float = math.inf) -> float:
+def per_client_lower_bound(prep: PreparedProblem, upper: float = math.inf,
+                           deadline: float | None = None) -> float:
     """A lower bound (s) on the least T_total over every per-client split vector, rank,
     allocation and power (module docstring). ``upper`` (s, a known delay) is accepted
-    for symmetry with :func:`~sfl_opt.methods.exact.native_lower_bound` and not used."""
+    for symmetry with :func:`~sfl_opt.methods.exact.native_lower_bound` and not used.
+    ``deadline`` (``time.perf_counter()`` value): the links' dual bounds stop improving
+    there (:func:`~sfl_opt.methods.exact.timed_dual_bound`) and a link with no time
+    left keeps its closed-form bound (``kernels.bounds``): looser, still valid."""
     pr = prep.problem
     t = client_terms(pr, prep.full_table())
     it = bound_iterations(prep)
-    tf = link_of(prep, prep.round_link, None).root_bound(it)[0]
+    f_arr = link_of(prep, prep.round_link, None)
+    tf = _dual_or_closed_form(prep, prep.round_link, f_arr, it, deadline)
     I = float(pr.local_iters)
     fl = pr.client_flops
     rall = _largest_rates(prep)
@@ -58,9 +64,9 @@ def per_client_lower_bound(prep: PreparedProblem, upper: float = math.inf) -> fl
         cf = _least(fits, t.wcf[None, :, q]) / fl
         cb = _least(fits, t.wcb[None, :, q]) / fl
         ts = float(np.sum(_least(fits, t.ws[None, :, q])) / pr.server_flops)
-        up = _link_bound(prep, "s", cf, float(np.min(t.s_up[anyfit])), it)
+        up = _link_bound(prep, "s", cf, float(np.min(t.s_up[anyfit])), it, deadline)
         if "d" in prep.stage_links:
-            down = _link_bound(prep, "d", cb, float(np.min(t.s_dn[anyfit])), it)
+            down = _link_bound(prep, "d", cb, float(np.min(t.s_dn[anyfit])), it, deadline)
         else:
             dn = (t.s_dn[None, :] / pr.rate_down[:, None] + t.wcb[None, :, q] / fl[:, None])
             down = float(np.max(_least(fits, dn)))
@@ -89,12 +95,27 @@ def _least(fits: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.min(np.where(fits, x, np.inf), axis=1)
 
 
-def _link_bound(prep: PreparedProblem, name: str, c: np.ndarray, S: float, it: int) -> float:
-    """Native bound (s) on ``min max_k (c_k + S/R_k)`` over the allocations of ``name``."""
+def _link_bound(prep: PreparedProblem, name: str, c: np.ndarray, S: float, it: int,
+                deadline: float | None = None) -> float:
+    """Native bound (s) on ``min max_k (c_k + S/R_k)`` over the allocations of ``name``
+    (``deadline``: see :func:`per_client_lower_bound`)."""
     base = link_of(prep, name, None) if not prep.link(name).per_pair else link_of(prep, name, 0)
     arr = LinkArrays(base.la, base.inva, base.bw, base.pmax, base.ptot,
                      np.asarray(c, float), float(S) / prep.link(name).alpha, base.lcap)
-    return float(arr.root_bound(it)[0])
+    return _dual_or_closed_form(prep, name, arr, it, deadline)
+
+
+def _dual_or_closed_form(prep: PreparedProblem, name: str, arr: LinkArrays, it: int,
+                         deadline: float | None) -> float:
+    """``arr.root_bound(it)`` without a deadline; with one, the dual bound that fits
+    before it (:func:`~sfl_opt.methods.exact.timed_dual_bound`), at least the closed
+    form on the link's cached rate bounds (``Link.rate_bounds``)."""
+    if deadline is None:
+        return float(arr.root_bound(it)[0])
+    rall, rsum = prep.link(name).rate_bounds
+    closed = float(stage_lower_bound(arr.c, arr.S, rall, rsum, 1e-12)) * (1 - 1e-12)
+    dual, _ = timed_dual_bound(arr, -np.ones(arr.M, np.int64), None, it, math.inf, deadline)
+    return max(closed, float(dual))
 
 
 __all__ = ["per_client_lower_bound"]

@@ -40,15 +40,19 @@ import numpy as np
 from .. import _validation as v
 from ..engine.prepared import PreparedProblem, prepare
 from ..errors import ValidationError
-from ..model.fading import GAIN_FIELDS, faded_links, iid_samples
+from ..model.fading import GAIN_FIELDS, faded_links, iter_samples
 from ..model.perturbations import Perturbations, draw_multipliers
+from ..status import Limit, Termination
 from .registry import Options, Outcome
-from .sflllm import solve_sflllm
+from .sflllm import deadline_of, solve_sflllm
 
 #: ``fading`` options
 FADING = ("saa",)
 #: default number of SAA samples
 SAMPLES = 32
+#: with a time limit, the SAA estimates get this share of the method's time left (the
+#: nominal search of the chosen pair the rest)
+SAA_SHARE = 0.5
 
 
 def solve_sflllm_fading(ctx: PreparedProblem, opts: Options) -> Outcome:
@@ -66,57 +70,94 @@ def solve_sflllm_fading(ctx: PreparedProblem, opts: Options) -> Outcome:
     given = opts.extra.get("samples")
     samples = SAMPLES if given is None else v.positive_int("samples", given)
     t0 = time.perf_counter()
+    deadline = deadline_of(ctx, opts)
+    saa_deadline = None if deadline is None else t0 + SAA_SHARE * max(deadline - t0, 0.0)
     pert = opts.extra.get("perturbations")
     if pert is not None:
         if not isinstance(pert, Perturbations):
             raise ValidationError("perturbations", "None or a sfl_opt.replay.Perturbations",
                                   type(pert).__name__)
-        grid, info = robust_estimates(ctx, opts, samples, pert)
+        grid, info = robust_estimates(ctx, opts, samples, pert, saa_deadline)
     else:
-        grid, info = saa_estimates(ctx, opts, samples, opts.extra.get("large_scale"))
+        grid, info = saa_estimates(ctx, opts, samples, opts.extra.get("large_scale"),
+                                   saa_deadline)
     t_saa = time.perf_counter() - t0
     best = int(np.argmin(grid))
     out = solve_sflllm(ctx, opts, pairs=np.array([best]))
+    if info["timed_out"]:
+        out.termination = Termination.at_limit(Limit.TIME)
     out.timings = {"saa": t_saa, **out.timings}
     out.grid = grid
     out.info = {**out.info, "saa": info}
     return out
 
 
+def _late(deadline: float | None, cost: float) -> bool:
+    """Whether a step of ``cost`` seconds started now would end after ``deadline``."""
+    return deadline is not None and time.perf_counter() + cost > deadline
+
+
 def saa_estimates(ctx: PreparedProblem, opts: Options, samples: int,
-                  large: Any = None) -> tuple[np.ndarray, dict[str, Any]]:
+                  large: Any = None, deadline: float | None = None
+                  ) -> tuple[np.ndarray, dict[str, Any]]:
     """(P,) SAA estimates of the expected total delay (s; inf for a pair skipped by its
     bound) and details: ``samples``, ``evaluated``, ``skipped``, ``lower`` (P,) the
-    bounds (s), ``std`` (P,) the standard error of each estimate (s)."""
+    bounds (s), ``std`` (P,) the standard error of each estimate (s), ``timed_out``.
+
+    ``deadline`` (``time.perf_counter()`` value, None: none): no sample is prepared and
+    no pair evaluated that is expected to end after it, at the speed of the previous
+    one (the first sample and the first pair always are); ``samples`` is then the
+    number drawn and used, the pairs not reached stay ``inf``."""
     rng = np.random.default_rng([0 if opts.seed is None else int(opts.seed), 14])
-    draws = iid_samples(ctx.problem, samples, rng, large)
-    rounds = [ctx.with_gains(g) for g in draws]
+    draws = iter_samples(ctx.problem, samples, rng, large)  # drawn as used
+    rounds, tf_list = [], []
+    cost = 0.0
+    timed_out = False
+    for g in draws:
+        if rounds and _late(deadline, cost):
+            timed_out = True
+            break
+        t0 = time.perf_counter()
+        r = ctx.with_gains(g)
+        tf_list.append(r.link(r.round_link).greedy(None, opts.refine, opts.max_moves,
+                                                   deadline=deadline).t)
+        rounds.append(r)
+        cost = time.perf_counter() - t0
+    used = len(rounds)
+    tf = np.array(tf_list)
     P = ctx.P
-    tf = np.array([r.link(r.round_link).greedy(None, opts.refine, opts.max_moves).t
-                   for r in rounds])
     cheap = np.mean([r.stage_bounds() for r in rounds], axis=0)
     lower = ctx.total(np.arange(P), cheap, float(tf.mean()))
     grid = np.full(P, np.inf)
     std = np.full(P, np.nan)
     best = np.inf
     evaluated = 0
+    cost = 0.0
     for p in np.argsort(lower, kind="stable"):
         p = int(p)
         if opts.prune and lower[p] >= best:
             continue
-        stages = np.array([sum(r.link(n).greedy(p, opts.refine, opts.max_moves).t
+        if evaluated and _late(deadline, cost):
+            timed_out = True
+            break
+        t0 = time.perf_counter()
+        stages = np.array([sum(r.link(n).greedy(p, opts.refine, opts.max_moves,
+                                                deadline=deadline).t
                                for n in r.stage_links) for r in rounds])
         per = np.array([ctx.total(p, st, t) for st, t in zip(stages, tf, strict=True)])
         grid[p] = float(np.mean(per))
-        std[p] = float(np.std(per, ddof=1) / np.sqrt(samples)) if samples > 1 else np.nan
+        std[p] = float(np.std(per, ddof=1) / np.sqrt(used)) if used > 1 else np.nan
         best = min(best, grid[p])
         evaluated += 1
-    return grid, {"samples": samples, "evaluated": evaluated, "skipped": P - evaluated,
-                  "lower": lower, "std": std, "tf_mean": float(tf.mean())}
+        cost = time.perf_counter() - t0
+    return grid, {"samples": used, "evaluated": evaluated, "skipped": P - evaluated,
+                  "lower": lower, "std": std, "tf_mean": float(tf.mean()),
+                  "timed_out": timed_out}
 
 
 def robust_estimates(ctx: PreparedProblem, opts: Options, samples: int,
-                     pert: Perturbations) -> tuple[np.ndarray, dict[str, Any]]:
+                     pert: Perturbations, deadline: float | None = None
+                     ) -> tuple[np.ndarray, dict[str, Any]]:
     """(P,) SAA estimates of the expected realised training time (s) under the replay's
     perturbations ``pert`` (:class:`sfl_opt.model.perturbations.Perturbations`) with the
     ``adaptive`` policy and drop-and-continue, and details (as :func:`saa_estimates`).
@@ -128,15 +169,24 @@ def robust_estimates(ctx: PreparedProblem, opts: Options, samples: int,
     pair as the nested search does, on the participants. Under the replay's charging (a
     round with K' of K clients adds K'/K of a round) the expected time of pair p is
     estimated by ``rounds_p · mean_s T_round,s(p) / mean_s (K'_s / K)`` (a ratio
-    estimator). An availability trace is not sampled (use ``dropout``)."""
+    estimator). An availability trace is not sampled (use ``dropout``). ``deadline``:
+    as :func:`saa_estimates`, sample by sample (every pair of a sample, at least one
+    sample; ``samples`` is then the number used)."""
     pr = ctx.problem
     rng = np.random.default_rng([0 if opts.seed is None else int(opts.seed), 21])
     jit, strag, drop, fade = rng.spawn(4)
-    gains = (iid_samples(pr, samples, fade, pert.large_scale) if pert.rho is not None
-             else [None] * samples)
+    gains = (iter_samples(pr, samples, fade, pert.large_scale) if pert.rho is not None
+             else iter([None] * samples))
     K = pr.K
-    rounds, share = [], []
+    P = ctx.P
+    rounds, share, per_rows, tf_list = [], [], [], []
+    cost = 0.0
+    timed_out = False
     for g in gains:
+        if rounds and _late(deadline, cost):
+            timed_out = True
+            break
+        t0 = time.perf_counter()
         mult = draw_multipliers(pert, jit, strag, K)
         who = np.ones(K, dtype=bool)
         if pert.dropout > 0:
@@ -153,27 +203,32 @@ def robust_estimates(ctx: PreparedProblem, opts: Options, samples: int,
                          client_memory=pr.client_memory[idx],
                          compute_power=pr.compute_power[idx], client_energy=None,
                          rounds=np.ones(pr.ranks.size))
-        rounds.append(prepare(sub))
-        share.append(idx.size / K)
-    P = ctx.P
-    tf = np.array([r.link(r.round_link).greedy(None, opts.refine, opts.max_moves).t
-                   for r in rounds])
-    per = np.empty((samples, P))
-    for i, r in enumerate(rounds):
+        r = prepare(sub)
         if r.P != P or not (np.array_equal(r.tab.split, ctx.tab.split)
                             and np.array_equal(r.tab.rank, ctx.tab.rank)):
             raise ValidationError("perturbations", "samples with the problem's pairs", r.P)
+        tf_i = r.link(r.round_link).greedy(None, opts.refine, opts.max_moves,
+                                           deadline=deadline).t
+        row = np.empty(P)
         for p in range(P):
-            st = sum(r.link(n).greedy(p, opts.refine, opts.max_moves).t
+            st = sum(r.link(n).greedy(p, opts.refine, opts.max_moves, deadline=deadline).t
                      for n in r.stage_links)
-            per[i, p] = float(r.total(p, st, tf[i]))  # T_round (rounds = 1)
+            row[p] = float(r.total(p, st, tf_i))  # T_round (rounds = 1)
+        rounds.append(r)
+        share.append(idx.size / K)
+        per_rows.append(row)
+        tf_list.append(tf_i)
+        cost = time.perf_counter() - t0
+    samples = len(rounds)
+    tf = np.array(tf_list)
+    per = np.array(per_rows)
     mean_share = float(np.mean(share))
     grid = ctx.tab.rounds * per.mean(axis=0) / mean_share
     std = (ctx.tab.rounds * per.std(axis=0, ddof=1) / np.sqrt(samples) / mean_share
            if samples > 1 else np.full(P, np.nan))
     return grid, {"samples": samples, "evaluated": P, "skipped": 0, "std": std,
                   "perturbations": pert.to_dict(), "mean_share": mean_share,
-                  "tf_mean": float(tf.mean())}
+                  "tf_mean": float(tf.mean()), "timed_out": timed_out}
 
 
 __all__ = ["FADING", "SAMPLES", "robust_estimates", "saa_estimates", "solve_sflllm_fading"]

@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from ..engine.prepared import RTOL, Link, LinkPoint, PreparedProblem
+from ..engine.prepared import RTOL, TIMED_LINK, Link, LinkPoint, PreparedProblem
 from ..errors import SflOptError, ValidationError
 from ..kernels.greedy import greedy_pairs
 from ..status import Limit, Status, Termination, TerminationReason
@@ -56,8 +56,8 @@ RESCORE_ALL = 8
 
 #: with a time limit, the f-link's local search gets at most this share of the time left
 F_LINK_SHARE = 1 / 3
-#: with a time limit, the greedy allocations of the pairs are computed in blocks of this
-#: many pairs, the clock checked between blocks
+#: with a time limit, the greedy allocations of the pairs are computed in blocks of at
+#: most this many pairs, each sized to the time left, the clock checked between blocks
 GREEDY_BLOCK = 8
 
 
@@ -148,22 +148,40 @@ def _allowed(ctx: PreparedProblem, pairs: np.ndarray | None) -> np.ndarray:
 
 
 def _timed_greedy(ctx: PreparedProblem, opts: Options, links: list[Link],
-                  idx: np.ndarray) -> tuple[np.ndarray, dict[str, list]]:
-    """The greedy points of the pairs ``idx`` on every stage link, in blocks of
-    ``GREEDY_BLOCK`` pairs until the time limit (the first block always): the pairs
-    done and ``{link: [point or None per pair]}``."""
+                  idx: np.ndarray, tf: float) -> tuple[np.ndarray, dict[str, list]]:
+    """The greedy points of the pairs ``idx`` on every stage link, in blocks of at most
+    ``GREEDY_BLOCK`` pairs until the time limit (the first block always; on a large
+    link the pairs in order of their cheap lower bound with the round link at ``tf``
+    s/bit, so that the pairs most likely to win come first): the pairs done (ascending)
+    and ``{link: [point or None per pair]}``."""
     points: dict[str, list] = {ln.name: [None] * ctx.P for ln in links}
     done = []
-    block = idx.size if opts.time_limit is None else GREEDY_BLOCK
-    for q in range(0, idx.size, block):
-        if q and out_of_time(ctx, opts):
-            break
+    deadline = deadline_of(ctx, opts)
+    small = max(ln.K * ln.M for ln in links) <= TIMED_LINK
+    if deadline is not None and not small:
+        idx = idx[np.argsort(ctx.total(idx, ctx.stage_bounds()[idx], tf), kind="stable")]
+    # without a limit (or on small links, where a pair takes well under a millisecond)
+    # one call; with one, a first pair alone (it times a pair), then blocks sized to
+    # half the time left at that speed (at most GREEDY_BLOCK), none started that is
+    # expected to end after the deadline
+    block = idx.size if deadline is None or small else 1
+    q = 0
+    while q < idx.size:
         part = idx[q:q + block]
+        t0 = time.perf_counter()
         for ln in links:
             for p, pt in zip(part, _greedy_points(ln, part), strict=True):
                 points[ln.name][p] = pt
         done.append(part)
-    return np.concatenate(done), points
+        q += part.size
+        if deadline is None:
+            continue
+        now = time.perf_counter()
+        per_pair = (now - t0) / part.size
+        block = int(min(GREEDY_BLOCK, 0.5 * (deadline - now) / max(per_pair, 1e-9)))
+        if block < 1:
+            break
+    return np.sort(np.concatenate(done)), points
 
 
 def _greedy_points(ln: Link, idx: np.ndarray) -> list[LinkPoint]:
@@ -204,7 +222,7 @@ def _solve_nested(ctx: PreparedProblem, opts: Options,
     deadline = deadline_of(ctx, opts)
     # with a time limit, the pairs not reached by the greedy are left out
     allowed = _allowed(ctx, pairs)
-    idx, points = _timed_greedy(ctx, opts, links, allowed)
+    idx, points = _timed_greedy(ctx, opts, links, allowed, f.t)
     t_s = np.array([stage_sum(points, p) for p in idx])
     grid = np.full(P, np.inf)
     grid[idx] = ctx.total(idx, t_s, f.t)

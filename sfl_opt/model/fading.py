@@ -26,7 +26,7 @@ Units: gains linear, distances m.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 
@@ -123,14 +123,20 @@ def iid_samples(problem: Problem, samples: int, rng: np.random.Generator,
                 large: Mapping[str, np.ndarray] | None = None) -> list[dict[str, np.ndarray]]:
     """``samples`` independent rounds of gains (link -> (K, n)): the large-scale gains
     times fresh Rayleigh fading (the stationary law of :class:`GaussMarkovFading`)."""
+    return list(iter_samples(problem, samples, rng, large))
+
+
+def iter_samples(problem: Problem, samples: int, rng: np.random.Generator,
+                 large: Mapping[str, np.ndarray] | None = None
+                 ) -> Iterator[dict[str, np.ndarray]]:
+    """:func:`iid_samples` one round at a time (the same rounds from the same ``rng``):
+    a caller that stops early draws no more."""
     samples = v.positive_int("samples", samples)
     large = estimate_large_scale(problem) if large is None else dict(large)
-    out = []
     for _ in range(samples):
-        out.append({n: np.asarray(large[n], float)[:, None]
-                    * rng.exponential(1.0, size=getattr(problem, GAIN_FIELDS[n]).shape)
-                    for n in faded_links(problem)})
-    return out
+        yield {n: np.asarray(large[n], float)[:, None]
+               * rng.exponential(1.0, size=getattr(problem, GAIN_FIELDS[n]).shape)
+               for n in faded_links(problem)}
 
 
 def with_gains(problem: Problem, gains: Mapping[str, np.ndarray]) -> Problem:
@@ -139,4 +145,4 @@ def with_gains(problem: Problem, gains: Mapping[str, np.ndarray]) -> Problem:
 
 
 __all__ = ["GAIN_FIELDS", "GaussMarkovFading", "estimate_large_scale", "faded_links",
-           "iid_samples", "with_gains"]
+           "iid_samples", "iter_samples", "with_gains"]

@@ -69,7 +69,7 @@ def test_result_records_the_options_that_ran(tiny_problem) -> None:
     fr = solve(tiny_problem, "fixed_rank", rank=8).options
     assert fr["rank"] == 8
     eq = solve(tiny_problem, "fully_random", seed=3).options
-    assert eq == {"seed": 3, "bound": "native"}
+    assert eq == {"seed": 3, "time_limit": None, "bound": "native"}
     json.loads(res.to_json())["options"]  # serialisable
 
 

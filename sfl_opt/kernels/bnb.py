@@ -5,7 +5,8 @@
   identical clients (same fixed delay, cap and gains), used to break symmetry;
 - :func:`child_allowed`: whether a child (subchannel m to client k) survives symmetry
   breaking and the "every client gets a subchannel" counting argument;
-- :func:`branch_choice`: the most contested free subchannel at the node's multipliers;
+- :func:`branch_choice`: the most contested free subchannel at the node's multipliers, or
+  the one of largest regret;
 - :func:`count_infeasible`: a counting test (whole subchannels per client) that
   captures integrality the relaxation ignores;
 - :func:`power_count_infeasible`: the same with the total cap (a small DP);
@@ -140,14 +141,19 @@ def child_allowed(fixed, count, m, k, sub_prev, cli_prev):
 
 
 @kernel
-def branch_choice(inva, bw, fixed, z, pmax, ptot, forced, lcap=math.inf):
+def branch_choice(inva, bw, fixed, z, pmax, ptot, forced, lcap=math.inf, regret=False):
     """The free subchannel to branch on and its clients in the order to try.
 
     At the node's multipliers z (see :mod:`.lagrange`), the time-sharing relaxation gives
     subchannel m to the client with the largest dual term ``h_km``; a subchannel is
     *contested* when its second-largest term is close to its largest (there the relaxed
     optimum shares it). Returns ``(m, clients by decreasing h_km)``; m = -1 when no
-    subchannel is free. ``forced`` >= 0 picks that subchannel instead."""
+    subchannel is free. ``forced`` >= 0 picks that subchannel instead. With ``regret``
+    the subchannel of largest *regret* ``top1 - top2`` (of the terms ``bw_m h_km``) is
+    taken instead: the dual value lost when m goes to any but its favourite, so every
+    such child's bound rises at the parent's multipliers and the favourite alone keeps
+    the parent's bound; m = -1 when every free subchannel's regret is 0 (no assignment
+    moves the bound)."""
     K, M = inva.shape
     lam = 0.0
     s = 0.0
@@ -173,7 +179,12 @@ def branch_choice(inva, bw, fixed, z, pmax, ptot, forced, lcap=math.inf):
                 top1 = v
             elif v > top2:
                 top2 = v
-        score = top2 / top1 if top1 > 0.0 else 0.0
+        if regret:
+            score = top1 - top2  # (the terms carry bw[m])
+            if not score > 0.0:
+                continue
+        else:
+            score = top2 / top1 if top1 > 0.0 else 0.0
         if score > best_score:
             best_score = score
             best_m = m

@@ -8,16 +8,18 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from ..errors import ValidationError
 from ..online.experiment import (
+    FIT_MODELS,
     calibration_tasks,
     comparison_tasks,
+    differences_table,
     fit_participation,
     markdown_table,
     proxy_config,
@@ -93,7 +95,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         "of server_flops per device")
     p.add_argument("--train", action="store_true",
                    help="train split federated LoRA (PyTorch proxy, extra [harness]) under "
-                        "each policy of --policies; writes online_learning.csv/png/pdf")
+                        "each policy of --policies (the first edition); writes "
+                        "online_training.csv/png/pdf")
     p.add_argument("--policies", type=_policies, default=list(POLICIES), metavar="P1,P2,...",
                    help="policies for --train (default: all)")
     p.add_argument("--threads", type=int, default=1,
@@ -103,10 +106,14 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--budget", type=float, default=None,
                    help="long-term average energy budget of every device, J per round "
                         "(default 0.15; the budget constraint is our reading of the paper)")
+    p.add_argument("--energy-guard", action="store_true",
+                   help="enforce every device's budget over every horizon: a device is "
+                        "only scheduled with an energy within its unspent cumulative "
+                        "budget (simulate(..., energy_guard=True))")
     p.add_argument("--experiment", action="store_true",
                    help="the issue-19 learning experiment (extra [harness]): fixed-N "
                         "calibration sweeps (N = 1,2,3,5,10), the fit of Ψ's participation "
-                        "term, then lyapunov at each V of --sweep (default 10,100,1000) and "
+                        "term, then lyapunov at each V of --sweep (default 1,10,100) and "
                         "every baseline on the calibrated Ψ; resumes from --runs; writes "
                         "online_participation/online_learning figures, CSVs and settings")
     p.add_argument("--seeds", default="5",
@@ -157,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"online scenario: K={problem.K} devices, B={problem.bandwidth / 1e6:g} MHz, "
           f"deadline {problem.deadline:g} s, budget {problem.energy_budget.mean():g} J/round, "
           f"uplink {problem.bits_up / 1e6:.2f} Mbit/round, T={args.rounds} rounds, "
-          f"seed {args.seed}")
+          f"seed {args.seed}" + (", energy guard on" if args.energy_guard else ""))
     print(f"penalty Ψ(N) (loss units): Ψ(0)={problem.psi(0):.3g}, Ψ(1)={problem.psi(1):.3g}, "
           f"Ψ(K)={problem.psi(problem.K):.3g}; E/budget = worst device's time-average "
           "energy over its budget; late = deadline misses")
@@ -166,7 +173,8 @@ def run(args: argparse.Namespace) -> int:
         print(_HEADER)
         runs = {}
         for name in policies:
-            tr = simulate(problem, name, args.V, args.rounds, args.seed, progress=progress)
+            tr = simulate(problem, name, args.V, args.rounds, args.seed, progress=progress,
+                          energy_guard=args.energy_guard)
             runs[name] = tr
             label = f"{name}" + (f" V={fmt_v(args.V)}" if name == "lyapunov" else "")
             print(_row(label, tr))
@@ -177,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
             for V in args.sweep:
                 tr = (runs["lyapunov"] if "lyapunov" in runs and V == args.V else
                       simulate(problem, "lyapunov", V, args.rounds, args.seed,
-                               progress=progress))
+                               progress=progress, energy_guard=args.energy_guard))
                 sweep.append(tr)
                 print(_row(fmt_v(V), tr))
         if args.figures:
@@ -233,7 +241,7 @@ def _train(problem: OnlineProblem, args: argparse.Namespace) -> int:
                + f" --clients {args.clients} --seed {args.seed} --rounds {args.rounds}"
                + f" --V {fmt_v(args.V)} --server-mode {problem.server_mode}"
                + f" --threads {args.threads} --out {args.out}")
-    paths.append(write_settings(Path(args.out) / "online_learning_settings.json",
+    paths.append(write_settings(Path(args.out) / "online_training_settings.json",
                                 problem, runs, args.V, args.seed, command))
     print("\nwrote " + ", ".join(str(p) for p in paths))
     return 0
@@ -253,7 +261,9 @@ def _seed_list(text: str) -> list[int]:
 
 
 #: --experiment: rounds, evaluation interval, V values and baseline participants
-EXP_ROUNDS, EXP_EVAL, EXP_VS, EXP_COUNT = 80, 10, (10.0, 100.0, 1000.0), 4
+EXP_ROUNDS, EXP_EVAL, EXP_VS, EXP_COUNT = 80, 10, (1.0, 10.0, 100.0), 4
+#: --experiment: the terms of Ψ fitted and used by the scheduler (fit_participation)
+EXP_FIT = "both"
 
 
 def _experiment(args: argparse.Namespace) -> int:
@@ -270,27 +280,45 @@ def _experiment(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     T = EXP_ROUNDS if args.rounds is None else int(args.rounds)
+    if T < 1:
+        raise ValidationError("rounds", "at least 1 round for --experiment", T)
+    if len(seeds) < 2 or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise ValidationError("seeds", "at least 2 distinct seeds >= 0 for --experiment "
+                              "(the CIs are over seeds)", args.seeds)
+    every = EXP_EVAL if T >= 4 * EXP_EVAL else max(1, T // 4)
     Vs = tuple(args.sweep) if args.sweep else EXP_VS
     progress = not args.no_progress
-    calib = run_all(calibration_tasks(seeds, T, EXP_EVAL), args.runs, progress)
-    fit = fit_participation(calib)
-    lo, hi = fit["alpha_ci95"]
-    print(f"participation fit: α = {fit['alpha']:.4g} per round [95 % CI {lo:.4g}, {hi:.4g}],"
-          f" ρ = {fit['rho']:.4f}; final loss = {fit['final_c']:.4f} + "
-          f"{fit['final_a']:.4f}/N [a: {fit['final_a_ci95'][0]:.4f}, "
-          f"{fit['final_a_ci95'][1]:.4f}]")
-    comp = run_all(comparison_tasks(seeds, T, EXP_EVAL, fit["alpha"], Vs, EXP_COUNT),
-                   args.runs, progress)
+    calib = run_all(calibration_tasks(seeds, T, every), args.runs, progress)
+    fits = {m: fit_participation(calib, model=m) for m in FIT_MODELS}
+    fit = fits[EXP_FIT]
+    for m, f in fits.items():
+        print(f"participation fit ({m}): α = {f['alpha']:.4g} "
+              f"[95 % CI {f['alpha_ci95'][0]:.4g}, {f['alpha_ci95'][1]:.4g}], "
+              f"β = {f['beta']:.4g} [{f['beta_ci95'][0]:.4g}, {f['beta_ci95'][1]:.4g}] "
+              f"per round, ρ = {f['rho']:.4f}")
+    print(f"final loss = {fit['final_c']:.4f} + {fit['final_a']:.4f}/N "
+          f"[a: {fit['final_a_ci95'][0]:.4f}, {fit['final_a_ci95'][1]:.4f}]; "
+          "paired vs the largest N: " + ", ".join(
+              f"N={n}: {d[0]:+.3f} ± {d[1]:.3f}" for n, d in fit["paired_vs_largest_N"].items()))
+    comp = run_all(comparison_tasks(seeds, T, every, fit["alpha"], Vs, EXP_COUNT,
+                                    beta=fit["beta"]), args.runs, progress)
     cfg = proxy_config(seeds[0])
     command = (f"sfl-opt online --experiment --seeds {args.seeds} --rounds {T} --sweep "
                + ",".join(fmt_v(x) for x in Vs) + f" --runs {args.runs} --out {args.out}")
-    settings = {"rounds": T, "eval_every": EXP_EVAL, "V": list(Vs), "count": EXP_COUNT,
+    settings = {"rounds": T, "eval_every": every, "V": list(Vs), "count": EXP_COUNT,
                 "seeds": seeds, "proxy": write_settings_problem(cfg),
-                "problem_seed0": scheduling_problem(seeds[0], cfg, alpha=fit["alpha"])
-                .to_dict()}
+                "energy_guard": "lyapunov and the '+guard' baselines: "
+                                "simulate(..., energy_guard=True)",
+                "participation_fits": fits,
+                "problem_seed0": scheduling_problem(seeds[0], cfg, alpha=fit["alpha"],
+                                                    beta=fit["beta"]).to_dict()}
     paths, stats = report(calib, comp, fit, args.out, command, settings)
     print(markdown_table(stats))
-    print(json.dumps(stats["paired_differences"], indent=1))
+    print("\nlyapunov − baseline at equal energy "
+          f"({stats['E_common']:.1f} J; paired, mean ± 95 % CI):")
+    print(differences_table(stats, "at_E_common"))
+    print("\nlyapunov − baseline at the final round (paired):")
+    print(differences_table(stats, "final"))
     print("\nwrote " + ", ".join(str(Path(p)) for p in paths))
     return 0
 

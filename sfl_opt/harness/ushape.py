@@ -64,7 +64,7 @@ TAGS = ("O", "name", "eattype", "food", "pricerange", "customer rating", "area",
 OPTIONAL = TAGS[3:]
 #: Data splits of :class:`ProxyConfig`; aggregation rules of :class:`ScheduledTrainer`.
 SPLITS = ("dirichlet", "kinds")
-AGGREGATIONS = ("renormalised", "unbiased")
+AGGREGATIONS = ("renormalised", "unbiased", "share")
 
 
 def kind_attrs(kinds: int) -> list[tuple[str, ...]]:
@@ -208,7 +208,10 @@ class ProxyConfig:
     an equal share of every kind. ``aggregation``: ``"renormalised"`` FedAvg over the
     participants (weights n_k/Σ_S n_j) or ``"unbiased"``: w ← w + Σ_S (n_k/n)/π_k·
     (w_k − w) with the inclusion probabilities π_k given to :meth:`ScheduledTrainer.round`
-    (Horvitz–Thompson: the expected update is full participation's)."""
+    (Horvitz–Thompson: the expected update is full participation's), or ``"share"``:
+    w ← w + Σ_S (n_k/n)·(w_k − w), FedAvg over all K devices in which a device that
+    did not train this round contributes the model it holds (the global one), so a
+    round moves the model by the data share it covers."""
 
     devices: int = 20
     layers: int = 2
@@ -250,14 +253,21 @@ class ProxyConfig:
                            seq=self.seq, vocab=WordTokenizer().vocab_size)
 
 
+def kinds_sizes(cfg: ProxyConfig) -> np.ndarray:
+    """(K,) samples of each device under ``split="kinds"``: Dirichlet(
+    ``size_concentration``) shares of ``n_train``, at least ``2·batch`` (seeded by
+    ``cfg.seed``; the same sizes :class:`ScheduledTrainer` builds)."""
+    rng = np.random.default_rng([cfg.seed, 11])
+    share = rng.dirichlet(np.full(cfg.devices, cfg.size_concentration))
+    return np.maximum(np.round(share * cfg.n_train).astype(int), 2 * cfg.batch)
+
+
 def _kinds_split(cfg: ProxyConfig, tok: WordTokenizer
                  ) -> tuple[TaskData, list[TaskData], np.ndarray]:
     """(validation set, per-device data, kind of each device) of ``split="kinds"``."""
     groups = kind_attrs(cfg.kinds)
     K = cfg.devices
-    rng = np.random.default_rng([cfg.seed, 11])
-    share = rng.dirichlet(np.full(K, cfg.size_concentration))
-    sizes = np.maximum(np.round(share * cfg.n_train).astype(int), 2 * cfg.batch)
+    sizes = kinds_sizes(cfg)
     kind = np.arange(K) % cfg.kinds
     base = 100_000 * (cfg.seed + 1)
     parts = [make_tagging_data(int(sizes[k]), cfg.seq, base + k, tok, groups[kind[k]])
@@ -322,7 +332,8 @@ class ScheduledTrainer:
     def round(self, scheduled: Sequence[bool] | np.ndarray,
               inclusion: np.ndarray | None = None) -> None:
         """One round: the scheduled devices train, then FedAvg over them with data-size
-        weights (``aggregation="renormalised"``) or the unbiased update with the
+        weights (``aggregation="renormalised"``), the data-share update
+        w + Σ_S (n_k/n)(w_k − w) (``"share"``) or the unbiased update with the
         inclusion probabilities ``inclusion (K,)`` in (0, 1] (``"unbiased"``)."""
         K = self.cfg.devices
         sched = np.asarray(scheduled, dtype=bool)
@@ -338,10 +349,12 @@ class ScheduledTrainer:
         if idx.size == 0:
             return
         states = [self.local_update(int(k)) for k in idx]
-        if not unbiased:
+        if self.cfg.aggregation == "renormalised":
             self.global_state = fedavg(states, self.sizes[idx].tolist())
             return
-        coef = self.sizes[idx] / self.sizes.sum() / pi[idx]
+        coef = self.sizes[idx] / self.sizes.sum()
+        if unbiased:
+            coef = coef / pi[idx]
         g = self.global_state
         self.global_state = {n: g[n] + sum(float(c) * (st[n] - g[n])
                                            for c, st in zip(coef, states, strict=True))

@@ -335,12 +335,13 @@ def _prepare(q, a, s, p, bmin, cap, logc, ub, ulo, uhi, mlo, mhi, uw):
 
 @kernel
 def _phi_at(ell, q, a, s, p, e, bmin, ub, logc, ulo, uhi, mlo, mhi, uw, out_b, out_phi):
-    """Price response at λ = e^ell: b_k(λ) and φ_k(λ) = Q_k E_k(b_k) + λ b_k."""
+    """Price response at λ = e^ell: b_k(λ) and φ_k(λ) = c_k + Q_k E^tx_k(b_k) + λ b_k
+    (``e`` = c_k, the device's fixed cost, see :func:`set_cost`)."""
     lam = math.exp(min(ell, 709.0))  # prices past 8e307 J/Hz act alike
     for k in range(q.size):
         if q[k] <= 0.0:
             out_b[k] = bmin[k]
-            out_phi[k] = lam * bmin[k]
+            out_phi[k] = e[k] + lam * bmin[k]
             continue
         if mhi[k] <= ell:
             b = bmin[k]
@@ -352,7 +353,7 @@ def _phi_at(ell, q, a, s, p, e, bmin, ub, logc, ulo, uhi, mlo, mhi, uw, out_b, o
             b = a[k] * math.exp(-u)
         out_b[k] = b
         r = rate(a[k], b)
-        out_phi[k] = q[k] * (e[k] + p[k] * s[k] / r) + lam * b
+        out_phi[k] = e[k] + q[k] * (p[k] * s[k] / r) + lam * b
 
 
 @kernel
@@ -395,6 +396,9 @@ def _dual_scan(q, a, s, p, e, bmin, total, vwpsi, mask_lo, mask_hi, phi):
             lo = min(lo, mlo[k])
             hi = max(hi, mhi[k])
     gain = vwpsi[0] - vwpsi[n]
+    for k in range(n):  # negative fixed costs (penalty offsets) are gains too
+        if e[k] < 0.0:
+            gain -= e[k]
     if gain > 0.0:
         hi = max(hi, math.log(gain) - math.log(bmin_min))
     if not math.isfinite(hi):
@@ -427,8 +431,12 @@ def _dual_scan(q, a, s, p, e, bmin, total, vwpsi, mask_lo, mask_hi, phi):
 
 @kernel
 def set_cost(mask, q, a, s, p, e, bmin, total, vwpsi, out_b):
-    """Exact cost of the set ``mask``: V w Ψ(N) + min split Σ Q E; inf if Σ b_min > B.
-    Writes the split to ``out_b`` (0 outside the set); returns (cost, price)."""
+    """Exact cost of the set ``mask``: V w Ψ(N) + Σ c_k + min split Σ Q_k E^tx_k; inf if
+    Σ b_min > B. ``e`` holds each device's fixed cost c_k (J²) when scheduled: its
+    queue times its compute energy plus any per-device penalty offset (which may be
+    negative: the data-share term of Ψ, see ``schedule._solve_capped``); the transmit
+    energy is p S / r(b). Writes the split to ``out_b`` (0 outside the set); returns
+    (cost, price)."""
     idx = np.nonzero(mask)[0]
     m = idx.size
     out_b[:] = 0.0
@@ -445,10 +453,10 @@ def set_cost(mask, q, a, s, p, e, bmin, total, vwpsi, out_b):
     pp = p[idx]
     bb = np.empty(m)
     price = split_kernel(qq, aa, ss, pp, bmin[idx], total, bb)
-    en = energy_kernel(aa, ss, pp, e[idx], bb)
+    ee = e[idx]
     cost = vwpsi[m]
     for i in range(m):
-        cost += qq[i] * en[i]
+        cost += ee[i] + qq[i] * (pp[i] * ss[i] / rate(aa[i], bb[i]))
         out_b[idx[i]] = bb[i]
     return cost, price
 
@@ -520,8 +528,7 @@ def _rank_moves(best_mask, best_b, price, q, a, s, p, e, phi, width, adds, drops
     for k in range(n):
         if best_mask[k]:
             bk = best_b[k]
-            en = e[k] + p[k] * s[k] / rate(a[k], bk)
-            key[k] = -(q[k] * en + price * bk)  # drop the costliest first
+            key[k] = -(e[k] + q[k] * (p[k] * s[k] / rate(a[k], bk)) + price * bk)
         else:
             key[k] = phi[k]  # add the cheapest first
     srt = np.argsort(key)

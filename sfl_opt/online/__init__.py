@@ -17,6 +17,7 @@ from .simulate import (
     PolicyContext,
     SweepPoint,
     Trace,
+    energy_floor,
     register_policy,
     simulate,
     summarize,
@@ -26,6 +27,6 @@ from .simulate import (
 __all__ = [
     "POLICIES", "POLICY_REGISTRY", "SERVER_MODES", "BoundFit", "OnlineProblem",
     "PolicyContext", "RoundDecision", "RoundModel", "Split", "SweepPoint", "Trace",
-    "fit_bound", "min_bandwidth", "register_policy", "simulate", "solve_round",
+    "energy_floor", "fit_bound", "min_bandwidth", "register_policy", "simulate", "solve_round",
     "solve_round_model", "split_bandwidth", "summarize", "sweep_v",
 ]

@@ -15,6 +15,7 @@ trains (extra ``[harness]``).
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -29,8 +30,8 @@ from .._io import write_text
 from ..errors import ValidationError
 from ..harness import require_torch
 from .problem import OnlineProblem
-from .simulate import simulate
-from .stats import policy_label, t_ci
+from .simulate import fmt_v, simulate
+from .stats import run_label, t_ci
 
 
 def _trainer(cfg: Any):
@@ -93,7 +94,7 @@ def policy_run(problem: OnlineProblem, cfg: Any, policy: str, V: float, rounds: 
                seed: int, eval_every: int = 5, **options: Any) -> dict[str, Any]:
     """One comparison run: ``simulate(problem, policy, V, rounds, seed, **options)`` then
     the proxy trained under its schedule. Records the energy of every device per round
-    (J) and its budget."""
+    (J), its budget and whether the energy guard was on."""
     trace = simulate(problem, policy, V, rounds, seed, progress=False, **options)
     pi = np.clip(trace.scheduled.mean(axis=0), 1.0 / rounds, 1.0)
     out = _train(cfg, np.asarray(trace.scheduled), eval_every, pi)
@@ -101,6 +102,7 @@ def policy_run(problem: OnlineProblem, cfg: Any, policy: str, V: float, rounds: 
                rounds=rounds, energy=np.asarray(trace.energy).tolist(),
                budget=np.asarray(trace.budget).tolist(),
                penalty=np.asarray(trace.penalty).tolist(),
+               energy_guard=bool(trace.energy_guard),
                late=trace.deadline_violations)
     return out
 
@@ -130,73 +132,105 @@ def write_settings_problem(cfg: Any) -> dict[str, Any]:
     return asdict(cfg)
 
 
-def calibrated_problem(problem: OnlineProblem, alpha: float, idle: float = 2.0
+def calibrated_problem(problem: OnlineProblem, alpha: float, beta: float = 0.0,
+                       data_sizes: np.ndarray | None = None, idle: float = 2.0
                        ) -> OnlineProblem:
-    """``problem`` with Ψ's constants set to a fitted participation coefficient α (loss
-    units): Ψ(N) = α/N for N ≥ 1 (σ² = 2αb/(Lη²), δ² = 0, the part of Ψ a loss curve
-    identifies), Ψ(0) = ``idle``·α (an idle round; Δ0 = idle·α/(μη)), and flat round
-    weights (μ = 1e-9, ρ = 1 − 1e-10: the fitted contraction's horizon of a few rounds
-    would zero V·w_t for all but the last rounds, so V acts as a constant weight)."""
-    alpha = v.scalar("alpha", alpha, positive=True)
+    """``problem`` with Ψ's constants set to a fitted participation term (loss units)::
+
+        Ψ(S) = α/|S| + β·(1 − Σ_{k∈S} n_k/n)   (|S| ≥ 1),   Ψ(∅) = idle·α + β
+
+    (σ² = 2αb/(Lη²), δ² = 0: the part of the 1/N term a loss curve identifies; β the
+    data-share term, ``coverage_weight``, with the devices' ``data_sizes`` n_k).
+    α and β are clipped at 0 (a fitted value below 0 is no reason to prefer fewer
+    participants). Flat round weights (μ = 1e-9, ρ = 1 − 1e-10: the fitted
+    contraction's horizon of a few rounds would zero V·w_t for all but the last
+    rounds, so V acts as a constant weight)."""
+    alpha = max(v.scalar("alpha", alpha), 0.0)
+    beta = max(v.scalar("beta", beta), 0.0)
     idle = v.scalar("idle", idle, positive=True)
     if idle < 1:
         raise ValidationError("idle", "Ψ(0)/Ψ(1) >= 1", idle)
+    if alpha == 0 and beta == 0:
+        raise ValidationError("alpha", "a participation term α > 0 or β > 0", alpha)
     L, eta, mu = problem.smoothness, problem.learning_rate, 1e-9
+    sizes = problem.data_sizes if data_sizes is None else data_sizes
     return problem.replace(grad_variance=2 * alpha * problem.batch / (L * eta**2),
                            dissimilarity=0.0, pl_constant=mu,
-                           initial_gap=idle * alpha / (mu * eta))
+                           initial_gap=max(idle * alpha, 1e-300) / (mu * eta),
+                           coverage_weight=beta, data_sizes=sizes)
 
 
-def warm_queues(problem: OnlineProblem, V: float, seed: int, rounds: int = 400
-                ) -> np.ndarray:
+def warm_queues(problem: OnlineProblem, V: float, seed: int, rounds: int = 400,
+                energy_guard: bool = False) -> np.ndarray:
     """(K,) virtual queues (J) at the end of a ``rounds``-round ``lyapunov`` run on
     channels of another seed (10⁶ + ``seed``): the steady state a short run starts from
     (``simulate(..., initial_queues=...)``)."""
-    tr = simulate(problem, "lyapunov", V, rounds, 10**6 + int(seed), progress=False)
+    tr = simulate(problem, "lyapunov", V, rounds, 10**6 + int(seed), progress=False,
+                  energy_guard=energy_guard)
     return np.array(tr.queues[-1])
 
 
 # ------------------------------------------------------------------- statistics
 def _fit_rows(runs: Sequence[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    """Regressors [loss_t, 1, mean 1/N, mean (1 − coverage)] over each evaluation
+    interval and the loss at its end."""
     X, y = [], []
     for r in runs:
         loss = np.asarray(r["val_loss"])
         at = np.asarray(r["eval_rounds"])
         counts = np.asarray(r["counts"])
+        cover = np.asarray(r.get("coverage", np.asarray(counts) * np.nan), dtype=float)
         for i in range(len(at) - 1):
             n = counts[at[i]:at[i + 1]]
-            X.append([loss[i], 1.0, float(np.mean(1.0 / np.maximum(n, 1)))])
+            c = cover[at[i]:at[i + 1]]
+            X.append([loss[i], 1.0, float(np.mean(1.0 / np.maximum(n, 1))),
+                      float(np.mean(1.0 - c))])
             y.append(loss[i + 1])
     return np.array(X), np.array(y)
 
 
-def fit_participation(runs: Sequence[dict[str, Any]], boot: int = 2000, seed: int = 0
-                      ) -> dict[str, Any]:
+#: The regressors of :func:`fit_participation` by model name.
+FIT_MODELS = {"coverage": (0, 1, 3), "count": (0, 1, 2), "both": (0, 1, 2, 3)}
+
+
+def fit_participation(runs: Sequence[dict[str, Any]], boot: int = 2000, seed: int = 0,
+                      model: str = "coverage") -> dict[str, Any]:
     """Fit Ψ's participation term on fixed-N runs, with 95 % CIs.
 
     The evaluations are ``e`` rounds apart, so the fitted recursion is the e-round one,
-    loss_{t+e} = ρ_e·loss_t + γ_e + α_e·mean(1/N), by least squares over every interval
-    of every run; per round ρ = ρ_e^(1/e) and α = α_e·(1 − ρ)/(1 − ρ_e) (the e-round
-    sum of the per-round recursion). CIs: percentile bootstrap over the seeds (every
-    run of a resampled seed, ``boot`` resamples). Also the steady-state participation
-    effect, loss(N) = c + a/N fitted to the final loss (mean of the last 3
-    evaluations) of each run, with the same bootstrap.
+
+        loss_{t+e} = ρ_e·loss_t + γ_e + α_e·mean(1/N) + β_e·mean(1 − c)
+
+    (c = Σ_{k∈S} n_k/n the data share of a round's participants, means over the
+    interval's rounds), by least squares over every interval of every run; per round
+    ρ = ρ_e^(1/e), α = α_e·(1 − ρ)/(1 − ρ_e), β likewise (the e-round sum of the
+    per-round recursion). ``model`` picks the terms: ``"coverage"`` (β only, the
+    default: the data-share term of Ψ), ``"count"`` (α only) or ``"both"``; the
+    coefficients of the terms left out are 0. CIs: percentile bootstrap over the
+    seeds (every run of a resampled seed, ``boot`` resamples). Also the final loss
+    (mean of the last 3 evaluations) against N: ``final_c + final_a/N``, and per N
+    the paired (same seed) difference to the largest N, with t-intervals.
     """
     runs = list(runs)
+    if model not in FIT_MODELS:
+        raise ValidationError("model", f"one of {tuple(FIT_MODELS)}", model)
+    cols = list(FIT_MODELS[model])
     seeds = sorted({r["seed"] for r in runs})
     e = int(np.diff(runs[0]["eval_rounds"])[0])
 
     def est(sel: Sequence[dict[str, Any]]) -> np.ndarray:
         X, y = _fit_rows(sel)
-        (rho_e, gam_e, a_e), *_ = np.linalg.lstsq(X, y, rcond=None)
-        rho_e = min(max(rho_e, 1e-9), 1 - 1e-9)
+        coef = np.zeros(4)
+        coef[cols], *_ = np.linalg.lstsq(X[:, cols], y, rcond=None)
+        rho_e = min(max(coef[0], 1e-9), 1 - 1e-9)
         rho = rho_e ** (1.0 / e)
-        alpha = a_e * (1 - rho) / (1 - rho_e)
+        conv = (1 - rho) / (1 - rho_e)
         fin = np.array([np.mean(r["val_loss"][-3:]) for r in sel])
         inv = np.array([1.0 / r["N"] for r in sel])
         (a, c), *_ = np.linalg.lstsq(np.column_stack([inv, np.ones_like(inv)]), fin,
                                      rcond=None)
-        return np.array([rho, alpha, a_e, rho_e, a, c])
+        return np.array([rho, coef[2] * conv, coef[3] * conv, coef[2], coef[3], rho_e,
+                         a, c])
 
     point = est(runs)
     rng = np.random.default_rng(seed)
@@ -204,14 +238,27 @@ def fit_participation(runs: Sequence[dict[str, Any]], boot: int = 2000, seed: in
     reps = np.array([est([r for s in rng.choice(seeds, len(seeds)) for r in by_seed[s]])
                      for _ in range(boot)])
     lo, hi = np.percentile(reps, [2.5, 97.5], axis=0)
-    names = ["rho", "alpha", "alpha_interval", "rho_interval", "final_a", "final_c"]
+    names = ["rho", "alpha", "beta", "alpha_interval", "beta_interval", "rho_interval",
+             "final_a", "final_c"]
     out: dict[str, Any] = {n: float(x) for n, x in zip(names, point, strict=True)}
     out.update({f"{n}_ci95": [float(a), float(b)] for n, a, b in zip(names, lo, hi,
                                                                       strict=True)})
-    out.update(eval_every=e, seeds=seeds, runs=len(runs), bootstrap=boot,
-               model="loss_{t+e} = rho_e*loss_t + gamma_e + alpha_e*mean(1/N); "
-                     "per round rho = rho_e**(1/e), alpha = alpha_e*(1-rho)/(1-rho_e); "
-                     "final loss (mean of the last 3 evaluations) = final_c + final_a/N")
+    Ns = sorted({r["N"] for r in runs})
+    fin = {(r["seed"], r["N"]): float(np.mean(r["val_loss"][-3:])) for r in runs}
+    paired = {}
+    for N in Ns:
+        d = np.array([fin[(s, N)] - fin[(s, Ns[-1])] for s in seeds
+                      if (s, N) in fin and (s, Ns[-1]) in fin])
+        if d.size >= 2:
+            m, h = t_ci(d)
+            paired[str(N)] = [float(m), float(h)]
+    out.update(eval_every=e, seeds=seeds, runs=len(runs), bootstrap=boot, terms=model,
+               paired_vs_largest_N=paired,
+               model="loss_{t+e} = rho_e*loss_t + gamma_e + alpha_e*mean(1/N) + "
+                     "beta_e*mean(1 - c), c = data share of the round's participants "
+                     f"(terms: {model}); per round rho = rho_e**(1/e), "
+                     "alpha = alpha_e*(1-rho)/(1-rho_e), beta likewise; final loss "
+                     "(mean of the last 3 evaluations) = final_c + final_a/N")
     return out
 
 
@@ -223,65 +270,105 @@ BASELINES = ("all", "random", "best_channel", "myopic", "fair")
 
 def proxy_config(seed: int, **overrides: Any) -> Any:
     """The experiment's proxy: K = 20 devices of 6 data kinds (:class:`ProxyConfig`
-    ``split="kinds"``), 2 local SGD iterations of batch 2 at step 0.2, 96 validation
-    sentences; ``overrides`` change any field."""
+    ``split="kinds"``), data-share aggregation (``"share"``: a round moves the model
+    by the data share it covers), 2 local SGD iterations of batch 2 at step 0.5, 96
+    validation sentences; ``overrides`` change any field."""
     from ..harness.ushape import ProxyConfig
 
-    kw = dict(devices=20, split="kinds", kinds=6, lr=0.2, local_iters=2, batch=2,
-              n_val=96, seed=int(seed))
+    kw = dict(devices=20, split="kinds", kinds=6, lr=0.5, local_iters=2, batch=2,
+              n_val=96, aggregation="share", seed=int(seed))
     kw.update(overrides)
     return ProxyConfig(**kw)
 
 
+def proxy_data_sizes(cfg: Any) -> np.ndarray:
+    """(K,) samples of each device of proxy ``cfg`` (no model is built for
+    ``split="kinds"``)."""
+    require_torch()
+    from ..harness.ushape import ScheduledTrainer, kinds_sizes
+
+    if cfg.split == "kinds":
+        return np.asarray(kinds_sizes(cfg), dtype=float)
+    return np.asarray(ScheduledTrainer(cfg).sizes, dtype=float)
+
+
 def scheduling_problem(seed: int, cfg: Any, budget_per_iter: float = 0.0075,
-                       alpha: float | None = None) -> OnlineProblem:
+                       alpha: float | None = None, beta: float = 0.0) -> OnlineProblem:
     """The experiment's scheduling scenario for proxy ``cfg``: the default scenario with
-    ``cfg.devices`` devices, the proxy's head (9 classes), batch and iterations (the
-    GPT-2-small payloads of that many samples), and a tight energy budget of
-    ``budget_per_iter``·I J per round (1–5 devices a round); Ψ calibrated to ``alpha``
-    (:func:`calibrated_problem`) when given."""
+    ``cfg.devices`` devices holding the proxy's data sizes, the proxy's head (9
+    classes), batch and iterations (the GPT-2-small payloads of that many samples), and
+    a tight energy budget of ``budget_per_iter``·I J per round (1–5 devices a round);
+    Ψ calibrated to ``alpha`` and ``beta`` (:func:`calibrated_problem`) when
+    ``alpha`` is given."""
     from ..harness.ushape import TAGS
 
     p = OnlineProblem.default(seed=int(seed), devices=cfg.devices, classes=len(TAGS),
                               batch=cfg.batch, local_iters=cfg.local_iters,
-                              energy_budget=budget_per_iter * cfg.local_iters)
-    return p if alpha is None else calibrated_problem(p, alpha)
+                              energy_budget=budget_per_iter * cfg.local_iters,
+                              data_sizes=proxy_data_sizes(cfg))
+    return p if alpha is None else calibrated_problem(p, alpha, beta)
+
+
+def settings_tag(*parts: Any) -> str:
+    """8 hex digits identifying a run's settings (a run file is only resumed by a run
+    with the same settings)."""
+    text = json.dumps(parts, sort_keys=True, default=repr)
+    return hashlib.sha1(text.encode()).hexdigest()[:8]
+
+
+def _cfg_key(cfg: Any) -> dict[str, Any]:
+    return {k: x for k, x in asdict(cfg).items() if k != "seed"}
 
 
 def calibration_tasks(seeds: Sequence[int], rounds: int, eval_every: int,
                       **proxy: Any) -> list[tuple[str, Callable[[], dict[str, Any]]]]:
-    """The fixed-N runs (every N of :data:`CALIBRATION_N`, every seed) as named thunks."""
-    return [(f"fixedN_N{N}_seed{s}",
+    """The fixed-N runs (every N of :data:`CALIBRATION_N`, every seed) as named thunks
+    (names end in the :func:`settings_tag` of the proxy, rounds and interval)."""
+    tag = settings_tag(_cfg_key(proxy_config(0, **proxy)), rounds, eval_every)
+    return [(f"fixedN_N{N}_seed{s}_{tag}",
              functools.partial(fixed_n_run, proxy_config(s, **proxy), N, rounds, s,
                                eval_every))
             for s in seeds for N in CALIBRATION_N]
 
 
+#: Baselines also run with the energy guard (``simulate(..., energy_guard=True)``).
+GUARDED_BASELINES = ("all", "random", "best_channel", "fair")
+
+
 def comparison_tasks(seeds: Sequence[int], rounds: int, eval_every: int, alpha: float,
                      Vs: Sequence[float], count: int, budget_per_iter: float = 0.0075,
+                     beta: float = 0.0, guard: bool = True,
                      **proxy: Any) -> list[tuple[str, Callable[[], dict[str, Any]]]]:
     """The comparison runs: ``lyapunov`` at each V (warm-started queues,
-    :func:`warm_queues`) and every baseline of :data:`BASELINES`, with ``count``
-    devices for ``best_channel`` and ``fair`` and a ``count/K`` fraction for
-    ``random``, on each seed, all on the Ψ calibrated to ``alpha``."""
+    :func:`warm_queues`; with the energy guard if ``guard``) and every baseline of
+    :data:`BASELINES` without the guard, plus those of :data:`GUARDED_BASELINES` with
+    it (if ``guard``), with ``count`` devices for ``best_channel`` and ``fair`` and a
+    ``count/K`` fraction for ``random``, on each seed, all on the Ψ calibrated to
+    ``alpha`` and ``beta`` with the seed's data sizes."""
     tasks = []
+    tag = settings_tag(_cfg_key(proxy_config(0, **proxy)), rounds, eval_every, alpha, beta,
+                       count, budget_per_iter)
     for s in seeds:
         cfg = proxy_config(s, **proxy)
-        prob = scheduling_problem(s, cfg, budget_per_iter, alpha)
+        prob = scheduling_problem(s, cfg, budget_per_iter, alpha, beta)
         for V in Vs:
             def thunk(prob=prob, cfg=cfg, V=V, s=s):
-                q0 = warm_queues(prob, V, s)
+                q0 = warm_queues(prob, V, s, energy_guard=guard)
                 out = policy_run(prob, cfg, "lyapunov", V, rounds, s, eval_every,
-                                 initial_queues=q0)
+                                 initial_queues=q0, energy_guard=guard)
                 out["initial_queues"] = q0.tolist()
                 return out
-            tasks.append((f"policy_lyapunov_V{V:g}_seed{s}", thunk))
-        for name in BASELINES:
+            tasks.append((f"policy_lyapunov_V{fmt_v(V)}{'_guard' if guard else ''}"
+                          f"_seed{s}_{tag}", thunk))
+        variants = [(name, False) for name in BASELINES]
+        if guard:
+            variants += [(name, True) for name in GUARDED_BASELINES]
+        for name, g in variants:
             opts = {"random": {"random_fraction": count / cfg.devices},
                     "best_channel": {"count": count}, "fair": {"count": count}}.get(name, {})
-            tasks.append((f"policy_{name}_seed{s}",
+            tasks.append((f"policy_{name}{'_guard' if g else ''}_seed{s}_{tag}",
                           functools.partial(policy_run, prob, cfg, name, 0.0, rounds, s,
-                                            eval_every, **opts)))
+                                            eval_every, energy_guard=g, **opts)))
     return tasks
 
 
@@ -295,8 +382,16 @@ def _loss_at_energy(r: dict[str, Any], level: float) -> float:
     return float(np.interp(level, cum, r["val_loss"]))
 
 
-LEARNING_COLUMNS = ("policy", "V", "seed", "round", "val_loss", "accuracy", "energy",
-                    "budget_ratio")
+LEARNING_COLUMNS = ("policy", "V", "energy_guard", "seed", "round", "val_loss",
+                    "accuracy", "energy", "budget_ratio")
+
+
+def _worst_running_ratio(r: dict[str, Any]) -> float:
+    """The largest running-average energy over budget of any device after any round of
+    run ``r`` (1 means the budget held over every horizon)."""
+    E = np.asarray(r["energy"])
+    run_avg = np.cumsum(E, axis=0) / np.arange(1, E.shape[0] + 1)[:, None]
+    return float(np.max(run_avg / np.asarray(r["budget"])))
 
 
 def learning_rows(runs: Sequence[dict[str, Any]]) -> list[list[object]]:
@@ -311,7 +406,8 @@ def learning_rows(runs: Sequence[dict[str, Any]]) -> list[list[object]]:
         cum = np.concatenate([[0.0], np.cumsum(E.sum(axis=1))])
         for i, t in enumerate(r["eval_rounds"]):
             rows.append([r["policy"], r["V"] if r["policy"] == "lyapunov" else "",
-                         r["seed"], t, f"{r['val_loss'][i]:.6g}", f"{r['accuracy'][i]:.6g}",
+                         int(bool(r.get("energy_guard", False))), r["seed"], t,
+                         f"{r['val_loss'][i]:.6g}", f"{r['accuracy'][i]:.6g}",
                          f"{cum[t]:.6g}", f"{ratio[t]:.6g}"])
     return rows
 
@@ -322,8 +418,8 @@ def compare(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     half of it, ``E_common``; a policy that never spends that much has none), the worst device's
     energy/budget, participants a round; mean ± 95 % CI over seeds, and every
     lyapunov V's paired (same seed) difference to every baseline with its CI."""
-    labels = list(dict.fromkeys(policy_label(r["policy"], r["V"]) for r in runs))
-    by = {lab: sorted((r for r in runs if policy_label(r["policy"], r["V"]) == lab),
+    labels = list(dict.fromkeys(run_label(r) for r in runs))
+    by = {lab: sorted((r for r in runs if run_label(r) == lab),
                       key=lambda r: r["seed"]) for lab in labels}
     final_e = {lab: np.array([np.sum(r["energy"]) for r in rs]) for lab, rs in by.items()}
     lyap = [lab for lab in labels if lab.startswith("lyapunov")]
@@ -338,6 +434,7 @@ def compare(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
              "energy": final_e[lab],
              "worst_ratio": np.array([np.max(np.mean(r["energy"], axis=0)
                                              / np.asarray(r["budget"])) for r in rs]),
+             "worst_running_ratio": np.array([_worst_running_ratio(r) for r in rs]),
              "participants": np.array([np.mean(r["counts"]) for r in rs])}
         vals[lab] = d
         row = {}
@@ -348,6 +445,11 @@ def compare(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
             else:
                 row[k] = None
         row["seeds"] = [r["seed"] for r in rs]
+        row["device_ratio"] = np.mean([np.mean(r["energy"], axis=0)
+                                       / np.asarray(r["budget"]) for r in rs],
+                                      axis=0).tolist()
+        row["max_worst_ratio"] = float(d["worst_ratio"].max())
+        row["max_worst_running_ratio"] = float(d["worst_running_ratio"].max())
         stats["policies"][lab] = row
     diffs = {}
     for ly in lyap:
@@ -393,15 +495,38 @@ def write_report(calib: Sequence[dict[str, Any]], comp: Sequence[dict[str, Any]]
 
 
 def markdown_table(stats: dict[str, Any]) -> str:
-    """The statistics of :func:`compare` as a Markdown table (mean ± 95 % CI)."""
+    """The statistics of :func:`compare` as a Markdown table (mean ± 95 % CI; the
+    last column is the largest running-average energy/budget of any device after any
+    round, over all seeds)."""
     def f(x: list[float] | None, d: int = 3) -> str:
         return "—" if x is None else f"{x[0]:.{d}f} ± {x[1]:.{d}f}"
 
     lines = ["| policy | participants/round | val loss, final round | val loss at "
              f"{stats['E_common']:.1f} J | val loss at {stats['E_lyap']:.1f} J | "
-             "energy (J) | worst E/budget |", "|---|---|---|---|---|---|---|"]
+             "energy (J) | worst E/budget | max running E/budget |",
+             "|---|---|---|---|---|---|---|---|"]
     for lab, row in stats["policies"].items():
         lines.append(f"| {lab} | {f(row['participants'], 2)} | {f(row['final'])} | "
                      f"{f(row['at_E_common'])} | {f(row['at_E_lyap'])} | "
-                     f"{f(row['energy'], 1)} | {f(row['worst_ratio'])} |")
+                     f"{f(row['energy'], 1)} | {f(row['worst_ratio'])} | "
+                     f"{row['max_worst_running_ratio']:.3f} |")
+    return "\n".join(lines)
+
+
+def differences_table(stats: dict[str, Any], key: str = "at_E_common") -> str:
+    """Paired differences (lyapunov − baseline, mean ± 95 % CI over seeds) of the
+    statistic ``key`` as a Markdown table: a row per baseline, a column per lyapunov
+    label; "—" where a baseline has no value (it never spends that energy)."""
+    diffs = stats["paired_differences"]
+    labels = list(stats["policies"])
+    lyap = [lab for lab in labels if lab.startswith("lyapunov")]
+    base = [lab for lab in labels if not lab.startswith("lyapunov")]
+    lines = ["| lyapunov − baseline | " + " | ".join(lyap) + " |",
+             "|---|" + "---|" * len(lyap)]
+    for b in base:
+        cells = []
+        for ly in lyap:
+            d = diffs.get(f"{ly} - {b} ({key})")
+            cells.append("—" if d is None else f"{d[0]:+.3f} ± {d[1]:.3f}")
+        lines.append(f"| {b} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

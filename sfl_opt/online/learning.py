@@ -113,14 +113,14 @@ LEARNING_HEADER = ("policy", "round", "val_loss", "accuracy", "energy", "budget_
 
 
 def learning_rows(runs: dict[str, LearningRun]) -> list[list[object]]:
-    """Rows of ``online_learning.csv`` (:data:`LEARNING_HEADER`; ``energy`` cumulative J)."""
+    """Rows of ``online_training.csv`` (:data:`LEARNING_HEADER`; ``energy`` cumulative J)."""
     return [[name, t, float(r.val_loss[t]), float(r.accuracy[t]), float(r.energy[t]),
              float(r.budget_ratio[t])]
             for name, r in runs.items() for t in range(r.rounds + 1)]
 
 
 def learning_figure(runs: dict[str, LearningRun], outdir: str | Path,
-                    stem: str = "online_learning") -> list[Path]:
+                    stem: str = "online_training") -> list[Path]:
     """Validation loss against round and against cumulative energy (PNG, PDF and the
     CSV of :func:`learning_rows`), saved by :func:`sfl_opt.experiments.plots.save`."""
     import matplotlib.pyplot as plt

@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 from ..experiments.plots import COLUMN_WIDTH, paper_style, save  # noqa: E402
 from .problem import OnlineProblem  # noqa: E402
 from .simulate import POLICIES, Trace, fmt_v, simulate, summarize, sweep_v  # noqa: E402
-from .stats import policy_label, t_ci  # noqa: E402
+from .stats import run_label, t_ci  # noqa: E402
 
 #: axis label of the penalty weight V, with its unit
 V_LABEL = "V (J² per loss unit)"
@@ -197,8 +197,9 @@ def _participation_figure(runs: list[dict], fit: dict, outdir: Path) -> list[Pat
         m, h = t_ci(fin[N])
         cm, ch = t_ci(centred[:, i])
         axes[0].errorbar(N, m, yerr=h, fmt="o", color="C0", capsize=3)
+        pm, ph = fit.get("paired_vs_largest_N", {}).get(str(N), [float("nan")] * 2)
         rows.append([N, len(fin[N]), f"{m:.6g}", f"{h:.6g}", f"{cm:.6g}", f"{ch:.6g}",
-                     f"{fit['final_c'] + fit['final_a'] / N:.6g}"])
+                     f"{pm:.6g}", f"{ph:.6g}", f"{fit['final_c'] + fit['final_a'] / N:.6g}"])
         curves = np.array([r["val_loss"] for r in runs if r["N"] == N])
         cmean, chalf = t_ci(curves)
         at = runs[0]["eval_rounds"]
@@ -216,10 +217,17 @@ def _participation_figure(runs: list[dict], fit: dict, outdir: Path) -> list[Pat
     axes[1].set_ylabel("validation loss (nats/token)")
     axes[1].set_yscale("log")
     axes[1].legend(fontsize=7)
+    if "beta" in fit:
+        b_lo, b_hi = fit["beta_ci95"]
+        a_lo, a_hi = fit["alpha_ci95"]
+        axes[1].set_title(f"Ψ fit: α = {fit['alpha']:.2g} [{a_lo:.2g}, {a_hi:.2g}], "
+                          f"β = {fit['beta']:.2g} [{b_lo:.2g}, {b_hi:.2g}] per round",
+                          fontsize=7)
     fig.suptitle("Participation effect (fixed N, mean ± 95 % CI over seeds)")
     fig.tight_layout()
     header = ["N", "seeds", "final_loss_mean", "final_loss_ci95", "paired_effect_mean",
-              "paired_effect_ci95", "fit_c_plus_a_over_N"]
+              "paired_effect_ci95", "minus_largest_N_mean", "minus_largest_N_ci95",
+              "fit_c_plus_a_over_N"]
     return save(fig, outdir / "online_participation", header, rows)
 
 
@@ -233,7 +241,7 @@ def participation_figure(runs: list[dict], fit: dict, outdir: str | Path) -> lis
 
 def _learning_bands(runs: list[dict], outdir: Path, rows: list[list[object]],
                     header: list[str]) -> list[Path]:
-    labels = list(dict.fromkeys(policy_label(r["policy"], r["V"]) for r in runs))
+    labels = list(dict.fromkeys(run_label(r) for r in runs))
     fig, axes = plt.subplots(1, 2, figsize=(COLUMN_WIDTH * 2.4, 2.8))
     # up to the energy every lyapunov run reaches; a policy is drawn where all its seeds
     # have reached that energy (the cheap ones stop early, `all` is cut off)
@@ -241,12 +249,16 @@ def _learning_bands(runs: list[dict], outdir: Path, rows: list[list[object]],
     emax = min(ly) if ly else max(np.sum(r["energy"]) for r in runs)
     grid = np.linspace(0, emax, 80)
     for i, lab in enumerate(labels):
-        sel = [r for r in runs if policy_label(r["policy"], r["V"]) == lab]
+        sel = [r for r in runs if run_label(r) == lab]
         at = sel[0]["eval_rounds"]
         L = np.array([r["val_loss"] for r in sel])
         m, h = t_ci(L)
-        axes[0].plot(at, m, color=f"C{i}", label=lab, lw=1)
-        axes[0].fill_between(at, m - h, m + h, color=f"C{i}", alpha=0.18)
+        # > 10 labels: tab20's dark shades first, then its light ones (no repeats)
+        col = (plt.get_cmap("tab20")((2 * i) % 20 + (2 * i) // 20 % 2) if len(labels) > 10
+               else f"C{i}")
+        ls = "--" if lab.endswith("+guard") and not lab.startswith("lyapunov") else "-"
+        axes[0].plot(at, m, color=col, ls=ls, label=lab, lw=1)
+        axes[0].fill_between(at, m - h, m + h, color=col, alpha=0.18)
         curves = []
         for r in sel:
             cum = np.concatenate([[0.0], np.cumsum(np.sum(r["energy"], axis=1))])[at]
@@ -258,8 +270,8 @@ def _learning_bands(runs: list[dict], outdir: Path, rows: list[list[object]],
         ok = np.isfinite(C).all(axis=0)
         if ok.sum() >= 2:
             m, h = t_ci(C[:, ok])
-            axes[1].plot(grid[ok], m, color=f"C{i}", lw=1)
-            axes[1].fill_between(grid[ok], m - h, m + h, color=f"C{i}", alpha=0.18)
+            axes[1].plot(grid[ok], m, color=col, ls=ls, lw=1)
+            axes[1].fill_between(grid[ok], m - h, m + h, color=col, alpha=0.18)
     axes[0].set_xlabel("round t")
     axes[1].set_xlabel("cumulative energy of all devices (J)")
     for ax in axes:

@@ -77,7 +77,9 @@ class RoundModel:
     - ``count``: the number of scheduled devices these times assume; ``server_step``:
       the server time (s) each further scheduled device adds to every device's latency
       (``server_mode="shared"``; 0 for ``"per_device"``, where nothing depends on
-      ``count``); ``deadline`` s and ``total`` B Hz, to recompute ``b_min``.
+      ``count``); ``deadline`` s and ``total`` B Hz, to recompute ``b_min``;
+    - ``b_floor``: a further per-device lower bound on the bandwidth (Hz) that
+      ``b_min`` includes for every ``count`` (``None``: none), e.g. the energy guard's.
     """
 
     snr_bw: np.ndarray
@@ -90,6 +92,7 @@ class RoundModel:
     server_step: float = 0.0
     deadline: float = math.inf
     total: float = math.inf
+    b_floor: np.ndarray | None = None
 
     @property
     def feasible(self) -> np.ndarray:
@@ -102,8 +105,21 @@ class RoundModel:
             return self
         fixed = self.fixed_time + (count - self.count) * self.server_step
         b_min = min_bandwidth(self.bits, self.deadline - fixed, self.snr_bw)
+        if self.b_floor is not None:
+            b_min = np.maximum(b_min, self.b_floor)
         b_min = np.where(b_min <= self.total, b_min, np.inf)
         return replace(self, fixed_time=fixed, b_min=b_min, count=int(count))
+
+    def with_floor(self, floor: np.ndarray) -> RoundModel:
+        """The model with a further lower bound ``floor (K,)`` Hz on every device's
+        bandwidth (``inf``: the device cannot be scheduled), kept by
+        :meth:`with_count`; the energy guard of :func:`~.simulate.simulate` uses it."""
+        f = np.asarray(floor, dtype=float)
+        if self.b_floor is not None:
+            f = np.maximum(f, self.b_floor)
+        b_min = np.maximum(self.b_min, f)
+        b_min = np.where(b_min <= self.total, b_min, np.inf)
+        return replace(self, b_min=b_min, b_floor=f)
 
     def rate(self, bandwidth: np.ndarray) -> np.ndarray:
         """Uplink rates (bit/s) at ``bandwidth`` Hz (0 where the bandwidth is 0)."""
@@ -159,7 +175,10 @@ class OnlineProblem:
     the task head), and the constants of the convergence bound (see :meth:`psi`):
     ``smoothness`` L (1/loss unit), ``pl_constant`` μ, ``learning_rate`` η,
     ``grad_variance`` σ² (per sample), ``dissimilarity`` δ² (non-IID gradient
-    dissimilarity), ``initial_gap`` Δ0 = F(w0) − F* (loss units).
+    dissimilarity), ``initial_gap`` Δ0 = F(w0) − F* (loss units). ``data_sizes (K,)``
+    n_k, the samples each device holds (default: equal), and ``coverage_weight`` β
+    (loss units, default 0): the data-share term β·(1 − Σ_{k∈S} n_k/n) of Ψ
+    (:meth:`psi_set`).
     """
 
     positions: np.ndarray
@@ -186,6 +205,8 @@ class OnlineProblem:
     dissimilarity: float
     initial_gap: float
     server_mode: str = "shared"
+    data_sizes: np.ndarray | None = None
+    coverage_weight: float = 0.0
 
     def __post_init__(self) -> None:
         validate_online_problem(self)
@@ -280,6 +301,31 @@ class OnlineProblem:
         return psi_values(n_arr, self.K, self.batch, self.smoothness, self.pl_constant,
                           self.learning_rate, self.grad_variance, self.dissimilarity,
                           self.initial_gap)
+
+    @property
+    def data_share(self) -> np.ndarray:
+        """(K,) p_k = n_k / Σ n_j, each device's share of the training data."""
+        rel = self.data_sizes / self.data_sizes.max()   # no overflow of the sum
+        return rel / rel.sum()
+
+    def psi_set(self, scheduled: np.ndarray) -> np.ndarray:
+        """Ψ(S) (loss units) of a round scheduling the set S (bool ``(K,)``, or
+        ``(T, K)`` for T rounds): the participation term :meth:`psi` of N = |S| plus
+        the data-share term β·(1 − Σ_{k∈S} p_k), p_k = n_k/n::
+
+            Ψ(S) = Ψ(|S|) + β·(1 − Σ_{k∈S} n_k / n)
+
+        The second term is the bias of an aggregated gradient that leaves out the data
+        of the devices not in S (bounded gradients ‖∇F_k‖ ≤ G give β = ηG²; the term
+        linear in the left-out data of Chen et al., IEEE Trans. Wireless Commun.
+        20(1), 2021). It is 0 with every device and β for an idle round.
+        """
+        a = np.asarray(scheduled, dtype=bool)
+        if a.shape[-1:] != (self.K,):
+            raise ValidationError("scheduled", f"shape (..., K) with K = {self.K}",
+                                  f"shape {a.shape}")
+        n = a.sum(axis=-1)
+        return self.psi_table[n] + self.coverage_weight * (1.0 - a @ self.data_share)
 
     @cached_property
     def psi_table(self) -> np.ndarray:
@@ -397,7 +443,8 @@ class OnlineProblem:
         if unknown:
             raise ValidationError("online_problem", f"only the fields {sorted(known)}",
                                   unknown)
-        missing = sorted(known - set(data) - {"server_mode"})
+        missing = sorted(known - set(data) - {"server_mode", "data_sizes",
+                                              "coverage_weight"})
         if missing:
             raise ValidationError("online_problem", "every OnlineProblem field",
                                   f"missing {missing}")
@@ -443,6 +490,8 @@ class OnlineProblem:
         grad_variance: float = 4.0,
         dissimilarity: float = 1.0,
         initial_gap: float = 200.0,
+        data_sizes: np.ndarray | None = None,
+        coverage_weight: float = 0.0,
     ) -> OnlineProblem:
         """The default scenario, drawn with ``seed``: ``devices`` devices uniform over
         the ring ``r_min``..``r_max`` m, 3GPP path loss with ``shadowing_db`` dB
@@ -517,6 +566,8 @@ class OnlineProblem:
             dissimilarity=dissimilarity,
             initial_gap=initial_gap,
             server_mode=server_mode,
+            data_sizes=data_sizes,
+            coverage_weight=coverage_weight,
         )
 
 
@@ -563,6 +614,10 @@ def validate_online_problem(p: OnlineProblem) -> None:
     if not p.pl_constant <= p.smoothness:
         raise ValidationError("pl_constant", f"μ <= L = {p.smoothness:g}", p.pl_constant)
     v.choice("server_mode", p.server_mode, SERVER_MODES)
+    sizes = np.ones(k) if p.data_sizes is None else p.data_sizes
+    set_(p, "data_sizes", v.float_array("data_sizes", sizes, shape=(k,), positive=True))
+    set_(p, "coverage_weight", v.scalar("coverage_weight", p.coverage_weight,
+                                        nonnegative=True))
     with np.errstate(over="ignore", invalid="ignore"):
         e_comp = p.kappa * p.device_flop * p.flops**2
     if not np.isfinite(e_comp).all():

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _validation as v
-from ..errors import ValidationError
+from ..errors import NumericalRangeError, ValidationError
 from ..kernels.online import efficient_kernel, enumerate_sets, set_cost, split_kernel
 from .problem import OnlineProblem, RoundModel
 
@@ -44,7 +44,8 @@ class RoundDecision:
     - ``scheduled (K,)`` bool a_k; ``bandwidth (K,)`` Hz (0 if not scheduled);
     - ``energy (K,)`` J and ``latency (K,)`` s of each device (0 if not scheduled);
     - ``objective`` = ``penalty_term`` + ``queue_term``: V·w·Ψ(N) and Σ Q_k a_k E_k;
-    - ``psi`` = Ψ(N), ``count`` = N, ``price`` = the bandwidth price λ of the split
+    - ``psi`` = Ψ(S) (:meth:`~.problem.OnlineProblem.psi_set`: Ψ(N) plus the data-share
+      term), ``count`` = N, ``price`` = the bandwidth price λ of the split
       (J per Hz, weighted by the queues);
     - ``method``: "exact" (enumeration), "efficient", or the policy that made it.
     """
@@ -107,14 +108,15 @@ def solve_round_model(problem: OnlineProblem, model: RoundModel, queues: np.ndar
     if exact and K > EXACT_MAX_DEVICES:
         raise ValidationError("exact", f"K <= {EXACT_MAX_DEVICES} devices for enumeration",
                               f"K={K}")
-    vwpsi_all = V * weight * problem.psi_table
+    vwpsi_all, offset = penalty_terms(problem, V, weight)
     method = "exact" if exact else "efficient"
     if model.server_step == 0.0:
-        scheduled, bandwidth, price, _ = _solve_capped(problem, model, q_all, vwpsi_all, K,
-                                                       exact)
+        scheduled, bandwidth, price, _ = _solve_capped(problem, model, q_all, vwpsi_all,
+                                                       offset, K, exact)
         return make_decision(problem, model, scheduled, bandwidth, q_all, V, weight,
                              price=price, method=method)
-    scheduled, bandwidth, price, _ = _search_caps(problem, model, q_all, vwpsi_all, exact)
+    scheduled, bandwidth, price, _ = _search_caps(problem, model, q_all, vwpsi_all, offset,
+                                                  exact)
     count = int(scheduled.sum())
     own = model.with_count(count)
     if count:
@@ -132,12 +134,38 @@ def solve_round_model(problem: OnlineProblem, model: RoundModel, queues: np.ndar
                          method=method)
 
 
+def penalty_terms(problem: OnlineProblem, V: float, weight: float
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """The penalty V·w·Ψ(S) split for the set choice: ``(K+1,)`` V·w·(Ψ(N) + β) by set
+    size N and ``(K,)`` per-device offsets −V·w·β·p_k (J²), so that
+    V·w·Ψ(S) = table[|S|] + Σ_{k∈S} offset_k (:meth:`OnlineProblem.psi_set`)."""
+    vw = V * weight
+    beta = problem.coverage_weight
+    with np.errstate(over="ignore", invalid="ignore"):
+        table = vw * (problem.psi_table + beta) if beta else vw * problem.psi_table
+        offset = -(vw * beta) * problem.data_share if beta else np.zeros(problem.K)
+    if beta and not (np.isfinite(table).all() and np.isfinite(offset).all()):
+        raise NumericalRangeError(
+            "coverage_weight", "V·w·(Ψ(N) + β) within float64 range "
+            f"(V = {V:.4g}, w = {weight:.4g})", beta)
+    return table, offset
+
+
+def _lower_bounds(problem: OnlineProblem, vwpsi_all: np.ndarray, offset: np.ndarray
+                  ) -> np.ndarray:
+    """(K+1,) a lower bound on the penalty of any set of at most n devices: the table
+    at n plus the n most negative offsets (both only fall as n grows)."""
+    best = np.concatenate([[0.0], np.cumsum(np.sort(offset))])
+    return vwpsi_all + best
+
+
 def _search_caps(problem: OnlineProblem, model: RoundModel, q_all: np.ndarray,
-                 vwpsi_all: np.ndarray, exact: bool) -> _Capped:
+                 vwpsi_all: np.ndarray, offset: np.ndarray, exact: bool) -> _Capped:
     """The best capped solution over the caps (shared server; see
     :func:`solve_round_model`)."""
     K = problem.K
     done: dict[int, _Capped | None] = {}
+    lower = _lower_bounds(problem, vwpsi_all, offset)
 
     def capped(cap: int) -> _Capped | None:
         if cap not in done:
@@ -146,12 +174,12 @@ def _search_caps(problem: OnlineProblem, model: RoundModel, q_all: np.ndarray,
             if cap > 1 and not need.sum() <= problem.bandwidth * (1 + 1e-12):
                 done[cap] = None  # no set of cap devices fits: cap − 1 is less restrictive
             else:
-                done[cap] = _solve_capped(problem, m, q_all, vwpsi_all, cap, exact)
+                done[cap] = _solve_capped(problem, m, q_all, vwpsi_all, offset, cap, exact)
         return done[cap]
 
     best: _Capped | None = None
     for cap in range(K, 0, -1):
-        if best is not None and (vwpsi_all[cap] >= best[3] or not exact):
+        if best is not None and (lower[cap] >= best[3] or not exact):
             break
         cand = capped(cap)
         if cand is not None and (best is None or cand[3] < best[3]):
@@ -162,7 +190,7 @@ def _search_caps(problem: OnlineProblem, model: RoundModel, q_all: np.ndarray,
         while True:
             size = int(best[0].sum())
             todo = [c for c in (size, size + 1, size - 1, size + 2)
-                    if 1 <= c <= K and c not in tried and vwpsi_all[c] < best[3]]
+                    if 1 <= c <= K and c not in tried and lower[c] < best[3]]
             if not todo:
                 break
             improved = False
@@ -178,9 +206,11 @@ def _search_caps(problem: OnlineProblem, model: RoundModel, q_all: np.ndarray,
 
 
 def _solve_capped(problem: OnlineProblem, model: RoundModel, q_all: np.ndarray,
-                  vwpsi_all: np.ndarray, cap: int, exact: bool) -> _Capped:
+                  vwpsi_all: np.ndarray, offset: np.ndarray, cap: int, exact: bool
+                  ) -> _Capped:
     """Best set of at most ``cap`` devices for the model's minimum bandwidths:
-    (scheduled (K,), bandwidth (K,) Hz, price, cost)."""
+    (scheduled (K,), bandwidth (K,) Hz, price, cost). Each device's fixed cost in the
+    kernels is Q_k·E^comp_k + offset_k (:func:`penalty_terms`)."""
     K = problem.K
     feas = np.flatnonzero(model.feasible)
     n = feas.size
@@ -188,7 +218,8 @@ def _solve_capped(problem: OnlineProblem, model: RoundModel, q_all: np.ndarray,
     vwpsi[cap + 1:] = np.inf
     args = (np.ascontiguousarray(q_all[feas]), np.ascontiguousarray(model.snr_bw[feas]),
             np.ascontiguousarray(model.bits[feas]), np.ascontiguousarray(model.power[feas]),
-            np.ascontiguousarray(model.compute_energy[feas]),
+            np.ascontiguousarray(_fixed_cost(q_all[feas], model.compute_energy[feas])
+                                 + offset[feas]),
             np.ascontiguousarray(model.b_min[feas]), float(problem.bandwidth), vwpsi)
     if n == 0:
         mask, price, bw, cost = np.zeros(0, dtype=bool), 0.0, np.zeros(0), float(vwpsi[0])
@@ -208,6 +239,12 @@ def _solve_capped(problem: OnlineProblem, model: RoundModel, q_all: np.ndarray,
     return scheduled, bandwidth, float(price), float(cost)
 
 
+def _fixed_cost(q: np.ndarray, e_comp: np.ndarray) -> np.ndarray:
+    """Q_k·E^comp_k (J²), 0 where the queue is empty (whatever the energy)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.where(q > 0, q * e_comp, 0.0)
+
+
 def make_decision(problem: OnlineProblem, model: RoundModel, scheduled: np.ndarray,
                   bandwidth: np.ndarray, queues: np.ndarray, V: float, weight: float,
                   price: float = float("nan"), method: str = "") -> RoundDecision:
@@ -222,7 +259,7 @@ def make_decision(problem: OnlineProblem, model: RoundModel, scheduled: np.ndarr
         energy[sched] = model.energy(bw)[sched]
         latency[sched] = model.latency(bw)[sched]
     count = int(sched.sum())
-    psi = float(problem.psi_table[count])
+    psi = float(problem.psi_set(sched))
     pen = V * weight * psi
     with np.errstate(over="ignore", invalid="ignore"):  # simulate reports an overflow
         qterm = float(np.sum(queues * energy))

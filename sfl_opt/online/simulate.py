@@ -59,7 +59,8 @@ class Trace:
     ``latency (T, K)`` s (0 when not scheduled); ``penalty (T,)`` Ψ(N_t) (loss units);
     ``weights (T,)`` w_t; ``queues (T, K)`` Q_k(t+1) after round t's update (J);
     ``objective (T,)`` the round's drift-plus-penalty objective (J²);
-    ``budget (K,)`` Ē_k J per round; and the run's ``policy``, ``V``, ``seed``.
+    ``budget (K,)`` Ē_k J per round; and the run's ``policy``, ``V``, ``seed`` and
+    ``energy_guard`` (whether the cumulative budget was enforced, :func:`simulate`).
     """
 
     policy: str
@@ -75,6 +76,7 @@ class Trace:
     objective: np.ndarray
     budget: np.ndarray
     deadline: float
+    energy_guard: bool = False
 
     @property
     def rounds(self) -> int:
@@ -285,7 +287,8 @@ def baseline_round(problem: OnlineProblem, model: RoundModel, policy: str,
 def simulate(problem: OnlineProblem, policy: str = "lyapunov", V: float = 1e4,
              rounds: int = 1000, seed: int = 0, *, progress: bool | None = None,
              exact: bool = False, random_fraction: float = 0.5,
-             count: int | None = None, initial_queues: float | np.ndarray = 0.0) -> Trace:
+             count: int | None = None, initial_queues: float | np.ndarray = 0.0,
+             energy_guard: bool = False) -> Trace:
     """Run ``rounds`` rounds of ``policy`` (one of :data:`POLICIES`) with penalty weight
     ``V`` (J² per loss unit; used by ``lyapunov``) from all-zero queues.
 
@@ -296,6 +299,14 @@ def simulate(problem: OnlineProblem, policy: str = "lyapunov", V: float = 1e4,
     0): a warm start from a run's steady state avoids the first rounds' burst of
     zero-queue (free) energy, which dominates the budget of a short run; the overshoot
     of the time-average energy is then bounded by (Q_k(T) − Q_k(0))/T.
+
+    ``energy_guard=True`` enforces the budget over every horizon (for any policy): in
+    round t (0-based) device k may only be scheduled with an energy E_k within its
+    unspent cumulative budget, E_k ≤ A_k(t) = (t + 1)·Ē_k − Σ_{τ<t} E_k(τ), i.e. with
+    a bandwidth of at least the b at which E_k(b) = A_k(t) (:func:`energy_floor`); so
+    after every round the running average energy of every device is at most its
+    budget (a token bucket: unspent budget is saved for later rounds). The virtual
+    queues still price energy; the guard only removes the actions that would overdraw.
     """
     v.choice("policy", policy, tuple(POLICY_REGISTRY))
     V = v.scalar("V", V, nonnegative=True)
@@ -308,6 +319,8 @@ def simulate(problem: OnlineProblem, policy: str = "lyapunov", V: float = 1e4,
         count = v.positive_int("count", count)
     if not isinstance(exact, bool):
         raise ValidationError("exact", "True or False", exact)
+    if not isinstance(energy_guard, bool):
+        raise ValidationError("energy_guard", "True or False", energy_guard)
     if progress is None:
         progress = T >= 2000 and sys.stderr.isatty()
     decide = POLICY_REGISTRY[policy]
@@ -326,8 +339,11 @@ def simulate(problem: OnlineProblem, policy: str = "lyapunov", V: float = 1e4,
     q = np.array(v.float_array("initial_queues", q0, shape=(K,), nonnegative=True))
     last = np.full(K, -1)
     budget = problem.energy_budget
+    spent = np.zeros(K)
     for t in tqdm(range(T), disable=not progress, desc=f"online {policy}", unit="round"):
         model = problem.round_model(problem.draw_gains(ch_rng))
+        if energy_guard:
+            model = model.with_floor(energy_floor(model, (t + 1) * budget - spent))
         ctx = PolicyContext(problem, model, q, V, float(weights[t]), pol_rng,
                             random_fraction=random_fraction, count=count, exact=exact,
                             age=(t - last).astype(float))
@@ -339,6 +355,7 @@ def simulate(problem: OnlineProblem, policy: str = "lyapunov", V: float = 1e4,
         out["latency"][t] = dec.latency
         penalty[t] = dec.psi
         objective[t] = dec.objective
+        spent = spent + dec.energy
         q = np.maximum(q + dec.energy - budget, 0.0)
         if not (np.isfinite(q).all() and np.isfinite(dec.objective)):
             _overflow(problem, dec, t)
@@ -348,7 +365,20 @@ def simulate(problem: OnlineProblem, policy: str = "lyapunov", V: float = 1e4,
     for arr in arrays.values():
         arr.setflags(write=False)
     return Trace(policy=policy, V=V, seed=int(seed), budget=budget,
-                 deadline=problem.deadline, **arrays)
+                 deadline=problem.deadline, energy_guard=energy_guard, **arrays)
+
+
+def energy_floor(model: RoundModel, allowance: np.ndarray) -> np.ndarray:
+    """(K,) the least bandwidth (Hz) at which each device's round energy
+    E_k(b) = E^comp_k + p_k·S/r_k(b) stays within ``allowance`` J (``inf`` if even an
+    unlimited band cannot: allowance ≤ E^comp_k, or below p_k·S·ln2/a_k). E_k is
+    decreasing in b, so b ≥ this floor ⇔ E_k(b) ≤ allowance (up to rounding)."""
+    allow = np.asarray(allowance, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        spend = (allow - model.compute_energy) / model.power   # transmit time, s
+    spend = np.where(spend > 0, spend, 0.0)
+    need = min_bandwidth(model.bits, spend, model.snr_bw)
+    return np.where(spend > 0, need * (1 + 1e-12), np.inf)
 
 
 def _overflow(problem: OnlineProblem, dec: RoundDecision, t: int) -> None:

@@ -21,6 +21,14 @@ def t_ci(x: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return m, h
 
 
-def policy_label(policy: str, V: float | None = None) -> str:
-    """``lyapunov V=...`` (V in full) or the policy's name."""
-    return f"lyapunov V={fmt_v(V)}" if policy == "lyapunov" else policy
+def policy_label(policy: str, V: float | None = None, guard: bool = False) -> str:
+    """``lyapunov V=...`` (V in full) or the policy's name, with ``+guard`` when the
+    energy guard was on."""
+    name = f"lyapunov V={fmt_v(V)}" if policy == "lyapunov" else policy
+    return name + (" +guard" if guard else "")
+
+
+def run_label(run: dict) -> str:
+    """:func:`policy_label` of a stored experiment run (``policy``, ``V``,
+    ``energy_guard``)."""
+    return policy_label(run["policy"], run["V"], bool(run.get("energy_guard", False)))

@@ -60,36 +60,72 @@ def test_calibrated_problem_has_psi_alpha_over_n(prob):
         calibrated_problem(prob, 0.0)
 
 
-def _synthetic_runs(rho, gamma, alpha, seeds=3, T=60, e=10, noise=0.0):
+def test_calibrated_problem_with_the_data_share_term(prob):
+    sizes = np.arange(1.0, prob.K + 1)
+    p = calibrated_problem(prob, 0.004, 0.02, data_sizes=sizes)
+    s = np.zeros(prob.K, bool)
+    s[[1, 6]] = True
+    assert p.psi_set(s) == pytest.approx(0.004 / 2 + 0.02 * (1 - 9 / sizes.sum()))
+    assert p.psi_set(np.zeros(prob.K, bool)) == pytest.approx(0.008 + 0.02)
+    q = calibrated_problem(prob, -0.001, 0.02)          # α < 0 clipped: β only
+    assert q.psi_table[1] == pytest.approx(0.0, abs=1e-15)
+    assert q.coverage_weight == 0.02
+
+
+def _synthetic_runs(rho, gamma, alpha, beta=0.0, seeds=3, T=60, e=10, noise=0.0, K=20):
+    """Fixed-N runs of loss_{t+1} = ρ loss_t + γ + α/N + β(1 − c_t) with N random
+    devices of Dirichlet data shares, the set redrawn every e rounds (so the coverage c
+    is constant within an evaluation interval and the e-round fit is exact)."""
     runs = []
     rng = np.random.default_rng(0)
     for s in seeds if isinstance(seeds, list) else range(seeds):
+        share = rng.dirichlet(np.ones(K))
         for N in CALIBRATION_N:
             loss = [2.0 + 0.1 * s]
-            for _ in range(T):
-                loss.append(rho * loss[-1] + gamma + alpha / N)
+            cover = []
+            for t in range(T):
+                if t % e == 0:
+                    c = share[rng.choice(K, N, replace=False)].sum()
+                cover.append(c)
+                loss.append(rho * loss[-1] + gamma + alpha / N + beta * (1 - c))
             at = list(range(0, T + 1, e))
             val = np.array(loss)[at] + noise * rng.normal(size=len(at))
             runs.append({"N": N, "seed": s, "eval_rounds": at, "val_loss": val.tolist(),
-                         "counts": [N] * T})
+                         "counts": [N] * T, "coverage": cover})
     return runs
 
 
-def test_fit_recovers_the_recursion_from_noise_free_curves():
-    """Curves made by loss_{t+1} = ρ loss_t + γ + α/N: the e-round fit and its
-    conversion back to one round give ρ and α (closed form of the e-round sum)."""
-    fit = fit_participation(_synthetic_runs(0.95, 0.01, 0.03), boot=50)
+@pytest.mark.parametrize("model", ["count", "coverage", "both"])
+def test_fit_recovers_the_recursion_from_noise_free_curves(model):
+    """Curves made by the recursion with the terms of ``model``: the e-round fit and its
+    conversion back to one round give ρ, α and β (closed form of the e-round sum)."""
+    alpha = 0.03 if model != "coverage" else 0.0
+    beta = 0.05 if model != "count" else 0.0
+    fit = fit_participation(_synthetic_runs(0.95, 0.01, alpha, beta), boot=50, model=model)
     assert fit["rho"] == pytest.approx(0.95, rel=1e-9)
-    assert fit["alpha"] == pytest.approx(0.03, rel=1e-7)
-    lo, hi = fit["alpha_ci95"]
-    assert lo <= 0.03 * (1 + 1e-7) and hi >= 0.03 * (1 - 1e-7)
-    assert fit["final_a"] > 0 and fit["eval_every"] == 10
+    assert fit["alpha"] == pytest.approx(alpha, rel=1e-7, abs=1e-10)
+    assert fit["beta"] == pytest.approx(beta, rel=1e-7, abs=1e-10)
+    for name, true in (("alpha", alpha), ("beta", beta)):
+        lo, hi = fit[f"{name}_ci95"]
+        assert lo - 1e-9 <= true <= hi + 1e-9
+    assert fit["eval_every"] == 10 and fit["terms"] == model
+    assert set(fit["paired_vs_largest_N"]) == {str(n) for n in CALIBRATION_N}
+    with pytest.raises(ValidationError, match="^model:"):
+        fit_participation(_synthetic_runs(0.95, 0.01, alpha, beta), boot=5, model="x")
 
 
-def test_fit_ci_covers_zero_without_a_participation_effect():
-    fit = fit_participation(_synthetic_runs(0.9, 0.02, 0.0, seeds=6, noise=0.01), boot=300)
-    lo, hi = fit["alpha_ci95"]
-    assert lo < 0 < hi
+def test_fit_with_noise_finds_a_real_effect_and_not_a_missing_one():
+    """With noise, a true β = 0.05 gives a CI that excludes 0 and covers 0.05; with no
+    effect the CIs of α and β cover 0."""
+    fit = fit_participation(_synthetic_runs(0.9, 0.02, 0.0, 0.05, seeds=6, noise=0.005),
+                            boot=300, model="both")
+    lo, hi = fit["beta_ci95"]
+    assert 0 < lo <= 0.05 <= hi
+    null = fit_participation(_synthetic_runs(0.9, 0.02, 0.0, 0.0, seeds=6, noise=0.01),
+                             boot=300, model="both")
+    for name in ("alpha", "beta"):
+        lo, hi = null[f"{name}_ci95"]
+        assert lo < 0 < hi
 
 
 def test_t_ci_matches_scipy():
@@ -126,8 +162,13 @@ def test_compare_interpolates_the_loss_at_equal_energy():
     d = st["paired_differences"]["lyapunov V=10 - all (at_E_lyap)"]
     assert d[0] == pytest.approx(-0.1)
     rows = learning_rows(runs)
-    assert len(rows) == 6 * 3 and rows[0][:4] == ["lyapunov", 10.0, 0, 0]
-    assert {r[2] for r in rows} == {0, 1, 2}
+    assert len(rows) == 6 * 3 and rows[0][:5] == ["lyapunov", 10.0, 0, 0, 0]
+    assert {r[3] for r in rows} == {0, 1, 2}
+    # the same policy with the energy guard is a separate label
+    guarded = [dict(r, energy_guard=True) for r in runs if r["policy"] == "all"]
+    st2 = compare(runs + guarded)
+    assert "all +guard" in st2["policies"]
+    assert "lyapunov V=10 - all +guard (final)" in st2["paired_differences"]
 
 
 # ------------------------------------------------------------------ torch parts

@@ -118,7 +118,7 @@ def test_driven_training_writes_csv_and_loss_falls(tmp_path):
     assert runs["lyapunov"].val_loss[0] == runs["all"].val_loss[0]
     paths = learning_figure(runs, tmp_path)
     assert {q.suffix for q in paths} == {".png", ".pdf", ".csv"}
-    rows = list(csv.reader((tmp_path / "online_learning.csv").open()))
+    rows = list(csv.reader((tmp_path / "online_training.csv").open()))
     assert tuple(rows[0]) == LEARNING_HEADER and len(rows) == 1 + 2 * 13
     import json
 

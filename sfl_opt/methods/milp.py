@@ -65,7 +65,7 @@ HEURISTIC_SHARE = 0.3
 #: seconds per client-subchannel entry to build a link's MILP (Pyomo, a few variables
 #: and constraints per entry; generous): a model expected to take longer than the time
 #: left is not built (the heuristic point is returned with its bound, time_limit)
-BUILD_COST = 1e-4
+BUILD_COST = 1e-3
 
 
 def _check_build_time(ln: Link, deadline: float | None) -> None:

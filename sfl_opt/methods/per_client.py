@@ -50,6 +50,9 @@ from .registry import Options, Outcome
 IMPROVE_TOL = 1e-12
 #: alternations at most (each: the exact split step, then the allocation step)
 MAX_ALTERNATIONS = 20
+#: seconds per client and candidate split of one rank's exact split-vector search (the
+#: last one measured in this process; starts at a generous guess)
+SPLIT_COST = {"unit": 3e-4}
 #: with a time limit, the common-split search gets this share of the method's time left
 #: (the per-client alternation the rest)
 COMMON_SHARE = 0.5
@@ -114,19 +117,32 @@ def point_total(ctx: PreparedProblem, terms: ClientTerms, links: dict[str, LinkP
 
 
 def best_vector(ctx: PreparedProblem, terms: ClientTerms, links: dict[str, LinkPoint],
-                ranks: np.ndarray) -> tuple[float, np.ndarray, int, int]:
+                ranks: np.ndarray, deadline: float | None = None,
+                first: int | None = None) -> tuple[float, np.ndarray, int, int]:
     """Step 1: the exact best ``(total, idx, q, nodes)`` over the rank indices ``ranks``
-    with the allocation of ``links`` held."""
+    with the allocation of ``links`` held. ``deadline`` (``time.perf_counter()``
+    value): a rank whose search is expected (:data:`SPLIT_COST`) to end after it is not
+    searched, rank ``first`` (e.g. the current one) first; ``total`` is inf when none
+    was."""
     rates = _rates(ctx, links)
     best = (np.inf, np.zeros(ctx.K, np.int64), -1, 0)
     nodes = 0
-    for q in ranks:
-        V, lam, W, feas = split_problem(ctx, terms, rates, int(q))
+    order = [int(q) for q in ranks]
+    if first is not None and first in order:
+        order.remove(first)
+        order.insert(0, first)
+    units = ctx.K * terms.splits.size
+    for q in order:
+        t0 = time.perf_counter()
+        if deadline is not None and t0 + SPLIT_COST["unit"] * units > deadline:
+            break
+        V, lam, W, feas = split_problem(ctx, terms, rates, q)
         val, choice, _, nd = best_split_vector(V, lam, W, feas)
+        SPLIT_COST["unit"] = (time.perf_counter() - t0) / units
         nodes += int(nd)
         tot = float(terms.rounds[q] * val)
         if tot < best[0]:
-            best = (tot, choice, int(q), 0)
+            best = (tot, choice, q, 0)
     return best[0], best[1], best[2], nodes
 
 
@@ -216,8 +232,8 @@ def coordinate_moves(ctx: PreparedProblem, terms: ClientTerms, cur: Point,
     cut (or every client's rank) while T_total drops (first improvement, sweeps over
     every client and cut); returns the point and the number of moves. Catches what the
     held-rate step cannot: a deeper cut for a client that needs power another client
-    frees (a binding total power cap). Stops (between clients) once ``ctx.elapsed()``
-    passes ``time_limit`` (s)."""
+    frees (a binding total power cap). Stops (before any re-solve) once
+    ``ctx.elapsed()`` passes ``time_limit`` (s)."""
     moves = 0
     K = ctx.K
     for _ in range(max_sweeps):
@@ -226,6 +242,8 @@ def coordinate_moves(ctx: PreparedProblem, terms: ClientTerms, cur: Point,
         improved = False
         for q in ranks:
             q = int(q)
+            if time_limit is not None and ctx.elapsed() > time_limit:
+                return cur, moves
             if q != cur.q and terms.fits[np.arange(K), cur.idx, q].all():
                 links = repower(ctx, terms, cur.links, cur.idx, q)
                 tot = _fast_total(ctx, terms, links, cur.idx, q)
@@ -239,6 +257,8 @@ def coordinate_moves(ctx: PreparedProblem, terms: ClientTerms, cur: Point,
             for j in np.flatnonzero(terms.fits[k, :, cur.q]):
                 if j == cur.idx[k]:
                     continue
+                if time_limit is not None and ctx.elapsed() > time_limit:
+                    return cur, moves
                 idx = cur.idx.copy()
                 idx[k] = j
                 links = repower(ctx, terms, cur.links, idx, cur.q)
@@ -290,7 +310,8 @@ def solve_per_client(ctx: PreparedProblem, opts: Options,
             break
         alternations += 1
         improved = False
-        tot, idx, q, nd = best_vector(ctx, terms, cur.links, ranks)  # step 1 (exact)
+        tot, idx, q, nd = best_vector(ctx, terms, cur.links, ranks, deadline,  # step 1
+                                      first=None if deadline is None else cur.q)
         nodes += nd
         if tot < cur.total * (1 - IMPROVE_TOL):
             cur = Point(idx, q, cur.links, tot)

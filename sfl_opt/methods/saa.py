@@ -73,10 +73,17 @@ def solve_sflllm_fading(ctx: PreparedProblem, opts: Options) -> Outcome:
     deadline = deadline_of(ctx, opts)
     saa_deadline = None if deadline is None else t0 + SAA_SHARE * max(deadline - t0, 0.0)
     pert = opts.extra.get("perturbations")
+    if pert is not None and not isinstance(pert, Perturbations):
+        raise ValidationError("perturbations", "None or a sfl_opt.replay.Perturbations",
+                              type(pert).__name__)
+    if saa_deadline is not None and t0 + (t0 - ctx.started) > saa_deadline:
+        # a sample's links cost about what preparing the problem did: no time for one,
+        # the plain search on the nominal gains instead (said in info["saa"])
+        out = solve_sflllm(ctx, opts)
+        out.termination = Termination.at_limit(Limit.TIME)
+        out.info = {**out.info, "saa": {"samples": 0, "evaluated": 0, "timed_out": True}}
+        return out
     if pert is not None:
-        if not isinstance(pert, Perturbations):
-            raise ValidationError("perturbations", "None or a sfl_opt.replay.Perturbations",
-                                  type(pert).__name__)
         grid, info = robust_estimates(ctx, opts, samples, pert, saa_deadline)
     else:
         grid, info = saa_estimates(ctx, opts, samples, opts.extra.get("large_scale"),

@@ -73,7 +73,9 @@ def test_what_the_cut_short_methods_report(big):
     assert 1 <= res.info["searched"] < P
     res = solve(big, "sflllm", fading="saa", samples=6, time_limit=1e-6)
     saa = res.info["saa"]
-    assert saa["timed_out"] and saa["samples"] == 1 and saa["evaluated"] == 1
+    # no time for one sample (it costs about what preparing the problem did): the
+    # nominal search, said in info
+    assert saa["timed_out"] and saa["samples"] == 0 and saa["evaluated"] == 0
     res = solve(big, "sflllm", split_mode="per_client", time_limit=1e-6)
     assert np.asarray(res.split).shape == (big.K,)
 

@@ -53,6 +53,45 @@ def test_round_reoptimisation(benchmark, case: str) -> None:
     benchmark.extra_info["target_s"] = 0.002 if "K=20" in case else 0.005
 
 
+def test_training_run_round_problem(benchmark) -> None:
+    """A static training run (100 rounds) as ``simulate_training`` plays it (each round's
+    problem by ``Problem.with_gains``, the pair table reused) against the first
+    edition's way, measured in the same run (a validated ``Problem.replace`` and a new
+    pair table per round); issue 17: re-validation was ~60 % of a static run. Prints
+    both times and the ratio."""
+    import time
+
+    from sfl_opt.experiments import dynamic
+    from sfl_opt.model import delay
+
+    problem = Problem.default(seed=0)
+    dynamic.simulate_training(problem, seed=1, policy="static", rounds=3)  # warm-up
+
+    def run() -> None:
+        dynamic.simulate_training(problem, seed=1, policy="static", rounds=100)
+
+    def first_edition(p, gains):
+        return p.replace(**{f"gain_{n}": g for n, g in gains.items()})
+
+    def old_evaluate(*a, table=None, **k):
+        return delay.evaluate(*a, **k)  # the pair table built again each round
+
+    t0 = time.perf_counter()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(dynamic, "with_gains", first_edition)
+        mp.setattr(dynamic, "evaluate", old_evaluate)
+        for _ in range(3):
+            run()
+    before = (time.perf_counter() - t0) / 3
+    t0 = time.perf_counter()
+    for _ in range(3):
+        run()
+    after = (time.perf_counter() - t0) / 3
+    print(f"\nstatic run, 100 rounds: first edition {before:.3f} s, now {after:.3f} s "
+          f"({before / after:.2f}x)")
+    benchmark(run)
+
+
 def test_reoptimisation_vs_fresh_solve(benchmark) -> None:
     """Issue 20's target in one run: K = 20, M = N = D = 64 (allocated downlink), one
     round of fading after another. Three ways to get a round's point, timed on the same

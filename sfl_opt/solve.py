@@ -30,6 +30,9 @@ from .status import GAP_TOL, Limit, Status, Termination, certifies  # noqa: F401
 
 #: every mode of the registered methods (the CLI's choices)
 MODES = ("nested", "bcd")
+#: the method and the power backend of ``solve`` when none is named
+DEFAULT_METHOD = "sflllm"
+DEFAULT_POWER = "native"
 #: ``assign``: "exact" is the deprecated alias of ``method="milp"``
 ASSIGN = ("heuristic", "exact")
 #: ``bound``: the native Lagrangian bound (default, ``True``) or the cvxpy time-sharing
@@ -191,7 +194,7 @@ def _check_split_mode(spec: MethodSpec, split_mode: Any, power: Any, bound: Any,
 
 def solve(
     problem: Problem,
-    method: str = "sflllm",
+    method: str = DEFAULT_METHOD,
     *,
     power: str | PowerBackend | None = None,
     seed: int | None = None,
@@ -327,7 +330,7 @@ def solve(
         raise ValidationError("client_energy", "inf for every client with split_mode="
                               "'per_client' (energy budgets are honoured with one common "
                               "cut)", problem.client_energy.tolist())
-    backend = (get_backend(power if power is not None else "native", **(power_options or {}))
+    backend = (get_backend(power if power is not None else DEFAULT_POWER, **(power_options or {}))
                if spec.power == "any" else None)
     if bound == "relaxation":
         require("cvxpy", "the relaxation bound (bound='relaxation', --bound relaxation)",
@@ -405,7 +408,7 @@ def _solve_over_local_iters(problem: Problem, method: str, kwargs: dict[str, Any
                 and kwargs.get("split_mode", "common") == "common":
             t0 = time.perf_counter()
             lb = float(native_lower_bound(prepare(sub), upper=best.delay))
-            timings["prune_bounds"] = timings.get("prune_bounds", 0.0) + \
+            timings["candidate_bounds"] = timings.get("candidate_bounds", 0.0) + \
                 time.perf_counter() - t0
             if lb >= best.delay * (1 - GAP_TOL):
                 per[str(i)] = {"pruned": True, "lower_bound": lb}
@@ -484,8 +487,12 @@ def _assemble(prep: PreparedProblem, spec: MethodSpec, opts: Options, out: Outco
             lb = float(lower_bound_details(pr, prep)["bound"])
         elif opts.split_mode == "per_client":  # the per-client relaxation
             lb = float(per_client_lower_bound(prep, upper=bd.total, deadline=deadline))
-        else:  # the native bound; the point's delay lets pairs that cannot matter stop
-            lb = float(native_lower_bound(prep, upper=bd.total, deadline=deadline))
+        elif out.pair_bounds is not None and lower is not None and certifies(bd.total, lower):
+            lb = float(lower)  # the method's own pair bounds certify the point already
+        else:  # the native bound, from the method's pair bounds when it has some; the
+            # point's delay lets pairs that cannot matter stop
+            lb = float(native_lower_bound(prep, upper=bd.total, deadline=deadline,
+                                          known=out.pair_bounds))
         timings["bound"] = time.perf_counter() - t0
         if lower is not None:  # keep a tighter certified bound of the method
             lb = max(lb, float(lower))

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
 from pathlib import Path
@@ -16,12 +17,19 @@ from .._io import check_writable, write_text
 from ..errors import ValidationError
 from ..experiments.report import format_report
 from ..methods import METHODS
+from ..methods.registry import COMMON_OPTIONS
+from ..methods.registry import DEFAULTS as METHOD_DEFAULTS
 from ..model.architectures import MODELS
 from ..model.hardware import DEVICES, SERVERS
 from ..model.problem import Problem
-from ..model.scenario import BANDS, DOWNLINKS
+from ..model.scenario import BANDS, DOWNLINKS, default_problem
+from ..model.scenario import DEFAULTS as SCENARIO
 from ..power import available_backends, backend_class, registered_backends
-from ..solve import ASSIGN, MODES, solve, warmup
+from ..solve import ASSIGN, BOUNDS, DEFAULT_METHOD, DEFAULT_POWER, MODES, solve, warmup
+from .options import add_no_progress, add_out, with_default
+
+#: the seed of the default scenario when none is given (``Problem.default``'s)
+SCENARIO_SEED: int = inspect.signature(default_problem).parameters["seed"].default
 
 
 def load_problem(path: str | None, scenario_seed: int | None = None,
@@ -34,7 +42,8 @@ def load_problem(path: str | None, scenario_seed: int | None = None,
     scenario = {k: val for k, val in scenario.items() if val is not None}
     if path is None:
         kw: dict[str, Any] = {} if profile is None else {"profile": profile}
-        return Problem.default(seed=0 if scenario_seed is None else scenario_seed, **kw,
+        return Problem.default(seed=SCENARIO_SEED if scenario_seed is None else scenario_seed,
+                               **kw,
                                **scenario)
     if scenario_seed is not None:
         raise ValidationError("--scenario-seed", "no value with a scenario file (it only "
@@ -73,15 +82,18 @@ SCENARIO_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "--model": ("model", dict(choices=sorted(MODELS), metavar="MODEL",
                               help="LLM architecture from the catalogue (analytic workload): "
                                    + ", ".join(sorted(MODELS)))),
-    "--clients": ("clients", dict(type=int, metavar="K", help="number of clients (default 5)")),
-    "--subchannels": ("subchannels", dict(type=int, metavar="M",
-                                          help="subchannels per link (default 20)")),
+    "--clients": ("clients", dict(type=int, metavar="K", help=with_default(
+        "number of clients", SCENARIO["clients"]))),
+    "--subchannels": ("subchannels", dict(type=int, metavar="M", help=with_default(
+        "subchannels per link", SCENARIO["subchannels"]))),
     "--local-iters": ("local_iters", dict(type=lambda t: _local_iters_arg(t), metavar="I",
-                                          help="local iterations per round (default 50; "
-                                               "rounds(r, I) from the convergence model), or "
-                                               "a comma list of candidates, e.g. 5,20,50,100: "
-                                               "solve then chooses I")),
-    "--batch": ("batch", dict(type=int, help="samples per local iteration (default 8)")),
+                                          help=with_default(
+                                              "local iterations per round (rounds(r, I) from "
+                                              "the convergence model), or a comma list of "
+                                              "candidates, e.g. 5,20,50,100: solve then "
+                                              "chooses I", SCENARIO["local_iters"]))),
+    "--batch": ("batch", dict(type=int, help=with_default("samples per local iteration",
+                                                          SCENARIO["batch"]))),
     "--split-min": ("split_min", dict(type=int, metavar="L0",
                                       help="privacy floor: candidate splits >= L0")),
     "--client-memory": ("client_memory", dict(type=float, metavar="BYTES",
@@ -94,18 +106,16 @@ SCENARIO_OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
                                               help="power each client draws while "
                                                    "computing, W (default: the devices' "
                                                    "catalogue power, else 10 W)")),
-    "--noise-figure-db": ("noise_figure_db", dict(type=float, metavar="DB",
-                                                  help="receiver noise figure added to "
-                                                       "-174 dBm/Hz (default 5)")),
-    "--max-se": ("max_se", dict(type=float, metavar="BIT/S/HZ",
-                                help="spectral-efficiency cap per subchannel (truncated "
-                                     "Shannon; default 7.4, 256-QAM; inf: none)")),
-    "--se-attenuation": ("se_attenuation", dict(type=float, metavar="ALPHA",
-                                                help="attenuation factor of the truncated "
-                                                     "Shannon rate, TR 36.942 (default 1)")),
-    "--p-total": ("p_total", dict(type=float, metavar="W",
-                                  help="total power cap per link, W (inf: per-device caps "
-                                       "only; default 0.6)")),
+    "--noise-figure-db": ("noise_figure_db", dict(type=float, metavar="DB", help=with_default(
+        "receiver noise figure added to -174 dBm/Hz", SCENARIO["noise_figure_db"]))),
+    "--max-se": ("max_se", dict(type=float, metavar="BIT/S/HZ", help=with_default(
+        "spectral-efficiency cap per subchannel (truncated Shannon; 7.4 is 256-QAM; inf: "
+        "none)", SCENARIO["max_se"]))),
+    "--se-attenuation": ("se_attenuation", dict(type=float, metavar="ALPHA", help=with_default(
+        "attenuation factor of the truncated Shannon rate, TR 36.942",
+        SCENARIO["se_attenuation"]))),
+    "--p-total": ("p_total", dict(type=float, metavar="W", help=with_default(
+        "total power cap per link, W (inf: per-device caps only)", SCENARIO["p_total"]))),
     "--downlink": ("downlink", dict(choices=DOWNLINKS,
                                     help="downlink model: the paper's fixed rates (default) "
                                          "or allocated subchannels and base-station power")),
@@ -170,11 +180,11 @@ def _exact_progress(d: dict[str, float]) -> None:
 
 
 def _cmd_solve(args: argparse.Namespace) -> int:
-    if args.json:  # fail before solving, not after
-        folder = Path(args.json).resolve().parent
+    if args.out:  # fail before solving, not after
+        folder = Path(args.out).resolve().parent
         if not folder.is_dir():
-            raise ValidationError("--json", "a path in an existing folder", str(folder))
-        check_writable(args.json, "--json")
+            raise ValidationError("--out", "a path in an existing folder", str(folder))
+        check_writable(args.out, "--out")
     problem = load_problem(args.scenario, args.scenario_seed, args.profile,
                            **scenario_options(args))
     spec = METHODS[args.method]
@@ -198,9 +208,9 @@ def _cmd_solve(args: argparse.Namespace) -> int:
                 max_iter=args.max_iter, max_moves=args.max_moves,
                 split_mode=args.split_mode.replace("-", "_"), **options)
     print(format_report(problem, res, show_bound=args.bound != "none"))
-    if args.json:
-        write_text(args.json, res.to_json())
-        print(f"\nresult written to {args.json}")
+    if args.out:
+        write_text(args.out, res.to_json())
+        print(f"\nresult written to {args.out}")
     return 0 if res.success else 1
 
 
@@ -215,10 +225,23 @@ def _cmd_backends(args: argparse.Namespace) -> int:
     return 0
 
 
+def _method_help(name: str, method: str | None = None) -> str:
+    """The help of a ``solve`` option from its one declaration (``COMMON_OPTIONS``, or
+    ``method``'s own ``Option``): its doc, unit and default."""
+    if method is None:
+        opt = COMMON_OPTIONS[name]
+    else:
+        opt = next(o for o in METHODS[method].own if o.name == name)
+    unit = f", {opt.unit}" if opt.unit else ""
+    scope = f"method {method}: " if method else ""
+    return with_default(f"{scope}{opt.doc}{unit}", opt.default)
+
+
 def register(sub: Any) -> None:
     """Add ``default``, ``solve`` and ``backends`` to an ``argparse`` subparsers object."""
     p = sub.add_parser("default", help="print the default scenario as JSON")
-    p.add_argument("--seed", type=int, default=0, help="scenario seed (default 0)")
+    p.add_argument("--seed", type=int, default=SCENARIO_SEED,
+                   help=with_default("scenario seed", SCENARIO_SEED))
     _add_scenario_options(p)
     p.add_argument("--profile", metavar="PATH", default=None,
                    help="measured profile JSON (default: the bundled cpu-gpt2-small profile)")
@@ -227,44 +250,40 @@ def register(sub: Any) -> None:
     p = sub.add_parser("solve", help="solve a scenario and print a report")
     p.add_argument("scenario", nargs="?", help="scenario JSON (default: the bundled default; "
                                                "'-' reads stdin)")
-    p.add_argument("--scenario-seed", type=int, default=None,
-                   help="seed of the default scenario when no file is given (default 0)")
+    p.add_argument("--scenario-seed", type=int, default=None, help=with_default(
+        "seed of the default scenario when no file is given", SCENARIO_SEED))
     p.add_argument("--profile", metavar="PATH", default=None,
                    help="measured profile JSON of the default scenario (default: the bundled "
                         "cpu-gpt2-small profile)")
-    p.add_argument("--seed", type=int, default=None,
-                   help="seed of random methods and kicks (default 0)")
-    p.add_argument("--method", default="sflllm", choices=sorted(METHODS))
-    p.add_argument("--power", default=None, choices=registered_backends(),
-                   help="power-control backend (default native; installed: "
-                        f"{', '.join(available_backends())})")
-    p.add_argument("--mode", default=None, choices=MODES,
-                   help="search mode of methods that have one (default nested)")
+    p.add_argument("--seed", type=int, default=None, help=_method_help("seed"))
+    p.add_argument("--method", default=DEFAULT_METHOD, choices=sorted(METHODS),
+                   help=with_default("the method (sfl_opt.available_methods())",
+                                     DEFAULT_METHOD))
+    p.add_argument("--power", default=None, choices=registered_backends(), help=with_default(
+        f"power-control backend (installed: {', '.join(available_backends())})",
+        DEFAULT_POWER))
+    p.add_argument("--mode", default=None, choices=MODES, help=with_default(
+        "search mode of methods that have one", METHODS["sflllm"].modes[0]))
     p.add_argument("--assign", default=None, choices=ASSIGN,
                    help="deprecated: --assign exact is --method milp")
-    p.add_argument("--no-refine", action="store_true", help="skip the local search")
-    p.add_argument("--bound", default="native", choices=("native", "relaxation", "none"),
+    p.add_argument("--no-refine", action="store_true",
+                   help=f"no {COMMON_OPTIONS['refine'].doc} (refine is "
+                        f"{METHOD_DEFAULTS['refine']} by default)")
+    p.add_argument("--bound", default=BOUNDS[0], choices=(*BOUNDS, "none"),
                    help="the lower bound (certificate) on the result: the native bound "
                         "(default), the cvxpy time-sharing relaxation, or none")
-    p.add_argument("--time-limit", type=float, default=None,
-                   help="seconds for the whole solve (the best point and its certified gap "
-                        "are reported when it expires)")
-    p.add_argument("--no-progress", action="store_true",
-                   help="no progress lines on stderr (method exact prints one a second)")
+    p.add_argument("--time-limit", type=float, default=None, help=_method_help("time_limit"))
+    add_no_progress(p, "no progress lines on stderr (method exact prints one a second)")
     p.add_argument("--split-mode", default="common", choices=("common", "per-client"),
                    help="one cut for all clients (default) or one per client within its "
                         "own memory (method sflllm)")
-    p.add_argument("--rank", type=int, default=None,
-                   help="the rank of method fixed_rank (default: the median candidate)")
-    p.add_argument("--kicks", type=int, default=None,
-                   help="iterated-local-search restarts per link and pair (default automatic)")
-    p.add_argument("--max-iter", type=int, default=None,
-                   help="outer iterations of mode bcd (default 20)")
-    p.add_argument("--max-moves", type=int, default=None,
-                   help="local-search moves per link (default 10000)")
+    p.add_argument("--rank", type=int, default=None, help=_method_help("rank", "fixed_rank"))
+    p.add_argument("--kicks", type=int, default=None, help=_method_help("kicks"))
+    p.add_argument("--max-iter", type=int, default=None, help=_method_help("max_iter"))
+    p.add_argument("--max-moves", type=int, default=None, help=_method_help("max_moves"))
     p.add_argument("--power-option", type=_power_option, action="append", metavar="KEY=VALUE",
                    help="an option of the power backend (repeatable; VALUE read as JSON)")
-    p.add_argument("--json", metavar="OUT", help="also write the result as JSON")
+    add_out(p, "the result as JSON", old="--json")
     _add_scenario_options(p)
     p.set_defaults(func=_cmd_solve)
 

@@ -14,8 +14,17 @@ from .._io import write_text
 from ..experiments.dynamic import simulate_training
 from ..experiments.radio_figures import format_shares, make_radio_figures, stage_share_rows
 from ..model.scenario import large_scale_gains
-from .core import add_radio_options, load_problem
-from .options import SEEDS_HELP, add_no_progress, add_seeds, fail, seed_count, seeds
+from .core import SCENARIO_SEED, add_radio_options, load_problem
+from .options import (
+    SEEDS_HELP,
+    add_no_progress,
+    add_out,
+    add_seeds,
+    fail,
+    seed_count,
+    seeds,
+    with_default,
+)
 
 
 def _cmd_dynamic(args: argparse.Namespace) -> int:
@@ -41,9 +50,9 @@ def _cmd_dynamic(args: argparse.Namespace) -> int:
               f"certified bound {run.bound:,.1f} s, round delay "
               f"{np.median(run.round_delays):,.2f} s median, re-optimisation "
               f"{1e3 * run.reopt_time.mean():.3f} ms/round")
-    if args.json:
-        write_text(args.json, json.dumps([r.to_dict() for r in out], indent=1))
-        print(f"runs written to {args.json}")
+    if args.out:
+        write_text(args.out, json.dumps([r.to_dict() for r in out], indent=1))
+        print(f"runs written to {args.out}")
     return 0
 
 
@@ -68,8 +77,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("dynamic", help="simulate a training run under block fading")
     p.add_argument("scenario", nargs="?", help="scenario JSON (default: the bundled default)")
     p.add_argument("--scenario-seed", type=int, default=None,
-                   help="seed of the default scenario (default 0)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the fading draws (default 0)")
+                   help=with_default("seed of the default scenario", SCENARIO_SEED))
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the fading draws (default %(default)s)")
     p.add_argument("--policy", default="both", choices=("adaptive", "static", "both"))
     p.add_argument("--rho", type=float, default=0.0,
                    help="round-to-round fading correlation in [0, 1] (default 0: i.i.d.)")
@@ -78,17 +88,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pair", default="nominal", choices=("nominal", "saa"),
                    help="(split, rank) from the nominal channel or by sample-average "
                         "approximation")
-    p.add_argument("--samples", type=int, default=32, help="SAA samples (default 32)")
+    p.add_argument("--samples", type=int, default=32, help="SAA samples (default %(default)s)")
     p.add_argument("--static-power", default="fixed", choices=("fixed", "resolved"))
     p.add_argument("--mobility-step", type=float, default=0.0,
                    help="random-walk step of the client distances, m per round")
-    p.add_argument("--json", metavar="OUT", help="also write the runs as JSON")
+    add_out(p, "the runs as JSON", old="--json")
     add_radio_options(p)
     p.set_defaults(func=_cmd_dynamic)
 
     p = sub.add_parser("radio-figures", help="figures of the radio options: shared vs "
                                              "separate band, block fading policies")
-    p.add_argument("--out", default="docs/figures", help="output folder (default docs/figures)")
+    p.add_argument("--out", default="docs/figures", help="output folder (default %(default)s)")
     p.add_argument("--quick", action="store_true", help="3 seeds, fewer points")
     p.add_argument("--seeds", type=seeds, default=None,
                    help=f"{SEEDS_HELP}, of the form 0..N-1 (default 10)")

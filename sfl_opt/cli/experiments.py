@@ -31,7 +31,15 @@ from ..experiments.sweep import PARAMS, SweepTable, executor_scope, implausible,
 from ..methods import METHODS
 from ..model.problem import Problem
 from .core import add_radio_options
-from .options import SEEDS_HELP, add_no_progress, add_seeds, comma_list, float_list, seed_count
+from .options import (
+    SEEDS_HELP,
+    add_no_progress,
+    add_out,
+    add_seeds,
+    comma_list,
+    float_list,
+    seed_count,
+)
 from .options import seeds as seeds_type
 
 #: the command that reproduces the README's comparison table
@@ -76,7 +84,7 @@ def _report_failures(table: SweepTable) -> int:
 def _cmd_compare(args: argparse.Namespace) -> int:
     radio = {k: val for k, val in (("downlink", args.downlink), ("band", args.band))
              if val is not None}
-    scenario = _check_before_run(args, args.csv, "--csv")
+    scenario = _check_before_run(args, args.out, "--out")
     with _scope(args) as ex:
         table = compare(args.seeds, _methods(args.methods), executor=ex,
                         progress=not args.no_progress, base=_base(args))
@@ -85,8 +93,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     print(format_compare(table, scenario=scenario))
     if radio:
         print("radio options: " + ", ".join(f"{k}={val}" for k, val in radio.items()))
-    if args.csv:
-        print(f"\nruns written to {table.to_csv(args.csv)}")
+    if args.out:
+        print(f"\nruns written to {table.to_csv(args.out)}")
     if args.markdown:
         print("\n" + markdown_compare(table))
     return 0
@@ -168,7 +176,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--serial", action="store_true", help="run in this process")
     g.add_argument("--workers", type=_positive, default=2,
-                   help="processes of the local pool (default 2)")
+                   help="processes of the local pool (default %(default)s)")
     g.add_argument("--dask", metavar="ADDRESS",
                    help="run on a Dask cluster (scheduler address, e.g. tcp://host:8786)")
     add_no_progress(p)
@@ -183,7 +191,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--methods", nargs="+", type=_METHOD_LIST, default=None,
                    help=f"comma-separated methods to run, of {','.join(method_names)} "
                         "(default: sflllm and every baseline)")
-    p.add_argument("--csv", metavar="OUT", help="also write the runs as CSV")
+    add_out(p, "the runs as CSV", old="--csv", metavar="CSV")
     p.add_argument("--markdown", action="store_true", help="also print a Markdown table")
     add_radio_options(p)
     add_profile_option(p)
@@ -215,7 +223,7 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=_cmd_sweep)
 
     p = subparsers.add_parser("figures", help="regenerate the paper's figures (PNG, PDF, CSV)")
-    p.add_argument("--out", default="docs/figures", help="output folder (default docs/figures)")
+    p.add_argument("--out", default="docs/figures", help="output folder (default %(default)s)")
     p.add_argument("--quick", action="store_true", help="a small grid and 2 seeds")
     p.add_argument("--seeds", type=seeds_type, default=None,
                    help=f"{SEEDS_HELP}, of the form 0..N-1 (default 10, or 2 with --quick)")

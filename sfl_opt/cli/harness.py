@@ -18,6 +18,7 @@ from ..harness import require_torch
 from ..harness.data import WordTokenizer
 from ..harness.rounds import measure_rounds
 from ..model.profiles import PROFILES_DIR
+from .options import add_no_progress, add_seeds, float_list, format_seeds, int_list
 
 #: Named model sizes for ``--model`` (``vocab=None``: the bundled task's tokenizer).
 MODELS: dict[str, dict[str, Any]] = {
@@ -28,28 +29,6 @@ MODELS: dict[str, dict[str, Any]] = {
 }
 
 _DEFAULT_DIR = PROFILES_DIR
-
-
-def _int_list(text: str) -> list[int]:
-    try:
-        out = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got {text!r}") from None
-    if not out:
-        raise argparse.ArgumentTypeError("expected at least one integer")
-    return out
-
-
-def _float_list(text: str) -> list[float]:
-    try:
-        out = [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated numbers, got {text!r}") from None
-    if not out:
-        raise argparse.ArgumentTypeError("expected at least one number")
-    return out
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
@@ -85,6 +64,8 @@ def _command_line(name: str, args: argparse.Namespace) -> str:
             parts.append(flag)
         elif isinstance(val, list) and key == "profile":
             parts += [flag, *(shlex.quote(str(x)) for x in val)]
+        elif key == "seeds":  # read back by the shared --seeds syntax
+            parts += [flag, format_seeds(val)]
         elif isinstance(val, list):
             parts += [flag, ",".join(str(x) for x in val)]
         else:
@@ -102,7 +83,7 @@ def register(subparsers: Any) -> None:
     _model_args(p)
     p.add_argument("--device", default="cpu", help="device label used in the file name")
     p.add_argument("--batch", type=int, default=1, help="samples per measurement")
-    p.add_argument("--ranks", type=_int_list, default=[1, 8],
+    p.add_argument("--ranks", type=int_list, default=[1, 8],
                    help="two LoRA ranks r1<r2 for the per-rank FLOPs (default 1,8)")
     p.add_argument("--repeats", type=int, default=5, help="timed runs (median)")
     p.add_argument("--warmup", type=int, default=2, help="untimed runs first")
@@ -110,7 +91,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="model initialisation seed")
     p.add_argument("--out", default=None, help="output path (default profiles/<device>-<model>"
                                                ".json); an existing rounds table is kept")
-    p.add_argument("--no-progress", action="store_true")
+    add_no_progress(p)
     p.set_defaults(func=cmd_profile)
 
     q = subparsers.add_parser(
@@ -125,11 +106,11 @@ def register(subparsers: Any) -> None:
                     "with the same settings resumes from them.")
     _model_args(q)
     q.add_argument("--profile", nargs="+", required=True, help="profile JSON file(s) to update")
-    q.add_argument("--ranks", type=_int_list, default=[1, 2, 4, 8, 16])
-    q.add_argument("--seeds", type=_int_list, default=[0, 1, 2])
-    q.add_argument("--local-iters", type=_int_list, default=[1, 5, 20, 50],
+    q.add_argument("--ranks", type=int_list, default=[1, 2, 4, 8, 16])
+    add_seeds(q, "3", " of the training runs")
+    q.add_argument("--local-iters", type=int_list, default=[1, 5, 20, 50],
                    help="local iterations per round I (default 1,5,20,50)")
-    q.add_argument("--lr-grid", type=_float_list, default=[1e-3, 3e-3, 1e-2, 3e-2, 1e-1],
+    q.add_argument("--lr-grid", type=float_list, default=[1e-3, 3e-3, 1e-2, 3e-2, 1e-1],
                    help="AdamW learning rates tried per rank (default 1e-3..1e-1, 5 values)")
     q.add_argument("--tune-local-iters", default="5",
                    help="the I at which the rate is tuned and reused at the others, or 'each'")
@@ -155,7 +136,7 @@ def register(subparsers: Any) -> None:
                    help="no learning-rate sweep: reuse the per-rank rates of the first "
                         "profile's rounds.protocol.lr (and record its lr_grid)")
     q.add_argument("--threads", type=int, default=None)
-    q.add_argument("--no-progress", action="store_true")
+    add_no_progress(q)
     q.set_defaults(func=cmd_measure_rounds)
 
     c = subparsers.add_parser(
@@ -183,9 +164,9 @@ def register(subparsers: Any) -> None:
                     "--profile file.")
     _model_args(a)
     a.add_argument("--profile", nargs="+", required=True, help="profile JSON file(s) to update")
-    a.add_argument("--splits", type=_int_list, default=[1, 3])
+    a.add_argument("--splits", type=int_list, default=[1, 3])
     a.add_argument("--rank", type=int, default=4)
-    a.add_argument("--seeds", type=_int_list, default=[0, 1])
+    add_seeds(a, "2", " of the training runs")
     a.add_argument("--rounds", type=int, default=40)
     a.add_argument("--local-iters", type=int, default=5)
     a.add_argument("--lr", type=float, required=True)
@@ -197,7 +178,7 @@ def register(subparsers: Any) -> None:
     a.add_argument("--n-val", type=int, default=128)
     a.add_argument("--pretrain-steps", type=int, default=300)
     a.add_argument("--threads", type=int, default=None)
-    a.add_argument("--no-progress", action="store_true")
+    add_no_progress(a)
     a.set_defaults(func=cmd_measure_accuracy)
 
 

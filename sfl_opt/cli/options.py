@@ -52,6 +52,13 @@ def seeds(text: str) -> list[int]:
                                          f"{text!r}") from None
 
 
+def format_seeds(chosen: Sequence[int]) -> str:
+    """``--seeds`` text that :func:`parse_seeds` reads back as ``chosen`` (a command line
+    recorded in a file): ``a,b,c``, one seed ``s`` as the range ``s-s``."""
+    vals = [int(x) for x in chosen]
+    return f"{vals[0]}-{vals[0]}" if len(vals) == 1 else ",".join(map(str, vals))
+
+
 def seed_count(chosen: Sequence[int], option: str = "--seeds") -> int:
     """N for a command whose runs take the seeds 0..N-1 (``figures``): the seeds must be
     exactly those."""
@@ -83,15 +90,60 @@ int_list = comma_list(int, "integers")
 def add_seeds(p: argparse.ArgumentParser, default: str, what: str = "") -> None:
     """``--seeds`` with the shared syntax; ``default`` in the same syntax."""
     p.add_argument("--seeds", type=seeds, default=seeds(default),
-                   help=f"{SEEDS_HELP}{what} (default {default})")
+                   help=with_default(f"{SEEDS_HELP}{what}", default))
 
 
-def add_no_progress(p: argparse.ArgumentParser) -> None:
+def add_no_progress(p: argparse.ArgumentParser, text: str = "no progress bar") -> None:
     """``--no-progress`` (``--quiet`` is the former spelling, still accepted)."""
-    p.add_argument("--no-progress", action="store_true", dest="no_progress",
-                   help="no progress bar")
+    p.add_argument("--no-progress", action="store_true", dest="no_progress", help=text)
     p.add_argument("--quiet", action="store_true", dest="no_progress",
                    help=argparse.SUPPRESS)
+
+
+def default_text(value: Any) -> str:
+    """How a help text shows a default value: ``%g`` numbers, comma-separated sequences,
+    ``None`` as ``None`` (the option's doc says what None means)."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return str(value)
+    if isinstance(value, (int, float)):
+        return f"{value:g}"
+    if isinstance(value, (tuple, list)):
+        return ",".join(default_text(x) for x in value)
+    return str(value)
+
+
+def with_default(text: str, value: Any) -> str:
+    """``text (default VALUE)``: a help text whose default is read from its source of
+    truth (``sfl_opt.methods.registry.DEFAULTS``, a method's ``Option``,
+    ``sfl_opt.model.scenario.DEFAULTS``), never written by hand."""
+    return f"{text} (default {default_text(value)})"
+
+
+class _DeprecatedAlias(argparse.Action):
+    """A former spelling of an option: stores into the new option's ``dest`` and prints
+    a one-line deprecation note on stderr."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, new: str = "",
+                 **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, **kwargs)
+        self.new = new
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        print(f"sfl-opt: note: {option_string} is deprecated, use {self.new}",
+              file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def add_out(p: argparse.ArgumentParser, what: str, *, old: str | None = None,
+            metavar: str = "PATH") -> None:
+    """``--out PATH`` (``args.out``; None: nothing written) that also writes ``what``;
+    ``old``: a former spelling (e.g. ``--json``), hidden, still accepted with a
+    deprecation note on stderr."""
+    p.add_argument("--out", metavar=metavar, default=None, help=f"also write {what}")
+    if old is not None:
+        p.add_argument(old, dest="out", metavar=metavar, action=_DeprecatedAlias, new="--out",
+                       help=argparse.SUPPRESS)
 
 
 class Parser(argparse.ArgumentParser):
@@ -108,5 +160,6 @@ def fail(message: str) -> NoReturn:
     raise SystemExit(2)
 
 
-__all__ = ["SEEDS_HELP", "Parser", "add_no_progress", "add_seeds", "comma_list", "fail",
-           "float_list", "int_list", "parse_seeds", "seed_count", "seeds"]
+__all__ = ["SEEDS_HELP", "Parser", "add_no_progress", "add_out", "add_seeds", "comma_list",
+           "default_text", "fail", "float_list", "format_seeds", "int_list", "parse_seeds",
+           "seed_count", "seeds", "with_default"]

@@ -51,11 +51,16 @@ from typing import Any
 import numpy as np
 
 from .. import kernels as kn
+from .._records import ArrayRecord, read_only
 from ..errors import SflOptError, ValidationError
 from ..model.delay import PairTable, pair_table, stage_for_total, total_delay
 from ..model.problem import Problem
 from ..power.base import PowerBackend, PowerSolution, PowerSubproblem
 from ..power.scaling import Scaling
+
+#: how often a link computed its closed-form pair bounds (:meth:`Link.cheap_bounds`: once
+#: per link of a prepared problem, whoever asks: methods, the certificate)
+BOUND_BUILDS = {"closed_form": 0}
 
 #: relative tolerance of the native bisection (exact power)
 RTOL = 1e-12
@@ -302,10 +307,35 @@ class Link:
         c, S = self.demand(p)
         return float(kn.stage_lower_bound(c, S, rall, rsum, 1e-12))
 
-    def cheap_bounds(self) -> np.ndarray:
-        """(P,) :meth:`cheap_bound` of every pair of a per-pair link."""
+    @cached_property
+    def _cheap_bounds(self) -> np.ndarray:
         assert self.bits is not None
-        return np.array([self.cheap_bound(p) for p in range(self.bits.size)])
+        BOUND_BUILDS["closed_form"] += 1
+        out = np.array([self.cheap_bound(p) for p in range(self.bits.size)])
+        read_only(out)
+        return out
+
+    def cheap_bounds(self) -> np.ndarray:
+        """(P,) :meth:`cheap_bound` of every pair of a per-pair link (s), computed once
+        per link and shared (read-only)."""
+        return self._cheap_bounds
+
+
+@dataclass(frozen=True)
+class PairBounds(ArrayRecord):
+    """Certified lower bounds a method proved, handed to ``solve``'s certificate so that
+    it does not compute them again: ``tf`` the round link's ``max_k 1/R_k`` (s/bit;
+    NaN: none) and ``stage (P,)`` the summed stage of the stage links per pair (s; NaN
+    where the method has none). Each must be valid for every assignment and power (a
+    dual bound, a finished search's bound, a closed form)."""
+
+    tf: float
+    stage: np.ndarray
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "stage", np.array(self.stage, dtype=float))  # its own copy
+        object.__setattr__(self, "tf", float(self.tf))
+        super().__post_init__()
 
 
 @dataclass(eq=False)
@@ -498,5 +528,6 @@ def prepare(problem: Problem, table: PairTable | None = None) -> PreparedProblem
     return PreparedProblem(pr, tab, links, fixed_iter, stage_links=("s", "d"), full_tab=full)
 
 
-__all__ = ["MOVE_TOL", "RTOL", "Link", "LinkPoint", "PreparedProblem", "kick_numbers",
+__all__ = ["BOUND_BUILDS", "MOVE_TOL", "RTOL", "Link", "LinkPoint", "PairBounds", "PreparedProblem",
+           "kick_numbers",
            "prepare"]

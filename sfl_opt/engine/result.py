@@ -13,6 +13,36 @@ from ..model.delay import Breakdown
 from ..model.energy import Energy
 from ..status import Status, Termination, TerminationReason
 
+#: the keys of :attr:`SolveResult.timings` (seconds each), one meaning per key; a method
+#: records the stages it has (``split_mode="per_client"`` adds the common-split solve's
+#: own keys as ``common_<key>``). Glossary: docs/glossary.md
+TIMINGS: dict[str, str] = {
+    "total": "the whole call of solve: validation, preparation, the method, the bound",
+    "prepare": "what solve does before the method: validation, the pair table, the "
+               "prepared problem",
+    "bound": "the certificate: the lower bound solve puts on the result (lower_bound; "
+             "solve's bound=)",
+    "pair_bounds": "a method's lower bounds on the (split, rank) pairs, to prune its "
+                   "search (SflLLM's closed forms, exact's root dual bounds)",
+    "candidate_bounds": "solve's bounds on the candidate local iterations I, to skip those "
+                        "that cannot win",
+    "heuristic": "the incumbent of an exact method (exact, milp)",
+    "f_link": "the round link's (f-link) allocation",
+    "greedy": "the straggler-first greedy allocation of every pair (SflLLM nested)",
+    "refine": "the local search (and kicks) of the pairs that can win (SflLLM nested)",
+    "allocation": "the allocation steps (SflLLM bcd)",
+    "power": "the power steps with a backend (SflLLM bcd)",
+    "search": "the (split, rank) search of fixed allocations (bcd, baselines) or the "
+              "branch and bound (exact)",
+    "s_link": "the s-link MILPs (milp)",
+    "power_backend": "the final power re-solved by the requested backend",
+    "draw": "the random draw (fully_random)",
+    "saa": "the sample-average estimate of every pair (fading='saa')",
+    "budget": "the energy-budget repair (client_energy)",
+    "common": "split_mode='per_client': the common-split solve it starts from",
+    "per_client": "split_mode='per_client': the per-client cut alternation",
+}
+
 
 @dataclass
 class SolveResult:
@@ -36,7 +66,8 @@ class SolveResult:
       ``"native"`` exact kernels, ``"equal"`` equal psd), ``mode`` (``""`` for a method
       without modes); ``iterations`` (outer iterations);
       ``history`` (objective after each outer iteration, s);
-    - ``timings`` (seconds per stage, and ``"total"``); ``breakdown`` (every term of
+    - ``timings`` (seconds per stage, and ``"total"``; the keys and their meaning:
+      :data:`TIMINGS`); ``breakdown`` (every term of
       SPEC §2); ``lower_bound`` (s: a certified lower bound on the problem's optimum, by
       default the native one; None with ``bound=False``); ``grid`` ((len(splits), len(ranks)) best
       delay found per pair, s, or None); ``info`` (method-specific details);

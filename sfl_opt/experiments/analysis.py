@@ -16,12 +16,13 @@ from typing import Any
 import numpy as np
 
 from ..errors import ValidationError
+from ..methods.baselines import BASELINES as BASELINE_METHODS
 from .sweep import RunMemo, SweepTable, default_value, sweep
 
-#: the default method and the baselines, in the order of the tables and figures
+#: the default method and the baselines (defined once, by their registration in
+#: ``sfl_opt.methods.baselines``), in the order of the tables and figures
 REFERENCE = "sflllm"
-BASELINES = ("random_subchannels", "equal_power", "random_split", "fixed_rank", "random_rank",
-             "fully_random")
+BASELINES: tuple[str, ...] = tuple(BASELINE_METHODS)
 #: display name of each method
 METHOD_LABELS: dict[str, str] = {
     "sflllm": "SflLLM (proposed)",

@@ -261,6 +261,7 @@ def simulate_training(problem: Problem, seed: int = 0, policy: str = "adaptive",
     fading = GaussMarkovFading(problem, rho, np.random.default_rng([seed, 140]),
                                large=large_scale, distance=distance, step=mobility_step)
     delays, bounds, times = np.empty(n), np.empty(n), np.zeros(n)
+    table = prep.full_table()
     reopt = (RoundReoptimiser(prep, p, held, max_moves, kicks, seed) if policy == "adaptive"
              else None)
     for t in range(n):
@@ -280,8 +281,10 @@ def simulate_training(problem: Problem, seed: int = 0, policy: str = "adaptive",
                 pts = dict(held)
             times[t] = time.perf_counter() - t0
         dn = {} if "d" not in pts else {"assign_d": pts["d"].assign, "psd_d": pts["d"].psd}
+        # the round's problem shares the validated fields and the pair table (the
+        # workload terms do not depend on the channel): only the gains are new
         bd = evaluate(with_gains(problem, gains), split, rank, pts["s"].assign, pts["s"].psd,
-                      pts["f"].assign, pts["f"].psd, **dn)
+                      pts["f"].assign, pts["f"].psd, **dn, table=table)
         delays[t] = bd.t_round
         bounds[t] = round_bound(rp, p, bound)
     settings = {"seed": seed, "rho": rho, "rounds_simulated": n, "pair": pair if isinstance(

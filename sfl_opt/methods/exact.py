@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from .. import kernels as kn
-from ..engine.prepared import LinkPoint, PreparedProblem
+from ..engine.prepared import LinkPoint, PairBounds, PreparedProblem
 from ..kernels.bnb import (
     branch_choice,
     branch_order,
@@ -508,6 +508,11 @@ def dual_time_estimate(K: int, M: int, evals: int = PROBE_EVALS) -> float:
     return _COST["entry"] * _entries(K, M) * evals
 
 
+#: how many dual bounds of a link (for one pair, or the round link) were computed by
+#: :func:`timed_dual_bound` (the root bounds of ``exact`` and the certificate's)
+DUAL_SOLVES = {"link": 0}
+
+
 def timed_dual_bound(arr: LinkArrays, fixed: np.ndarray, z: np.ndarray | None,
                      max_iter: int, target: float,
                      deadline: float | None) -> tuple[float, np.ndarray | None]:
@@ -517,6 +522,7 @@ def timed_dual_bound(arr: LinkArrays, fixed: np.ndarray, z: np.ndarray | None,
     the iterations that fit half the time left; nothing is started that is expected to
     end after the deadline (then ``-inf``). Any multipliers certify a valid bound, so
     stopping early only loosens it. Returns ``(bound, z)``."""
+    DUAL_SOLVES["link"] += 1
     K, M = arr.K, arr.M
     if deadline is not None and time.perf_counter() + dual_time_estimate(K, M) > deadline:
         return -math.inf, z
@@ -543,7 +549,8 @@ def timed_dual_bound(arr: LinkArrays, fixed: np.ndarray, z: np.ndarray | None,
 
 def native_lower_bound_details(prep: PreparedProblem, upper: float = math.inf,
                                max_iter: int | None = None,
-                               deadline: float | None = None) -> dict[str, Any]:
+                               deadline: float | None = None,
+                               known: PairBounds | None = None) -> dict[str, Any]:
     """The native bound on T_total with its parts: ``bound`` (s), ``tf`` (s/bit), ``ts``
     (P,) certified bounds on the summed stage of the stage links (s; NaN where skipped),
     ``cheap`` (P,) closed-form summed stage bounds, ``pair`` (the minimising pair) and
@@ -564,7 +571,13 @@ def native_lower_bound_details(prep: PreparedProblem, upper: float = math.inf,
     :func:`bound_iterations`); fewer iterations give a looser but still valid bound.
     ``deadline`` (``time.perf_counter()`` value): the bound is *anytime*: the dual
     solves stop improving there and the pairs not reached keep their closed-form
-    bounds (``timed_out`` says whether that happened)."""
+    bounds (``timed_out`` says whether that happened).
+
+    ``known``: bounds a method already proved (:class:`PairBounds`, e.g. ``exact``'s
+    root and search bounds): they are not computed again. Its round-link bound replaces
+    the round link's dual, its pair bounds start each pair (a pair they already lift to
+    the least total so far is skipped) and stay in ``ts``; the bound is then at least
+    the one they give."""
     if max_iter is None:
         max_iter = bound_iterations(prep)
     names = prep.stage_links
@@ -573,10 +586,16 @@ def native_lower_bound_details(prep: PreparedProblem, upper: float = math.inf,
     cheap = sum(cheap_l.values())
     f_arr = link_of(prep, prep.round_link, None)
     tf = prep.link(prep.round_link).cheap_bound(None) * (1 - 1e-12)
+    known_tf = math.nan if known is None else known.tf
+    if math.isfinite(known_tf):
+        tf = max(tf, known_tf)
+    base = cheap if known is None else np.fmax(cheap, known.stage)  # NaN: the closed form
     # ``upper`` less a hair: a bound within RESULT_RTOL of it certifies enough
     upper = upper * (1 - RESULT_RTOL)
     timed_out = False
-    if float(np.min(prep.total(np.arange(P), cheap, tf))) < upper:
+    if math.isfinite(known_tf):
+        pass  # the method's round-link bound (its dual, at least as many iterations)
+    elif float(np.min(prep.total(np.arange(P), base, tf))) < upper:
         # the closed forms alone do not reach ``upper``: the round link's dual bound
         if deadline is not None and time.perf_counter() >= deadline:
             timed_out = True
@@ -586,8 +605,8 @@ def native_lower_bound_details(prep: PreparedProblem, upper: float = math.inf,
             tf = max(tf, t_dual)
             if is_square(f_arr):
                 tf = square_bound(f_arr, tf, prep.link(prep.round_link).greedy(None).t)
-    cheap_tot = prep.total(np.arange(P), cheap, tf)
-    ts = np.full(P, np.nan)
+    cheap_tot = prep.total(np.arange(P), base, tf)
+    ts = np.full(P, np.nan) if known is None else np.array(known.stage, dtype=float)
     best, best_p, solved = math.inf, -1, 0
     zs: dict[str, np.ndarray | None] = {}
     for p in np.argsort(cheap_tot, kind="stable"):
@@ -609,7 +628,7 @@ def native_lower_bound_details(prep: PreparedProblem, upper: float = math.inf,
             lo[n] = max(t, lo[n])
             if is_square(arr) and lo[n] < stage_ref - others:
                 lo[n] = square_bound(arr, lo[n], prep.link(n).greedy(p).t)
-        ts[p] = sum(lo.values())
+        ts[p] = max(sum(lo.values()), float(base[p]))
         solved += 1
         tot = float(prep.total(p, ts[p], tf))
         if tot < best:
@@ -619,12 +638,14 @@ def native_lower_bound_details(prep: PreparedProblem, upper: float = math.inf,
 
 
 def native_lower_bound(prep: PreparedProblem, upper: float = math.inf,
-                       deadline: float | None = None) -> float:
+                       deadline: float | None = None,
+                       known: PairBounds | None = None) -> float:
     """A lower bound (s) on the optimal T_total over all pairs (native, no solver).
     ``upper``: a known achievable total delay (s) lets pairs that cannot matter be
     skipped; the result is then ``min(bound, upper)``-safe: it never exceeds the true
-    optimum. ``deadline``: see :func:`native_lower_bound_details`."""
-    return float(native_lower_bound_details(prep, upper, deadline=deadline)["bound"])
+    optimum. ``deadline``, ``known``: see :func:`native_lower_bound_details`."""
+    return float(native_lower_bound_details(prep, upper, deadline=deadline,
+                                            known=known)["bound"])
 
 
 @dataclass
@@ -646,6 +667,9 @@ class ProblemOutcome:
     grid: np.ndarray
     timings: dict[str, float]
     nodes: int
+    #: the certified bounds behind ``pair_lower``: the round link's (s/bit) and the
+    #: summed stage of every pair (s), as :class:`PairBounds` for the certificate
+    bounds: PairBounds | None = None
 
     @property
     def s(self) -> LinkOutcome:
@@ -734,7 +758,7 @@ def solve_problem_bnb(prep: PreparedProblem, *, time_limit: float | None = None,
     f_cheap = prep.link(prep.round_link).cheap_bound(None) * (1 - 1e-12)
     f_lo = square_bound(f_arr, max(f_root, f_cheap), f0.t)
     state = {"tf": f0.t, "tf_lo": min(f_lo, f0.t)}
-    timings["root_bounds"] = time.perf_counter() - t0
+    timings["pair_bounds"] = time.perf_counter() - t0
 
     def stage_cur(p: int) -> float:
         return float(sum(cur[p][n].t for n in names))
@@ -880,8 +904,12 @@ def solve_problem_bnb(prep: PreparedProblem, *, time_limit: float | None = None,
     gap = (delay - lower) / delay
     nodes = sum(s.out.nodes for s in searches.values()) + f_out.nodes
     timings["total"] = time.perf_counter() - t_start
+    # the round link's bound replaces the certificate's dual only when the root dual ran
+    bounds = PairBounds(state["tf_lo"] if f_root > -math.inf else math.nan,
+                        sum(stage_lo[n] for n in names))
     return ProblemOutcome(pb, stages, f_out, delay, lower, gap, finished, heuristic_delay,
-                          len({p for _, p in searches}), pair_lower, grid, timings, nodes)
+                          len({p for _, p in searches}), pair_lower, grid, timings, nodes,
+                          bounds)
 
 
 def solve_exact_bnb(prep: PreparedProblem, opts: Options) -> Outcome:
@@ -903,10 +931,11 @@ def solve_exact_bnb(prep: PreparedProblem, opts: Options) -> Outcome:
             "certified_gap": out.gap, "nodes": out.nodes, "pairs_searched": out.pairs_searched}
     return Outcome(out.p, points, status, termination, iterations=out.nodes,
                    history=[out.heuristic_delay, out.delay], timings=out.timings,
-                   grid=out.grid, lower_bound=out.lower, info=info, power="native")
+                   grid=out.grid, lower_bound=out.lower, info=info, power="native",
+                   pair_bounds=out.bounds)
 
 
-__all__ = ["GAP_TOL", "LinkArrays", "LinkOutcome", "LinkSearch", "ProblemOutcome", "bnb_link",
-           "bound_iterations", "link_of",
+__all__ = ["DUAL_SOLVES", "GAP_TOL", "LinkArrays", "LinkOutcome", "LinkSearch", "ProblemOutcome",
+           "bnb_link", "bound_iterations", "link_of",
            "native_link_bounds", "native_lower_bound", "native_lower_bound_details",
            "solve_exact_bnb", "solve_problem_bnb"]

@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine.prepared import TIMED_LINK, Link, LinkPoint, PreparedProblem
+from ..engine.prepared import TIMED_LINK, Link, LinkPoint, PairBounds, PreparedProblem
 from ..errors import SflOptError, ValidationError
 from ..power.highs import INITIAL_X, highs_solver
 from ..status import GAP_TOL, Limit, Status, Termination, TerminationReason
@@ -322,6 +322,7 @@ def solve_exact(ctx: PreparedProblem, opts: Options, rtol: float = RTOL,
     tf_lo0 = f_link.cheap_bound(None)
     stats: dict[str, Any] = {}
     termination = Termination(TerminationReason.OPTIMAL)
+    tf_known = math.nan  # no round-link bound until the f-link MILP finishes
     f_milp = s_milp = None
     f, tf_lo = f0, tf_lo0
     lo_pair = np.full(P, np.nan)
@@ -331,6 +332,7 @@ def solve_exact(ctx: PreparedProblem, opts: Options, rtol: float = RTOL,
         _check_build_time(f_link, deadline)
         f_milp = LinkMILP(ctx, "f", deadline)
         f, tf_lo, _ = exact_link(f_milp, None, f0, tf_lo0, rtol, probe=probe)
+        tf_known = tf_lo  # the f-link MILP's bound (the certificate need not redo it)
         timings["f_link"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         cheap = ctx.stage_bounds()
@@ -388,7 +390,8 @@ def solve_exact(ctx: PreparedProblem, opts: Options, rtol: float = RTOL,
     probes = sum(v["probes"] for v in stats.values() if isinstance(v, dict))
     return Outcome(best, {"s": s_pt, "f": f_pt}, status, termination, iterations=probes,
                    history=[heur, float(grid[best])], timings=timings, grid=grid,
-                   lower_bound=min(lower, float(grid[best])), info=info, power="native")
+                   lower_bound=min(lower, float(grid[best])), info=info, power="native",
+                   pair_bounds=PairBounds(tf_known, lo_pair))
 
 
 __all__ = ["ExactTimeout", "LinkMILP", "RTOL", "exact_link", "solve_exact", "solve_milp"]

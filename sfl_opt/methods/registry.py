@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine.prepared import LinkPoint, PreparedProblem
+from ..engine.prepared import LinkPoint, PairBounds, PreparedProblem
 from ..errors import BackendError
 from ..power.base import PowerBackend
 from ..status import Status, Termination
@@ -98,7 +98,9 @@ class Outcome:
     proved, or None), ``info`` (details, messages), and ``power``: what computed the
     final power when it is not the requested backend (e.g. ``"native"``, ``"equal"``);
     ``split``: the cut of each client (K,) with ``split_mode="per_client"`` (the pair
-    then gives the rank only), None for the pair's common split."""
+    then gives the rank only), None for the pair's common split; ``pair_bounds``: the
+    certified per-pair bounds the method proved (:class:`PairBounds`), which ``solve``'s
+    certificate reuses instead of computing them again."""
 
     pair: int
     points: Mapping[str, LinkPoint]
@@ -112,6 +114,7 @@ class Outcome:
     info: dict[str, Any] = field(default_factory=dict)
     power: str | None = None
     split: np.ndarray | None = None
+    pair_bounds: PairBounds | None = None
 
 
 @dataclass(frozen=True)

@@ -238,7 +238,7 @@ def _solve_nested(ctx: PreparedProblem, opts: Options,
     elif opts.refine:
         t0 = time.perf_counter()
         lb = ctx.total(np.arange(P), ctx.stage_bounds(), f.t)
-        timings["bounds"] = time.perf_counter() - t0
+        timings["pair_bounds"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         large = max(ln.K * ln.M for ln in links) > LARGE_LINK
         done = np.zeros(P, dtype=bool)  # searched from its best known start

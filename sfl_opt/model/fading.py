@@ -140,8 +140,12 @@ def iter_samples(problem: Problem, samples: int, rng: np.random.Generator,
 
 
 def with_gains(problem: Problem, gains: Mapping[str, np.ndarray]) -> Problem:
-    """A copy of ``problem`` with the gains of some links replaced (link -> (K, n))."""
-    return problem.replace(**{GAIN_FIELDS[n]: g for n, g in gains.items()})
+    """A copy of ``problem`` with the gains of some links replaced (link -> (K, n)):
+    :meth:`Problem.with_gains` (the gains checked, the rest shared, not re-validated)."""
+    unknown = sorted(set(gains) - set(GAIN_FIELDS))
+    if unknown:
+        raise ValidationError("gains", f"links among {sorted(GAIN_FIELDS)}", unknown)
+    return problem.with_gains(**{GAIN_FIELDS[n]: g for n, g in gains.items()})
 
 
 __all__ = ["GAIN_FIELDS", "GaussMarkovFading", "estimate_large_scale", "faded_links",

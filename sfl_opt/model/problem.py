@@ -6,6 +6,7 @@ The default scenario (SPEC §6) is built by :mod:`sfl_opt.model.scenario`
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from collections.abc import Callable
@@ -33,6 +34,10 @@ _RADIO_FIELDS = {"max_se": math.inf, "se_attenuation": 1.0}
 SE_CAP_MAX = 1000.0
 #: the optional allocated downlink (SPEC §8.4): all three given, or none (fixed rates)
 _DOWNLINK_FIELDS = ("gain_d", "bw_d", "p_total_d")
+#: the gain fields of the links (:meth:`Problem.with_gains`)
+_GAIN_FIELDS = ("gain_s", "gain_f", "gain_d")
+#: how many whole problems were validated in this process (tests count it)
+VALIDATIONS = {"problem": 0}
 #: the optional energy fields (defaults: :data:`sfl_opt.model.energy.DEFAULTS`)
 _ENERGY_FIELDS = ("compute_power", "server_power", "bs_power", "client_energy")
 #: the ``sfl_opt_problem`` format version written by :meth:`Problem.to_json`
@@ -241,6 +246,21 @@ class Problem:
         data.update(changes)
         return Problem(**data)
 
+    def with_gains(self, **gains: Any) -> Problem:
+        """A copy with some links' gains replaced (keywords ``gain_s``, ``gain_f``,
+        ``gain_d``; linear), each checked as the constructor checks it (positive, finite,
+        the field's present shape) while every other field, validated already, is shared:
+        no whole-problem validation (a training simulation makes one per round)."""
+        out = copy.copy(self)
+        for name, g in gains.items():
+            old = getattr(self, name, None) if name in _GAIN_FIELDS else None
+            if old is None:
+                links = [n for n in _GAIN_FIELDS if getattr(self, n) is not None]
+                raise ValidationError("with_gains", f"gains of the problem's links {links}",
+                                      name)
+            object.__setattr__(out, name, v.float_array(name, g, shape=old.shape, positive=True))
+        return out
+
     def permute_clients(self, perm: np.ndarray) -> Problem:
         """The same problem with client ``i`` of the result being client ``perm[i]`` here."""
         perm = np.asarray(perm, dtype=int)
@@ -389,6 +409,7 @@ def validate_problem(p: Problem) -> None:
 
     Raises :class:`~sfl_opt.errors.ValidationError` (a ``ValueError``) naming the field.
     """
+    VALIDATIONS["problem"] += 1
     set_ = object.__setattr__
     gain_s = v.float_array("gain_s", p.gain_s, ndim=2, positive=True)
     k, m = gain_s.shape

@@ -27,6 +27,7 @@ import numpy as np
 from scipy.special import lambertw
 
 from .. import _validation as v
+from .._records import ArrayRecord
 from ..errors import ValidationError
 from ..kernels.online import energy_kernel, refine_logx, refine_x, split_kernel
 
@@ -75,7 +76,7 @@ def min_bandwidth(bits: np.ndarray, time: np.ndarray, snr_bw: np.ndarray) -> np.
 
 # ------------------------------------------------------------------ Python API
 @dataclass(frozen=True)
-class Split:
+class Split(ArrayRecord):
     """Result of :func:`split_bandwidth`: ``bandwidth (n,)`` Hz, the bandwidth
     ``price`` λ (weighted J per Hz) and the weighted energy ``cost`` Σ w_k E_k (J)."""
 
@@ -106,6 +107,5 @@ def split_bandwidth(weight: np.ndarray, snr_bw: np.ndarray, bits: np.ndarray,
     price = split_kernel(w, a, s, p, bmin, total, out)
     if price < 0:
         raise ValidationError("b_min", f"Σ b_min <= total = {total:g} Hz", float(bmin.sum()))
-    out.setflags(write=False)
     cost = float(np.sum(w * energy_kernel(a, s, p, e, out)))
     return Split(bandwidth=out, price=float(price), cost=cost)

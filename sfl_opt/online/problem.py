@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 
 from .. import _validation as v
+from .._records import read_only
 from ..errors import NumericalRangeError, ValidationError
 from ..model import channel
 from ..model.problem import _dec_nested, _enc
@@ -60,6 +61,11 @@ def shannon(bandwidth: np.ndarray, snr_bw: np.ndarray) -> np.ndarray:
 FORMAT_VERSION = 1
 #: How the edge server's compute is shared (``OnlineProblem.server_mode``).
 SERVER_MODES = ("shared", "per_device")
+
+#: round models built in this process: ``round_model`` (one per round and channel draw)
+#: and ``with_count`` (a model for another number of scheduled devices, built once per
+#: round model and count: :meth:`RoundModel.with_count` keeps them); tests count them
+BUILDS = {"round_model": 0, "with_count": 0}
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,9 @@ class RoundModel:
     deadline: float = math.inf
     total: float = math.inf
     b_floor: np.ndarray | None = None
+    #: the models of other counts built from this one (count -> model)
+    _counts: dict[int, RoundModel] = field(default_factory=dict, init=False, repr=False,
+                                           compare=False)
 
     @property
     def feasible(self) -> np.ndarray:
@@ -100,15 +109,23 @@ class RoundModel:
         return np.isfinite(self.b_min)
 
     def with_count(self, count: int) -> RoundModel:
-        """The model for ``count`` scheduled devices (itself when nothing depends on it)."""
+        """The model for ``count`` scheduled devices (itself when nothing depends on it),
+        built once per count and kept: the policies of a round ask for the same counts
+        again."""
         if self.server_step == 0.0 or count == self.count:
             return self
-        fixed = self.fixed_time + (count - self.count) * self.server_step
-        b_min = min_bandwidth(self.bits, self.deadline - fixed, self.snr_bw)
-        if self.b_floor is not None:
-            b_min = np.maximum(b_min, self.b_floor)
-        b_min = np.where(b_min <= self.total, b_min, np.inf)
-        return replace(self, fixed_time=fixed, b_min=b_min, count=int(count))
+        count = int(count)
+        hit = self._counts.get(count)
+        if hit is None:
+            BUILDS["with_count"] += 1
+            fixed = self.fixed_time + (count - self.count) * self.server_step
+            b_min = min_bandwidth(self.bits, self.deadline - fixed, self.snr_bw)
+            if self.b_floor is not None:
+                b_min = np.maximum(b_min, self.b_floor)
+            b_min = np.where(b_min <= self.total, b_min, np.inf)
+            hit = self._counts[count] = replace(self, fixed_time=fixed, b_min=b_min,
+                                                count=count)
+        return hit
 
     def with_floor(self, floor: np.ndarray) -> RoundModel:
         """The model with a further lower bound ``floor (K,)`` Hz on every device's
@@ -331,7 +348,7 @@ class OnlineProblem:
     def psi_table(self) -> np.ndarray:
         """(K+1,) Ψ(0..K) (read-only)."""
         table = self.psi(np.arange(self.K + 1))
-        table.setflags(write=False)
+        read_only(table)
         return table
 
     def weights(self, rounds: int) -> np.ndarray:
@@ -369,6 +386,7 @@ class OnlineProblem:
         """The per-round quantities for channel gains ``gains`` (K,) (linear), with
         ``count`` devices scheduled (default K; only ``"shared"`` depends on it, see
         :meth:`RoundModel.with_count`)."""
+        BUILDS["round_model"] += 1
         g = v.float_array("gains", gains, shape=(self.K,), positive=True)
         n = self.K if count is None else int(count)
         if not 0 <= n <= self.K:

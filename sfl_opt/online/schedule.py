@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _validation as v
+from .._records import ArrayRecord
 from ..errors import NumericalRangeError, ValidationError
 from ..kernels.online import efficient_kernel, enumerate_sets, set_cost, split_kernel
 from .problem import OnlineProblem, RoundModel
@@ -38,7 +39,7 @@ EXACT_MAX_DEVICES = 16
 
 
 @dataclass(frozen=True)
-class RoundDecision:
+class RoundDecision(ArrayRecord):
     """One round's decision and its objective.
 
     - ``scheduled (K,)`` bool a_k; ``bandwidth (K,)`` Hz (0 if not scheduled);
@@ -263,8 +264,6 @@ def make_decision(problem: OnlineProblem, model: RoundModel, scheduled: np.ndarr
     pen = V * weight * psi
     with np.errstate(over="ignore", invalid="ignore"):  # simulate reports an overflow
         qterm = float(np.sum(queues * energy))
-    for arr in (sched, bw, energy, latency):
-        arr.setflags(write=False)
     return RoundDecision(scheduled=sched, bandwidth=bw, energy=energy, latency=latency,
                          objective=pen + qterm, penalty_term=pen, queue_term=qterm, psi=psi,
                          count=count, price=price, method=method)

@@ -37,6 +37,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import _validation as v
+from .._records import ArrayRecord
 from .._validation import seed as check_seed
 from ..errors import NumericalRangeError, ValidationError
 from ..experiments.executor import Executor, run_tasks
@@ -52,7 +53,7 @@ def fmt_v(V: float) -> str:
 
 
 @dataclass(frozen=True)
-class Trace:
+class Trace(ArrayRecord):
     """Per-round traces of one simulation (T rounds, K devices).
 
     ``scheduled (T, K)`` bool; ``bandwidth (T, K)`` Hz; ``energy (T, K)`` J;
@@ -362,8 +363,6 @@ def simulate(problem: OnlineProblem, policy: str = "lyapunov", V: float = 1e4,
         out["queues"][t] = q
     arrays = dict(out, scheduled=scheduled, penalty=penalty, weights=weights,
                   objective=objective)
-    for arr in arrays.values():
-        arr.setflags(write=False)
     return Trace(policy=policy, V=V, seed=int(seed), budget=budget,
                  deadline=problem.deadline, energy_guard=energy_guard, **arrays)
 

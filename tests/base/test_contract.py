@@ -265,3 +265,76 @@ def test_methods_handle_a_third_link(small, mode) -> None:
 
     for fn in (solve_fully_random, solve_random_subchannels):
         assert set(fn(prep, Options(seed=1)).points) == {"s", "d", "f"}
+
+
+def test_array_records_are_read_only() -> None:
+    """The frozen array records (one pattern, ``sfl_opt._records.ArrayRecord``): the
+    fields and the numbers in their arrays cannot change."""
+    import dataclasses
+
+    import numpy as np
+
+    from sfl_opt._records import ArrayRecord
+    from sfl_opt.engine.prepared import PairBounds
+    from sfl_opt.online import OnlineProblem, simulate, split_bandwidth
+    from sfl_opt.online.schedule import RoundDecision
+    from sfl_opt.online.simulate import Trace
+
+    prob = OnlineProblem.default(seed=0, devices=4)
+    tr = simulate(prob, "lyapunov", 1e4, 3, seed=0)
+    split = split_bandwidth(np.ones(2), np.array([1e7, 2e7]), np.array([1e6, 1e6]),
+                            np.array([0.1, 0.1]), np.array([1e5, 1e5]), 1e6)
+    given = np.array([1.0, np.nan])
+    pb = PairBounds(0.5, given)
+    assert given.flags.writeable  # PairBounds keeps its own copy
+    for rec, name in ((tr, "queues"), (split, "bandwidth"), (pb, "stage")):
+        assert isinstance(rec, ArrayRecord)
+        with pytest.raises(ValueError, match="read-only"):
+            getattr(rec, name)[0] = 1.0
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(rec, name, None)
+    assert issubclass(RoundDecision, ArrayRecord) and issubclass(Trace, ArrayRecord)
+
+
+def _timing_keys_known(timings: dict) -> list[str]:
+    from sfl_opt.engine.result import TIMINGS
+
+    return [k for k in timings
+            if k not in TIMINGS and not (k.startswith("common_") and k[7:] in TIMINGS)]
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_every_timing_key_is_documented(small, name: str) -> None:
+    """One set of ``timings`` keys (``engine.result.TIMINGS``), whatever ran: no
+    "bounds"/"root_bounds" beside "bound"."""
+    import importlib.util
+
+    spec = METHODS[name]
+    if any(importlib.util.find_spec(m) is None for m in spec.requires):
+        pytest.skip(f"method {name} needs {spec.requires}")
+    kw = {"seed": 1} if spec.accepts("seed") else {}
+    res = solve(small, name, **kw)
+    assert _timing_keys_known(res.timings) == [] and "bound" in res.timings
+
+
+@pytest.mark.parametrize("kw", [{"mode": "bcd"}, {"split_mode": "per_client"},
+                                {"local_iters": (1, 2)}, {"fading": "saa", "samples": 3}])
+def test_timing_keys_of_every_variant_are_documented(small, kw) -> None:
+    problem = small
+    if "local_iters" in kw:
+        problem = Problem.default(seed=3, clients=3, subchannels=4, ranks=(2, 8),
+                                  local_iters=kw["local_iters"])
+        kw = {}
+    res = solve(problem, **kw)
+    assert _timing_keys_known(res.timings) == []
+
+
+def test_glossary_lists_every_timing_key_and_outcome(repo_root) -> None:
+    """docs/glossary.md stays true to the code: every timings key, reason and limit."""
+    from sfl_opt.engine.result import TIMINGS
+
+    text = (repo_root / "docs" / "glossary.md").read_text()
+    for key in TIMINGS:
+        assert f"| `{key}` |" in text, key
+    for member in (*TerminationReason, *Limit, *Status):
+        assert f"`{member}`" in text, member

@@ -18,7 +18,8 @@ PKG = Path(__file__).resolve().parents[2] / "sfl_opt"
 #: it. A module belongs to the layer of the longest prefix listed (``sfl_opt`` alone is
 #: the package's ``__init__``, the public API on top of everything).
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("base", ("sfl_opt.errors", "sfl_opt.status", "sfl_opt._validation", "sfl_opt._io")),
+    ("base", ("sfl_opt.errors", "sfl_opt.status", "sfl_opt._validation", "sfl_opt._io",
+              "sfl_opt._records")),
     ("model", ("sfl_opt.model",)),
     ("kernels", ("sfl_opt.kernels",)),
     ("power", ("sfl_opt.power",)),

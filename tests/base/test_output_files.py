@@ -93,7 +93,7 @@ def test_every_writer_of_the_package_uses_the_atomic_helper():
 @pytest.mark.slow
 def test_solve_json_is_written_atomically(tmp_path, capsys):
     out = tmp_path / "res.json"
-    assert main(["solve", "--clients", "2", "--subchannels", "3", "--json", str(out)]) == 0
+    assert main(["solve", "--clients", "2", "--subchannels", "3", "--out", str(out)]) == 0
     data = json.loads(out.read_text())
     assert data["delay"] > 0 and [p.name for p in tmp_path.iterdir()] == ["res.json"]
 

@@ -419,8 +419,8 @@ def test_json_into_a_missing_folder_fails_before_solving(tmp_path, capsys, monke
     import sfl_opt.cli.core as cli
 
     monkeypatch.setattr(cli, "solve", lambda *a, **k: pytest.fail("solved first"))
-    assert main(["solve", "--json", str(tmp_path / "nope" / "out.json")]) == 2
-    assert "--json" in capsys.readouterr().err
+    assert main(["solve", "--out", str(tmp_path / "nope" / "out.json")]) == 2
+    assert "--out" in capsys.readouterr().err
 
 
 def test_profile_option_builds_the_default_from_that_profile(capsys):

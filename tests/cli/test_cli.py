@@ -22,7 +22,7 @@ def test_solve_report_and_json(tmp_path, capsys) -> None:
     scenario = tmp_path / "scenario.json"
     scenario.write_text(Problem.default(seed=1).to_json())
     out_json = tmp_path / "out.json"
-    assert main(["solve", str(scenario), "--json", str(out_json)]) == 0
+    assert main(["solve", str(scenario), "--out", str(out_json)]) == 0
     out = capsys.readouterr().out
     res = json.loads(out_json.read_text())
     assert f"split point: l = {res['split']}" in out

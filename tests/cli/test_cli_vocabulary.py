@@ -18,6 +18,8 @@ SEEDED = {
     ("replay",): False,
     ("replay-figures",): False,
     ("per-client-gain",): False,
+    ("measure-rounds", "--profile", "p.json", "--target-loss", "3"): False,
+    ("measure-accuracy", "--profile", "p.json", "--lr", "0.01"): False,
 }
 PROGRESS = [("compare",), ("sweep", "clients"), ("figures",), ("radio-figures",),
             ("online",), ("replay",), ("per-client-gain",)]
@@ -109,3 +111,108 @@ def test_dynamic_errors_go_to_stderr(capsys, tmp_path) -> None:
     assert _code(["dynamic", str(path), "--mobility-step", "1"]) == 2
     out = capsys.readouterr()
     assert out.out == "" and out.err.startswith("sfl-opt: error: --mobility-step")
+
+
+def test_measure_commands_default_seeds_and_record_them_readably() -> None:
+    """measure-*: the shared ``--seeds`` (defaults 3 and 2 seeds from 0); the command
+    line they record in a profile reads back as the same seeds."""
+    from sfl_opt.cli.harness import _command_line
+    from sfl_opt.cli.options import format_seeds
+
+    p = build_parser()
+    rounds = p.parse_args(["measure-rounds", "--profile", "p.json", "--target-loss", "3"])
+    acc = p.parse_args(["measure-accuracy", "--profile", "p.json", "--lr", "0.01"])
+    assert rounds.seeds == [0, 1, 2] and acc.seeds == [0, 1]
+    for chosen in ([5], [0, 1, 2], [3, 9]):
+        assert parse_seeds(format_seeds(chosen)) == chosen
+        rounds.seeds = chosen
+        line = _command_line("measure-rounds", rounds).split()
+        assert parse_seeds(line[line.index("--seeds") + 1]) == chosen
+
+
+@pytest.mark.parametrize("cmd,old,new_ext", [
+    (["solve", "--clients", "2", "--subchannels", "3"], "--json", "json"),
+    (["dynamic", "SCENARIO", "--rounds", "2"], "--json", "json"),
+])
+def test_out_replaces_json_and_the_old_spelling_still_works(cmd, old, new_ext, tmp_path,
+                                                            capsys) -> None:
+    from sfl_opt import Problem
+
+    scenario = tmp_path / "p.json"
+    scenario.write_text(Problem.default(0, clients=2, subchannels=3).to_json())
+    cmd = [str(scenario) if c == "SCENARIO" else c for c in cmd]
+    new, former = tmp_path / f"new.{new_ext}", tmp_path / f"old.{new_ext}"
+    assert _code([*cmd, "--out", str(new)]) == 0
+    assert "deprecated" not in capsys.readouterr().err
+    assert _code([*cmd, old, str(former)]) == 0
+    err = capsys.readouterr().err
+    assert f"sfl-opt: note: {old} is deprecated, use --out" in err
+    assert former.read_text() == new.read_text() or new_ext == "json"
+    assert former.stat().st_size > 0
+    assert old not in build_parser()._subparsers._group_actions[0].choices[
+        cmd[0]].format_help()  # hidden
+
+
+def test_compare_csv_is_out(tmp_path, capsys, monkeypatch) -> None:
+    import sfl_opt.cli.experiments as ex
+
+    written = []
+    monkeypatch.setattr(ex, "compare", lambda *a, **k: _FakeTable(written))
+    monkeypatch.setattr(ex, "format_compare", lambda *a, **k: "table")
+    assert _code(["compare", "--seeds", "1", "--no-progress", "--serial",
+                  "--out", str(tmp_path / "a.csv")]) == 0
+    assert _code(["compare", "--seeds", "1", "--no-progress", "--serial",
+                  "--csv", str(tmp_path / "b.csv")]) == 0
+    assert written == [str(tmp_path / "a.csv"), str(tmp_path / "b.csv")]
+    assert "--csv is deprecated, use --out" in capsys.readouterr().err
+
+
+class _FakeTable(list):
+    def __init__(self, sink: list) -> None:
+        super().__init__()
+        self.sink = sink
+
+    def to_csv(self, path):
+        self.sink.append(str(path))
+        return path
+
+    def failed(self):
+        return []
+
+
+def test_help_defaults_come_from_their_declarations() -> None:
+    """Every default a help text shows for a solve option or a scenario option is the
+    one its declaration holds (methods.registry.DEFAULTS / a method's Option /
+    model.scenario.DEFAULTS)."""
+    import inspect
+
+    import sfl_opt
+    from sfl_opt import Problem
+    from sfl_opt.cli.options import default_text
+    from sfl_opt.methods import METHODS
+    from sfl_opt.methods.registry import DEFAULTS
+    from sfl_opt.model.scenario import DEFAULTS as SCENARIO
+
+    solve = build_parser()._subparsers._group_actions[0].choices["solve"]
+    helps = {a.option_strings[0]: a.help or "" for a in solve._actions if a.option_strings}
+    truth = {"--seed": DEFAULTS["seed"], "--kicks": DEFAULTS["kicks"],
+             "--max-iter": DEFAULTS["max_iter"], "--max-moves": DEFAULTS["max_moves"],
+             "--time-limit": DEFAULTS["time_limit"],
+             "--rank": next(o.default for o in METHODS["fixed_rank"].own if o.name == "rank"),
+             "--mode": METHODS["sflllm"].modes[0],
+             "--method": inspect.signature(sfl_opt.solve).parameters["method"].default,
+             "--power": "native",  # solve's backend when none is named (docs/backends.md)
+             "--scenario-seed": inspect.signature(Problem.default).parameters["seed"].default,
+             "--clients": SCENARIO["clients"], "--subchannels": SCENARIO["subchannels"],
+             "--local-iters": SCENARIO["local_iters"], "--batch": SCENARIO["batch"],
+             "--noise-figure-db": SCENARIO["noise_figure_db"], "--max-se": SCENARIO["max_se"],
+             "--se-attenuation": SCENARIO["se_attenuation"], "--p-total": SCENARIO["p_total"]}
+    for flag, value in truth.items():
+        assert helps[flag].endswith(f"(default {default_text(value)})"), (flag, helps[flag])
+    assert f"refine is {DEFAULTS['refine']}" in helps["--no-refine"]
+    # and no help states a default by hand besides: each "(default" is one of those
+    import re
+
+    for flag, text in helps.items():
+        for shown in re.findall(r"\(default ([^)]*)\)", text):
+            assert flag in truth, (flag, shown)

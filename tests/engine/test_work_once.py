@@ -149,3 +149,72 @@ def test_make_figures_counts_each_run_once(monkeypatch, tmp_path) -> None:
     assert len(calls) == len(set(calls))  # no run twice
     # compare: 7 methods; each sweep: 3 values of which the default is compare's
     assert len(calls) == 7 + 2 * 2 * 7
+
+
+# ------------------------------------------------------------------ the certificate
+def _counted(fn) -> tuple[int, int, object]:
+    """(closed-form pair-bound builds, dual bounds solved, result) of ``fn()``."""
+    from sfl_opt.engine import prepared
+    from sfl_opt.methods import exact
+
+    c0, d0 = prepared.BOUND_BUILDS["closed_form"], exact.DUAL_SOLVES["link"]
+    out = fn()
+    return (prepared.BOUND_BUILDS["closed_form"] - c0, exact.DUAL_SOLVES["link"] - d0, out)
+
+
+@pytest.mark.parametrize("kw", [{}, {"mode": "bcd"}, {"downlink": "allocated"}])
+def test_closed_form_pair_bounds_once_per_link(kw) -> None:
+    """SflLLM's pair bounds (the closed forms) are the certificate's: computed once per
+    stage link of a solve, not once by the method and again by the certificate."""
+    scenario = {k: x for k, x in kw.items() if k == "downlink"}
+    pr = Problem.default(2, clients=3, subchannels=4, **scenario)
+    opts = {k: x for k, x in kw.items() if k not in scenario}
+    solve(pr, **opts)  # warm-up
+    closed, _, res = _counted(lambda: solve(pr, **opts))
+    assert closed == (2 if scenario else 1)  # one per stage link (s, and d)
+    assert res.lower_bound is not None and res.lower_bound <= res.delay
+
+
+def test_certificate_reuses_the_exact_methods_bounds(tiny_problem) -> None:
+    tiny = tiny_problem
+    """``exact`` proves every pair's bound (its root duals and searches): the
+    certificate solves no dual again, and the bound stays valid (the oracle's optimum)."""
+    from sfl_opt.engine.prepared import prepare
+    from sfl_opt.methods.exact import native_lower_bound
+    from sfl_opt.testing import enumerate_optimum
+
+    solve(tiny, "exact")  # warm-up
+    _, alone, _ = _counted(lambda: solve(tiny, "exact", bound=False))
+    closed, duals, res = _counted(lambda: solve(tiny, "exact"))
+    assert alone > 0 and duals == alone  # nothing recomputed for the certificate
+    assert closed == 1
+    opt = enumerate_optimum(tiny)
+    assert res.status == "optimal" and res.lower_bound <= opt.delay * (1 + 1e-12)
+    assert res.delay == pytest.approx(opt.delay, rel=1e-9)
+    # the instrument: a certificate without the method's bounds solves its own duals
+    _, own, lb = _counted(lambda: native_lower_bound(prepare(tiny), upper=res.delay))
+    assert own > 0 and lb <= opt.delay * (1 + 1e-12)
+
+
+def test_certificate_with_known_bounds_is_valid_and_not_looser() -> None:
+    """Handing the certificate a method's bounds never loosens it below them and never
+    lifts it above the optimum (random small instances, against brute force)."""
+    import numpy as np
+
+    from sfl_opt.engine.prepared import PairBounds, prepare
+    from sfl_opt.methods.exact import native_lower_bound_details
+    from sfl_opt.testing import enumerate_optimum
+
+    for seed in range(3):
+        pr = Problem.default(seed, clients=3, subchannels=4, ranks=(2, 8))
+        prep = prepare(pr)
+        opt = enumerate_optimum(pr).delay
+        plain = native_lower_bound_details(prep)
+        # known: half of the plain bounds (valid, looser), and the round link's
+        known = PairBounds(plain["tf"], np.where(np.isnan(plain["ts"]), np.nan,
+                                                  0.5 * plain["ts"]))
+        got = native_lower_bound_details(prep, known=known)
+        assert got["bound"] <= opt * (1 + 1e-12)
+        floor = float(np.min(prep.total(np.arange(prep.P), np.fmax(
+            known.stage, prep.stage_bounds() * (1 - 1e-12)), known.tf)))
+        assert got["bound"] >= floor * (1 - 1e-12)

@@ -144,7 +144,7 @@ def test_saa_options_through_the_contract(prob) -> None:
 
 def test_cli_dynamic(capsys, tmp_path) -> None:
     out = tmp_path / "runs.json"
-    assert main(["dynamic", "--rho", "0.5", "--rounds", "3", "--json", str(out)]) == 0
+    assert main(["dynamic", "--rho", "0.5", "--rounds", "3", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "static:" in text and "adaptive:" in text and "ms/round" in text
     assert out.exists()
@@ -203,3 +203,41 @@ def test_relaxation_bound_per_round_against_the_oracle() -> None:
         assert opt <= relax.round_delays[t] * (1 + 1e-9)
     with pytest.raises(ValidationError, match="^bound"):
         simulate_training(p, bound="exact")
+
+
+# ------------------------------------------------------------------ work once
+def test_training_rounds_do_not_validate_whole_problems(prob) -> None:
+    """A round's problem shares the validated fields (only its gains are checked): the
+    whole-problem validations of a run do not grow with its rounds."""
+    from sfl_opt.model import problem as pm
+
+    def validations(rounds: int) -> int:
+        before = pm.VALIDATIONS["problem"]
+        simulate_training(prob, seed=2, policy="static", rounds=rounds)
+        return pm.VALIDATIONS["problem"] - before
+
+    validations(1)  # anything memoised on the first run
+    assert validations(2) == validations(9) <= 1
+
+
+def test_with_gains_equals_the_validated_copy(prob) -> None:
+    """``with_gains`` (gains checked, the rest shared) gives the problem ``replace``
+    gives (every field validated), and checks the gains as the constructor does."""
+    rng = np.random.default_rng(5)
+    gains = {n: getattr(prob, f"gain_{n}") * rng.exponential(size=getattr(
+        prob, f"gain_{n}").shape) for n in ("s", "f", "d")}
+    fast = with_gains(prob, gains)
+    slow = prob.replace(**{f"gain_{n}": g for n, g in gains.items()})
+    assert fast == slow and fast != prob
+    assert not fast.gain_s.flags.writeable
+    assert fast.gain_s is not prob.gain_s and fast.bw_s is prob.bw_s  # shared, read-only
+    with pytest.raises(ValidationError, match="^gain_s"):
+        with_gains(prob, {"s": prob.gain_s[:, :-1]})
+    with pytest.raises(ValidationError, match="^gain_f"):
+        with_gains(prob, {"f": -prob.gain_f})
+    with pytest.raises(ValidationError, match="^gains"):
+        with_gains(prob, {"x": prob.gain_s})
+    fixed = Problem.default(seed=3, clients=3, subchannels=5, ranks=(2, 8), layers=4,
+                            hidden=256, seq=128, profile=None)
+    with pytest.raises(ValidationError, match="^with_gains"):
+        fixed.with_gains(gain_d=prob.gain_d)

@@ -206,7 +206,7 @@ def test_make_figures_quick(tmp_path: Path) -> None:
 
 def test_cli_compare_and_sweep(tmp_path: Path, capsys) -> None:
     assert main(["compare", "--seeds", "1", "--serial", "--quiet",
-                 "--methods", "sflllm", "fully_random", "--csv", str(tmp_path / "c.csv")]) == 0
+                 "--methods", "sflllm", "fully_random", "--out", str(tmp_path / "c.csv")]) == 0
     out = capsys.readouterr().out
     assert "fully_random" in out and "reduction by sflllm" in out
     assert len(SweepTable.from_csv(tmp_path / "c.csv")) == 2

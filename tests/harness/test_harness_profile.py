@@ -114,7 +114,7 @@ def test_cli_profile_and_measure_rounds(tmp_path, capsys):
     target = curve[2] + 1e-6
     want = 1 + (curve[1] - target) / (curve[1] - curve[2])
     args = _parse(["measure-rounds", "--layers", "2", "--hidden", "16", "--heads", "2",
-                   "--seq", "24", "--profile", str(out), "--ranks", "2", "--seeds", "0",
+                   "--seq", "24", "--profile", str(out), "--ranks", "2", "--seeds", "1",
                    "--target-loss", str(target), "--max-rounds", "3", "--clients", "2",
                    "--local-iters", "2", "--tune-local-iters", "2", "--batch", "4",
                    "--n-train", "60", "--n-val", "16", "--pretrain-steps", "5",

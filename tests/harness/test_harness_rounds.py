@@ -406,7 +406,7 @@ def test_measure_rounds_within_round_protocol_fields(tmp_path, small_pretrain):
     prof_path = tmp_path / "p.json"
     old = _schema2_profile(prof_path)
     args = _parse(["measure-rounds", "--profile", str(prof_path), *_TINY, "--ranks", "1,2",
-                   "--seeds", "0", "--local-iters", "1,4", "--target-loss", str(_TARGET),
+                   "--seeds", "1", "--local-iters", "1,4", "--target-loss", str(_TARGET),
                    "--max-rounds", "12", "--clients", "2", "--batch", "4", "--n-train", "60",
                    "--n-val", "16", "--pretrain-steps", "10", "--no-progress",
                    "--lr-from-profile", "--eval-every", "2"])

@@ -201,3 +201,13 @@ def test_every_baseline_feasible_on_random_small_scenarios(scenario: int, k: int
                         p_max=0.05 + 0.05 * (seed % 5))
     for name in NAMES:
         _check_feasible(p, solve(p, name, seed=seed))
+
+
+def test_the_baseline_list_is_defined_once() -> None:
+    """The studies' list is the registration's (one definition), in its order, and every
+    baseline has its label and its colour and marker."""
+    from sfl_opt.experiments import analysis, plots
+
+    assert analysis.BASELINES == tuple(BASELINES)
+    for name in analysis.BASELINES:
+        assert name in analysis.METHOD_LABELS and name in plots.METHOD_STYLE, name

@@ -343,7 +343,7 @@ def test_cli_split_mode(tmp_path, capsys) -> None:
 
     out = tmp_path / "r.json"
     assert main(["solve", "--devices", "iphone-15-pro-npu", "laptop-rtx-4060", "--clients",
-                 "4", "--split-mode", "per-client", "--json", str(out)]) == 0
+                 "4", "--split-mode", "per-client", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "split points (one per client)" in text
     import json

@@ -242,3 +242,45 @@ def test_cli_train_options_and_reconstruction_label(capsys):
     # the scheduled scenario has the proxy's head, batch and local iterations
     assert TRAIN_CLASSES == len(TAGS)
     assert (TRAIN_BATCH, TRAIN_ITERS) == (ProxyConfig().batch, ProxyConfig().local_iters)
+
+
+# ------------------------------------------------------------------ work once
+@pytest.mark.parametrize("policy", ["lyapunov", "random", "best_channel", "fair", "all"])
+def test_round_models_are_built_once_per_round_and_count(monkeypatch, policy):
+    """A round's model for another number of scheduled devices is built once per count
+    (the policies ask for the same counts again); the trace equals one built without
+    the cache."""
+    import dataclasses
+
+    from sfl_opt.online import problem as op
+    from sfl_opt.online import simulate
+
+    prob = OnlineProblem.default(seed=2, devices=8)
+    assert prob.server_mode == "shared"
+    asked: list[list[int]] = []
+    real_round, real_count = op.OnlineProblem.round_model, op.RoundModel.with_count
+
+    def round_model(self, gains, count=None):
+        asked.append([])
+        return real_round(self, gains, count)
+
+    def with_count(self, count):
+        if count != self.count and self.server_step != 0.0:
+            asked[-1].append(int(count))
+        return real_count(self, count)
+
+    monkeypatch.setattr(op.OnlineProblem, "round_model", round_model)
+    monkeypatch.setattr(op.RoundModel, "with_count", with_count)
+    before = dict(op.BUILDS)
+    trace = simulate(prob, policy, 1e4, 40, seed=3)
+    built = op.BUILDS["with_count"] - before["with_count"]
+    assert op.BUILDS["round_model"] - before["round_model"] == 40
+    assert built == sum(len(set(r)) for r in asked)  # one per distinct count and round
+    if policy in ("lyapunov", "random", "best_channel", "fair"):
+        assert built < sum(len(r) for r in asked)  # and the policy asked again
+    # the same trace without the cache: every with_count rebuilt
+    monkeypatch.setattr(op.RoundModel, "with_count", lambda self, count: real_count(
+        dataclasses.replace(self), count))  # a fresh copy: an empty cache
+    again = simulate(prob, policy, 1e4, 40, seed=3)
+    for name in ("scheduled", "bandwidth", "energy", "queues", "objective"):
+        np.testing.assert_array_equal(getattr(trace, name), getattr(again, name))

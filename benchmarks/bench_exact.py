@@ -45,8 +45,9 @@ def certify(pr: Problem) -> dict:
     return {"time_s": el, "gap": res.gap, "status": str(res.status),
             "termination": str(res.termination), "delay": res.delay,
             "heuristic": res.info["heuristic_delay"], "nodes": res.info["nodes"],
-            "pairs_searched": res.info["pairs_searched"], "f_link_s": res.timings["f_link"],
-            "search_s": res.timings["search"], "bound_s": res.timings["bound"]}
+            "pairs_searched": res.info["pairs_searched"],
+            "heuristic_s": res.timings["heuristic"], "search_s": res.timings["search"],
+            "bound_s": res.timings["bound"]}
 
 
 def test_certify_default_seeds(benchmark) -> None:
@@ -56,12 +57,12 @@ def test_certify_default_seeds(benchmark) -> None:
         for seed in SEEDS:
             r = certify(Problem.default(seed=seed, downlink=downlink))
             rows.append({"downlink": downlink, "seed": seed, **r})
-    print("\ndownlink | seed | certified in s | gap | nodes | pairs searched | f-link s | "
-          "stage links s | bound on result s | exact vs heuristic")
+    print("\ndownlink | seed | certified in s | gap | nodes | pairs searched | heuristic s | "
+          "search s | bound on result s | exact vs heuristic")
     for r in rows:
         print(f"{r['downlink']} | {r['seed']} | {r['time_s']:.2f} | {r['gap']:.1e} | "
-              f"{r['nodes']} | {r['pairs_searched']} | {r['f_link_s']:.2f} | "
-              f"{r['stage_links_s']:.2f} | {r['bound_s']:.3f} | "
+              f"{r['nodes']} | {r['pairs_searched']} | {r['heuristic_s']:.2f} | "
+              f"{r['search_s']:.2f} | {r['bound_s']:.3f} | "
               f"{r['delay'] / r['heuristic'] - 1:+.1e}")
     benchmark.extra_info["rows"] = rows
     benchmark.pedantic(lambda: None, rounds=1, iterations=1)

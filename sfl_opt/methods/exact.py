@@ -683,6 +683,9 @@ INCUMBENT_KICKS = 30
 #: ... on links with at most this many client-subchannel entries (K M; larger links keep
 #: ``kicks``: their greedy and local search alone take a large share of a short limit)
 INCUMBENT_KICKS_MAX = 4000
+#: ... and while at least this many seconds of the time limit are left (the local search
+#: of a link this small is not split into timed chunks)
+INCUMBENT_KICKS_LEFT = 5.0
 #: with a time limit, the incumbent (plain ``solve``) gets at most this share of it
 HEURISTIC_SHARE = 0.5
 #: seconds a selected link search runs before the best-bound choice is made again
@@ -729,7 +732,9 @@ def solve_problem_bnb(prep: PreparedProblem, *, time_limit: float | None = None,
     # the better point is kept, so the result is never worse than ``start``
     def inc_kicks(n: str) -> int:
         ln = prep.link(n)
-        return max(kicks, INCUMBENT_KICKS) if ln.K * ln.M <= INCUMBENT_KICKS_MAX else kicks
+        roomy = deadline is None or deadline - time.perf_counter() >= INCUMBENT_KICKS_LEFT
+        return (max(kicks, INCUMBENT_KICKS) if ln.K * ln.M <= INCUMBENT_KICKS_MAX and roomy
+                else kicks)
 
     if inc_kicks(prep.round_link) > kicks and (deadline is None
                                                or time.perf_counter() < deadline):

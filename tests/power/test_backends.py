@@ -142,7 +142,8 @@ def test_backends_agree_on_default_scenario(seed, backends):
             # the native answer is optimal: no backend may beat it beyond round-off
             assert sols[name].t >= ref * (1 - 1e-9)
         # the pyomo LP bound is a valid lower bound, and close
-        assert sols["pyomo"].bound <= ref * (1 + 1e-9)
+        # (up to HiGHS's feasibility tolerance; certificates use GAP_TOL = 1e-6)
+        assert sols["pyomo"].bound <= ref * (1 + 1e-7)
         assert sols["pyomo"].bound >= ref * (1 - RTOL)
         info = sols["pyomo"].info
         # converged: the cuts hold at the LP point, or the LP bound meets the feasible
@@ -181,7 +182,7 @@ def test_backends_agree_on_random_instances(sub):
         check_solution(sub, sol)
     assert abs(cvx.t - nat.t) <= RTOL * nat.t
     assert abs(pyo.t - nat.t) <= RTOL * nat.t
-    assert pyo.bound <= nat.t * (1 + 1e-9)
+    assert pyo.bound <= nat.t * (1 + 1e-7)  # HiGHS feasibility tolerance (one draw reached 2e-9)
 
 
 @pytest.mark.requires(*NEEDS["cvxpy"])

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -48,6 +49,9 @@ DEFAULT_SWEEP = "1e2,1e3,1e4,1e5"
 #: defaults of a simulation and of a training run (--train)
 SIM_ROUNDS, SIM_V = 2000, 1e4
 TRAIN_ROUNDS, TRAIN_V = 200, 3e3
+#: OnlineProblem.default's parameters: the help texts show its defaults (budget in J/round)
+_DEFAULTS = inspect.signature(OnlineProblem.default).parameters
+_BUDGET = _DEFAULTS["energy_budget"].default
 
 
 def _floats(text: str) -> list[float]:
@@ -80,8 +84,10 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
                     "or (--train) train a small proxy under each policy's schedule. The "
                     "long-term per-device energy budget is our reading of the paper: its "
                     "abstract does not state the long-term constraint.")
-    p.add_argument("--clients", type=int, default=20, help="number of clients K (default 20)")
-    p.add_argument("--seed", type=int, default=0, help="scenario and channel seed (default 0)")
+    p.add_argument("--clients", type=int, default=_DEFAULTS["devices"].default,
+                   help="number of clients K (default %(default)s)")
+    p.add_argument("--seed", type=int, default=_DEFAULTS["seed"].default,
+                   help="scenario and channel seed (default %(default)s)")
     p.add_argument("--rounds", type=int, default=None,
                    help=f"rounds T (default {SIM_ROUNDS}; {TRAIN_ROUNDS} with --train)")
     p.add_argument("--V", type=float, default=None,
@@ -100,12 +106,13 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--policies", type=_policies, default=list(POLICIES), metavar="P1,P2,...",
                    help="policies for --train (default: all)")
     p.add_argument("--threads", type=int, default=1,
-                   help="torch threads for --train (default 1)")
+                   help="torch threads for --train (default %(default)s)")
     p.add_argument("--sweep", type=_floats, default=None, metavar="V1,V2,...",
                    help=f"also run lyapunov for each V (figures default: {DEFAULT_SWEEP})")
     p.add_argument("--budget", type=float, default=None,
                    help="long-term average energy budget of every device, J per round "
-                        "(default 0.15; the budget constraint is our reading of the paper)")
+                        f"(default {_BUDGET:g}; the budget constraint is our reading of the "
+                        "paper)")
     p.add_argument("--energy-guard", action="store_true",
                    help="enforce every device's budget over every horizon: a device is "
                         "only scheduled with an energy within its unspent cumulative "
@@ -113,17 +120,18 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--experiment", action="store_true",
                    help="the issue-19 learning experiment (extra [harness]): fixed-N "
                         "calibration sweeps (N = 1,2,3,5,10), the fit of Ψ's participation "
-                        "term, then lyapunov at each V of --sweep (default 1,10,100) and "
+                        "term, then lyapunov at each V of --sweep (default "
+                        f"{','.join(f'{v:g}' for v in EXP_VS)}) and "
                         "every baseline on the calibrated Ψ; resumes from --runs; writes "
                         "online_participation/online_learning figures, CSVs and settings")
     p.add_argument("--seeds", default="5",
                    help="--experiment seeds: N means 0..N-1, or a list a,b or a range a-b "
-                        "(default 5)")
+                        "(default %(default)s)")
     p.add_argument("--runs", default="results/online_experiment",
                    help="--experiment: folder of the per-run JSON files (resume)")
     p.add_argument("--figures", action="store_true",
                    help="write online_energy/tradeoff/queues figures and CSVs")
-    p.add_argument("--out", default="docs/figures", help="figure folder (default docs/figures)")
+    p.add_argument("--out", default="docs/figures", help="figure folder (default %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.set_defaults(func=run)
     return p

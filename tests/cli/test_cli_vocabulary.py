@@ -216,3 +216,26 @@ def test_help_defaults_come_from_their_declarations() -> None:
     for flag, text in helps.items():
         for shown in re.findall(r"\(default ([^)]*)\)", text):
             assert flag in truth, (flag, shown)
+
+
+def test_online_help_defaults_come_from_their_declarations() -> None:
+    """The online command's help shows the defaults OnlineProblem.default and the command
+    actually use (argparse's own default, the scenario's signature, the experiment's V
+    sweep), not numbers written by hand."""
+    import inspect
+
+    from sfl_opt.cli import online as cli_online
+    from sfl_opt.online.problem import OnlineProblem
+
+    online = build_parser()._subparsers._group_actions[0].choices["online"]
+    acts = {a.option_strings[0]: a for a in online._actions if a.option_strings}
+    sig = inspect.signature(OnlineProblem.default).parameters
+    assert acts["--clients"].default == sig["devices"].default
+    assert acts["--seed"].default == sig["seed"].default
+    text = online.format_help().replace("\n", " ")
+    text = " ".join(text.split())
+    assert f"number of clients K (default {sig['devices'].default})" in text
+    assert f"(default {sig['energy_budget'].default:g};" in text
+    sweep = ",".join(f"{v:g}" for v in cli_online.EXP_VS)
+    assert f"--sweep (default {sweep})" in text
+    assert f"(default {acts['--out'].default})" in text

@@ -5,12 +5,14 @@ under block fading, :mod:`sfl_opt.experiments.dynamic`) and ``sfl-opt radio-figu
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 from typing import Any
 
 import numpy as np
 
-from .._io import write_text
+from .._io import check_writable, write_text
 from ..experiments.dynamic import simulate_training
 from ..experiments.radio_figures import format_shares, make_radio_figures, stage_share_rows
 from ..model.scenario import large_scale_gains
@@ -66,9 +68,19 @@ def _cmd_radio_figures(args: argparse.Namespace) -> int:
 
 
 def _cmd_radio_shares(args: argparse.Namespace) -> int:
+    if args.out is not None:
+        check_writable(args.out, "--out")
+    rows = stage_share_rows(args.seeds)
     print(f"SflLLM on the default scenario, mean over {len(args.seeds)} seeds "
           "(scenario seed = method seed); share of T_total per stage")
-    print(format_shares(stage_share_rows(args.seeds)))
+    print(format_shares(rows))
+    if args.out is not None:
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        write_text(args.out, buf.getvalue())
+        print(f"wrote {args.out}")
     return 0
 
 
@@ -109,4 +121,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("radio-shares", help="delay share of each stage under each radio "
                                             "model (default scenario, mean over seeds)")
     add_seeds(p, "10")
+    add_out(p, "the table as CSV (one row per radio model; shares are fractions)")
     p.set_defaults(func=_cmd_radio_shares)

@@ -239,3 +239,27 @@ def test_online_help_defaults_come_from_their_declarations() -> None:
     sweep = ",".join(f"{v:g}" for v in cli_online.EXP_VS)
     assert f"--sweep (default {sweep})" in text
     assert f"(default {acts['--out'].default})" in text
+
+
+def test_radio_shares_writes_the_table_it_prints(tmp_path, cli) -> None:
+    """``radio-shares --out`` writes one CSV row per radio model holding the numbers the
+    printed table shows; the first row's delay is an independent solve's, and the stage
+    shares of each row partition T_total."""
+    import csv
+
+    from sfl_opt import Problem, solve
+
+    out = tmp_path / "shares.csv"
+    code, text, _ = cli("radio-shares", "--seeds", "1", "--out", out)
+    assert code == 0 and f"wrote {out}" in text
+    rows = list(csv.DictReader(out.open()))
+    printed = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line]
+    assert len(rows) == len(printed) - 1 == 4
+    assert float(rows[0]["mean_delay_s"]) == pytest.approx(
+        solve(Problem.default(0), seed=0).delay, rel=1e-12)
+    for row, line in zip(rows, printed[1:], strict=True):
+        assert line.startswith(f"| {row['config']} | {float(row['mean_delay_s']):,.1f} |")
+        parts = ("client_fwd_uplink", "server", "downlink_client_bwd", "adapter_upload")
+        assert sum(float(row[k]) for k in parts) == pytest.approx(1.0)
+    code, _, err = cli("radio-shares", "--seeds", "1", "--out", tmp_path)  # a folder
+    assert code == 2 and "--out" in err

@@ -10,7 +10,8 @@ what every layer shares:
   first (and never inside a test that measures time);
 * ``@pytest.mark.requires("cvxpy", ...)``: a test needing an optional extra is skipped,
   with the extra named, when it is not installed;
-* small shared fixtures: ``repo_root``, ``tiny_problem``, ``default_problem``, ``cli``.
+* small shared fixtures: ``repo_root``, ``tiny_problem``, ``default_problem``, ``cli``,
+  ``rerun_without_jit`` (a test module's tests again as plain Python).
 
 The oracle (enumeration of every assignment) is :mod:`sfl_opt.testing`.
 """
@@ -19,6 +20,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -104,5 +107,24 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str
             code = exc.code if isinstance(exc.code, int) else 1
         cap = capsys.readouterr()
         return int(code or 0), cap.out, cap.err
+
+    return run
+
+
+@pytest.fixture()
+def rerun_without_jit() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run a test module's tests again in a subprocess with ``NUMBA_DISABLE_JIT=1`` (the
+    kernels as plain Python): ``rerun_without_jit(__file__, "-k", "kernel")`` asserts the
+    run passed and returns it."""
+
+    def run(path: str, *args: str, **env_extra: str) -> subprocess.CompletedProcess[str]:
+        env = dict(os.environ, NUMBA_DISABLE_JIT="1", **env_extra)
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", str(Path(path)), "-q", "-x",
+             "-p", "no:cacheprovider", *args],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        assert " passed" in proc.stdout
+        return proc
 
     return run

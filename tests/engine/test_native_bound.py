@@ -11,9 +11,6 @@ from __future__ import annotations
 import itertools
 import math
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -477,15 +474,9 @@ def test_oracle_helper_agrees_with_tests_oracle():
 
 @pytest.mark.skipif(JIT_DISABLED, reason="already running as plain Python")
 @pytest.mark.slow
-def test_pure_python_path() -> None:
+def test_pure_python_path(rerun_without_jit) -> None:
     """Run this module again with NUMBA_DISABLE_JIT=1 (plain Python kernels)."""
-    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
-    here = Path(__file__)
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", str(here), "-q", "-x", "-p", "no:cacheprovider",
-         "-k", "not pure_python and not cvxpy and not time_limit and not problem_equals "
-         "and not method_ and not every_method and not bound_off",
-         "--hypothesis-seed=0"],
-        cwd=here.parents[2], env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert " passed" in proc.stdout
+    rerun_without_jit(__file__, "-k",
+                      "not pure_python and not cvxpy and not time_limit and not problem_equals "
+                      "and not method_ and not every_method and not bound_off",
+                      "--hypothesis-seed=0")

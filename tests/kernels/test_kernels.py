@@ -326,16 +326,10 @@ def test_stage_lower_bound_below_enumerated_optimum(seed) -> None:
 # ------------------------------------------------------------- pure-Python path
 @pytest.mark.skipif(JIT_DISABLED, reason="already running without the JIT")
 @pytest.mark.slow
-def test_pure_python_path() -> None:
+def test_pure_python_path(rerun_without_jit) -> None:
     """Run this module again with NUMBA_DISABLE_JIT=1 (plain Python kernels)."""
-    env = dict(os.environ, NUMBA_DISABLE_JIT="1", HYPOTHESIS_PROFILE="default")
-    here = Path(__file__)
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", str(here), "-q", "-x", "-p", "no:cacheprovider",
-         "-k", "not pure_python", "--hypothesis-seed=0"],
-        cwd=here.parents[2], env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert " passed" in proc.stdout
+    rerun_without_jit(__file__, "-k", "not pure_python", "--hypothesis-seed=0",
+                      HYPOTHESIS_PROFILE="default")
 
 
 _AGREE_SNIPPET = r"""

@@ -13,9 +13,6 @@ import functools
 import itertools
 import math
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -323,16 +320,9 @@ def test_split_mode_validation() -> None:
 # ------------------------------------------------------------- pure-Python path
 @pytest.mark.skipif(JIT_DISABLED, reason="already running as plain Python")
 @pytest.mark.slow
-def test_pure_python_path() -> None:
+def test_pure_python_path(rerun_without_jit) -> None:
     """The kernel tests again with NUMBA_DISABLE_JIT=1 (plain Python kernels)."""
-    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
-    here = Path(__file__)
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", str(here), "-q", "-x", "-p", "no:cacheprovider",
-         "-k", "kernel or demand_power or split_step"],
-        cwd=here.parents[2], env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert " passed" in proc.stdout
+    rerun_without_jit(__file__, "-k", "kernel or demand_power or split_step")
 
 
 # ------------------------------------------------------------------ command line

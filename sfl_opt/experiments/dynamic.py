@@ -148,7 +148,10 @@ class RoundReoptimiser:
         points = reopt(gains)          # link -> LinkPoint, as adaptive_point
 
     ``gains``: link -> (K, n) linear gains of the round (every link of the problem, as
-    :meth:`sfl_opt.model.fading.GaussMarkovFading.next` returns them).
+    :meth:`sfl_opt.model.fading.GaussMarkovFading.next` returns them; a link left out
+    keeps the prepared gains). ``client_flops`` (K,) FLOP/s: the round's compute speeds
+    when they change too (the virtual-time replay's jitter and stragglers), the same
+    points as a fresh ``adaptive_point`` on a problem with those speeds.
     """
 
     def __init__(self, prep: PreparedProblem, p: int, held: Mapping[str, LinkPoint],
@@ -171,10 +174,17 @@ class RoundReoptimiser:
             self._links.append((name, ln, np.ascontiguousarray(c, float), float(S),
                                 np.ascontiguousarray(held[name].assign, np.int64), rand))
 
-    def __call__(self, gains: Mapping[str, np.ndarray]) -> dict[str, LinkPoint]:
+    def __call__(self, gains: Mapping[str, np.ndarray],
+                 client_flops: np.ndarray | None = None) -> dict[str, LinkPoint]:
         """The round's point of every link (link -> :class:`LinkPoint`)."""
+        if client_flops is not None:
+            client_flops = v.float_array("client_flops", client_flops, shape=(self.prep.K,),
+                                         positive=True)
         out = {}
         for name, ln, c, S, held, rand in self._links:
+            if client_flops is not None and ln.per_pair:
+                # the demand of the round's speeds, as Link.demand computes it
+                c = np.ascontiguousarray(ln.work[self.p] / client_flops, float)
             g = gains.get(name)
             if g is None:
                 g, la, inva, order = ln.gain, ln.la, ln.inva, ln.order

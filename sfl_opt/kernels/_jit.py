@@ -6,53 +6,84 @@ environment Numba hands back the plain Python function, which the tests also run
 Numba's disk cache checks only the source file of the function it caches (its time
 stamp and size): a kernel compiled against an older version of a helper in another file
 (``waterfill.py``, ``lagrange.py``, ...) would be loaded again after an upgrade in place
-or an edit of that helper. So every cache directory of these kernels carries a
-fingerprint of the whole ``kernels`` package (the contents of its ``.py`` files and the
-Numba version); when it differs from the installed code, the directory's cached machine
-code (``*.nbi``, ``*.nbc``) is deleted before any kernel loads from it, once per process,
-and the kernels compile afresh.
+or an edit of that helper. So each kernel module's cached machine code carries a
+fingerprint of the code it was compiled from: the module's file and every kernel file it
+imports, directly or not (``from .x import ...``), and the Numba version. When the
+fingerprint differs from the installed code, the module's cached machine code (its
+``*.nbi``, ``*.nbc`` files) is deleted before any of its kernels loads, once per process,
+and they compile afresh; modules whose code did not change keep their cache.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from functools import lru_cache
+import re
+from functools import cache
 from pathlib import Path
 
 import numba
 from numba import njit
 
-#: Name of the file, in each cache directory, holding the fingerprint of the code its
-#: cached kernels were compiled from.
-FINGERPRINT_FILE = "sfl_opt_kernels.fingerprint"
-_checked: set[str] = set()
+#: Suffix of the file, in each cache directory, holding the fingerprint of the code a
+#: module's cached kernels were compiled from (``<module>`` + suffix).
+FINGERPRINT_SUFFIX = ".sfl_opt_fingerprint"
+_IMPORT = re.compile(r"^from \.(\w+) import|^from \. import ([\w, ]+)", re.MULTILINE)
+_checked: set[tuple[str, str]] = set()
 
 
-@lru_cache(maxsize=1)
-def fingerprint() -> str:
-    """SHA-256 (hex) of the Numba version and the contents of every ``.py`` file of the
-    ``kernels`` package, in name order."""
+def _sibling_imports(path: Path) -> set[str]:
+    """The modules of ``path``'s package that ``path`` imports (relative imports)."""
+    found: set[str] = set()
+    for direct, listed in _IMPORT.findall(path.read_text(encoding="utf-8")):
+        found.update([direct] if direct else (n.strip() for n in listed.split(",")))
+    return {name for name in found if (path.parent / f"{name}.py").is_file()}
+
+
+@cache
+def fingerprint(module: str, package: str | None = None) -> str:
+    """SHA-256 (hex) of the Numba version and the contents of ``module``'s file and of
+    every module of its package it imports, directly or not, in name order.
+
+    ``package``: the package folder (default: the one holding this file).
+    """
+    folder = Path(package) if package is not None else Path(__file__).parent
+    closure, todo = set(), [module]
+    while todo:
+        name = todo.pop()
+        path = folder / f"{name}.py"
+        if name in closure or not path.is_file():
+            continue
+        closure.add(name)
+        todo.extend(_sibling_imports(path))
     h = hashlib.sha256(f"numba {numba.__version__}\n".encode())
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for name in sorted(closure):
+        h.update(name.encode() + b"\0" + (folder / f"{name}.py").read_bytes() + b"\0")
     return h.hexdigest()
 
 
 def invalidate_if_stale(dispatcher) -> bool:
-    """Delete the cached machine code in ``dispatcher``'s cache directory if it was
-    compiled from other code than the installed one (see the module docstring).
+    """Delete the cached machine code of ``dispatcher``'s module in its cache directory
+    if it was compiled from other code than the installed one (see the module docstring).
 
-    Checks each directory once per process; does nothing for a plain Python function
-    (``NUMBA_DISABLE_JIT=1``) or a directory that cannot be read or written (Numba then
-    chooses another one itself). Returns whether files were deleted.
+    Checks each (directory, module) once per process; does nothing for a plain Python
+    function (``NUMBA_DISABLE_JIT=1``) or a directory that cannot be read or written
+    (Numba then chooses another one itself). Returns whether files were deleted.
     """
     path = getattr(getattr(dispatcher, "_cache", None), "_cache_path", None)
-    if not isinstance(path, str) or path in _checked:
+    py_func = getattr(dispatcher, "py_func", None)
+    source = getattr(getattr(py_func, "__code__", None), "co_filename", None)
+    if not isinstance(path, str) or not isinstance(source, str):
         return False
-    _checked.add(path)
-    marker = os.path.join(path, FINGERPRINT_FILE)
-    current = fingerprint()
+    module = Path(source).stem
+    if (path, module) in _checked:
+        return False
+    _checked.add((path, module))
+    marker = os.path.join(path, module + FINGERPRINT_SUFFIX)
+    try:
+        current = fingerprint(module, str(Path(source).parent))
+    except OSError:
+        return False
     try:
         with open(marker, encoding="ascii") as fh:
             if fh.read().strip() == current:
@@ -65,7 +96,7 @@ def invalidate_if_stale(dispatcher) -> bool:
     except OSError:
         names = []
     for name in names:
-        if name.endswith((".nbi", ".nbc")):
+        if name.startswith(module + ".") and name.endswith((".nbi", ".nbc")):
             try:
                 os.remove(os.path.join(path, name))
                 deleted = True

@@ -18,9 +18,18 @@ import pytest
 
 from sfl_opt.kernels import _jit
 
+GREEDY = Path(_jit.__file__).with_name("greedy.py")
 
-def _fake(path: Path) -> SimpleNamespace:
-    return SimpleNamespace(_cache=SimpleNamespace(_cache_path=str(path)))
+
+def _fake(path: Path, source: Path = GREEDY) -> SimpleNamespace:
+    """What ``invalidate_if_stale`` reads of a Numba dispatcher: its cache directory and
+    the file its Python function comes from."""
+    py_func = SimpleNamespace(__code__=SimpleNamespace(co_filename=str(source)))
+    return SimpleNamespace(_cache=SimpleNamespace(_cache_path=str(path)), py_func=py_func)
+
+
+def _marker(path: Path, module: str = "greedy") -> Path:
+    return path / (module + _jit.FINGERPRINT_SUFFIX)
 
 
 @pytest.fixture
@@ -29,67 +38,80 @@ def fresh_process(monkeypatch):
     monkeypatch.setattr(_jit, "_checked", set())
 
 
-def test_stale_fingerprint_deletes_cached_code_only(tmp_path, fresh_process):
-    for name in ("a.f-10.py311.nbi", "a.f-10.py311.1.nbc", "a.cpython-311.pyc"):
+def test_stale_fingerprint_deletes_that_modules_cached_code_only(tmp_path, fresh_process):
+    names = ["greedy.f-10.py311.nbi", "greedy.f-10.py311.1.nbc", "greedy.cpython-311.pyc",
+             "bnb.g-5.py311.nbi", "greedy_extra.h-1.py311.nbi"]
+    for name in names:
         (tmp_path / name).write_text("x")
-    (tmp_path / _jit.FINGERPRINT_FILE).write_text("0" * 64 + "\n")
+    _marker(tmp_path).write_text("0" * 64 + "\n")
     assert _jit.invalidate_if_stale(_fake(tmp_path)) is True
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.cpython-311.pyc",
-                                                          _jit.FINGERPRINT_FILE]
-    assert (tmp_path / _jit.FINGERPRINT_FILE).read_text().strip() == _jit.fingerprint()
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted(["greedy.cpython-311.pyc", "bnb.g-5.py311.nbi",
+                           "greedy_extra.h-1.py311.nbi", _marker(tmp_path).name])
+    assert _marker(tmp_path).read_text().strip() == _jit.fingerprint("greedy")
 
 
 def test_current_fingerprint_keeps_cached_code(tmp_path, fresh_process):
-    (tmp_path / _jit.FINGERPRINT_FILE).write_text(_jit.fingerprint() + "\n")
-    (tmp_path / "a.f-10.py311.nbi").write_text("x")
+    _marker(tmp_path).write_text(_jit.fingerprint("greedy") + "\n")
+    (tmp_path / "greedy.f-10.py311.nbi").write_text("x")
     assert _jit.invalidate_if_stale(_fake(tmp_path)) is False
-    assert (tmp_path / "a.f-10.py311.nbi").exists()
+    assert (tmp_path / "greedy.f-10.py311.nbi").exists()
 
 
 def test_cache_without_fingerprint_is_not_trusted(tmp_path, fresh_process):
-    (tmp_path / "a.f-10.py311.nbi").write_text("x")
+    (tmp_path / "greedy.f-10.py311.nbi").write_text("x")
     assert _jit.invalidate_if_stale(_fake(tmp_path)) is True
-    assert not (tmp_path / "a.f-10.py311.nbi").exists()
+    assert not (tmp_path / "greedy.f-10.py311.nbi").exists()
 
 
-def test_each_directory_checked_once_per_process(tmp_path, fresh_process):
-    (tmp_path / "a.nbi").write_text("x")
+def test_each_module_checked_once_per_process(tmp_path, fresh_process):
+    (tmp_path / "greedy.a.nbi").write_text("x")
     assert _jit.invalidate_if_stale(_fake(tmp_path)) is True
-    (tmp_path / "b.nbi").write_text("compiled by this process")
+    (tmp_path / "greedy.b.nbi").write_text("compiled by this process")
     assert _jit.invalidate_if_stale(_fake(tmp_path)) is False
-    assert (tmp_path / "b.nbi").exists()
+    assert (tmp_path / "greedy.b.nbi").exists()
 
 
 def test_plain_python_function_and_missing_directory(tmp_path, fresh_process):
     assert _jit.invalidate_if_stale(lambda x: x) is False
     missing = tmp_path / "not" / "yet"
     assert _jit.invalidate_if_stale(_fake(missing)) is False
-    assert (missing / _jit.FINGERPRINT_FILE).read_text().strip() == _jit.fingerprint()
+    assert _marker(missing).read_text().strip() == _jit.fingerprint("greedy")
 
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0,
                     reason="needs a directory this user cannot write")
 def test_read_only_directory_is_left_alone(tmp_path, fresh_process):
-    (tmp_path / "a.nbi").write_text("x")
+    (tmp_path / "greedy.a.nbi").write_text("x")
     tmp_path.chmod(0o500)
     try:
         assert _jit.invalidate_if_stale(_fake(tmp_path)) is False
-        assert (tmp_path / "a.nbi").exists()
+        assert (tmp_path / "greedy.a.nbi").exists()
     finally:
         tmp_path.chmod(0o700)
 
 
-def test_fingerprint_covers_every_kernel_file_and_numba(monkeypatch):
-    base = _jit.fingerprint()
-    assert len(base) == 64 and base == _jit.fingerprint()
-    _jit.fingerprint.cache_clear()
-    monkeypatch.setattr(_jit.numba, "__version__", "0.0.0")
-    try:
-        assert _jit.fingerprint() != base
-    finally:
+def test_fingerprint_follows_imports_and_numba(tmp_path, monkeypatch):
+    """A module's fingerprint changes with the files it imports (directly or not) and
+    with Numba, not with an unrelated file of the package."""
+    for name, body in {"a": "from .b import f\n", "b": "from . import c, _jit\n",
+                       "c": "X = 1\n", "_jit": "", "d": "Y = 1\n"}.items():
+        (tmp_path / f"{name}.py").write_text(body)
+
+    def fp(module: str) -> str:
         _jit.fingerprint.cache_clear()
-        monkeypatch.undo()
-    assert _jit.fingerprint() == base
+        return _jit.fingerprint(module, str(tmp_path))
+
+    before = {m: fp(m) for m in "abcd"}
+    (tmp_path / "c.py").write_text("X = 2\n")
+    after = {m: fp(m) for m in "abcd"}
+    assert [before[m] != after[m] for m in "abcd"] == [True, True, True, False]
+    monkeypatch.setattr(_jit.numba, "__version__", "0.0.0")
+    assert fp("d") != after["d"]
+    monkeypatch.undo()
+    _jit.fingerprint.cache_clear()
+    assert {"_jit", "waterfill", "lagrange"} <= _jit._sibling_imports(
+        Path(_jit.__file__).with_name("bnb.py"))
 
 
 _HELPER = "from ._jit import kernel\n\n\n@kernel\ndef helper(x):\n    return x + {}\n"

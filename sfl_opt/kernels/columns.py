@@ -172,12 +172,13 @@ def _eval_mu(k, inva, bw, fixed, mu, wk, pi, lcap, vals, rates, idx, nsel):
 
 @kernel
 def client_price(k, la, inva, bw, fixed, D, wk, pi, nmin, lcap, use, vals, rates, idx):
-    """Lower bound on ``min_T w_k P_k(F_k + T) + pi(T)`` over the free sets T of size at
-    least ``nmin`` (module doc); adds 1 to ``use[m]`` for the m of the minimising set
-    (a subgradient of the prices). inf when ``nmin < 0`` (no set suffices)."""
+    """``(bound, power)``: a lower bound on ``min_T w_k P_k(F_k + T) + pi(T)`` over the
+    free sets T of size at least ``nmin`` (module doc), and the dual estimate of the
+    minimising set's power (W); adds 1 to ``use[m]`` for the m of that set (a
+    subgradient of the prices). inf when ``nmin < 0`` (no set suffices)."""
     M = fixed.shape[0]
     if nmin < 0:
-        return math.inf
+        return math.inf, math.inf
     lo0 = math.inf
     hi0 = -math.inf
     bmin = math.inf
@@ -188,7 +189,7 @@ def client_price(k, la, inva, bw, fixed, D, wk, pi, nmin, lcap, use, vals, rates
             hi0 = max(hi0, v)
             bmin = min(bmin, bw[m])
     if not lo0 < math.inf:
-        return math.inf  # no subchannel at all (D > 0)
+        return math.inf, math.inf  # no subchannel at all (D > 0)
     lo0 -= 0.01
     hi0 += LN2 * min(lcap, D / bmin) + 0.5
     hi0 = min(hi0, 700.0)
@@ -235,14 +236,17 @@ def client_price(k, la, inva, bw, fixed, D, wk, pi, nmin, lcap, use, vals, rates
             best_mu = vmu
         if n >= nfree:
             break
+    power = math.inf
     if best_n >= 0 and best < math.inf:
         tail = best_n == nmin + NSIZES
-        _, _, nf = _eval_mu(k, inva, bw, fixed, best_mu, wk, pi, lcap, vals, rates, idx,
-                            best_n)
+        gF, _, nf = _eval_mu(k, inva, bw, fixed, best_mu, wk, pi, lcap, vals, rates, idx,
+                             best_n)
+        power = best_mu * D - gF
         for j in range(nf):
             if j < best_n or (tail and vals[j] > 0.0):
                 use[idx[j]] += 1.0
-    return best
+                power -= (vals[j] + pi[idx[j]]) / wk
+    return best, power
 
 
 @kernel
@@ -281,10 +285,13 @@ def client_sizes(la, inva, bw, fixed, c, S, pmax, t, gorder, equal_bw, lcap):
 
 
 @kernel
-def set_dual_value(la, inva, bw, fixed, c, S, w, t, pi, nmin, lcap, use):
-    """The certified left side ``sum_k price_k - sum_m pi_m`` at deadline t (module
-    doc; inf when a client cannot reach its demand); ``use`` (M,) receives the
-    minimising sets' subchannel counts."""
+def set_dual_value(la, inva, bw, fixed, c, S, pmax, w, t, pi, nmin, lcap, use, power):
+    """The certified left side at deadline t (module doc; inf when a client cannot reach
+    its demand): ``sum_k price_k - sum_m pi_m - sum_k nu_k p_max[k]``, where the
+    multipliers ``pi`` (M + K,) hold the prices and then ``nu_k p_max[k]`` (the
+    per-client caps, moved into the column costs ``(w_k + nu_k) P_k``: valid as every
+    column meeting its cap then costs at most ``w_k P_k``). ``use`` (M,) receives the
+    minimising sets' subchannel counts, ``power`` (K,) their estimated powers (W)."""
     K, M = la.shape
     vals = np.empty(M)
     rates = np.empty(M)
@@ -298,8 +305,13 @@ def set_dual_value(la, inva, bw, fixed, c, S, w, t, pi, nmin, lcap, use):
         if not d > 0.0 or nmin[k] < 0:
             return math.inf
         D = S / d * (1.0 - 1e-12)
-        u = client_price(k, la, inva, bw, fixed, D, w[k], pi, nmin[k], lcap, use, vals,
-                         rates, idx)
+        nu = 0.0
+        if pmax[k] < math.inf and pi[M + k] > 0.0:
+            nu = pi[M + k] / pmax[k]
+            tot -= pi[M + k]
+            scale += pi[M + k]
+        u, power[k] = client_price(k, la, inva, bw, fixed, D, w[k] + nu, pi, nmin[k], lcap,
+                                   use, vals, rates, idx)
         if not u < math.inf:
             return math.inf
         tot += u
@@ -315,8 +327,9 @@ def set_dual_value(la, inva, bw, fixed, c, S, w, t, pi, nmin, lcap, use):
 def set_infeasible(la, inva, bw, fixed, c, S, pmax, ptot, t, pi, iters, gorder, equal_bw,
                    lcap):
     """Whether deadline t is certified infeasible for every completion of ``fixed``
-    (module doc), optimising the prices ``pi`` (M,; updated in place, kept >= 0) for up
-    to ``iters`` subgradient steps. Returns ``(infeasible, best value - B)``."""
+    (module doc), optimising the multipliers ``pi`` (M + K,: the prices, then the caps'
+    ``nu_k p_max[k]``; updated in place, kept >= 0) for up to ``iters`` subgradient
+    steps. Returns ``(infeasible, best value - B)``."""
     K, M = la.shape
     w, B = set_weights(pmax, ptot)
     nmin = client_sizes(la, inva, bw, fixed, c, S, pmax, t, gorder, equal_bw, lcap)
@@ -326,13 +339,15 @@ def set_infeasible(la, inva, bw, fixed, c, S, pmax, ptot, t, pi, iters, gorder, 
     if not B < math.inf:
         return False, -math.inf
     use = np.empty(M)
+    power = np.empty(K)
+    sub = np.empty(M + K)
     best = -math.inf
     best_pi = pi.copy()
     target = B * (1.0 + 1e-4) + 1e-300
     theta = 1.0
     stall = 0
     for it in range(iters + 1):
-        v = set_dual_value(la, inva, bw, fixed, c, S, w, t, pi, nmin, lcap, use)
+        v = set_dual_value(la, inva, bw, fixed, c, S, pmax, w, t, pi, nmin, lcap, use, power)
         if v != v:
             break  # NaN: give up (the best prices so far are kept)
         if v > best:
@@ -350,17 +365,20 @@ def set_infeasible(la, inva, bw, fixed, c, S, pmax, ptot, t, pi, iters, gorder, 
             break
         nrm = 0.0
         for m in range(M):
-            if fixed[m] < 0:
-                s = use[m] - 1.0
-                if pi[m] <= 0.0 and s < 0.0:
-                    s = 0.0  # projected
-                nrm += s * s
+            sub[m] = use[m] - 1.0 if fixed[m] < 0 else 0.0
+        for k in range(K):
+            # the cap's subgradient, relative (nu p_max is in the prices' units)
+            x = (power[k] - pmax[k]) / pmax[k] if pmax[k] < math.inf else 0.0
+            sub[M + k] = x if x == x and abs(x) < 1e6 else 0.0
+        for i in range(M + K):
+            if pi[i] <= 0.0 and sub[i] < 0.0:
+                sub[i] = 0.0  # projected
+            nrm += sub[i] * sub[i]
         if not nrm > 0.0:
             break
         step = theta * (target - v) / nrm
-        for m in range(M):
-            if fixed[m] < 0:
-                pi[m] = max(0.0, pi[m] + step * (use[m] - 1.0))
+        for i in range(M + K):
+            pi[i] = max(0.0, pi[i] + step * sub[i])
     pi[:] = best_pi
     return False, best - B
 
@@ -373,8 +391,9 @@ def set_bisect(la, inva, bw, fixed, c, S, pmax, ptot, lo, hi, pi, rtol, gorder, 
     falls as t grows), to the relative tolerance ``rtol``; ``lo`` when none (``lo``
     must itself be a valid bound)."""
     w, B = set_weights(pmax, ptot)
-    M = la.shape[1]
+    K, M = la.shape
     use = np.empty(M)
+    power = np.empty(K)
     a = lo
     b = hi
     for _ in range(80):
@@ -382,7 +401,8 @@ def set_bisect(la, inva, bw, fixed, c, S, pmax, ptot, lo, hi, pi, rtol, gorder, 
             break
         mid = 0.5 * (a + b)
         nmin = client_sizes(la, inva, bw, fixed, c, S, pmax, mid, gorder, equal_bw, lcap)
-        v = set_dual_value(la, inva, bw, fixed, c, S, w, mid, pi, nmin, lcap, use)
+        v = set_dual_value(la, inva, bw, fixed, c, S, pmax, w, mid, pi, nmin, lcap, use,
+                           power)
         if v > B:
             a = mid
         else:

@@ -109,6 +109,9 @@ SET_ROOT_ITER = 100
 SET_NODE_ITER = 3
 #: relative bisection tolerance of the set bound
 SET_RTOL = 1e-10
+#: links with more client-subchannel entries (K M) than this skip the set bound (one
+#: evaluation of its dual costs about 160 K M water-level terms)
+SET_MAX = 5000
 #: a search recomputes its root's set bound when its incumbent improved by this much
 SET_REFRESH = 2e-3
 #: the set bound's subgradient steps run in chunks of this many between deadline checks
@@ -179,37 +182,57 @@ def is_square(arr: LinkArrays) -> bool:
 def set_bound(arr: LinkArrays, lo: float, hi: float, pi: np.ndarray | None = None,
               iters: int = SET_ROOT_ITER, deadline: float | None = None) -> float:
     """``lo`` raised to the per-client subchannel-set bound of the whole link
-    (:mod:`sfl_opt.kernels.columns`): the prices ``pi`` (M,; zeros if None, updated in
-    place) are optimised at a probe deadline just below ``hi`` (a feasible deadline, s)
+    (:mod:`sfl_opt.kernels.columns`): the multipliers ``pi`` (M + K,; zeros if None,
+    updated in place) are optimised at a probe deadline just below ``hi`` (a feasible deadline, s)
     for up to ``iters`` subgradient steps, then the largest deadline they prove
     infeasible is found by bisection; a second round probes half-way. ``lo``: a valid
-    lower bound (s). Nothing is started after ``deadline`` (``time.perf_counter()``
-    value); stopping early only loosens the bound."""
+    lower bound (s).
+    Nothing is started after ``deadline`` (``time.perf_counter()`` value); stopping
+    early only loosens the bound."""
     if not (SET_BOUND and math.isfinite(hi) and hi > lo and math.isfinite(lo)):
         return lo
     if is_square(arr):
         return lo  # the square-link bound is the optimum there
-    pi = np.zeros(arr.M) if pi is None else pi
+    if arr.K * arr.M > SET_MAX:
+        return lo
+    pi = np.zeros(arr.M + arr.K) if pi is None else pi
     fixed = -np.ones(arr.M, np.int64)
     go = kn.gain_order(arr.la)
     eq = bool(np.all(arr.bw == arr.bw[0]))
     args = (arr.la, arr.inva, arr.bw, fixed, arr.c, arr.S, arr.pmax, arr.ptot)
+
+    def fits(evals: int) -> bool:
+        return deadline is None or (time.perf_counter()
+                                    + evals * _SET_COST["eval"] * arr.K * arr.M <= deadline)
+
     for rnd in range(2):
         if not hi - lo > SET_RTOL * hi:
             break
         probe = hi - (hi - lo) * (0.02 if rnd == 0 else 0.5)
         done, inf = 0, False
         while done < iters and not inf:
-            if deadline is not None and time.perf_counter() >= deadline:
-                return lo
             n = min(SET_CHUNK, iters - done)
+            if not fits(n + 1):
+                return lo
+            t0 = time.perf_counter()
             inf, _ = set_infeasible(*args, probe, pi, n, go, eq, arr.lcap)
+            _SET_COST["eval"] = max(0.5 * _SET_COST["eval"],
+                                    (time.perf_counter() - t0) / ((n + 1) * arr.K * arr.M))
             done += n
         if inf:
             lo = probe
         b = hi if inf else probe
+        if not fits(SET_BISECT_EVALS):
+            return lo
         lo = max(lo, float(set_bisect(*args, lo, b, pi, SET_RTOL, go, eq, arr.lcap)))
     return lo
+
+
+#: seconds per client-subchannel entry of one evaluation of the set bound's dual (the
+#: largest seen in this process, starting from a guess)
+_SET_COST = {"eval": 2e-6}
+#: evaluations of a bisection of :func:`set_bound` (for its time estimate)
+SET_BISECT_EVALS = 40
 
 
 @dataclass
@@ -279,8 +302,8 @@ class LinkSearch:
         self.cap_binds = self.equal_bw and arr.ptot < float(np.sum(arr.pmax))
         self.counting = K * M * M <= COUNT_MAX
         self.gorder = kn.gain_order(arr.la)
-        self.pi = np.zeros(M) if self.pi is None else self.pi
-        self.set_nodes = SET_BOUND and not is_square(arr)
+        self.pi = np.zeros(M + K) if self.pi is None else self.pi
+        self.set_nodes = SET_BOUND and not is_square(arr) and K * M <= SET_MAX
         self.branching = BRANCHING if self.branching is None else self.branching
         self.fixed = -np.ones(M, np.int64)
         z0 = self.z0
@@ -318,7 +341,7 @@ class LinkSearch:
             return
         self.floor_hi = t
         if self.pi is None:
-            self.pi = np.zeros(self.arr.M)
+            self.pi = np.zeros(self.arr.M + self.arr.K)
         self.floor = max(self.floor, set_bound(self.arr, min(self.lower, t), t, self.pi,
                                                deadline=deadline))
 
@@ -839,7 +862,7 @@ def solve_problem_bnb(prep: PreparedProblem, *, time_limit: float | None = None,
                                   math.inf, deadline)
     f_cheap = prep.link(prep.round_link).cheap_bound(None) * (1 - 1e-12)
     f_lo = square_bound(f_arr, max(f_root, f_cheap), f0.t)
-    f_pi = np.zeros(f_arr.M)
+    f_pi = np.zeros(f_arr.M + f_arr.K)
     f_lo = set_bound(f_arr, f_lo, f0.t, f_pi, deadline=deadline)
     state = {"tf": f0.t, "tf_lo": min(f_lo, f0.t)}
     timings["pair_bounds"] = time.perf_counter() - t0
@@ -891,7 +914,7 @@ def solve_problem_bnb(prep: PreparedProblem, *, time_limit: float | None = None,
                 cands.append(ln.greedy(p, True, max_moves, inc_kicks(n), seed, deadline))
             pts[n] = min(cands, key=lambda pt: pt.t)
             root = square_bound(arr, max(root, float(stage_lo[n][p])), pts[n].t)
-            pi = np.zeros(arr.M)
+            pi = np.zeros(arr.M + arr.K)
             root = set_bound(arr, root, pts[n].t, pi, deadline=deadline)
             stage_lo[n][p] = max(float(stage_lo[n][p]), root)
 

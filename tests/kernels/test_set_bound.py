@@ -105,7 +105,7 @@ def test_set_node_test_never_prunes_a_reachable_deadline(link, s):
         return
     go = kernels.gain_order(arr.la)
     eq = bool(np.all(arr.bw == arr.bw[0]))
-    pi = np.zeros(arr.M)
+    pi = np.zeros(arr.M + arr.K)
     for t in (opt * (1 + tol), opt * (1 + 1e-3)):
         inf, _ = set_infeasible(*kernel_args(arr, fixed), t, pi, 20, go, eq, arr.lcap)
         assert not inf

@@ -251,8 +251,8 @@ class RoundReoptimiser:
                                                     MOVE_TOL, ln.lcap)
             out[name] = LinkPoint(a, psd, float(t), int(moves))
         if self.start == "warm":
-            for name, pt in out.items():
-                self._prev[name] = pt.assign
+            for name, pt in out.items():  # (a copy: the caller may change its points)
+                self._prev[name] = pt.assign.copy()
         return out
 
 

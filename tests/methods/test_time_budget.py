@@ -107,3 +107,86 @@ def test_per_client_bound_never_trusts_a_search_cut_short(monkeypatch):
     res = solve(pr, split_mode="per_client")
     assert cut <= res.delay and evaluate(pr, **res.evaluate_kwargs()).total == \
         pytest.approx(res.delay, rel=1e-9)
+
+
+# ------------------------------------------------------- the reserve after the method
+def test_method_limit_reserves_in_proportion_to_the_preparation():
+    """The method's share: the bound's share of the limit on a fast machine, the
+    preparation time times ``RESERVE_RATIO`` once that is larger (a loaded machine)."""
+    import importlib
+
+    s = importlib.import_module("sfl_opt.solve")
+    assert s.method_limit(2.0, 0.01, False, True) == pytest.approx(2.0 * (1 - s.BOUND_SHARE))
+    assert s.method_limit(2.0, 0.01, True, True) == \
+        pytest.approx(2.0 * (1 - s.BOUND_SHARE_EXACT))
+    assert s.method_limit(2.0, 0.01, False, False) == pytest.approx(2.0 - 0.005)
+    assert s.method_limit(2.0, 1.2, False, True) == pytest.approx(2.0 - s.RESERVE_RATIO * 1.2)
+
+
+def test_a_slow_preparation_makes_the_method_stop_earlier(monkeypatch):
+    """Load simulated by a sleep in the preparation: the method is told to stop
+    ``RESERVE_RATIO`` x the preparation time before the limit, not the fixed share
+    (which on a loaded machine left too little for the work after its last check)."""
+    import importlib
+
+    s = importlib.import_module("sfl_opt.solve")
+    from sfl_opt.methods import sflllm
+
+    pr = Problem.default(0, clients=12, subchannels=48)
+    solve(pr)  # compiled
+    real_prepare, real_nested = s.prepare, sflllm._solve_nested
+    seen: dict[str, float] = {}
+
+    def slow_prepare(*a, **k):
+        time.sleep(0.4)
+        return real_prepare(*a, **k)
+
+    def spy(ctx, opts, pairs=None):
+        seen["limit"] = opts.time_limit
+        return real_nested(ctx, opts, pairs)
+
+    monkeypatch.setattr(s, "prepare", slow_prepare)
+    monkeypatch.setattr(sflllm, "_solve_nested", spy)
+    res = solve(pr, time_limit=1.0)
+    prepared = res.timings["prepare"]
+    assert prepared >= 0.4
+    assert seen["limit"] == pytest.approx(1.0 - s.RESERVE_RATIO * prepared, rel=1e-9)
+    assert seen["limit"] < 1.0 * (1 - s.BOUND_SHARE)  # earlier than the fixed share
+    assert res.termination.limit == "time" or res.delay == solve(pr).delay
+
+
+def test_bcd_past_its_deadline_skips_the_search_over_every_pair():
+    """bcd's search over every pair (an O(P K M) kernel) is not started once the
+    deadline has passed: the allocated pair's own point comes back (before, the search
+    always ran)."""
+    pr = Problem.default(1, clients=72, subchannels=288)
+    res = solve(pr, mode="bcd", time_limit=1e-6)
+    assert res.termination.limit == "time"
+    assert np.isfinite(res.grid).sum() == 1
+    assert evaluate(pr, **res.evaluate_kwargs()).total == pytest.approx(res.delay, rel=1e-9)
+    assert res.lower_bound is not None and res.lower_bound <= res.delay
+
+
+def test_a_method_is_compiled_before_the_clock_of_its_first_timed_solve(monkeypatch):
+    """A method's own kernels (e.g. ``exact``'s branch and bound) compile on first use:
+    with a time limit, ``solve`` runs the method once on a tiny instance before the
+    clock starts (once per process); without one it does not."""
+    import importlib
+
+    s = importlib.import_module("sfl_opt.solve")
+    monkeypatch.setattr(s, "_WARM_METHODS", set())
+    calls: list[str] = []
+    real = s.solve
+
+    def spy(problem, method="sflllm", **kw):
+        calls.append(f"{method}:K{problem.K}")
+        return real(problem, method, **kw)
+
+    monkeypatch.setattr(s, "solve", spy)
+    pr = Problem.default(0, clients=5, subchannels=15)
+    real(pr, "exact")
+    assert calls == []
+    real(pr, "exact", time_limit=30.0)
+    assert calls == ["exact:K3"]
+    real(pr, "exact", time_limit=30.0)
+    assert calls == ["exact:K3"]  # once per process

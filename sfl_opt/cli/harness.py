@@ -18,7 +18,7 @@ from ..harness import require_torch
 from ..harness.data import WordTokenizer
 from ..harness.rounds import measure_rounds
 from ..model.profiles import PROFILES_DIR
-from .options import add_no_progress, add_seeds, float_list, format_seeds, int_list
+from .options import PathList, add_no_progress, add_seeds, float_list, format_seeds, int_list
 
 #: Named model sizes for ``--model`` (``vocab=None``: the bundled task's tokenizer).
 MODELS: dict[str, dict[str, Any]] = {
@@ -63,7 +63,7 @@ def _command_line(name: str, args: argparse.Namespace) -> str:
         if val is True:
             parts.append(flag)
         elif isinstance(val, list) and key == "profile":
-            parts += [flag, *(shlex.quote(str(x)) for x in val)]
+            parts += [flag, shlex.quote(",".join(str(x) for x in val))]
         elif key == "seeds":  # read back by the shared --seeds syntax
             parts += [flag, format_seeds(val)]
         elif isinstance(val, list):
@@ -105,7 +105,8 @@ def register(subparsers: Any) -> None:
                     "to the first profile under 'rounds_partial' as they finish and a rerun "
                     "with the same settings resumes from them.")
     _model_args(q)
-    q.add_argument("--profile", nargs="+", required=True, help="profile JSON file(s) to update")
+    q.add_argument("--profile", nargs="+", required=True, action=PathList,
+                   help="profile JSON file(s) to update (comma-separated)")
     q.add_argument("--ranks", type=int_list, default=[1, 2, 4, 8, 16])
     add_seeds(q, "3", " of the training runs")
     q.add_argument("--local-iters", type=int_list, default=[1, 5, 20, 50],
@@ -149,7 +150,8 @@ def register(subparsers: Any) -> None:
                     "assemble the schema-3 rounds section (table, references, power-law fit, "
                     "calibrated scale, accuracy claim) into each --profile.")
     c.add_argument("--out", required=True, help="measurement folder (resumable)")
-    c.add_argument("--profile", nargs="+", required=True, help="profile JSON file(s) to update")
+    c.add_argument("--profile", nargs="+", required=True, action=PathList,
+                   help="profile JSON file(s) to update (comma-separated)")
     c.add_argument("--assemble-only", action="store_true",
                    help="do not run anything: assemble the runs already in --out")
     c.set_defaults(func=cmd_measure_convergence)
@@ -163,7 +165,8 @@ def register(subparsers: Any) -> None:
                     "from the same pre-trained base; store rows under 'accuracy' in each "
                     "--profile file.")
     _model_args(a)
-    a.add_argument("--profile", nargs="+", required=True, help="profile JSON file(s) to update")
+    a.add_argument("--profile", nargs="+", required=True, action=PathList,
+                   help="profile JSON file(s) to update (comma-separated)")
     a.add_argument("--splits", type=int_list, default=[1, 3])
     a.add_argument("--rank", type=int, default=4)
     add_seeds(a, "2", " of the training runs")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from ..errors import ValidationError
@@ -81,6 +82,25 @@ def comma_list(item: Callable[[str], Any], what: str) -> Callable[[str], list[An
 
     parse.__name__ = f"{what} list"
     return parse
+
+
+class PathList(argparse.Action):
+    """``--profile a.json,b.json`` (the CLI's comma lists); the former space-separated
+    spelling ``--profile a.json b.json`` is still accepted (use with ``nargs="+"``). A
+    value naming an existing file is kept whole, even with a comma in its name."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        out: list[str] = []
+        for value in values if isinstance(values, list) else [values]:
+            if Path(value).exists():
+                out.append(value)
+                continue
+            parts = [x.strip() for x in str(value).split(",")]
+            if not all(parts):
+                raise argparse.ArgumentError(self, f"expected comma-separated paths, got "
+                                                   f"{value!r}")
+            out.extend(parts)
+        setattr(namespace, self.dest, out)
 
 
 float_list = comma_list(float, "numbers")

@@ -104,6 +104,31 @@ def _late(deadline: float | None, cost: float) -> bool:
     return deadline is not None and time.perf_counter() + cost > deadline
 
 
+class Paced:
+    """Iterates ``items`` while the next one, at the speed of the previous one, would
+    end before ``deadline`` (``time.perf_counter()`` value, None: none); the first item
+    always comes. After the loop, ``timed_out`` tells whether it stopped early and
+    ``used`` how many items it handed out. The speed is the time the caller's loop body
+    took (from one item handed out to the request for the next)."""
+
+    def __init__(self, items: Any, deadline: float | None) -> None:
+        self.items = items
+        self.deadline = deadline
+        self.timed_out = False
+        self.used = 0
+
+    def __iter__(self):
+        cost = 0.0
+        for item in self.items:
+            if self.used and _late(self.deadline, cost):
+                self.timed_out = True
+                return
+            t0 = time.perf_counter()
+            self.used += 1
+            yield item
+            cost = time.perf_counter() - t0
+
+
 def saa_estimates(ctx: PreparedProblem, opts: Options, samples: int,
                   large: Any = None, deadline: float | None = None
                   ) -> tuple[np.ndarray, dict[str, Any]]:
@@ -116,20 +141,14 @@ def saa_estimates(ctx: PreparedProblem, opts: Options, samples: int,
     one (the first sample and the first pair always are); ``samples`` is then the
     number drawn and used, the pairs not reached stay ``inf``."""
     rng = np.random.default_rng([0 if opts.seed is None else int(opts.seed), 14])
-    draws = iter_samples(ctx.problem, samples, rng, large)  # drawn as used
+    draws = Paced(iter_samples(ctx.problem, samples, rng, large), deadline)  # as used
     rounds, tf_list = [], []
-    cost = 0.0
-    timed_out = False
     for g in draws:
-        if rounds and _late(deadline, cost):
-            timed_out = True
-            break
-        t0 = time.perf_counter()
         r = ctx.with_gains(g)
         tf_list.append(r.link(r.round_link).greedy(None, opts.refine, opts.max_moves,
                                                    deadline=deadline).t)
         rounds.append(r)
-        cost = time.perf_counter() - t0
+    timed_out = draws.timed_out
     used = len(rounds)
     tf = np.array(tf_list)
     P = ctx.P
@@ -182,18 +201,12 @@ def robust_estimates(ctx: PreparedProblem, opts: Options, samples: int,
     pr = ctx.problem
     rng = np.random.default_rng([0 if opts.seed is None else int(opts.seed), 21])
     jit, strag, drop, fade = rng.spawn(4)
-    gains = (iter_samples(pr, samples, fade, pert.large_scale) if pert.rho is not None
-             else iter([None] * samples))
+    gains = Paced(iter_samples(pr, samples, fade, pert.large_scale) if pert.rho is not None
+                  else iter([None] * samples), deadline)
     K = pr.K
     P = ctx.P
     rounds, share, per_rows, tf_list = [], [], [], []
-    cost = 0.0
-    timed_out = False
     for g in gains:
-        if rounds and _late(deadline, cost):
-            timed_out = True
-            break
-        t0 = time.perf_counter()
         mult = draw_multipliers(pert, jit, strag, K)
         who = np.ones(K, dtype=bool)
         if pert.dropout > 0:
@@ -225,7 +238,7 @@ def robust_estimates(ctx: PreparedProblem, opts: Options, samples: int,
         share.append(idx.size / K)
         per_rows.append(row)
         tf_list.append(tf_i)
-        cost = time.perf_counter() - t0
+    timed_out = gains.timed_out
     samples = len(rounds)
     tf = np.array(tf_list)
     per = np.array(per_rows)

@@ -44,6 +44,14 @@ class PyomoBackend(PowerBackend):
     ``time_limit`` seconds per solve; ``highs_options`` passed to HiGHS.
     """
 
+    #: Relative precision to which the LP's optimal value is trusted: HiGHS's default
+    #: primal and dual feasibility tolerance. The reported ``bound`` is the best LP value
+    #: shrunk by it (or by the larger of ``primal_feasibility_tolerance`` and
+    #: ``dual_feasibility_tolerance`` given in ``highs_options``), because an LP solved to
+    #: those tolerances can report a value slightly above the true minimum (2e-9 relative
+    #: was seen), which would not be a valid lower bound.
+    LP_TRUST = 1e-7
+
     name = "pyomo"
     description = "outer approximation (tangent cuts) with LPs on HiGHS via Pyomo appsi"
     requires = ("pyomo", "highspy")
@@ -166,7 +174,10 @@ class PyomoBackend(PowerBackend):
                 break
             opt.add_constraints(new)
         elapsed = time.perf_counter() - t0
-        bound = lb * t_ref if np.isfinite(lb) else None
+        trust = max([self.LP_TRUST] + [float(self.highs_options[key]) for key in
+                     ("primal_feasibility_tolerance", "dual_feasibility_tolerance")
+                     if key in self.highs_options])
+        bound = lb * t_ref * (1.0 - trust) if np.isfinite(lb) else None
         info = {"oa_violation": viol, "lp_bound": bound, "lp_time": lp_time,
                 "cuts": len(mdl.cuts), "gap": None if bound is None else
                 (best_t - bound) / best_t, "t_ref": t_ref}

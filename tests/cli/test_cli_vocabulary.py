@@ -130,6 +130,32 @@ def test_measure_commands_default_seeds_and_record_them_readably() -> None:
         assert parse_seeds(line[line.index("--seeds") + 1]) == chosen
 
 
+@pytest.mark.parametrize("command,extra", [
+    ("measure-rounds", ["--target-loss", "3"]), ("measure-convergence", ["--out", "runs"]),
+    ("measure-accuracy", ["--lr", "0.01"])])
+def test_measure_profile_is_a_comma_list_and_the_old_spelling_works(command, extra, tmp_path,
+                                                                     capsys) -> None:
+    """``--profile a.json,b.json`` like every other list; ``--profile a.json b.json`` (the
+    former spelling) reads the same; a file whose name holds a comma stays whole; the
+    recorded command line reads back as the same files."""
+    from sfl_opt.cli.harness import _command_line
+
+    p = build_parser()
+    comma = p.parse_args([command, *extra, "--profile", "a.json,b.json"])
+    spaced = p.parse_args([command, *extra, "--profile", "a.json", "b.json"])
+    assert comma.profile == spaced.profile == ["a.json", "b.json"]
+    odd = tmp_path / "x,y.json"
+    odd.write_text("{}")
+    assert p.parse_args([command, *extra, "--profile", str(odd)]).profile == [str(odd)]
+    line = _command_line(command, comma).split()
+    assert p.parse_args([command, *extra, "--profile",
+                         line[line.index("--profile") + 1]]).profile \
+        == ["a.json", "b.json"]
+    with pytest.raises(SystemExit):
+        p.parse_args([command, *extra, "--profile", "a.json,,b.json"])
+    assert "--profile" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("cmd,old,new_ext", [
     (["solve", "--clients", "2", "--subchannels", "3"], "--json", "json"),
     (["dynamic", "SCENARIO", "--rounds", "2"], "--json", "json"),

@@ -24,9 +24,22 @@ POWER_RTOL = 1e-9
 #: overflow. Single weak subchannels are fine (rates use ``log1p``). See
 #: :func:`check_magnitudes`.
 SNR_MIN, SNR_MAX = 1e-10, 1e30
+#: Largest total bandwidth of a link (Hz) the model accepts. The water-filling sums
+#: bandwidths times water levels in nats (up to about 700 in float64) and rates are
+#: bandwidths times spectral efficiencies: beyond about 1e305 Hz they overflow. 1e250 Hz
+#: keeps a wide margin (real bands are below 1e12 Hz). See :func:`check_magnitudes`.
+BW_MAX = 1e250
+#: Smallest transmit power (W) the model accepts for ``p_max`` and the links' totals:
+#: the power control's and the bound's products of powers and prices underflow float64
+#: below about 1e-185 W. See :func:`check_magnitudes`.
+POWER_MIN = 1e-150
 #: Largest delay term (s) the model reports (about 3e7 years); beyond it the total
 #: overflows or loses every digit of the smaller terms.
 TIME_MAX = 1e15
+#: Smallest transfer time (s) the model accepts for a client's payload at its best rate
+#: (the whole band at its best subchannel): the power control divides by squared
+#: transfer times, which underflow to zero below about 1e-154 s.
+TIME_MIN = 1e-100
 #: ln 2 (rates are ``log1p(snr) / LN2`` bit/s/Hz)
 LN2 = float(np.log(2.0))
 
@@ -382,6 +395,8 @@ def check_magnitudes(problem: Problem, table: PairTable | None = None) -> None:
 
     ``solve`` calls this before it runs a method. Checked (units SI):
 
+    - each link's total bandwidth is at most :data:`BW_MAX` Hz, every power cap
+      (``p_max``, ``p_total_s``, ``p_total_f``) at least :data:`POWER_MIN` W;
     - every gain, and every gain over the noise psd, is a finite, normal number;
     - the signal-to-noise ratio of each client over one subchannel at full power is at
       most :data:`SNR_MAX` (``p_max * gain / (noise_psd * bw)``, its best subchannel),
@@ -392,7 +407,8 @@ def check_magnitudes(problem: Problem, table: PairTable | None = None) -> None:
       (``log1p``) and the water-filling leaves them without power;
     - every per-pair compute and downlink term, the broadcast term and ``rounds`` times
       ``local_iters`` times the slowest of them stay below :data:`TIME_MAX` s, so does
-      each link's least transfer time (the slowest client at its best rate), and the
+      each link's least transfer time (the slowest client at its best rate), the
+      fastest client's least transfer time is at least :data:`TIME_MIN` s, and the
       smallest uplink time is not lost below the compute time's rounding (the
       water-filling needs ``deadline - compute > 0``).
 
@@ -402,8 +418,19 @@ def check_magnitudes(problem: Problem, table: PairTable | None = None) -> None:
     pr = problem
     k = pr.K
     with np.errstate(all="ignore"):
+        for field, value in (("p_max", np.min(pr.p_max)), ("p_total_s", pr.p_total_s),
+                             ("p_total_f", pr.p_total_f)):
+            if not value >= POWER_MIN:
+                raise NumericalRangeError(
+                    field, f"a power of at least {POWER_MIN:g} W (smaller ones underflow in "
+                    "the power control; check the units, W)", float(f"{value:.3g}"))
         for name, gain, bw, p_total in (("s", pr.gain_s, pr.bw_s, pr.p_total_s),
                                         ("f", pr.gain_f, pr.bw_f, pr.p_total_f)):
+            if not bw.sum() <= BW_MAX:
+                raise NumericalRangeError(
+                    f"bw_{name}", f"a total bandwidth of at most {BW_MAX:g} Hz (rates and "
+                    f"the water-filling's sums overflow float64 beyond; check bw_{name}'s "
+                    "units)", float(f"{bw.sum():.3g}"))
             g_n = gain / pr.noise_psd
             n_g = pr.noise_psd / gain
             tiny = np.finfo(float).tiny
@@ -466,6 +493,12 @@ def check_magnitudes(problem: Problem, table: PairTable | None = None) -> None:
             rate_hi[name] = pr.subchannel_rate(bw.sum(), pr.p_max * gain.max(axis=1)
                                                / (pr.noise_psd * bw.min()))
             t_min = float(np.max(np.min(bits) / rate_hi[name]))
+            t_fast = float(np.min(np.min(bits) / rate_hi[name]))
+            if not t_fast >= TIME_MIN:
+                raise NumericalRangeError(
+                    f"bw_{name}", f"bandwidths and gains whose least transfer time is at "
+                    f"least {TIME_MIN:g} s (shorter ones underflow in the power control; "
+                    f"change bw_{name}, gain_{name} or the workload)", float(f"{t_fast:.3g}"))
             if not t_min <= TIME_MAX:
                 raise NumericalRangeError(
                     f"bw_{name}", f"bandwidths and gains whose least transfer time stays "

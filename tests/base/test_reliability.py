@@ -135,6 +135,15 @@ def _act_bits(p: Problem, scale: float) -> Problem:
     (lambda p: p.replace(bw_f=[1e-280] * p.N,
                          gain_f=np.full(p.gain_f.shape, p.noise_psd * 1e-280 * 1e3 / 0.2)),
      {"bw_f"}),
+    # found by the fuzz (a ZeroDivisionError reported as "problem" before): huge
+    # bandwidths with huge gains make transfer times of 1e-205..1e-300 s, whose squares
+    # underflow in the power control; powers of 1e-201 W underflow in the bound
+    (lambda p: p.replace(gain_f=p.gain_f * 1e300, bw_f=p.bw_f * 1e300,
+                         noise_psd=p.noise_psd * 1e4), {"bw_f"}),
+    (lambda p: p.replace(gain_f=p.gain_f * 1e200, bw_f=p.bw_f * 1e200), {"bw_f"}),
+    (lambda p: p.replace(noise_psd=p.noise_psd * 1e-200, p_max=p.p_max * 1e-200),
+     {"p_max"}),
+    (lambda p: p.replace(p_total_s=1e-160), {"p_total_s"}),
 ])
 def test_magnitudes_that_crashed_the_kernels_are_rejected_naming_a_field(small, make, fields):
     p = make(small)
@@ -143,9 +152,23 @@ def test_magnitudes_that_crashed_the_kernels_are_rejected_naming_a_field(small, 
     assert info.value.field in fields, str(info.value)
 
 
+@pytest.mark.parametrize("scale", [1e-140, 1e140])
+def test_tiny_and_huge_power_scales_solve_like_the_original(small, scale):
+    """Powers and noise scaled together (the same SNRs) down to 1e-140 W and up: the same
+    plan and delay as at realistic scale (the limits sit far from realistic values)."""
+    ref = solve(small)
+    p = small.replace(p_max=small.p_max * scale, p_total_s=small.p_total_s * scale,
+                      p_total_f=small.p_total_f * scale, noise_psd=small.noise_psd * scale)
+    res = solve(p)
+    assert (res.split, res.rank) == (ref.split, ref.rank)
+    assert res.delay == pytest.approx(ref.delay, rel=1e-9)
+    assert np.array_equal(res.assign_s, ref.assign_s)
+
+
 _FUZZED = ("gain_s", "gain_f", "bw_s", "bw_f", "noise_psd", "p_max", "p_total_s", "p_total_f",
            "client_flops", "server_flops", "rate_down", "rate_bcast", "rounds")
-_decades = st.one_of(st.just(0.0), st.floats(-12, 12), st.sampled_from([-300.0, 300.0]))
+_decades = st.one_of(st.just(0.0), st.floats(-12, 12),
+                     st.sampled_from([-300.0, -200.0, 200.0, 300.0]))
 
 
 @settings(max_examples=120, deadline=None)

@@ -109,6 +109,11 @@ SET_ROOT_ITER = 100
 SET_NODE_ITER = 3
 #: relative bisection tolerance of the set bound
 SET_RTOL = 1e-10
+#: after this many node tests of the set bound on a link, the test is dropped there if
+#: it pruned fewer than ``SET_MIN_RATE`` of the nodes it was tried on (each test costs
+#: about 20 node bounds of the time-sharing dual)
+SET_TRIAL = 200
+SET_MIN_RATE = 0.05
 #: links with more client-subchannel entries (K M) than this skip the set bound (one
 #: evaluation of its dual costs about 160 K M water-level terms)
 SET_MAX = 5000
@@ -287,6 +292,7 @@ class LinkSearch:
         #: prices of the set bound (:mod:`sfl_opt.kernels.columns`), shared by the nodes
         self.pi: np.ndarray | None = None
         self.set_pruned = 0
+        self.set_tests = 0
         #: a bound (s) on every completion of the root (the set bound), and the incumbent
         #: deadline it was computed against
         self.floor = root
@@ -498,6 +504,11 @@ class LinkSearch:
             if b >= thr:
                 self.pruned_lower = min(self.pruned_lower, b)
                 continue
+            if self.set_nodes and self.set_tests >= SET_TRIAL and (
+                    self.set_pruned < SET_MIN_RATE * self.set_tests):
+                self.set_nodes = False  # the test rarely prunes on this link: stop it
+            if self.set_nodes and math.isfinite(thr):
+                self.set_tests += 1
             if self.set_nodes and math.isfinite(thr) and set_infeasible(
                     arr.la, arr.inva, arr.bw, fixed, arr.c, arr.S, arr.pmax, arr.ptot, thr,
                     self.pi, SET_NODE_ITER, self.gorder, self.equal_bw, arr.lcap)[0]:
@@ -527,6 +538,8 @@ class LinkSearch:
         """The best assignment so far, the bound proved and the counters."""
         self.out.lower = self.lower
         self.out.finished = self.finished
+        self.out.info["set_tests"] = self.set_tests
+        self.out.info["set_pruned"] = self.set_pruned
         return self.out
 
 

@@ -10,7 +10,9 @@ the one the relaxation contests most: ``BRANCHING``,
 :func:`~sfl_opt.kernels.bnb.branch_choice`), tries the relaxation's favourite owner
 first, breaks symmetry between identical subchannels and clients, and prunes a node when
 the native Lagrangian bound of its partial assignment (:mod:`sfl_opt.kernels.lagrange`,
-warm-started from the parent's multipliers) reaches the prune threshold. Leaves are
+warm-started from the parent's multipliers) reaches the prune threshold, or the
+per-client subchannel-set bound (:mod:`sfl_opt.kernels.columns`, ``SET_BOUND``) proves
+the threshold unreachable. Leaves are
 scored by the exact water-filling power control (``kernels.power_control``): the
 decisions use exact arithmetic (plus safe rounding in the bound), never a solver
 tolerance.

@@ -44,6 +44,14 @@ BOUNDS = ("native", "relaxation")
 #: ``milp``) gets ``BOUND_SHARE_EXACT`` less
 BOUND_SHARE = 0.1
 BOUND_SHARE_EXACT = 0.03
+#: with a time limit, the method stops this many times the call's own preparation time
+#: (validation, preparation, rate bounds) before the limit, when that is more than the
+#: share above: the work a method cannot interrupt after its last look at the clock
+#: (a greedy, a search over every pair, the exact power of its point) and the result's
+#: assembly scale with the same O(K M) arrays as the preparation, and on a loaded
+#: machine with the same slowdown, which the preparation has just measured (about 0.3 x
+#: preparation at K = 1000, M = 4096; docs/backends.md §6)
+RESERVE_RATIO = 0.5
 
 _WARM = {"done": False}
 #: the package's logger (the compile announcement; Python prints WARNING records on
@@ -91,15 +99,27 @@ def warmup() -> float:
 _IMPORT_AHEAD = {"pyomo": "pyomo.environ"}
 
 
-def _import_requirements(method: Any) -> None:
+#: the registered methods whose own kernels were compiled (or loaded) in this process
+_WARM_METHODS: set[str] = set()
+
+
+def _import_requirements(method: Any, time_limit: Any = None) -> None:
     """Import the optional modules a registered method needs (e.g. Pyomo for ``milp``,
     ~1-2 s the first time in a process) before the clock starts: like compilation, a
-    one-time cost of the process, not of the solve."""
+    one-time cost of the process, not of the solve. With a ``time_limit``, a built-in
+    method other than the default one also solves a tiny instance once per process (its
+    own kernels, e.g. ``exact``'s branch and bound, compile on first use: seconds that
+    would otherwise fall inside the limit; a disk-cache load takes milliseconds)."""
     spec = METHODS.get(method) if isinstance(method, str) else None
     if spec is None or not spec.available:
         return  # unknown or not installed: the validation says so, on the clock
     for mod in spec.requires:
         importlib.import_module(_IMPORT_AHEAD.get(mod, mod))
+    if time_limit is not None and spec.name not in _WARM_METHODS \
+            and spec.fn.__module__.startswith(__package__ + "."):
+        _WARM_METHODS.add(spec.name)
+        if spec.name != DEFAULT_METHOD:
+            solve(Problem.default(0, clients=3, subchannels=6, profile=None), spec.name)
 
 
 def _check_types(seed: Any, refine: Any, bound: Any, prune: Any, max_iter: Any,
@@ -315,7 +335,7 @@ def solve(
             max_iter=max_iter, max_moves=max_moves, prune=prune, kicks=kicks,
             time_limit=time_limit, split_mode=split_mode, **options))
     warmup()
-    _import_requirements(method)
+    _import_requirements(method, time_limit)
     t_start = time.perf_counter()
     _check_types(seed, refine, bound, prune, max_iter, max_moves, time_limit, kicks, power)
     spec = _resolve_method(method, assign)
@@ -354,9 +374,8 @@ def solve(
             _ = prep.link(name).rate_bounds
     t_prepared = time.perf_counter() - t_start
     deadline = None if time_limit is None else t_start + float(time_limit)
-    if time_limit is not None and bound is not False:
-        share = BOUND_SHARE_EXACT if spec.bound else BOUND_SHARE
-        opts.time_limit = float(time_limit) * (1 - share)
+    if time_limit is not None:
+        opts.time_limit = method_limit(float(time_limit), t_prepared, spec.bound, bound)
     try:
         out = spec.fn(prep, opts)
         out.timings = {"prepare": t_prepared, **out.timings}
@@ -372,6 +391,18 @@ def solve(
             "problem", "magnitudes the solver computes in float64 (see "
             "sfl_opt.model.delay.check_magnitudes; rescale gains, powers, bandwidths, compute or "
             f"workload towards realistic SI values): {type(exc).__name__}: {exc}") from exc
+
+
+def method_limit(time_limit: float, prepared: float, own_bound: bool,
+                 bound: bool | str) -> float:
+    """The method's share of ``time_limit`` (s, counted like it from entering
+    ``solve``): the limit less a reserve for the work after the method's last look at
+    the clock, the larger of the bound's share (:data:`BOUND_SHARE`,
+    :data:`BOUND_SHARE_EXACT` for a method that proves its own bound; none without a
+    bound) and :data:`RESERVE_RATIO` times ``prepared``, the seconds this call took to
+    get there (a loaded machine prepares slower and its method stops earlier)."""
+    share = 0.0 if bound is False else BOUND_SHARE_EXACT if own_bound else BOUND_SHARE
+    return time_limit - max(share * time_limit, RESERVE_RATIO * prepared)
 
 
 def _energy_function(prep: PreparedProblem) -> Any:

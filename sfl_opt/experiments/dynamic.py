@@ -63,6 +63,10 @@ POLICIES = ("adaptive", "static")
 STATIC_POWER = ("fixed", "resolved")
 #: per-round bounds
 BOUNDS = ("cheap", "relaxation")
+#: starts of :class:`RoundReoptimiser`'s local searches
+REOPT_STARTS = ("fresh", "warm")
+#: ``start="warm"``: a client's greedy power budget is at least this fraction of p_max
+WARM_FLOOR = 1e-3
 
 
 @dataclass
@@ -148,11 +152,25 @@ class RoundReoptimiser:
         points = reopt(gains)          # link -> LinkPoint, as adaptive_point
 
     ``gains``: link -> (K, n) linear gains of the round (every link of the problem, as
-    :meth:`sfl_opt.model.fading.GaussMarkovFading.next` returns them).
+    :meth:`sfl_opt.model.fading.GaussMarkovFading.next` returns them; a link left out
+    keeps the prepared gains). ``client_flops`` (K,) FLOP/s: the round's compute speeds
+    when they change too (the virtual-time replay's jitter and stragglers), the same
+    points as a fresh ``adaptive_point`` on a problem with those speeds.
+
+    ``start="warm"`` (opt-in; not bit-equal): each link's local search starts from the
+    better (exact power) of the previous call's allocation (the held one at first:
+    fading is correlated round to round) and the straggler-first greedy run at the held
+    point's per-client powers (instead of the equal split ``p_total / K``: the optimum
+    spreads power unevenly, so this greedy starts nearer a local optimum). Fewer
+    local-search moves per round; the local optimum reached differs in some rounds,
+    better or worse (``benchmarks/bench_dynamic.py`` measures both modes and the
+    delays; docs/model.md). The answer then depends on the calls before it
+    (deterministic for the same sequence of rounds); :meth:`reset` forgets them.
     """
 
     def __init__(self, prep: PreparedProblem, p: int, held: Mapping[str, LinkPoint],
-                 max_moves: int = 10_000, kicks: int = 0, seed: int | None = None) -> None:
+                 max_moves: int = 10_000, kicks: int = 0, seed: int | None = None,
+                 start: str = "fresh") -> None:
         if not 0 <= int(p) < prep.P:
             raise ValidationError("p", f"a pair index in [0, {prep.P})", p)
         missing = sorted(set(prep.links) - set(held))
@@ -162,19 +180,43 @@ class RoundReoptimiser:
         self.prep, self.p = prep, int(p)
         self.max_moves = v.positive_int("max_moves", max_moves)
         self.kicks = int(kicks)
+        self.start = v.choice("start", start, REOPT_STARTS)
         self._links = []
+        self._budget: dict[str, np.ndarray] = {}
         for name, ln in prep.links.items():
             q = self.p if ln.per_pair else None
             c, S = ln.demand(q)
             rand = (kick_numbers(seed, ln.key, q, self.kicks * KICK_GROWTH)
                     if self.kicks > 0 and ln.K > 1 else None)
-            self._links.append((name, ln, np.ascontiguousarray(c, float), float(S),
-                                np.ascontiguousarray(held[name].assign, np.int64), rand))
+            a_h = np.ascontiguousarray(held[name].assign, np.int64)
+            self._links.append((name, ln, np.ascontiguousarray(c, float), float(S), a_h,
+                                rand))
+            if self.start == "warm":
+                # the held point's power per client (W), floored so that a client the
+                # held point left silent still takes part in the greedy
+                psd = np.nan_to_num(np.asarray(held[name].psd, float), nan=0.0)
+                power = np.bincount(a_h, weights=np.maximum(psd, 0.0) * ln.bw,
+                                    minlength=ln.K)
+                self._budget[name] = np.ascontiguousarray(
+                    np.clip(power, WARM_FLOOR * ln.p_max, ln.p_max))
+        self.reset()
 
-    def __call__(self, gains: Mapping[str, np.ndarray]) -> dict[str, LinkPoint]:
+    def reset(self) -> None:
+        """Forget the previous calls (``start="warm"``: start again from the held
+        allocations)."""
+        self._prev = {name: a_h for name, _, _, _, a_h, _ in self._links}
+
+    def __call__(self, gains: Mapping[str, np.ndarray],
+                 client_flops: np.ndarray | None = None) -> dict[str, LinkPoint]:
         """The round's point of every link (link -> :class:`LinkPoint`)."""
+        if client_flops is not None:
+            client_flops = v.float_array("client_flops", client_flops, shape=(self.prep.K,),
+                                         positive=True)
         out = {}
         for name, ln, c, S, held, rand in self._links:
+            if client_flops is not None and ln.per_pair:
+                # the demand of the round's speeds, as Link.demand computes it
+                c = np.ascontiguousarray(ln.work[self.p] / client_flops, float)
             g = gains.get(name)
             if g is None:
                 g, la, inva, order = ln.gain, ln.la, ln.inva, ln.order
@@ -185,7 +227,13 @@ class RoundReoptimiser:
                                           f"shape {g.shape}")
                 la, inva = kn.normalise(g, ln.noise_psd)
                 order = np.argsort(-la, axis=1) if la.size > NUMPY_ORDER else kn.gain_order(la)
-            a_g = kn.greedy_assign(la, inva, ln.bw, c, S, ln.p_max, ln.p_total, order, ln.lcap)
+            if self.start == "warm":  # greedy at the held powers vs the previous round
+                held = self._prev[name]
+                a_g = kn.greedy_assign(la, inva, ln.bw, c, S, self._budget[name], math.inf,
+                                       order, ln.lcap)
+            else:
+                a_g = kn.greedy_assign(la, inva, ln.bw, c, S, ln.p_max, ln.p_total, order,
+                                       ln.lcap)
             t_g, psd_g, st_g, _ = kn.power_control(la, inva, ln.bw, a_g, c, S, ln.p_max,
                                                    ln.p_total, RTOL, ln.lcap)
             t_h, psd_h, st_h, _ = kn.power_control(la, inva, ln.bw, held, c, S, ln.p_max,
@@ -202,6 +250,9 @@ class RoundReoptimiser:
                                                     ln.p_total, RTOL, self.max_moves,
                                                     MOVE_TOL, ln.lcap)
             out[name] = LinkPoint(a, psd, float(t), int(moves))
+        if self.start == "warm":
+            for name, pt in out.items():  # (a copy: the caller may change its points)
+                self._prev[name] = pt.assign.copy()
         return out
 
 
@@ -211,7 +262,7 @@ def simulate_training(problem: Problem, seed: int = 0, policy: str = "adaptive",
                       large_scale: Mapping[str, np.ndarray] | None = None,
                       distance: np.ndarray | None = None, mobility_step: float = 0.0,
                       static_power: str = "fixed", samples: int = 32, max_moves: int = 10_000,
-                      kicks: int = 0, bound: str = "cheap") -> TrainingRun:
+                      kicks: int = 0, bound: str = "cheap", start: str = "fresh") -> TrainingRun:
     """Simulate one training run of ``problem`` under block fading (module docstring).
 
     ``seed`` draws the fading (the same seed gives the same channel sequence for every
@@ -221,7 +272,9 @@ def simulate_training(problem: Problem, seed: int = 0, policy: str = "adaptive",
     (link -> (K,)) the large-scale gains (default: estimated from the problem),
     ``distance`` (K,) m and ``mobility_step`` m per round for mobility; ``kicks`` the
     iterated-local-search restarts of each adaptive re-optimisation; ``bound`` the
-    per-round bound (:func:`round_bound`: ``"cheap"`` or ``"relaxation"``).
+    per-round bound (:func:`round_bound`: ``"cheap"`` or ``"relaxation"``); ``start`` the
+    adaptive re-optimisation's start (:class:`RoundReoptimiser`: ``"fresh"``, the
+    default, or the opt-in ``"warm"``).
     """
     if not isinstance(problem, Problem):
         raise ValidationError("problem", "a sfl_opt.Problem", type(problem).__name__)
@@ -229,6 +282,7 @@ def simulate_training(problem: Problem, seed: int = 0, policy: str = "adaptive",
     v.choice("policy", policy, POLICIES)
     v.choice("static_power", static_power, STATIC_POWER)
     v.choice("bound", bound, BOUNDS)
+    v.choice("start", start, REOPT_STARTS)
     if rounds is not None:
         rounds = v.positive_int("rounds", rounds)
     prep = prepare(problem)
@@ -262,8 +316,8 @@ def simulate_training(problem: Problem, seed: int = 0, policy: str = "adaptive",
                                large=large_scale, distance=distance, step=mobility_step)
     delays, bounds, times = np.empty(n), np.empty(n), np.zeros(n)
     table = prep.full_table()
-    reopt = (RoundReoptimiser(prep, p, held, max_moves, kicks, seed) if policy == "adaptive"
-             else None)
+    reopt = (RoundReoptimiser(prep, p, held, max_moves, kicks, seed, start)
+             if policy == "adaptive" else None)
     for t in range(n):
         gains = fading.next()
         t0 = time.perf_counter()
@@ -291,9 +345,9 @@ def simulate_training(problem: Problem, seed: int = 0, policy: str = "adaptive",
         pair, str) else list(pair), "static_power": static_power if policy == "static" else None,
         "mobility_step": mobility_step, "large_scale": "given" if large_scale is not None
         else "estimated", "downlink": problem.downlink, "band": problem.band,
-        "kicks": kicks, "bound": bound}
+        "kicks": kicks, "bound": bound, "start": start}
     return TrainingRun(policy, split, rank, rounds_r, delays, bounds, times, settings)
 
 
-__all__ = ["BOUNDS", "POLICIES", "STATIC_POWER", "RoundReoptimiser",
+__all__ = ["BOUNDS", "POLICIES", "REOPT_STARTS", "STATIC_POWER", "RoundReoptimiser",
            "TrainingRun", "adaptive_point", "round_bound", "simulate_training"]

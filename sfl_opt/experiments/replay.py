@@ -24,7 +24,9 @@ Policies: ``policy="static"`` keeps the plan's allocation and power (its rates f
 the channel; a dropped client's subchannels stay idle); ``"adaptive"`` re-optimises the
 allocation and exact power of the plan's (split, rank) every round for the round's
 channels, speeds and participants (greedy + local search from the better of the greedy
-and the held allocation). ``dropouts="drop"`` (drop-and-continue) runs the round with
+and the held allocation; a round with every client taking part is re-optimised by
+:class:`sfl_opt.experiments.dynamic.RoundReoptimiser`, the same points faster).
+``dropouts="drop"`` (drop-and-continue) runs the round with
 the available clients; ``"wait"`` (wait-for-all) idles until every client is available
 (a Bernoulli draw is retried every ``retry`` s, default the plan's round time; a trace
 is followed to the first instant all clients are on).
@@ -78,6 +80,7 @@ from ..model.perturbations import (
     validate_trace,
 )
 from ..model.problem import Problem
+from .dynamic import RoundReoptimiser
 from .executor import run_tasks
 
 #: allocation policies and dropout policies
@@ -229,6 +232,7 @@ def play_seed(problem: Problem, res: SolveResult, pert: Perturbations, seed: int
     client_e = np.zeros(K)
     done, clock, wait_total = 0.0, 0.0, 0.0
     max_rounds = MAX_ROUND_FACTOR * max(1, math.ceil(need))
+    reopt: RoundReoptimiser | None = None  # adaptive: the per-round fast path
     while done < need * (1 - 1e-15) and len(times) < max_rounds:
         # availability at the round's start (virtual time ``clock``)
         if pert.trace is not None:
@@ -275,16 +279,18 @@ def play_seed(problem: Problem, res: SolveResult, pert: Perturbations, seed: int
                       for x in ("assign", "psd")}
         else:
             rp = _round_problem(pr, who, gains, mult, split, rank, None)
-            prep = prepare(rp)
             kw = {}
-            for n, ln in prep.links.items():
-                q = 0 if ln.per_pair else None
-                g = ln.greedy(q)
-                start = g.assign
-                if who.size == K:
-                    h = ln.exact_power(plan[n].assign, q)
-                    start = g.assign if g.t <= h.t else h.assign
-                pt = ln.refine(start, q, max_moves)
+            if who.size == K:
+                # every client takes part: the fast path (RoundReoptimiser, built on the
+                # first such round's links; only gains and compute speeds change)
+                if reopt is None:
+                    reopt = RoundReoptimiser(prepare(rp), 0, plan, max_moves)
+                pts = reopt({n: getattr(rp, GAIN_FIELDS[n]) for n in plan},
+                            client_flops=rp.client_flops)
+            else:  # a thinned round: its own links, the greedy start (no held point)
+                pts = {n: ln.greedy(0 if ln.per_pair else None, True, max_moves)
+                       for n, ln in prepare(rp).links.items()}
+            for n, pt in pts.items():
                 kw[f"assign_{n}"], kw[f"psd_{n}"] = pt.assign, pt.psd
         bd = evaluate(rp, split, rank, **kw)
         step = who.size / K

@@ -156,16 +156,28 @@ def best_split_vector(V, lam, W, feasible):
     ``inf`` and choice -1 when some client has no feasible candidate. The value is
     exact; ``choice`` attains it (ties broken towards the lower index).
     """
+    val, choice, thr, nodes, _ = best_split_vector_budget(V, lam, W, feasible, -1)
+    return val, choice, thr, nodes
+
+
+@kernel
+def best_split_vector_budget(V, lam, W, feasible, max_work):
+    """:func:`best_split_vector` that stops once it has done ``max_work`` units of work
+    (one unit: one client visited in an inner loop; ``max_work <= 0``: no cap) and has
+    a vector. Returns ``(value, choice, thresholds, nodes, work)``; ``work >= max_work
+    > 0`` means it stopped early: ``choice`` is then a valid vector of objective at most
+    ``value`` (the least found), not proven the least."""
     H, K, n = V.shape
     choice = -np.ones(K, dtype=np.int64)
     thr_best = np.full(H, math.inf)
+    work = 0
     for k in range(K):
         ok = False
         for j in range(n):
             if feasible[k, j]:
                 ok = True
         if not ok:
-            return math.inf, choice, thr_best, 0
+            return math.inf, choice, thr_best, 0, work
     N = K * n
     orders = np.empty((H, N), dtype=np.int64)
     for h in range(H):
@@ -186,9 +198,11 @@ def best_split_vector(V, lam, W, feasible):
     nodes = 0
     h = 0
     rest[0] = _enter(V, lam, W, alive[0], 0, tmin, cm[0], wm[0])
-    while h >= 0:
+    stop = False
+    while h >= 0 and not stop:
         nodes += 1
         if h == H - 1:
+            work += N
             val = _sweep(V, lam, W, alive[h], orders[h], h, fixed[h], best_k, scratch)
             if val < best:
                 best = val
@@ -225,6 +239,10 @@ def best_split_vector(V, lam, W, feasible):
             if fixed[h] + lam[h] * t + rest[h] >= best:
                 pos[h] = N  # larger thresholds only cost more
                 break
+            work += K * (H - h)
+            if max_work > 0 and work >= max_work and best < math.inf:
+                stop = True
+                break
             lb = fixed[h] + lam[h] * t
             for kk in range(K):
                 lb += wm[h, kk]
@@ -240,6 +258,7 @@ def best_split_vector(V, lam, W, feasible):
                 for jj in range(n):
                     alive[h + 1, kk, jj] = alive[h, kk, jj] and V[h, kk, jj] <= t
             fixed[h + 1] = fixed[h] + lam[h] * t
+            work += (H + 1) * K * n
             if h + 1 < H - 1:
                 if fixed[h + 1] + _child_bound(V, lam, W, alive[h + 1], orders, h + 1, tmin,
                                                best_k, scratch) >= best:
@@ -254,7 +273,7 @@ def best_split_vector(V, lam, W, feasible):
         if not descended:
             h -= 1
     if best == math.inf:
-        return best, choice, thr_best, nodes
+        return best, choice, thr_best, nodes, work
     # each client: the least W among the candidates within every threshold
     for k in range(K):
         wbest = math.inf
@@ -268,7 +287,7 @@ def best_split_vector(V, lam, W, feasible):
             if ok and W[k, j] < wbest:
                 wbest = W[k, j]
                 choice[k] = j
-    return best, choice, thr_best, nodes
+    return best, choice, thr_best, nodes, work
 
 
 @kernel
@@ -287,4 +306,4 @@ def vector_objective(V, lam, W, choice):
     return val
 
 
-__all__ = ["best_split_vector", "vector_objective"]
+__all__ = ["best_split_vector", "best_split_vector_budget", "vector_objective"]

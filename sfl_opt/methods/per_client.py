@@ -40,7 +40,7 @@ from ..engine.prepared import (
     PreparedProblem,
 )
 from ..kernels.demand_power import demand_power_control
-from ..kernels.split import best_split_vector, vector_objective
+from ..kernels.split import best_split_vector_budget, vector_objective
 from ..model.client_splits import ClientTerms, client_terms
 from ..model.delay import link_rates
 from ..status import Limit, Termination
@@ -50,9 +50,13 @@ from .registry import Options, Outcome
 IMPROVE_TOL = 1e-12
 #: alternations at most (each: the exact split step, then the allocation step)
 MAX_ALTERNATIONS = 20
-#: seconds per client and candidate split of one rank's exact split-vector search (the
-#: last one measured in this process; starts at a generous guess)
-SPLIT_COST = {"unit": 3e-4}
+#: seconds per unit of work of the split-vector search
+#: (:func:`~sfl_opt.kernels.split.best_split_vector_budget`: one client visited in an
+#: inner loop), the last one measured in this process (starts at a generous guess; a
+#: tiny instance's call, overhead included, over-estimates it)
+SPLIT_COST = {"unit": 1e-6}
+#: with a deadline, the exact split step (every rank) gets this share of the time left
+SPLIT_SHARE = 0.5
 #: with a time limit, the common-split search gets this share of the method's time left
 #: (the per-client alternation the rest)
 COMMON_SHARE = 0.5
@@ -119,11 +123,13 @@ def point_total(ctx: PreparedProblem, terms: ClientTerms, links: dict[str, LinkP
 def best_vector(ctx: PreparedProblem, terms: ClientTerms, links: dict[str, LinkPoint],
                 ranks: np.ndarray, deadline: float | None = None,
                 first: int | None = None) -> tuple[float, np.ndarray, int, int]:
-    """Step 1: the exact best ``(total, idx, q, nodes)`` over the rank indices ``ranks``
-    with the allocation of ``links`` held. ``deadline`` (``time.perf_counter()``
-    value): a rank whose search is expected (:data:`SPLIT_COST`) to end after it is not
-    searched, rank ``first`` (e.g. the current one) first; ``total`` is inf when none
-    was."""
+    """Step 1: the best ``(total, idx, q, nodes)`` over the rank indices ``ranks`` with
+    the allocation of ``links`` held, exact without a deadline. ``deadline``
+    (``time.perf_counter()`` value): the ranks share :data:`SPLIT_SHARE` of the time
+    left, rank ``first`` (e.g. the current one) first; each rank's search gets a cap on
+    its work sized to its share at the measured speed (:data:`SPLIT_COST`) and returns
+    the best vector it found by then; a rank whose least search (one descent) would
+    not fit is not searched; ``total`` is inf when none was."""
     rates = _rates(ctx, links)
     best = (np.inf, np.zeros(ctx.K, np.int64), -1, 0)
     nodes = 0
@@ -131,14 +137,20 @@ def best_vector(ctx: PreparedProblem, terms: ClientTerms, links: dict[str, LinkP
     if first is not None and first in order:
         order.remove(first)
         order.insert(0, first)
-    units = ctx.K * terms.splits.size
-    for q in order:
+    H = 4 if np.isfinite(ctx.problem.rate_bcast) else 3
+    least = (H + 2) * ctx.K * terms.splits.size  # the work of one descent and sweep
+    end = None if deadline is None else \
+        time.perf_counter() + SPLIT_SHARE * max(deadline - time.perf_counter(), 0.0)
+    for i, q in enumerate(order):
         t0 = time.perf_counter()
-        if deadline is not None and t0 + SPLIT_COST["unit"] * units > deadline:
-            break
+        cap = -1
+        if end is not None:
+            cap = int((end - t0) / (len(order) - i) / SPLIT_COST["unit"])
+            if cap < least:
+                break
         V, lam, W, feas = split_problem(ctx, terms, rates, q)
-        val, choice, _, nd = best_split_vector(V, lam, W, feas)
-        SPLIT_COST["unit"] = (time.perf_counter() - t0) / units
+        val, choice, _, nd, work = best_split_vector_budget(V, lam, W, feas, cap)
+        SPLIT_COST["unit"] = (time.perf_counter() - t0) / max(int(work), least)
         nodes += int(nd)
         tot = float(terms.rounds[q] * val)
         if tot < best[0]:

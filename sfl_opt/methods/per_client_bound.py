@@ -27,15 +27,16 @@ common-split bound, which does not bound a per-client optimum. Units: s.
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 
 from ..engine.prepared import PreparedProblem
 from ..kernels.bounds import stage_lower_bound
-from ..kernels.split import best_split_vector
-from ..model.client_splits import client_terms
+from ..kernels.split import best_split_vector_budget
+from ..model.client_splits import ClientTerms, client_terms
 from .exact import LinkArrays, bound_iterations, link_of, timed_dual_bound
-from .per_client import split_problem
+from .per_client import SPLIT_COST, split_problem
 
 
 def per_client_lower_bound(prep: PreparedProblem, upper: float = math.inf,
@@ -72,10 +73,29 @@ def per_client_lower_bound(prep: PreparedProblem, upper: float = math.inf,
             down = float(np.max(_least(fits, dn)))
         s_ad = float(np.min(t.s_ad[anyfit, q]))
         total = t.rounds[q] * (I * (up + ts + down) + s_ad * (tf + 1.0 / pr.rate_bcast))
-        V, lam, W, feas = split_problem(prep, t, rall, q)
-        coupled = t.rounds[q] * best_split_vector(V, lam, W, feas)[0] * (1 - 1e-12)
+        coupled = _coupled(prep, t, rall, q, deadline)
         best = min(best, max(float(total), float(coupled)))
     return best
+
+
+def _coupled(prep: PreparedProblem, t: ClientTerms, rall: dict[str, np.ndarray], q: int,
+             deadline: float | None) -> float:
+    """The second relaxation of rank index ``q`` (s): the exact best split vector at the
+    largest rates; with a ``deadline`` its search gets the work that fits before it at
+    the measured speed (:data:`~sfl_opt.methods.per_client.SPLIT_COST`), and a search
+    stopped early proves nothing (``-inf``)."""
+    V, lam, W, feas = split_problem(prep, t, rall, q)
+    cap = -1
+    t0 = time.perf_counter()
+    if deadline is not None:
+        cap = int((deadline - t0) / SPLIT_COST["unit"])
+        if cap < V.size:
+            return -math.inf
+    val, _, _, _, work = best_split_vector_budget(V, lam, W, feas, cap)
+    SPLIT_COST["unit"] = (time.perf_counter() - t0) / max(int(work), V.size)
+    if 0 < cap <= work:
+        return -math.inf
+    return float(t.rounds[q] * val * (1 - 1e-12))
 
 
 def _largest_rates(prep: PreparedProblem) -> dict[str, np.ndarray]:

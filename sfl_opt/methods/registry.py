@@ -48,8 +48,10 @@ COMMON_OPTIONS: dict[str, Option] = {o.name: o for o in (
            "delay found (mode nested)"),
     Option("kicks", None, "", "iterated-local-search restarts per link and pair; None: "
            "automatic (auto_kicks: many on small links, none on large), 0 disables"),
-    Option("time_limit", None, "s", "wall-clock limit; on expiry the best point so far "
-           "(termination limit_reached, limit time); None: no limit"),
+    Option("time_limit", None, "s", "wall-clock limit of the solve (validation, "
+           "preparation, the method and its bound; not building the problem nor the "
+           "one-time compilation); on expiry the best point so far (termination "
+           "limit_reached, limit time); None: no limit"),
 )}
 #: arguments of ``solve`` that a method may honour (besides ``mode`` and ``power``)
 ARGUMENTS = tuple(COMMON_OPTIONS)

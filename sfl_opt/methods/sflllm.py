@@ -406,8 +406,13 @@ def _solve_bcd(ctx: PreparedProblem, opts: Options,
     history: list[float] = []
     termination = Termination.at_limit(Limit.ITERATION)
     power_calls = 0
+    deadline = deadline_of(ctx, opts)
+    last = 0.0  # seconds of the previous iteration
     for _ in range(opts.max_iter):
-        if opts.time_limit is not None and ctx.elapsed() > opts.time_limit and best is not None:
+        t_it = time.perf_counter()
+        # an iteration is not started when, at the speed of the last one, it would end
+        # after the deadline
+        if deadline is not None and best is not None and t_it + last > deadline:
             termination = Termination.at_limit(Limit.TIME)
             break
         t0 = time.perf_counter()
@@ -427,10 +432,19 @@ def _solve_bcd(ctx: PreparedProblem, opts: Options,
                     cur[ln.name] = bp
             timings["power"] += time.perf_counter() - t0
         t0 = time.perf_counter()
+        if deadline is not None and best is None and t0 > deadline:
+            # no time for the search over every pair: the allocated pair's own point
+            totals = np.full(P, np.inf)
+            totals[p] = ctx.total(p, sum(pt.t for pt in cur.values()), f.t)
+            best_total, best, grid = float(totals[p]), (p, cur), totals
+            history.append(best_total)
+            termination = Termination.at_limit(Limit.TIME)
+            break
         totals = ctx.search({n: pt.assign for n, pt in cur.items()}, f.t)  # (c)
         if pairs is not None:
             totals = np.where(np.isin(np.arange(P), idx), totals, np.inf)
         timings["search"] += time.perf_counter() - t0
+        last = time.perf_counter() - t_it
         q = int(np.argmin(totals))
         history.append(float(totals[q]))
         if totals[q] < best_total * (1 - 1e-12):

@@ -10,6 +10,7 @@
 - :mod:`.search`: exhaustive (split, rank) search for a fixed assignment;
 - :mod:`.bounds`: cheap lower bounds on a link's stage delay;
 - :mod:`.lagrange`: the native bound (Lagrangian dual of the time-sharing relaxation);
+- :mod:`.columns`: the per-client subchannel-set bound (whole subchannels per client);
 - :mod:`.bnb`: branch-and-bound pieces (branching, symmetry breaking, node bound).
 """
 

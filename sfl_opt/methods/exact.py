@@ -10,7 +10,9 @@ the one the relaxation contests most: ``BRANCHING``,
 :func:`~sfl_opt.kernels.bnb.branch_choice`), tries the relaxation's favourite owner
 first, breaks symmetry between identical subchannels and clients, and prunes a node when
 the native Lagrangian bound of its partial assignment (:mod:`sfl_opt.kernels.lagrange`,
-warm-started from the parent's multipliers) reaches the prune threshold. Leaves are
+warm-started from the parent's multipliers) reaches the prune threshold, or the
+per-client subchannel-set bound (:mod:`sfl_opt.kernels.columns`, ``SET_BOUND``) proves
+the threshold unreachable. Leaves are
 scored by the exact water-filling power control (``kernels.power_control``): the
 decisions use exact arithmetic (plus safe rounding in the bound), never a solver
 tolerance.
@@ -109,6 +111,11 @@ SET_ROOT_ITER = 100
 SET_NODE_ITER = 3
 #: relative bisection tolerance of the set bound
 SET_RTOL = 1e-10
+#: after this many node tests of the set bound on a link, the test is dropped there if
+#: it pruned fewer than ``SET_MIN_RATE`` of the nodes it was tried on (each test costs
+#: about 20 node bounds of the time-sharing dual)
+SET_TRIAL = 200
+SET_MIN_RATE = 0.05
 #: links with more client-subchannel entries (K M) than this skip the set bound (one
 #: evaluation of its dual costs about 160 K M water-level terms)
 SET_MAX = 5000
@@ -287,6 +294,7 @@ class LinkSearch:
         #: prices of the set bound (:mod:`sfl_opt.kernels.columns`), shared by the nodes
         self.pi: np.ndarray | None = None
         self.set_pruned = 0
+        self.set_tests = 0
         #: a bound (s) on every completion of the root (the set bound), and the incumbent
         #: deadline it was computed against
         self.floor = root
@@ -498,6 +506,11 @@ class LinkSearch:
             if b >= thr:
                 self.pruned_lower = min(self.pruned_lower, b)
                 continue
+            if self.set_nodes and self.set_tests >= SET_TRIAL and (
+                    self.set_pruned < SET_MIN_RATE * self.set_tests):
+                self.set_nodes = False  # the test rarely prunes on this link: stop it
+            if self.set_nodes and math.isfinite(thr):
+                self.set_tests += 1
             if self.set_nodes and math.isfinite(thr) and set_infeasible(
                     arr.la, arr.inva, arr.bw, fixed, arr.c, arr.S, arr.pmax, arr.ptot, thr,
                     self.pi, SET_NODE_ITER, self.gorder, self.equal_bw, arr.lcap)[0]:
@@ -527,6 +540,8 @@ class LinkSearch:
         """The best assignment so far, the bound proved and the counters."""
         self.out.lower = self.lower
         self.out.finished = self.finished
+        self.out.info["set_tests"] = self.set_tests
+        self.out.info["set_pruned"] = self.set_pruned
         return self.out
 
 

@@ -24,8 +24,9 @@ import math
 import numpy as np
 
 from ._jit import kernel
+from .columns import client_min_size
 from .lagrange import LN2, ZMAX, link_dual_bound, phi_upper
-from .waterfill import max_rate_for_power, min_power_for_rate
+from .waterfill import min_power_for_rate
 
 
 @kernel
@@ -241,54 +242,14 @@ def count_infeasible(la, inva, bw, fixed, c, S, pmax, t, order, equal_bw, lcap=m
     bla = np.empty(M)
     binv = np.empty(M)
     bbw = np.empty(M)
-    single = np.empty(M)
     total = 0
     for k in range(K):
         d = t - c[k]
         if not d > 0.0:
             return True
-        need = S / d
-        n = gather_fixed(k, fixed, la, inva, bw, bla, binv, bbw)
-        base = 0.0
-        if n > 0:
-            base, _ = max_rate_for_power(bla, binv, bbw, n, pmax[k], active, lcap)
-        if base * (1.0 + 1e-12) >= need:
-            continue
-        extra = 0
-        reached = False
-        if equal_bw:
-            for j in range(M):
-                m = order[k, j]
-                if fixed[m] >= 0:
-                    continue
-                bla[n] = la[k, m]
-                binv[n] = inva[k, m]
-                bbw[n] = bw[m]
-                n += 1
-                extra += 1
-                r, _ = max_rate_for_power(bla, binv, bbw, n, pmax[k], active, lcap)
-                if r * (1.0 + 1e-12) >= need:  # rounding: err towards feasible
-                    reached = True
-                    break
-        else:
-            ns = 0
-            for m in range(M):
-                if fixed[m] < 0:
-                    bla[0] = la[k, m]
-                    binv[0] = inva[k, m]
-                    bbw[0] = bw[m]
-                    single[ns], _ = max_rate_for_power(bla, binv, bbw, 1, pmax[k], active,
-                                                       lcap)
-                    ns += 1
-            srt = np.sort(single[:ns])
-            acc = base
-            for j in range(ns - 1, -1, -1):
-                acc += srt[j]
-                extra += 1
-                if acc * (1.0 + 1e-12) >= need:
-                    reached = True
-                    break
-        if not reached:
+        extra = client_min_size(k, la, inva, bw, fixed, S / d, pmax[k], order, equal_bw,
+                                lcap, bla, binv, bbw, active)
+        if extra < 0:
             return True
         total += extra
         if total > nfree:

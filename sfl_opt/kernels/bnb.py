@@ -24,7 +24,7 @@ import math
 import numpy as np
 
 from ._jit import kernel
-from .columns import client_min_size
+from .columns import client_min_size, gather_fixed
 from .lagrange import LN2, ZMAX, link_dual_bound, phi_upper
 from .waterfill import min_power_for_rate
 
@@ -204,20 +204,6 @@ def node_bound(la, inva, bw, fixed, c, S, pmax, ptot, z, max_iter, target, lcap=
     """Native bound (s) of a partial assignment (see :func:`.lagrange.link_dual_bound`);
     ``z`` is updated in place."""
     return link_dual_bound(la, inva, bw, fixed, c, S, pmax, ptot, z, max_iter, target, lcap)
-
-
-@kernel
-def gather_fixed(k, fixed, la, inva, bw, bla, binv, bbw):
-    """Copy client k's fixed subchannels (``fixed[m] == k``) — their ``la``, ``inva`` and
-    ``bw`` — to the front of the buffers ``bla``, ``binv``, ``bbw``; returns how many."""
-    n = 0
-    for m in range(fixed.size):
-        if fixed[m] == k:
-            bla[n] = la[k, m]
-            binv[n] = inva[k, m]
-            bbw[n] = bw[m]
-            n += 1
-    return n
 
 
 @kernel

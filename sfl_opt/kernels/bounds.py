@@ -31,18 +31,29 @@ def link_rate_bounds(la, inva, bw, pmax, ptot, lcap=math.inf):
     rall = np.empty(K)
     for k in range(K):
         rall[k], _ = max_rate_for_power(la[k], inva[k], bw, M, pmax[k], active, lcap)
+    return rall, link_sum_rate(la, inva, bw, pmax, ptot, active, lcap)
+
+
+@kernel
+def link_sum_rate(la, inva, bw, pmax, ptot, active, lcap):
+    """The link's largest sum rate (bit/s): each subchannel to its best client (the
+    first in client order on a tie), the power ``min(ptot, sum pmax)`` water-filled over
+    all of them. ``active`` (M,) is scratch."""
+    K, M = la.shape
+    # each subchannel's best client, row by row (the arrays are C-ordered)
+    best_k = np.zeros(M, dtype=np.int64)
+    for k in range(1, K):
+        for m in range(M):
+            if la[k, m] > la[best_k[m], m]:
+                best_k[m] = k
     best_la = np.empty(M)
     best_inv = np.empty(M)
     for m in range(M):
-        kb = 0
-        for k in range(1, K):
-            if la[k, m] > la[kb, m]:
-                kb = k
-        best_la[m] = la[kb, m]
-        best_inv[m] = inva[kb, m]
+        best_la[m] = la[best_k[m], m]
+        best_inv[m] = inva[best_k[m], m]
     budget = min(ptot, pmax.sum())
     rsum, _ = max_rate_for_power(best_la, best_inv, bw, M, budget, active, lcap)
-    return rall, rsum
+    return rsum
 
 
 #: :func:`link_rate_bounds_sorted` water-fills each client on its best subchannels first,
@@ -82,20 +93,7 @@ def link_rate_bounds_sorted(la, inva, bw, pmax, ptot, order, lcap=math.inf):
                 break  # the level leaves every further subchannel unused
             n = min(M, 2 * n)
         rall[k] = r
-    # each subchannel's best client, row by row (the arrays are C-ordered)
-    best_k = np.zeros(M, dtype=np.int64)
-    for k in range(1, K):
-        for m in range(M):
-            if la[k, m] > la[best_k[m], m]:
-                best_k[m] = k
-    best_la = np.empty(M)
-    best_inv = np.empty(M)
-    for m in range(M):
-        best_la[m] = la[best_k[m], m]
-        best_inv[m] = inva[best_k[m], m]
-    budget = min(ptot, pmax.sum())
-    rsum, _ = max_rate_for_power(best_la, best_inv, bw, M, budget, active, lcap)
-    return rall, rsum
+    return rall, link_sum_rate(la, inva, bw, pmax, ptot, active, lcap)
 
 
 @kernel
@@ -130,4 +128,3 @@ def stage_lower_bound(c, S, rall, rsum, rtol):
         else:
             lo = mid
     return lo
-

@@ -81,6 +81,20 @@ def _gr(inva, bw, mu, lcap):
 
 
 @kernel
+def gather_fixed(k, fixed, la, inva, bw, bla, binv, bbw):
+    """Copy client k's fixed subchannels (``fixed[m] == k``) — their ``la``, ``inva`` and
+    ``bw`` — to the front of the buffers ``bla``, ``binv``, ``bbw``; returns how many."""
+    n = 0
+    for m in range(fixed.size):
+        if fixed[m] == k:
+            bla[n] = la[k, m]
+            binv[n] = inva[k, m]
+            bbw[n] = bw[m]
+            n += 1
+    return n
+
+
+@kernel
 def client_min_size(k, la, inva, bw, fixed, D, pmax_k, gorder, equal_bw, lcap, bla, binv,
                     bbw, active):
     """Least number of free subchannels client k needs on top of its fixed ones to reach
@@ -88,13 +102,7 @@ def client_min_size(k, la, inva, bw, fixed, D, pmax_k, gorder, equal_bw, lcap, b
     bandwidths its best n free ones (``gorder``: its gain order) are the best set of
     size n; otherwise each free subchannel's rate alone is an upper bound on its share."""
     K, M = la.shape
-    n = 0
-    for m in range(M):
-        if fixed[m] == k:
-            bla[n] = la[k, m]
-            binv[n] = inva[k, m]
-            bbw[n] = bw[m]
-            n += 1
+    n = gather_fixed(k, fixed, la, inva, bw, bla, binv, bbw)
     base = 0.0
     if n > 0:
         base, _ = max_rate_for_power(bla, binv, bbw, n, pmax_k, active, lcap)
